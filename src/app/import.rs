@@ -1,0 +1,316 @@
+//! CSV import and export of activities. Export writes the import format, so a file exported from
+//! one guild imports into another unchanged, and importing the same file twice changes nothing.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::{
+    ActivityKind, Amount, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten,
+};
+use crate::domain::period::{Period, PeriodSpec, local_date};
+use crate::domain::settings::GuildSettings;
+use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome};
+
+/// The columns of the import and export format, in export order.
+pub const COLUMNS: [&str; 10] =
+    ["occurred_at", "user_id", "user_name", "team", "kind", "quantity", "amount", "note", "external_id", "deal"];
+const REQUIRED: [&str; 5] = ["occurred_at", "user_id", "user_name", "kind", "quantity"];
+const MAX_EXTERNAL_ID: usize = 200;
+/// Rows per transaction: large enough to amortise the fsync, small enough to keep the writer
+/// responsive to live `/log`s between batches.
+const BATCH_ROWS: usize = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub imported: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<RowError>,
+}
+
+impl ImportSummary {
+    pub fn rows(&self) -> usize {
+        self.imported + self.duplicates + self.rejected.len()
+    }
+}
+
+/// One parsed CSV row, keyed by column name.
+struct Fields<'a> {
+    header: &'a HashMap<String, usize>,
+    record: &'a csv::StringRecord,
+}
+
+impl Fields<'_> {
+    fn get(&self, column: &str) -> &str {
+        self.header.get(column).and_then(|i| self.record.get(*i)).map(str::trim).unwrap_or("")
+    }
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Validates one row into an activity, or says what is wrong with it.
+fn parse_row(
+    f: &Fields<'_>,
+    guild: i64,
+    settings: &GuildSettings,
+    kinds: &[ActivityKind],
+    seen: &mut HashMap<u64, u32>,
+    now: DateTime<Utc>,
+) -> Result<ImportRow, String> {
+    let raw_at = f.get("occurred_at");
+    let occurred_at = DateTime::parse_from_rfc3339(raw_at)
+        .map_err(|_| {
+            format!(
+                "occurred_at `{}` is not an RFC 3339 time with offset (e.g. 2026-10-14T09:30:00+02:00)",
+                shorten(raw_at, 40)
+            )
+        })?
+        .with_timezone(&Utc);
+    if occurred_at > now {
+        return Err(format!("occurred_at {raw_at} is in the future"));
+    }
+    if occurred_at.year() < 2000 {
+        return Err(format!("occurred_at {raw_at} is before the year 2000"));
+    }
+    let user = Snowflake::parse(f.get("user_id")).map_err(|e| format!("user_id: {e}"))?;
+    let user_name = Name::parse(f.get("user_name"), "user_name").map_err(|e| e.to_string())?;
+    let team = match f.get("team") {
+        "" => None,
+        t => Some(Name::parse(t, "team").map_err(|e| e.to_string())?),
+    };
+    let kind_name = KindName::parse(f.get("kind")).map_err(|e| e.to_string())?;
+    let Some(kind) = kinds.iter().find(|k| k.name == kind_name) else {
+        return Err(format!("unknown kind `{kind_name}`"));
+    };
+    let quantity = match f.get("quantity") {
+        "" => crate::domain::activity::Quantity::ONE,
+        q => crate::domain::activity::Quantity::parse(q).map_err(|e| e.to_string())?,
+    };
+    let amount = match f.get("amount") {
+        "" => None,
+        a => Some(Amount::parse(a).map_err(|e| e.to_string())?),
+    };
+    check_amount(&kind.name, kind.has_amount, amount).map_err(|e| e.to_string())?;
+    let note = Note::parse(f.get("note")).map_err(|e| e.to_string())?;
+    let deal = match f.get("deal") {
+        "" => None,
+        d => Some(DealRef::parse(d).map_err(|e| e.to_string())?),
+    };
+    let idem_key = match f.get("external_id") {
+        "" => {
+            // No external id: the row's content is its identity, and the n-th identical row of a
+            // file stays distinct from the first, so the same file imported twice changes nothing.
+            let content = f.record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
+            let h = fnv(&content);
+            let n = seen.entry(h).or_insert(0);
+            *n += 1;
+            format!("row:{h:016x}:{n}")
+        }
+        id if id.chars().count() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) => {
+            return Err(format!("external_id must be at most {MAX_EXTERNAL_ID} printable characters"));
+        }
+        id => id.to_string(),
+    };
+    Ok(ImportRow {
+        guild,
+        user: user.as_i64(),
+        user_name: user_name.as_str().to_string(),
+        team,
+        kind: kind_name,
+        quantity,
+        amount,
+        occurred_at,
+        local_day: local_date(settings.timezone, occurred_at),
+        note,
+        deal,
+        source: Source::Import,
+        idem_key,
+        actor: 0,
+    })
+}
+
+impl App {
+    /// Imports activities from CSV. Good rows are stored, bad rows are reported with their line
+    /// number and reason and leave nothing behind; unknown teams and members are created.
+    pub async fn import_csv<R: Read>(
+        &self,
+        guild: Snowflake,
+        input: R,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<ImportSummary> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let kinds = self.store.kinds(g).await?;
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+        let header: HashMap<String, usize> = reader
+            .headers()
+            .map_err(|e| AppError::User(format!("cannot read the CSV header: {e}")))?
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+            .collect();
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| !header.contains_key(*c)).collect();
+        if !missing.is_empty() {
+            return Err(AppError::User(format!(
+                "the CSV header lacks column(s) {}; expected {}",
+                missing.join(", "),
+                COLUMNS.join(",")
+            )));
+        }
+
+        let mut summary = ImportSummary::default();
+        let mut seen = HashMap::new();
+        let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH_ROWS);
+        let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
+        let mut record = csv::StringRecord::new();
+        loop {
+            let line = reader.position().line() + 1;
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map_or(line, |p| p.line());
+                    match parse_row(&Fields { header: &header, record: &record }, g, &settings, &kinds, &mut seen, now)
+                    {
+                        Ok(row) => {
+                            batch.push(row);
+                            lines.push(line);
+                        }
+                        Err(reason) => summary.rejected.push(RowError { line, reason }),
+                    }
+                }
+                Err(e) => {
+                    let line = e.position().map_or(line, |p| p.line());
+                    summary.rejected.push(RowError { line, reason: csv_error(&e) });
+                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                        break;
+                    }
+                }
+            }
+            if batch.len() >= BATCH_ROWS {
+                self.flush(&mut batch, &mut lines, &mut summary, now).await?;
+            }
+        }
+        self.flush(&mut batch, &mut lines, &mut summary, now).await?;
+        summary.rejected.sort_by_key(|r| r.line);
+        self.store
+            .audit_import(
+                g,
+                actor,
+                json!({"imported": summary.imported, "duplicates": summary.duplicates, "rejected": summary.rejected.len()}),
+                now,
+            )
+            .await?;
+        Ok(summary)
+    }
+
+    async fn flush(
+        &self,
+        batch: &mut Vec<ImportRow>,
+        lines: &mut Vec<u64>,
+        summary: &mut ImportSummary,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.store.import_batch(std::mem::take(batch), now).await?;
+        for (outcome, line) in outcomes.into_iter().zip(lines.drain(..)) {
+            match outcome {
+                ImportRowOutcome::Imported => summary.imported += 1,
+                ImportRowOutcome::Duplicate => summary.duplicates += 1,
+                ImportRowOutcome::Rejected(reason) => summary.rejected.push(RowError { line, reason }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The live activities of a period, oldest first.
+    pub async fn activities(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+    ) -> AppResult<(Period, Vec<ActivityRecord>)> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let period = Period::resolve(spec, &settings, now)?;
+        let rows = self.store.activities_between(guild.as_i64(), period.first_day, period.end_day).await?;
+        Ok((period, rows))
+    }
+
+    /// Writes a period's activities as CSV in the import format.
+    pub async fn export_csv<W: Write>(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+        out: W,
+    ) -> AppResult<usize> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let (_, rows) = self.activities(guild, spec, now).await?;
+        let mut w = csv::Writer::from_writer(out);
+        let io = |e: csv::Error| AppError::User(format!("cannot write the export: {e}"));
+        w.write_record(COLUMNS).map_err(io)?;
+        for r in &rows {
+            w.write_record(export_fields(r, &settings)).map_err(io)?;
+        }
+        w.flush().map_err(|e| AppError::User(format!("cannot write the export: {e}")))?;
+        Ok(rows.len())
+    }
+
+    /// The same rows as a JSON array of objects with the import format's column names.
+    pub async fn export_json(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+    ) -> AppResult<serde_json::Value> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let (_, rows) = self.activities(guild, spec, now).await?;
+        let items: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let fields = export_fields(r, &settings);
+                serde_json::Value::Object(COLUMNS.iter().zip(fields).map(|(k, v)| (k.to_string(), json!(v))).collect())
+            })
+            .collect();
+        Ok(serde_json::Value::Array(items))
+    }
+}
+
+fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; 10] {
+    [
+        r.occurred_at.with_timezone(&settings.timezone).to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        r.user_id.to_string(),
+        r.user_name.clone(),
+        r.team.clone().unwrap_or_default(),
+        r.kind.clone(),
+        r.quantity.to_string(),
+        r.amount.and_then(|a| Amount::from_minor(a).ok()).map(|a| a.to_string()).unwrap_or_default(),
+        r.note.clone(),
+        r.idem_key.clone(),
+        r.deal_ref.clone().unwrap_or_default(),
+    ]
+}
+
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".into(),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("the row has {len} fields; the header has {expected_len}")
+        }
+        _ => format!("cannot read the CSV: {e}"),
+    }
+}

@@ -1,0 +1,88 @@
+//! Logging and undoing activities.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount};
+use crate::domain::period::local_date;
+use crate::store::{ActivityRecord, Logged, NewActivity};
+
+/// What a person asked to log, already parsed into valid parts.
+#[derive(Clone, Debug)]
+pub struct LogRequest {
+    pub guild: Snowflake,
+    pub user: Snowflake,
+    pub user_name: Name,
+    pub kind: KindName,
+    pub quantity: Quantity,
+    pub amount: Option<Amount>,
+    pub note: Note,
+    pub deal: Option<DealRef>,
+    /// When it happened; `None` means now.
+    pub when: Option<DateTime<Utc>>,
+    pub source: Source,
+    /// The interaction id (or another unique key): a retry with the same key is counted once.
+    pub idem_key: String,
+}
+
+/// How long after logging an activity can still be undone.
+pub const UNDO_WINDOW_HOURS: i64 = 24;
+
+impl App {
+    /// Logs one activity for the requester, within the guild's back-dating window and never in the
+    /// future. A retried request returns the first record.
+    pub async fn log(&self, req: LogRequest, now: DateTime<Utc>) -> AppResult<Logged> {
+        let guild = req.guild.as_i64();
+        let settings = self.store.guild_settings(guild).await?;
+        let kinds = self.store.kinds(guild).await?;
+        let Some(kind) = kinds.iter().find(|k| k.name == req.kind) else {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+            return Err(AppError::User(format!(
+                "`{}` is not an activity kind here; try one of: {}",
+                req.kind,
+                names.join(", ")
+            )));
+        };
+        check_amount(&kind.name, kind.has_amount, req.amount)?;
+        let occurred_at = req.when.unwrap_or(now);
+        if occurred_at > now {
+            return Err(AppError::User("an activity cannot be logged in the future".into()));
+        }
+        let oldest = now - Duration::days(settings.backdate_days as i64);
+        if occurred_at < oldest {
+            return Err(AppError::User(format!(
+                "activities can be back-dated at most {} days",
+                settings.backdate_days
+            )));
+        }
+        let activity = NewActivity {
+            guild,
+            user: req.user.as_i64(),
+            user_name: req.user_name.as_str().to_string(),
+            team: None,
+            kind: req.kind,
+            quantity: req.quantity,
+            amount: req.amount,
+            occurred_at,
+            local_day: local_date(settings.timezone, occurred_at),
+            note: req.note,
+            deal: req.deal,
+            source: req.source,
+            idem_key: req.idem_key,
+            actor: req.user.as_i64(),
+        };
+        Ok(self.store.log_activity(activity, now).await?)
+    }
+
+    /// Undoes the user's latest activity, or the given one, if logged within the last 24 hours.
+    pub async fn undo(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        activity: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> AppResult<ActivityRecord> {
+        let not_before = now - Duration::hours(UNDO_WINDOW_HOURS);
+        Ok(self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?)
+    }
+}

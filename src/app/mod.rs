@@ -1,0 +1,58 @@
+//! Use cases shared by every transport: the CLI today, Discord and the scheduler next. Each takes
+//! `now` as an argument and speaks domain types; errors are either the user's (shown as is) or
+//! internal (logged with their cause, shown with an error id).
+
+pub mod import;
+pub mod log;
+pub mod report;
+pub mod settings;
+
+use crate::domain::DomainError;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input broke a rule; the message is written for the person who sent it.
+    #[error("{0}")]
+    User(String),
+    #[error(transparent)]
+    Internal(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(rule) => AppError::User(rule.message),
+            other => AppError::Internal(other),
+        }
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        AppError::User(e.message)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The application: a store plus the rules applied on top of it.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+}
+
+impl App {
+    pub fn new(store: Store) -> App {
+        App { store }
+    }
+
+    pub fn open(path: impl AsRef<std::path::Path>) -> AppResult<App> {
+        Ok(App::new(Store::open(path)?))
+    }
+}
+
+/// A guild id from user input, checked like any Discord id.
+pub fn guild_id(id: u64) -> AppResult<i64> {
+    Ok(crate::domain::activity::Snowflake::new(id)?.as_i64())
+}

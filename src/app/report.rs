@@ -1,0 +1,250 @@
+//! KPI reports for a period: per member and per team, ranked by points, with the change against
+//! the previous period and each member's streak. Reads rollups only.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::Snowflake;
+use crate::domain::kpi::{Totals, competition_ranks, streak};
+use crate::domain::period::{Period, PeriodSpec, local_date};
+use crate::domain::settings::GuildSettings;
+use crate::store::KindTotalsRow;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeriodView {
+    pub label: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberKpis {
+    pub user_id: String,
+    pub user_name: String,
+    /// The member's current team.
+    pub team: Option<String>,
+    pub points: i64,
+    pub counts: std::collections::BTreeMap<String, i64>,
+    pub revenue_cents: i64,
+    pub deals_won: i64,
+    pub deals_lost: i64,
+    pub average_deal_cents: Option<i64>,
+    pub win_rate: Option<f64>,
+    pub streak: u32,
+    pub rank: u32,
+    pub previous_points: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TeamKpis {
+    pub name: String,
+    pub points: i64,
+    /// Members on the team now, plus anyone who logged for it during the period.
+    pub members: usize,
+    pub revenue_cents: i64,
+    pub deals_won: i64,
+    pub rank: u32,
+    pub points_per_member: f64,
+    pub previous_points: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub guild: String,
+    pub period: PeriodView,
+    pub previous_period: PeriodView,
+    pub members: Vec<MemberKpis>,
+    pub teams: Vec<TeamKpis>,
+    pub totals: Totals,
+}
+
+fn view(label: String, p: &Period) -> PeriodView {
+    PeriodView {
+        label,
+        start: p.start,
+        end: p.end,
+        first_day: p.first_day,
+        last_day: p.end_day.pred_opt().unwrap_or(p.end_day),
+    }
+}
+
+/// Streaks are walked over this many days first; only members whose streak reaches the edge are
+/// looked up further back, so the common case reads a bounded number of rollup rows.
+const STREAK_WINDOW_DAYS: i64 = 45;
+
+impl App {
+    /// The KPIs of every member (or of one team) for a period.
+    pub async fn report(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        team: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> AppResult<Report> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let period = Period::resolve(spec, &settings, now)?;
+        let previous = period.previous(&settings)?;
+        let teams = self.store.teams(g).await?;
+        let team_filter = match team {
+            Some(name) => Some(
+                teams
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+                    .map(|t| t.id)
+                    .ok_or_else(|| AppError::User(format!("there is no team named `{}`", name.trim())))?,
+            ),
+            None => None,
+        };
+        let keep = |row: &KindTotalsRow| team_filter.is_none_or(|t| row.team_id == t);
+        let current: Vec<KindTotalsRow> =
+            self.store.kind_totals(g, period.first_day, period.end_day).await?.into_iter().filter(keep).collect();
+        let before: Vec<KindTotalsRow> =
+            self.store.kind_totals(g, previous.first_day, previous.end_day).await?.into_iter().filter(keep).collect();
+        let members = self.store.members(g).await?;
+        let team_names: HashMap<i64, &str> = teams.iter().map(|t| (t.id, t.name.as_str())).collect();
+
+        let mut by_member: HashMap<u64, Totals> = HashMap::new();
+        let mut by_team: HashMap<i64, Totals> = HashMap::new();
+        let mut contributors: HashMap<i64, HashSet<u64>> = HashMap::new();
+        let mut all = Totals::default();
+        for row in &current {
+            by_member.entry(row.user_id).or_default().add(&row.kind, row.quantity, row.points, row.amount);
+            all.add(&row.kind, row.quantity, row.points, row.amount);
+            if row.team_id != 0 {
+                by_team.entry(row.team_id).or_default().add(&row.kind, row.quantity, row.points, row.amount);
+                contributors.entry(row.team_id).or_default().insert(row.user_id);
+            }
+        }
+        let mut prev_member: HashMap<u64, i64> = HashMap::new();
+        let mut prev_team: HashMap<i64, i64> = HashMap::new();
+        for row in &before {
+            *prev_member.entry(row.user_id).or_default() += row.points;
+            *prev_team.entry(row.team_id).or_default() += row.points;
+        }
+        for m in &members {
+            if m.team_id != 0 {
+                contributors.entry(m.team_id).or_default().insert(m.user_id);
+            }
+        }
+
+        let shown: Vec<_> = members
+            .iter()
+            .filter(|m| match team_filter {
+                None => true,
+                Some(t) => m.team_id == t || by_member.contains_key(&m.user_id),
+            })
+            .collect();
+        let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
+        let streaks = self.streaks(g, &settings, as_of, shown.iter().map(|m| m.user_id)).await?;
+
+        let mut member_rows: Vec<MemberKpis> = shown
+            .iter()
+            .map(|m| {
+                let t = by_member.get(&m.user_id).cloned().unwrap_or_default();
+                MemberKpis {
+                    user_id: m.user_id.to_string(),
+                    user_name: m.user_name.clone(),
+                    team: team_names.get(&m.team_id).map(|s| s.to_string()),
+                    points: t.points,
+                    revenue_cents: t.revenue,
+                    deals_won: t.deals_won(),
+                    deals_lost: t.deals_lost(),
+                    average_deal_cents: t.average_deal_size(),
+                    win_rate: t.win_rate(),
+                    counts: t.counts,
+                    streak: streaks.get(&m.user_id).copied().unwrap_or(0),
+                    rank: 0,
+                    previous_points: prev_member.get(&m.user_id).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        member_rows.sort_by(|a, b| {
+            b.points
+                .cmp(&a.points)
+                .then_with(|| a.user_id.parse::<u64>().unwrap_or(0).cmp(&b.user_id.parse::<u64>().unwrap_or(0)))
+        });
+        let ranks = competition_ranks(&member_rows.iter().map(|m| m.points).collect::<Vec<_>>());
+        for (m, r) in member_rows.iter_mut().zip(ranks) {
+            m.rank = r;
+        }
+
+        let mut team_rows: Vec<(i64, TeamKpis)> = teams
+            .iter()
+            .filter(|t| team_filter.is_none_or(|f| f == t.id))
+            .map(|t| {
+                let totals = by_team.get(&t.id).cloned().unwrap_or_default();
+                let size = contributors.get(&t.id).map_or(0, HashSet::len);
+                let per_member =
+                    if size == 0 { 0.0 } else { (totals.points as f64 / size as f64 * 100.0).round() / 100.0 };
+                (
+                    t.id,
+                    TeamKpis {
+                        name: t.name.clone(),
+                        points: totals.points,
+                        members: size,
+                        revenue_cents: totals.revenue,
+                        deals_won: totals.deals_won(),
+                        rank: 0,
+                        points_per_member: per_member,
+                        previous_points: prev_team.get(&t.id).copied().unwrap_or(0),
+                    },
+                )
+            })
+            .collect();
+        team_rows.sort_by(|(ia, a), (ib, b)| b.points.cmp(&a.points).then(ia.cmp(ib)));
+        let team_ranks = competition_ranks(&team_rows.iter().map(|(_, t)| t.points).collect::<Vec<_>>());
+        let team_rows: Vec<TeamKpis> =
+            team_rows.into_iter().zip(team_ranks).map(|((_, t), rank)| TeamKpis { rank, ..t }).collect();
+
+        Ok(Report {
+            guild: guild.to_string(),
+            period: view(spec.to_string(), &period),
+            previous_period: view("previous".into(), &previous),
+            members: member_rows,
+            teams: team_rows,
+            totals: all,
+        })
+    }
+
+    /// Each member's streak as of `as_of`.
+    async fn streaks(
+        &self,
+        guild: i64,
+        settings: &GuildSettings,
+        as_of: NaiveDate,
+        users: impl Iterator<Item = u64>,
+    ) -> AppResult<HashMap<u64, u32>> {
+        let end = as_of.succ_opt().unwrap_or(as_of);
+        let window_start = as_of - Duration::days(STREAK_WINDOW_DAYS);
+        let mut days: HashMap<u64, BTreeSet<NaiveDate>> = HashMap::new();
+        for (user, day) in self.store.active_days(guild, window_start, end).await? {
+            days.entry(user).or_default().insert(day);
+        }
+        let window_working = (0..STREAK_WINDOW_DAYS)
+            .filter(|i| settings.working_days.is_working(as_of - Duration::days(*i)))
+            .count() as u32;
+        let mut out = HashMap::new();
+        for user in users {
+            let active = days.remove(&user).unwrap_or_default();
+            let mut s = streak(&active, as_of, settings.working_days);
+            // The streak may reach past the window: look further back for this member only.
+            if s + 1 >= window_working {
+                let long: BTreeSet<NaiveDate> = self
+                    .store
+                    .member_active_days(guild, user as i64, as_of - Duration::days(3660), end)
+                    .await?
+                    .into_iter()
+                    .collect();
+                s = streak(&long, as_of, settings.working_days);
+            }
+            out.insert(user, s);
+        }
+        Ok(out)
+    }
+}

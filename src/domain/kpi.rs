@@ -1,0 +1,184 @@
+//! KPI arithmetic over already-summed numbers: totals per member or team, win rate, average deal
+//! size, streaks, competition ranking and change against a previous period. No I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::activity::{LOST, WON};
+use super::settings::WorkingDays;
+
+/// What a member or team did in a period, summed from day rollups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Quantity per kind name.
+    pub counts: BTreeMap<String, i64>,
+    pub points: i64,
+    /// Sum of `won` amounts, in minor units.
+    pub revenue: i64,
+}
+
+impl Totals {
+    pub fn add(&mut self, kind: &str, quantity: i64, points: i64, amount: i64) {
+        *self.counts.entry(kind.to_string()).or_default() += quantity;
+        self.points += points;
+        if kind == WON {
+            self.revenue += amount;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Totals) {
+        for (k, v) in &other.counts {
+            *self.counts.entry(k.clone()).or_default() += v;
+        }
+        self.points += other.points;
+        self.revenue += other.revenue;
+    }
+
+    pub fn count(&self, kind: &str) -> i64 {
+        self.counts.get(kind).copied().unwrap_or(0)
+    }
+
+    pub fn deals_won(&self) -> i64 {
+        self.count(WON)
+    }
+
+    pub fn deals_lost(&self) -> i64 {
+        self.count(LOST)
+    }
+
+    /// Revenue per won deal, in minor units, rounded half up; none without wins.
+    pub fn average_deal_size(&self) -> Option<i64> {
+        let won = self.deals_won();
+        (won > 0).then(|| (self.revenue + won / 2) / won)
+    }
+
+    /// won / (won + lost); none when no deal was decided.
+    pub fn win_rate(&self) -> Option<f64> {
+        let decided = self.deals_won() + self.deals_lost();
+        (decided > 0).then(|| self.deals_won() as f64 / decided as f64)
+    }
+}
+
+/// Competition ranking ("1, 1, 3"): equal scores share a rank, the next rank skips the tied places.
+/// `scores` must already be sorted best first; returns one rank per score.
+pub fn competition_ranks<T: PartialEq>(scores: &[T]) -> Vec<u32> {
+    let mut ranks = Vec::with_capacity(scores.len());
+    for (i, s) in scores.iter().enumerate() {
+        if i > 0 && scores[i - 1] == *s {
+            let prev = ranks[i - 1];
+            ranks.push(prev);
+        } else {
+            ranks.push(i as u32 + 1);
+        }
+    }
+    ranks
+}
+
+/// Consecutive working days with at least one activity, counted back from `as_of`.
+/// `as_of` itself counts when active but does not break the streak when it is not yet (the day may
+/// still be going on); days off neither count nor break it.
+pub fn streak(active_days: &BTreeSet<NaiveDate>, as_of: NaiveDate, working: WorkingDays) -> u32 {
+    let mut streak = 0;
+    let mut day = as_of;
+    // A streak longer than ten years is not worth walking; it also bounds the loop.
+    for step in 0..3660 {
+        if working.is_working(day) {
+            if active_days.contains(&day) {
+                streak += 1;
+            } else if step > 0 {
+                break;
+            }
+        }
+        match day.pred_opt() {
+            Some(d) => day = d,
+            None => break,
+        }
+    }
+    streak
+}
+
+/// A value next to the same value in the previous period.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub current: i64,
+    pub previous: i64,
+}
+
+impl Change {
+    pub fn new(current: i64, previous: i64) -> Self {
+        Change { current, previous }
+    }
+
+    pub fn delta(&self) -> i64 {
+        self.current - self.previous
+    }
+
+    /// Relative change; none when the previous value was zero (growth from nothing has no ratio).
+    pub fn percent(&self) -> Option<f64> {
+        (self.previous != 0).then(|| (self.current - self.previous) as f64 * 100.0 / self.previous.abs() as f64)
+    }
+
+    /// `+12 (+25%)`, `-3 (-10%)`, `+5 (new)`, `±0`.
+    pub fn describe(&self) -> String {
+        let d = self.delta();
+        match (d, self.percent()) {
+            (0, _) => "±0".to_string(),
+            (d, Some(p)) => format!("{d:+} ({p:+.0}%)"),
+            (d, None) => format!("{d:+} (new)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn totals_compute_revenue_win_rate_and_average_deal_size() {
+        let mut t = Totals::default();
+        t.add("call", 10, 10, 0);
+        t.add(WON, 2, 40, 300_000);
+        t.add(WON, 1, 20, 150_001);
+        t.add(LOST, 1, 0, 0);
+        assert_eq!(t.points, 70);
+        assert_eq!(t.revenue, 450_001);
+        assert_eq!(t.deals_won(), 3);
+        assert_eq!(t.average_deal_size(), Some(150_000));
+        assert_eq!(t.win_rate(), Some(0.75));
+        assert_eq!(Totals::default().win_rate(), None);
+        assert_eq!(Totals::default().average_deal_size(), None);
+    }
+
+    #[test]
+    fn tied_scores_share_a_rank_and_the_next_rank_skips() {
+        assert_eq!(competition_ranks(&[50, 30, 30, 10]), vec![1, 2, 2, 4]);
+        assert_eq!(competition_ranks(&[0, 0, 0]), vec![1, 1, 1]);
+        assert_eq!(competition_ranks::<i64>(&[]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_streak_skips_weekends_and_an_unfinished_today() {
+        // 2026-11-23 is a Monday.
+        let active: BTreeSet<_> = ["2026-11-19", "2026-11-20", "2026-11-23", "2026-11-24"].into_iter().map(d).collect();
+        // Wed 25th not yet active: Tue, Mon, (weekend), Fri, Thu = 4.
+        assert_eq!(streak(&active, d("2026-11-25"), WorkingDays::MON_FRI), 4);
+        // Thursday 26th: Wednesday was missed, so the streak is broken.
+        assert_eq!(streak(&active, d("2026-11-26"), WorkingDays::MON_FRI), 0);
+        // Sunday: the weekend does not count against it.
+        assert_eq!(streak(&active, d("2026-11-22"), WorkingDays::MON_FRI), 2);
+    }
+
+    #[test]
+    fn change_is_described_with_sign_and_percent() {
+        assert_eq!(Change::new(60, 48).describe(), "+12 (+25%)");
+        assert_eq!(Change::new(9, 10).describe(), "-1 (-10%)");
+        assert_eq!(Change::new(5, 0).describe(), "+5 (new)");
+        assert_eq!(Change::new(3, 3).describe(), "±0");
+    }
+}

@@ -1,0 +1,432 @@
+//! The `rally` command line: the operator's tools (import, export, report, guild settings, database
+//! backup and check). Parses arguments at the edge and calls the `app` layer; prints results.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use rally::app::report::Report;
+use rally::app::settings::SettingsChange;
+use rally::app::{App, AppError};
+use rally::domain::activity::{Snowflake, format_money};
+use rally::domain::period::PeriodSpec;
+use rally::domain::settings::{FiscalStart, WorkingDays, parse_timezone, parse_weekday, weekday_name};
+
+#[derive(Parser, Debug)]
+#[command(name = "rally", version, about = "rally: a Discord bot for sales teams", propagate_version = true)]
+struct Cli {
+    /// The SQLite database file.
+    #[arg(long, global = true, env = "RALLY_DB", default_value = rally::config::DEFAULT_DB)]
+    db: PathBuf,
+    /// The current time as RFC 3339 (e.g. 2026-11-27T09:00:00Z), for reproducible runs. Default: the clock.
+    #[arg(long, global = true, value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Import activities from a CSV file (columns: occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id).
+    Import {
+        #[arg(long, value_parser = parse_guild)]
+        guild: Snowflake,
+        /// The CSV file, or - for standard input.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Export a period's activities in the import format.
+    Export {
+        #[arg(long, value_parser = parse_guild)]
+        guild: Snowflake,
+        #[arg(long, value_parser = parse_period)]
+        period: PeriodSpec,
+        #[arg(long, value_enum, default_value_t = CsvOrJson::Csv)]
+        format: CsvOrJson,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// KPIs of a period: every rep and team, ranked by points.
+    Report {
+        #[arg(long, value_parser = parse_guild)]
+        guild: Snowflake,
+        #[arg(long, value_parser = parse_period, default_value = "this-week")]
+        period: PeriodSpec,
+        /// Only this team.
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Guild settings.
+    Guild {
+        #[command(subcommand)]
+        command: GuildCommand,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GuildCommand {
+    /// Change settings; options not given keep their value.
+    Set(GuildSet),
+    /// Show the settings.
+    Show {
+        #[arg(long, value_parser = parse_guild)]
+        guild: Snowflake,
+    },
+}
+
+#[derive(Args, Debug)]
+struct GuildSet {
+    #[arg(long, value_parser = parse_guild)]
+    guild: Snowflake,
+    /// IANA timezone, e.g. Europe/Berlin.
+    #[arg(long, value_parser = |s: &str| parse_timezone(s).map_err(|e| e.to_string()))]
+    timezone: Option<chrono_tz::Tz>,
+    /// The first day of the week, e.g. monday or sunday.
+    #[arg(long, value_parser = |s: &str| parse_weekday(s).map_err(|e| e.to_string()))]
+    week_start: Option<chrono::Weekday>,
+    /// The month (1-12) the fiscal year starts in.
+    #[arg(long, value_parser = |s: &str| s.parse::<u32>().map_err(|_| format!("`{s}` is not a month number")).and_then(|m| FiscalStart::new(m).map_err(|e| e.to_string())))]
+    fiscal_year_start: Option<FiscalStart>,
+    /// Working days, e.g. mon-fri or sun-thu.
+    #[arg(long, value_parser = |s: &str| WorkingDays::parse(s).map_err(|e| e.to_string()))]
+    working_days: Option<WorkingDays>,
+    /// How many days back an activity may be dated when logged live.
+    #[arg(long)]
+    backdate_days: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Copy the database with SQLite's online backup (safe while the bot runs).
+    Backup { file: PathBuf },
+    /// Integrity check, schema version, and rollups against a recomputation.
+    Check,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CsvOrJson {
+    Csv,
+    Json,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{s}` is not an RFC 3339 time (e.g. 2026-11-27T09:00:00Z)"))
+}
+
+fn parse_guild(s: &str) -> Result<Snowflake, String> {
+    Snowflake::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_period(s: &str) -> Result<PeriodSpec, String> {
+    PeriodSpec::parse(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: what was wrong, and where to look.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: bad arguments").trim();
+            eprintln!("{first} (see rally --help)");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RALLY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            match &e {
+                AppError::User(message) => eprintln!("error: {message}"),
+                AppError::Internal(inner) => {
+                    tracing::error!(error = ?inner, "internal error");
+                    eprintln!("error: {inner}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    let now = cli.now.unwrap_or_else(Utc::now);
+    let app = App::open(&cli.db)?;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    match cli.command {
+        Command::Import { guild, file, format } => {
+            let summary = if file.as_os_str() == "-" {
+                app.import_csv(guild, std::io::stdin().lock(), "cli".into(), now).await?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .map_err(|e| AppError::User(format!("cannot open {}: {e}", file.display())))?;
+                app.import_csv(guild, std::io::BufReader::with_capacity(1 << 20, f), "cli".into(), now).await?
+            };
+            match format {
+                TextOrJson::Json => {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
+                }
+                TextOrJson::Text => {
+                    for r in &summary.rejected {
+                        writeln!(out, "line {}: {}", r.line, r.reason).map_err(io)?;
+                    }
+                    writeln!(
+                        out,
+                        "{} rows: {} imported, {} already imported (skipped), {} rejected",
+                        summary.rows(),
+                        summary.imported,
+                        summary.duplicates,
+                        summary.rejected.len()
+                    )
+                    .map_err(io)?;
+                }
+            }
+            // Rejected rows make the exit code say so, for scripts.
+            return Ok(if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Export { guild, period, format, out: file } => {
+            let mut sink: Box<dyn Write> = match &file {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .map_err(|e| AppError::User(format!("cannot create {}: {e}", path.display())))?,
+                )),
+                None => Box::new(&mut out),
+            };
+            match format {
+                CsvOrJson::Csv => {
+                    app.export_csv(guild, &period, now, &mut sink).await?;
+                }
+                CsvOrJson::Json => {
+                    let v = app.export_json(guild, &period, now).await?;
+                    writeln!(sink, "{}", serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(io)?;
+                }
+            }
+            sink.flush().map_err(io)?;
+        }
+        Command::Report { guild, period, team, format } => {
+            let report = app.report(guild, &period, team.as_deref(), now).await?;
+            match format {
+                TextOrJson::Json => {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default())
+                        .map_err(io)?
+                }
+                TextOrJson::Text => {
+                    let tz = app.settings(guild).await?.timezone;
+                    write!(out, "{}", report_text(&report, tz.name())).map_err(io)?
+                }
+            }
+        }
+        Command::Guild { command: GuildCommand::Show { guild } } => {
+            let s = app.settings(guild).await?;
+            writeln!(out, "timezone           {}", s.timezone.name()).map_err(io)?;
+            writeln!(out, "week start         {}", weekday_name(s.week_start)).map_err(io)?;
+            writeln!(out, "fiscal year start  {}", s.fiscal_year_start.month()).map_err(io)?;
+            writeln!(out, "working days       {}", s.working_days).map_err(io)?;
+            writeln!(out, "back-dating        {} days", s.backdate_days).map_err(io)?;
+        }
+        Command::Guild { command: GuildCommand::Set(set) } => {
+            let change = SettingsChange {
+                timezone: set.timezone,
+                week_start: set.week_start,
+                fiscal_year_start: set.fiscal_year_start,
+                working_days: set.working_days,
+                manager_role: None,
+                backdate_days: set.backdate_days,
+            };
+            let s = app.change_settings(set.guild, change, "cli".into(), now).await?;
+            writeln!(
+                out,
+                "guild {}: timezone {}, week starts {}, fiscal year starts in month {}, working days {}, back-dating {} days",
+                set.guild,
+                s.timezone.name(),
+                weekday_name(s.week_start),
+                s.fiscal_year_start.month(),
+                s.working_days,
+                s.backdate_days
+            )
+            .map_err(io)?;
+        }
+        Command::Db { command: DbCommand::Backup { file } } => {
+            if file.exists() {
+                return Err(AppError::User(format!("{} already exists; choose a new file", file.display())));
+            }
+            app.store.backup(file.clone()).await?;
+            writeln!(out, "backed up {} to {}", cli.db.display(), file.display()).map_err(io)?;
+        }
+        Command::Db { command: DbCommand::Check } => {
+            let integrity = app.store.integrity_check().await?;
+            let version = app.store.schema_version().await?;
+            let mismatches = app.store.verify_rollups(None).await?;
+            let ok = integrity == ["ok"] && mismatches.is_empty();
+            writeln!(out, "integrity: {}", integrity.join("; ")).map_err(io)?;
+            writeln!(out, "schema version: {version} of {}", rally::store::MIGRATIONS.len()).map_err(io)?;
+            writeln!(
+                out,
+                "rollups: {}",
+                if mismatches.is_empty() {
+                    "match activities".to_string()
+                } else {
+                    format!("{} rows differ from activities", mismatches.len())
+                }
+            )
+            .map_err(io)?;
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report's JSON shape (documented in the README).
+fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "guild": r.guild,
+        "period": {"label": r.period.label, "start": r.period.start, "end": r.period.end},
+        "previous_period": {"start": r.previous_period.start, "end": r.previous_period.end},
+        "members": r.members.iter().map(|m| serde_json::json!({
+            "user_id": m.user_id,
+            "user_name": m.user_name,
+            "team": m.team,
+            "points": m.points,
+            "counts": m.counts,
+            "revenue_cents": m.revenue_cents,
+            "deals_won": m.deals_won,
+            "deals_lost": m.deals_lost,
+            "average_deal_cents": m.average_deal_cents,
+            "win_rate": m.win_rate,
+            "streak": m.streak,
+            "rank": m.rank,
+            "previous_points": m.previous_points,
+        })).collect::<Vec<_>>(),
+        "teams": r.teams.iter().map(|t| serde_json::json!({
+            "name": t.name,
+            "points": t.points,
+            "members": t.members,
+            "revenue_cents": t.revenue_cents,
+            "deals_won": t.deals_won,
+            "rank": t.rank,
+            "points_per_member": t.points_per_member,
+            "previous_points": t.previous_points,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An aligned table a person reads at a glance.
+fn report_text(r: &Report, tz: &str) -> String {
+    use rally::domain::kpi::Change;
+    let mut s = format!("{} · {} to {} ({tz})\n\n", r.period.label, r.period.first_day, r.period.last_day);
+    let kinds: Vec<&String> = r.totals.counts.keys().collect();
+    let mut header = vec!["#".to_string(), "Rep".into(), "Team".into(), "Points".into(), "vs prev".into()];
+    header.extend(kinds.iter().map(|k| k.to_string()));
+    header.extend(["Revenue".to_string(), "Win rate".into(), "Streak".into()]);
+    let mut rows = vec![header];
+    for m in &r.members {
+        let mut row = vec![
+            m.rank.to_string(),
+            m.user_name.clone(),
+            m.team.clone().unwrap_or_else(|| "-".into()),
+            m.points.to_string(),
+            Change::new(m.points, m.previous_points).describe(),
+        ];
+        row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
+        row.push(format_money(m.revenue_cents));
+        row.push(m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)));
+        row.push(m.streak.to_string());
+        rows.push(row);
+    }
+    if r.members.is_empty() {
+        s.push_str("No reps yet.\n");
+    } else {
+        s.push_str(&table(&rows, &[1, 2]));
+    }
+    if !r.teams.is_empty() {
+        s.push('\n');
+        let mut rows = vec![vec![
+            "#".to_string(),
+            "Team".into(),
+            "Members".into(),
+            "Points".into(),
+            "Per member".into(),
+            "vs prev".into(),
+            "Won".into(),
+            "Revenue".into(),
+        ]];
+        for t in &r.teams {
+            rows.push(vec![
+                t.rank.to_string(),
+                t.name.clone(),
+                t.members.to_string(),
+                t.points.to_string(),
+                format!("{:.1}", t.points_per_member),
+                Change::new(t.points, t.previous_points).describe(),
+                t.deals_won.to_string(),
+                format_money(t.revenue_cents),
+            ]);
+        }
+        s.push_str(&table(&rows, &[1]));
+    }
+    s.push_str(&format!(
+        "\nTotal: {} points, {} won, revenue {}\n",
+        r.totals.points,
+        r.totals.deals_won(),
+        format_money(r.totals.revenue)
+    ));
+    s
+}
+
+/// Pads columns to their widest cell; `left` lists the columns aligned left (text), others right.
+fn table(rows: &[Vec<String>], left: &[usize]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|v| v.chars().count()).max().unwrap_or(0)).collect();
+    let mut s = String::new();
+    for row in rows {
+        let cells: Vec<String> =
+            row.iter()
+                .enumerate()
+                .map(|(c, v)| {
+                    if left.contains(&c) {
+                        format!("{v:<w$}", w = widths[c])
+                    } else {
+                        format!("{v:>w$}", w = widths[c])
+                    }
+                })
+                .collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,321 @@
+//! Logging and undoing activities. Each write updates the day rollups in the same transaction, so
+//! rollups always equal a recomputation from raw activities.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::guilds::{audit, ensure_guild};
+use super::teams::{find_or_create_team, upsert_member};
+use super::{Result, Store, StoreError, day_from_number, day_number, from_millis, millis};
+use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source, check_amount};
+
+/// An activity ready to be stored: every part already validated.
+#[derive(Clone, Debug)]
+pub struct NewActivity {
+    pub guild: i64,
+    pub user: i64,
+    pub user_name: String,
+    /// The team to credit; `None` credits the member's current team.
+    pub team: Option<Name>,
+    pub kind: KindName,
+    pub quantity: Quantity,
+    pub amount: Option<Amount>,
+    pub occurred_at: DateTime<Utc>,
+    /// `occurred_at` as a date in the guild's timezone.
+    pub local_day: NaiveDate,
+    pub note: Note,
+    pub deal: Option<DealRef>,
+    pub source: Source,
+    /// A retry with the same key is answered with the first record, never stored twice.
+    pub idem_key: String,
+    /// Who asked for the write (a user id, or 0 for the operator CLI).
+    pub actor: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActivityRecord {
+    pub id: i64,
+    pub guild_id: i64,
+    pub user_id: u64,
+    pub user_name: String,
+    pub team_id: i64,
+    pub team: Option<String>,
+    pub kind: String,
+    pub quantity: i64,
+    pub points: i64,
+    pub amount: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    pub local_day: NaiveDate,
+    pub note: String,
+    pub deal_ref: Option<String>,
+    pub source: String,
+    pub idem_key: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    pub record: ActivityRecord,
+    /// True when the idempotency key was seen before and nothing new was stored.
+    pub duplicate: bool,
+}
+
+const RECORD_SELECT: &str = "SELECT a.activity_id, a.guild_id, a.user_id, m.user_name, a.team_id, t.name, k.name,
+        a.quantity, a.points, a.amount, a.occurred_at, a.local_day, a.note, a.deal_ref, a.source, a.idem_key,
+        a.created_at, a.deleted_at IS NOT NULL
+    FROM activities a
+    JOIN members m ON m.guild_id = a.guild_id AND m.user_id = a.user_id
+    JOIN activity_kinds k ON k.kind_id = a.kind_id
+    LEFT JOIN teams t ON t.team_id = a.team_id";
+
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
+    Ok(ActivityRecord {
+        id: r.get(0)?,
+        guild_id: r.get(1)?,
+        user_id: r.get::<_, i64>(2)? as u64,
+        user_name: r.get(3)?,
+        team_id: r.get(4)?,
+        team: r.get(5)?,
+        kind: r.get(6)?,
+        quantity: r.get(7)?,
+        points: r.get(8)?,
+        amount: r.get(9)?,
+        occurred_at: from_millis(r.get(10)?),
+        local_day: day_from_number(r.get(11)?),
+        note: r.get(12)?,
+        deal_ref: r.get(13)?,
+        source: r.get(14)?,
+        idem_key: r.get(15)?,
+        created_at: from_millis(r.get(16)?),
+        deleted: r.get(17)?,
+    })
+}
+
+fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
+    Ok(conn.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1"))?.query_row([id], record_from_row)?)
+}
+
+/// Adds (sign 1) or removes (sign -1) one activity's contribution to its day rollup.
+fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
+    if sign > 0 {
+        conn.prepare_cached(
+            "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
+             ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
+                quantity = quantity + excluded.quantity, points = points + excluded.points,
+                amount = amount + excluded.amount, activities = activities + 1",
+        )?
+        .execute(params![r.guild, r.day, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE day_rollups SET quantity = quantity - ?6, points = points - ?7, amount = amount - ?8,
+                activities = activities - 1
+             WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4 AND kind_id = ?5",
+        )?
+        .execute(params![r.guild, r.day, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
+        // An emptied row is removed so that rollups stay identical to a recomputation.
+        conn.prepare_cached(
+            "DELETE FROM day_rollups WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4
+             AND kind_id = ?5 AND activities = 0",
+        )?
+        .execute(params![r.guild, r.day, r.user, r.team, r.kind])?;
+    }
+    Ok(())
+}
+
+struct RollupKey {
+    guild: i64,
+    day: i64,
+    user: i64,
+    team: i64,
+    kind: i64,
+    quantity: i64,
+    points: i64,
+    amount: i64,
+}
+
+/// Stores one activity inside the caller's transaction. Shared by live logging and import.
+pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
+    ensure_guild(conn, a.guild, now)?;
+    if let Some(id) = conn
+        .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
+        .query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0))
+        .optional()?
+    {
+        return Ok(Logged { record: load_record(conn, id)?, duplicate: true });
+    }
+    let kind = conn
+        .prepare_cached(
+            "SELECT kind_id, points, has_amount FROM activity_kinds WHERE guild_id = ?1 AND name = ?2 AND retired_at IS NULL",
+        )?
+        .query_row(params![a.guild, a.kind.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?)))
+        .optional()?;
+    let Some((kind_id, kind_points, has_amount)) = kind else {
+        return Err(StoreError::rule(format!("`{}` is not an activity kind of this server", a.kind)));
+    };
+    check_amount(&a.kind, has_amount, a.amount)?;
+    let actor = if a.actor == 0 { "cli".to_string() } else { format!("user:{}", a.actor) };
+    let team = match &a.team {
+        Some(name) => Some((find_or_create_team(conn, a.guild, name, &actor, now)?, a.occurred_at)),
+        None => None,
+    };
+    let current_team = upsert_member(conn, a.guild, a.user, &a.user_name, team, &actor, now)?;
+    let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
+    let quantity = a.quantity.get() as i64;
+    let points = kind_points * quantity;
+    let day = day_number(a.local_day);
+    conn.prepare_cached(
+        "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
+            note, deal_ref, source, idem_key, actor, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        a.guild,
+        a.user,
+        team_id,
+        kind_id,
+        quantity,
+        points,
+        a.amount.map(Amount::minor),
+        millis(a.occurred_at),
+        day,
+        a.note.as_str(),
+        a.deal.as_ref().map(DealRef::as_str),
+        a.source.as_str(),
+        a.idem_key,
+        a.actor,
+        millis(now),
+    ])?;
+    let id = conn.last_insert_rowid();
+    let amount = a.amount.map(Amount::minor).unwrap_or(0);
+    apply_to_rollup(
+        conn,
+        &RollupKey { guild: a.guild, day, user: a.user, team: team_id, kind: kind_id, quantity, points, amount },
+        1,
+    )?;
+    let record = load_record(conn, id)?;
+    if a.source != Source::Import {
+        // Imports are audited once per run (see import.rs): a million audit rows would say less.
+        audit(
+            conn,
+            a.guild,
+            &actor,
+            "activity.log",
+            &format!("activity:{id}"),
+            None,
+            Some(&serde_json::to_value(&record).unwrap_or_default()),
+            now,
+        )?;
+    }
+    Ok(Logged { record, duplicate: false })
+}
+
+impl Store {
+    /// Stores an activity durably, or returns the earlier one logged with the same key.
+    pub async fn log_activity(&self, activity: NewActivity, now: DateTime<Utc>) -> Result<Logged> {
+        self.write(move |c| insert_activity(c, &activity, now)).await
+    }
+
+    /// Soft-deletes one of `user`'s activities: the given one, or else their latest. Only activities
+    /// logged after `not_before` can be undone. Returns what was undone.
+    pub async fn undo_activity(
+        &self,
+        guild: i64,
+        user: i64,
+        activity: Option<i64>,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ActivityRecord> {
+        self.write(move |c| {
+            let id: Option<i64> = match activity {
+                Some(id) => c
+                    .prepare_cached(
+                        "SELECT activity_id FROM activities WHERE activity_id = ?1 AND guild_id = ?2 AND user_id = ?3",
+                    )?
+                    .query_row(params![id, guild, user], |r| r.get(0))
+                    .optional()?,
+                None => c
+                    .prepare_cached(
+                        "SELECT activity_id FROM activities WHERE guild_id = ?1 AND user_id = ?2 AND deleted_at IS NULL
+                         ORDER BY created_at DESC, activity_id DESC LIMIT 1",
+                    )?
+                    .query_row(params![guild, user], |r| r.get(0))
+                    .optional()?,
+            };
+            let Some(id) = id else {
+                return Err(StoreError::rule("there is no activity of yours to undo"));
+            };
+            let record = load_record(c, id)?;
+            if record.deleted {
+                return Err(StoreError::rule("that activity was already undone"));
+            }
+            if record.created_at < not_before {
+                return Err(StoreError::rule(format!(
+                    "your latest activity ({} × {}, logged {}) is too old to undo; activities can be undone within 24 hours",
+                    record.quantity,
+                    record.kind,
+                    record.created_at.format("%Y-%m-%d %H:%M UTC")
+                )));
+            }
+            c.prepare_cached("UPDATE activities SET deleted_at = ?2 WHERE activity_id = ?1")?
+                .execute(params![id, millis(now)])?;
+            let kind: i64 = c.query_row("SELECT kind_id FROM activities WHERE activity_id = ?1", [id], |r| r.get(0))?;
+            apply_to_rollup(
+                c,
+                &RollupKey {
+                    guild,
+                    day: day_number(record.local_day),
+                    user,
+                    team: record.team_id,
+                    kind,
+                    quantity: record.quantity,
+                    points: record.points,
+                    amount: record.amount.unwrap_or(0),
+                },
+                -1,
+            )?;
+            audit(
+                c,
+                guild,
+                &format!("user:{user}"),
+                "activity.undo",
+                &format!("activity:{id}"),
+                Some(&json!({"deleted": false})),
+                Some(&json!({"deleted": true})),
+                now,
+            )?;
+            Ok(ActivityRecord { deleted: true, ..record })
+        })
+        .await
+    }
+
+    pub async fn activity(&self, guild: i64, id: i64) -> Result<Option<ActivityRecord>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1 AND a.guild_id = ?2"))?
+                .query_row(params![id, guild], record_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The guild's live activities on local days [first, end), oldest first.
+    pub async fn activities_between(
+        &self,
+        guild: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<ActivityRecord>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{RECORD_SELECT} WHERE a.guild_id = ?1 AND a.local_day >= ?2 AND a.local_day < ?3 AND a.deleted_at IS NULL
+                 ORDER BY a.occurred_at, a.activity_id"
+            ))?;
+            let rows = stmt.query_map(params![guild, day_number(first), day_number(end)], record_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}

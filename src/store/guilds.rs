@@ -1,0 +1,252 @@
+//! Guilds, their settings and activity kinds; the audit trail every write goes through.
+
+use chrono::{DateTime, Utc, Weekday};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::{Result, Store, StoreError, millis};
+use crate::domain::activity::{ActivityKind, KindName, default_kinds};
+use crate::domain::period::local_date;
+use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, parse_timezone, weekday_name};
+
+/// Records one write in the audit table. `before`/`after` are JSON snapshots of what changed.
+#[allow(clippy::too_many_arguments)] // mirrors the audit table's columns one to one
+pub(super) fn audit(
+    conn: &Connection,
+    guild: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (guild_id, actor, action, target, before, after, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        guild,
+        actor,
+        action,
+        target,
+        before.map(|v| v.to_string()),
+        after.map(|v| v.to_string()),
+        millis(at)
+    ])?;
+    Ok(())
+}
+
+/// Creates the guild with default settings and kinds the first time it is seen.
+pub(super) fn ensure_guild(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO guilds (guild_id, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![guild, millis(now)])?;
+    if inserted > 0 {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO activity_kinds (guild_id, name, points, has_amount) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for kind in default_kinds() {
+            stmt.execute(params![guild, kind.name.as_str(), kind.points, kind.has_amount])?;
+        }
+        audit(conn, guild, "rally", "guild.create", &format!("guild:{guild}"), None, None, now)?;
+    }
+    Ok(())
+}
+
+pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettings> {
+    let row = conn
+        .prepare_cached(
+            "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days
+             FROM guilds WHERE guild_id = ?1",
+        )?
+        .query_row([guild], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((tz, week_start, fiscal, working, role, backdate)) = row else {
+        return Ok(GuildSettings::default());
+    };
+    Ok(GuildSettings {
+        timezone: parse_timezone(&tz)?,
+        week_start: weekday_from_index(week_start),
+        fiscal_year_start: FiscalStart::new(fiscal as u32)?,
+        working_days: WorkingDays::from_bits(working as u8)?,
+        manager_role: role.map(|r| r as u64),
+        backdate_days: backdate as u32,
+    })
+}
+
+fn weekday_from_index(i: i64) -> Weekday {
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
+        [i.rem_euclid(7) as usize]
+}
+
+pub fn settings_json(s: &GuildSettings) -> serde_json::Value {
+    json!({
+        "timezone": s.timezone.name(),
+        "week_start": weekday_name(s.week_start),
+        "fiscal_year_start": s.fiscal_year_start.month(),
+        "working_days": s.working_days.to_string(),
+        "manager_role": s.manager_role.map(|r| r.to_string()),
+        "backdate_days": s.backdate_days,
+    })
+}
+
+pub(super) fn load_kinds(conn: &Connection, guild: i64) -> Result<Vec<(i64, ActivityKind)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind_id, name, points, has_amount FROM activity_kinds
+         WHERE guild_id = ?1 AND retired_at IS NULL ORDER BY kind_id",
+    )?;
+    let rows = stmt.query_map([guild], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?))
+    })?;
+    let mut kinds = Vec::new();
+    for row in rows {
+        let (id, name, points, has_amount) = row?;
+        kinds.push((id, ActivityKind { name: KindName::parse(&name)?, points, has_amount }));
+    }
+    Ok(kinds)
+}
+
+/// Rewrites every activity's local day and rebuilds the guild's rollups from raw activities: needed
+/// when the timezone changes, since local days move.
+fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> Result<()> {
+    {
+        let mut select = conn.prepare("SELECT activity_id, occurred_at FROM activities WHERE guild_id = ?1")?;
+        let mut update = conn.prepare("UPDATE activities SET local_day = ?2 WHERE activity_id = ?1")?;
+        let rows: Vec<(i64, i64)> =
+            select.query_map([guild], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        for (id, at) in rows {
+            let day = local_date(settings.timezone, super::from_millis(at));
+            update.execute(params![id, super::day_number(day)])?;
+        }
+    }
+    conn.execute("DELETE FROM day_rollups WHERE guild_id = ?1", [guild])?;
+    conn.execute(
+        "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
+         SELECT guild_id, local_day, user_id, team_id, kind_id, SUM(quantity), SUM(points), SUM(COALESCE(amount, 0)), COUNT(*)
+         FROM activities WHERE guild_id = ?1 AND deleted_at IS NULL
+         GROUP BY guild_id, local_day, user_id, team_id, kind_id",
+        [guild],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn guild_settings(&self, guild: i64) -> Result<GuildSettings> {
+        self.read(move |c| load_settings(c, guild)).await
+    }
+
+    /// Replaces the guild's settings; when the timezone changes, local days and rollups are rebuilt
+    /// in the same transaction.
+    pub async fn update_settings(
+        &self,
+        guild: i64,
+        settings: GuildSettings,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<GuildSettings> {
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            let before = load_settings(c, guild)?;
+            c.prepare_cached(
+                "UPDATE guilds SET timezone = ?2, week_start = ?3, fiscal_year_start = ?4, working_days = ?5,
+                 manager_role = ?6, backdate_days = ?7 WHERE guild_id = ?1",
+            )?
+            .execute(params![
+                guild,
+                settings.timezone.name(),
+                settings.week_start.num_days_from_monday(),
+                settings.fiscal_year_start.month(),
+                settings.working_days.bits(),
+                settings.manager_role.map(|r| r as i64),
+                settings.backdate_days,
+            ])?;
+            if before.timezone != settings.timezone {
+                rebuild_rollups(c, guild, &settings)?;
+            }
+            audit(
+                c,
+                guild,
+                &actor,
+                "guild.settings",
+                &format!("guild:{guild}"),
+                Some(&settings_json(&before)),
+                Some(&settings_json(&settings)),
+                now,
+            )?;
+            Ok(settings)
+        })
+        .await
+    }
+
+    /// The guild's active kinds with their ids (a guild not seen yet has the defaults).
+    pub async fn kinds(&self, guild: i64) -> Result<Vec<ActivityKind>> {
+        let kinds = self.read(move |c| load_kinds(c, guild)).await?;
+        if kinds.is_empty() {
+            return Ok(default_kinds());
+        }
+        Ok(kinds.into_iter().map(|(_, k)| k).collect())
+    }
+
+    /// Adds a kind or changes its points; points already logged keep their value.
+    pub async fn upsert_kind(&self, guild: i64, kind: ActivityKind, actor: String, now: DateTime<Utc>) -> Result<()> {
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            let before = load_kinds(c, guild)?.into_iter().find(|(_, k)| k.name == kind.name).map(|(_, k)| k);
+            c.prepare_cached(
+                "INSERT INTO activity_kinds (guild_id, name, points, has_amount) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (guild_id, name) DO UPDATE SET points = excluded.points,
+                 has_amount = excluded.has_amount, retired_at = NULL",
+            )?
+            .execute(params![guild, kind.name.as_str(), kind.points, kind.has_amount])?;
+            audit(
+                c,
+                guild,
+                &actor,
+                "kind.set",
+                &format!("kind:{}", kind.name),
+                before.map(|b| serde_json::to_value(b).unwrap_or_default()).as_ref(),
+                Some(&serde_json::to_value(&kind).unwrap_or_default()),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Retires a kind: it can no longer be logged, history keeps it. `won` and `lost` are kept
+    /// because KPIs (revenue, win rate) depend on them.
+    pub async fn retire_kind(&self, guild: i64, name: KindName, actor: String, now: DateTime<Utc>) -> Result<()> {
+        if name.as_str() == crate::domain::activity::WON || name.as_str() == crate::domain::activity::LOST {
+            return Err(StoreError::rule(format!("`{name}` is needed for revenue and win rate and cannot be removed")));
+        }
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE activity_kinds SET retired_at = ?3 WHERE guild_id = ?1 AND name = ?2 AND retired_at IS NULL",
+                )?
+                .execute(params![guild, name.as_str(), millis(now)])?;
+            if n == 0 {
+                return Err(StoreError::rule(format!("there is no kind `{name}`")));
+            }
+            audit(c, guild, &actor, "kind.retire", &format!("kind:{name}"), None, None, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The number of audit entries for a guild (for tests and `db check`).
+    pub async fn audit_count(&self, guild: i64) -> Result<i64> {
+        self.read(move |c| Ok(c.query_row("SELECT COUNT(*) FROM audit WHERE guild_id = ?1", [guild], |r| r.get(0))?))
+            .await
+    }
+}

@@ -1,0 +1,173 @@
+//! The schema as an append-only list of migrations; `PRAGMA user_version` records how many ran.
+//! Never edit a migration that has shipped: add a new one. `migrations.lock` holds a fingerprint of
+//! each shipped migration and a test fails when one changes.
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: guilds, teams, members, kinds, activities, day rollups, audit.
+    r#"
+CREATE TABLE guilds (
+    guild_id          INTEGER PRIMARY KEY,
+    timezone          TEXT    NOT NULL DEFAULT 'UTC',
+    week_start        INTEGER NOT NULL DEFAULT 0 CHECK (week_start BETWEEN 0 AND 6),
+    fiscal_year_start INTEGER NOT NULL DEFAULT 1 CHECK (fiscal_year_start BETWEEN 1 AND 12),
+    working_days      INTEGER NOT NULL DEFAULT 31 CHECK (working_days BETWEEN 1 AND 127),
+    manager_role      INTEGER,
+    backdate_days     INTEGER NOT NULL DEFAULT 7 CHECK (backdate_days BETWEEN 0 AND 366),
+    created_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE teams (
+    team_id    INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL REFERENCES guilds (guild_id),
+    name       TEXT    NOT NULL,
+    channel_id INTEGER,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+) STRICT;
+CREATE UNIQUE INDEX teams_by_name ON teams (guild_id, name COLLATE NOCASE) WHERE deleted_at IS NULL;
+
+-- team_id 0 means "no team", so that rollup keys never hold NULL.
+CREATE TABLE members (
+    guild_id   INTEGER NOT NULL REFERENCES guilds (guild_id),
+    user_id    INTEGER NOT NULL,
+    user_name  TEXT    NOT NULL,
+    team_id    INTEGER NOT NULL DEFAULT 0,
+    team_since INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX members_by_team ON members (guild_id, team_id);
+
+CREATE TABLE activity_kinds (
+    kind_id    INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL REFERENCES guilds (guild_id),
+    name       TEXT    NOT NULL,
+    points     INTEGER NOT NULL,
+    has_amount INTEGER NOT NULL CHECK (has_amount IN (0, 1)),
+    retired_at INTEGER,
+    UNIQUE (guild_id, name)
+) STRICT;
+
+-- points are frozen when logged: changing a kind's points later does not rewrite history.
+CREATE TABLE activities (
+    activity_id INTEGER PRIMARY KEY,
+    guild_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    team_id     INTEGER NOT NULL,
+    kind_id     INTEGER NOT NULL REFERENCES activity_kinds (kind_id),
+    quantity    INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 1000),
+    points      INTEGER NOT NULL,
+    amount      INTEGER CHECK (amount IS NULL OR amount >= 0),
+    occurred_at INTEGER NOT NULL,
+    local_day   INTEGER NOT NULL,
+    note        TEXT    NOT NULL DEFAULT '',
+    deal_ref    TEXT,
+    source      TEXT    NOT NULL,
+    idem_key    TEXT    NOT NULL,
+    actor       INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    deleted_at  INTEGER,
+    FOREIGN KEY (guild_id, user_id) REFERENCES members (guild_id, user_id)
+) STRICT;
+CREATE UNIQUE INDEX activities_by_key ON activities (guild_id, idem_key);
+CREATE INDEX activities_by_user ON activities (guild_id, user_id, created_at);
+CREATE INDEX activities_by_day ON activities (guild_id, local_day);
+
+-- One row per guild, local day, member, team and kind, kept in the same transaction as every write
+-- and undo: KPI and leaderboard queries read these, never raw activities.
+CREATE TABLE day_rollups (
+    guild_id   INTEGER NOT NULL,
+    local_day  INTEGER NOT NULL,
+    user_id    INTEGER NOT NULL,
+    team_id    INTEGER NOT NULL,
+    kind_id    INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL,
+    points     INTEGER NOT NULL,
+    amount     INTEGER NOT NULL,
+    activities INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, local_day, user_id, team_id, kind_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX day_rollups_by_user ON day_rollups (guild_id, user_id, local_day);
+
+CREATE TABLE audit (
+    audit_id INTEGER PRIMARY KEY,
+    guild_id INTEGER NOT NULL,
+    actor    TEXT    NOT NULL,
+    action   TEXT    NOT NULL,
+    target   TEXT    NOT NULL,
+    before   TEXT,
+    after    TEXT,
+    at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX audit_by_guild ON audit (guild_id, at);
+"#,
+];
+
+/// How many migrations the database at hand has run.
+pub fn schema_version(conn: &Connection) -> Result<usize> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(v as usize)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current = schema_version(conn)?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Migration(format!(
+            "the database has schema version {current}, newer than this rally ({}); upgrade rally",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|e| StoreError::Migration(format!("migration {} failed: {e}", i + 1)))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stable 64-bit FNV-1a fingerprint of a migration's text, for the append-only check.
+    fn fingerprint(sql: &str) -> u64 {
+        sql.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    }
+
+    const LOCK: &str = include_str!("migrations.lock");
+
+    #[test]
+    fn shipped_migrations_are_never_edited_only_appended() {
+        let locked: Vec<&str> = LOCK.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+        assert!(
+            locked.len() <= MIGRATIONS.len(),
+            "a migration was removed: migrations.lock lists {} but the code has {}",
+            locked.len(),
+            MIGRATIONS.len()
+        );
+        for (i, line) in locked.iter().enumerate() {
+            let want = format!("{} {:016x}", i + 1, fingerprint(MIGRATIONS[i]));
+            assert_eq!(line.trim(), want, "migration {} changed after it shipped; add a new migration instead", i + 1);
+        }
+        let missing: Vec<String> = (locked.len()..MIGRATIONS.len())
+            .map(|i| format!("{} {:016x}", i + 1, fingerprint(MIGRATIONS[i])))
+            .collect();
+        assert!(missing.is_empty(), "append these lines to src/store/migrations.lock:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("m.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len());
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(migrate(&mut conn).is_err());
+    }
+}

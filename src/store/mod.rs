@@ -1,0 +1,261 @@
+//! The SQLite store: schema, migrations and every SQL statement of rally. The only module that
+//! imports rusqlite. Imports `domain` types only.
+//!
+//! Writes go to one writer thread that commits whatever is queued together (group commit): many
+//! concurrent `/log`s share one fsync, and each is acknowledged only after its commit is durable
+//! (WAL, `synchronous=FULL`). Each write runs in its own savepoint, so a failing write never takes
+//! its neighbours down. Reads use a small pool of read-only connections on blocking threads, so
+//! async callers never block the runtime.
+
+mod activities;
+mod guilds;
+mod import;
+mod kpis;
+mod migrations;
+mod teams;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::domain::DomainError;
+
+pub use activities::{ActivityRecord, Logged, NewActivity};
+pub use import::{ImportRow, ImportRowOutcome};
+pub use kpis::{KindTotalsRow, RollupMismatch};
+pub use migrations::{MIGRATIONS, schema_version};
+pub use teams::{Member, Team};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Input broke a rule that only the database can check (an unknown kind, a taken name).
+    #[error("{0}")]
+    Rule(#[from] DomainError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database writer stopped; the write was not stored")]
+    WriterGone,
+    #[error("cannot open the database at {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("{0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    pub fn rule(message: impl Into<String>) -> Self {
+        StoreError::Rule(DomainError::invalid(message))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A write waiting for the writer thread: it runs inside a savepoint and returns whether it
+/// succeeded plus what to do once the surrounding transaction is (or is not) committed.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Most writes committed in one transaction; bounds the latency a write can add to its batch.
+const MAX_BATCH: usize = 512;
+
+struct Inner {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer finish its queue and exit; joining makes sure every
+        // queued write is committed before the process moves on.
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A handle on one rally database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // FULL: a commit is on disk (WAL fsynced) before we acknowledge it, even on power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        migrations::migrate(&mut conn)?;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("rally-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the writer thread inside its own savepoint and resolves once it is durable.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |committed| {
+                let _ = tx.send(match committed {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Migration(format!("commit failed: {e}"))),
+                });
+            });
+            (ok, completion)
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| StoreError::WriterGone)?
+            .as_ref()
+            .ok_or(StoreError::WriterGone)?
+            .send(job)
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Migration(format!("read task failed: {e}")))?
+    }
+
+    fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open { path: self.inner.path.clone(), source })?;
+                configure(&c)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            let message = e.to_string();
+            for job in batch {
+                // The job never ran; its sender is dropped and the caller sees WriterGone.
+                drop(job);
+            }
+            tracing::error!(error = %message, "cannot begin a write transaction");
+            continue;
+        }
+        for job in batch {
+            if conn.execute_batch("SAVEPOINT job").is_err() {
+                drop(job);
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| job(&conn))) {
+                Ok((ok, completion)) => {
+                    if !ok {
+                        let _ = conn.execute_batch("ROLLBACK TO job");
+                    }
+                    completions.push(completion);
+                }
+                Err(_) => {
+                    tracing::error!("a write panicked; it was rolled back");
+                    let _ = conn.execute_batch("ROLLBACK TO job");
+                }
+            }
+            let _ = conn.execute_batch("RELEASE job");
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for completion in completions {
+            completion(committed.clone());
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: how instants are stored.
+pub(crate) fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Local dates are stored as days since 0001-01-01 (chrono's CE day number): compact and ordered.
+pub(crate) fn day_number(d: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    d.num_days_from_ce() as i64
+}
+
+pub(crate) fn day_from_number(n: i64) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
+}

@@ -1,0 +1,219 @@
+//! Teams and members. A member is on at most one team at a time (team 0 = none); activities keep
+//! the team they were logged under, so moving a rep never moves their history.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::guilds::{audit, ensure_guild};
+use super::{Result, Store, StoreError, millis};
+use crate::domain::activity::Name;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Team {
+    pub id: i64,
+    pub name: String,
+    pub channel_id: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub user_id: u64,
+    pub user_name: String,
+    /// 0 when the member is on no team.
+    pub team_id: i64,
+}
+
+pub(super) fn find_team(conn: &Connection, guild: i64, name: &str) -> Result<Option<Team>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT team_id, name, channel_id FROM teams
+             WHERE guild_id = ?1 AND name = ?2 COLLATE NOCASE AND deleted_at IS NULL",
+        )?
+        .query_row(params![guild, name], |r| {
+            Ok(Team { id: r.get(0)?, name: r.get(1)?, channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64) })
+        })
+        .optional()?)
+}
+
+/// Finds a team by name (case-insensitive), creating it when missing.
+pub(super) fn find_or_create_team(
+    conn: &Connection,
+    guild: i64,
+    name: &Name,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    if let Some(team) = find_team(conn, guild, name.as_str())? {
+        return Ok(team.id);
+    }
+    conn.prepare_cached("INSERT INTO teams (guild_id, name, created_at) VALUES (?1, ?2, ?3)")?.execute(params![
+        guild,
+        name.as_str(),
+        millis(now)
+    ])?;
+    let id = conn.last_insert_rowid();
+    audit(conn, guild, actor, "team.create", &format!("team:{id}"), None, Some(&json!({"name": name.as_str()})), now)?;
+    Ok(id)
+}
+
+pub(super) fn load_member(conn: &Connection, guild: i64, user: i64) -> Result<Option<Member>> {
+    Ok(conn
+        .prepare_cached("SELECT user_id, user_name, team_id FROM members WHERE guild_id = ?1 AND user_id = ?2")?
+        .query_row(params![guild, user], |r| {
+            Ok(Member { user_id: r.get::<_, i64>(0)? as u64, user_name: r.get(1)?, team_id: r.get(2)? })
+        })
+        .optional()?)
+}
+
+/// Makes sure the member exists and carries their latest display name. When `team` is given with
+/// the time it applied from, the member moves to it unless a later team assignment is on record.
+/// Returns the member's team as of now.
+pub(super) fn upsert_member(
+    conn: &Connection,
+    guild: i64,
+    user: i64,
+    name: &str,
+    team: Option<(i64, DateTime<Utc>)>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let existing = conn
+        .prepare_cached("SELECT user_name, team_id, team_since FROM members WHERE guild_id = ?1 AND user_id = ?2")?
+        .query_row(params![guild, user], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        .optional()?;
+    match existing {
+        None => {
+            let (team_id, since) = team.map(|(t, at)| (t, millis(at))).unwrap_or((0, millis(now)));
+            conn.prepare_cached(
+                "INSERT INTO members (guild_id, user_id, user_name, team_id, team_since, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![guild, user, name, team_id, since, millis(now)])?;
+            audit(
+                conn,
+                guild,
+                actor,
+                "member.create",
+                &format!("user:{user}"),
+                None,
+                Some(&json!({"user_name": name, "team_id": team_id})),
+                now,
+            )?;
+            Ok(team_id)
+        }
+        Some((old_name, old_team, since)) => {
+            let mut team_id = old_team;
+            let mut team_since = since;
+            if let Some((t, at)) = team
+                && t != old_team
+                && millis(at) >= since
+            {
+                team_id = t;
+                team_since = millis(at);
+            }
+            if old_name != name || team_id != old_team {
+                conn.prepare_cached(
+                    "UPDATE members SET user_name = ?3, team_id = ?4, team_since = ?5 WHERE guild_id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![guild, user, name, team_id, team_since])?;
+                audit(
+                    conn,
+                    guild,
+                    actor,
+                    "member.update",
+                    &format!("user:{user}"),
+                    Some(&json!({"user_name": old_name, "team_id": old_team})),
+                    Some(&json!({"user_name": name, "team_id": team_id})),
+                    now,
+                )?;
+            }
+            Ok(team_id)
+        }
+    }
+}
+
+impl Store {
+    pub async fn teams(&self, guild: i64) -> Result<Vec<Team>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL ORDER BY name COLLATE NOCASE",
+            )?;
+            let rows = stmt.query_map([guild], |r| {
+                Ok(Team { id: r.get(0)?, name: r.get(1)?, channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64) })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    pub async fn team_by_name(&self, guild: i64, name: String) -> Result<Option<Team>> {
+        self.read(move |c| find_team(c, guild, &name)).await
+    }
+
+    pub async fn members(&self, guild: i64) -> Result<Vec<Member>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT user_id, user_name, team_id FROM members WHERE guild_id = ?1 ORDER BY user_id",
+            )?;
+            let rows = stmt.query_map([guild], |r| {
+                Ok(Member { user_id: r.get::<_, i64>(0)? as u64, user_name: r.get(1)?, team_id: r.get(2)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    pub async fn member(&self, guild: i64, user: i64) -> Result<Option<Member>> {
+        self.read(move |c| load_member(c, guild, user)).await
+    }
+
+    /// Creates a team; a second team with the same name (any case) is refused.
+    pub async fn create_team(&self, guild: i64, name: Name, actor: String, now: DateTime<Utc>) -> Result<Team> {
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            if find_team(c, guild, name.as_str())?.is_some() {
+                return Err(StoreError::rule(format!("a team named `{name}` already exists")));
+            }
+            let id = find_or_create_team(c, guild, &name, &actor, now)?;
+            Ok(Team { id, name: name.as_str().to_string(), channel_id: None })
+        })
+        .await
+    }
+
+    /// Puts a member on a team (team 0: on none) from `now` on; their history stays where it was.
+    pub async fn set_member_team(
+        &self,
+        guild: i64,
+        user: i64,
+        user_name: String,
+        team: i64,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            upsert_member(c, guild, user, &user_name, None, &actor, now)?;
+            let before = load_member(c, guild, user)?.map(|m| m.team_id).unwrap_or(0);
+            if before != team {
+                c.prepare_cached(
+                    "UPDATE members SET team_id = ?3, team_since = ?4 WHERE guild_id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![guild, user, team, millis(now)])?;
+                audit(
+                    c,
+                    guild,
+                    &actor,
+                    "member.team",
+                    &format!("user:{user}"),
+                    Some(&json!({"team_id": before})),
+                    Some(&json!({"team_id": team})),
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
