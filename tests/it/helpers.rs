@@ -1,0 +1,64 @@
+//! `spawn_app()`: a fresh rally on a temp database, and small builders for requests.
+
+use chrono::{DateTime, Utc};
+use rally::app::App;
+use rally::app::log::LogRequest;
+use rally::domain::activity::{Amount, KindName, Name, Note, Quantity, Snowflake, Source};
+
+pub struct TestApp {
+    pub app: App,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("rally.db")
+    }
+}
+
+pub fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::open(dir.path().join("rally.db")).expect("open store");
+    TestApp { app, dir }
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
+}
+
+pub fn id(n: u64) -> Snowflake {
+    Snowflake::new(n).expect("test id")
+}
+
+/// A `/log` request for `user` with defaults a test can override.
+pub fn log_req(guild: u64, user: u64, kind: &str, quantity: i64, key: &str) -> LogRequest {
+    LogRequest {
+        guild: id(guild),
+        user: id(user),
+        user_name: Name::parse(&format!("rep{user}"), "name").unwrap(),
+        kind: KindName::parse(kind).unwrap(),
+        quantity: Quantity::new(quantity).unwrap(),
+        amount: None,
+        note: Note::default(),
+        deal: None,
+        when: None,
+        source: Source::Slash,
+        idem_key: key.to_string(),
+    }
+}
+
+pub fn with_amount(mut req: LogRequest, amount: &str) -> LogRequest {
+    req.amount = Some(Amount::parse(amount).unwrap());
+    req
+}
+
+pub fn when(mut req: LogRequest, t: &str) -> LogRequest {
+    req.when = Some(at(t));
+    req
+}
+
+pub async fn import(app: &App, guild: u64, csv: &str, now: &str) -> rally::app::import::ImportSummary {
+    app.import_csv(id(guild), csv.as_bytes(), "test".into(), at(now)).await.expect("import runs")
+}
+
+pub const HEADER: &str = "occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n";
