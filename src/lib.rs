@@ -14,5 +14,7 @@
 
 pub mod app;
 pub mod config;
+pub mod discord;
 pub mod domain;
+pub mod handlers;
 pub mod store;

@@ -11,9 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rally::app::report::Report;
 use rally::app::settings::SettingsChange;
 use rally::app::{App, AppError};
+use rally::discord::Clock;
+use rally::discord::endpoint::EndpointConfig;
+use rally::discord::gateway::GatewayConfig;
 use rally::domain::activity::{Snowflake, format_money};
 use rally::domain::period::PeriodSpec;
 use rally::domain::settings::{FiscalStart, WorkingDays, parse_timezone, parse_weekday, weekday_name};
+use rally::handlers::{Action, Invocation, Response};
 
 #[derive(Parser, Debug)]
 #[command(name = "rally", version, about = "rally: a Discord bot for sales teams", propagate_version = true)]
@@ -62,6 +66,48 @@ enum Command {
         team: Option<String>,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
+    },
+    /// Run the bot on Discord's gateway (token from DISCORD_TOKEN).
+    Run {
+        /// Register commands to this server only (instant updates while developing).
+        #[arg(long, value_parser = parse_guild)]
+        dev_guild: Option<Snowflake>,
+        /// Talk to this Discord API base URL instead of discord.com (a loopback Discord in tests).
+        #[arg(long, env = "RALLY_DISCORD_API", hide = true)]
+        api_url: Option<String>,
+    },
+    /// Serve Discord's HTTP interactions endpoint.
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The application's public key (hex) from the Developer Portal.
+        #[arg(long, env = "RALLY_PUBLIC_KEY")]
+        public_key: String,
+        #[arg(long, env = "RALLY_DISCORD_API", hide = true)]
+        api_url: Option<String>,
+    },
+    /// Run one slash command offline through the same pipeline and print the reply.
+    Exec {
+        #[arg(long, value_parser = parse_guild)]
+        guild: Snowflake,
+        /// Who runs it: a user id.
+        #[arg(long, value_parser = parse_guild)]
+        user: Snowflake,
+        /// Their display name (default: the name on record).
+        #[arg(long)]
+        user_name: Option<String>,
+        /// `manager` for Manage Server, and/or role ids, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// The interaction id (default: derived from the clock); the same id is counted once.
+        #[arg(long)]
+        id: Option<u64>,
+        /// Print the interaction response Discord would get instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The command, e.g. '/kpi team team:Alpha period:this-month'.
+        line: String,
     },
     /// Guild settings.
     Guild {
@@ -184,6 +230,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let now = cli.now.unwrap_or_else(Utc::now);
+    let clock = match cli.now {
+        Some(t) => Clock::starting_at(t),
+        None => Clock::System,
+    };
     let app = App::open(&cli.db)?;
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
@@ -248,6 +298,85 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                     let tz = app.settings(guild).await?.timezone;
                     write!(out, "{}", report_text(&report, tz.name())).map_err(io)?
                 }
+            }
+        }
+        Command::Run { dev_guild, api_url } => {
+            let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
+            if token.trim().is_empty() {
+                return Err(AppError::User(
+                    "set DISCORD_TOKEN to your bot's token (Developer Portal > Bot > Reset Token); try `rally demo` to see rally without one".into(),
+                ));
+            }
+            let config = GatewayConfig { token, api_url, dev_guild: dev_guild.map(|g| g.get()), clock };
+            let client = rally::discord::gateway::start(app, config)
+                .await
+                .map_err(|e| AppError::User(format!("cannot start the Discord client: {e}")))?;
+            tokio::select! {
+                result = client.wait() => result.map_err(|e| AppError::User(format!("the Discord client stopped: {e}")))?,
+                _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+            }
+        }
+        Command::Serve { listen, public_key, api_url } => {
+            let key = rally::discord::endpoint::parse_public_key(&public_key).map_err(AppError::User)?;
+            let router = rally::discord::endpoint::router(app, EndpointConfig { public_key: key, clock, api_url })
+                .map_err(AppError::User)?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| AppError::User(format!("cannot listen on {listen}: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| AppError::User(e.to_string()))?;
+            eprintln!("rally serve: listening on http://{addr} (POST / for interactions, GET /healthz)");
+            tokio::select! {
+                result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
+                _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+            }
+        }
+        Command::Exec { guild, user, user_name, roles, id, json, line } => {
+            let call = rally::handlers::cmdline::parse(&line)?;
+            let mut permissions = 0;
+            let mut role_ids = Vec::new();
+            for role in &roles {
+                match role.trim() {
+                    "manager" | "managers" => permissions |= rally::handlers::MANAGE_GUILD,
+                    "" => {}
+                    other => role_ids.push(Snowflake::parse(other)?.get()),
+                }
+            }
+            let user_name = match user_name {
+                Some(n) => n,
+                None => app
+                    .store
+                    .member(guild.as_i64(), user.as_i64())
+                    .await?
+                    .map(|m| m.user_name)
+                    .unwrap_or_else(|| format!("user {user}")),
+            };
+            let inv = Invocation {
+                id: id.unwrap_or_else(|| now.timestamp_micros().unsigned_abs()),
+                guild,
+                channel: None,
+                user,
+                user_name,
+                roles: role_ids,
+                permissions,
+                resolved_users: Vec::new(),
+                action: Action::Command(call),
+            };
+            let response = rally::handlers::dispatch(&app, &inv, now).await;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&rally::discord::render::interaction_json(&response))
+                        .unwrap_or_default()
+                )
+                .map_err(io)?;
+            } else {
+                write!(out, "{}", rally::discord::render::text(&response)).map_err(io)?;
+            }
+            if let Response::Message(m) = &response
+                && m.content.as_deref().is_some_and(|c| c.starts_with("⚠️"))
+            {
+                return Ok(ExitCode::from(1));
             }
         }
         Command::Guild { command: GuildCommand::Show { guild } } => {
@@ -370,7 +499,7 @@ fn report_text(r: &Report, tz: &str) -> String {
     if r.members.is_empty() {
         s.push_str("No reps yet.\n");
     } else {
-        s.push_str(&table(&rows, &[1, 2]));
+        s.push_str(&(rally::handlers::table(&rows, &[1, 2]).join("\n") + "\n"));
     }
     if !r.teams.is_empty() {
         s.push('\n');
@@ -396,7 +525,7 @@ fn report_text(r: &Report, tz: &str) -> String {
                 format_money(t.revenue_cents),
             ]);
         }
-        s.push_str(&table(&rows, &[1]));
+        s.push_str(&(rally::handlers::table(&rows, &[1]).join("\n") + "\n"));
     }
     s.push_str(&format!(
         "\nTotal: {} points, {} won, revenue {}\n",
@@ -404,29 +533,5 @@ fn report_text(r: &Report, tz: &str) -> String {
         r.totals.deals_won(),
         format_money(r.totals.revenue)
     ));
-    s
-}
-
-/// Pads columns to their widest cell; `left` lists the columns aligned left (text), others right.
-fn table(rows: &[Vec<String>], left: &[usize]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|v| v.chars().count()).max().unwrap_or(0)).collect();
-    let mut s = String::new();
-    for row in rows {
-        let cells: Vec<String> =
-            row.iter()
-                .enumerate()
-                .map(|(c, v)| {
-                    if left.contains(&c) {
-                        format!("{v:<w$}", w = widths[c])
-                    } else {
-                        format!("{v:>w$}", w = widths[c])
-                    }
-                })
-                .collect();
-        s.push_str(cells.join("  ").trim_end());
-        s.push('\n');
-    }
     s
 }

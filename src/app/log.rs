@@ -4,7 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{App, AppError, AppResult};
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount};
-use crate::domain::period::local_date;
+use crate::domain::kpi::Totals;
+use crate::domain::period::{Period, local_date};
 use crate::store::{ActivityRecord, Logged, NewActivity};
 
 /// What a person asked to log, already parsed into valid parts.
@@ -72,6 +73,17 @@ impl App {
             actor: req.user.as_i64(),
         };
         Ok(self.store.log_activity(activity, now).await?)
+    }
+
+    /// One member's totals for a period, on every team they logged for.
+    pub async fn member_totals(&self, guild: Snowflake, user: Snowflake, period: &Period) -> AppResult<Totals> {
+        let rows =
+            self.store.member_kind_totals(guild.as_i64(), user.as_i64(), period.first_day, period.end_day).await?;
+        let mut totals = Totals::default();
+        for (kind, quantity, points, amount) in rows {
+            totals.add(&kind, quantity, points, amount);
+        }
+        Ok(totals)
     }
 
     /// Undoes the user's latest activity, or the given one, if logged within the last 24 hours.

@@ -6,6 +6,7 @@ pub mod import;
 pub mod log;
 pub mod report;
 pub mod settings;
+pub mod teams;
 
 use crate::domain::DomainError;
 use crate::store::{Store, StoreError};

@@ -48,6 +48,7 @@ pub struct TeamKpis {
     pub members: usize,
     pub revenue_cents: i64,
     pub deals_won: i64,
+    pub counts: std::collections::BTreeMap<String, i64>,
     pub rank: u32,
     pub points_per_member: f64,
     pub previous_points: i64,
@@ -76,6 +77,22 @@ fn view(label: String, p: &Period) -> PeriodView {
 /// Streaks are walked over this many days first; only members whose streak reaches the edge are
 /// looked up further back, so the common case reads a bounded number of rollup rows.
 const STREAK_WINDOW_DAYS: i64 = 45;
+
+impl PeriodView {
+    /// `this-month · 1 Nov – 30 Nov 2026`
+    pub fn describe(&self) -> String {
+        let same_year = self.first_day.format("%Y").to_string() == self.last_day.format("%Y").to_string();
+        let first = if same_year {
+            self.first_day.format("%-d %b").to_string()
+        } else {
+            self.first_day.format("%-d %b %Y").to_string()
+        };
+        if self.first_day == self.last_day {
+            return format!("{} · {}", self.label, self.last_day.format("%a %-d %b %Y"));
+        }
+        format!("{} · {} – {}", self.label, first, self.last_day.format("%-d %b %Y"))
+    }
+}
 
 impl App {
     /// The KPIs of every member (or of one team) for a period.
@@ -190,6 +207,7 @@ impl App {
                         members: size,
                         revenue_cents: totals.revenue,
                         deals_won: totals.deals_won(),
+                        counts: totals.counts.clone(),
                         rank: 0,
                         points_per_member: per_member,
                         previous_points: prev_team.get(&t.id).copied().unwrap_or(0),

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod kpi;
 pub mod period;
 pub mod settings;
+pub mod when;
 
 use std::fmt;
 

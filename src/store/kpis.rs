@@ -57,6 +57,29 @@ impl Store {
         .await
     }
 
+    /// One member's sums per kind over local days [first, end), on every team.
+    pub async fn member_kind_totals(
+        &self,
+        guild: i64,
+        user: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<(String, i64, i64, i64)>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT k.name, SUM(r.quantity), SUM(r.points), SUM(r.amount)
+                 FROM day_rollups r JOIN activity_kinds k ON k.kind_id = r.kind_id
+                 WHERE r.guild_id = ?1 AND r.user_id = ?2 AND r.local_day >= ?3 AND r.local_day < ?4
+                 GROUP BY r.kind_id",
+            )?;
+            let rows = stmt.query_map(params![guild, user, day_number(first), day_number(end)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     /// The local days in [first, end) on which each member logged anything (for streaks).
     pub async fn active_days(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<(u64, NaiveDate)>> {
         self.read(move |c| {

@@ -216,4 +216,107 @@ impl Store {
         })
         .await
     }
+
+    /// Renames a team; another team (any case) with the new name is refused.
+    pub async fn rename_team(
+        &self,
+        guild: i64,
+        team: i64,
+        name: Name,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            if let Some(other) = find_team(c, guild, name.as_str())?
+                && other.id != team
+            {
+                return Err(StoreError::rule(format!("a team named `{}` already exists", other.name)));
+            }
+            let before: String = c.query_row(
+                "SELECT name FROM teams WHERE team_id = ?1 AND guild_id = ?2 AND deleted_at IS NULL",
+                params![team, guild],
+                |r| r.get(0),
+            )?;
+            c.prepare_cached("UPDATE teams SET name = ?3 WHERE team_id = ?1 AND guild_id = ?2")?.execute(params![
+                team,
+                guild,
+                name.as_str()
+            ])?;
+            audit(
+                c,
+                guild,
+                &actor,
+                "team.rename",
+                &format!("team:{team}"),
+                Some(&json!({"name": before})),
+                Some(&json!({"name": name.as_str()})),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a team: its members are left without a team, its history stays (soft delete).
+    /// Returns how many members were on it.
+    pub async fn delete_team(&self, guild: i64, team: i64, actor: String, now: DateTime<Utc>) -> Result<usize> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE teams SET deleted_at = ?3 WHERE team_id = ?1 AND guild_id = ?2 AND deleted_at IS NULL",
+                )?
+                .execute(params![team, guild, millis(now)])?;
+            if n == 0 {
+                return Err(StoreError::rule("that team does not exist"));
+            }
+            let moved = c
+                .prepare_cached("UPDATE members SET team_id = 0, team_since = ?3 WHERE guild_id = ?1 AND team_id = ?2")?
+                .execute(params![guild, team, millis(now)])?;
+            audit(
+                c,
+                guild,
+                &actor,
+                "team.delete",
+                &format!("team:{team}"),
+                None,
+                Some(&json!({"members_left": moved})),
+                now,
+            )?;
+            Ok(moved)
+        })
+        .await
+    }
+
+    /// Sets (or clears) the channel a team's posts go to.
+    pub async fn set_team_channel(
+        &self,
+        guild: i64,
+        team: i64,
+        channel: Option<u64>,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE teams SET channel_id = ?3 WHERE team_id = ?1 AND guild_id = ?2 AND deleted_at IS NULL",
+                )?
+                .execute(params![team, guild, channel.map(|c| c as i64)])?;
+            if n == 0 {
+                return Err(StoreError::rule("that team does not exist"));
+            }
+            audit(
+                c,
+                guild,
+                &actor,
+                "team.channel",
+                &format!("team:{team}"),
+                None,
+                Some(&json!({"channel_id": channel.map(|c| c.to_string())})),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
+    }
 }

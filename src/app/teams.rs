@@ -1,0 +1,136 @@
+//! Teams and rosters.
+
+use chrono::{DateTime, Utc};
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::{Name, Snowflake};
+use crate::store::{Member, Team};
+
+/// A team with its current members.
+#[derive(Clone, Debug)]
+pub struct Roster {
+    pub team: Team,
+    pub members: Vec<Member>,
+}
+
+impl App {
+    /// Finds a team by name, case-insensitively, with a friendly error when there is none.
+    pub async fn team(&self, guild: Snowflake, name: &str) -> AppResult<Team> {
+        let name = name.trim();
+        self.store.team_by_name(guild.as_i64(), name.to_string()).await?.ok_or_else(|| {
+            AppError::User(format!("there is no team named `{}`", crate::domain::activity::shorten(name, 40)))
+        })
+    }
+
+    pub async fn create_team(
+        &self,
+        guild: Snowflake,
+        name: &str,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Team> {
+        let name = Name::parse(name, "team name")?;
+        Ok(self.store.create_team(guild.as_i64(), name, actor, now).await?)
+    }
+
+    pub async fn rename_team(
+        &self,
+        guild: Snowflake,
+        team: &str,
+        name: &str,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<(Team, String)> {
+        let team = self.team(guild, team).await?;
+        let new = Name::parse(name, "team name")?;
+        self.store.rename_team(guild.as_i64(), team.id, new.clone(), actor, now).await?;
+        Ok((team, new.as_str().to_string()))
+    }
+
+    pub async fn delete_team(
+        &self,
+        guild: Snowflake,
+        team: &str,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<(Team, usize)> {
+        let team = self.team(guild, team).await?;
+        let moved = self.store.delete_team(guild.as_i64(), team.id, actor, now).await?;
+        Ok((team, moved))
+    }
+
+    /// Puts a member on a team from now on; their earlier activities stay with their old team.
+    pub async fn add_to_team(
+        &self,
+        guild: Snowflake,
+        team: &str,
+        user: Snowflake,
+        user_name: &str,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Team> {
+        let team = self.team(guild, team).await?;
+        let name = self.member_name(guild, user, user_name).await?;
+        self.store.set_member_team(guild.as_i64(), user.as_i64(), name, team.id, actor, now).await?;
+        Ok(team)
+    }
+
+    /// Takes a member off their team; returns the team they were on.
+    pub async fn remove_from_team(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Team> {
+        let member = self.store.member(guild.as_i64(), user.as_i64()).await?;
+        let Some(member) = member.filter(|m| m.team_id != 0) else {
+            return Err(AppError::User(format!("<@{user}> is not on a team")));
+        };
+        let team = self.store.teams(guild.as_i64()).await?.into_iter().find(|t| t.id == member.team_id);
+        self.store.set_member_team(guild.as_i64(), user.as_i64(), member.user_name, 0, actor, now).await?;
+        team.ok_or_else(|| AppError::User(format!("<@{user}> is not on a team")))
+    }
+
+    pub async fn set_team_channel(
+        &self,
+        guild: Snowflake,
+        team: &str,
+        channel: u64,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Team> {
+        let team = self.team(guild, team).await?;
+        self.store.set_team_channel(guild.as_i64(), team.id, Some(channel), actor, now).await?;
+        Ok(team)
+    }
+
+    /// Every team with its members, and the members on no team.
+    pub async fn rosters(&self, guild: Snowflake) -> AppResult<(Vec<Roster>, Vec<Member>)> {
+        let teams = self.store.teams(guild.as_i64()).await?;
+        let mut members = self.store.members(guild.as_i64()).await?;
+        members.sort_by_key(|m| m.user_name.to_lowercase());
+        let rosters = teams
+            .into_iter()
+            .map(|team| {
+                let on: Vec<Member> = members.iter().filter(|m| m.team_id == team.id).cloned().collect();
+                Roster { team, members: on }
+            })
+            .collect();
+        let loose = members.into_iter().filter(|m| m.team_id == 0).collect();
+        Ok((rosters, loose))
+    }
+
+    /// The name to store for a member: the one Discord gave, else the one on record, else the id.
+    async fn member_name(&self, guild: Snowflake, user: Snowflake, given: &str) -> AppResult<String> {
+        if let Ok(name) = Name::parse(given, "name") {
+            return Ok(name.as_str().to_string());
+        }
+        Ok(self
+            .store
+            .member(guild.as_i64(), user.as_i64())
+            .await?
+            .map(|m| m.user_name)
+            .unwrap_or_else(|| format!("user {user}")))
+    }
+}

@@ -1,0 +1,166 @@
+//! `rally run`: the serenity gateway client. Registers the manifests with one bulk overwrite after
+//! READY, and answers every interaction through the shared pipeline within Discord's 3 seconds,
+//! deferring first when the work takes longer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serenity::all::{Context, EventHandler, GatewayIntents, GuildId, Interaction, InteractionId, Ready, ShardManager};
+use serenity::builder::{Builder, CreateInteractionResponse, CreateInteractionResponseMessage};
+use serenity::http::Http;
+use tokio::sync::watch;
+
+use super::{Clock, convert, render};
+use crate::app::App;
+use crate::handlers::{self, Action, Invocation, Response};
+
+/// Answer directly if the work is done by then; otherwise defer and edit the reply when it is.
+/// Leaves a second of Discord's three for the network.
+pub const DEFER_AFTER: Duration = Duration::from_millis(2000);
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub token: String,
+    /// A loopback Discord's base URL instead of discord.com (tests and the demo).
+    pub api_url: Option<String>,
+    /// Register commands to this guild only (they update instantly) instead of globally.
+    pub dev_guild: Option<u64>,
+    pub clock: Clock,
+}
+
+struct Handler {
+    app: App,
+    clock: Clock,
+    dev_guild: Option<u64>,
+    registered: watch::Sender<Option<Result<usize, String>>>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        let commands = handlers::manifests::all();
+        let result = match self.dev_guild {
+            Some(g) => ctx.http.create_guild_commands(GuildId::new(g), &commands).await,
+            None => ctx.http.create_global_commands(&commands).await,
+        };
+        let outcome = match result {
+            Ok(registered) => {
+                tracing::info!(count = registered.len(), guild = ?self.dev_guild, "registered slash commands");
+                Ok(registered.len())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not register slash commands");
+                Err(e.to_string())
+            }
+        };
+        self.registered.send_replace(Some(outcome));
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        answer(&self.app, &ctx.http, &interaction, self.clock.now()).await;
+    }
+}
+
+/// The id and token to answer an interaction with.
+fn target(interaction: &Interaction) -> Option<(InteractionId, &str)> {
+    match interaction {
+        Interaction::Command(c) | Interaction::Autocomplete(c) => Some((c.id, c.token.as_str())),
+        Interaction::Component(c) => Some((c.id, c.token.as_str())),
+        Interaction::Modal(m) => Some((m.id, m.token.as_str())),
+        _ => None,
+    }
+}
+
+/// Whether a command's reply is public; a deferred reply must choose before the work is done.
+fn public(inv: &Invocation) -> bool {
+    match &inv.action {
+        Action::Command(call) => {
+            call.name == "leaderboard" || (call.name == "kpi" && call.boolean("public") == Some(true))
+        }
+        _ => false,
+    }
+}
+
+/// Runs one interaction through the pipeline and answers it on Discord.
+pub async fn answer(app: &App, http: &Http, interaction: &Interaction, now: chrono::DateTime<chrono::Utc>) {
+    let Some((id, token)) = target(interaction) else { return };
+    let inv = match convert::invocation(interaction) {
+        Ok(inv) => inv,
+        Err(e) => {
+            let reply = handlers::private(e.to_string());
+            send(http, id, token, &reply).await;
+            return;
+        }
+    };
+    let work = handlers::dispatch(app, &inv, now);
+    tokio::pin!(work);
+    if matches!(inv.action, Action::Autocomplete { .. }) {
+        // Autocomplete cannot be deferred; suggestions are cheap.
+        let response = work.await;
+        send(http, id, token, &response).await;
+        return;
+    }
+    tokio::select! {
+        response = &mut work => send(http, id, token, &response).await,
+        _ = tokio::time::sleep(DEFER_AFTER) => {
+            let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(!public(&inv)));
+            if let Err(e) = defer.execute(http, (id, token)).await {
+                tracing::error!(interaction = inv.id, error = %e, "could not defer");
+            }
+            let response = work.await;
+            if let Response::Message(m) = &response
+                && let Err(e) = render::edit(m).execute(http, token).await
+            {
+                tracing::error!(interaction = inv.id, error = %e, "could not complete a deferred reply");
+            }
+        }
+    }
+}
+
+async fn send(http: &Http, id: InteractionId, token: &str, response: &Response) {
+    if let Err(e) = render::interaction_response(response).execute(http, (id, token)).await {
+        tracing::error!(interaction = %id, error = %e, "could not answer an interaction");
+    }
+}
+
+/// A running gateway client.
+pub struct GatewayHandle {
+    shards: Arc<ShardManager>,
+    task: tokio::task::JoinHandle<Result<(), serenity::Error>>,
+    registered: watch::Receiver<Option<Result<usize, String>>>,
+}
+
+impl GatewayHandle {
+    /// Waits until the commands were registered after READY (or registration failed).
+    pub async fn registered(&mut self, timeout: Duration) -> Result<usize, String> {
+        let wait = self.registered.wait_for(Option::is_some);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(v)) => v.clone().unwrap_or_else(|| Err("not registered".into())),
+            Ok(Err(_)) => Err("the client stopped before READY".into()),
+            Err(_) => Err("timed out waiting for READY".into()),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.shards.shutdown_all().await;
+        let _ = self.task.await;
+    }
+
+    /// Runs until the client stops (an error, or a shutdown).
+    pub async fn wait(self) -> Result<(), serenity::Error> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Connects to the gateway and starts answering interactions.
+pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, serenity::Error> {
+    let http = super::http_client(&config.token, config.api_url.as_deref());
+    let (tx, rx) = watch::channel(None);
+    let handler = Handler { app, clock: config.clock, dev_guild: config.dev_guild, registered: tx };
+    let mut client =
+        serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(handler).await?;
+    let shards = client.shard_manager.clone();
+    let task = tokio::spawn(async move { client.start().await });
+    Ok(GatewayHandle { shards, task, registered: rx })
+}

@@ -1,0 +1,44 @@
+//! The serenity edge: turns Discord interactions into [`Invocation`]s and [`Response`]s back into
+//! what Discord expects, for the gateway client (`rally run`) and the HTTP interactions endpoint
+//! (`rally serve`). Everything behind it is transport-agnostic (`handlers`, `app`).
+//!
+//! [`Invocation`]: crate::handlers::Invocation
+//! [`Response`]: crate::handlers::Response
+
+pub mod convert;
+pub mod endpoint;
+pub mod gateway;
+pub mod render;
+
+use chrono::{DateTime, Utc};
+
+/// Where "now" comes from: the system clock, or a clock that starts at a given instant and runs on
+/// from there (reproducible demos and tests).
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    System,
+    StartingAt { start: DateTime<Utc>, at: std::time::Instant },
+}
+
+impl Clock {
+    pub fn starting_at(start: DateTime<Utc>) -> Clock {
+        Clock::StartingAt { start, at: std::time::Instant::now() }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::StartingAt { start, at } => *start + chrono::Duration::from_std(at.elapsed()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Builds serenity's REST client: against Discord, or against a loopback Discord at `api_url`
+/// (serenity ignores the proxy while its rate limiter is on, so a proxy turns it off).
+pub fn http_client(token: &str, api_url: Option<&str>) -> serenity::http::Http {
+    let builder = serenity::http::HttpBuilder::new(token);
+    match api_url {
+        Some(url) => builder.proxy(url).ratelimiter_disabled(true).build(),
+        None => builder.build(),
+    }
+}

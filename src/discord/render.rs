@@ -1,0 +1,166 @@
+//! Our `Response` -> serenity's interaction response (and the JSON Discord receives), and a plain
+//! text rendering for `rally exec` and the demo transcript.
+
+use serenity::builder::{
+    CreateActionRow, CreateAttachment, CreateAutocompleteResponse, CreateButton, CreateEmbed, CreateEmbedFooter,
+    CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
+};
+use serenity::model::application::ButtonStyle as SerenityButtonStyle;
+
+use crate::handlers::{ButtonStyle, Embed, Message, Response};
+
+fn embed(e: &Embed) -> CreateEmbed {
+    let mut out = CreateEmbed::new();
+    if let Some(t) = &e.title {
+        out = out.title(t);
+    }
+    if let Some(d) = &e.description {
+        out = out.description(d);
+    }
+    for f in &e.fields {
+        out = out.field(&f.name, &f.value, f.inline);
+    }
+    if let Some(footer) = &e.footer {
+        out = out.footer(CreateEmbedFooter::new(footer));
+    }
+    if let Some(c) = e.color {
+        out = out.colour(c);
+    }
+    if let Some(image) = &e.image {
+        out = out.image(format!("attachment://{image}"));
+    }
+    out
+}
+
+fn rows(m: &Message) -> Vec<CreateActionRow> {
+    if m.buttons.is_empty() {
+        return Vec::new();
+    }
+    // Five buttons per row is Discord's limit.
+    m.buttons
+        .chunks(5)
+        .map(|chunk| {
+            CreateActionRow::Buttons(
+                chunk
+                    .iter()
+                    .map(|b| {
+                        CreateButton::new(&b.custom_id).label(&b.label).style(match b.style {
+                            ButtonStyle::Primary => SerenityButtonStyle::Primary,
+                            ButtonStyle::Secondary => SerenityButtonStyle::Secondary,
+                            ButtonStyle::Danger => SerenityButtonStyle::Danger,
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+pub fn files(m: &Message) -> Vec<CreateAttachment> {
+    m.attachments
+        .iter()
+        .map(|a| {
+            let mut f = CreateAttachment::bytes(a.data.clone(), a.filename.clone());
+            if let Some(d) = &a.description {
+                f = f.description(d);
+            }
+            f
+        })
+        .collect()
+}
+
+pub fn message(m: &Message) -> CreateInteractionResponseMessage {
+    let mut out = CreateInteractionResponseMessage::new().ephemeral(m.ephemeral);
+    if let Some(c) = &m.content {
+        out = out.content(c);
+    }
+    if !m.embeds.is_empty() {
+        out = out.embeds(m.embeds.iter().map(embed).collect());
+    }
+    let rows = rows(m);
+    if !rows.is_empty() {
+        out = out.components(rows);
+    }
+    out.files(files(m))
+}
+
+/// The interaction response for Discord; attachments travel inside it as files.
+pub fn interaction_response(r: &Response) -> CreateInteractionResponse {
+    match r {
+        Response::Message(m) => CreateInteractionResponse::Message(message(m)),
+        Response::Choices(choices) => {
+            let mut out = CreateAutocompleteResponse::new();
+            for c in choices {
+                out = out.add_string_choice(&c.name, &c.value);
+            }
+            CreateInteractionResponse::Autocomplete(out)
+        }
+    }
+}
+
+/// The edit that completes a deferred response.
+pub fn edit(m: &Message) -> EditInteractionResponse {
+    let mut out = EditInteractionResponse::new().content(m.content.clone().unwrap_or_default());
+    out = out.embeds(m.embeds.iter().map(embed).collect());
+    out = out.components(rows(m));
+    for f in files(m) {
+        out = out.new_attachment(f);
+    }
+    out
+}
+
+/// The JSON body Discord receives for this response (files are sent alongside as multipart parts).
+pub fn interaction_json(r: &Response) -> serde_json::Value {
+    serde_json::to_value(interaction_response(r)).unwrap_or_default()
+}
+
+/// A readable rendering for terminals: `rally exec` and the demo transcript.
+pub fn text(r: &Response) -> String {
+    let mut s = String::new();
+    match r {
+        Response::Choices(choices) => {
+            s.push_str("suggestions:\n");
+            for c in choices {
+                s.push_str(&format!("  {} = {}\n", c.name, c.value));
+            }
+        }
+        Response::Message(m) => {
+            if m.ephemeral {
+                s.push_str("(only you can see this)\n");
+            }
+            if let Some(c) = &m.content {
+                s.push_str(c);
+                s.push('\n');
+            }
+            for e in &m.embeds {
+                if let Some(t) = &e.title {
+                    s.push_str(&format!("┌ {t}\n"));
+                }
+                if let Some(d) = &e.description {
+                    for line in d.lines().filter(|l| *l != "```") {
+                        s.push_str(&format!("│ {line}\n"));
+                    }
+                }
+                for f in &e.fields {
+                    s.push_str(&format!("│ {}: {}\n", f.name, f.value.replace('\n', " · ")));
+                }
+                if let Some(img) = &e.image {
+                    s.push_str(&format!("│ [image {img}]\n"));
+                }
+                if let Some(footer) = &e.footer {
+                    s.push_str(&format!("└ {footer}\n"));
+                }
+            }
+            for b in &m.buttons {
+                s.push_str(&format!("[{}] ", b.label));
+            }
+            if !m.buttons.is_empty() {
+                s.push('\n');
+            }
+            for a in &m.attachments {
+                s.push_str(&format!("📎 {} ({} bytes)\n", a.filename, a.data.len()));
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,198 @@
+//! Parses a slash command written as text — `/team add team:Alpha user:<@42>` — into a
+//! [`CommandCall`], checked against the command's manifest the way Discord checks what a user
+//! types: known options only, required ones present, types, choices and ranges respected.
+//! Used by `rally exec` and the demo.
+
+use serde_json::Value;
+
+use super::{CommandCall, OptionValue, manifests};
+use crate::domain::DomainError;
+use crate::domain::activity::{Snowflake, shorten};
+
+/// Splits on whitespace, keeping "quoted text" (and name:"quoted text") together.
+fn tokens(line: &str) -> Result<Vec<String>, DomainError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err(DomainError::invalid("a quote is not closed"));
+    }
+    if started || !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn options_of(v: &Value) -> &[Value] {
+    v.get("options").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// Parses `line` into a command call, or explains what is wrong with it.
+pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
+    let words = tokens(line)?;
+    let Some(first) = words.first() else {
+        return Err(DomainError::invalid("write a command, e.g. /me period:this-week"));
+    };
+    let name = first.strip_prefix('/').unwrap_or(first).to_ascii_lowercase();
+    let manifest = manifests::get(&name).ok_or_else(|| {
+        let names: Vec<&str> = manifests::MANIFESTS.iter().map(|(n, _)| *n).collect();
+        DomainError::invalid(format!("there is no command /{}; try one of /{}", shorten(&name, 32), names.join(", /")))
+    })?;
+    let mut call = CommandCall { name: name.clone(), ..CommandCall::default() };
+    let mut rest = &words[1..];
+    let mut spec = &manifest;
+    let subs: Vec<&Value> = options_of(&manifest).iter().filter(|o| o["type"] == 1).collect();
+    if !subs.is_empty() {
+        let names: Vec<&str> = subs.iter().filter_map(|s| s["name"].as_str()).collect();
+        let sub = rest.first().map(|s| s.to_ascii_lowercase());
+        let found = sub.as_deref().and_then(|s| subs.iter().find(|o| o["name"] == s));
+        let Some(found) = found else {
+            return Err(DomainError::invalid(format!("/{name} needs a subcommand: {}", names.join(", "))));
+        };
+        call.sub = sub;
+        spec = found;
+        rest = &rest[1..];
+    }
+    let known = options_of(spec);
+    for word in rest {
+        let Some((key, value)) = word.split_once(':') else {
+            return Err(DomainError::invalid(format!("write options as name:value, not `{}`", shorten(word, 40))));
+        };
+        let key = key.to_ascii_lowercase();
+        let Some(opt) = known.iter().find(|o| o["name"] == key.as_str()) else {
+            let names: Vec<&str> = known.iter().filter_map(|o| o["name"].as_str()).collect();
+            return Err(DomainError::invalid(format!(
+                "/{name} has no option `{}`{}",
+                shorten(&key, 32),
+                if names.is_empty() { String::new() } else { format!("; it takes {}", names.join(", ")) }
+            )));
+        };
+        if call.options.iter().any(|(n, _)| *n == key) {
+            return Err(DomainError::invalid(format!("the option `{key}` is given twice")));
+        }
+        let value = typed(opt, &key, value)?;
+        call.options.push((key, value));
+    }
+    for opt in known {
+        if opt["required"] == true
+            && let Some(n) = opt["name"].as_str()
+            && !call.options.iter().any(|(k, _)| k == n)
+        {
+            return Err(DomainError::invalid(format!("the option `{n}` is required")));
+        }
+    }
+    Ok(call)
+}
+
+fn typed(opt: &Value, key: &str, raw: &str) -> Result<OptionValue, DomainError> {
+    let bad = |what: &str| DomainError::invalid(format!("`{key}` must be {what}, not `{}`", shorten(raw, 40)));
+    let value = match opt["type"].as_u64() {
+        Some(4) => OptionValue::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?),
+        Some(10) => OptionValue::Number(
+            raw.trim().parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| bad("a number"))?,
+        ),
+        Some(5) => OptionValue::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            _ => return Err(bad("true or false")),
+        }),
+        Some(6) => OptionValue::User(Snowflake::parse(raw).map_err(|_| bad("a user (<@id> or the id)"))?.get()),
+        Some(7) => OptionValue::Channel(
+            Snowflake::parse(raw.trim().trim_start_matches("<#").trim_end_matches('>'))
+                .map_err(|_| bad("a channel"))?
+                .get(),
+        ),
+        Some(8) => OptionValue::Role(Snowflake::parse(raw).map_err(|_| bad("a role"))?.get()),
+        _ => OptionValue::String(raw.to_string()),
+    };
+    // What Discord enforces client-side, enforced here too.
+    match &value {
+        OptionValue::Integer(n) => {
+            if let Some(min) = opt["min_value"].as_i64().filter(|m| n < m) {
+                return Err(DomainError::invalid(format!("`{key}` must be at least {min}")));
+            }
+            if let Some(max) = opt["max_value"].as_i64().filter(|m| n > m) {
+                return Err(DomainError::invalid(format!("`{key}` must be at most {max}")));
+            }
+        }
+        OptionValue::String(s) => {
+            if let Some(max) = opt["max_length"].as_u64().filter(|m| s.chars().count() as u64 > *m) {
+                return Err(DomainError::invalid(format!("`{key}` must be at most {max} characters")));
+            }
+            if let Some(choices) = opt["choices"].as_array() {
+                let values: Vec<&str> = choices.iter().filter_map(|c| c["value"].as_str()).collect();
+                if !values.contains(&s.as_str()) {
+                    return Err(DomainError::invalid(format!("`{key}` must be one of {}", values.join(", "))));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_line_parses_into_a_typed_call() {
+        let call = parse("/team add team:\"Alpha Team\" user:<@42>").unwrap();
+        assert_eq!(call.name, "team");
+        assert_eq!(call.sub.as_deref(), Some("add"));
+        assert_eq!(
+            call.options,
+            vec![("team".into(), OptionValue::String("Alpha Team".into())), ("user".into(), OptionValue::User(42))]
+        );
+        let call = parse("/log kind:call count:3 note:'left a voicemail'").unwrap();
+        assert_eq!(call.integer("count"), Some(3));
+        assert_eq!(call.string("note"), Some("left a voicemail"));
+        let call = parse("/kpi team period:this-month public:true").unwrap();
+        assert_eq!(call.boolean("public"), Some(true));
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let cases = [
+            ("", "write a command, e.g. /me period:this-week"),
+            (
+                "/dance",
+                "there is no command /dance; try one of /export, /help, /kpi, /leaderboard, /log, /me, /settings, /team, /undo",
+            ),
+            ("/team", "/team needs a subcommand: create, rename, delete, add, remove, list, channel"),
+            ("/log count:3", "the option `kind` is required"),
+            ("/log kind:call count:0", "`count` must be at least 1"),
+            ("/log kind:call count:many", "`count` must be a whole number, not `many`"),
+            (
+                "/log kind:call colour:red",
+                "/log has no option `colour`; it takes kind, count, amount, note, deal, when",
+            ),
+            ("/log kind:call kind:email", "the option `kind` is given twice"),
+            ("/log kind:\"call", "a quote is not closed"),
+            ("/leaderboard scope:galaxy", "`scope` must be one of reps, teams"),
+            ("/kpi rep user:bob", "`user` must be a user (<@id> or the id), not `bob`"),
+            ("/me this-week", "write options as name:value, not `this-week`"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line).unwrap_err().message, want, "{line}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `/kpi team [team] [period] [public]` and `/kpi rep user [period]`: for managers.
+
+use super::format::{clip, fit_lines, table};
+use super::{CommandCall, Ctx, Embed, Field, Message, Response};
+use crate::app::{AppError, AppResult};
+use crate::domain::activity::format_money;
+use crate::domain::kpi::Change;
+
+pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    ctx.require_manager().await?;
+    match call.sub.as_deref() {
+        Some("team") => team(ctx, call).await,
+        Some("rep") => rep(ctx, call).await,
+        _ => Err(AppError::User("use `/kpi team` or `/kpi rep`".into())),
+    }
+}
+
+/// Characters of an embed description: 4096, less the code fence.
+const TABLE_BUDGET: usize = 4096 - 8;
+
+async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let spec = call.period()?;
+    let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    let report = ctx.app.report(ctx.inv.guild, &spec, team, ctx.now).await?;
+    let total: i64 = report.members.iter().map(|m| m.points).sum();
+    // The kinds the team did most, so the table stays narrow enough for a phone.
+    let mut kinds: Vec<(&String, &i64)> = report.totals.counts.iter().filter(|(_, n)| **n > 0).collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let kinds: Vec<&String> = kinds.into_iter().take(3).map(|(k, _)| k).collect();
+    let mut rows = vec![{
+        let mut h = vec!["#".to_string(), "Rep".into(), "Pts".into(), "Share".into(), "vs prev".into()];
+        h.extend(kinds.iter().map(|k| clip(k, 8)));
+        h.push("Revenue".into());
+        h
+    }];
+    for m in &report.members {
+        let share = if total > 0 { format!("{:.0}%", m.points as f64 * 100.0 / total as f64) } else { "-".into() };
+        let mut row = vec![
+            m.rank.to_string(),
+            clip(&m.user_name, 16),
+            m.points.to_string(),
+            share,
+            Change::new(m.points, m.previous_points).describe(),
+        ];
+        row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
+        row.push(format_money(m.revenue_cents));
+        rows.push(row);
+    }
+    let lines = table(&rows, &[1]);
+    let (body, _) = fit_lines(&lines, 1, TABLE_BUDGET, " (full list: /export)");
+    let previous: i64 = report.members.iter().map(|m| m.previous_points).sum();
+    let title = match team {
+        Some(_) => {
+            format!("Team {} · {}", report.teams.first().map_or("?", |t| t.name.as_str()), report.period.describe())
+        }
+        None => format!("All reps · {}", report.period.describe()),
+    };
+    let description = if report.members.is_empty() {
+        "No reps yet. Add them with `/team add`.".to_string()
+    } else {
+        format!("```\n{body}\n```")
+    };
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(clip(&title, 256)),
+            description: Some(description),
+            fields: vec![
+                Field { name: "Reps".into(), value: report.members.len().to_string(), inline: true },
+                Field {
+                    name: "Points".into(),
+                    value: format!("{total} ({})", Change::new(total, previous).describe()),
+                    inline: true,
+                },
+                Field {
+                    name: "Won".into(),
+                    value: format!("{} · {}", report.totals.deals_won(), format_money(report.totals.revenue)),
+                    inline: true,
+                },
+            ],
+            footer: Some(format!(
+                "vs prev: against {} – {}",
+                report.previous_period.first_day, report.previous_period.last_day
+            )),
+            color: Some(0x27ae60),
+            ..Embed::default()
+        }],
+        ephemeral: !call.boolean("public").unwrap_or(false),
+        ..Message::default()
+    }))
+}
+
+async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let user = call.user("user").ok_or_else(|| AppError::User("choose a rep with the `user` option".into()))?;
+    let spec = call.period()?;
+    let report = ctx.app.report(ctx.inv.guild, &spec, None, ctx.now).await?;
+    let Some(m) = report.members.iter().find(|m| m.user_id == user.to_string()) else {
+        return Ok(super::private(format!("<@{user}> has not logged anything on this server yet.")));
+    };
+    let previous_spec = crate::domain::period::PeriodSpec::Range {
+        first: report.previous_period.first_day,
+        last: report.previous_period.last_day,
+    };
+    let prev = ctx.app.report(ctx.inv.guild, &previous_spec, None, ctx.now).await?;
+    let p = prev.members.iter().find(|p| p.user_id == m.user_id);
+    let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
+    let line = |name: &str, (cur, before): (i64, i64), money: bool| {
+        let show = |v: i64| if money { format_money(v) } else { v.to_string() };
+        Field {
+            name: name.to_string(),
+            value: format!("**{}** (prev {}, {})", show(cur), show(before), Change::new(cur, before).describe()),
+            inline: true,
+        }
+    };
+    let mut fields = vec![
+        line("Points", pick(&|x| x.points), false),
+        line("Revenue", pick(&|x| x.revenue_cents), true),
+        line("Deals won", pick(&|x| x.deals_won), false),
+    ];
+    let mut kinds: Vec<&String> = m.counts.keys().collect();
+    if let Some(p) = p {
+        kinds.extend(p.counts.keys().filter(|k| !m.counts.contains_key(*k)));
+    }
+    for kind in kinds.into_iter().filter(|k| k.as_str() != "won").take(18) {
+        let cur = m.counts.get(kind).copied().unwrap_or(0);
+        let before = p.and_then(|p| p.counts.get(kind)).copied().unwrap_or(0);
+        fields.push(line(kind, (cur, before), false));
+    }
+    fields.push(Field {
+        name: "Win rate".into(),
+        value: m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
+        inline: true,
+    });
+    fields.push(Field { name: "Streak".into(), value: format!("{} working days", m.streak), inline: true });
+    fields.push(Field { name: "Rank".into(), value: format!("#{} of {}", m.rank, report.members.len()), inline: true });
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(clip(&format!("{} · {}", m.user_name, report.period.describe()), 256)),
+            description: m.team.as_ref().map(|t| format!("Team {t}")),
+            fields,
+            footer: Some(format!("prev: {} – {}", report.previous_period.first_day, report.previous_period.last_day)),
+            color: Some(0x8e44ad),
+            ..Embed::default()
+        }],
+        ephemeral: true,
+        ..Message::default()
+    }))
+}

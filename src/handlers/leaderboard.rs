@@ -1,0 +1,89 @@
+//! `/leaderboard [metric] [period] [scope] [team]`: who leads, posted for everyone.
+
+use super::format::{clip, fit_lines};
+use super::{CommandCall, Ctx, Embed, Message, Response};
+use crate::app::{AppError, AppResult};
+use crate::domain::activity::format_money;
+use crate::domain::kpi::competition_ranks;
+
+/// Rows shown; the invoker's own place is added below when they are further down.
+const TOP: usize = 15;
+
+pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let spec = call.period()?;
+    let metric =
+        call.string("metric").map(|m| m.trim().to_lowercase()).filter(|m| !m.is_empty()).unwrap_or("points".into());
+    let teams = call.string("scope").map(str::trim) == Some("teams");
+    let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    if metric != "points" && metric != "revenue" {
+        let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+        if !kinds.iter().any(|k| k.name.as_str() == metric) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+            return Err(AppError::User(format!(
+                "`{}` is not a metric; use points, revenue or a kind ({})",
+                clip(&metric, 32),
+                names.join(", ")
+            )));
+        }
+    }
+    let report = ctx.app.report(ctx.inv.guild, &spec, team, ctx.now).await?;
+    let value = |points: i64, revenue: i64, counts: &std::collections::BTreeMap<String, i64>| match metric.as_str() {
+        "points" => points,
+        "revenue" => revenue,
+        kind => counts.get(kind).copied().unwrap_or(0),
+    };
+    let mut entries: Vec<(String, i64, bool)> = if teams {
+        report.teams.iter().map(|t| (t.name.clone(), value(t.points, t.revenue_cents, &t.counts), false)).collect()
+    } else {
+        let me = ctx.inv.user.to_string();
+        report
+            .members
+            .iter()
+            .map(|m| (m.user_name.clone(), value(m.points, m.revenue_cents, &m.counts), m.user_id == me))
+            .collect()
+    };
+    // Stable: the report's order (by points, then id) breaks ties.
+    entries.sort_by_key(|e| std::cmp::Reverse(e.1));
+    let ranks = competition_ranks(&entries.iter().map(|e| e.1).collect::<Vec<_>>());
+    let show = |v: i64| if metric == "revenue" { format_money(v) } else { v.to_string() };
+    let mut lines: Vec<String> = entries
+        .iter()
+        .zip(&ranks)
+        .take(TOP)
+        .map(|((name, v, me), rank)| {
+            let medal = match rank {
+                1 => "🥇",
+                2 => "🥈",
+                3 => "🥉",
+                _ => "▫️",
+            };
+            let name = clip(name, 40);
+            let name = if *me { format!("**{name}** (you)") } else { name };
+            format!("{medal} `#{rank:<3}` {name} — **{}**", show(*v))
+        })
+        .collect();
+    if entries.len() > TOP {
+        lines.push(format!("… and {} more", entries.len() - TOP));
+        if let Some(i) = entries.iter().position(|e| e.2)
+            && i >= TOP
+        {
+            lines.push(format!("You: `#{}` — **{}**", ranks[i], show(entries[i].1)));
+        }
+    }
+    let description = if entries.is_empty() {
+        "Nobody on the board yet. Log something with `/log`!".to_string()
+    } else {
+        fit_lines(&lines, 0, 4000, "").0
+    };
+    let what = if teams { "Teams" } else { "Reps" };
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256)),
+            description: Some(description),
+            color: Some(0xf1c40f),
+            ..Embed::default()
+        }],
+        ephemeral: false,
+        ..Message::default()
+    }))
+}

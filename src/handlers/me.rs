@@ -1,0 +1,74 @@
+//! `/me [period]`: your own numbers, only for you.
+
+use super::{CommandCall, Ctx, Embed, Field, Message, Response};
+use crate::app::AppResult;
+use crate::domain::activity::format_money;
+use crate::domain::kpi::Change;
+
+pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let spec = call.period()?;
+    let report = ctx.app.report(ctx.inv.guild, &spec, None, ctx.now).await?;
+    let me = ctx.inv.user.to_string();
+    let Some(row) = report.members.iter().find(|m| m.user_id == me) else {
+        return Ok(super::private(format!(
+            "You have not logged anything yet. Start with `/log kind:call` — {} is empty for you.",
+            report.period.describe()
+        )));
+    };
+    let mut fields = vec![Field {
+        name: "Points".into(),
+        value: format!("**{}** ({} vs previous)", row.points, Change::new(row.points, row.previous_points).describe()),
+        inline: true,
+    }];
+    if let Some(team) = &row.team {
+        let mates: Vec<_> = report.members.iter().filter(|m| m.team.as_deref() == Some(team)).collect();
+        let ranks = crate::domain::kpi::competition_ranks(&mates.iter().map(|m| m.points).collect::<Vec<_>>());
+        let rank = mates.iter().position(|m| m.user_id == me).map(|i| ranks[i]).unwrap_or(0);
+        fields.push(Field {
+            name: "Rank in team".into(),
+            value: format!("#{rank} of {} in {team}", mates.len()),
+            inline: true,
+        });
+    }
+    fields.push(Field {
+        name: "Streak".into(),
+        value: format!("🔥 {} working day{}", row.streak, if row.streak == 1 { "" } else { "s" }),
+        inline: true,
+    });
+    let counts: Vec<String> = row.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    fields.push(Field {
+        name: "Activities".into(),
+        value: if counts.is_empty() { "none yet".into() } else { counts.join(" · ") },
+        inline: false,
+    });
+    if row.deals_won + row.deals_lost > 0 {
+        fields.push(Field { name: "Revenue".into(), value: format_money(row.revenue_cents), inline: true });
+        fields.push(Field {
+            name: "Deals".into(),
+            value: format!(
+                "{} won · {} lost · win rate {}",
+                row.deals_won,
+                row.deals_lost,
+                row.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0))
+            ),
+            inline: true,
+        });
+        if let Some(avg) = row.average_deal_cents {
+            fields.push(Field { name: "Average deal".into(), value: format_money(avg), inline: true });
+        }
+    }
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(format!("Your numbers · {}", report.period.describe())),
+            fields,
+            footer: Some(format!(
+                "Compared with {} – {}",
+                report.previous_period.first_day, report.previous_period.last_day
+            )),
+            color: Some(0x2f80ed),
+            ..Embed::default()
+        }],
+        ephemeral: true,
+        ..Message::default()
+    }))
+}

@@ -1,0 +1,372 @@
+//! Slash-command handlers, one file per manifest in `commands/` (commands/log.json <->
+//! handlers/log.rs): typed options in, one `app` call, a [`Response`] out. Transport-agnostic:
+//! the gateway client, the HTTP endpoint, `rally exec` and `rally demo` all build an
+//! [`Invocation`] and call [`dispatch`]. Must not import serenity, axum or rusqlite.
+
+use serde::Serialize;
+
+use crate::domain::activity::Snowflake;
+
+/// Discord's MANAGE_GUILD permission bit ("Manage Server").
+pub const MANAGE_GUILD: u64 = 1 << 5;
+/// Discord's ADMINISTRATOR permission bit (implies every other).
+pub const ADMINISTRATOR: u64 = 1 << 3;
+/// Discord's MANAGE_ROLES permission bit.
+pub const MANAGE_ROLES: u64 = 1 << 28;
+
+/// One interaction, whatever transport it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    /// The interaction id: the idempotency key of whatever the interaction writes.
+    pub id: u64,
+    pub guild: Snowflake,
+    pub channel: Option<u64>,
+    pub user: Snowflake,
+    /// The member's display name in the guild (nick, global name or username).
+    pub user_name: String,
+    pub roles: Vec<u64>,
+    /// The member's permissions in the channel, as Discord computed them.
+    pub permissions: u64,
+    /// Display names Discord resolved for users mentioned in the options.
+    pub resolved_users: Vec<(u64, String)>,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// A slash command was run.
+    Command(CommandCall),
+    /// The user is typing into an autocomplete option named `focused`.
+    Autocomplete { call: CommandCall, focused: String },
+    /// A button on one of our messages was pressed.
+    Button { custom_id: String },
+}
+
+/// A command with its subcommand and options, as the user gave them.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct CommandCall {
+    pub name: String,
+    pub sub: Option<String>,
+    pub options: Vec<(String, OptionValue)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptionValue {
+    String(String),
+    Integer(i64),
+    Number(f64),
+    Boolean(bool),
+    User(u64),
+    Channel(u64),
+    Role(u64),
+}
+
+/// What the bot answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Response {
+    Message(Message),
+    /// Autocomplete suggestions (at most 25).
+    Choices(Vec<Choice>),
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize)]
+pub struct Message {
+    pub content: Option<String>,
+    pub embeds: Vec<Embed>,
+    pub buttons: Vec<Button>,
+    pub attachments: Vec<Attachment>,
+    /// Only the user who ran the command sees it.
+    pub ephemeral: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize)]
+pub struct Embed {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub fields: Vec<Field>,
+    pub footer: Option<String>,
+    pub color: Option<u32>,
+    /// The file name of an attachment to show as the embed's image.
+    pub image: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+    pub inline: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Button {
+    pub custom_id: String,
+    pub label: String,
+    pub style: ButtonStyle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ButtonStyle {
+    Primary,
+    Secondary,
+    Danger,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attachment {
+    pub filename: String,
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Choice {
+    pub name: String,
+    pub value: String,
+}
+
+pub mod cmdline;
+mod format;
+pub mod manifests;
+
+mod export;
+mod help;
+mod kpi;
+mod leaderboard;
+mod log;
+mod me;
+mod settings;
+mod team;
+mod undo;
+
+pub use format::{fit_lines, table};
+
+use chrono::{DateTime, Utc};
+
+use crate::app::{App, AppError, AppResult};
+use crate::domain::period::PeriodSpec;
+
+/// The command names that have a handler; a test checks this against `commands/`.
+pub const HANDLED: &[&str] = &["export", "help", "kpi", "leaderboard", "log", "me", "settings", "team", "undo"];
+
+/// Everything a handler needs besides its options.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub inv: &'a Invocation,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// The display name Discord resolved for a mentioned user, if any.
+    pub fn resolved_name(&self, user: u64) -> Option<&str> {
+        self.inv.resolved_users.iter().find(|(id, _)| *id == user).map(|(_, n)| n.as_str())
+    }
+
+    pub async fn settings(&self) -> AppResult<crate::domain::settings::GuildSettings> {
+        self.app.settings(self.inv.guild).await
+    }
+
+    /// Who did it, for the audit trail.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.inv.user)
+    }
+
+    /// Managers hold Manage Server (or Administrator), or the guild's configured manager role.
+    /// Checked here as well as by Discord, since server owners can override command permissions.
+    pub async fn is_manager(&self) -> AppResult<bool> {
+        if self.inv.permissions & (MANAGE_GUILD | ADMINISTRATOR) != 0 {
+            return Ok(true);
+        }
+        let settings = self.app.settings(self.inv.guild).await?;
+        Ok(settings.manager_role.is_some_and(|role| self.inv.roles.contains(&role)))
+    }
+
+    pub async fn require_manager(&self) -> AppResult<()> {
+        if self.is_manager().await? {
+            Ok(())
+        } else {
+            Err(AppError::User(
+                "this command is for managers (Manage Server permission or the manager role set in /settings)".into(),
+            ))
+        }
+    }
+}
+
+impl CommandCall {
+    fn get(&self, name: &str) -> Option<&OptionValue> {
+        self.options.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn string(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(OptionValue::String(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn integer(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(OptionValue::Integer(i)) => Some(*i),
+            Some(OptionValue::Number(n)) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
+            _ => None,
+        }
+    }
+
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        match self.get(name) {
+            Some(OptionValue::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn user(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(OptionValue::User(u)) => Some(*u),
+            _ => None,
+        }
+    }
+
+    pub fn channel(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(OptionValue::Channel(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    pub fn role(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(OptionValue::Role(r)) => Some(*r),
+            _ => None,
+        }
+    }
+
+    /// A required option: a missing one is the client's fault, answered kindly.
+    pub fn required_string(&self, name: &str) -> AppResult<&str> {
+        self.string(name).ok_or_else(|| AppError::User(format!("the `{name}` option is required")))
+    }
+
+    /// The `period` option, defaulting to this week.
+    pub fn period(&self) -> AppResult<PeriodSpec> {
+        match self.string("period") {
+            Some(p) if !p.trim().is_empty() => Ok(PeriodSpec::parse(p)?),
+            _ => Ok(PeriodSpec::ThisWeek),
+        }
+    }
+}
+
+/// Runs one interaction through the pipeline. Never fails: a user error becomes a friendly
+/// ephemeral reply, an internal error is logged with an id the user can quote.
+pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Response {
+    let ctx = Ctx { app, inv, now };
+    let result = match &inv.action {
+        Action::Command(call) => route(&ctx, call).await,
+        Action::Autocomplete { call, focused } => {
+            return Response::Choices(autocomplete(&ctx, call, focused).await.unwrap_or_default());
+        }
+        Action::Button { custom_id } => undo::button(&ctx, custom_id).await,
+    };
+    result.unwrap_or_else(|e| error_reply(inv, e))
+}
+
+async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    match call.name.as_str() {
+        "log" => log::handle(ctx, call).await,
+        "undo" => undo::handle(ctx, call).await,
+        "me" => me::handle(ctx, call).await,
+        "kpi" => kpi::handle(ctx, call).await,
+        "leaderboard" => leaderboard::handle(ctx, call).await,
+        "team" => team::handle(ctx, call).await,
+        "settings" => settings::handle(ctx, call).await,
+        "export" => export::handle(ctx, call).await,
+        "help" => help::handle(ctx, call).await,
+        other => Err(AppError::User(format!(
+            "rally does not know the command `/{}`",
+            crate::domain::activity::shorten(other, 32)
+        ))),
+    }
+}
+
+/// An ephemeral error reply; internal errors get an id that also appears in the log.
+pub fn error_reply(inv: &Invocation, e: AppError) -> Response {
+    let text = match e {
+        AppError::User(message) => format!("⚠️ {message}"),
+        AppError::Internal(inner) => {
+            let error_id = format!("{:x}", inv.id ^ 0x5eed);
+            tracing::error!(error_id, error = ?inner, interaction = inv.id, "internal error");
+            format!(
+                "⚠️ Something went wrong on our side (error id `{error_id}`). Please try again; if it keeps happening, tell your admin."
+            )
+        }
+    };
+    Response::Message(Message { content: Some(text), ephemeral: true, ..Message::default() })
+}
+
+/// Suggestions for the option being typed, at most 25, filtered by what was typed so far.
+async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppResult<Vec<Choice>> {
+    let typed = call.string(focused).unwrap_or("").trim().to_lowercase();
+    let guild = ctx.inv.guild;
+    let candidates: Vec<(String, String)> = match (call.name.as_str(), focused) {
+        (_, "period") => PERIOD_SUGGESTIONS.iter().map(|p| (p.to_string(), p.to_string())).collect(),
+        (_, "team") => {
+            ctx.app.store.teams(guild.as_i64()).await?.into_iter().map(|t| (t.name.clone(), t.name)).collect()
+        }
+        ("log", "kind") | ("settings", "name") => ctx
+            .app
+            .store
+            .kinds(guild.as_i64())
+            .await?
+            .into_iter()
+            .map(|k| {
+                let label = format!("{} ({} pt{})", k.name, k.points, if k.points == 1 { "" } else { "s" });
+                (label, k.name.as_str().to_string())
+            })
+            .collect(),
+        ("leaderboard", "metric") => {
+            let mut v =
+                vec![("points".to_string(), "points".to_string()), ("revenue".to_string(), "revenue".to_string())];
+            v.extend(
+                ctx.app
+                    .store
+                    .kinds(guild.as_i64())
+                    .await?
+                    .into_iter()
+                    .map(|k| (k.name.to_string(), k.name.to_string())),
+            );
+            v
+        }
+        ("settings", "timezone") => chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name())
+            .filter(|name| name.to_lowercase().contains(&typed))
+            .take(25)
+            .map(|name| (name.to_string(), name.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(candidates
+        .into_iter()
+        .filter(|(name, value)| {
+            typed.is_empty() || name.to_lowercase().contains(&typed) || value.to_lowercase().starts_with(&typed)
+        })
+        .take(25)
+        .map(|(name, value)| Choice { name: crate::domain::activity::shorten(&name, 100), value })
+        .collect())
+}
+
+const PERIOD_SUGGESTIONS: &[&str] = &[
+    "today",
+    "yesterday",
+    "this-week",
+    "last-week",
+    "this-month",
+    "last-month",
+    "this-quarter",
+    "last-quarter",
+    "this-year",
+    "last-year",
+];
+
+/// A plain ephemeral text reply.
+pub fn private(text: impl Into<String>) -> Response {
+    Response::Message(Message { content: Some(text.into()), ephemeral: true, ..Message::default() })
+}

@@ -1,0 +1,31 @@
+//! `/undo` and the Undo button: soft-delete your own activity, within 24 hours.
+
+use super::{CommandCall, Ctx, Response, private};
+use crate::app::{AppError, AppResult};
+use crate::store::ActivityRecord;
+
+pub async fn handle(ctx: &Ctx<'_>, _call: &CommandCall) -> AppResult<Response> {
+    let undone = ctx.app.undo(ctx.inv.guild, ctx.inv.user, None, ctx.now).await?;
+    reply(ctx, &undone).await
+}
+
+/// The Undo button under a `/log` reply carries `undo:<activity id>`.
+pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
+    let id = custom_id
+        .strip_prefix("undo:")
+        .and_then(|id| id.parse::<i64>().ok())
+        .ok_or_else(|| AppError::User("this button is not one rally knows; it may be from an older version".into()))?;
+    let undone = ctx.app.undo(ctx.inv.guild, ctx.inv.user, Some(id), ctx.now).await?;
+    reply(ctx, &undone).await
+}
+
+async fn reply(ctx: &Ctx<'_>, r: &ActivityRecord) -> AppResult<Response> {
+    let tz = ctx.settings().await?.timezone;
+    Ok(private(format!(
+        "↩️ Undone: **{} × {}** (−{} pts) from {}.",
+        r.quantity,
+        r.kind,
+        r.points,
+        r.occurred_at.with_timezone(&tz).format("%a %d %b %H:%M")
+    )))
+}
