@@ -42,7 +42,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             .map(|m| (m.user_name.clone(), value(m.points, m.revenue_cents, &m.counts), m.user_id == me))
             .collect()
     };
-    // Stable: the report's order (by points, then id) breaks ties.
+    // Ties: teams by name; reps keep the report's order (points, then user id).
+    if teams {
+        entries.sort_by_key(|e| e.0.to_lowercase());
+    }
     entries.sort_by_key(|e| std::cmp::Reverse(e.1));
     let ranks = competition_ranks(&entries.iter().map(|e| e.1).collect::<Vec<_>>());
     let show = |v: i64| if metric == "revenue" { format_money(v) } else { v.to_string() };

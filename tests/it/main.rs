@@ -7,4 +7,5 @@ mod import_export;
 mod kpis;
 mod log_undo;
 mod rollups_property;
+mod slash;
 mod store;
