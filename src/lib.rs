@@ -14,7 +14,9 @@
 
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod discord;
 pub mod domain;
 pub mod handlers;
+pub mod loopback;
 pub mod store;

@@ -22,9 +22,9 @@ use rally::handlers::{Action, Invocation, Response};
 #[derive(Parser, Debug)]
 #[command(name = "rally", version, about = "rally: a Discord bot for sales teams", propagate_version = true)]
 struct Cli {
-    /// The SQLite database file.
-    #[arg(long, global = true, env = "RALLY_DB", default_value = rally::config::DEFAULT_DB)]
-    db: PathBuf,
+    /// The SQLite database file [default: rally.db; the demo uses a temporary file].
+    #[arg(long, global = true, env = "RALLY_DB")]
+    db: Option<PathBuf>,
     /// The current time as RFC 3339 (e.g. 2026-11-27T09:00:00Z), for reproducible runs. Default: the clock.
     #[arg(long, global = true, value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
@@ -109,6 +109,8 @@ enum Command {
         /// The command, e.g. '/kpi team team:Alpha period:this-month'.
         line: String,
     },
+    /// See the whole bot work against a Discord on 127.0.0.1: no token, no network.
+    Demo,
     /// Guild settings.
     Guild {
         #[command(subcommand)]
@@ -203,7 +205,10 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RALLY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RALLY_LOG").unwrap_or_else(|_| {
+            // The demo stops its client on purpose; serenity's warning about the closed socket is noise there.
+            if matches!(cli.command, Command::Demo) { "warn,serenity=error".into() } else { "warn".into() }
+        }))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -234,7 +239,11 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Some(t) => Clock::starting_at(t),
         None => Clock::System,
     };
-    let app = App::open(&cli.db)?;
+    if let Command::Demo = cli.command {
+        return demo(cli.db).await;
+    }
+    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(rally::config::DEFAULT_DB));
+    let app = App::open(&db)?;
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
@@ -379,6 +388,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Demo => {}
         Command::Guild { command: GuildCommand::Show { guild } } => {
             let s = app.settings(guild).await?;
             writeln!(out, "timezone           {}", s.timezone.name()).map_err(io)?;
@@ -414,7 +424,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 return Err(AppError::User(format!("{} already exists; choose a new file", file.display())));
             }
             app.store.backup(file.clone()).await?;
-            writeln!(out, "backed up {} to {}", cli.db.display(), file.display()).map_err(io)?;
+            writeln!(out, "backed up {} to {}", db.display(), file.display()).map_err(io)?;
         }
         Command::Db { command: DbCommand::Check } => {
             let integrity = app.store.integrity_check().await?;
@@ -436,6 +446,28 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
+    let temporary = db.is_none();
+    let path = db.unwrap_or_else(|| std::env::temp_dir().join(format!("rally-demo-{}.db", std::process::id())));
+    let app = App::open(&path)?;
+    let result = rally::demo::run(app).await;
+    if temporary {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    let transcript = result.map_err(|e| AppError::User(e.to_string()))?;
+    print!("{transcript}");
+    println!(
+        "\nWhere to go next:\n  \
+         • Put rally on your server: DISCORD_TOKEN=... cargo run --release -- run   (README: Running it on Discord)\n  \
+         • Try a command offline:    cargo run --release -- exec --guild 1 --user 42 '/log kind:call count:3'\n  \
+         • Bring your history in:    cargo run --release -- import --guild 1 activities.csv{}",
+        if temporary { String::new() } else { format!("\n  • The demo's data is in {}", path.display()) }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -157,7 +157,7 @@ impl GatewayHandle {
 pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, serenity::Error> {
     let http = super::http_client(&config.token, config.api_url.as_deref());
     let (tx, rx) = watch::channel(None);
-    let handler = Handler { app, clock: config.clock, dev_guild: config.dev_guild, registered: tx };
+    let handler = Handler { app, clock: config.clock.clone(), dev_guild: config.dev_guild, registered: tx };
     let mut client =
         serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(handler).await?;
     let shards = client.shard_manager.clone();

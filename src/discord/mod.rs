@@ -14,10 +14,15 @@ use chrono::{DateTime, Utc};
 
 /// Where "now" comes from: the system clock, or a clock that starts at a given instant and runs on
 /// from there (reproducible demos and tests).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Clock {
     System,
-    StartingAt { start: DateTime<Utc>, at: std::time::Instant },
+    StartingAt {
+        start: DateTime<Utc>,
+        at: std::time::Instant,
+    },
+    /// Set by its owner (the demo's simulated week): milliseconds since the epoch.
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
 }
 
 impl Clock {
@@ -29,6 +34,21 @@ impl Clock {
         match self {
             Clock::System => Utc::now(),
             Clock::StartingAt { start, at } => *start + chrono::Duration::from_std(at.elapsed()).unwrap_or_default(),
+            Clock::Manual(ms) => {
+                DateTime::from_timestamp_millis(ms.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or_default()
+            }
+        }
+    }
+
+    /// A clock that reads what `set` last stored.
+    pub fn manual(start: DateTime<Utc>) -> Clock {
+        Clock::Manual(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(start.timestamp_millis())))
+    }
+
+    /// Moves a manual clock; other clocks ignore it.
+    pub fn set(&self, t: DateTime<Utc>) {
+        if let Clock::Manual(ms) = self {
+            ms.store(t.timestamp_millis(), std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

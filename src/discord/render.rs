@@ -114,53 +114,64 @@ pub fn interaction_json(r: &Response) -> serde_json::Value {
     serde_json::to_value(interaction_response(r)).unwrap_or_default()
 }
 
-/// A readable rendering for terminals: `rally exec` and the demo transcript.
+/// A readable rendering for terminals (`rally exec`), made from the JSON Discord would receive so
+/// that it shows exactly what a user would see.
 pub fn text(r: &Response) -> String {
+    text_from_json(&interaction_json(r))
+}
+
+/// Renders an interaction response as Discord received it (its JSON body) for a transcript.
+pub fn text_from_json(body: &serde_json::Value) -> String {
+    let data = &body["data"];
     let mut s = String::new();
-    match r {
-        Response::Choices(choices) => {
-            s.push_str("suggestions:\n");
-            for c in choices {
-                s.push_str(&format!("  {} = {}\n", c.name, c.value));
+    if body["type"] == 8 {
+        let names: Vec<&str> =
+            data["choices"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+        return format!("suggestions: {}\n", names.join(", "));
+    }
+    if body["type"] == 5 {
+        s.push_str("(thinking…)\n");
+    }
+    if data["flags"].as_u64().is_some_and(|f| f & 64 != 0) {
+        s.push_str("(only you can see this)\n");
+    }
+    if let Some(c) = data["content"].as_str().filter(|c| !c.is_empty()) {
+        s.push_str(c);
+        s.push('\n');
+    }
+    for e in data["embeds"].as_array().into_iter().flatten() {
+        if let Some(t) = e["title"].as_str() {
+            s.push_str(&format!("┌ {t}\n"));
+        }
+        if let Some(d) = e["description"].as_str() {
+            for line in d.lines().filter(|l| *l != "```") {
+                s.push_str(&format!("│ {line}\n"));
             }
         }
-        Response::Message(m) => {
-            if m.ephemeral {
-                s.push_str("(only you can see this)\n");
-            }
-            if let Some(c) = &m.content {
-                s.push_str(c);
-                s.push('\n');
-            }
-            for e in &m.embeds {
-                if let Some(t) = &e.title {
-                    s.push_str(&format!("┌ {t}\n"));
-                }
-                if let Some(d) = &e.description {
-                    for line in d.lines().filter(|l| *l != "```") {
-                        s.push_str(&format!("│ {line}\n"));
-                    }
-                }
-                for f in &e.fields {
-                    s.push_str(&format!("│ {}: {}\n", f.name, f.value.replace('\n', " · ")));
-                }
-                if let Some(img) = &e.image {
-                    s.push_str(&format!("│ [image {img}]\n"));
-                }
-                if let Some(footer) = &e.footer {
-                    s.push_str(&format!("└ {footer}\n"));
-                }
-            }
-            for b in &m.buttons {
-                s.push_str(&format!("[{}] ", b.label));
-            }
-            if !m.buttons.is_empty() {
-                s.push('\n');
-            }
-            for a in &m.attachments {
-                s.push_str(&format!("📎 {} ({} bytes)\n", a.filename, a.data.len()));
-            }
+        for f in e["fields"].as_array().into_iter().flatten() {
+            let value = f["value"].as_str().unwrap_or_default().replace('\n', " · ");
+            s.push_str(&format!("│ {}: {value}\n", f["name"].as_str().unwrap_or_default()));
         }
+        if let Some(img) = e["image"]["url"].as_str() {
+            s.push_str(&format!("│ [image {img}]\n"));
+        }
+        if let Some(f) = e["footer"]["text"].as_str() {
+            s.push_str(&format!("└ {f}\n"));
+        }
+    }
+    let buttons: Vec<String> = data["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .filter_map(|b| b["label"].as_str().map(|l| format!("[{l}]")))
+        .collect();
+    if !buttons.is_empty() {
+        s.push_str(&buttons.join(" "));
+        s.push('\n');
+    }
+    for a in data["attachments"].as_array().into_iter().flatten() {
+        s.push_str(&format!("📎 {}\n", a["filename"].as_str().unwrap_or("file")));
     }
     s
 }

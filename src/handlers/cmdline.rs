@@ -149,6 +149,30 @@ fn typed(opt: &Value, key: &str, raw: &str) -> Result<OptionValue, DomainError> 
     Ok(value)
 }
 
+/// The `data.options` array Discord would send for `call`, typed by the command's manifest.
+pub fn discord_options(call: &CommandCall) -> Value {
+    let opts: Vec<Value> = call
+        .options
+        .iter()
+        .map(|(name, value)| {
+            let (kind, v) = match value {
+                OptionValue::String(s) => (3, Value::from(s.clone())),
+                OptionValue::Integer(i) => (4, Value::from(*i)),
+                OptionValue::Boolean(b) => (5, Value::from(*b)),
+                OptionValue::User(u) => (6, Value::from(u.to_string())),
+                OptionValue::Channel(c) => (7, Value::from(c.to_string())),
+                OptionValue::Role(r) => (8, Value::from(r.to_string())),
+                OptionValue::Number(n) => (10, Value::from(*n)),
+            };
+            serde_json::json!({"name": name, "type": kind, "value": v})
+        })
+        .collect();
+    match &call.sub {
+        Some(sub) => serde_json::json!([{"name": sub, "type": 1, "options": opts}]),
+        None => Value::Array(opts),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +191,18 @@ mod tests {
         assert_eq!(call.string("note"), Some("left a voicemail"));
         let call = parse("/kpi team period:this-month public:true").unwrap();
         assert_eq!(call.boolean("public"), Some(true));
+    }
+
+    #[test]
+    fn a_call_becomes_the_options_discord_sends() {
+        let call = parse("/team add team:Alpha user:<@42>").unwrap();
+        assert_eq!(
+            discord_options(&call),
+            serde_json::json!([{"name": "add", "type": 1, "options": [
+                {"name": "team", "type": 3, "value": "Alpha"},
+                {"name": "user", "type": 6, "value": "42"}
+            ]}])
+        );
     }
 
     #[test]

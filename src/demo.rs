@@ -1,0 +1,231 @@
+//! `rally demo`: the whole bot — the real serenity gateway client, the pipeline, the store — against
+//! a loopback Discord on 127.0.0.1, with a scripted sales floor playing a simulated week. Prints the
+//! conversation as a transcript. Needs no token and no network.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::discord::gateway::{self, GatewayConfig};
+use crate::discord::{Clock, render};
+use crate::handlers::{MANAGE_GUILD, cmdline};
+use crate::loopback::{self, Loopback, payload};
+
+const GUILD: u64 = 1_100_000_000_000_000_001;
+const CHANNEL: u64 = 1_100_000_000_000_000_002;
+const MANAGER: (u64, &str) = (1_200_000_000_000_000_001, "Morgan");
+const ALPHA: [(u64, &str); 3] =
+    [(1_300_000_000_000_000_001, "Alice"), (1_300_000_000_000_000_002, "Bob"), (1_300_000_000_000_000_003, "Cara")];
+const BETA: [(u64, &str); 2] = [(1_300_000_000_000_000_004, "Dev"), (1_300_000_000_000_000_005, "Eve")];
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the loopback Discord failed: {0}")]
+    Loopback(String),
+    #[error("the bot failed: {0}")]
+    Bot(String),
+}
+
+struct Floor {
+    lb: Loopback,
+    clock: Clock,
+    tz: chrono_tz::Tz,
+    next_id: u64,
+    out: String,
+    answered: usize,
+    slowest: Duration,
+}
+
+impl Floor {
+    fn at(&mut self, day: NaiveDate, hour: u32, minute: u32) {
+        let local = day.and_hms_opt(hour, minute, 0).unwrap_or_default();
+        let t = self.tz.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        self.clock.set(t);
+    }
+
+    fn stamp(&self) -> String {
+        self.clock.now().with_timezone(&self.tz).format("%a %H:%M").to_string()
+    }
+
+    fn member(&self, who: (u64, &str)) -> payload::Member {
+        let permissions = if who.0 == MANAGER.0 { MANAGE_GUILD } else { 0 };
+        payload::Member { user_id: who.0, username: who.1.to_string(), roles: Vec::new(), permissions }
+    }
+
+    /// Sends a slash command as `who`; prints it and the reply when `show` is set.
+    async fn say(&mut self, who: (u64, &str), line: &str, show: bool) -> Result<Value, DemoError> {
+        let call = cmdline::parse(line).map_err(|e| DemoError::Bot(format!("{line}: {e}")))?;
+        self.next_id += 1;
+        let mut interaction = payload::command(
+            self.next_id,
+            GUILD,
+            CHANNEL,
+            &self.member(who),
+            &call.name,
+            cmdline::discord_options(&call),
+        );
+        // Discord resolves mentioned users for the bot; so does the demo.
+        let mut users = serde_json::Map::new();
+        for (id, name) in ALPHA.iter().chain(BETA.iter()).chain([MANAGER].iter()) {
+            if line.contains(&format!("<@{id}>")) {
+                users.insert(id.to_string(), json!({"id": id.to_string(), "username": name, "global_name": name, "discriminator": "0", "avatar": null}));
+            }
+        }
+        if !users.is_empty() {
+            interaction["data"]["resolved"] = json!({"users": users});
+        }
+        let answer = self.lb.interact(interaction, TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
+        self.answered += 1;
+        self.slowest = self.slowest.max(answer.elapsed);
+        if show {
+            self.print(who.1, line, &answer.body);
+        }
+        Ok(answer.body)
+    }
+
+    async fn press(&mut self, who: (u64, &str), custom_id: &str, label: &str) -> Result<(), DemoError> {
+        self.next_id += 1;
+        let interaction = payload::button(self.next_id, GUILD, CHANNEL, &self.member(who), custom_id);
+        let answer = self.lb.interact(interaction, TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
+        self.answered += 1;
+        self.print(who.1, &format!("[presses {label}]"), &answer.body);
+        Ok(())
+    }
+
+    fn print(&mut self, who: &str, line: &str, reply: &Value) {
+        let stamp = self.stamp();
+        let _ = writeln!(self.out, "{stamp}  {who}: {line}");
+        for l in render::text_from_json(reply).lines() {
+            let _ = writeln!(self.out, "           {l}");
+        }
+        let _ = writeln!(self.out);
+    }
+
+    fn note(&mut self, text: &str) {
+        let _ = writeln!(self.out, "── {text}\n");
+    }
+}
+
+fn mention(who: (u64, &str)) -> String {
+    format!("<@{}>", who.0)
+}
+
+/// A small deterministic generator, so every run of the demo tells the same story.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Runs the demo on `app` and returns the transcript.
+pub async fn run(app: App) -> Result<String, DemoError> {
+    let openapi = loopback::openapi_path();
+    let lb = Loopback::start(openapi.exists().then_some(openapi.as_path()))
+        .await
+        .map_err(|e| DemoError::Loopback(e.to_string()))?;
+    let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap_or(chrono_tz::Tz::UTC);
+    let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default();
+    let clock = Clock::manual(DateTime::<Utc>::UNIX_EPOCH);
+    let config = GatewayConfig {
+        token: "demo-token".into(),
+        api_url: Some(lb.url()),
+        dev_guild: Some(GUILD),
+        clock: clock.clone(),
+    };
+    let mut bot = gateway::start(app, config).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    lb.wait_ready(TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
+    let registered = bot.registered(TIMEOUT).await.map_err(DemoError::Bot)?;
+
+    let mut f = Floor {
+        lb,
+        clock,
+        tz,
+        next_id: 1_400_000_000_000_000_000,
+        out: String::new(),
+        answered: 0,
+        slowest: Duration::ZERO,
+    };
+    let _ = writeln!(
+        f.out,
+        "rally demo: the real bot on a Discord at {} ({registered} slash commands registered)\n",
+        f.lb.url()
+    );
+    f.at(monday, 8, 0);
+    f.note("Monday: Morgan, the sales manager, sets up the server");
+    f.say(MANAGER, "/settings timezone timezone:Europe/Berlin", false).await?;
+    f.say(MANAGER, "/team create name:Alpha", true).await?;
+    f.say(MANAGER, "/team create name:Beta", false).await?;
+    for rep in ALPHA {
+        f.say(MANAGER, &format!("/team add team:Alpha user:{}", mention(rep)), false).await?;
+    }
+    for rep in BETA {
+        f.say(MANAGER, &format!("/team add team:Beta user:{}", mention(rep)), false).await?;
+    }
+    f.say(MANAGER, "/team list", true).await?;
+
+    f.note("The week: reps log what they do, in seconds");
+    let mut rng = Lcg(42);
+    let kinds = ["call", "call", "call", "email", "meeting", "demo", "proposal"];
+    let mut quiet = 0;
+    for day in 0..5 {
+        let date = monday + Days::days(day);
+        for (i, rep) in ALPHA.iter().chain(BETA.iter()).enumerate() {
+            for slot in 0..(1 + rng.next(3)) {
+                f.at(date, 9 + slot as u32 * 2 + rng.next(2) as u32, (rng.next(4) * 15) as u32);
+                let kind = kinds[rng.next(kinds.len() as u64) as usize];
+                let count = if kind == "call" || kind == "email" { 1 + rng.next(8) } else { 1 };
+                let show = day == 0 && i < 2 && slot == 0;
+                f.say(*rep, &format!("/log kind:{kind} count:{count}"), show).await?;
+                quiet += usize::from(!show);
+            }
+        }
+        if day == 1 {
+            f.at(date, 15, 10);
+            let reply = f.say(ALPHA[1], "/log kind:call count:30", true).await?;
+            let undo =
+                reply["data"]["components"][0]["components"][0]["custom_id"].as_str().unwrap_or_default().to_string();
+            f.press(ALPHA[1], &undo, "Undo").await?;
+            f.say(ALPHA[1], "/log kind:call count:3 note:\"follow-ups after the webinar\"", true).await?;
+        }
+        if day == 2 {
+            f.at(date, 16, 45);
+            f.say(ALPHA[0], "/log kind:won amount:12500 deal:ACME-42 note:\"Acme renewal, 2 years\"", true).await?;
+            f.say(BETA[1], "/log kind:won amount:8400 deal:GLOBEX-7", true).await?;
+            f.say(BETA[0], "/log kind:lost deal:INITECH-3", false).await?;
+        }
+        if day == 3 {
+            f.at(date, 17, 30);
+            f.say(ALPHA[2], "/me", true).await?;
+        }
+    }
+    f.note(&format!("… {quiet} more activities logged during the week"));
+
+    f.at(monday + Days::days(4), 17, 0);
+    f.note("Friday afternoon: Morgan reviews the week");
+    f.say(MANAGER, "/kpi team team:Alpha", true).await?;
+    f.say(MANAGER, "/leaderboard scope:teams", true).await?;
+    f.say(MANAGER, "/leaderboard metric:revenue", true).await?;
+    f.say(ALPHA[1], "/kpi team", true).await?;
+
+    let violations = f.lb.violations();
+    let _ = writeln!(
+        f.out,
+        "── {} interactions answered, slowest in {} ms; {} request{} Discord would have rejected{}",
+        f.answered,
+        f.slowest.as_millis(),
+        violations.len(),
+        if violations.len() == 1 { "" } else { "s" },
+        if violations.is_empty() { String::new() } else { format!(":\n   {}", violations.join("\n   ")) }
+    );
+    bot.shutdown().await;
+    let Floor { lb, out, .. } = f;
+    lb.shutdown().await;
+    Ok(out)
+}
