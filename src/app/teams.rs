@@ -60,6 +60,7 @@ impl App {
     }
 
     /// Puts a member on a team from now on; their earlier activities stay with their old team.
+    /// Returns the team and whether the member moved (false: they were already on it).
     pub async fn add_to_team(
         &self,
         guild: Snowflake,
@@ -68,11 +69,14 @@ impl App {
         user_name: &str,
         actor: String,
         now: DateTime<Utc>,
-    ) -> AppResult<Team> {
+    ) -> AppResult<(Team, bool)> {
         let team = self.team(guild, team).await?;
+        if self.store.member(guild.as_i64(), user.as_i64()).await?.is_some_and(|m| m.team_id == team.id) {
+            return Ok((team, false));
+        }
         let name = self.member_name(guild, user, user_name).await?;
         self.store.set_member_team(guild.as_i64(), user.as_i64(), name, team.id, actor, now).await?;
-        Ok(team)
+        Ok((team, true))
     }
 
     /// Takes a member off their team; returns the team they were on.

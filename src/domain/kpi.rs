@@ -122,11 +122,18 @@ impl Change {
 
     /// `+12 (+25%)`, `-3 (-10%)`, `+5 (new)`, `±0`.
     pub fn describe(&self) -> String {
+        self.describe_by(|v| v.to_string())
+    }
+
+    /// The same with the magnitude shown by `show` (money, say): `+1,250.00 (+25%)`.
+    pub fn describe_by(&self, show: impl Fn(i64) -> String) -> String {
         let d = self.delta();
+        let sign = if d < 0 { "-" } else { "+" };
+        let magnitude = show(d.abs());
         match (d, self.percent()) {
             (0, _) => "±0".to_string(),
-            (d, Some(p)) => format!("{d:+} ({p:+.0}%)"),
-            (d, None) => format!("{d:+} (new)"),
+            (_, Some(p)) => format!("{sign}{magnitude} ({p:+.0}%)"),
+            (_, None) => format!("{sign}{magnitude} (new)"),
         }
     }
 }
@@ -180,5 +187,7 @@ mod tests {
         assert_eq!(Change::new(9, 10).describe(), "-1 (-10%)");
         assert_eq!(Change::new(5, 0).describe(), "+5 (new)");
         assert_eq!(Change::new(3, 3).describe(), "±0");
+        assert_eq!(Change::new(50_000, 0).describe_by(crate::domain::activity::format_money), "+500.00 (new)");
+        assert_eq!(Change::new(0, 125_000).describe_by(crate::domain::activity::format_money), "-1,250.00 (-100%)");
     }
 }

@@ -107,7 +107,12 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         let show = |v: i64| if money { format_money(v) } else { v.to_string() };
         Field {
             name: name.to_string(),
-            value: format!("**{}** (prev {}, {})", show(cur), show(before), Change::new(cur, before).describe()),
+            value: format!(
+                "**{}** · prev {} · {}",
+                show(cur),
+                show(before),
+                Change::new(cur, before).describe_by(show)
+            ),
             inline: true,
         }
     };

@@ -17,7 +17,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let mut fields = vec![Field {
         name: "Points".into(),
-        value: format!("**{}** ({} vs previous)", row.points, Change::new(row.points, row.previous_points).describe()),
+        value: format!("**{}** · {} vs previous", row.points, Change::new(row.points, row.previous_points).describe()),
         inline: true,
     }];
     if let Some(team) = &row.team {

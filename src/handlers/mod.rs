@@ -127,6 +127,7 @@ pub struct Choice {
 
 pub mod cmdline;
 mod format;
+pub mod limits;
 pub mod manifests;
 
 mod export;
@@ -265,7 +266,20 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
         }
         Action::Button { custom_id } => undo::button(&ctx, custom_id).await,
     };
-    result.unwrap_or_else(|e| error_reply(inv, e))
+    let response = result.unwrap_or_else(|e| error_reply(inv, e));
+    match limits::check(&response) {
+        Ok(()) => response,
+        Err(problems) => {
+            // A bug in a handler, not the user's fault: Discord would drop this reply silently.
+            tracing::error!(interaction = inv.id, problems, "a reply exceeds Discord's limits");
+            error_reply(
+                inv,
+                AppError::User(
+                    "that reply came out too long for Discord; try a shorter period or a single team".into(),
+                ),
+            )
+        }
+    }
 }
 
 async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {

@@ -40,11 +40,13 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         Some("add") => {
             let user = user()?;
             let name = ctx.resolved_name(user.get()).unwrap_or("");
-            let team = ctx.app.add_to_team(guild, call.required_string("team")?, user, name, actor, now).await?;
-            Ok(private(format!(
-                "<@{user}> is now on **{}**. Their earlier activities stay with their old team.",
-                team.name
-            )))
+            let (team, moved) =
+                ctx.app.add_to_team(guild, call.required_string("team")?, user, name, actor, now).await?;
+            Ok(private(if moved {
+                format!("<@{user}> is now on **{}**. Their earlier activities stay with their old team.", team.name)
+            } else {
+                format!("<@{user}> is already on **{}**.", team.name)
+            }))
         }
         Some("remove") => {
             let user = user()?;

@@ -3,9 +3,12 @@
 mod helpers;
 
 mod cli;
+mod e2e;
+mod fuzz;
 mod import_export;
 mod kpis;
 mod log_undo;
+mod manifests;
 mod rollups_property;
 mod slash;
 mod store;

@@ -190,9 +190,9 @@ async fn kpi_rep_compares_this_period_with_the_previous_one() {
     import(&t.app, 1, &csv, NOW).await;
     let m = run(&t, 1, 9, MANAGE_GUILD, "/kpi rep user:<@43>").await;
     let s = text(&m);
-    assert!(s.contains("Points: **30** (prev 4, +26 (+650%))"), "{s}");
-    assert!(s.contains("call: **10** (prev 4, +6 (+150%))"), "{s}");
-    assert!(s.contains("Revenue: **500.00** (prev 0.00, +50000 (new))"), "{s}");
+    assert!(s.contains("Points: **30** · prev 4 · +26 (+650%)"), "{s}");
+    assert!(s.contains("call: **10** · prev 4 · +6 (+150%)"), "{s}");
+    assert!(s.contains("Revenue: **500.00** · prev 0.00 · +500.00 (new)"), "{s}");
 }
 
 #[tokio::test]

@@ -1,0 +1,81 @@
+//! Discord's limits on what a reply may contain (FACTS.md). `dispatch` checks every reply against
+//! them, so a reply Discord would reject is caught and logged here instead of failing silently there.
+
+use super::{Message, Response};
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Checks a reply against what Discord accepts for an interaction response.
+pub fn check(response: &Response) -> Result<(), String> {
+    let mut problems = Vec::new();
+    match response {
+        Response::Message(m) => message_problems(m, &mut problems),
+        Response::Choices(choices) => {
+            if choices.len() > 25 {
+                problems.push(format!("{} autocomplete choices; Discord allows 25", choices.len()));
+            }
+            for c in choices {
+                if !(1..=100).contains(&chars(&c.name)) {
+                    problems.push(format!("choice name `{}` must be 1-100 characters", c.name));
+                }
+                if chars(&c.value) > 100 {
+                    problems.push(format!("choice value `{}` is longer than 100 characters", c.value));
+                }
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+fn message_problems(m: &Message, problems: &mut Vec<String>) {
+    let mut over = |what: &str, len: usize, max: usize| {
+        if len > max {
+            problems.push(format!("{what} has {len} characters; Discord allows {max}"));
+        }
+    };
+    let content = m.content.as_deref().unwrap_or_default();
+    over("content", chars(content), 2000);
+    let mut total = 0;
+    for (i, e) in m.embeds.iter().enumerate() {
+        let title = chars(e.title.as_deref().unwrap_or_default());
+        let description = chars(e.description.as_deref().unwrap_or_default());
+        let footer = chars(e.footer.as_deref().unwrap_or_default());
+        over(&format!("embed {i} title"), title, 256);
+        over(&format!("embed {i} description"), description, 4096);
+        over(&format!("embed {i} footer"), footer, 2048);
+        total += title + description + footer;
+        for f in &e.fields {
+            over(&format!("embed {i} field name `{}`", f.name), chars(&f.name), 256);
+            over(&format!("embed {i} field `{}` value", f.name), chars(&f.value), 1024);
+            total += chars(&f.name) + chars(&f.value);
+        }
+    }
+    over("all embeds together", total, 6000);
+    for b in &m.buttons {
+        over(&format!("button label `{}`", b.label), chars(&b.label), 80);
+        over(&format!("button custom_id `{}`", b.custom_id), chars(&b.custom_id), 100);
+    }
+    for (i, e) in m.embeds.iter().enumerate() {
+        if e.fields.len() > 25 {
+            problems.push(format!("embed {i} has {} fields; Discord allows 25", e.fields.len()));
+        }
+        if e.fields.iter().any(|f| f.name.trim().is_empty() || f.value.trim().is_empty()) {
+            problems.push(format!("embed {i} has a field with an empty name or value, which Discord rejects"));
+        }
+    }
+    if m.embeds.len() > 10 {
+        problems.push(format!("{} embeds; Discord allows 10", m.embeds.len()));
+    }
+    // Five action rows of five buttons each.
+    if m.buttons.len() > 25 {
+        problems.push(format!("{} buttons; Discord allows 25", m.buttons.len()));
+    }
+    if m.attachments.len() > 10 {
+        problems.push(format!("{} attachments; Discord allows 10", m.attachments.len()));
+    }
+    if content.trim().is_empty() && m.embeds.is_empty() && m.attachments.is_empty() {
+        problems.push("the message is empty, which Discord rejects".into());
+    }
+}

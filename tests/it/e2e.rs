@@ -1,0 +1,248 @@
+//! End to end: the real `rally` binary — serenity's gateway client (`rally run`) and the HTTP
+//! interactions endpoint (`rally serve`) — against the loopback Discord on 127.0.0.1, which
+//! validates every request against Discord's OpenAPI description.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey};
+use rally::domain::period::PeriodSpec;
+use rally::handlers::MANAGE_GUILD;
+use rally::loopback::{Loopback, openapi_path, payload};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const GUILD: u64 = 700_000_000_000_000_001;
+const CHANNEL: u64 = 700_000_000_000_000_002;
+const WAIT: Duration = Duration::from_secs(10);
+const NOW: &str = "2026-11-27T15:00:00Z";
+
+/// Kills the child when the test ends, however it ends.
+struct Bot(Child);
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn loopback() -> Loopback {
+    let path = openapi_path();
+    assert!(
+        path.exists(),
+        "Discord's OpenAPI description is needed at {} (shared/discord/openapi.json)",
+        path.display()
+    );
+    Loopback::start(Some(&path)).await.expect("loopback starts")
+}
+
+fn rep(id: u64) -> payload::Member {
+    payload::Member { user_id: id, username: format!("rep{id}"), roles: vec![], permissions: 0 }
+}
+
+fn manager(id: u64) -> payload::Member {
+    payload::Member { user_id: id, username: format!("boss{id}"), roles: vec![], permissions: MANAGE_GUILD }
+}
+
+fn command(id: u64, who: &payload::Member, line: &str) -> Value {
+    let call = rally::handlers::cmdline::parse(line).expect("a valid test command");
+    payload::command(id, GUILD, CHANNEL, who, &call.name, rally::handlers::cmdline::discord_options(&call))
+}
+
+fn content(answer: &Value) -> String {
+    answer["data"]["content"].as_str().unwrap_or_default().to_string()
+}
+
+async fn points(db: &std::path::Path, user: u64) -> i64 {
+    let app = rally::app::App::open(db).unwrap();
+    let r = app.report(id(GUILD), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
+    r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
+}
+
+#[tokio::test]
+async fn rally_run_registers_and_answers_every_kind_of_interaction_through_serenity() {
+    let lb = loopback().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rally.db");
+    let _bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
+        .env("DISCORD_TOKEN", "test-token")
+        .env("RALLY_DISCORD_API", lb.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rally run"));
+    lb.wait_ready(WAIT).await.expect("the bot identifies on the gateway");
+    lb.wait_for(|r| r.method == "PUT" && r.path.ends_with(&format!("/guilds/{GUILD}/commands")), WAIT)
+        .await
+        .expect("commands registered");
+    let registered = lb.registered_commands(Some(GUILD)).expect("a guild registration");
+    let names: Vec<&str> = registered.as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["export", "help", "kpi", "leaderboard", "log", "me", "settings", "team", "undo"]);
+
+    // /log, answered privately with an Undo button; then the button.
+    let answer = lb.interact(command(1, &rep(42), "/log kind:call count:3"), WAIT).await.unwrap();
+    assert!(answer.elapsed < Duration::from_secs(3), "answered in {:?}", answer.elapsed);
+    assert_eq!(answer.body["type"], 4);
+    assert_eq!(answer.body["data"]["flags"], 64, "ephemeral");
+    assert!(content(&answer.body).starts_with("✅ Logged **3 × call** (+3 pts)"), "{}", answer.body);
+    let button = answer.body["data"]["components"][0]["components"][0].clone();
+    assert_eq!(button["label"], "Undo");
+    let undo = lb
+        .interact(payload::button(2, GUILD, CHANNEL, &rep(42), button["custom_id"].as_str().unwrap()), WAIT)
+        .await
+        .unwrap();
+    assert!(content(&undo.body).starts_with("↩️ Undone: **3 × call**"), "{}", undo.body);
+
+    // A redelivered interaction is answered again but counted once.
+    for _ in 0..2 {
+        let again = lb.interact(command(3, &rep(42), "/log kind:demo"), WAIT).await.unwrap();
+        assert!(content(&again.body).contains("**1 × demo**"), "{}", again.body);
+    }
+    // /me
+    let me = lb.interact(command(4, &rep(42), "/me"), WAIT).await.unwrap();
+    assert_eq!(me.body["data"]["embeds"][0]["fields"][0]["value"], "**5** · +5 (new) vs previous");
+    // A manager command refused to a rep, then run by a manager.
+    let refused = lb.interact(command(5, &rep(42), "/kpi team"), WAIT).await.unwrap();
+    assert!(content(&refused.body).starts_with("⚠️ this command is for managers"), "{}", refused.body);
+    let table = lb.interact(command(6, &manager(9), "/kpi team public:true"), WAIT).await.unwrap();
+    assert_eq!(table.body["data"]["flags"].as_u64().unwrap_or(0) & 64, 0, "public:true is not ephemeral");
+    assert!(table.body["data"]["embeds"][0]["description"].as_str().unwrap().contains("rep42"));
+    // Autocomplete.
+    let mut auto = command(7, &rep(42), "/log kind:x");
+    auto["data"]["options"] = json!([{"name": "kind", "type": 3, "value": "de", "focused": true}]);
+    auto["type"] = json!(4);
+    let choices = lb.interact(auto, WAIT).await.unwrap();
+    assert_eq!(choices.body["type"], 8);
+    assert_eq!(choices.body["data"]["choices"], json!([{"name": "demo (5 pts)", "value": "demo"}]));
+    // /export: a CSV attachment travels as a multipart file.
+    let export = lb.interact(command(8, &manager(9), "/export period:this-week"), WAIT).await.unwrap();
+    assert_eq!(export.files.len(), 1, "{}", export.body);
+    let csv = String::from_utf8(export.files[0].1.clone()).unwrap();
+    assert!(csv.contains(",42,rep42,,demo,1,,,interaction:3,"), "{csv}");
+
+    assert_eq!(points(&db, 42).await, 5, "the redelivered demo counted once, the undone calls not at all");
+    assert!(lb.violations().is_empty(), "Discord would have rejected: {:#?}", lb.violations());
+    lb.shutdown().await;
+}
+
+/// A test key pair: Discord signs, rally verifies with the public half.
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+struct Served {
+    _bot: Bot,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Served {
+    async fn post(&self, body: &Value, sign_with: Option<&SigningKey>, timestamp: i64) -> reqwest::Response {
+        let body = body.to_string();
+        let mut req =
+            self.client.post(format!("{}/interactions", self.base)).header("content-type", "application/json");
+        if let Some(k) = sign_with {
+            let ts = timestamp.to_string();
+            let sig = k.sign(format!("{ts}{body}").as_bytes());
+            req = req.header("x-signature-ed25519", hex(&sig.to_bytes())).header("x-signature-timestamp", ts);
+        }
+        req.body(body).send().await.expect("request reaches rally serve")
+    }
+
+    async fn signed(&self, body: &Value) -> Value {
+        let res = self.post(body, Some(&key()), now_secs()).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+}
+
+async fn serve(db: &std::path::Path, api: &str) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db.to_str().unwrap(), "--now", NOW, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--public-key", &hex(key().verifying_key().as_bytes())])
+        .env("RALLY_DISCORD_API", api)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rally serve");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()).expect(&line).to_string();
+    Served { _bot: Bot(child), base, client: reqwest::Client::new() }
+}
+
+#[tokio::test]
+async fn rally_serve_verifies_signatures_and_answers_in_the_http_body() {
+    let lb = loopback().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rally.db");
+    let s = serve(&db, &lb.url()).await;
+
+    assert_eq!(s.client.get(format!("{}/healthz", s.base)).send().await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(s.signed(&payload::ping(1)).await, json!({"type": 1}));
+
+    // Rejected: no signature, a wrong key, a tampered body, a replay older than 5 minutes.
+    let log = command(2, &rep(42), "/log kind:call count:2");
+    assert_eq!(s.post(&log, None, now_secs()).await.status(), 401);
+    let stranger = SigningKey::from_bytes(&[8u8; 32]);
+    assert_eq!(s.post(&log, Some(&stranger), now_secs()).await.status(), 401);
+    assert_eq!(s.post(&log, Some(&key()), now_secs() - 301).await.status(), 401);
+    let ts = now_secs().to_string();
+    let sig = key().sign(format!("{ts}{log}").as_bytes());
+    let tampered = s
+        .client
+        .post(format!("{}/interactions", s.base))
+        .header("x-signature-ed25519", hex(&sig.to_bytes()))
+        .header("x-signature-timestamp", ts)
+        .body(command(2, &manager(42), "/log kind:call count:2").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 401, "a body changed after signing (forged permissions) is refused");
+    assert_eq!(points(&db, 42).await, 0, "nothing rejected was stored");
+
+    // Accepted, and a redelivery is answered again but counted once.
+    for _ in 0..2 {
+        let body = s.signed(&log).await;
+        assert_eq!(body["type"], 4);
+        assert!(body["data"]["content"].as_str().unwrap().starts_with("✅"), "{body}");
+    }
+    assert_eq!(points(&db, 42).await, 2);
+    let refused = s.signed(&command(3, &rep(42), "/team list")).await;
+    assert!(refused["data"]["content"].as_str().unwrap().starts_with("⚠️ this command is for managers"));
+
+    // Files cannot ride in the JSON body: the reply is deferred and the file follows through REST.
+    let export = command(4, &manager(9), "/export period:this-week");
+    let deferred = s.signed(&export).await;
+    assert_eq!(deferred, json!({"type": 5, "data": {"flags": 64}}));
+    let edit = lb
+        .wait_for(
+            |r| {
+                r.method == "PATCH"
+                    && r.path.ends_with(&format!(
+                        "/webhooks/{}/{}/messages/@original",
+                        rally::loopback::APPLICATION_ID,
+                        payload::token(4)
+                    ))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the deferred reply is completed");
+    assert_eq!(edit.files.len(), 1);
+    assert!(String::from_utf8_lossy(&edit.files[0].1).contains(",42,rep42,,call,2,,,interaction:2,"));
+    assert!(lb.violations().is_empty(), "Discord would have rejected: {:#?}", lb.violations());
+    lb.shutdown().await;
+}

@@ -1,0 +1,118 @@
+//! No input panics: random and mutated interaction payloads through serenity's parser and our
+//! pipeline, and random text through every parser of user input.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use rally::discord::convert;
+use rally::domain::period::PeriodSpec;
+use rally::handlers::{MANAGE_GUILD, dispatch};
+use rally::loopback::payload;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Valid payloads of every shape rally handles, to mutate.
+fn seeds() -> Vec<Value> {
+    let rep = payload::Member { user_id: 42, username: "rep".into(), roles: vec![], permissions: 0 };
+    let boss = payload::Member { user_id: 9, username: "boss".into(), roles: vec![5], permissions: MANAGE_GUILD };
+    let cmd = |who: &payload::Member, line: &str| {
+        let call = rally::handlers::cmdline::parse(line).unwrap();
+        payload::command(11, 1, 2, who, &call.name, rally::handlers::cmdline::discord_options(&call))
+    };
+    vec![
+        cmd(&rep, "/log kind:won count:2 amount:100.50 note:hi deal:D-1 when:-1h"),
+        cmd(&rep, "/me period:last-month"),
+        cmd(&boss, "/kpi team team:Alpha period:2026-W44 public:true"),
+        cmd(&boss, "/kpi rep user:<@42>"),
+        cmd(&boss, "/team add team:Alpha user:<@42>"),
+        cmd(&boss, "/settings kind name:referral points:3 amount:false"),
+        cmd(&rep, "/leaderboard metric:call scope:teams"),
+        payload::button(12, 1, 2, &rep, "undo:1"),
+        payload::autocomplete(
+            13,
+            1,
+            2,
+            &rep,
+            "log",
+            json!([{"name": "kind", "type": 3, "value": "ca", "focused": true}]),
+        ),
+    ]
+}
+
+fn hostile_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        ".{0,40}".prop_map(Value::from),
+        Just(Value::from("9".repeat(30))),
+        Just(Value::from("x".repeat(5000))),
+        Just(Value::from("'; DROP TABLE activities; --")),
+        Just(json!([])),
+        Just(json!({})),
+    ]
+}
+
+/// Replaces the value at the `pick`-th position of a depth-first walk.
+fn mutate(v: &mut Value, pick: &mut usize, with: &Value) -> bool {
+    if *pick == 0 {
+        *v = with.clone();
+        return true;
+    }
+    *pick -= 1;
+    match v {
+        Value::Object(map) => map.values_mut().any(|child| mutate(child, pick, with)),
+        Value::Array(items) => items.iter_mut().any(|child| mutate(child, pick, with)),
+        _ => false,
+    }
+}
+
+fn app() -> &'static (TestApp, tokio::runtime::Runtime) {
+    static APP: OnceLock<(TestApp, tokio::runtime::Runtime)> = OnceLock::new();
+    APP.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        (spawn_app(), rt)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_interaction_payloads_never_panic(seed in 0..9usize, picks in proptest::collection::vec((0..80usize, hostile_value()), 1..4)) {
+        let mut body = seeds()[seed].clone();
+        for (pick, with) in &picks {
+            let mut p = *pick;
+            mutate(&mut body, &mut p, with);
+        }
+        let Ok(interaction) = serde_json::from_value::<serenity::all::Interaction>(body) else { return Ok(()) };
+        let Ok(inv) = convert::invocation(&interaction) else { return Ok(()) };
+        let (t, rt) = app();
+        let response = rt.block_on(dispatch(&t.app, &inv, at("2026-11-27T12:00:00Z")));
+        let text = rally::discord::render::text(&response);
+        prop_assert!(text.chars().count() < 7000);
+    }
+
+    #[test]
+    fn text_parsers_never_panic(text in "\\PC{0,60}") {
+        let _ = PeriodSpec::parse(&text);
+        let _ = rally::domain::when::parse_when(&text, at("2026-11-27T12:00:00Z"), chrono_tz::Tz::Europe__Berlin);
+        let _ = rally::domain::activity::Amount::parse(&text);
+        let _ = rally::domain::activity::Quantity::parse(&text);
+        let _ = rally::domain::activity::Snowflake::parse(&text);
+        let _ = rally::domain::settings::WorkingDays::parse(&text);
+        let _ = rally::handlers::cmdline::parse(&text);
+        let _ = rally::handlers::cmdline::parse(&format!("/log kind:{text}"));
+    }
+
+    #[test]
+    fn random_csv_never_panics_and_leaves_consistent_data(rows in proptest::collection::vec("[^\\n\\r]{0,80}", 0..6)) {
+        let (t, rt) = app();
+        let csv = format!("{HEADER}{}\n", rows.join("\n"));
+        let summary = rt.block_on(t.app.import_csv(id(99), csv.as_bytes(), "fuzz".into(), at("2026-11-27T12:00:00Z"))).unwrap();
+        prop_assert!(summary.rows() <= rows.len());
+        prop_assert!(rt.block_on(t.app.store.verify_rollups(Some(99))).unwrap().is_empty());
+    }
+}
