@@ -9,7 +9,7 @@ use std::time::Duration;
 use ed25519_dalek::{Signer, SigningKey};
 use rally::domain::period::PeriodSpec;
 use rally::handlers::MANAGE_GUILD;
-use rally::loopback::{Loopback, openapi_path, payload};
+use rally::loopback::{Loopback, openapi_for_tests, payload};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -30,13 +30,7 @@ impl Drop for Bot {
 }
 
 async fn loopback() -> Loopback {
-    let path = openapi_path();
-    assert!(
-        path.exists(),
-        "Discord's OpenAPI description is needed at {} (shared/discord/openapi.json)",
-        path.display()
-    );
-    Loopback::start(Some(&path)).await.expect("loopback starts")
+    Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts")
 }
 
 fn rep(id: u64) -> payload::Member {
