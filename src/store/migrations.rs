@@ -105,6 +105,83 @@ CREATE TABLE audit (
 ) STRICT;
 CREATE INDEX audit_by_guild ON audit (guild_id, at);
 "#,
+    // 2: goals, the deal pipeline and compensation plans.
+    r#"
+-- A goal is kept as versions: a new target applies from the period it is set in, and earlier periods
+-- keep the target they had. A clearing version (cleared = 1) ends the goal from its period on.
+CREATE TABLE goals (
+    goal_id        INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL REFERENCES guilds (guild_id),
+    scope          TEXT    NOT NULL CHECK (scope IN ('member', 'team', 'guild')),
+    subject_id     INTEGER NOT NULL,
+    metric         TEXT    NOT NULL,
+    period         TEXT    NOT NULL CHECK (period IN ('week', 'month', 'quarter', 'year')),
+    target         INTEGER NOT NULL,
+    effective_from INTEGER NOT NULL,
+    cleared        INTEGER NOT NULL DEFAULT 0 CHECK (cleared IN (0, 1)),
+    created_at     INTEGER NOT NULL,
+    created_by     TEXT    NOT NULL,
+    CHECK (target > 0 OR cleared = 1),
+    UNIQUE (guild_id, scope, subject_id, metric, period, effective_from)
+) STRICT;
+
+CREATE TABLE pipeline_stages (
+    guild_id    INTEGER NOT NULL REFERENCES guilds (guild_id),
+    name        TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    probability INTEGER NOT NULL CHECK (probability BETWEEN 0 AND 100),
+    outcome     TEXT    CHECK (outcome IN ('won', 'lost')),
+    PRIMARY KEY (guild_id, name)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE deals (
+    deal_id        INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL REFERENCES guilds (guild_id),
+    user_id        INTEGER NOT NULL,
+    team_id        INTEGER NOT NULL,
+    name           TEXT    NOT NULL,
+    value          INTEGER NOT NULL CHECK (value >= 0),
+    stage          TEXT    NOT NULL,
+    expected_close INTEGER,
+    opened_at      INTEGER NOT NULL,
+    closed_at      INTEGER,
+    outcome        TEXT    CHECK (outcome IN ('won', 'lost')),
+    lost_reason    TEXT,
+    won_activity   INTEGER REFERENCES activities (activity_id),
+    idem_key       TEXT    NOT NULL,
+    FOREIGN KEY (guild_id, user_id) REFERENCES members (guild_id, user_id)
+) STRICT;
+CREATE UNIQUE INDEX deals_by_key ON deals (guild_id, idem_key);
+CREATE INDEX deals_by_owner ON deals (guild_id, user_id, outcome);
+CREATE INDEX deals_open_by_close ON deals (guild_id, expected_close) WHERE outcome IS NULL;
+
+-- Every stage a deal entered, in order, with the stage's position at the time (skipped stages count
+-- as reached for conversion: a deal that reached position k reached every earlier position).
+CREATE TABLE deal_stage_history (
+    deal_id    INTEGER NOT NULL REFERENCES deals (deal_id),
+    seq        INTEGER NOT NULL,
+    stage      TEXT    NOT NULL,
+    position   INTEGER NOT NULL,
+    entered_at INTEGER NOT NULL,
+    PRIMARY KEY (deal_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- Versions like goals: a plan applies from effective_from (a local day number) on.
+CREATE TABLE comp_plans (
+    guild_id         INTEGER NOT NULL REFERENCES guilds (guild_id),
+    team_id          INTEGER NOT NULL,
+    effective_from   INTEGER NOT NULL,
+    rate_bp          INTEGER NOT NULL CHECK (rate_bp BETWEEN 0 AND 10000),
+    individual_share INTEGER NOT NULL CHECK (individual_share BETWEEN 0 AND 100),
+    team_share       INTEGER NOT NULL CHECK (team_share BETWEEN 0 AND 100),
+    accelerator_pct  INTEGER NOT NULL DEFAULT 100 CHECK (accelerator_pct BETWEEN 100 AND 1000),
+    team_bonus       INTEGER NOT NULL DEFAULT 0 CHECK (team_bonus >= 0),
+    created_at       INTEGER NOT NULL,
+    created_by       TEXT    NOT NULL,
+    CHECK (individual_share + team_share = 100),
+    PRIMARY KEY (guild_id, team_id, effective_from)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// How many migrations the database at hand has run.
