@@ -13,6 +13,7 @@
 //!   log, undo, KPIs, import, export, settings. Speaks domain types in and out.
 
 pub mod app;
+pub mod charts;
 pub mod config;
 pub mod demo;
 pub mod discord;
