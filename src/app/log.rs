@@ -6,7 +6,7 @@ use super::{App, AppError, AppResult};
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount};
 use crate::domain::kpi::Totals;
 use crate::domain::period::{Period, local_date};
-use crate::store::{ActivityRecord, Logged, NewActivity};
+use crate::store::{Logged, NewActivity, Undone};
 
 /// What a person asked to log, already parsed into valid parts.
 #[derive(Clone, Debug)]
@@ -93,7 +93,7 @@ impl App {
         user: Snowflake,
         activity: Option<i64>,
         now: DateTime<Utc>,
-    ) -> AppResult<ActivityRecord> {
+    ) -> AppResult<Undone> {
         let not_before = now - Duration::hours(UNDO_WINDOW_HOURS);
         Ok(self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?)
     }

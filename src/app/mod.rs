@@ -2,6 +2,10 @@
 //! `now` as an argument and speaks domain types; errors are either the user's (shown as is) or
 //! internal (logged with their cause, shown with an error id).
 
+pub mod comp;
+pub mod deals;
+pub mod forecast;
+pub mod goals;
 pub mod import;
 pub mod log;
 pub mod report;

@@ -64,7 +64,7 @@ pub struct Report {
     pub totals: Totals,
 }
 
-fn view(label: String, p: &Period) -> PeriodView {
+pub(crate) fn view(label: String, p: &Period) -> PeriodView {
     PeriodView {
         label,
         start: p.start,

@@ -128,3 +128,13 @@ pub fn invocation(interaction: &Interaction) -> Result<Invocation, Unsupported> 
         _ => Err(Unsupported::Kind),
     }
 }
+
+/// Parses an interaction from JSON. serenity's model panics on some malformed values (an image
+/// hash, for one), so the parse runs under `catch_unwind`: a hostile body is an error, not a crash.
+pub fn parse(body: &[u8]) -> Result<Interaction, String> {
+    match std::panic::catch_unwind(|| serde_json::from_slice::<Interaction>(body)) {
+        Ok(Ok(interaction)) => Ok(interaction),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the interaction could not be parsed".into()),
+    }
+}

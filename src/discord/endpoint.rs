@@ -86,7 +86,7 @@ async fn interaction(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     if let Err(why) = verify(&shared.verifier, &headers, &body) {
         return unauthorized(why);
     }
-    let interaction: Interaction = match serde_json::from_slice(&body) {
+    let interaction: Interaction = match convert::parse(&body) {
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(error = %e, "unreadable interaction body");

@@ -2,8 +2,12 @@
 //! (no tokio, rusqlite, serenity, reqwest); time is always an argument.
 
 pub mod activity;
+pub mod comp;
+pub mod forecast;
+pub mod goals;
 pub mod kpi;
 pub mod period;
+pub mod pipeline;
 pub mod settings;
 pub mod when;
 

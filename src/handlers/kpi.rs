@@ -1,10 +1,16 @@
-//! `/kpi team [team] [period] [public]` and `/kpi rep user [period]`: for managers.
+//! `/kpi team [team] [period] [public]` and `/kpi rep user [period]`: for managers. Both show the
+//! goals in force (attainment and pace); the team table adds each rep's attainment when reps have
+//! goals for the period shown.
+
+use std::collections::{HashMap, HashSet};
 
 use super::format::{clip, fit_lines, table};
-use super::{CommandCall, Ctx, Embed, Field, Message, Response};
+use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::format_money;
+use crate::domain::activity::{Snowflake, format_money};
+use crate::domain::goals::{GoalKey, GoalPeriod, GoalSubject};
 use crate::domain::kpi::Change;
+use crate::domain::period::Period;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -17,6 +23,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
 /// Characters of an embed description: 4096, less the code fence.
 const TABLE_BUDGET: usize = 4096 - 8;
+/// A field value holds 1024 characters; the table may take 4088 of the embed's 6000.
+const GOAL_FIELD_BUDGET: usize = 1000;
 
 async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
@@ -27,10 +35,48 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let mut kinds: Vec<(&String, &i64)> = report.totals.counts.iter().filter(|(_, n)| **n > 0).collect();
     kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let kinds: Vec<&String> = kinds.into_iter().take(3).map(|(k, _)| k).collect();
+
+    let settings = ctx.settings().await?;
+    let period = Period::resolve(&spec, &settings, ctx.now)?;
+    let group = match team {
+        Some(name) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
+        None => GoalSubject::Guild,
+    };
+    let reps: HashSet<GoalSubject> = report
+        .members
+        .iter()
+        .filter_map(|m| m.user_id.parse::<u64>().ok().and_then(|u| Snowflake::new(u).ok()))
+        .map(GoalSubject::Member)
+        .collect();
+    let keep = move |k: &GoalKey| k.subject == group || reps.contains(&k.subject);
+    let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &keep, ctx.now).await?;
+    let (group_goals, rep_goals): (Vec<_>, Vec<_>) = goals.into_iter().partition(|p| p.key.subject == group);
+    // A rep column only makes sense when the table covers exactly the goals' period.
+    // The group's own metric when reps have goals on it too, else the metric most reps share.
+    let column = GoalPeriod::matching(&period, &settings).and_then(|_| {
+        group_goals
+            .iter()
+            .map(|p| &p.key.metric)
+            .find(|metric| rep_goals.iter().any(|r| r.key.metric == **metric))
+            .cloned()
+            .or_else(|| goal::common_metric(rep_goals.iter()))
+    });
+    let attainment: HashMap<String, String> = match &column {
+        Some(metric) => rep_goals
+            .iter()
+            .filter(|p| p.key.metric == *metric)
+            .map(|p| (p.key.subject.subject_id().to_string(), p.pace.attainment_percent()))
+            .collect(),
+        None => HashMap::new(),
+    };
+
     let mut rows = vec![{
         let mut h = vec!["#".to_string(), "Rep".into(), "Pts".into(), "Share".into(), "vs prev".into()];
         h.extend(kinds.iter().map(|k| clip(k, 8)));
         h.push("Revenue".into());
+        if column.is_some() {
+            h.push("Goal".into());
+        }
         h
     }];
     for m in &report.members {
@@ -44,6 +90,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         ];
         row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
         row.push(format_money(m.revenue_cents));
+        if column.is_some() {
+            row.push(attainment.get(&m.user_id).cloned().unwrap_or_else(|| "-".into()));
+        }
         rows.push(row);
     }
     let lines = table(&rows, &[1]);
@@ -60,27 +109,37 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     } else {
         format!("```\n{body}\n```")
     };
+    let mut fields = vec![
+        Field { name: "Reps".into(), value: report.members.len().to_string(), inline: true },
+        Field {
+            name: "Points".into(),
+            value: format!("{total} ({})", Change::new(total, previous).describe()),
+            inline: true,
+        },
+        Field {
+            name: "Won".into(),
+            value: format!("{} · {}", report.totals.deals_won(), format_money(report.totals.revenue)),
+            inline: true,
+        },
+    ];
+    if !group_goals.is_empty() {
+        fields.push(Field {
+            name: if team.is_some() { "🎯 Team goals".into() } else { "🎯 Server goals".into() },
+            value: fit_lines(&goal::detail_lines(&group_goals, ctx.now), 0, GOAL_FIELD_BUDGET, "").0,
+            inline: false,
+        });
+    }
+    let mut footer =
+        format!("vs prev: against {} – {}", report.previous_period.first_day, report.previous_period.last_day);
+    if let Some(metric) = &column {
+        footer.push_str(&format!(" · Goal: % of each rep's {metric} goal"));
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&title, 256)),
             description: Some(description),
-            fields: vec![
-                Field { name: "Reps".into(), value: report.members.len().to_string(), inline: true },
-                Field {
-                    name: "Points".into(),
-                    value: format!("{total} ({})", Change::new(total, previous).describe()),
-                    inline: true,
-                },
-                Field {
-                    name: "Won".into(),
-                    value: format!("{} · {}", report.totals.deals_won(), format_money(report.totals.revenue)),
-                    inline: true,
-                },
-            ],
-            footer: Some(format!(
-                "vs prev: against {} – {}",
-                report.previous_period.first_day, report.previous_period.last_day
-            )),
+            fields,
+            footer: Some(footer),
             color: Some(0x27ae60),
             ..Embed::default()
         }],
@@ -96,6 +155,12 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let Some(m) = report.members.iter().find(|m| m.user_id == user.to_string()) else {
         return Ok(super::private(format!("<@{user}> has not logged anything on this server yet.")));
     };
+    let period = Period::resolve(&spec, &ctx.settings().await?, ctx.now)?;
+    let subject = GoalSubject::Member(Snowflake::new(user)?);
+    let theirs = move |k: &GoalKey| k.subject == subject;
+    let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &theirs, ctx.now).await?;
+    let mut about: Vec<String> = m.team.iter().map(|t| format!("Team {t}")).collect();
+    about.extend(goal::detail_lines(&goals, ctx.now));
     let previous_spec = crate::domain::period::PeriodSpec::Range {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
@@ -140,7 +205,7 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&format!("{} · {}", m.user_name, report.period.describe()), 256)),
-            description: m.team.as_ref().map(|t| format!("Team {t}")),
+            description: (!about.is_empty()).then(|| fit_lines(&about, 1, 3000, "").0),
             fields,
             footer: Some(format!("prev: {} – {}", report.previous_period.first_day, report.previous_period.last_day)),
             color: Some(0x8e44ad),

@@ -1,9 +1,13 @@
-//! `/log kind [count] [amount] [note] [deal] [when]`: log an activity for yourself.
+//! `/log kind [count] [amount] [note] [deal] [when]`: log an activity for yourself. The reply keeps
+//! running totals and, when you have goals, where each stands: `This week: 48 pts · 60% of 80 · need
+//! 8/day`.
 
-use super::{Button, ButtonStyle, CommandCall, Ctx, Message, Response};
+use super::{Button, ButtonStyle, CommandCall, Ctx, Message, Response, goal};
 use crate::app::AppResult;
+use crate::app::goals::GoalProgress;
 use crate::app::log::LogRequest;
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source};
+use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::when::parse_when;
 
@@ -65,6 +69,28 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         r.kind,
         t_week.points
     ));
+    let subject = GoalSubject::Member(ctx.inv.user);
+    let mine = move |k: &GoalKey| k.subject == subject;
+    // The activity is stored by now: a failed goal lookup must not turn the reply into an error
+    // that invites logging it again.
+    let goals = ctx.app.current_goals(ctx.inv.guild, &mine, ctx.now).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, interaction = ctx.inv.id, "goal progress left out of the /log reply");
+        Vec::new()
+    });
+    let is_week_points = |p: &GoalProgress| p.key.period == GoalPeriod::Week && p.key.metric == GoalMetric::Points;
+    // The week's points goal extends the line above; every other goal gets a line of its own.
+    if let Some(p) = goals.iter().find(|p| is_week_points(p)) {
+        text.push_str(&format!(" · {}", goal_tail(p)));
+    }
+    for p in goals.iter().filter(|p| !is_week_points(p)).take(MAX_GOAL_LINES) {
+        text.push_str(&format!(
+            "\n🎯 {}: **{}** {} · {}",
+            goal::period_label(p, ctx.now),
+            p.key.metric.show(p.actual),
+            p.key.metric.noun(),
+            goal_tail(p)
+        ));
+    }
     Ok(Response::Message(Message {
         content: Some(text),
         buttons: vec![Button {
@@ -75,4 +101,17 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         ephemeral: true,
         ..Message::default()
     }))
+}
+
+/// Goal lines after the totals; the reply stays far below Discord's 2000 characters.
+const MAX_GOAL_LINES: usize = 8;
+
+/// `60% of 80 · need 8/day`
+fn goal_tail(p: &GoalProgress) -> String {
+    format!(
+        "{} of {} · {}",
+        p.pace.attainment_percent(),
+        p.key.metric.show(p.target),
+        p.pace.describe_required(&p.key.metric)
+    )
 }

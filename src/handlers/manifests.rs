@@ -3,12 +3,18 @@
 
 /// (command name, manifest JSON) for every file in `commands/`.
 pub const MANIFESTS: &[(&str, &str)] = &[
+    ("comp", include_str!("../../commands/comp.json")),
+    ("deal", include_str!("../../commands/deal.json")),
     ("export", include_str!("../../commands/export.json")),
+    ("forecast", include_str!("../../commands/forecast.json")),
+    ("funnel", include_str!("../../commands/funnel.json")),
+    ("goal", include_str!("../../commands/goal.json")),
     ("help", include_str!("../../commands/help.json")),
     ("kpi", include_str!("../../commands/kpi.json")),
     ("leaderboard", include_str!("../../commands/leaderboard.json")),
     ("log", include_str!("../../commands/log.json")),
     ("me", include_str!("../../commands/me.json")),
+    ("mentor", include_str!("../../commands/mentor.json")),
     ("settings", include_str!("../../commands/settings.json")),
     ("team", include_str!("../../commands/team.json")),
     ("undo", include_str!("../../commands/undo.json")),

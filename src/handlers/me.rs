@@ -1,19 +1,38 @@
-//! `/me [period]`: your own numbers, only for you.
+//! `/me [period]`: your own numbers, only for you, with your goals' attainment and pace.
 
-use super::{CommandCall, Ctx, Embed, Field, Message, Response};
+use super::format::fit_lines;
+use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::AppResult;
 use crate::domain::activity::format_money;
+use crate::domain::goals::{GoalKey, GoalSubject};
 use crate::domain::kpi::Change;
+use crate::domain::period::Period;
+
+/// Characters of the embed description the goal lines may use.
+const GOALS_BUDGET: usize = 3000;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let report = ctx.app.report(ctx.inv.guild, &spec, None, ctx.now).await?;
     let me = ctx.inv.user.to_string();
+    // The goals of the period asked for when it is a whole week, month, quarter or year; this
+    // week's and month's otherwise (see `App::goals_for_report`).
+    let period = Period::resolve(&spec, &ctx.settings().await?, ctx.now)?;
+    let subject = GoalSubject::Member(ctx.inv.user);
+    let mine = move |k: &GoalKey| k.subject == subject;
+    let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
+    let goal_lines = goal::detail_lines(&goals, ctx.now);
+    let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);
     let Some(row) = report.members.iter().find(|m| m.user_id == me) else {
-        return Ok(super::private(format!(
+        let mut text = format!(
             "You have not logged anything yet. Start with `/log kind:call` — {} is empty for you.",
             report.period.describe()
-        )));
+        );
+        if !goal_lines.is_empty() {
+            // A plain message holds 2000 characters, the sentence above included.
+            text.push_str(&format!("\n{}", fit_lines(&goal_lines, 0, 1500, "").0));
+        }
+        return Ok(super::private(text));
     };
     let mut fields = vec![Field {
         name: "Points".into(),
@@ -60,6 +79,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(format!("Your numbers · {}", report.period.describe())),
+            description: goal_text,
             fields,
             footer: Some(format!(
                 "Compared with {} – {}",

@@ -130,12 +130,18 @@ mod format;
 pub mod limits;
 pub mod manifests;
 
+mod comp;
+mod deal;
 mod export;
+mod forecast;
+mod funnel;
+mod goal;
 mod help;
 mod kpi;
 mod leaderboard;
 mod log;
 mod me;
+mod mentor;
 mod settings;
 mod team;
 mod undo;
@@ -148,7 +154,23 @@ use crate::app::{App, AppError, AppResult};
 use crate::domain::period::PeriodSpec;
 
 /// The command names that have a handler; a test checks this against `commands/`.
-pub const HANDLED: &[&str] = &["export", "help", "kpi", "leaderboard", "log", "me", "settings", "team", "undo"];
+pub const HANDLED: &[&str] = &[
+    "comp",
+    "deal",
+    "export",
+    "forecast",
+    "funnel",
+    "goal",
+    "help",
+    "kpi",
+    "leaderboard",
+    "log",
+    "me",
+    "mentor",
+    "settings",
+    "team",
+    "undo",
+];
 
 /// Everything a handler needs besides its options.
 pub struct Ctx<'a> {
@@ -209,6 +231,15 @@ impl CommandCall {
         match self.get(name) {
             Some(OptionValue::Integer(i)) => Some(*i),
             Some(OptionValue::Number(n)) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
+            _ => None,
+        }
+    }
+
+    /// A number option (Discord's type 10), also accepting an integer.
+    pub fn get_number(&self, name: &str) -> Option<f64> {
+        match self.get(name) {
+            Some(OptionValue::Number(n)) => Some(*n),
+            Some(OptionValue::Integer(i)) => Some(*i as f64),
             _ => None,
         }
     }
@@ -293,6 +324,12 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "settings" => settings::handle(ctx, call).await,
         "export" => export::handle(ctx, call).await,
         "help" => help::handle(ctx, call).await,
+        "deal" => deal::handle(ctx, call).await,
+        "funnel" => funnel::handle(ctx, call).await,
+        "mentor" => mentor::handle(ctx, call).await,
+        "goal" => goal::handle(ctx, call).await,
+        "forecast" => forecast::handle(ctx, call).await,
+        "comp" => comp::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
             crate::domain::activity::shorten(other, 32)
@@ -334,6 +371,44 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
                 let label = format!("{} ({} pt{})", k.name, k.points, if k.points == 1 { "" } else { "s" });
                 (label, k.name.as_str().to_string())
             })
+            .collect(),
+        ("goal", "metric") => {
+            let mut v = vec![
+                ("points".to_string(), "points".to_string()),
+                ("revenue (amount of won deals)".to_string(), "revenue".to_string()),
+                ("deals-won (number of won deals)".to_string(), "deals-won".to_string()),
+            ];
+            // `won` is deals-won already; offering both would invite two goals for one thing.
+            v.extend(
+                ctx.app
+                    .store
+                    .kinds(guild.as_i64())
+                    .await?
+                    .into_iter()
+                    .filter(|k| k.name.as_str() != "won")
+                    .map(|k| (format!("{} (activities)", k.name), k.name.to_string())),
+            );
+            v
+        }
+        ("deal", "deal") => ctx
+            .app
+            .open_deals_of(guild, ctx.inv.user)
+            .await?
+            .into_iter()
+            .map(|d| {
+                let label = format!("{} · {} · {}", d.name, d.stage, crate::domain::activity::format_money(d.value));
+                (label, d.name)
+            })
+            .collect(),
+        // Listing may ask for closed deals; everywhere else a deal can only sit in an open stage.
+        ("deal", "stage") => ctx
+            .app
+            .pipeline(guild)
+            .await?
+            .stages()
+            .iter()
+            .filter(|s| s.is_open() || call.sub.as_deref() == Some("list"))
+            .map(|s| (format!("{} ({} %)", s.name, s.probability), s.name.to_string()))
             .collect(),
         ("leaderboard", "metric") => {
             let mut v =

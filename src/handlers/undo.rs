@@ -2,7 +2,7 @@
 
 use super::{CommandCall, Ctx, Response, private};
 use crate::app::{AppError, AppResult};
-use crate::store::ActivityRecord;
+use crate::store::Undone;
 
 pub async fn handle(ctx: &Ctx<'_>, _call: &CommandCall) -> AppResult<Response> {
     let undone = ctx.app.undo(ctx.inv.guild, ctx.inv.user, None, ctx.now).await?;
@@ -19,13 +19,18 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
     reply(ctx, &undone).await
 }
 
-async fn reply(ctx: &Ctx<'_>, r: &ActivityRecord) -> AppResult<Response> {
+async fn reply(ctx: &Ctx<'_>, undone: &Undone) -> AppResult<Response> {
+    let r = &undone.record;
     let tz = ctx.settings().await?.timezone;
-    Ok(private(format!(
+    let mut text = format!(
         "↩️ Undone: **{} × {}** (−{} pts) from {}.",
         r.quantity,
         r.kind,
         r.points,
         r.occurred_at.with_timezone(&tz).format("%a %d %b %H:%M")
-    )))
+    );
+    if let Some(deal) = &undone.reopened_deal {
+        text.push_str(&format!(" The deal **{deal}** is open again."));
+    }
+    Ok(private(text))
 }

@@ -56,6 +56,14 @@ pub struct ActivityRecord {
     pub deleted: bool,
 }
 
+/// What an undo took back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undone {
+    pub record: ActivityRecord,
+    /// The deal this activity had closed, now open again.
+    pub reopened_deal: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logged {
     pub record: ActivityRecord,
@@ -228,7 +236,7 @@ impl Store {
         activity: Option<i64>,
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<ActivityRecord> {
+    ) -> Result<Undone> {
         self.write(move |c| {
             let id: Option<i64> = match activity {
                 Some(id) => c
@@ -287,7 +295,10 @@ impl Store {
                 Some(&json!({"deleted": true})),
                 now,
             )?;
-            Ok(ActivityRecord { deleted: true, ..record })
+            // Taking back the win (or loss) that closed a deal reopens the deal, so the pipeline
+            // and the revenue never disagree.
+            let reopened = super::deals::reopen_closed_by(c, guild, id, now)?;
+            Ok(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened })
         })
         .await
     }

@@ -8,6 +8,9 @@
 //! async callers never block the runtime.
 
 mod activities;
+mod comp;
+mod deals;
+pub mod goals;
 mod guilds;
 mod import;
 mod kpis;
@@ -24,7 +27,8 @@ use tokio::sync::oneshot;
 
 use crate::domain::DomainError;
 
-pub use activities::{ActivityRecord, Logged, NewActivity};
+pub use activities::{ActivityRecord, Logged, NewActivity, Undone};
+pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome};
 pub use kpis::{KindTotalsRow, RollupMismatch};
 pub use migrations::{MIGRATIONS, schema_version};

@@ -34,10 +34,10 @@ async fn undo_removes_the_latest_activity_from_rollups_and_kpis() {
     t.app.log(log_req(1, 101, "proposal", 1, "b"), at(NOW)).await.unwrap();
     assert_eq!(points(&t, 1).await, 11);
     let undone = t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
-    assert_eq!((undone.kind.as_str(), undone.deleted), ("proposal", true));
+    assert_eq!((undone.record.kind.as_str(), undone.record.deleted), ("proposal", true));
     assert_eq!(points(&t, 1).await, 3);
     let undone = t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
-    assert_eq!(undone.kind, "call");
+    assert_eq!(undone.record.kind, "call");
     assert_eq!(points(&t, 1).await, 0);
     let err = user_error(t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap_err());
     assert_eq!(err, "there is no activity of yours to undo");

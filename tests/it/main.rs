@@ -3,8 +3,11 @@
 mod helpers;
 
 mod cli;
+mod deals;
 mod e2e;
+mod forecast_comp;
 mod fuzz;
+mod goals;
 mod import_export;
 mod kpis;
 mod log_undo;

@@ -18,7 +18,7 @@ const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
 const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits"];
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
-const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export"];
+const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS
@@ -388,6 +388,8 @@ fn plausible(entry: &str, opt: &Value) -> String {
         Some(8) => "<@&9>".into(),
         _ => match (entry, name) {
             (_, "kind") => "call".into(),
+            (_, "metric") => "points".into(),
+            ("/goal set", "target") => "80".into(),
             (_, "period") => "this-week".into(),
             (_, "team") => "Alpha".into(),
             (_, "timezone") => "Europe/Berlin".into(),
@@ -397,6 +399,10 @@ fn plausible(entry: &str, opt: &Value) -> String {
             ("/team create" | "/team rename", "name") => "Bravo".into(),
             ("/settings kind" | "/settings kind-remove", "name") => "call".into(),
             (_, "name") => "Alpha".into(),
+            // Rep 42's open deal from seeded_app, and a stage no open deal sits in.
+            (_, "deal") => "Acme".into(),
+            (_, "stage") => "qualified".into(),
+            (_, "value") => "12,500.00".into(),
             _ => panic!("no plausible value for the option `{name}` of {entry}; add one to plausible()"),
         },
     }
@@ -438,10 +444,17 @@ fn invocation_by(id: u64, user: u64, user_name: &str, line: &str, focused: Optio
     })
 }
 
-/// A guild where every command has something to act on: team Alpha with rep 42, who logged a call.
+/// A guild where every command has something to act on: team Alpha with rep 42, who logged a call
+/// and has an open deal, Acme.
 async fn seeded_app(dir: &Path) -> App {
     let app = App::open(dir.join("rally.db")).expect("open store");
-    for (id, line) in [(1, "/team create name:Alpha"), (2, "/team add team:Alpha user:<@42>"), (3, "/log kind:call")] {
+    for (id, line) in [
+        (1, "/team create name:Alpha"),
+        (2, "/team add team:Alpha user:<@42>"),
+        (3, "/log kind:call"),
+        (4, "/deal open name:Acme value:1000"),
+        (5, "/comp plan team:Alpha rate:8"),
+    ] {
         let inv = invocation(id, line, None).expect("setup line parses");
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);
         assert!(!reply.starts_with("⚠️"), "setup `{line}` failed: {reply}");

@@ -66,7 +66,7 @@ proptest! {
                     Op::Undo { user } => {
                         let result = t.app.undo(id(1), id(*user), None, now).await;
                         match live.get_mut(user).and_then(|v| v.pop()) {
-                            Some((key, _)) => prop_assert_eq!(result.unwrap().idem_key, key),
+                            Some((key, _)) => prop_assert_eq!(result.unwrap().record.idem_key, key),
                             None => prop_assert!(result.is_err()),
                         }
                     }

@@ -1,0 +1,290 @@
+//! Goals: setting and clearing targets, and where each goal in force stands (actual and pace) for
+//! a goal period. Used by `/goal`, by every KPI reply, and by forecast and compensation.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::Snowflake;
+use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalStart, GoalSubject, GoalVersion, Pace};
+use crate::domain::kpi::Totals;
+use crate::domain::period::Period;
+use crate::domain::settings::GuildSettings;
+use crate::store::goals::GoalCleared;
+
+/// A goal in force for one goal period, with where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoalProgress {
+    pub key: GoalKey,
+    /// In minor units for revenue.
+    pub target: i64,
+    /// The first day of the goal period this target has applied from.
+    pub since: NaiveDate,
+    /// The goal period measured (a whole week, month, fiscal quarter or fiscal year).
+    pub period: Period,
+    pub actual: i64,
+    pub pace: Pace,
+}
+
+/// What `/goal set` did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoalSet {
+    pub key: GoalKey,
+    pub target: i64,
+    pub effective_from: NaiveDate,
+    /// The target in force for that period before, if any.
+    pub replaced: Option<GoalVersion>,
+    /// Where the goal stands now, when it applies to the current period.
+    pub progress: Option<GoalProgress>,
+}
+
+/// Every goal in force now (one per key, in its current period) and the changes scheduled later.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GoalOverview {
+    pub in_force: Vec<GoalProgress>,
+    pub scheduled: Vec<GoalVersion>,
+}
+
+impl App {
+    /// Sets a target, from the current goal period or the one `from` names (empty: current).
+    /// `target` is an amount for revenue (`12,500.00`) and a whole number otherwise.
+    pub async fn set_goal(
+        &self,
+        guild: Snowflake,
+        key: GoalKey,
+        target: &str,
+        from: &str,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<GoalSet> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        self.check_metric(guild, &key.metric).await?;
+        let target = key.metric.parse_target(target)?;
+        let effective_from = GoalStart::parse(from)?.effective_from(key.period, &settings, now)?;
+        let replaced = self.store.set_goal(g, key.clone(), target, effective_from, actor, now).await?;
+        let current = key.period.current(&settings, now)?;
+        let progress = if current.first_day == effective_from {
+            let keep = |k: &GoalKey| *k == key;
+            self.progress_in(guild, &settings, key.period, &current, &keep, now).await?.into_iter().next()
+        } else {
+            None
+        };
+        Ok(GoalSet { key, target, effective_from, replaced, progress })
+    }
+
+    /// Ends a goal from the current goal period on (earlier periods keep their targets) and drops
+    /// any change scheduled for later. `None`: there was no such goal; nothing was written.
+    pub async fn clear_goal(
+        &self,
+        guild: Snowflake,
+        key: GoalKey,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<GoalCleared>> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let from = key.period.current(&settings, now)?.first_day;
+        Ok(self.store.clear_goal(g, key, from, actor, now).await?)
+    }
+
+    /// The version of `key` in force for the goal period that holds local day `day`.
+    pub async fn goal_in_force(
+        &self,
+        guild: Snowflake,
+        key: &GoalKey,
+        day: NaiveDate,
+    ) -> AppResult<Option<GoalVersion>> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let first = key.period.containing(day, &settings)?.first_day;
+        Ok(self.store.goal_in_force(g, key.clone(), first).await?)
+    }
+
+    /// Where `key` stands in the goal period that holds local day `day` (attainment and pace at
+    /// `now`); `None` when no target is in force for that period.
+    pub async fn goal_progress_of(
+        &self,
+        guild: Snowflake,
+        key: &GoalKey,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<GoalProgress>> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let period = key.period.containing(day, &settings)?;
+        let keep = |k: &GoalKey| k == key;
+        Ok(self.progress_in(guild, &settings, key.period, &period, &keep, now).await?.into_iter().next())
+    }
+
+    /// The goals `keep` accepts that are in force for `period` (one whole goal period of kind
+    /// `unit`), each with its actual over that period and its pace at `now`.
+    pub async fn goal_progress(
+        &self,
+        guild: Snowflake,
+        unit: GoalPeriod,
+        period: &Period,
+        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        self.progress_in(guild, &settings, unit, period, keep, now).await
+    }
+
+    /// Goals for a KPI reply about `period`: when `period` is a whole goal period (`this-week`,
+    /// `last-month`, `2026-Q4` where that is a fiscal quarter) the goals of that period; otherwise
+    /// (a day, a range, a calendar year that is not the fiscal one) the current week's and month's
+    /// goals, since those are the ones a rep can still act on.
+    pub async fn goals_for_report(
+        &self,
+        guild: Snowflake,
+        period: &Period,
+        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        if let Some(unit) = GoalPeriod::matching(period, &settings) {
+            return self.progress_in(guild, &settings, unit, period, keep, now).await;
+        }
+        let mut out = Vec::new();
+        for unit in [GoalPeriod::Week, GoalPeriod::Month] {
+            let current = unit.current(&settings, now)?;
+            out.extend(self.progress_in(guild, &settings, unit, &current, keep, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// The goals `keep` accepts in their current periods, week first.
+    pub async fn current_goals(
+        &self,
+        guild: Snowflake,
+        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let mut out = Vec::new();
+        for unit in GoalPeriod::ALL {
+            let current = unit.current(&settings, now)?;
+            out.extend(self.progress_in(guild, &settings, unit, &current, keep, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every goal `keep` accepts, in force now or scheduled to start later. Goals of deleted teams
+    /// are left out: no reply can name them any more.
+    pub async fn goal_overview(
+        &self,
+        guild: Snowflake,
+        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        now: DateTime<Utc>,
+    ) -> AppResult<GoalOverview> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let teams: BTreeSet<i64> = self.store.teams(g).await?.into_iter().map(|t| t.id).collect();
+        let live = |k: &GoalKey| keep(k) && !matches!(k.subject, GoalSubject::Team(t) if !teams.contains(&t));
+        let mut overview = GoalOverview::default();
+        for unit in GoalPeriod::ALL {
+            let current = unit.current(&settings, now)?;
+            overview.in_force.extend(self.progress_in(guild, &settings, unit, &current, &live, now).await?);
+        }
+        let mut current_first: HashMap<GoalPeriod, NaiveDate> = HashMap::new();
+        for unit in GoalPeriod::ALL {
+            current_first.insert(unit, unit.current(&settings, now)?.first_day);
+        }
+        overview.scheduled = self
+            .store
+            .goal_versions(g)
+            .await?
+            .into_iter()
+            .filter(|v| live(&v.key) && current_first.get(&v.key.period).is_some_and(|first| v.effective_from > *first))
+            .collect();
+        overview.scheduled.sort_by(|a, b| a.effective_from.cmp(&b.effective_from).then_with(|| a.key.cmp(&b.key)));
+        Ok(overview)
+    }
+
+    /// A kind metric must name one of the guild's active kinds.
+    async fn check_metric(&self, guild: Snowflake, metric: &GoalMetric) -> AppResult<()> {
+        let GoalMetric::Kind(kind) = metric else {
+            return Ok(());
+        };
+        let kinds = self.store.kinds(guild.as_i64()).await?;
+        if kinds.iter().any(|k| k.name == *kind) {
+            return Ok(());
+        }
+        let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+        Err(AppError::User(format!(
+            "`{kind}` is not an activity kind here; a goal counts points, revenue, deals-won or one of: {}",
+            names.join(", ")
+        )))
+    }
+
+    async fn progress_in(
+        &self,
+        guild: Snowflake,
+        settings: &GuildSettings,
+        unit: GoalPeriod,
+        period: &Period,
+        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
+        let g = guild.as_i64();
+        let versions: Vec<GoalVersion> =
+            self.store.goals_in_force(g, unit, period.first_day).await?.into_iter().filter(|v| keep(&v.key)).collect();
+        if versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let totals = self.subject_totals(g, &versions, period).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| {
+                let actual = totals.get(&v.key.subject).map_or(0, |t| v.key.metric.value(t));
+                GoalProgress {
+                    pace: Pace::compute(v.target, actual, period, settings, now),
+                    target: v.target,
+                    since: v.effective_from,
+                    period: period.clone(),
+                    actual,
+                    key: v.key,
+                }
+            })
+            .collect())
+    }
+
+    /// Totals over `period` for each subject of `versions`: a member's on every team they logged
+    /// for, a team's as credited to it when logged (so members who moved count where they were),
+    /// the guild's for everyone.
+    async fn subject_totals(
+        &self,
+        guild: i64,
+        versions: &[GoalVersion],
+        period: &Period,
+    ) -> AppResult<HashMap<GoalSubject, Totals>> {
+        let subjects: BTreeSet<GoalSubject> = versions.iter().map(|v| v.key.subject).collect();
+        let mut out: HashMap<GoalSubject, Totals> = HashMap::new();
+        // One member (the /log reply) reads that member's rollups only.
+        if let [GoalSubject::Member(user)] = subjects.iter().copied().collect::<Vec<_>>().as_slice() {
+            let totals = out.entry(GoalSubject::Member(*user)).or_default();
+            for (kind, quantity, points, amount) in
+                self.store.member_kind_totals(guild, user.as_i64(), period.first_day, period.end_day).await?
+            {
+                totals.add(&kind, quantity, points, amount);
+            }
+            return Ok(out);
+        }
+        for row in self.store.kind_totals(guild, period.first_day, period.end_day).await? {
+            let mut add = |subject: GoalSubject| {
+                if subjects.contains(&subject) {
+                    out.entry(subject).or_default().add(&row.kind, row.quantity, row.points, row.amount);
+                }
+            };
+            if let Ok(user) = Snowflake::new(row.user_id) {
+                add(GoalSubject::Member(user));
+            }
+            if row.team_id != 0 {
+                add(GoalSubject::Team(row.team_id));
+            }
+            add(GoalSubject::Guild);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,118 @@
+//! `/funnel [user|team] [period]`: stage conversion, win rate, deal size, cycle time and velocity
+//! of a rep next to their team (or a team next to all teams), with the stage that lags most. A rep
+//! may look at their own funnel; anyone else's is for managers.
+
+use super::format::{clip, table};
+use super::{CommandCall, Ctx, Embed, Field, Message, Response};
+use crate::app::deals::FunnelSubject;
+use crate::app::{AppError, AppResult};
+use crate::domain::activity::{Snowflake, format_money};
+use crate::domain::period::PeriodSpec;
+use crate::domain::pipeline::{MIN_SAMPLE, Ratio, Step};
+
+pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let user = call.user("user");
+    let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    let subject = match (user, team) {
+        (Some(_), Some(_)) => return Err(AppError::User("choose a rep or a team, not both".into())),
+        (_, Some(team)) => FunnelSubject::Team(team.to_string()),
+        (Some(u), None) => FunnelSubject::Rep(Snowflake::new(u)?),
+        (None, None) => FunnelSubject::Rep(ctx.inv.user),
+    };
+    if subject != FunnelSubject::Rep(ctx.inv.user) {
+        ctx.require_manager().await.map_err(|_| {
+            AppError::User("only managers can see another rep's or a team's funnel; `/funnel` shows yours".into())
+        })?;
+    }
+    // A week rarely closes a deal; a quarter is the shortest span a funnel says much about.
+    let spec = match call.string("period").map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => PeriodSpec::parse(p)?,
+        None => PeriodSpec::ThisQuarter,
+    };
+    let own = subject == FunnelSubject::Rep(ctx.inv.user);
+    let r = ctx.app.funnel(ctx.inv.guild, subject, &spec, ctx.now).await?;
+    let me = if own { "You".to_string() } else { clip(&r.subject, 16) };
+    let them = clip(&r.benchmark, 16);
+
+    let mut rows = vec![vec!["Stage".to_string(), me.clone(), them.clone()]];
+    for (mine, theirs) in r.mine.steps.iter().zip(&r.theirs.steps) {
+        rows.push(vec![clip(&mine.label(), 30), cell(mine), cell(theirs)]);
+    }
+    let description = if r.mine.deals == 0 {
+        format!("No deals opened in this period for {}. Deals count from `/deal open`.", clip(&r.subject, 100))
+    } else {
+        format!("```\n{}\n```", table(&rows, &[0]).join("\n"))
+    };
+    let pair = |a: String, b: String| format!("{a} · {them}: {b}");
+    let rate = |x: Option<Ratio>, n: u64| x.map_or("-".to_string(), |x| format!("{} ({}/{})", x.percent(), x.num, n));
+    let money = |x: Option<i64>| x.map_or("-".to_string(), format_money);
+    let days = |x: Option<f64>| x.map_or("-".to_string(), |d| format!("{d:.1} days"));
+    let speed = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{}/day", format_money(v.round() as i64)));
+    let mut fields = vec![
+        Field {
+            name: "Deals".into(),
+            value: pair(
+                format!("{} ({} open)", r.mine.deals, r.mine.open),
+                format!("{} ({} open)", r.theirs.deals, r.theirs.open),
+            ),
+            inline: false,
+        },
+        Field {
+            name: "Win rate".into(),
+            value: pair(
+                rate(r.mine.win_rate(), r.mine.won + r.mine.lost),
+                rate(r.theirs.win_rate(), r.theirs.won + r.theirs.lost),
+            ),
+            inline: false,
+        },
+        Field {
+            name: "Average deal size".into(),
+            value: pair(money(r.mine.average_deal_size()), money(r.theirs.average_deal_size())),
+            inline: false,
+        },
+        Field {
+            name: "Average cycle (open → closed)".into(),
+            value: pair(days(r.mine.average_cycle_days()), days(r.theirs.average_cycle_days())),
+            inline: false,
+        },
+        Field {
+            name: "Sales velocity".into(),
+            value: format!("{} (per rep)", pair(speed(r.my_velocity), speed(r.their_velocity))),
+            inline: false,
+        },
+    ];
+    let gap = match &r.gap {
+        Some(g) => format!(
+            "**{}**: {} against {} for {them}, {:.0} points below.",
+            clip(&g.step.label(), 70),
+            cell(&g.step),
+            cell(&g.benchmark),
+            g.points_below()
+        ),
+        None => format!(
+            "No stage where {} converts below {them} with at least {MIN_SAMPLE} deals reaching it.",
+            if own { "you".to_string() } else { me.clone() }
+        ),
+    };
+    fields.push(Field { name: "Furthest below".into(), value: gap, inline: false });
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(clip(&format!("Funnel · {} · {}", r.subject, r.period.describe()), 256)),
+            description: Some(description),
+            fields,
+            footer: Some(format!(
+                "Deals opened in the period; a skipped stage counts as reached. Velocity = open deals × win rate × \
+                 average deal size ÷ average cycle in days. Stages with fewer than {MIN_SAMPLE} deals are not judged."
+            )),
+            color: Some(0xe67e22),
+            ..Embed::default()
+        }],
+        ephemeral: true,
+        ..Message::default()
+    }))
+}
+
+/// `3/4 75%`, or `-` when no deal reached the stage.
+fn cell(step: &Step) -> String {
+    step.rate().map_or("-".to_string(), |r| format!("{}/{} {}", r.num, r.den, r.percent()))
+}

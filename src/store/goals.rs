@@ -1,0 +1,269 @@
+//! Goal versions (table `goals`, migration 2): setting, clearing and finding the target in force.
+//! A version applies from `effective_from` (the local day number of the first day of a goal period)
+//! until a later version of the same key; setting twice in one period replaces that period's version.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::json;
+
+use super::guilds::{audit, ensure_guild};
+use super::{Result, Store, StoreError, day_from_number, day_number};
+use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
+
+const VERSION_SELECT: &str = "SELECT scope, subject_id, metric, period, target, effective_from, cleared FROM goals";
+
+/// A row the domain cannot read (a metric written by a newer rally, say) is skipped, not fatal:
+/// one odd goal must not take every KPI reply down with it.
+fn version_from_row(r: &Row<'_>) -> rusqlite::Result<Option<GoalVersion>> {
+    let scope: String = r.get(0)?;
+    let metric: String = r.get(2)?;
+    let period: String = r.get(3)?;
+    let key = match (
+        GoalSubject::from_columns(&scope, r.get(1)?),
+        GoalMetric::from_column(&metric),
+        GoalPeriod::from_column(&period),
+    ) {
+        (Some(subject), Some(metric), Some(period)) => GoalKey { subject, metric, period },
+        _ => return Ok(None),
+    };
+    Ok(Some(GoalVersion { key, target: r.get(4)?, effective_from: day_from_number(r.get(5)?), cleared: r.get(6)? }))
+}
+
+fn collect(rows: impl Iterator<Item = rusqlite::Result<Option<GoalVersion>>>) -> Result<Vec<GoalVersion>> {
+    let mut out = Vec::new();
+    for row in rows {
+        if let Some(v) = row? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The latest version of `key` starting on or before `day`, cleared or not.
+fn latest_version(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{VERSION_SELECT} WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND metric = ?4 AND period = ?5
+             AND effective_from <= ?6 ORDER BY effective_from DESC LIMIT 1"
+        ))?
+        .query_row(
+            params![
+                guild,
+                key.subject.scope(),
+                key.subject.subject_id(),
+                key.metric.to_column(),
+                key.period.as_str(),
+                day_number(day)
+            ],
+            version_from_row,
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Versions of `key` that start after `day`: changes scheduled with `from`.
+fn later_versions(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Vec<GoalVersion>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{VERSION_SELECT} WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND metric = ?4 AND period = ?5
+         AND effective_from > ?6 ORDER BY effective_from"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            guild,
+            key.subject.scope(),
+            key.subject.subject_id(),
+            key.metric.to_column(),
+            key.period.as_str(),
+            day_number(day)
+        ],
+        version_from_row,
+    )?;
+    collect(rows)
+}
+
+#[allow(clippy::too_many_arguments)] // one value per column of the version
+fn upsert_version(
+    conn: &Connection,
+    guild: i64,
+    key: &GoalKey,
+    target: i64,
+    from: NaiveDate,
+    cleared: bool,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO goals (guild_id, scope, subject_id, metric, period, target, effective_from, cleared, created_at,
+                            created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (guild_id, scope, subject_id, metric, period, effective_from) DO UPDATE SET
+            target = excluded.target, cleared = excluded.cleared, created_at = excluded.created_at,
+            created_by = excluded.created_by",
+    )?
+    .execute(params![
+        guild,
+        key.subject.scope(),
+        key.subject.subject_id(),
+        key.metric.to_column(),
+        key.period.as_str(),
+        target,
+        day_number(from),
+        cleared,
+        super::millis(now),
+        actor
+    ])?;
+    Ok(())
+}
+
+fn version_json(v: &GoalVersion) -> serde_json::Value {
+    json!({
+        "target": v.target,
+        "effective_from": v.effective_from.to_string(),
+        "cleared": v.cleared,
+    })
+}
+
+fn goal_target(guild: i64, key: &GoalKey) -> String {
+    format!(
+        "goal:{guild}:{}:{}:{}:{}",
+        key.subject.scope(),
+        key.subject.subject_id(),
+        key.metric.to_column(),
+        key.period.as_str()
+    )
+}
+
+/// What a clear did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoalCleared {
+    /// The version that was in force when cleared, if any.
+    pub ended: Option<GoalVersion>,
+    /// Scheduled versions (later `from`) that were dropped; they had never applied.
+    pub dropped: Vec<GoalVersion>,
+}
+
+impl Store {
+    /// Sets `key`'s target from the goal period starting on `from` on. Returns the version that was
+    /// in force for that period before (to say what was replaced).
+    pub async fn set_goal(
+        &self,
+        guild: i64,
+        key: GoalKey,
+        target: i64,
+        from: NaiveDate,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<GoalVersion>> {
+        if target <= 0 {
+            return Err(StoreError::rule("a target must be more than 0"));
+        }
+        self.write(move |c| {
+            ensure_guild(c, guild, now)?;
+            let before = latest_version(c, guild, &key, from)?.filter(|v| !v.cleared);
+            upsert_version(c, guild, &key, target, from, false, &actor, now)?;
+            let after = GoalVersion { key: key.clone(), target, effective_from: from, cleared: false };
+            audit(
+                c,
+                guild,
+                &actor,
+                "goal.set",
+                &goal_target(guild, &key),
+                before.as_ref().map(version_json).as_ref(),
+                Some(&version_json(&after)),
+                now,
+            )?;
+            Ok(before)
+        })
+        .await
+    }
+
+    /// Ends `key` from the goal period starting on `from` on, and drops changes scheduled after it.
+    /// Writes nothing (and returns `None`) when there is nothing to end or drop.
+    pub async fn clear_goal(
+        &self,
+        guild: i64,
+        key: GoalKey,
+        from: NaiveDate,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<GoalCleared>> {
+        self.write(move |c| {
+            let ended = latest_version(c, guild, &key, from)?.filter(|v| !v.cleared);
+            let dropped = later_versions(c, guild, &key, from)?;
+            if ended.is_none() && dropped.is_empty() {
+                return Ok(None);
+            }
+            ensure_guild(c, guild, now)?;
+            if ended.is_some() {
+                upsert_version(c, guild, &key, 0, from, true, &actor, now)?;
+            }
+            c.prepare_cached(
+                "DELETE FROM goals WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND metric = ?4
+                 AND period = ?5 AND effective_from > ?6",
+            )?
+            .execute(params![
+                guild,
+                key.subject.scope(),
+                key.subject.subject_id(),
+                key.metric.to_column(),
+                key.period.as_str(),
+                day_number(from)
+            ])?;
+            audit(
+                c,
+                guild,
+                &actor,
+                "goal.clear",
+                &goal_target(guild, &key),
+                Some(&json!({
+                    "in_force": ended.as_ref().map(version_json),
+                    "scheduled": dropped.iter().map(version_json).collect::<Vec<_>>(),
+                })),
+                Some(&json!({"cleared_from": from.to_string()})),
+                now,
+            )?;
+            Ok(Some(GoalCleared { ended, dropped }))
+        })
+        .await
+    }
+
+    /// The target of `key` in force for the goal period starting on `first_day`, if any.
+    pub async fn goal_in_force(&self, guild: i64, key: GoalKey, first_day: NaiveDate) -> Result<Option<GoalVersion>> {
+        self.read(move |c| Ok(latest_version(c, guild, &key, first_day)?.filter(|v| !v.cleared))).await
+    }
+
+    /// Every goal of one period kind in force for the period starting on `first_day`, ordered by
+    /// scope, subject and metric.
+    pub async fn goals_in_force(
+        &self,
+        guild: i64,
+        period: GoalPeriod,
+        first_day: NaiveDate,
+    ) -> Result<Vec<GoalVersion>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND g.cleared = 0
+                 AND g.effective_from = (
+                    SELECT MAX(h.effective_from) FROM goals h
+                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
+                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
+                 ORDER BY g.scope, g.subject_id, g.metric"
+            ))?;
+            let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], version_from_row)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    /// Every stored version of the guild's goals, cleared ones included, oldest first per key.
+    pub async fn goal_versions(&self, guild: i64) -> Result<Vec<GoalVersion>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} WHERE guild_id = ?1 ORDER BY scope, subject_id, metric, period, effective_from"
+            ))?;
+            let rows = stmt.query_map([guild], version_from_row)?;
+            collect(rows)
+        })
+        .await
+    }
+}
