@@ -360,7 +360,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                     .unwrap_or_else(|| format!("user {user}")),
             };
             let inv = Invocation {
-                id: id.unwrap_or_else(|| now.timestamp_micros().unsigned_abs()),
+                // Real time, not `--now`: two runs with the same --now are still two interactions.
+                id: id.unwrap_or_else(|| {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(0);
+                    (nanos ^ (u64::from(std::process::id()) << 40)) & (i64::MAX as u64)
+                }),
                 guild,
                 channel: None,
                 user,

@@ -115,16 +115,6 @@ pub struct MentorReport {
 /// few deals per stage, recent enough to reflect how a rep sells today.
 const MENTOR_DAYS: i64 = 365;
 
-fn period_view(label: String, p: &Period) -> PeriodView {
-    PeriodView {
-        label,
-        start: p.start,
-        end: p.end,
-        first_day: p.first_day,
-        last_day: p.end_day.pred_opt().unwrap_or(p.end_day),
-    }
-}
-
 impl App {
     /// The guild's stages in pipeline order.
     pub async fn pipeline(&self, guild: Snowflake) -> AppResult<Pipeline> {
@@ -298,7 +288,7 @@ impl App {
         Ok(FunnelReport {
             subject: subject_name,
             benchmark: benchmark_name,
-            period: period_view(spec.to_string(), &period),
+            period: super::report::view(spec.to_string(), &period),
             my_velocity: if per_rep { mine.velocity_per_rep() } else { mine.velocity() },
             their_velocity: theirs.velocity_per_rep(),
             pipeline,
@@ -367,7 +357,7 @@ impl App {
                 .collect();
             out.push(TeamMentoring { team: team.name, lines, thin });
         }
-        Ok(MentorReport { period: period_view(label, &period), teams: out })
+        Ok(MentorReport { period: super::report::view(label, &period), teams: out })
     }
 
     /// The guild's open deals, or one team's, with value, stage probability and expected close day.

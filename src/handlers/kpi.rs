@@ -124,7 +124,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ];
     if !group_goals.is_empty() {
         fields.push(Field {
-            name: if team.is_some() { "🎯 Team goals".into() } else { "🎯 Server goals".into() },
+            name: if team.is_some() { "Team goals".into() } else { "Server goals".into() },
             value: fit_lines(&goal::detail_lines(&group_goals, ctx.now), 0, GOAL_FIELD_BUDGET, "").0,
             inline: false,
         });

@@ -153,7 +153,12 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
         .query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0))
         .optional()?
     {
-        return Ok(Logged { record: load_record(conn, id)?, duplicate: true });
+        let record = load_record(conn, id)?;
+        // A key belongs to one person's request; someone else's record is never handed out.
+        if record.user_id != a.user as u64 {
+            return Err(StoreError::rule("this request was already used for something else"));
+        }
+        return Ok(Logged { record, duplicate: true });
     }
     let kind = conn
         .prepare_cached(

@@ -105,3 +105,26 @@ fn import_report_export_and_check_work_from_the_command_line() {
     let o = rally(&db, &["db", "backup", copy.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "a backup never overwrites a file");
 }
+
+#[test]
+fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    for _ in 0..2 {
+        let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "/log kind:call count:2"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("✅ Logged **2 × call** (+2 pts)"), "{}", stdout(&o));
+    }
+    // Another rep with the same --now is a different interaction, not a replay of the first.
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "43", "/log kind:demo"]);
+    assert!(stdout(&o).contains("✅ Logged **1 × demo**"), "{}", stdout(&o));
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "--json", "/me"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["type"], 4);
+    assert_eq!(v["data"]["embeds"][0]["fields"][0]["value"], "**4** · +4 (new) vs previous");
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "/kpi team"]);
+    assert_eq!(o.status.code(), Some(1), "an error reply exits 1");
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "/log count:2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("the option `kind` is required"), "{}", stderr(&o));
+}

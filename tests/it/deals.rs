@@ -86,20 +86,8 @@ impl Guild {
     }
 }
 
-fn text(m: &Message) -> String {
-    let mut s = m.content.clone().unwrap_or_default();
-    for e in &m.embeds {
-        s.push_str(&format!(
-            "\n{}\n{}",
-            e.title.clone().unwrap_or_default(),
-            e.description.clone().unwrap_or_default()
-        ));
-        for f in &e.fields {
-            s.push_str(&format!("\n{}: {}", f.name, f.value));
-        }
-        s.push_str(&format!("\n{}", e.footer.clone().unwrap_or_default()));
-    }
-    s
+fn text(m: &rally::handlers::Message) -> String {
+    message_text(m)
 }
 
 /// The cells of the funnel table's row for a step.

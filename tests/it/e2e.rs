@@ -125,6 +125,55 @@ async fn rally_run_registers_and_answers_every_kind_of_interaction_through_seren
     lb.shutdown().await;
 }
 
+#[tokio::test]
+async fn goals_deals_forecast_and_commission_work_through_serenity() {
+    let lb = loopback().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rally.db");
+    let _bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
+        .env("DISCORD_TOKEN", "test-token")
+        .env("RALLY_DISCORD_API", lb.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rally run"));
+    lb.wait_ready(WAIT).await.expect("the bot identifies on the gateway");
+    let boss = manager(9);
+    let mut id = 100;
+    let mut say = async |who: &payload::Member, line: &str| {
+        id += 1;
+        let answer = lb.interact(command(id, who, line), WAIT).await.unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(!content(&answer.body).starts_with("⚠️"), "{line}: {}", answer.body);
+        answer
+    };
+    say(&boss, "/team create name:Alpha").await;
+    say(&boss, "/team add team:Alpha user:<@42>").await;
+    say(&boss, "/comp plan team:Alpha rate:10").await;
+    let goal = say(&rep(42), "/goal set scope:me metric:revenue target:5000 period:month").await;
+    assert!(goal.body.to_string().contains("5,000.00"), "{}", goal.body);
+    say(&rep(42), "/deal open name:Acme value:4000 close:2026-11-30").await;
+    say(&rep(42), "/deal move deal:Acme stage:proposal").await;
+    let won = say(&rep(42), "/deal won deal:Acme").await;
+    assert!(won.body.to_string().contains("4,000.00"), "{}", won.body);
+    say(&rep(42), "/deal open name:Globex value:2000 stage:negotiation close:2026-11-28").await;
+
+    let forecast = say(&boss, "/forecast period:this-month").await;
+    assert_eq!(forecast.files.len(), 1, "the chart travels as a file: {}", forecast.body);
+    assert_eq!(forecast.files[0].0, "forecast.png");
+    assert!(forecast.files[0].1.starts_with(b"\x89PNG"));
+    assert_eq!(forecast.body["data"]["embeds"][0]["image"]["url"], "attachment://forecast.png");
+    let fields = forecast.body["data"]["embeds"][0]["fields"].to_string();
+    // 4,000.00 won + 80 % of 2,000.00 in negotiation.
+    assert!(fields.contains("**5,600.00**"), "{fields}");
+
+    let comp = say(&rep(42), "/comp me").await;
+    let text = comp.body.to_string();
+    assert!(text.contains("Estimated commission") && text.contains("not payroll"), "{text}");
+    assert!(lb.violations().is_empty(), "Discord would have rejected: {:#?}", lb.violations());
+    lb.shutdown().await;
+}
+
 /// A test key pair: Discord signs, rally verifies with the public half.
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])

@@ -62,3 +62,20 @@ pub async fn import(app: &App, guild: u64, csv: &str, now: &str) -> rally::app::
 }
 
 pub const HEADER: &str = "occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n";
+
+/// Everything a message shows (content, embed titles, descriptions, fields, footers) as one string.
+pub fn message_text(m: &rally::handlers::Message) -> String {
+    let mut s = m.content.clone().unwrap_or_default();
+    for e in &m.embeds {
+        s.push_str(&format!(
+            "\n{}\n{}",
+            e.title.clone().unwrap_or_default(),
+            e.description.clone().unwrap_or_default()
+        ));
+        for f in &e.fields {
+            s.push_str(&format!("\n{}: {}", f.name, f.value));
+        }
+        s.push_str(&format!("\n{}", e.footer.clone().unwrap_or_default()));
+    }
+    s
+}

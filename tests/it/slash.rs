@@ -28,18 +28,7 @@ async fn run(t: &TestApp, id: u64, user: u64, permissions: u64, line: &str) -> r
 }
 
 fn text(m: &rally::handlers::Message) -> String {
-    let mut s = m.content.clone().unwrap_or_default();
-    for e in &m.embeds {
-        s.push_str(&format!(
-            "\n{}\n{}",
-            e.title.clone().unwrap_or_default(),
-            e.description.clone().unwrap_or_default()
-        ));
-        for f in &e.fields {
-            s.push_str(&format!("\n{}: {}", f.name, f.value));
-        }
-    }
-    s
+    message_text(m)
 }
 
 #[tokio::test]
