@@ -13,6 +13,7 @@
 //!   log, undo, KPIs, import, export, settings. Speaks domain types in and out.
 
 pub mod app;
+pub mod bench;
 pub mod charts;
 pub mod config;
 pub mod demo;
@@ -20,4 +21,5 @@ pub mod discord;
 pub mod domain;
 pub mod handlers;
 pub mod loopback;
+pub mod scheduler;
 pub mod store;

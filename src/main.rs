@@ -111,6 +111,14 @@ enum Command {
     },
     /// See the whole bot work against a Discord on 127.0.0.1: no token, no network.
     Demo,
+    /// Measure rally on a synthetic sales org in a temporary database; prints a Markdown table.
+    Bench {
+        #[arg(long, value_enum, default_value_t = rally::bench::Scale::Small)]
+        scale: rally::bench::Scale,
+        /// Also write the report here.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// Guild settings.
     Guild {
         #[command(subcommand)]
@@ -241,6 +249,18 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     };
     if let Command::Demo = cli.command {
         return demo(cli.db).await;
+    }
+    if let Command::Bench { scale, out } = &cli.command {
+        // The bench builds its own temporary databases; it never opens --db.
+        let options = rally::bench::BenchOptions {
+            scale: *scale,
+            out: out.clone(),
+            now: cli.now,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            rally_exe: std::env::current_exe().ok(),
+        };
+        print!("{}", rally::bench::run(options).await?);
+        return Ok(ExitCode::SUCCESS);
     }
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(rally::config::DEFAULT_DB));
     let app = App::open(&db)?;
@@ -395,7 +415,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Demo => {}
+        Command::Demo | Command::Bench { .. } => {}
         Command::Guild { command: GuildCommand::Show { guild } } => {
             let s = app.settings(guild).await?;
             writeln!(out, "timezone           {}", s.timezone.name()).map_err(io)?;

@@ -45,11 +45,22 @@ pub type AppResult<T> = Result<T, AppError>;
 #[derive(Clone)]
 pub struct App {
     pub store: Store,
+    /// Wakes the scheduler when schedules change, so it never sleeps past a new first slot.
+    scheduler_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl App {
     pub fn new(store: Store) -> App {
-        App { store }
+        App { store, scheduler_wake: std::sync::Arc::new(tokio::sync::Notify::new()) }
+    }
+
+    /// Tells a sleeping scheduler to look at the schedules again.
+    pub fn schedules_changed(&self) {
+        self.scheduler_wake.notify_one();
+    }
+
+    pub fn scheduler_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.scheduler_wake.clone()
     }
 
     pub fn open(path: impl AsRef<std::path::Path>) -> AppResult<App> {

@@ -127,6 +127,8 @@ async fn send(http: &Http, id: InteractionId, token: &str, response: &Response) 
 /// A running gateway client.
 pub struct GatewayHandle {
     shards: Arc<ShardManager>,
+    scheduler_stop: Arc<tokio::sync::Notify>,
+    scheduler_task: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<Result<(), serenity::Error>>,
     registered: watch::Receiver<Option<Result<usize, String>>>,
 }
@@ -143,6 +145,9 @@ impl GatewayHandle {
     }
 
     pub async fn shutdown(self) {
+        // notify_one keeps the permit if the scheduler is mid-step, so it stops at its next wait.
+        self.scheduler_stop.notify_one();
+        let _ = self.scheduler_task.await;
         self.shards.shutdown_all().await;
         let _ = self.task.await;
     }
@@ -157,10 +162,16 @@ impl GatewayHandle {
 pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, serenity::Error> {
     let http = super::http_client(&config.token, config.api_url.as_deref());
     let (tx, rx) = watch::channel(None);
+    let scheduler_app = app.clone();
     let handler = Handler { app, clock: config.clock.clone(), dev_guild: config.dev_guild, registered: tx };
     let mut client =
         serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(handler).await?;
     let shards = client.shard_manager.clone();
+    // Scheduled posts go through the same REST client as the replies.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let scheduler = crate::scheduler::Scheduler::new(scheduler_app.clone(), client.http.clone());
+    let scheduler_task =
+        tokio::spawn(scheduler.run(config.clock.clone(), scheduler_app.scheduler_wake(), stop.clone()));
     let task = tokio::spawn(async move { client.start().await });
-    Ok(GatewayHandle { shards, task, registered: rx })
+    Ok(GatewayHandle { shards, task, registered: rx, scheduler_stop: stop, scheduler_task })
 }

@@ -9,7 +9,7 @@ use serenity::model::application::ButtonStyle as SerenityButtonStyle;
 
 use crate::handlers::{ButtonStyle, Embed, Message, Response};
 
-fn embed(e: &Embed) -> CreateEmbed {
+pub fn embed(e: &Embed) -> CreateEmbed {
     let mut out = CreateEmbed::new();
     if let Some(t) = &e.title {
         out = out.title(t);

@@ -8,6 +8,7 @@ pub mod goals;
 pub mod kpi;
 pub mod period;
 pub mod pipeline;
+pub mod schedule;
 pub mod settings;
 pub mod when;
 

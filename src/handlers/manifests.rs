@@ -15,6 +15,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("log", include_str!("../../commands/log.json")),
     ("me", include_str!("../../commands/me.json")),
     ("mentor", include_str!("../../commands/mentor.json")),
+    ("schedule", include_str!("../../commands/schedule.json")),
     ("settings", include_str!("../../commands/settings.json")),
     ("team", include_str!("../../commands/team.json")),
     ("undo", include_str!("../../commands/undo.json")),

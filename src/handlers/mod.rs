@@ -142,6 +142,7 @@ mod leaderboard;
 mod log;
 mod me;
 mod mentor;
+mod schedule;
 mod settings;
 mod team;
 mod undo;
@@ -167,6 +168,7 @@ pub const HANDLED: &[&str] = &[
     "log",
     "me",
     "mentor",
+    "schedule",
     "settings",
     "team",
     "undo",
@@ -330,10 +332,64 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "goal" => goal::handle(ctx, call).await,
         "forecast" => forecast::handle(ctx, call).await,
         "comp" => comp::handle(ctx, call).await,
+        "schedule" => schedule::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
             crate::domain::activity::shorten(other, 32)
         ))),
+    }
+}
+
+/// The message a schedule posts at `slot`, rendered through the same handlers as the commands, as
+/// a manager would see it but public; `None` when there is nothing to post (leaderboards off).
+pub async fn scheduled_post(
+    app: &App,
+    guild: i64,
+    what: &str,
+    params: &serde_json::Value,
+    slot: DateTime<Utc>,
+) -> AppResult<Option<Message>> {
+    let param =
+        |k: &str| params.get(k).and_then(|v| v.as_str()).map(|v| (k.to_string(), OptionValue::String(v.to_string())));
+    let call = match what {
+        "leaderboard" => {
+            if !app.store.leaderboards_enabled(guild).await? {
+                return Ok(None);
+            }
+            CommandCall {
+                name: "leaderboard".into(),
+                sub: None,
+                options: ["metric", "period", "scope", "team"].into_iter().filter_map(param).collect(),
+            }
+        }
+        "team-summary" => CommandCall {
+            name: "kpi".into(),
+            sub: Some("team".into()),
+            options: ["team", "period"].into_iter().filter_map(param).collect(),
+        },
+        other => return Err(AppError::User(format!("rally cannot post `{other}` on a schedule yet"))),
+    };
+    let guild = crate::domain::activity::Snowflake::new(guild as u64)?;
+    // Nobody runs a scheduled post: the guild's own id stands in as the caller (never a member),
+    // with a manager's rights so that team summaries render.
+    let inv = Invocation {
+        id: slot.timestamp_millis().unsigned_abs(),
+        guild,
+        channel: None,
+        user: guild,
+        user_name: "rally".into(),
+        roles: Vec::new(),
+        permissions: MANAGE_GUILD,
+        resolved_users: Vec::new(),
+        action: Action::Command(call.clone()),
+    };
+    match route(&Ctx { app, inv: &inv, now: slot }, &call).await? {
+        Response::Message(mut m) => {
+            m.ephemeral = false;
+            m.buttons.clear();
+            Ok(Some(m))
+        }
+        Response::Choices(_) => Ok(None),
     }
 }
 
@@ -410,7 +466,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             .filter(|s| s.is_open() || call.sub.as_deref() == Some("list"))
             .map(|s| (format!("{} ({} %)", s.name, s.probability), s.name.to_string()))
             .collect(),
-        ("leaderboard", "metric") => {
+        ("leaderboard" | "schedule", "metric") => {
             let mut v =
                 vec![("points".to_string(), "points".to_string()), ("revenue".to_string(), "revenue".to_string())];
             v.extend(

@@ -182,6 +182,71 @@ CREATE TABLE comp_plans (
     PRIMARY KEY (guild_id, team_id, effective_from)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 3: schedules, their slots, the outbox of posts and DMs, nudge opt-outs, the leaderboard switch.
+    r#"
+CREATE TABLE schedules (
+    schedule_id INTEGER PRIMARY KEY,
+    guild_id    INTEGER NOT NULL REFERENCES guilds (guild_id),
+    what        TEXT    NOT NULL CHECK (what IN ('leaderboard', 'team-summary', 'competition', 'nudges', 'hygiene')),
+    channel_id  INTEGER NOT NULL,
+    at          TEXT    NOT NULL,
+    params      TEXT    NOT NULL DEFAULT '{}',
+    paused      INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL,
+    removed_at  INTEGER,
+    -- Slots are computed after this instant: the latest slot recorded, or when the schedule began.
+    cursor      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX schedules_by_guild ON schedules (guild_id) WHERE removed_at IS NULL;
+
+-- Recording a slot is the exactly-once point: the primary key refuses a second recording, and the
+-- post is queued in the outbox in the same transaction.
+CREATE TABLE schedule_slots (
+    schedule_id INTEGER NOT NULL REFERENCES schedules (schedule_id),
+    slot_at     INTEGER NOT NULL,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('queued', 'skipped')),
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (schedule_id, slot_at)
+) STRICT, WITHOUT ROWID;
+
+-- Posts and DMs waiting to be delivered. The nonce makes Discord return the earlier message instead
+-- of posting twice when a delivery is retried after a crash.
+CREATE TABLE outbox (
+    outbox_id    INTEGER PRIMARY KEY,
+    guild_id     INTEGER NOT NULL,
+    channel_id   INTEGER,
+    user_id      INTEGER,
+    nonce        TEXT    NOT NULL UNIQUE,
+    body         TEXT    NOT NULL,
+    source       TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    delivered_at INTEGER,
+    message_id   INTEGER,
+    failed_at    INTEGER,
+    last_error   TEXT,
+    CHECK ((channel_id IS NULL) <> (user_id IS NULL))
+) STRICT;
+CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+CREATE TABLE outbox_files (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (outbox_id),
+    filename  TEXT    NOT NULL,
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (outbox_id, filename)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE nudge_optouts (
+    guild_id     INTEGER NOT NULL,
+    user_id      INTEGER NOT NULL,
+    opted_out_at INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE guilds ADD COLUMN leaderboards INTEGER NOT NULL DEFAULT 1 CHECK (leaderboards IN (0, 1));
+"#,
 ];
 
 /// How many migrations the database at hand has run.

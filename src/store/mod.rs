@@ -8,6 +8,7 @@
 //! async callers never block the runtime.
 
 mod activities;
+pub mod bench;
 mod comp;
 mod deals;
 pub mod goals;
@@ -15,6 +16,7 @@ mod guilds;
 mod import;
 mod kpis;
 mod migrations;
+pub mod schedules;
 mod teams;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod bench;
 mod cli;
 mod deals;
 mod e2e;
@@ -13,5 +14,6 @@ mod kpis;
 mod log_undo;
 mod manifests;
 mod rollups_property;
+mod scheduler;
 mod slash;
 mod store;

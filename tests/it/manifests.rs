@@ -18,7 +18,7 @@ const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
 const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits"];
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
-const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor"];
+const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor", "schedule"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS
@@ -403,6 +403,7 @@ fn plausible(entry: &str, opt: &Value) -> String {
             (_, "deal") => "Acme".into(),
             (_, "stage") => "qualified".into(),
             (_, "value") => "12,500.00".into(),
+            (_, "at") => "weekdays 09:00".into(),
             _ => panic!("no plausible value for the option `{name}` of {entry}; add one to plausible()"),
         },
     }
@@ -454,6 +455,7 @@ async fn seeded_app(dir: &Path) -> App {
         (3, "/log kind:call"),
         (4, "/deal open name:Acme value:1000"),
         (5, "/comp plan team:Alpha rate:8"),
+        (6, "/schedule add what:leaderboard channel:<#7> at:\"weekdays 09:00\""),
     ] {
         let inv = invocation(id, line, None).expect("setup line parses");
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);

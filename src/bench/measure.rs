@@ -1,0 +1,296 @@
+//! In-process measurements: durable `/log` throughput through `App::log`, KPI replies through
+//! `handlers::dispatch`, start to ready, CSV import; and the plain-SQLite baselines next to each.
+//! Latencies are collected per request and summarised as median and p99 (nearest rank).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::data::Org;
+use crate::app::log::LogRequest;
+use crate::app::{App, AppError, AppResult};
+use crate::domain::activity::{KindName, Name, Note, Quantity, Snowflake, Source};
+use crate::domain::period::{Period, PeriodSpec};
+use crate::domain::settings::GuildSettings;
+use crate::handlers::{Action, Invocation, MANAGE_GUILD, Response};
+use crate::store::Store;
+use crate::store::bench::RawScope;
+
+/// Median and p99 of a set of samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    pub n: usize,
+    pub median: Duration,
+    pub p99: Duration,
+}
+
+pub fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort_unstable();
+    let rank = |q: f64| {
+        if samples.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i]
+    };
+    Stats { n: samples.len(), median: rank(0.5), p99: rank(0.99) }
+}
+
+/// A load run: per-request latencies and the wall time of the whole run.
+pub struct Load {
+    pub latencies: Vec<Duration>,
+    pub wall: Duration,
+    pub failures: usize,
+    pub first_failure: Option<String>,
+}
+
+impl Load {
+    pub fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+fn sid(id: i64) -> AppResult<Snowflake> {
+    Ok(Snowflake::new(id as u64)?)
+}
+
+/// `n` durable `/log`s through `App::log` from `loggers` concurrent tasks.
+pub async fn log_load(app: &App, org: &Org, now: DateTime<Utc>, n: usize, loggers: usize) -> AppResult<Load> {
+    let g = org.main();
+    let guild = sid(g.guild)?;
+    let reps: Arc<Vec<(Snowflake, Name)>> = Arc::new(
+        g.reps.iter().map(|(u, name, _)| Ok((sid(*u)?, Name::parse(name, "name")?))).collect::<AppResult<_>>()?,
+    );
+    let kind = KindName::parse("call")?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..loggers {
+        let (app, reps, kind, next) = (app.clone(), reps.clone(), kind.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failures = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (user, name) = &reps[i % reps.len()];
+                let req = LogRequest {
+                    guild,
+                    user: *user,
+                    user_name: name.clone(),
+                    kind: kind.clone(),
+                    quantity: Quantity::ONE,
+                    amount: None,
+                    note: Note::default(),
+                    deal: None,
+                    when: None,
+                    source: Source::Slash,
+                    idem_key: format!("bench-log:{i}"),
+                };
+                let t = Instant::now();
+                match app.log(req, now).await {
+                    Ok(_) => lat.push(t.elapsed()),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (lat, failures)
+        }));
+    }
+    let mut load = Load { latencies: Vec::with_capacity(n), wall: Duration::ZERO, failures: 0, first_failure: None };
+    for t in tasks {
+        let (lat, failures) = t.await.map_err(|e| AppError::User(format!("a logger task failed: {e}")))?;
+        load.latencies.extend(lat);
+        load.failures += failures.len();
+        if load.first_failure.is_none() {
+            load.first_failure = failures.into_iter().next();
+        }
+    }
+    load.wall = started.elapsed();
+    Ok(load)
+}
+
+/// The plain-INSERT baseline: `n` single-row commits, one after another (SQLite has one writer).
+pub async fn baseline_commits(store: &Store, org: &Org, now: DateTime<Utc>, n: usize) -> AppResult<Load> {
+    let ids = store.bench_setup_org(vec![org.baseline.clone()], now).await?;
+    let kind = ids.first().and_then(|g| g.kinds.first()).map(|k| k.0).unwrap_or(1);
+    // Dated long before the synthetic history so no measured period ever sees these rows.
+    let day = (now - chrono::TimeDelta::days(5000)).date_naive();
+    let started = Instant::now();
+    let latencies = store.bench_plain_insert_commits(org.baseline.guild, org.baseline.reps[0].0, kind, day, n).await?;
+    Ok(Load { latencies, wall: started.elapsed(), failures: 0, first_failure: None })
+}
+
+/// One KPI command measured through `handlers::dispatch`, with its raw-SQL baseline.
+pub struct QueryFigure {
+    pub command: String,
+    pub period: &'static str,
+    /// On the main data set.
+    pub big: Stats,
+    /// The same on the growth data set (1/100 of the activities).
+    pub small: Stats,
+    pub baseline: Stats,
+    /// Rollup rows the reply's read covers for the guild (main data set).
+    pub rollup_rows: i64,
+    pub error: Option<String>,
+}
+
+/// How long and how often to repeat each query.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub time: Duration,
+    pub max: usize,
+    pub min: usize,
+}
+
+async fn repeat<F, Fut>(budget: Budget, mut f: F) -> AppResult<(Stats, Option<String>)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<Option<String>>>,
+{
+    // One untimed call first: it opens the pooled reader and warms SQLite's page cache, as any
+    // running bot has.
+    let mut error = f().await?;
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while samples.len() < budget.max && (samples.len() < budget.min || started.elapsed() < budget.time) {
+        let t = Instant::now();
+        let e = f().await?;
+        samples.push(t.elapsed());
+        error = error.or(e);
+    }
+    Ok((stats(samples), error))
+}
+
+fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
+    let g = org.main();
+    let (user, name, _) = &g.reps[0];
+    Ok(Invocation {
+        id,
+        guild: sid(g.guild)?,
+        channel: None,
+        user: sid(*user)?,
+        user_name: name.clone(),
+        roles: Vec::new(),
+        // Managers may run every command measured here.
+        permissions: MANAGE_GUILD,
+        resolved_users: Vec::new(),
+        action: Action::Command(crate::handlers::cmdline::parse(line)?),
+    })
+}
+
+/// The reply's text when it is an error, so a broken figure is not mistaken for a fast one.
+fn reply_error(r: &Response) -> Option<String> {
+    match r {
+        Response::Message(m) => m.content.as_deref().filter(|c| c.starts_with("⚠️")).map(str::to_string),
+        Response::Choices(_) => None,
+    }
+}
+
+async fn time_dispatch(
+    app: &App,
+    inv: &Invocation,
+    now: DateTime<Utc>,
+    budget: Budget,
+) -> AppResult<(Stats, Option<String>)> {
+    repeat(budget, || async { Ok(reply_error(&crate::handlers::dispatch(app, inv, now).await)) }).await
+}
+
+/// `/me`, `/kpi team`, `/leaderboard` (reps and teams) for this week, month and year.
+pub async fn queries(
+    big: &App,
+    small: &App,
+    org: &Org,
+    now: DateTime<Utc>,
+    budget: Budget,
+) -> AppResult<Vec<QueryFigure>> {
+    let g = org.main();
+    let team = g.teams.first().cloned().unwrap_or_default();
+    let team_ids = big.store.teams(g.guild).await?;
+    let team_id = team_ids.iter().find(|t| t.name == team).map_or(0, |t| t.id);
+    let settings: GuildSettings = big.store.guild_settings(g.guild).await?;
+    let commands: [(String, String, RawScope); 4] = [
+        ("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0)),
+        (
+            format!("`/kpi team` ({} reps)", org.first_team_size()),
+            format!("/kpi team team:\"{team}\""),
+            RawScope::Team(team_id),
+        ),
+        (format!("`/leaderboard` ({} reps)", g.reps.len()), "/leaderboard".into(), RawScope::Reps),
+        (
+            format!("`/leaderboard scope:teams` ({} teams)", g.teams.len()),
+            "/leaderboard scope:teams".into(),
+            RawScope::Teams,
+        ),
+    ];
+    let mut out = Vec::new();
+    let mut id = 990_000_000_000_000_000u64;
+    for (label, line, scope) in commands {
+        for (period, spec) in [
+            ("this-week", PeriodSpec::ThisWeek),
+            ("this-month", PeriodSpec::ThisMonth),
+            ("this-year", PeriodSpec::ThisYear),
+        ] {
+            id += 1;
+            let inv = invocation(org, &format!("{line} period:{period}"), id)?;
+            eprintln!("rally bench:   {label} {period}");
+            let (big_stats, error) = time_dispatch(big, &inv, now, budget).await?;
+            let (small_stats, _) = time_dispatch(small, &inv, now, budget).await?;
+            let p = Period::resolve(&spec, &settings, now)?;
+            let store = &big.store;
+            let (baseline, _) = repeat(budget, || async move {
+                store.bench_raw_totals(g.guild, p.first_day, p.end_day, scope).await?;
+                Ok(None)
+            })
+            .await?;
+            let rollup_rows = big.store.bench_rollup_rows(g.guild, p.first_day, p.end_day).await?;
+            out.push(QueryFigure {
+                command: label.clone(),
+                period,
+                big: big_stats,
+                small: small_stats,
+                baseline,
+                rollup_rows,
+                error,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Start to ready: open the store (migrations included) and answer a first `/me`; and the plain
+/// baseline (open a connection, one raw `GROUP BY`). Each sample is a fresh open.
+pub async fn start_to_ready(path: &Path, org: &Org, now: DateTime<Utc>, samples: usize) -> AppResult<(Stats, Stats)> {
+    let inv = invocation(org, "/me period:this-week", 980_000_000_000_000_001)?;
+    let mut ours = Vec::new();
+    let mut plain = Vec::new();
+    let settings = GuildSettings::default();
+    let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, now)?;
+    let g = org.main();
+    for _ in 0..samples.max(1) {
+        let t = Instant::now();
+        let app = App::open(path)?;
+        let reply = crate::handlers::dispatch(&app, &inv, now).await;
+        ours.push(t.elapsed());
+        if let Some(e) = reply_error(&reply) {
+            return Err(AppError::User(format!("the first /me failed: {e}")));
+        }
+        drop(app);
+        let t = Instant::now();
+        Store::bench_plain_open_and_query(path, g.guild, g.reps[0].0, week.first_day, week.end_day)?;
+        plain.push(t.elapsed());
+    }
+    Ok((stats(ours), stats(plain)))
+}
+
+/// Imports `csv` through `App::import_csv`; returns rows imported and the time taken.
+pub async fn import(app: &App, org: &Org, csv: Vec<u8>, now: DateTime<Utc>) -> AppResult<(usize, usize, Duration)> {
+    let guild = sid(org.main().guild)?;
+    let t = Instant::now();
+    let summary = app.import_csv(guild, csv.as_slice(), "bench".into(), now).await?;
+    Ok((summary.imported, summary.rejected.len(), t.elapsed()))
+}

@@ -1,0 +1,564 @@
+//! `rally bench`: builds a synthetic sales org in a temporary database, measures the figures of
+//! issue 6 (write throughput, reply latency, growth, memory, start-up, import) next to plain-SQLite
+//! baselines from the same run, and renders a Markdown report. Sits beside `main`: it may use
+//! `handlers`, `app`, `store` (its `bench` SQL only) and `loopback::payload`; nothing imports it.
+
+mod data;
+mod measure;
+mod serve;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::app::{App, AppError, AppResult};
+use crate::domain::period::{Period, PeriodSpec};
+use crate::domain::settings::GuildSettings;
+use data::Org;
+use measure::{Budget, Load, QueryFigure, Stats};
+
+/// How big a run is. `Tiny` exists for the test suite only (a few seconds in a debug build).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// 1/100 of full: 1 guild, 1 team, 100 reps, 100,000 activities.
+    Small,
+    /// 10 guilds, 100 teams, 10,000 reps, 10 million activities.
+    Full,
+    #[value(hide = true)]
+    Tiny,
+}
+
+impl Scale {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Small => "small",
+            Scale::Full => "full",
+            Scale::Tiny => "tiny",
+        }
+    }
+
+    pub fn sizes(self) -> Sizes {
+        let secs = Duration::from_secs;
+        match self {
+            Scale::Full => Sizes {
+                guilds: 10,
+                teams: 100,
+                reps: 10_000,
+                activities: 10_000_000,
+                logs: 20_000,
+                serve_requests: 20_000,
+                import_rows: 1_000_000,
+                baseline_commits: 2_000,
+                budget: Budget { time: secs(4), max: 300, min: 5 },
+            },
+            Scale::Small => Sizes {
+                guilds: 1,
+                teams: 1,
+                reps: 100,
+                activities: 100_000,
+                logs: 10_000,
+                serve_requests: 10_000,
+                import_rows: 10_000,
+                baseline_commits: 1_000,
+                budget: Budget { time: secs(2), max: 300, min: 5 },
+            },
+            Scale::Tiny => Sizes {
+                guilds: 1,
+                teams: 2,
+                reps: 20,
+                activities: 2_000,
+                logs: 128,
+                serve_requests: 128,
+                import_rows: 200,
+                baseline_commits: 20,
+                budget: Budget { time: Duration::from_millis(50), max: 3, min: 2 },
+            },
+        }
+    }
+}
+
+/// The sizes of one scale.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub guilds: usize,
+    pub teams: usize,
+    pub reps: usize,
+    pub activities: u64,
+    pub logs: usize,
+    pub serve_requests: usize,
+    pub import_rows: usize,
+    pub baseline_commits: usize,
+    pub budget: Budget,
+}
+
+pub struct BenchOptions {
+    pub scale: Scale,
+    /// Where the report is written.
+    pub out: PathBuf,
+    /// The clock; default [`DEFAULT_NOW`].
+    pub now: Option<DateTime<Utc>>,
+    /// The command line, quoted in the report so the run can be repeated.
+    pub command: String,
+    /// The `rally` binary to run `serve` from; without it the serve figures are marked not run.
+    pub rally_exe: Option<PathBuf>,
+}
+
+/// The end of the synthetic two years when no `--now` is given.
+pub const DEFAULT_NOW: &str = "2026-11-27T15:00:00Z";
+/// Concurrent loggers and HTTP clients, as the issue asks.
+const CONCURRENCY: usize = 64;
+
+/// Removes the temporary databases however the run ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("rally bench: {what}");
+}
+
+/// Runs the benchmark, writes the report to `options.out` and returns it.
+pub async fn run(options: BenchOptions) -> AppResult<String> {
+    let sizes = options.scale.sizes();
+    let now = match options.now {
+        Some(t) => t,
+        None => DateTime::parse_from_rfc3339(DEFAULT_NOW).map(|t| t.with_timezone(&Utc)).unwrap_or_default(),
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = TempDir(std::env::temp_dir().join(format!("rally-bench-{}-{nanos:x}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).map_err(|e| AppError::User(format!("cannot create {}: {e}", dir.0.display())))?;
+    let big = dir.0.join("bench.db");
+    let growth = dir.0.join("growth.db");
+    let org = Org::new(&sizes);
+
+    progress(&format!("generating {} activities ({} scale)", sizes.activities, options.scale.name()));
+    let loaded = data::load(&big, &org, sizes.activities, now, 1).await?;
+    progress(&format!(
+        "  {} rows in {:.1} s ({:.0} rows/s)",
+        loaded.rows,
+        loaded.took.as_secs_f64(),
+        loaded.rows as f64 / loaded.took.as_secs_f64().max(1e-9)
+    ));
+    let growth_rows = (sizes.activities / 100).max(1);
+    progress(&format!("generating the growth data set ({growth_rows} activities)"));
+    data::load(&growth, &org, growth_rows, now, 2).await?;
+
+    progress("start to ready");
+    let (ready, ready_plain) = measure::start_to_ready(&big, &org, now, 5).await?;
+
+    progress("queries through handlers::dispatch");
+    let app = App::open(&big)?;
+    let (activities, rollups) = app.store.bench_counts().await?;
+    let small_app = App::open(&growth)?;
+    let queries = measure::queries(&app, &small_app, &org, now, sizes.budget).await?;
+    drop(small_app);
+    let settings = GuildSettings::default();
+    let year = Period::resolve(&PeriodSpec::ThisYear, &settings, now)?;
+    let plan = app.store.bench_kind_totals_plan(org.main().guild, year.first_day, year.end_day).await?;
+
+    progress("durable writes: plain single-row commits (baseline)");
+    let plain = measure::baseline_commits(&app.store, &org, now, sizes.baseline_commits).await?;
+    progress(&format!("durable writes: {} /log through App::log, {CONCURRENCY} loggers", sizes.logs));
+    let logs = measure::log_load(&app, &org, now, sizes.logs, CONCURRENCY).await?;
+    drop(app);
+
+    let served = match &options.rally_exe {
+        Some(exe) => {
+            progress(&format!("rally serve: {} signed /log, {CONCURRENCY} clients", sizes.serve_requests));
+            Some(serve::run(exe, &big, &org, now, sizes.serve_requests, CONCURRENCY).await)
+        }
+        None => None,
+    };
+
+    progress(&format!("import of a {}-row CSV", sizes.import_rows));
+    let csv = data::import_csv(&org, sizes.import_rows, now, 3);
+    let app = App::open(&big)?;
+    let imported = measure::import(&app, &org, csv, now).await?;
+    drop(app);
+    let db_bytes = file_size(&big);
+
+    let report = Report {
+        options: &options,
+        sizes,
+        now,
+        org: &org,
+        loaded_rows: loaded.rows,
+        loaded_secs: loaded.took.as_secs_f64(),
+        activities,
+        rollups,
+        db_bytes,
+        ready,
+        ready_plain,
+        queries,
+        plan,
+        plain,
+        logs,
+        served,
+        imported,
+    }
+    .render();
+    std::fs::write(&options.out, &report)
+        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
+    Ok(report)
+}
+
+fn file_size(db: &Path) -> u64 {
+    ["", "-wal"].iter().filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok()).map(|m| m.len()).sum()
+}
+
+struct Report<'a> {
+    options: &'a BenchOptions,
+    sizes: Sizes,
+    now: DateTime<Utc>,
+    org: &'a Org,
+    loaded_rows: u64,
+    loaded_secs: f64,
+    activities: i64,
+    rollups: i64,
+    db_bytes: u64,
+    ready: Stats,
+    ready_plain: Stats,
+    queries: Vec<QueryFigure>,
+    plan: Vec<String>,
+    plain: Load,
+    logs: Load,
+    served: Option<AppResult<serve::ServeRun>>,
+    imported: (usize, usize, Duration),
+}
+
+/// One line of the main table.
+struct Row {
+    figure: String,
+    measured: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    /// `None`: not measured in this run.
+    met: Option<bool>,
+}
+
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 10.0 { format!("{v:.2} ms") } else { format!("{v:.1} ms") }
+}
+
+fn count(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn lat(s: &Stats) -> String {
+    format!("median {}, p99 {} (n={})", ms(s.median), ms(s.p99), s.n)
+}
+
+fn rate(l: &Load) -> String {
+    let s = measure::stats(l.latencies.clone());
+    format!("{}/s (median {}, p99 {})", count(l.per_second()), ms(s.median), ms(s.p99))
+}
+
+/// "4.2x faster" or "0.5x (slower)": how our figure compares with the baseline's.
+fn speedup(ours: f64, base: f64) -> String {
+    if ours <= 0.0 || base <= 0.0 {
+        return "-".into();
+    }
+    let x = ours / base;
+    if x >= 1.0 { format!("{x:.1}x better") } else { format!("{x:.2}x (worse)") }
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**MISSED**",
+        None => "not run",
+    }
+}
+
+impl Report<'_> {
+    fn rows(&self) -> (Vec<Row>, Vec<String>) {
+        let mut rows = Vec::new();
+        let mut notes = Vec::new();
+        let plain_rate = self.plain.per_second();
+        let plain_text = rate(&self.plain);
+
+        let log_rate = self.logs.per_second();
+        rows.push(Row {
+            figure: format!("durable `/log` via `App::log`, {CONCURRENCY} concurrent loggers"),
+            measured: rate(&self.logs),
+            baseline: format!("{plain_text} plain single-row commits"),
+            ratio: speedup(log_rate, plain_rate),
+            target: ">= 20,000 acknowledged/s".into(),
+            met: Some(log_rate >= 20_000.0 && self.logs.failures == 0),
+        });
+        if self.logs.failures > 0 {
+            notes.push(format!(
+                "`App::log`: {} of {} writes failed (first: {}).",
+                self.logs.failures,
+                self.sizes.logs,
+                self.logs.first_failure.as_deref().unwrap_or("?")
+            ));
+        }
+
+        let serve_figure = format!("durable `/log` via `rally serve` (signed HTTP, loopback), {CONCURRENCY} clients");
+        let rss_figure = "resident memory of `rally serve` under that load (VmHWM)".to_string();
+        match &self.served {
+            Some(Ok(s)) => {
+                let st = measure::stats(s.load.latencies.clone());
+                let r = s.load.per_second();
+                rows.push(Row {
+                    figure: serve_figure,
+                    measured: rate(&s.load),
+                    baseline: format!("{plain_text} plain single-row commits"),
+                    ratio: speedup(r, plain_rate),
+                    target: ">= 5,000/s, p99 <= 20 ms".into(),
+                    met: Some(r >= 5_000.0 && st.p99 <= Duration::from_millis(20) && s.load.failures == 0),
+                });
+                if s.load.failures > 0 {
+                    notes.push(format!(
+                        "`rally serve`: {} requests failed (first: {}).",
+                        s.load.failures,
+                        s.load.first_failure.as_deref().unwrap_or("?")
+                    ));
+                }
+                let mb = |kb: Option<u64>| kb.map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+                rows.push(Row {
+                    figure: rss_figure,
+                    measured: format!(
+                        "{} peak, {} at the end (separate process, /proc/PID/status)",
+                        mb(s.vm_hwm_kb),
+                        mb(s.vm_rss_kb)
+                    ),
+                    baseline: format!("n/a (database: {:.0} MB on disk)", self.db_bytes as f64 / 1e6),
+                    ratio: "-".into(),
+                    target: "<= 64 MB".into(),
+                    met: s.vm_hwm_kb.map(|k| k <= 64 * 1024),
+                });
+                notes.push(format!("`rally serve` took {} from spawn to listening.", ms(s.start)));
+            }
+            other => {
+                let why = match other {
+                    Some(Err(e)) => format!("failed: {e}"),
+                    _ => "no `rally` binary given".into(),
+                };
+                for (figure, target) in [(serve_figure, ">= 5,000/s, p99 <= 20 ms"), (rss_figure, "<= 64 MB")] {
+                    rows.push(Row {
+                        figure,
+                        measured: format!("not run ({why})"),
+                        baseline: "-".into(),
+                        ratio: "-".into(),
+                        target: target.into(),
+                        met: None,
+                    });
+                }
+            }
+        }
+
+        for q in &self.queries {
+            let year = q.period == "this-year";
+            let limit = Duration::from_millis(if year { 25 } else { 5 });
+            rows.push(Row {
+                figure: format!("{} {}", q.command, q.period),
+                measured: match &q.error {
+                    Some(e) => format!("{} — reply was an error: {e}", lat(&q.big)),
+                    None => lat(&q.big),
+                },
+                baseline: format!("{} raw `GROUP BY`", lat(&q.baseline)),
+                ratio: speedup(q.baseline.median.as_secs_f64(), q.big.median.as_secs_f64()),
+                target: format!("p99 <= {} ms", limit.as_millis()),
+                met: Some(q.big.p99 <= limit && q.error.is_none()),
+            });
+        }
+
+        let growth: Vec<(f64, &QueryFigure)> = self
+            .queries
+            .iter()
+            .map(|q| (q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9), q))
+            .collect();
+        let worst = growth.iter().cloned().fold(None, |w: Option<(f64, &QueryFigure)>, x| match w {
+            Some(w) if w.0 >= x.0 => Some(w),
+            _ => Some(x),
+        });
+        let (big_n, small_n) = (self.sizes.activities, (self.sizes.activities / 100).max(1));
+        let label = if self.options.scale == Scale::Full {
+            format!("growth: each query at {} vs {} activities", count(big_n as f64), count(small_n as f64))
+        } else {
+            format!(
+                "growth: each query at {} vs {} activities ({} scale: the data set against 1/100 of it, not 10 M vs 100 k)",
+                count(big_n as f64),
+                count(small_n as f64),
+                self.options.scale.name()
+            )
+        };
+        let base_growth = self.queries.iter().map(|q| q.baseline.median.as_secs_f64()).sum::<f64>();
+        rows.push(Row {
+            figure: label,
+            measured: worst
+                .map_or("-".into(), |(x, q)| format!("worst {x:.1}x ({} {}); per query below", q.command, q.period)),
+            baseline: format!("raw `GROUP BY` total {:.1} ms over the 12 queries", base_growth * 1000.0),
+            ratio: "-".into(),
+            target: "<= 2x".into(),
+            met: worst.map(|(x, _)| x <= 2.0),
+        });
+
+        rows.push(Row {
+            figure: "start to ready: open + migrations + first `/me` (big database)".into(),
+            measured: lat(&self.ready),
+            baseline: format!("{} plain open + raw `GROUP BY`", lat(&self.ready_plain)),
+            ratio: speedup(self.ready_plain.median.as_secs_f64(), self.ready.median.as_secs_f64()),
+            target: "<= 1 s".into(),
+            met: Some(self.ready.p99 <= Duration::from_secs(1)),
+        });
+
+        let (imported, rejected, took) = self.imported;
+        let import_rate = imported as f64 / took.as_secs_f64().max(1e-9);
+        rows.push(Row {
+            figure: format!("import of a {}-row CSV via `App::import_csv`", count(self.sizes.import_rows as f64)),
+            measured: format!(
+                "{} rows/s ({} rows in {:.2} s)",
+                count(import_rate),
+                count(imported as f64),
+                took.as_secs_f64()
+            ),
+            baseline: format!("{}/s plain single-row commits", count(plain_rate)),
+            ratio: speedup(import_rate, plain_rate),
+            target: ">= 200,000 rows/s".into(),
+            met: Some(import_rate >= 200_000.0 && rejected == 0),
+        });
+        if rejected > 0 {
+            notes.push(format!("import: {rejected} rows were rejected."));
+        }
+        (rows, notes)
+    }
+
+    fn render(&self) -> String {
+        let (rows, notes) = self.rows();
+        let mut s = String::new();
+        let _ = writeln!(s, "## rally bench: {} scale\n", self.options.scale.name());
+        let _ = writeln!(s, "Command: `{}`\n", self.options.command);
+        let _ = writeln!(s, "Machine: {}\n", machine());
+        let org = self.org;
+        let _ = writeln!(
+            s,
+            "Data set: {} guild(s), {} team(s), {} reps; {} activities ({} day-rollup rows) over {} days ending {}; \
+             database {:.0} MB. Measured on guild 1 ({} reps, {} teams; `/kpi team` on its largest team of {} reps). \
+             Activities only: deals and goals are not generated by the bench yet (their store APIs landed while it was written), so the figures cover activity logging and KPI replies. Generated with the bulk loader in \
+             `src/store/bench.rs` ({} rows at {} rows/s; the real import path runs at the import row's rate, \
+             too slow to build 10 M rows).\n",
+            self.sizes.guilds,
+            self.sizes.teams,
+            self.sizes.reps,
+            count(self.activities as f64),
+            count(self.rollups as f64),
+            data::HISTORY_DAYS,
+            self.now.format("%Y-%m-%d %H:%M UTC"),
+            self.db_bytes as f64 / 1e6,
+            org.main().reps.len(),
+            org.main().teams.len(),
+            org.first_team_size(),
+            count(self.loaded_rows as f64),
+            count(self.loaded_rows as f64 / self.loaded_secs.max(1e-9)),
+        );
+        s.push_str("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        for r in &rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.figure,
+                r.measured,
+                r.baseline,
+                r.ratio,
+                r.target,
+                verdict(r.met)
+            );
+        }
+        s.push_str("\n### Queries in detail\n\n");
+        s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows read (guild) | raw `GROUP BY` |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        for q in &self.queries {
+            let _ = writeln!(
+                s,
+                "| {} {} | median {} / p99 {} | median {} / p99 {} | {:.1}x | {} | median {} / p99 {} |",
+                q.command,
+                q.period,
+                ms(q.big.median),
+                ms(q.big.p99),
+                ms(q.small.median),
+                ms(q.small.p99),
+                q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9),
+                count(q.rollup_rows as f64),
+                ms(q.baseline.median),
+                ms(q.baseline.p99)
+            );
+        }
+        let _ = writeln!(s, "\nQuery plan of the rollup read behind every KPI reply (`EXPLAIN QUERY PLAN`):\n");
+        for line in &self.plan {
+            let _ = writeln!(s, "    {line}");
+        }
+        let missed: Vec<&str> = rows.iter().filter(|r| r.met == Some(false)).map(|r| r.figure.as_str()).collect();
+        s.push_str("\n### Notes\n\n");
+        if missed.is_empty() {
+            s.push_str("- Every measured target was met.\n");
+        } else {
+            let _ = writeln!(s, "- Missed targets ({}): {}.", missed.len(), missed.join("; "));
+        }
+        for n in &notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s.push_str(
+            "- Latencies are per request (median and p99, nearest rank); throughput is acknowledged requests \
+             over the wall time of the run. Queries run through `handlers::dispatch` with the fixed `now`, after \
+             one untimed warm-up call. The write baseline is one connection doing single-row autocommit INSERTs \
+             into `activities` (WAL, `synchronous=FULL`), the query baseline a `GROUP BY` over raw activities.\n",
+        );
+        s
+    }
+}
+
+/// CPU count and model, memory, kernel and rustc version of this machine.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<u64>().ok())
+        .map_or("? GB".to_string(), |kb| format!("{:.1} GB", kb as f64 / 1024.0 / 1024.0));
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "rustc unknown".into());
+    let kernel =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|v| v.trim().to_string()).unwrap_or_default();
+    // Other work on the machine skews every figure; the load average at the end says how much.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "{cpus} CPUs ({model}), {mem} RAM, Linux {kernel}, {rustc}, {} build; load average {load} at the end of the run",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    )
+}

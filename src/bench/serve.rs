@@ -1,0 +1,216 @@
+//! Drives the real `rally serve` binary: spawns it on the benchmark database, sends it signed
+//! `/log` interactions from concurrent HTTP clients on loopback, and reads its resident memory from
+//! /proc. A separate process, so its memory is its own and not the load generator's.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+
+use super::data::Org;
+use super::measure::Load;
+use crate::app::{AppError, AppResult};
+use crate::loopback::payload;
+
+/// What the serve run measured.
+pub struct ServeRun {
+    pub load: Load,
+    /// Peak and current resident set of the server process after the load, in kB.
+    pub vm_hwm_kb: Option<u64>,
+    pub vm_rss_kb: Option<u64>,
+    /// From spawning the process to it listening.
+    pub start: Duration,
+}
+
+/// Kills the server however the run ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `VmHWM` and `VmRSS` of a process, in kB (Linux only; `None` elsewhere).
+pub fn memory_kb(pid: u32) -> (Option<u64>, Option<u64>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Spawns `exe serve` on `db`, sends `n` signed `/log`s from `clients` concurrent clients.
+pub async fn run(
+    exe: &Path,
+    db: &Path,
+    org: &Org,
+    now: DateTime<Utc>,
+    n: usize,
+    clients: usize,
+) -> AppResult<ServeRun> {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let spawned = Instant::now();
+    let mut child = Command::new(exe)
+        .arg("--db")
+        .arg(db)
+        .args(["--now", &now.to_rfc3339_opts(SecondsFormat::Secs, true), "serve", "--listen", "127.0.0.1:0"])
+        .args(["--public-key", &hex(key.verifying_key().as_bytes())])
+        // Nothing is deferred in this load, but should anything be, it must not reach discord.com.
+        .env("RALLY_DISCORD_API", "http://127.0.0.1:9")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| AppError::User(format!("cannot start {} serve: {e}", exe.display())))?;
+    let stderr = child.stderr.take();
+    let server = Server(child);
+    let pid = server.0.id();
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    {
+        let log = log.clone();
+        // Keeps draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let Some(stderr) = stderr else { return };
+            let mut lines = BufReader::new(stderr).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            let _ = tx.send(first);
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut l) = log.lock()
+                    && l.len() < 20
+                {
+                    l.push(line);
+                }
+            }
+        });
+    }
+    let first = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .map_err(|_| AppError::User("rally serve did not start within 30 s".into()))?
+        .unwrap_or_default();
+    let start = spawned.elapsed();
+    let base = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .ok_or_else(|| AppError::User(format!("rally serve did not start: {first}")))?
+        .to_string();
+    let url = format!("{base}/interactions");
+
+    // Signed up front: signing is the client's cost, not the server's, and a signature stays
+    // valid for five minutes, longer than any run.
+    let g = org.main();
+    let warmup = clients.min(n);
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+    let requests: Arc<Vec<(String, String)>> = Arc::new(
+        (0..n + warmup)
+            .map(|i| {
+                let (user, name, _) = &g.reps[i % g.reps.len()];
+                let member =
+                    payload::Member { user_id: *user as u64, username: name.clone(), roles: vec![], permissions: 0 };
+                let options = serde_json::json!([{"name": "kind", "type": 3, "value": "call"}]);
+                let id = 970_000_000_000_000_000u64 + i as u64;
+                let body = payload::command(id, g.guild as u64, 1, &member, "log", options).to_string();
+                let sig = hex(&key.sign(format!("{stamp}{body}").as_bytes()).to_bytes());
+                (body, sig)
+            })
+            .collect(),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .map_err(|e| AppError::User(format!("cannot build the HTTP client: {e}")))?;
+    // Warm-up: opens the keep-alive connections and the server's reader pool.
+    let warm = drive(&client, &url, &stamp, requests.clone(), 0..warmup, clients).await;
+    if warm.latencies.is_empty() {
+        let log = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        return Err(AppError::User(format!(
+            "rally serve answered no request: {} {log}",
+            warm.first_failure.unwrap_or_default()
+        )));
+    }
+    let load = drive(&client, &url, &stamp, requests, warmup..warmup + n, clients).await;
+    let (vm_hwm_kb, vm_rss_kb) = memory_kb(pid);
+    drop(server);
+    Ok(ServeRun { load, vm_hwm_kb, vm_rss_kb, start })
+}
+
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    stamp: &str,
+    requests: Arc<Vec<(String, String)>>,
+    range: std::ops::Range<usize>,
+    clients: usize,
+) -> Load {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, stamp, requests, next, end) =
+            (client.clone(), url.to_string(), stamp.to_string(), requests.clone(), next.clone(), range.end);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failures = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                let (body, sig) = &requests[i];
+                let t = Instant::now();
+                let res = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-signature-ed25519", sig)
+                    .header("x-signature-timestamp", &stamp)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let outcome = match res {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.text().await {
+                            // Acknowledged means stored: the reply is sent after the durable commit.
+                            Ok(text) if status.is_success() && text.contains("Logged") => Ok(()),
+                            Ok(text) => Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(()) => lat.push(t.elapsed()),
+                    Err(e) => failures.push(e),
+                }
+            }
+            (lat, failures)
+        }));
+    }
+    let mut load = Load { latencies: Vec::new(), wall: Duration::ZERO, failures: 0, first_failure: None };
+    for t in tasks {
+        if let Ok((lat, failures)) = t.await {
+            load.latencies.extend(lat);
+            load.failures += failures.len();
+            if load.first_failure.is_none() {
+                load.first_failure = failures.into_iter().next();
+            }
+        }
+    }
+    load.wall = started.elapsed();
+    load
+}

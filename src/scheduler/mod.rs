@@ -1,0 +1,199 @@
+//! The scheduler: wakes at the next due slot (no polling), records each slot exactly once with its
+//! post queued in the outbox in the same transaction, and delivers the outbox through Discord's REST
+//! API with `nonce` + `enforce_nonce`, so a delivery retried after a crash never posts twice.
+//! Retries 5xx and 429 with backoff; gives up on other 4xx with a logged error. Slots missed while
+//! the bot was down are delivered once if within the grace window, otherwise skipped and logged.
+//!
+//! `tick(now)` is one step and takes time as an argument, so tests drive a simulated week.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serenity::builder::{CreateAttachment, CreateMessage};
+use serenity::http::Http;
+use serenity::model::id::ChannelId;
+use tokio::sync::Notify;
+
+use crate::app::{App, AppError, AppResult};
+use crate::discord::{Clock, render};
+use crate::domain::schedule::When;
+use crate::handlers;
+use crate::store::schedules::{QueuedPost, ScheduleRow};
+
+/// Missed slots older than this are skipped rather than posted late.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 60 * 60);
+/// Attempts before a post is given up.
+const MAX_ATTEMPTS: u32 = 10;
+/// The longest sleep: a bound against clock jumps, not a polling interval.
+const MAX_SLEEP: Duration = Duration::from_secs(60 * 60);
+
+pub struct Scheduler {
+    app: App,
+    http: Arc<Http>,
+    grace: chrono::Duration,
+}
+
+/// What one attempt at a post came to.
+enum Attempt {
+    Delivered(u64),
+    Retry(String, chrono::Duration),
+    GiveUp(String),
+}
+
+fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
+    use serenity::http::HttpError;
+    // 1 s, 2 s, 4 s … capped at 5 minutes.
+    let backoff = chrono::Duration::seconds(1i64 << attempts.min(8)).min(chrono::Duration::minutes(5));
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            let status = r.status_code.as_u16();
+            if status == 429 || status >= 500 {
+                Attempt::Retry(format!("{status}: {}", r.error.message), backoff)
+            } else {
+                Attempt::GiveUp(format!("{status}: {}", r.error.message))
+            }
+        }
+        // A network error may or may not have reached Discord; the nonce makes a retry safe.
+        other => Attempt::Retry(other.to_string(), backoff),
+    }
+}
+
+impl Scheduler {
+    pub fn new(app: App, http: Arc<Http>) -> Scheduler {
+        Scheduler { app, http, grace: chrono::Duration::from_std(DEFAULT_GRACE).unwrap_or_default() }
+    }
+
+    pub fn with_grace(mut self, grace: Duration) -> Scheduler {
+        self.grace = chrono::Duration::from_std(grace).unwrap_or(self.grace);
+        self
+    }
+
+    /// One step at `now`: records every due slot, delivers every due post. Returns when the next
+    /// slot or retry is due.
+    pub async fn tick(&self, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for schedule in self.app.store.schedules(None).await? {
+            if schedule.paused {
+                continue;
+            }
+            if let Some(due) = self.record_due(&schedule, now).await? {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        self.deliver(now).await?;
+        if let Some(retry) = self.app.store.next_post_attempt().await? {
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        Ok(next)
+    }
+
+    /// Records the schedule's slots up to `now`; returns its next slot after `now`.
+    async fn record_due(&self, s: &ScheduleRow, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
+        let Ok(when) = When::parse(&s.at) else {
+            tracing::error!(schedule = s.id, at = %s.at, "a stored schedule no longer parses; it is skipped");
+            return Ok(None);
+        };
+        let settings = self.app.store.guild_settings(s.guild_id).await?;
+        let mut cursor = s.cursor;
+        // A bounded walk: a schedule that was down for months skips what is too old in one pass.
+        for _ in 0..1000 {
+            let Some(slot) = when.next_after(cursor, settings.timezone, settings.working_days) else { return Ok(None) };
+            if slot > now {
+                return Ok(Some(slot));
+            }
+            let post = if now - slot > self.grace {
+                tracing::warn!(schedule = s.id, slot = %slot, "slot missed beyond the grace window; skipped");
+                None
+            } else {
+                self.post_for(s, slot).await?
+            };
+            let queued = post.is_some();
+            if self.app.store.record_slot(s.id, s.guild_id, slot, post, now).await? {
+                tracing::info!(schedule = s.id, slot = %slot, queued, "slot recorded");
+            }
+            cursor = slot;
+        }
+        Ok(None)
+    }
+
+    /// The post for one slot, rendered as of the slot's time; none when there is nothing to post.
+    async fn post_for(&self, s: &ScheduleRow, slot: DateTime<Utc>) -> AppResult<Option<QueuedPost>> {
+        let Some(message) = handlers::scheduled_post(&self.app, s.guild_id, &s.what, &s.params, slot).await? else {
+            return Ok(None);
+        };
+        let mut files = Vec::new();
+        let mut builder = CreateMessage::new().embeds(message.embeds.iter().map(render::embed).collect());
+        if let Some(content) = &message.content {
+            builder = builder.content(content);
+        }
+        for a in &message.attachments {
+            builder = builder.add_file(CreateAttachment::bytes(a.data.clone(), a.filename.clone()));
+            files.push((a.filename.clone(), a.data.clone()));
+        }
+        // At most 25 characters; unique per schedule and slot, so a re-delivery is recognised.
+        let nonce = format!("s{:x}.{:x}", s.id, slot.timestamp());
+        let builder = builder
+            .nonce(serenity::model::channel::Nonce::String(nonce.clone()))
+            .enforce_nonce(true)
+            .allowed_mentions(serenity::builder::CreateAllowedMentions::new());
+        let body = serde_json::to_value(&builder).map_err(|e| AppError::User(format!("cannot encode a post: {e}")))?;
+        Ok(Some(QueuedPost {
+            channel_id: Some(s.channel_id),
+            user_id: None,
+            body,
+            files,
+            nonce,
+            source: format!("schedule:{}", s.id),
+        }))
+    }
+
+    /// Delivers every due post once; failures are rescheduled or given up.
+    async fn deliver(&self, now: DateTime<Utc>) -> AppResult<()> {
+        for item in self.app.store.due_posts(now, 50).await? {
+            let Some(channel) = item.channel_id else {
+                // DMs come with nudges; until then nothing queues them.
+                self.app.store.post_failed(item.id, "DM delivery is not available".into(), None, now).await?;
+                continue;
+            };
+            let files: Vec<CreateAttachment> =
+                item.files.iter().map(|(name, data)| CreateAttachment::bytes(data.clone(), name.clone())).collect();
+            let attempt = match self.http.send_message(ChannelId::new(channel.max(1)), files, &item.body).await {
+                Ok(message) => Attempt::Delivered(message.id.get()),
+                Err(e) => classify(&e, item.attempts),
+            };
+            match attempt {
+                Attempt::Delivered(id) => self.app.store.post_delivered(item.id, id, now).await?,
+                Attempt::Retry(error, backoff) if item.attempts + 1 < MAX_ATTEMPTS => {
+                    tracing::warn!(post = item.id, %error, "post failed; will retry");
+                    self.app.store.post_failed(item.id, error, Some(now + backoff), now).await?;
+                }
+                Attempt::Retry(error, _) | Attempt::GiveUp(error) => {
+                    tracing::error!(post = item.id, channel, %error, "post given up");
+                    self.app.store.post_failed(item.id, error, None, now).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` is notified: tick, then sleep until the next due instant or a `wake`.
+    pub async fn run(self, clock: Clock, wake: Arc<Notify>, stop: Arc<Notify>) {
+        loop {
+            let now = clock.now();
+            let next = match self.tick(now).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduler step failed");
+                    Some(now + chrono::Duration::seconds(30))
+                }
+            };
+            let sleep = next.and_then(|n| (n - now).to_std().ok()).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = wake.notified() => {}
+                _ = stop.notified() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! SQL used only by `rally bench`: a bulk loader for synthetic data and the plain-SQLite baselines
+//! the real paths are compared with. Lives here because every SQL string lives in `store`; nothing
+//! outside `crate::bench` should call these.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::guilds::{ensure_guild, load_kinds};
+use super::teams::{find_or_create_team, upsert_member};
+use super::{Result, Store, StoreError, configure, day_number, millis};
+use crate::domain::activity::Name;
+
+/// One synthetic guild: its team names and its reps as (user id, name, index into `teams`).
+#[derive(Clone, Debug)]
+pub struct BenchGuild {
+    pub guild: i64,
+    pub teams: Vec<String>,
+    pub reps: Vec<(i64, String, usize)>,
+}
+
+/// What the loader needs to know about a guild it created.
+#[derive(Clone, Debug)]
+pub struct BenchGuildIds {
+    pub guild: i64,
+    /// Team ids, in the order of [`BenchGuild::teams`].
+    pub team_ids: Vec<i64>,
+    /// (kind id, name, points, has amount) of the guild's live kinds.
+    pub kinds: Vec<(i64, String, i64, bool)>,
+}
+
+/// One activity for the bulk loader; the caller has already validated it.
+#[derive(Clone, Debug)]
+pub struct BulkActivity {
+    pub guild: i64,
+    pub user: i64,
+    pub team_id: i64,
+    pub kind_id: i64,
+    pub quantity: i64,
+    pub points: i64,
+    pub amount: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    pub local_day: NaiveDate,
+    pub idem_key: String,
+}
+
+/// Which rows a raw `GROUP BY` baseline sums, mirroring what each command needs.
+#[derive(Clone, Copy, Debug)]
+pub enum RawScope {
+    /// One member's totals per kind (`/me`).
+    Member(i64),
+    /// One team's members per kind (`/kpi team`).
+    Team(i64),
+    /// Every member per kind (`/leaderboard`).
+    Reps,
+    /// Every team per kind (`/leaderboard scope:teams`).
+    Teams,
+}
+
+impl Store {
+    /// Creates the guilds (with default kinds), teams and members of a synthetic org.
+    pub async fn bench_setup_org(&self, org: Vec<BenchGuild>, now: DateTime<Utc>) -> Result<Vec<BenchGuildIds>> {
+        self.write(move |c| {
+            let mut out = Vec::with_capacity(org.len());
+            for g in &org {
+                ensure_guild(c, g.guild, now)?;
+                let mut team_ids = Vec::with_capacity(g.teams.len());
+                for name in &g.teams {
+                    let name = Name::parse(name, "team")?;
+                    team_ids.push(find_or_create_team(c, g.guild, &name, "bench", now)?);
+                }
+                for (user, name, team) in &g.reps {
+                    let team = team_ids.get(*team).map(|t| (*t, now));
+                    upsert_member(c, g.guild, *user, name, team, "bench", now)?;
+                }
+                let kinds = load_kinds(c, g.guild)?
+                    .into_iter()
+                    .map(|(id, k)| (id, k.name.as_str().to_string(), k.points, k.has_amount))
+                    .collect();
+                out.push(BenchGuildIds { guild: g.guild, team_ids, kinds });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Inserts activities and their rollups in one durable transaction. Skips the per-row work of
+    /// the live path (idempotency lookup, member upsert, record reload) because generated rows are
+    /// known to be new and valid; rollups are summed in memory first, so they still equal a
+    /// recomputation (`rally db check` agrees).
+    pub async fn bench_bulk_insert(&self, rows: Vec<BulkActivity>, now: DateTime<Utc>) -> Result<usize> {
+        self.write(move |c| {
+            let mut insert = c.prepare_cached(
+                "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at,
+                    local_day, note, deal_ref, source, idem_key, actor, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', NULL, 'import', ?10, 0, ?11)",
+            )?;
+            type Key = (i64, i64, i64, i64, i64);
+            let mut rollups: HashMap<Key, [i64; 4]> = HashMap::new();
+            for a in &rows {
+                let day = day_number(a.local_day);
+                // created_at = occurred_at keeps "latest activity" queries realistic for history.
+                let at = millis(a.occurred_at).max(0).min(millis(now));
+                insert.execute(params![
+                    a.guild,
+                    a.user,
+                    a.team_id,
+                    a.kind_id,
+                    a.quantity,
+                    a.points,
+                    a.amount,
+                    at,
+                    day,
+                    a.idem_key,
+                    at
+                ])?;
+                let r = rollups.entry((a.guild, day, a.user, a.team_id, a.kind_id)).or_insert([0; 4]);
+                r[0] += a.quantity;
+                r[1] += a.points;
+                r[2] += a.amount.unwrap_or(0);
+                r[3] += 1;
+            }
+            let mut upsert = c.prepare_cached(
+                "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
+                    quantity = quantity + excluded.quantity, points = points + excluded.points,
+                    amount = amount + excluded.amount, activities = activities + excluded.activities",
+            )?;
+            let mut keys: Vec<(Key, [i64; 4])> = rollups.into_iter().collect();
+            // Key order makes the WITHOUT ROWID b-tree insert mostly append.
+            keys.sort_unstable_by_key(|(k, _)| *k);
+            for ((g, day, user, team, kind), [q, p, a, n]) in keys {
+                upsert.execute(params![g, day, user, team, kind, q, p, a, n])?;
+            }
+            Ok(rows.len())
+        })
+        .await
+    }
+
+    /// Row counts of activities and day rollups, for describing the data set.
+    pub async fn bench_counts(&self) -> Result<(i64, i64)> {
+        self.read(|c| {
+            let a = c.query_row("SELECT count(*) FROM activities", [], |r| r.get(0))?;
+            let r = c.query_row("SELECT count(*) FROM day_rollups", [], |r| r.get(0))?;
+            Ok((a, r))
+        })
+        .await
+    }
+
+    /// Baseline for durable writes: `n` plain single-row INSERTs, each its own commit, on a fresh
+    /// connection with the store's durability (WAL, `synchronous=FULL`). Returns each commit's time.
+    /// The rows go into `activities` (same table, indexes and foreign keys as the real path) under
+    /// the given guild, member and kind, dated `day`; callers keep that guild out of every query.
+    pub async fn bench_plain_insert_commits(
+        &self,
+        guild: i64,
+        user: i64,
+        kind_id: i64,
+        day: NaiveDate,
+        n: usize,
+    ) -> Result<Vec<Duration>> {
+        let path = self.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            configure(&conn)?;
+            let mut stmt = conn.prepare(
+                "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at,
+                    local_day, note, source, idem_key, actor, created_at)
+                 VALUES (?1, ?2, 0, ?3, 1, 1, NULL, 0, ?4, '', 'bench', ?5, 0, 0)",
+            )?;
+            // Keys stay unique if the baseline runs twice against one database.
+            let salt = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                let key = format!("baseline:{salt:x}:{i}");
+                let t = Instant::now();
+                stmt.execute(params![guild, user, kind_id, day_number(day), key])?;
+                out.push(t.elapsed());
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Migration(format!("baseline task failed: {e}")))?
+    }
+
+    /// Baseline for queries: a plain `GROUP BY` over raw activities of local days [first, end),
+    /// on a pooled connection like every read. Returns the number of groups.
+    pub async fn bench_raw_totals(
+        &self,
+        guild: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+        scope: RawScope,
+    ) -> Result<usize> {
+        self.read(move |c| {
+            let base = "SELECT {g}, kind_id, SUM(quantity), SUM(points), SUM(COALESCE(amount, 0)) FROM activities
+                        WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3 AND deleted_at IS NULL";
+            let (sql, extra) = match scope {
+                RawScope::Member(u) => (format!("{base} AND user_id = ?4 GROUP BY kind_id"), Some(u)),
+                RawScope::Team(t) => (format!("{base} AND team_id = ?4 GROUP BY user_id, kind_id"), Some(t)),
+                RawScope::Reps => (format!("{base} GROUP BY user_id, kind_id"), None),
+                RawScope::Teams => (format!("{base} GROUP BY team_id, kind_id"), None),
+            };
+            let group = match scope {
+                RawScope::Teams => "team_id",
+                _ => "user_id",
+            };
+            let sql = sql.replace("{g}", group);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let (f, e) = (day_number(first), day_number(end));
+            let n = match extra {
+                Some(x) => stmt.query_map(params![guild, f, e, x], |_| Ok(()))?.count(),
+                None => stmt.query_map(params![guild, f, e], |_| Ok(()))?.count(),
+            };
+            Ok(n)
+        })
+        .await
+    }
+
+    /// SQLite's plan for the rollup read behind every KPI reply, to explain slow figures.
+    pub async fn bench_kind_totals_plan(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<String>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "EXPLAIN QUERY PLAN
+                 SELECT r.user_id, r.team_id, k.name, SUM(r.quantity), SUM(r.points), SUM(r.amount)
+                 FROM day_rollups r JOIN activity_kinds k ON k.kind_id = r.kind_id
+                 WHERE r.guild_id = ?1 AND r.local_day >= ?2 AND r.local_day < ?3
+                 GROUP BY r.user_id, r.team_id, r.kind_id",
+            )?;
+            let rows = stmt.query_map(params![guild, day_number(first), day_number(end)], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    /// Rollup rows a period's KPI read scans for one guild (what the query cost follows).
+    pub async fn bench_rollup_rows(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<i64> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM day_rollups WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3",
+                params![guild, day_number(first), day_number(end)],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Baseline for start-up: open a plain read-only connection and run one raw `GROUP BY` for a
+    /// member over [first, end); no migrations, no writer thread.
+    pub fn bench_plain_open_and_query(
+        path: &Path,
+        guild: i64,
+        user: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<usize> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let mut stmt = conn.prepare(
+            "SELECT kind_id, SUM(quantity), SUM(points) FROM activities
+             WHERE guild_id = ?1 AND user_id = ?2 AND local_day >= ?3 AND local_day < ?4 AND deleted_at IS NULL
+             GROUP BY kind_id",
+        )?;
+        let n = stmt.query_map(params![guild, user, day_number(first), day_number(end)], |_| Ok(()))?.count();
+        Ok(n)
+    }
+}

@@ -1,0 +1,64 @@
+//! `rally bench` at a tiny scale: the report has every figure with a baseline next to it. Checks
+//! the shape only; timings depend on the machine and are never asserted.
+
+use std::process::Command;
+
+/// The figures of issue 6, by the start of their row.
+const FIGURES: [&str; 18] = [
+    "| durable `/log` via `App::log`",
+    "| durable `/log` via `rally serve`",
+    "| resident memory of `rally serve`",
+    "| `/me` this-week",
+    "| `/me` this-month",
+    "| `/me` this-year",
+    "| `/kpi team` (10 reps) this-week",
+    "| `/kpi team` (10 reps) this-month",
+    "| `/kpi team` (10 reps) this-year",
+    "| `/leaderboard` (20 reps) this-week",
+    "| `/leaderboard` (20 reps) this-month",
+    "| `/leaderboard` (20 reps) this-year",
+    "| `/leaderboard scope:teams` (2 teams) this-week",
+    "| `/leaderboard scope:teams` (2 teams) this-month",
+    "| `/leaderboard scope:teams` (2 teams) this-year",
+    "| growth: each query",
+    "| start to ready",
+    "| import of a 200-row CSV",
+];
+
+#[test]
+fn a_tiny_bench_reports_every_figure_with_its_baseline_and_writes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("BENCH.md");
+    let run = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["bench", "--scale", "tiny", "--out"])
+        .arg(&out)
+        .output()
+        .expect("rally bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    let written = std::fs::read_to_string(&out).expect("the report file is written");
+    assert_eq!(written.trim(), stdout.trim(), "the file holds what was printed");
+
+    assert!(stdout.contains("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |"));
+    assert!(stdout.contains("Command: `") && stdout.contains("bench --scale tiny"), "the exact command is quoted");
+    assert!(stdout.contains("Machine: ") && stdout.contains("CPUs"), "the machine is described");
+    let table: Vec<&str> =
+        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    assert_eq!(table.len(), FIGURES.len(), "one row per figure:\n{}", table.join("\n"));
+    for (row, figure) in table.iter().zip(FIGURES) {
+        assert!(row.starts_with(figure), "expected a row for {figure}, got {row}");
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 6, "six columns in {row}");
+        assert!(!cells[2].trim().is_empty(), "a baseline cell in {row}");
+        assert!(!cells[1].contains("not run"), "every figure is measured at tiny scale: {row}");
+        assert!(!cells[1].contains("reply was an error"), "{row}");
+        assert!(["met", "**MISSED**"].contains(&cells[5].trim()), "a verdict in {row}");
+    }
+}
+
+#[test]
+fn an_unknown_scale_is_refused_by_the_command_line() {
+    let run = Command::new(env!("CARGO_BIN_EXE_rally")).args(["bench", "--scale", "huge"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("huge"));
+}

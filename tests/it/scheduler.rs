@@ -1,0 +1,170 @@
+//! The scheduler with simulated time against the loopback Discord: slots at the right local time
+//! across DST, each posted once across restarts, retries and crashes; missed slots skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rally::handlers::{MANAGE_GUILD, Response, dispatch};
+use rally::loopback::{Loopback, openapi_for_tests};
+use rally::scheduler::Scheduler;
+
+use crate::helpers::*;
+use crate::slash::invocation;
+
+const CHANNEL: u64 = 555;
+
+async fn loopback() -> Loopback {
+    Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts")
+}
+
+fn http(url: &str) -> Arc<serenity::http::Http> {
+    Arc::new(rally::discord::http_client("test-token", Some(url)))
+}
+
+async fn manager(t: &TestApp, id: u64, line: &str, now: &str) -> String {
+    match dispatch(&t.app, &invocation(id, 9, MANAGE_GUILD, line), at(now)).await {
+        Response::Message(m) => {
+            let text = message_text(&m);
+            assert!(!text.starts_with("⚠️"), "{line}: {text}");
+            text
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A guild in Berlin with some activity and a weekday 09:00 leaderboard.
+async fn berlin_floor(t: &TestApp, now: &str) {
+    manager(t, 1, "/settings timezone timezone:Europe/Berlin", now).await;
+    import(
+        &t.app,
+        1,
+        &format!("{HEADER}2026-03-23T10:00:00Z,42,Ann,Alpha,call,7,,,a\n2026-03-24T10:00:00Z,43,Ben,Beta,demo,2,,,b\n"),
+        now,
+    )
+    .await;
+    let reply = manager(
+        t,
+        2,
+        &format!("/schedule add what:leaderboard channel:<#{CHANNEL}> at:\"weekdays 09:00\" period:this-month"),
+        now,
+    )
+    .await;
+    assert!(reply.contains("Schedule #1"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_week_of_slots_across_a_dst_change_posts_once_each_at_nine_local() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    let scheduler = Scheduler::new(t.app.clone(), http(&lb.url()));
+    // Simulated time over a week spanning 29 March (clocks spring forward): each step goes to the
+    // instant the scheduler says is next, as its sleep would, or an hour on when nothing is due.
+    let mut now = at("2026-03-26T12:00:00Z");
+    while now < at("2026-04-02T12:00:00Z") {
+        let next = scheduler.tick(now).await.unwrap();
+        now =
+            next.filter(|n| *n > now).unwrap_or(now + chrono::Duration::hours(1)).min(now + chrono::Duration::hours(1));
+    }
+    let slots: Vec<String> = t.app.store.slots(1).await.unwrap().into_iter().map(|(s, _)| s.to_rfc3339()).collect();
+    assert_eq!(
+        slots,
+        [
+            "2026-03-27T08:00:00+00:00", // Friday, CET
+            "2026-03-30T07:00:00+00:00", // Monday, CEST
+            "2026-03-31T07:00:00+00:00",
+            "2026-04-01T07:00:00+00:00",
+            "2026-04-02T07:00:00+00:00",
+        ]
+    );
+    let posts = lb.channel_messages(CHANNEL);
+    assert_eq!(posts.len(), 5, "one post per slot");
+    assert!(posts[0]["embeds"][0]["title"].as_str().unwrap().starts_with("🏆 Reps by points"), "{}", posts[0]);
+    assert!(posts[0]["embeds"][0]["description"].as_str().unwrap().contains("Ann"));
+    assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
+}
+
+#[tokio::test]
+async fn a_slot_recorded_before_a_crash_is_delivered_once_after_restart() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    // First run: Discord is unreachable, so the slot is recorded and its post stays queued.
+    let down = Scheduler::new(t.app.clone(), http("http://127.0.0.1:9"));
+    down.tick(at("2026-03-27T08:00:30Z")).await.unwrap();
+    assert_eq!(t.app.store.slots(1).await.unwrap().len(), 1);
+    assert!(lb.channel_messages(CHANNEL).is_empty());
+    // "Restart": a new scheduler on the same database delivers it; ticking again changes nothing.
+    let up = Scheduler::new(t.app.clone(), http(&lb.url()));
+    up.tick(at("2026-03-27T08:05:00Z")).await.unwrap();
+    up.tick(at("2026-03-27T08:10:00Z")).await.unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 1);
+    assert_eq!(t.app.store.slots(1).await.unwrap().len(), 1, "the slot was recorded once");
+
+    // A crash after Discord accepted the post but before it was marked delivered: the retry carries
+    // the same nonce, and Discord answers with the earlier message instead of posting again.
+    let next = at("2026-03-30T07:00:10Z");
+    down.tick(next).await.unwrap();
+    let queued = t.app.store.due_posts(next + chrono::Duration::hours(1), 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    http(&lb.url())
+        .send_message(serenity::model::id::ChannelId::new(CHANNEL), vec![], &queued[0].body)
+        .await
+        .expect("the post reaches Discord before the crash");
+    up.tick(next + chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 2, "posted once, not twice");
+    assert!(t.app.store.posts(1).await.unwrap().iter().all(|p| p.delivered));
+}
+
+#[tokio::test]
+async fn a_429_and_a_500_are_retried_and_the_post_appears_once() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    lb.fail_next(&format!("/channels/{CHANNEL}/messages"), 429, 1);
+    lb.fail_next(&format!("/channels/{CHANNEL}/messages"), 500, 1);
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    let mut now = at("2026-03-27T08:00:00Z");
+    for _ in 0..6 {
+        if let Some(next) = s.tick(now).await.unwrap() {
+            now = next.min(now + chrono::Duration::minutes(5)).max(now + chrono::Duration::seconds(1));
+        }
+    }
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 1);
+    let post = &t.app.store.posts(1).await.unwrap()[0];
+    assert!(post.delivered);
+    assert_eq!(post.attempts, 3, "two failures, then the delivery");
+}
+
+#[tokio::test]
+async fn a_slot_missed_beyond_the_grace_window_is_skipped_and_one_within_it_is_posted() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    let s = Scheduler::new(t.app.clone(), http(&lb.url())).with_grace(Duration::from_secs(2 * 3600));
+    // The bot was down from Thursday to Monday 08:30 local: Friday's slot is days old, skipped.
+    s.tick(at("2026-03-30T06:30:00Z")).await.unwrap();
+    assert_eq!(t.app.store.slots(1).await.unwrap(), vec![(at("2026-03-27T08:00:00Z"), false)]);
+    assert!(lb.channel_messages(CHANNEL).is_empty());
+    // Down again until 10:30 local Monday: 09:00 is within two hours, posted late but once.
+    s.tick(at("2026-03-30T08:30:00Z")).await.unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 1);
+}
+
+#[tokio::test]
+async fn paused_schedules_and_guilds_without_leaderboards_post_nothing() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    manager(&t, 3, "/schedule pause id:1", "2026-03-26T12:00:00Z").await;
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    s.tick(at("2026-03-27T08:00:00Z")).await.unwrap();
+    assert!(t.app.store.slots(1).await.unwrap().is_empty());
+    manager(&t, 4, "/schedule resume id:1", "2026-03-27T12:00:00Z").await;
+    t.app.store.set_leaderboards(1, false, "test".into(), at("2026-03-27T12:00:00Z")).await.unwrap();
+    s.tick(at("2026-03-30T07:00:00Z")).await.unwrap();
+    assert_eq!(t.app.store.slots(1).await.unwrap(), vec![(at("2026-03-30T07:00:00Z"), false)], "recorded, not posted");
+    assert!(lb.channel_messages(CHANNEL).is_empty());
+    let list = manager(&t, 5, "/schedule list", "2026-03-30T12:00:00Z").await;
+    assert!(list.contains("#1") && list.contains("weekdays 09:00") && list.contains("turned off"), "{list}");
+}
