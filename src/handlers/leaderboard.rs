@@ -6,10 +6,17 @@ use crate::app::{AppError, AppResult};
 use crate::domain::activity::format_money;
 use crate::domain::kpi::competition_ranks;
 
+const CHART: &str = "leaderboard.png";
+
 /// Rows shown; the invoker's own place is added below when they are further down.
 const TOP: usize = 15;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    board(ctx, call, false).await
+}
+
+/// The leaderboard; with `chart`, a PNG bar chart of the leaders is attached (scheduled posts).
+pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> AppResult<Response> {
     let spec = call.period()?;
     let metric =
         call.string("metric").map(|m| m.trim().to_lowercase()).filter(|m| !m.is_empty()).unwrap_or("points".into());
@@ -79,13 +86,34 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         fit_lines(&lines, 0, 4000, "").0
     };
     let what = if teams { "Teams" } else { "Reps" };
+    let title = clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256);
+    let mut attachments = Vec::new();
+    let mut image = None;
+    if chart && !entries.is_empty() {
+        // Money is charted in major units; counts and points as they are.
+        let scale = if metric == "revenue" { 100.0 } else { 1.0 };
+        let bars: Vec<(String, f64)> = entries.iter().map(|(name, v, _)| (name.clone(), *v as f64 / scale)).collect();
+        match crate::charts::bars(&format!("{what} by {metric}"), &bars) {
+            Ok(png) => {
+                image = Some(CHART.to_string());
+                attachments.push(super::Attachment {
+                    filename: CHART.into(),
+                    data: png,
+                    description: Some(title.clone()),
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "leaderboard chart"),
+        }
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
-            title: Some(clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256)),
+            title: Some(title),
             description: Some(description),
             color: Some(0xf1c40f),
+            image,
             ..Embed::default()
         }],
+        attachments,
         ephemeral: false,
         ..Message::default()
     }))

@@ -383,7 +383,12 @@ pub async fn scheduled_post(
         resolved_users: Vec::new(),
         action: Action::Command(call.clone()),
     };
-    match route(&Ctx { app, inv: &inv, now: slot }, &call).await? {
+    let ctx = Ctx { app, inv: &inv, now: slot };
+    let response = match what {
+        "leaderboard" => leaderboard::board(&ctx, &call, true).await?,
+        _ => route(&ctx, &call).await?,
+    };
+    match response {
         Response::Message(mut m) => {
             m.ephemeral = false;
             m.buttons.clear();

@@ -81,6 +81,13 @@ async fn a_week_of_slots_across_a_dst_change_posts_once_each_at_nine_local() {
     assert_eq!(posts.len(), 5, "one post per slot");
     assert!(posts[0]["embeds"][0]["title"].as_str().unwrap().starts_with("🏆 Reps by points"), "{}", posts[0]);
     assert!(posts[0]["embeds"][0]["description"].as_str().unwrap().contains("Ann"));
+    assert_eq!(posts[0]["embeds"][0]["image"]["url"], "attachment://leaderboard.png", "posts carry a bar chart");
+    let upload = lb
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(&format!("/channels/{CHANNEL}/messages")) && !r.files.is_empty())
+        .expect("the chart is uploaded with the post");
+    assert!(upload.files[0].1.starts_with(b"\x89PNG"));
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
 
