@@ -13,6 +13,7 @@ mod import_export;
 mod kpis;
 mod log_undo;
 mod manifests;
+mod reliability;
 mod rollups_property;
 mod scheduler;
 mod slash;
