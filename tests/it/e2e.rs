@@ -56,12 +56,9 @@ async fn points(db: &std::path::Path, user: u64) -> i64 {
     r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
 }
 
-#[tokio::test]
-async fn rally_run_registers_and_answers_every_kind_of_interaction_through_serenity() {
-    let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
-    let _bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
+/// Starts the real `rally run` against the loopback and waits until it has identified.
+async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
+    let bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
         .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
         .env("DISCORD_TOKEN", "test-token")
         .env("RALLY_DISCORD_API", lb.url())
@@ -70,6 +67,15 @@ async fn rally_run_registers_and_answers_every_kind_of_interaction_through_seren
         .spawn()
         .expect("start rally run"));
     lb.wait_ready(WAIT).await.expect("the bot identifies on the gateway");
+    bot
+}
+
+#[tokio::test]
+async fn rally_run_registers_and_answers_every_kind_of_interaction_through_serenity() {
+    let lb = loopback().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rally.db");
+    let _bot = rally_run(&lb, &db).await;
     lb.wait_for(|r| r.method == "PUT" && r.path.ends_with(&format!("/guilds/{GUILD}/commands")), WAIT)
         .await
         .expect("commands registered");
@@ -130,15 +136,7 @@ async fn goals_deals_forecast_and_commission_work_through_serenity() {
     let lb = loopback().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("rally.db");
-    let _bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
-        .env("DISCORD_TOKEN", "test-token")
-        .env("RALLY_DISCORD_API", lb.url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rally run"));
-    lb.wait_ready(WAIT).await.expect("the bot identifies on the gateway");
+    let _bot = rally_run(&lb, &db).await;
     let boss = manager(9);
     let mut id = 100;
     let mut say = async |who: &payload::Member, line: &str| {
