@@ -347,13 +347,23 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
         Command::Serve { listen, public_key, api_url } => {
             let key = rally::discord::endpoint::parse_public_key(&public_key).map_err(AppError::User)?;
+            // Scheduled posts need the bot's token; without one the endpoint answers interactions only.
+            let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
+            if !token.trim().is_empty() {
+                let http = std::sync::Arc::new(rally::discord::http_client(&token, api_url.as_deref()));
+                let scheduler = rally::scheduler::Scheduler::new(app.clone(), http);
+                let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+                tokio::spawn(scheduler.run(clock.clone(), app.scheduler_wake(), stop));
+            }
             let router = rally::discord::endpoint::router(app, EndpointConfig { public_key: key, clock, api_url })
                 .map_err(AppError::User)?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| AppError::User(format!("cannot listen on {listen}: {e}")))?;
             let addr = listener.local_addr().map_err(|e| AppError::User(e.to_string()))?;
-            eprintln!("rally serve: listening on http://{addr} (POST / for interactions, GET /healthz)");
+            // One line, written once: scripts and tests read the address from it.
+            let posts = if token.trim().is_empty() { "; scheduled posts off (no DISCORD_TOKEN)" } else { "" };
+            eprintln!("rally serve: listening on http://{addr} (POST / for interactions, GET /healthz){posts}");
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
                 _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
