@@ -58,8 +58,8 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
     })?;
     let mut call = CommandCall { name: name.clone(), ..CommandCall::default() };
     let mut rest = &words[1..];
-    let mut spec = &manifest;
-    let subs: Vec<&Value> = options_of(&manifest).iter().filter(|o| o["type"] == 1).collect();
+    let mut spec = manifest;
+    let subs: Vec<&Value> = options_of(manifest).iter().filter(|o| o["type"] == 1).collect();
     if !subs.is_empty() {
         let names: Vec<&str> = subs.iter().filter_map(|s| s["name"].as_str()).collect();
         let sub = rest.first().map(|s| s.to_ascii_lowercase());

@@ -21,14 +21,23 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("undo", include_str!("../../commands/undo.json")),
 ];
 
+/// The manifests parsed once: a parser runs per command line (`rally exec`, the demo), and JSON
+/// parsing each time would dominate it.
+fn parsed() -> &'static [(&'static str, serde_json::Value)] {
+    static PARSED: std::sync::OnceLock<Vec<(&'static str, serde_json::Value)>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        MANIFESTS.iter().filter_map(|(name, json)| serde_json::from_str(json).ok().map(|v| (*name, v))).collect()
+    })
+}
+
 /// Every manifest parsed, as the array a bulk overwrite sends.
 pub fn all() -> Vec<serde_json::Value> {
-    MANIFESTS.iter().filter_map(|(_, json)| serde_json::from_str(json).ok()).collect()
+    parsed().iter().map(|(_, v)| v.clone()).collect()
 }
 
 /// One manifest by command name.
-pub fn get(name: &str) -> Option<serde_json::Value> {
-    MANIFESTS.iter().find(|(n, _)| *n == name).and_then(|(_, json)| serde_json::from_str(json).ok())
+pub fn get(name: &str) -> Option<&'static serde_json::Value> {
+    parsed().iter().find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
 /// The Markdown command reference in the README, rendered from the manifests so the two cannot

@@ -96,6 +96,24 @@ proptest! {
     }
 
     #[test]
+    fn random_csv_never_panics_and_leaves_consistent_data(rows in proptest::collection::vec("[^\\n\\r]{0,80}", 0..6)) {
+        let (t, rt) = app();
+        let csv = format!("{HEADER}{}\n", rows.join("\n"));
+        let summary = rt.block_on(t.app.import_csv(id(99), csv.as_bytes(), "fuzz".into(), at("2026-11-27T12:00:00Z"))).unwrap();
+        prop_assert!(summary.rows() <= rows.len());
+        prop_assert!(rt.block_on(t.app.store.verify_rollups(Some(99))).unwrap().is_empty());
+    }
+}
+
+/// Cases for the text-parser run: a quick default, and a million in CI (`RALLY_FUZZ_CASES`).
+fn text_cases() -> u32 {
+    std::env::var("RALLY_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: text_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
     fn text_parsers_never_panic(text in "\\PC{0,60}") {
         let _ = PeriodSpec::parse(&text);
         let _ = rally::domain::when::parse_when(&text, at("2026-11-27T12:00:00Z"), chrono_tz::Tz::Europe__Berlin);
@@ -105,14 +123,5 @@ proptest! {
         let _ = rally::domain::settings::WorkingDays::parse(&text);
         let _ = rally::handlers::cmdline::parse(&text);
         let _ = rally::handlers::cmdline::parse(&format!("/log kind:{text}"));
-    }
-
-    #[test]
-    fn random_csv_never_panics_and_leaves_consistent_data(rows in proptest::collection::vec("[^\\n\\r]{0,80}", 0..6)) {
-        let (t, rt) = app();
-        let csv = format!("{HEADER}{}\n", rows.join("\n"));
-        let summary = rt.block_on(t.app.import_csv(id(99), csv.as_bytes(), "fuzz".into(), at("2026-11-27T12:00:00Z"))).unwrap();
-        prop_assert!(summary.rows() <= rows.len());
-        prop_assert!(rt.block_on(t.app.store.verify_rollups(Some(99))).unwrap().is_empty());
     }
 }
