@@ -79,3 +79,23 @@ pub fn message_text(m: &rally::handlers::Message) -> String {
     }
     s
 }
+
+/// A value a user could type for a manifest option whose type alone decides it: the first choice,
+/// the minimum of a number, `true`, or a mention. `None` for free text, which each test picks.
+pub fn typed_plausible(opt: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    if let Some(first) = opt.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
+        return Some(match &first["value"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+    }
+    match opt["type"].as_u64() {
+        Some(4 | 10) => Some(opt.get("min_value").map_or("1".to_string(), Value::to_string)),
+        Some(5) => Some("true".into()),
+        Some(6) => Some("<@42>".into()),
+        Some(7) => Some("<#7>".into()),
+        Some(8) => Some("<@&9>".into()),
+        _ => None,
+    }
+}

@@ -374,38 +374,28 @@ fn entries() -> Vec<Entry> {
 /// A value a user could really type for `opt`, written for the command line.
 fn plausible(entry: &str, opt: &Value) -> String {
     let name = str_of(opt, "name");
-    if let Some(first) = opt.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
-        return match &first["value"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+    if let Some(value) = crate::helpers::typed_plausible(opt) {
+        return value;
     }
-    match opt["type"].as_u64() {
-        Some(4 | 10) => opt.get("min_value").map_or("1".to_string(), Value::to_string),
-        Some(5) => "true".into(),
-        Some(6) => "<@42>".into(),
-        Some(7) => "<#7>".into(),
-        Some(8) => "<@&9>".into(),
-        _ => match (entry, name) {
-            (_, "kind") => "call".into(),
-            (_, "metric") => "points".into(),
-            ("/goal set", "target") => "80".into(),
-            (_, "period") => "this-week".into(),
-            (_, "team") => "Alpha".into(),
-            (_, "timezone") => "Europe/Berlin".into(),
-            (_, "days") => "mon-fri".into(),
-            (_, "day") => "monday".into(),
-            // Alpha exists already; a second team (or Alpha's new name) needs a free name.
-            ("/team create" | "/team rename", "name") => "Bravo".into(),
-            ("/settings kind" | "/settings kind-remove", "name") => "call".into(),
-            (_, "name") => "Alpha".into(),
-            // Rep 42's open deal from seeded_app, and a stage no open deal sits in.
-            (_, "deal") => "Acme".into(),
-            (_, "stage") => "qualified".into(),
-            (_, "value") => "12,500.00".into(),
-            (_, "at") => "weekdays 09:00".into(),
-            _ => panic!("no plausible value for the option `{name}` of {entry}; add one to plausible()"),
-        },
+    match (entry, name) {
+        (_, "kind") => "call".into(),
+        (_, "metric") => "points".into(),
+        ("/goal set", "target") => "80".into(),
+        (_, "period") => "this-week".into(),
+        (_, "team") => "Alpha".into(),
+        (_, "timezone") => "Europe/Berlin".into(),
+        (_, "days") => "mon-fri".into(),
+        (_, "day") => "monday".into(),
+        // Alpha exists already; a second team (or Alpha's new name) needs a free name.
+        ("/team create" | "/team rename", "name") => "Bravo".into(),
+        ("/settings kind" | "/settings kind-remove", "name") => "call".into(),
+        (_, "name") => "Alpha".into(),
+        // Rep 42's open deal from seeded_app, and a stage no open deal sits in.
+        (_, "deal") => "Acme".into(),
+        (_, "stage") => "qualified".into(),
+        (_, "value") => "12,500.00".into(),
+        (_, "at") => "weekdays 09:00".into(),
+        _ => panic!("no plausible value for the option `{name}` of {entry}; add one to plausible()"),
     }
 }
 

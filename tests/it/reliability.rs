@@ -798,35 +798,25 @@ async fn seed(app: &App, guild: u64) {
 fn every_command_line() -> Vec<String> {
     fn plausible(entry: &str, opt: &Value) -> String {
         let name = opt["name"].as_str().unwrap_or_default();
-        if let Some(first) = opt.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
-            return match &first["value"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+        if let Some(value) = crate::helpers::typed_plausible(opt) {
+            return value;
         }
-        match opt["type"].as_u64() {
-            Some(4 | 10) => opt.get("min_value").map_or("1".to_string(), Value::to_string),
-            Some(5) => "true".into(),
-            Some(6) => "<@42>".into(),
-            Some(7) => "<#7>".into(),
-            Some(8) => "<@&9>".into(),
-            _ => match (entry, name) {
-                (_, "kind") => "call".into(),
-                (_, "metric") => "revenue".into(),
-                (_, "target") => "5000".into(),
-                (_, "period") => "this-year".into(),
-                (_, "team") => "Alpha".into(),
-                (_, "timezone") => "Europe/Berlin".into(),
-                (_, "days") => "mon-fri".into(),
-                (_, "day") => "monday".into(),
-                ("/team create" | "/team rename", "name") => "Bravo".into(),
-                ("/settings kind" | "/settings kind-remove", "name") => "referral".into(),
-                (_, "name") => "Acme".into(),
-                (_, "deal") => "Acme".into(),
-                (_, "stage") => "qualified".into(),
-                (_, "value") => "1000".into(),
-                _ => "Alpha".into(),
-            },
+        match (entry, name) {
+            (_, "kind") => "call".into(),
+            (_, "metric") => "revenue".into(),
+            (_, "target") => "5000".into(),
+            (_, "period") => "this-year".into(),
+            (_, "team") => "Alpha".into(),
+            (_, "timezone") => "Europe/Berlin".into(),
+            (_, "days") => "mon-fri".into(),
+            (_, "day") => "monday".into(),
+            ("/team create" | "/team rename", "name") => "Bravo".into(),
+            ("/settings kind" | "/settings kind-remove", "name") => "referral".into(),
+            (_, "name") => "Acme".into(),
+            (_, "deal") => "Acme".into(),
+            (_, "stage") => "qualified".into(),
+            (_, "value") => "1000".into(),
+            _ => "Alpha".into(),
         }
     }
     let mut lines = Vec::new();
