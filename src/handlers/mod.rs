@@ -147,7 +147,7 @@ mod settings;
 mod team;
 mod undo;
 
-pub use format::{fit_lines, table};
+pub use format::{clip, fit_lines, table};
 
 use chrono::{DateTime, Utc};
 
@@ -340,9 +340,39 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
 }
 
-/// The message a schedule posts at `slot`, rendered through the same handlers as the commands, as
-/// a manager would see it but public; `None` when there is nothing to post (leaderboards off).
-pub async fn scheduled_post(
+/// Where a message the bot sends on its own goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    Channel(u64),
+    Dm(u64),
+}
+
+/// A message the scheduler delivers. `key` tells apart the messages of one slot (a user id for
+/// nudges) so that each gets its own nonce; empty for a schedule's one post.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub to: Recipient,
+    pub key: String,
+    pub message: Message,
+}
+
+/// Everything a schedule sends at `slot`: none when there is nothing to send (leaderboards off,
+/// nobody behind pace).
+pub async fn scheduled_posts(
+    app: &App,
+    schedule: &crate::store::schedules::ScheduleRow,
+    slot: DateTime<Utc>,
+) -> AppResult<Vec<Outgoing>> {
+    let post = scheduled_post(app, schedule.guild_id, &schedule.what, &schedule.params, slot).await?;
+    Ok(post
+        .into_iter()
+        .map(|message| Outgoing { to: Recipient::Channel(schedule.channel_id), key: String::new(), message })
+        .collect())
+}
+
+/// The one message a channel schedule posts at `slot`, rendered through the same handlers as the
+/// commands, as a manager would see it but public; `None` when there is nothing to post.
+async fn scheduled_post(
     app: &App,
     guild: i64,
     what: &str,

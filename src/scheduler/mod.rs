@@ -6,20 +6,21 @@
 //!
 //! `tick(now)` is one step and takes time as an argument, so tests drive a simulated week.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serenity::builder::{CreateAttachment, CreateMessage};
 use serenity::http::Http;
-use serenity::model::id::ChannelId;
+use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
 use tokio::sync::Notify;
 
 use crate::app::{App, AppError, AppResult};
 use crate::discord::{Clock, render};
 use crate::domain::schedule::When;
-use crate::handlers;
-use crate::store::schedules::{QueuedPost, ScheduleRow};
+use crate::handlers::{self, Recipient};
+use crate::store::schedules::{OutboxItem, PostTarget, QueuedPost, ScheduleRow};
 
 /// Missed slots older than this are skipped rather than posted late.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 60 * 60);
@@ -32,6 +33,38 @@ pub struct Scheduler {
     app: App,
     http: Arc<Http>,
     grace: chrono::Duration,
+    dm_channels: Mutex<HashMap<u64, ChannelId>>,
+}
+
+/// A short nonce (Discord allows 25 characters) from a longer unique key: a prefix and a 64-bit
+/// FNV-1a hash in hex.
+fn short_nonce(prefix: char, key: &str) -> String {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{prefix}{hash:016x}")
+}
+
+/// A message rendered to Discord's JSON, with `nonce` + `enforce_nonce` so that a retried delivery
+/// returns the earlier message instead of posting twice, and no mentions that ping.
+fn queued(to: Recipient, message: &handlers::Message, nonce: String, source: String) -> AppResult<QueuedPost> {
+    let mut files = Vec::new();
+    let mut builder = CreateMessage::new().embeds(message.embeds.iter().map(render::embed).collect());
+    if let Some(content) = &message.content {
+        builder = builder.content(content);
+    }
+    for a in &message.attachments {
+        builder = builder.add_file(CreateAttachment::bytes(a.data.clone(), a.filename.clone()));
+        files.push((a.filename.clone(), a.data.clone()));
+    }
+    let builder = builder
+        .nonce(serenity::model::channel::Nonce::String(nonce.clone()))
+        .enforce_nonce(true)
+        .allowed_mentions(serenity::builder::CreateAllowedMentions::new());
+    let body = serde_json::to_value(&builder).map_err(|e| AppError::User(format!("cannot encode a post: {e}")))?;
+    let target = match to {
+        Recipient::Channel(c) => PostTarget::Channel(c),
+        Recipient::Dm(u) => PostTarget::Dm(u),
+    };
+    Ok(QueuedPost { target, body, files, nonce, source })
 }
 
 /// What one attempt at a post came to.
@@ -61,7 +94,12 @@ fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
 
 impl Scheduler {
     pub fn new(app: App, http: Arc<Http>) -> Scheduler {
-        Scheduler { app, http, grace: chrono::Duration::from_std(DEFAULT_GRACE).unwrap_or_default() }
+        Scheduler {
+            app,
+            http,
+            grace: chrono::Duration::from_std(DEFAULT_GRACE).unwrap_or_default(),
+            dm_channels: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn with_grace(mut self, grace: Duration) -> Scheduler {
@@ -102,14 +140,14 @@ impl Scheduler {
             if slot > now {
                 return Ok(Some(slot));
             }
-            let post = if now - slot > self.grace {
+            let posts = if now - slot > self.grace {
                 tracing::warn!(schedule = s.id, slot = %slot, "slot missed beyond the grace window; skipped");
-                None
+                Vec::new()
             } else {
-                self.post_for(s, slot).await?
+                self.posts_for(s, slot).await?
             };
-            let queued = post.is_some();
-            if self.app.store.record_slot(s.id, s.guild_id, slot, post, now).await? {
+            let queued = posts.len();
+            if self.app.store.record_slot(s.id, s.guild_id, slot, posts, now).await? {
                 tracing::info!(schedule = s.id, slot = %slot, queued, "slot recorded");
             }
             cursor = slot;
@@ -117,63 +155,109 @@ impl Scheduler {
         Ok(None)
     }
 
-    /// The post for one slot, rendered as of the slot's time; none when there is nothing to post.
-    async fn post_for(&self, s: &ScheduleRow, slot: DateTime<Utc>) -> AppResult<Option<QueuedPost>> {
-        let Some(message) = handlers::scheduled_post(&self.app, s.guild_id, &s.what, &s.params, slot).await? else {
-            return Ok(None);
-        };
-        let mut files = Vec::new();
-        let mut builder = CreateMessage::new().embeds(message.embeds.iter().map(render::embed).collect());
-        if let Some(content) = &message.content {
-            builder = builder.content(content);
-        }
-        for a in &message.attachments {
-            builder = builder.add_file(CreateAttachment::bytes(a.data.clone(), a.filename.clone()));
-            files.push((a.filename.clone(), a.data.clone()));
-        }
-        // At most 25 characters; unique per schedule and slot, so a re-delivery is recognised.
-        let nonce = format!("s{:x}.{:x}", s.id, slot.timestamp());
-        let builder = builder
-            .nonce(serenity::model::channel::Nonce::String(nonce.clone()))
-            .enforce_nonce(true)
-            .allowed_mentions(serenity::builder::CreateAllowedMentions::new());
-        let body = serde_json::to_value(&builder).map_err(|e| AppError::User(format!("cannot encode a post: {e}")))?;
-        Ok(Some(QueuedPost {
-            channel_id: Some(s.channel_id),
-            user_id: None,
-            body,
-            files,
-            nonce,
-            source: format!("schedule:{}", s.id),
-        }))
+    /// The posts for one slot, rendered as of the slot's time; none when there is nothing to post.
+    async fn posts_for(&self, s: &ScheduleRow, slot: DateTime<Utc>) -> AppResult<Vec<QueuedPost>> {
+        let outgoing = handlers::scheduled_posts(&self.app, s, slot).await?;
+        outgoing
+            .into_iter()
+            .map(|o| {
+                let nonce = if o.key.is_empty() {
+                    format!("s{:x}.{:x}", s.id, slot.timestamp())
+                } else {
+                    short_nonce('n', &format!("{}:{}:{}", s.id, slot.timestamp(), o.key))
+                };
+                queued(o.to, &o.message, nonce, format!("schedule:{}", s.id))
+            })
+            .collect()
     }
 
-    /// Delivers every due post once; failures are rescheduled or given up.
+    /// Delivers every due item once; failures are rescheduled or given up.
     async fn deliver(&self, now: DateTime<Utc>) -> AppResult<()> {
         for item in self.app.store.due_posts(now, 50).await? {
-            let Some(channel) = item.channel_id else {
-                // DMs come with nudges; until then nothing queues them.
-                self.app.store.post_failed(item.id, "DM delivery is not available".into(), None, now).await?;
-                continue;
-            };
-            let files: Vec<CreateAttachment> =
-                item.files.iter().map(|(name, data)| CreateAttachment::bytes(data.clone(), name.clone())).collect();
-            let attempt = match self.http.send_message(ChannelId::new(channel.max(1)), files, &item.body).await {
-                Ok(message) => Attempt::Delivered(message.id.get()),
+            let attempt = match self.attempt(&item).await {
+                Ok(message) => Attempt::Delivered(message),
                 Err(e) => classify(&e, item.attempts),
             };
             match attempt {
                 Attempt::Delivered(id) => self.app.store.post_delivered(item.id, id, now).await?,
                 Attempt::Retry(error, backoff) if item.attempts + 1 < MAX_ATTEMPTS => {
-                    tracing::warn!(post = item.id, %error, "post failed; will retry");
+                    tracing::warn!(post = item.id, %error, "delivery failed; will retry");
                     self.app.store.post_failed(item.id, error, Some(now + backoff), now).await?;
                 }
                 Attempt::Retry(error, _) | Attempt::GiveUp(error) => {
-                    tracing::error!(post = item.id, channel, %error, "post given up");
-                    self.app.store.post_failed(item.id, error, None, now).await?;
+                    tracing::error!(post = item.id, target = ?item.target, %error, "delivery given up");
+                    self.app.store.post_failed(item.id, error.clone(), None, now).await?;
+                    self.report_failure(&item, &error, now).await?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One attempt at an outbox item: the message id posted (0 for a role change).
+    async fn attempt(&self, item: &OutboxItem) -> serenity::Result<u64> {
+        let files = || -> Vec<CreateAttachment> {
+            item.files.iter().map(|(name, data)| CreateAttachment::bytes(data.clone(), name.clone())).collect()
+        };
+        let guild = GuildId::new(item.guild_id.max(1) as u64);
+        match item.target {
+            PostTarget::Channel(channel) => {
+                Ok(self.http.send_message(ChannelId::new(channel.max(1)), files(), &item.body).await?.id.get())
+            }
+            PostTarget::Dm(user) => {
+                let channel = self.dm_channel(user).await?;
+                Ok(self.http.send_message(channel, files(), &item.body).await?.id.get())
+            }
+            PostTarget::RoleAdd { user, role } => {
+                let (user, role) = (UserId::new(user.max(1)), RoleId::new(role.max(1)));
+                self.http.add_member_role(guild, user, role, Some("rally: competition reward")).await?;
+                Ok(0)
+            }
+            PostTarget::RoleRemove { user, role } => {
+                let (user, role) = (UserId::new(user.max(1)), RoleId::new(role.max(1)));
+                self.http.remove_member_role(guild, user, role, Some("rally: the reward passed on")).await?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// The DM channel with `user`, opened once and remembered (Discord returns the same channel).
+    async fn dm_channel(&self, user: u64) -> serenity::Result<ChannelId> {
+        if let Some(c) = self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).get(&user) {
+            return Ok(*c);
+        }
+        let channel = self.http.create_private_channel(&serde_json::json!({ "recipient_id": user.to_string() })).await?;
+        self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).insert(user, channel.id);
+        Ok(channel.id)
+    }
+
+    /// A role change given up is said in the channel its body names, once per source (a season),
+    /// so that a missing permission is never silent.
+    async fn report_failure(&self, item: &OutboxItem, error: &str, now: DateTime<Utc>) -> AppResult<()> {
+        let (PostTarget::RoleAdd { role, .. } | PostTarget::RoleRemove { role, .. }) = item.target else {
+            return Ok(());
+        };
+        let Some(channel) = item.body.get("notify_channel").and_then(|c| c.as_u64()) else {
+            return Ok(());
+        };
+        let permission = error.starts_with("403");
+        let text = if permission {
+            format!(
+                "⚠️ I could not change who holds the <@&{role}> reward role: I need the **Manage Roles** \
+                 permission, and my own role must be above <@&{role}> in Server Settings → Roles."
+            )
+        } else {
+            format!("⚠️ I could not change who holds the <@&{role}> reward role ({}).", handlers::clip(error, 200))
+        };
+        let message = handlers::Message { content: Some(text), ..handlers::Message::default() };
+        let post = queued(
+            Recipient::Channel(channel),
+            &message,
+            short_nonce('r', &item.source),
+            format!("{}:role-failure", item.source),
+        )?;
+        // Delivered by the next step, which the returned next attempt (now) makes immediate.
+        self.app.store.queue_post(item.guild_id, post, now).await?;
         Ok(())
     }
 

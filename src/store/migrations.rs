@@ -247,6 +247,70 @@ CREATE TABLE nudge_optouts (
 
 ALTER TABLE guilds ADD COLUMN leaderboards INTEGER NOT NULL DEFAULT 1 CHECK (leaderboards IN (0, 1));
 "#,
+    r#"
+-- Competitions run over a window of local days (a season); a recurring one starts the next season
+-- when one ends, until it is ended. `teams` is a JSON array of team ids (empty: every team).
+CREATE TABLE competitions (
+    competition_id INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL REFERENCES guilds (guild_id),
+    name           TEXT    NOT NULL,
+    metric         TEXT    NOT NULL,
+    contest        TEXT    NOT NULL CHECK (contest IN ('teams', 'reps')),
+    scoring        TEXT    NOT NULL CHECK (scoring IN ('total', 'per-capita', 'percent-of-goal')),
+    first_day      INTEGER NOT NULL,
+    last_day       INTEGER NOT NULL,
+    repeat         TEXT    NOT NULL CHECK (repeat IN ('none', 'weekly', 'monthly')),
+    teams          TEXT    NOT NULL DEFAULT '[]',
+    channel_id     INTEGER,
+    reward_role    INTEGER,
+    created_at     INTEGER NOT NULL,
+    created_by     TEXT    NOT NULL,
+    ended_at       INTEGER,
+    CHECK (first_day <= last_day)
+) STRICT;
+CREATE UNIQUE INDEX competitions_live_name ON competitions (guild_id, name COLLATE NOCASE) WHERE ended_at IS NULL;
+
+-- Closing a season is the exactly-once point of its announcement: the primary key refuses a second
+-- close, and the announcement and role changes are queued in the outbox in the same transaction.
+CREATE TABLE competition_seasons (
+    competition_id INTEGER NOT NULL REFERENCES competitions (competition_id),
+    season         INTEGER NOT NULL,
+    first_day      INTEGER NOT NULL,
+    end_day        INTEGER NOT NULL,
+    closed_at      INTEGER NOT NULL,
+    outcome        TEXT    NOT NULL CHECK (outcome IN ('announced', 'skipped')),
+    standings      TEXT    NOT NULL,
+    winners        TEXT    NOT NULL,
+    PRIMARY KEY (competition_id, season)
+) STRICT, WITHOUT ROWID;
+
+-- The outbox also carries role changes (a competition's reward role), which Discord applies
+-- idempotently, so a retry after a crash is safe.
+ALTER TABLE outbox ADD COLUMN action TEXT NOT NULL DEFAULT 'post' CHECK (action IN ('post', 'role-add', 'role-remove'));
+ALTER TABLE outbox ADD COLUMN role_id INTEGER;
+
+-- 50 % and 100 % of a goal, each celebrated once per goal period in the team channel.
+CREATE TABLE goal_milestones (
+    guild_id     INTEGER NOT NULL,
+    scope        TEXT    NOT NULL,
+    subject_id   INTEGER NOT NULL,
+    metric       TEXT    NOT NULL,
+    period       TEXT    NOT NULL,
+    first_day    INTEGER NOT NULL,
+    level        INTEGER NOT NULL CHECK (level IN (50, 100)),
+    target       INTEGER NOT NULL,
+    actual       INTEGER NOT NULL,
+    channel_id   INTEGER,
+    reached_at   INTEGER NOT NULL,
+    announced_at INTEGER,
+    PRIMARY KEY (guild_id, scope, subject_id, metric, period, first_day, level)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX goal_milestones_pending ON goal_milestones (reached_at) WHERE announced_at IS NULL;
+
+-- Working hours in local minutes since midnight: nudges and reminders are never sent outside them.
+ALTER TABLE guilds ADD COLUMN work_start INTEGER NOT NULL DEFAULT 480 CHECK (work_start BETWEEN 0 AND 1439);
+ALTER TABLE guilds ADD COLUMN work_end INTEGER NOT NULL DEFAULT 1080 CHECK (work_end BETWEEN 1 AND 1440);
+"#,
 ];
 
 /// How many migrations the database at hand has run.

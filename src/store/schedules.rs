@@ -33,11 +33,42 @@ pub struct NewSchedule {
     pub params: serde_json::Value,
 }
 
-/// A post to queue: a channel message body (Discord's JSON) and its files.
+/// Where an outbox item goes: a channel message, a direct message, or a role change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostTarget {
+    Channel(u64),
+    Dm(u64),
+    RoleAdd { user: u64, role: u64 },
+    RoleRemove { user: u64, role: u64 },
+}
+
+impl PostTarget {
+    /// (channel_id, user_id, action, role_id) as stored.
+    fn columns(self) -> (Option<i64>, Option<i64>, &'static str, Option<i64>) {
+        match self {
+            PostTarget::Channel(c) => (Some(c as i64), None, "post", None),
+            PostTarget::Dm(u) => (None, Some(u as i64), "post", None),
+            PostTarget::RoleAdd { user, role } => (None, Some(user as i64), "role-add", Some(role as i64)),
+            PostTarget::RoleRemove { user, role } => (None, Some(user as i64), "role-remove", Some(role as i64)),
+        }
+    }
+
+    fn from_columns(channel: Option<i64>, user: Option<i64>, action: &str, role: Option<i64>) -> PostTarget {
+        let (user, role) = (user.unwrap_or(0) as u64, role.unwrap_or(0) as u64);
+        match (action, channel) {
+            ("role-add", _) => PostTarget::RoleAdd { user, role },
+            ("role-remove", _) => PostTarget::RoleRemove { user, role },
+            (_, Some(c)) => PostTarget::Channel(c as u64),
+            _ => PostTarget::Dm(user),
+        }
+    }
+}
+
+/// An outbox item to queue: a message body (Discord's JSON) and its files, or a role change (whose
+/// body says where to report a failure).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueuedPost {
-    pub channel_id: Option<u64>,
-    pub user_id: Option<u64>,
+    pub target: PostTarget,
     pub body: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
     pub nonce: String,
@@ -48,8 +79,8 @@ pub struct QueuedPost {
 pub struct OutboxItem {
     pub id: i64,
     pub guild_id: i64,
-    pub channel_id: Option<u64>,
-    pub user_id: Option<u64>,
+    pub target: PostTarget,
+    pub source: String,
     pub nonce: String,
     pub body: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
@@ -86,8 +117,8 @@ fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
     Ok(OutboxItem {
         id,
         guild_id: r.get(1)?,
-        channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64),
-        user_id: r.get::<_, Option<i64>>(3)?.map(|u| u as u64),
+        target: PostTarget::from_columns(r.get(2)?, r.get(3)?, &r.get::<_, String>(10)?, r.get(11)?),
+        source: r.get(12)?,
         nonce: r.get(4)?,
         body: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
         attempts: r.get(6)?,
@@ -99,21 +130,24 @@ fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
 }
 
 const OUTBOX_SELECT: &str = "SELECT outbox_id, guild_id, channel_id, user_id, nonce, body, attempts,
-    delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox";
+    delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error, action, role_id, source FROM outbox";
 
-fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -> Result<()> {
+    let (channel, user, action, role) = post.target.columns();
     conn.prepare_cached(
-        "INSERT INTO outbox (guild_id, channel_id, user_id, nonce, body, source, created_at, next_attempt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO outbox (guild_id, channel_id, user_id, nonce, body, source, created_at, next_attempt, action, role_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     )?
     .execute(params![
         guild,
-        post.channel_id.map(|c| c as i64),
-        post.user_id.map(|u| u as i64),
+        channel,
+        user,
         post.nonce,
         post.body.to_string(),
         post.source,
-        millis(now)
+        millis(now),
+        action,
+        role,
     ])?;
     let id = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached("INSERT INTO outbox_files (outbox_id, filename, data) VALUES (?1, ?2, ?3)")?;
@@ -121,6 +155,10 @@ fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -
         stmt.execute(params![id, name, data])?;
     }
     Ok(())
+}
+
+pub(super) fn nonce_seen(conn: &Connection, nonce: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM outbox WHERE nonce = ?1")?.query_row([nonce], |_| Ok(())).optional()?.is_some())
 }
 
 impl Store {
@@ -225,14 +263,14 @@ impl Store {
         .await
     }
 
-    /// Records a slot once: queues its post (or notes it skipped) and moves the cursor past it.
+    /// Records a slot once: queues its posts (none: notes it skipped) and moves the cursor past it.
     /// Returns false when the slot was recorded before (a restart re-computing it), changing nothing.
     pub async fn record_slot(
         &self,
         schedule: i64,
         guild: i64,
         slot: DateTime<Utc>,
-        post: Option<QueuedPost>,
+        posts: Vec<QueuedPost>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         self.write(move |c| {
@@ -244,7 +282,7 @@ impl Store {
                 .execute(params![
                     schedule,
                     millis(slot),
-                    if post.is_some() { "queued" } else { "skipped" },
+                    if posts.is_empty() { "skipped" } else { "queued" },
                     millis(now)
                 ])?;
             c.prepare_cached("UPDATE schedules SET cursor = MAX(cursor, ?2) WHERE schedule_id = ?1")?
@@ -252,8 +290,11 @@ impl Store {
             if inserted == 0 {
                 return Ok(false);
             }
-            if let Some(post) = &post {
-                queue(c, guild, post, now)?;
+            for post in &posts {
+                // A nonce seen before belongs to an earlier delivery of the same post.
+                if !nonce_seen(c, &post.nonce)? {
+                    queue(c, guild, post, now)?;
+                }
             }
             Ok(true)
         })
@@ -263,11 +304,7 @@ impl Store {
     /// Queues a post outside any schedule (announcements, nudges); false if its nonce was queued before.
     pub async fn queue_post(&self, guild: i64, post: QueuedPost, now: DateTime<Utc>) -> Result<bool> {
         self.write(move |c| {
-            let seen: Option<i64> = c
-                .prepare_cached("SELECT outbox_id FROM outbox WHERE nonce = ?1")?
-                .query_row([&post.nonce], |r| r.get(0))
-                .optional()?;
-            if seen.is_some() {
+            if nonce_seen(c, &post.nonce)? {
                 return Ok(false);
             }
             queue(c, guild, &post, now)?;
