@@ -404,6 +404,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 user_name,
                 roles: role_ids,
                 permissions,
+                app_permissions: None,
                 resolved_users: Vec::new(),
                 action: Action::Command(call),
             };
@@ -432,6 +433,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             writeln!(out, "week start         {}", weekday_name(s.week_start)).map_err(io)?;
             writeln!(out, "fiscal year start  {}", s.fiscal_year_start.month()).map_err(io)?;
             writeln!(out, "working days       {}", s.working_days).map_err(io)?;
+            writeln!(out, "working hours      {}", s.working_hours).map_err(io)?;
             writeln!(out, "back-dating        {} days", s.backdate_days).map_err(io)?;
         }
         Command::Guild { command: GuildCommand::Set(set) } => {
@@ -442,6 +444,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 working_days: set.working_days,
                 manager_role: None,
                 backdate_days: set.backdate_days,
+                working_hours: None,
             };
             let s = app.change_settings(set.guild, change, "cli".into(), now).await?;
             writeln!(

@@ -3,11 +3,14 @@
 //! internal (logged with their cause, shown with an error id).
 
 pub mod comp;
+pub mod competitions;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
 pub mod import;
 pub mod log;
+pub mod milestones;
+pub mod nudges;
 pub mod report;
 pub mod settings;
 pub mod teams;

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
-use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays};
+use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours};
 
 /// The settings to change; `None` keeps the current value.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +16,7 @@ pub struct SettingsChange {
     pub working_days: Option<WorkingDays>,
     pub manager_role: Option<Option<u64>>,
     pub backdate_days: Option<u32>,
+    pub working_hours: Option<WorkingHours>,
 }
 
 impl App {
@@ -47,6 +48,9 @@ impl App {
         }
         if let Some(r) = change.manager_role {
             s.manager_role = r;
+        }
+        if let Some(h) = change.working_hours {
+            s.working_hours = h;
         }
         if let Some(b) = change.backdate_days {
             if b > 366 {

@@ -178,6 +178,7 @@ fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
         roles: Vec::new(),
         // Managers may run every command measured here.
         permissions: MANAGE_GUILD,
+        app_permissions: None,
         resolved_users: Vec::new(),
         action: Action::Command(crate::handlers::cmdline::parse(line)?),
     })

@@ -99,6 +99,7 @@ fn from_command(c: &CommandInteraction, autocomplete: bool) -> Result<Invocation
         user_name,
         roles,
         permissions,
+        app_permissions: c.app_permissions.map(|p| p.bits()),
         resolved_users,
         action,
     })
@@ -114,6 +115,7 @@ fn from_component(c: &ComponentInteraction) -> Result<Invocation, Unsupported> {
         user_name,
         roles,
         permissions,
+        app_permissions: c.app_permissions.map(|p| p.bits()),
         resolved_users: Vec::new(),
         action: Action::Button { custom_id: c.data.custom_id.clone() },
     })

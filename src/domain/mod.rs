@@ -3,9 +3,11 @@
 
 pub mod activity;
 pub mod comp;
+pub mod competition;
 pub mod forecast;
 pub mod goals;
 pub mod kpi;
+pub mod nudges;
 pub mod period;
 pub mod pipeline;
 pub mod schedule;

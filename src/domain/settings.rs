@@ -1,4 +1,4 @@
-//! A guild's calendar settings: timezone, week start, fiscal year start, working days.
+//! A guild's calendar settings: timezone, week start, fiscal year start, working days and hours.
 //! Pure data; the store persists it and the domain reads it.
 
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
+use super::activity::shorten;
 
 /// The set of weekdays a guild works on, as a bitmask (bit 0 = Monday).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,83 @@ impl FiscalStart {
     }
 }
 
+/// The local hours of a working day, `[start, end)` in minutes since midnight: nudges and
+/// reminders are only sent inside them. End is after start (no overnight shifts) and may be 24:00.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkingHours {
+    start: u16,
+    end: u16,
+}
+
+impl WorkingHours {
+    /// 08:00-18:00, the schema's default.
+    pub const DEFAULT: WorkingHours = WorkingHours { start: 8 * 60, end: 18 * 60 };
+
+    /// From minutes since local midnight, as stored.
+    pub fn from_minutes(start: u32, end: u32) -> Result<Self, DomainError> {
+        if start >= 24 * 60 || end > 24 * 60 {
+            return Err(DomainError::invalid("working hours lie between 00:00 and 24:00"));
+        }
+        if end <= start {
+            return Err(DomainError::invalid(format!(
+                "working hours must end after they start ({} is not after {}); overnight shifts are not supported",
+                hhmm(end),
+                hhmm(start)
+            )));
+        }
+        Ok(WorkingHours { start: start as u16, end: end as u16 })
+    }
+
+    /// Parses `09:00-18:00` (also `9-18`, `9:30 – 17:30`, `09:00 to 18:00`).
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let t = text.trim();
+        let help = "write working hours like `09:00-18:00` (24-hour clock, start-end)";
+        let normalized = t.replace(['–', '—'], "-").to_ascii_lowercase().replace(" to ", "-");
+        let Some((a, b)) = normalized.split_once('-') else {
+            return Err(DomainError::invalid(format!("`{}` is not a range of hours; {help}", shorten(t, 40))));
+        };
+        let time = |part: &str| -> Result<u32, DomainError> {
+            let part = part.trim();
+            let bad = || DomainError::invalid(format!("`{}` is not a time of day; {help}", shorten(part, 20)));
+            let (h, m) = part.split_once(':').unwrap_or((part, "0"));
+            let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(h) || !digits(m) {
+                return Err(bad());
+            }
+            let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if m >= 60 || h > 24 || (h == 24 && m > 0) {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        WorkingHours::from_minutes(time(a)?, time(b)?)
+    }
+
+    pub fn start_minute(self) -> u32 {
+        u32::from(self.start)
+    }
+
+    pub fn end_minute(self) -> u32 {
+        u32::from(self.end)
+    }
+
+    /// Whether a local time of day (minutes since midnight) lies inside the hours.
+    pub fn contains_minute(self, minute: u32) -> bool {
+        (u32::from(self.start)..u32::from(self.end)).contains(&minute)
+    }
+}
+
+impl std::fmt::Display for WorkingHours {
+    /// The form `parse` reads back: `09:00-18:00`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", hhmm(u32::from(self.start)), hhmm(u32::from(self.end)))
+    }
+}
+
+fn hhmm(minutes: u32) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 /// How far back an activity may be dated when logged live (imports are exempt).
 pub const DEFAULT_BACKDATE_DAYS: u32 = 7;
 
@@ -129,6 +207,7 @@ pub struct GuildSettings {
     pub working_days: WorkingDays,
     pub manager_role: Option<u64>,
     pub backdate_days: u32,
+    pub working_hours: WorkingHours,
 }
 
 impl Default for GuildSettings {
@@ -140,6 +219,7 @@ impl Default for GuildSettings {
             working_days: WorkingDays::MON_FRI,
             manager_role: None,
             backdate_days: DEFAULT_BACKDATE_DAYS,
+            working_hours: WorkingHours::DEFAULT,
         }
     }
 }
@@ -163,6 +243,25 @@ mod tests {
         assert_eq!(parse_weekday("thu").unwrap(), Weekday::Thu);
         assert!(parse_weekday("month").is_err());
         assert!(parse_weekday("s").is_err());
+    }
+
+    #[test]
+    fn working_hours_parse_common_forms_and_refuse_nonsense_kindly() {
+        assert_eq!(WorkingHours::parse("09:00-18:00").unwrap().to_string(), "09:00-18:00");
+        assert_eq!(WorkingHours::parse(" 9-17:30 ").unwrap().to_string(), "09:00-17:30");
+        assert_eq!(WorkingHours::parse("08:30 – 24:00").unwrap().to_string(), "08:30-24:00");
+        assert_eq!(WorkingHours::parse("7:00 to 15:00").unwrap().to_string(), "07:00-15:00");
+        let err = |t: &str| WorkingHours::parse(t).unwrap_err().message;
+        assert!(err("18:00-09:00").contains("must end after they start"), "{}", err("18:00-09:00"));
+        assert!(err("09:00-09:00").contains("must end after they start"));
+        assert!(err("nine to five").contains("`nine` is not a time of day"), "{}", err("nine to five"));
+        assert!(err("09:00").contains("is not a range of hours"));
+        assert!(err("25:00-26:00").contains("is not a time of day"));
+        assert!(err("09:60-10:00").contains("is not a time of day"));
+        assert!(err("").contains("09:00-18:00"), "every error shows the expected form");
+        let h = WorkingHours::parse("09:00-18:00").unwrap();
+        assert!(h.contains_minute(9 * 60) && h.contains_minute(18 * 60 - 1));
+        assert!(!h.contains_minute(18 * 60) && !h.contains_minute(8 * 60 + 59));
     }
 
     #[test]

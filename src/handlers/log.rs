@@ -77,6 +77,16 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         tracing::warn!(error = %e, interaction = ctx.inv.id, "goal progress left out of the /log reply");
         Vec::new()
     });
+    // Milestones are a side effect of logging: a failure is logged, never turned into a failed
+    // /log, and a retried interaction has nothing new to celebrate.
+    if !logged.duplicate {
+        match ctx.app.record_milestones_after_log(ctx.inv.guild, ctx.inv.user, ctx.now).await {
+            Ok(0) => {}
+            // The scheduler announces them; wake it rather than wait for its next slot.
+            Ok(_) => ctx.app.schedules_changed(),
+            Err(e) => tracing::warn!(error = %e, interaction = ctx.inv.id, "milestones not checked after /log"),
+        }
+    }
     let is_week_points = |p: &GoalProgress| p.key.period == GoalPeriod::Week && p.key.metric == GoalMetric::Points;
     // The week's points goal extends the line above; every other goal gets a line of its own.
     if let Some(p) = goals.iter().find(|p| is_week_points(p)) {

@@ -4,6 +4,7 @@
 /// (command name, manifest JSON) for every file in `commands/`.
 pub const MANIFESTS: &[(&str, &str)] = &[
     ("comp", include_str!("../../commands/comp.json")),
+    ("compete", include_str!("../../commands/compete.json")),
     ("deal", include_str!("../../commands/deal.json")),
     ("export", include_str!("../../commands/export.json")),
     ("forecast", include_str!("../../commands/forecast.json")),
@@ -15,6 +16,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("log", include_str!("../../commands/log.json")),
     ("me", include_str!("../../commands/me.json")),
     ("mentor", include_str!("../../commands/mentor.json")),
+    ("nudges", include_str!("../../commands/nudges.json")),
     ("schedule", include_str!("../../commands/schedule.json")),
     ("settings", include_str!("../../commands/settings.json")),
     ("team", include_str!("../../commands/team.json")),

@@ -27,6 +27,8 @@ pub struct Invocation {
     pub roles: Vec<u64>,
     /// The member's permissions in the channel, as Discord computed them.
     pub permissions: u64,
+    /// The bot's own permissions in the channel, as Discord computed them; `None` off Discord.
+    pub app_permissions: Option<u64>,
     /// Display names Discord resolved for users mentioned in the options.
     pub resolved_users: Vec<(u64, String)>,
     pub action: Action,
@@ -131,6 +133,7 @@ pub mod limits;
 pub mod manifests;
 
 mod comp;
+pub mod compete;
 mod deal;
 mod export;
 mod forecast;
@@ -142,12 +145,14 @@ mod leaderboard;
 mod log;
 mod me;
 mod mentor;
+mod nudges;
 mod schedule;
 mod settings;
 mod team;
 mod undo;
 
 pub use format::{clip, fit_lines, table};
+pub use nudges::milestone_posts;
 
 use chrono::{DateTime, Utc};
 
@@ -157,6 +162,7 @@ use crate::domain::period::PeriodSpec;
 /// The command names that have a handler; a test checks this against `commands/`.
 pub const HANDLED: &[&str] = &[
     "comp",
+    "compete",
     "deal",
     "export",
     "forecast",
@@ -168,6 +174,7 @@ pub const HANDLED: &[&str] = &[
     "log",
     "me",
     "mentor",
+    "nudges",
     "schedule",
     "settings",
     "team",
@@ -329,9 +336,11 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "deal" => deal::handle(ctx, call).await,
         "funnel" => funnel::handle(ctx, call).await,
         "mentor" => mentor::handle(ctx, call).await,
+        "nudges" => nudges::handle(ctx, call).await,
         "goal" => goal::handle(ctx, call).await,
         "forecast" => forecast::handle(ctx, call).await,
         "comp" => comp::handle(ctx, call).await,
+        "compete" => compete::handle(ctx, call).await,
         "schedule" => schedule::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
@@ -363,7 +372,16 @@ pub async fn scheduled_posts(
     schedule: &crate::store::schedules::ScheduleRow,
     slot: DateTime<Utc>,
 ) -> AppResult<Vec<Outgoing>> {
-    let post = scheduled_post(app, schedule.guild_id, &schedule.what, &schedule.params, slot).await?;
+    let post = match schedule.what.as_str() {
+        "leaderboard" | "team-summary" => {
+            scheduled_post(app, schedule.guild_id, &schedule.what, &schedule.params, slot).await?
+        }
+        "competition" => compete::scheduled(app, schedule.guild_id, &schedule.params, slot).await?,
+        // Nudges and reminders go to many people, each with a key of their own.
+        "nudges" => return nudges::nudge_posts(app, schedule, slot).await,
+        "hygiene" => return nudges::hygiene_posts(app, schedule, slot).await,
+        other => return Err(AppError::User(format!("rally cannot post `{other}` on a schedule"))),
+    };
     Ok(post
         .into_iter()
         .map(|message| Outgoing { to: Recipient::Channel(schedule.channel_id), key: String::new(), message })
@@ -410,6 +428,7 @@ async fn scheduled_post(
         user_name: "rally".into(),
         roles: Vec::new(),
         permissions: MANAGE_GUILD,
+        app_permissions: None,
         resolved_users: Vec::new(),
         action: Action::Command(call.clone()),
     };
@@ -448,7 +467,17 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
     let typed = call.string(focused).unwrap_or("").trim().to_lowercase();
     let guild = ctx.inv.guild;
     let candidates: Vec<(String, String)> = match (call.name.as_str(), focused) {
-        (_, "period") => PERIOD_SUGGESTIONS.iter().map(|p| (p.to_string(), p.to_string())).collect(),
+        ("compete", "name") | ("schedule", "competition") => ctx
+            .app
+            .competitions(guild, ctx.now)
+            .await?
+            .into_iter()
+            .filter(|c| c.row.ended_at.is_none() || call.sub.as_deref() == Some("show"))
+            .map(|c| (c.row.name.clone(), c.row.name))
+            .collect(),
+        (_, "period") | ("compete", "start" | "end") => {
+            PERIOD_SUGGESTIONS.iter().map(|p| (p.to_string(), p.to_string())).collect()
+        }
         (_, "team") => {
             ctx.app.store.teams(guild.as_i64()).await?.into_iter().map(|t| (t.name.clone(), t.name)).collect()
         }
@@ -463,7 +492,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
                 (label, k.name.as_str().to_string())
             })
             .collect(),
-        ("goal", "metric") => {
+        ("goal" | "compete", "metric") => {
             let mut v = vec![
                 ("points".to_string(), "points".to_string()),
                 ("revenue (amount of won deals)".to_string(), "revenue".to_string()),

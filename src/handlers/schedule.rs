@@ -10,6 +10,9 @@ use crate::domain::period::PeriodSpec;
 use crate::domain::schedule::When;
 use crate::store::schedules::{NewSchedule, ScheduleChange};
 
+/// What a schedule can post.
+const WHATS: &[&str] = &["leaderboard", "team-summary", "competition", "nudges", "hygiene"];
+
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
     let guild = ctx.inv.guild.as_i64();
@@ -35,8 +38,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
 async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let what = call.required_string("what")?.trim().to_string();
-    if what != "leaderboard" && what != "team-summary" {
-        return Err(AppError::User("rally can schedule a leaderboard or a team-summary".into()));
+    if !WHATS.contains(&what.as_str()) {
+        return Err(AppError::User(format!("rally can schedule one of: {}", WHATS.join(", "))));
     }
     let channel = call.channel("channel").ok_or_else(|| AppError::User("choose the channel to post in".into()))?;
     let when = When::parse(call.required_string("at")?)?;
@@ -44,16 +47,34 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     if let Some(p) = call.string("period").map(str::trim).filter(|p| !p.is_empty()) {
         params.insert("period".into(), json!(PeriodSpec::parse(p)?.to_string()));
     }
-    for key in ["metric", "scope", "team"] {
+    for key in ["metric", "scope", "team", "competition", "to"] {
         if let Some(v) = call.string(key).map(str::trim).filter(|v| !v.is_empty()) {
             params.insert(key.into(), json!(v));
         }
+    }
+    if let Some(threshold) = call.integer("threshold") {
+        if !(1..=100).contains(&threshold) {
+            return Err(AppError::User("the nudge threshold is 1 to 100 points of attainment".into()));
+        }
+        params.insert("threshold".into(), json!(threshold));
+    }
+    if let Some(to) = params.get("to").and_then(|t| t.as_str())
+        && to != "dm"
+        && to != "team-channel"
+    {
+        return Err(AppError::User(format!("`to` is dm or team-channel, not `{}`", clip(to, 32))));
     }
     if let Some(team) = params.get("team").and_then(|t| t.as_str()) {
         ctx.app.team(ctx.inv.guild, team).await?;
     }
     if what == "team-summary" && !params.contains_key("team") {
         return Err(AppError::User("a team summary needs the `team` option".into()));
+    }
+    if what == "competition" {
+        // Stored by its exact name, so that the schedule follows this competition.
+        let name = params.get("competition").and_then(|c| c.as_str());
+        let comp = ctx.app.competition(ctx.inv.guild, name, ctx.now).await?;
+        params.insert("competition".into(), json!(comp.row.name));
     }
     // Refuse now what could never post, rather than fail at 9 tomorrow.
     if let Some(metric) = params.get("metric").and_then(|m| m.as_str())
@@ -111,7 +132,10 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
                 .params
                 .as_object()
                 .map(|o| {
-                    o.iter().map(|(k, v)| format!("{k}:{}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" ")
+                    o.iter()
+                        .map(|(k, v)| format!("{k}:{}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 })
                 .unwrap_or_default();
             clip(&format!("**#{}** {} in <#{}> · {} · {state} {params}", r.id, r.what, r.channel_id, r.at), 300)

@@ -1,11 +1,11 @@
-//! `/settings show|timezone|week-start|fiscal-year|working-days|manager-role|backdate|kind|kind-remove`:
+//! `/settings show|timezone|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|kind|kind-remove`:
 //! for managers.
 
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
 use crate::app::settings::SettingsChange;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::{ActivityKind, KindName};
-use crate::domain::settings::{FiscalStart, WorkingDays, parse_timezone, parse_weekday, weekday_name};
+use crate::domain::settings::{FiscalStart, WorkingDays, WorkingHours, parse_timezone, parse_weekday, weekday_name};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -21,6 +21,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             change.fiscal_year_start = Some(FiscalStart::new(u32::try_from(month).unwrap_or(0))?);
         }
         Some("working-days") => change.working_days = Some(WorkingDays::parse(call.required_string("days")?)?),
+        Some("working-hours") => change.working_hours = Some(WorkingHours::parse(call.required_string("hours")?)?),
         Some("manager-role") => change.manager_role = Some(call.role("role")),
         Some("backdate") => {
             let days = call.integer("days").ok_or_else(|| AppError::User("give the number of days (0-366)".into()))?;
@@ -86,6 +87,7 @@ async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
                 field("Week starts", weekday_name(s.week_start).to_string()),
                 field("Fiscal year starts", month_name(s.fiscal_year_start.month()).to_string()),
                 field("Working days", s.working_days.to_string()),
+                field("Working hours", s.working_hours.to_string()),
                 field("Manager role", s.manager_role.map_or("Manage Server only".into(), |r| format!("<@&{r}>"))),
                 field("Back-dating", format!("{} days", s.backdate_days)),
                 Field {

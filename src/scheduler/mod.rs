@@ -16,10 +16,13 @@ use serenity::http::Http;
 use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
 use tokio::sync::Notify;
 
+use crate::app::competitions::{Competition, SeasonState};
 use crate::app::{App, AppError, AppResult};
 use crate::discord::{Clock, render};
+use crate::domain::competition::Season;
 use crate::domain::schedule::When;
 use crate::handlers::{self, Recipient};
+use crate::store::competitions::SeasonClose;
 use crate::store::schedules::{OutboxItem, PostTarget, QueuedPost, ScheduleRow};
 
 /// Missed slots older than this are skipped rather than posted late.
@@ -39,7 +42,8 @@ pub struct Scheduler {
 /// A short nonce (Discord allows 25 characters) from a longer unique key: a prefix and a 64-bit
 /// FNV-1a hash in hex.
 fn short_nonce(prefix: char, key: &str) -> String {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    let hash =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     format!("{prefix}{hash:016x}")
 }
 
@@ -119,11 +123,26 @@ impl Scheduler {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }
         }
+        self.announce_milestones(now).await?;
+        if let Some(due) = self.close_seasons(now).await? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         self.deliver(now).await?;
         if let Some(retry) = self.app.store.next_post_attempt().await? {
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }
         Ok(next)
+    }
+
+    /// Queues a post for each goal milestone waiting to be announced, marking it announced in the
+    /// same transaction: a milestone is posted once across crashes and restarts.
+    async fn announce_milestones(&self, now: DateTime<Utc>) -> AppResult<()> {
+        for (milestone, outgoing) in handlers::milestone_posts(&self.app, 50).await? {
+            let source = format!("milestone:{}", milestone.unique_key());
+            let post = outgoing.map(|o| queued(o.to, &o.message, short_nonce('m', &o.key), source)).transpose()?;
+            self.app.store.announce_milestone(milestone, post, now).await?;
+        }
+        Ok(())
     }
 
     /// Records the schedule's slots up to `now`; returns its next slot after `now`.
@@ -153,6 +172,104 @@ impl Scheduler {
             cursor = slot;
         }
         Ok(None)
+    }
+
+    /// Closes every competition season that is over: records it once with its announcement and
+    /// reward-role changes queued in the same transaction. When the bot was down across several
+    /// season ends, only the latest is announced. Returns when the next season ends.
+    async fn close_seasons(&self, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for comp in self.app.competitions_to_close(now).await? {
+            // Bounded: a competition missed for many seasons closes the old ones in one pass.
+            for _ in 0..1000 {
+                let (season, latest, last) = match self.app.due_season(&comp, now).await? {
+                    SeasonState::Due { season, latest, last } => (season, latest, last),
+                    SeasonState::Upcoming(at) => {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                        break;
+                    }
+                    SeasonState::Over => break,
+                };
+                let close = self.season_close(&comp, season, latest, last, now).await?;
+                if self.app.store.close_season(close, now).await? {
+                    tracing::info!(
+                        competition = comp.row.id,
+                        season = season.index,
+                        announced = latest,
+                        "season closed"
+                    );
+                }
+                if last {
+                    break;
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    /// What closing `season` records and queues: the final standings, the announcement (for the
+    /// latest season only), and the reward role moved from last season's winners to this one's.
+    async fn season_close(
+        &self,
+        comp: &Competition,
+        season: Season,
+        announce: bool,
+        last: bool,
+        now: DateTime<Utc>,
+    ) -> AppResult<SeasonClose> {
+        let board = self.app.board(comp, season, now).await?;
+        let winners = self.app.winner_users(comp, &board).await?;
+        let standings = serde_json::json!(board
+            .standings
+            .iter()
+            .map(|s| serde_json::json!({"id": s.entry.id, "name": s.entry.name, "total": s.entry.total, "score": s.score, "rank": s.rank}))
+            .collect::<Vec<_>>());
+        let source = format!("competition:{}:{}", comp.row.id, season.index);
+        let mut posts = Vec::new();
+        if announce && let Some(channel) = comp.row.channel_id {
+            let settings = self.app.store.guild_settings(comp.row.guild_id).await?;
+            let message = handlers::compete::announcement(comp, &board, &settings);
+            posts.push(queued(Recipient::Channel(channel), &message, short_nonce('c', &source), source.clone())?);
+            if let Some(role) = comp.row.reward_role {
+                let holders: Vec<u64> = self
+                    .app
+                    .store
+                    .closed_seasons(comp.row.id)
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .find(|s| s.announced)
+                    .map(|s| s.winners)
+                    .unwrap_or_default();
+                let body = serde_json::json!({ "notify_channel": channel });
+                let change = |target: PostTarget, user: u64, what: &str| QueuedPost {
+                    target,
+                    body: body.clone(),
+                    files: Vec::new(),
+                    nonce: short_nonce('r', &format!("{source}:{user}:{what}")),
+                    source: source.clone(),
+                };
+                for user in holders.iter().filter(|u| !winners.contains(u)) {
+                    posts.push(change(PostTarget::RoleRemove { user: *user, role }, *user, "remove"));
+                }
+                for user in winners.iter().filter(|u| !holders.contains(u)) {
+                    posts.push(change(PostTarget::RoleAdd { user: *user, role }, *user, "add"));
+                }
+            }
+        }
+        Ok(SeasonClose {
+            competition: comp.row.id,
+            guild: comp.row.guild_id,
+            season: season.index,
+            first_day: board.window.first_day,
+            end_day: board.window.end_day,
+            announced: announce,
+            standings,
+            // Only an announced season hands the role on, so its holders are the ones to record.
+            winners: if announce { winners } else { Vec::new() },
+            posts,
+            finished: last,
+        })
     }
 
     /// The posts for one slot, rendered as of the slot's time; none when there is nothing to post.
@@ -226,7 +343,8 @@ impl Scheduler {
         if let Some(c) = self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).get(&user) {
             return Ok(*c);
         }
-        let channel = self.http.create_private_channel(&serde_json::json!({ "recipient_id": user.to_string() })).await?;
+        let channel =
+            self.http.create_private_channel(&serde_json::json!({ "recipient_id": user.to_string() })).await?;
         self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).insert(user, channel.id);
         Ok(channel.id)
     }

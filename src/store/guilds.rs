@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Result, Store, StoreError, millis};
 use crate::domain::activity::{ActivityKind, KindName, default_kinds};
 use crate::domain::period::local_date;
-use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, parse_timezone, weekday_name};
+use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours, parse_timezone, weekday_name};
 
 /// Records one write in the audit table. `before`/`after` are JSON snapshots of what changed.
 #[allow(clippy::too_many_arguments)] // mirrors the audit table's columns one to one
@@ -56,8 +56,8 @@ pub(super) fn ensure_guild(conn: &Connection, guild: i64, now: DateTime<Utc>) ->
 pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettings> {
     let row = conn
         .prepare_cached(
-            "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days
-             FROM guilds WHERE guild_id = ?1",
+            "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days,
+             work_start, work_end FROM guilds WHERE guild_id = ?1",
         )?
         .query_row([guild], |r| {
             Ok((
@@ -67,10 +67,12 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<i64>>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
             ))
         })
         .optional()?;
-    let Some((tz, week_start, fiscal, working, role, backdate)) = row else {
+    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end)) = row else {
         return Ok(GuildSettings::default());
     };
     Ok(GuildSettings {
@@ -80,6 +82,7 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
         working_days: WorkingDays::from_bits(working as u8)?,
         manager_role: role.map(|r| r as u64),
         backdate_days: backdate as u32,
+        working_hours: WorkingHours::from_minutes(work_start as u32, work_end as u32)?,
     })
 }
 
@@ -96,6 +99,7 @@ pub fn settings_json(s: &GuildSettings) -> serde_json::Value {
         "working_days": s.working_days.to_string(),
         "manager_role": s.manager_role.map(|r| r.to_string()),
         "backdate_days": s.backdate_days,
+        "working_hours": s.working_hours.to_string(),
     })
 }
 
@@ -158,7 +162,7 @@ impl Store {
             let before = load_settings(c, guild)?;
             c.prepare_cached(
                 "UPDATE guilds SET timezone = ?2, week_start = ?3, fiscal_year_start = ?4, working_days = ?5,
-                 manager_role = ?6, backdate_days = ?7 WHERE guild_id = ?1",
+                 manager_role = ?6, backdate_days = ?7, work_start = ?8, work_end = ?9 WHERE guild_id = ?1",
             )?
             .execute(params![
                 guild,
@@ -168,6 +172,8 @@ impl Store {
                 settings.working_days.bits(),
                 settings.manager_role.map(|r| r as i64),
                 settings.backdate_days,
+                settings.working_hours.start_minute(),
+                settings.working_hours.end_minute(),
             ])?;
             if before.timezone != settings.timezone {
                 rebuild_rollups(c, guild, &settings)?;

@@ -10,12 +10,15 @@
 mod activities;
 pub mod bench;
 mod comp;
+pub mod competitions;
 mod deals;
 pub mod goals;
 mod guilds;
 mod import;
 mod kpis;
 mod migrations;
+pub mod milestones;
+mod nudges;
 pub mod schedules;
 mod teams;
 
@@ -49,6 +52,9 @@ pub enum StoreError {
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("{0}")]
     Migration(String),
+    /// A stored row no longer reads as what it should be.
+    #[error("unreadable stored data: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {

@@ -158,7 +158,11 @@ pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateT
 }
 
 pub(super) fn nonce_seen(conn: &Connection, nonce: &str) -> Result<bool> {
-    Ok(conn.prepare_cached("SELECT 1 FROM outbox WHERE nonce = ?1")?.query_row([nonce], |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM outbox WHERE nonce = ?1")?
+        .query_row([nonce], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 impl Store {

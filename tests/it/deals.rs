@@ -46,6 +46,7 @@ impl Guild {
             user_name: name.to_string(),
             roles: Vec::new(),
             permissions: if user == BOSS { MANAGE_GUILD } else { 0 },
+            app_permissions: None,
             resolved_users: vec![(ANN, "Ann".into()), (BOB, "Bob".into()), (CY, "Cy".into())],
             action: Action::Command(cmdline::parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message))),
         }

@@ -21,6 +21,7 @@ fn invocation(guild: u64, id: u64, user: u64, permissions: u64, line: &str) -> I
         user_name: format!("rep{user}"),
         roles: Vec::new(),
         permissions,
+        app_permissions: None,
         resolved_users: Vec::new(),
         action: Action::Command(cmdline::parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message))),
     }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod bench;
 mod cli;
+mod competitions;
 mod deals;
 mod e2e;
 mod forecast_comp;
@@ -13,6 +14,7 @@ mod import_export;
 mod kpis;
 mod log_undo;
 mod manifests;
+mod nudges;
 mod reliability;
 mod rollups_property;
 mod scheduler;

@@ -385,6 +385,7 @@ fn plausible(entry: &str, opt: &Value) -> String {
         (_, "team") => "Alpha".into(),
         (_, "timezone") => "Europe/Berlin".into(),
         (_, "days") => "mon-fri".into(),
+        (_, "hours") => "09:00-18:00".into(),
         (_, "day") => "monday".into(),
         // Alpha exists already; a second team (or Alpha's new name) needs a free name.
         ("/team create" | "/team rename", "name") => "Bravo".into(),
@@ -430,6 +431,7 @@ fn invocation_by(id: u64, user: u64, user_name: &str, line: &str, focused: Optio
         user_name: user_name.to_string(),
         roles: Vec::new(),
         permissions: MANAGE_GUILD,
+        app_permissions: None,
         resolved_users: vec![(42, "rep42".into())],
         action,
     })
@@ -446,6 +448,7 @@ async fn seeded_app(dir: &Path) -> App {
         (4, "/deal open name:Acme value:1000"),
         (5, "/comp plan team:Alpha rate:8"),
         (6, "/schedule add what:leaderboard channel:<#7> at:\"weekdays 09:00\""),
+        (7, "/compete create name:Dash metric:points between:teams scoring:total end:this-week channel:<#7>"),
     ] {
         let inv = invocation(id, line, None).expect("setup line parses");
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);

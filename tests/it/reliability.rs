@@ -355,6 +355,7 @@ fn invocation(id: u64, guild: u64, user: u64, user_name: &str, permissions: u64,
         user_name: user_name.to_string(),
         roles: Vec::new(),
         permissions,
+        app_permissions: None,
         resolved_users: Vec::new(),
         action,
     }

@@ -15,6 +15,7 @@ pub fn invocation(id: u64, user: u64, permissions: u64, line: &str) -> Invocatio
         user_name: format!("rep{user}"),
         roles: Vec::new(),
         permissions,
+        app_permissions: None,
         resolved_users: Vec::new(),
         action: Action::Command(cmdline::parse(line).unwrap()),
     }
