@@ -13,6 +13,7 @@ use crate::discord::gateway::{self, GatewayConfig};
 use crate::discord::{Clock, render};
 use crate::handlers::{MANAGE_GUILD, cmdline};
 use crate::loopback::{self, Loopback, payload};
+use crate::scheduler::Scheduler;
 
 const GUILD: u64 = 1_100_000_000_000_000_001;
 const CHANNEL: u64 = 1_100_000_000_000_000_002;
@@ -20,6 +21,7 @@ const MANAGER: (u64, &str) = (1_200_000_000_000_000_001, "Morgan");
 const ALPHA: [(u64, &str); 3] =
     [(1_300_000_000_000_000_001, "Alice"), (1_300_000_000_000_000_002, "Bob"), (1_300_000_000_000_000_003, "Cara")];
 const BETA: [(u64, &str); 2] = [(1_300_000_000_000_000_004, "Dev"), (1_300_000_000_000_000_005, "Eve")];
+const ALPHA_CHANNEL: u64 = 1_100_000_000_000_000_003;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ struct Floor {
     out: String,
     answered: usize,
     slowest: Duration,
+    /// Messages the bot sent on its own already printed: per channel, and per DM'd user.
+    printed: std::collections::HashMap<(bool, u64), usize>,
 }
 
 impl Floor {
@@ -105,6 +109,28 @@ impl Floor {
         let _ = writeln!(self.out);
     }
 
+    /// Steps the scheduler to now (as its sleep would end) and prints what it posted and DM'd.
+    async fn scheduler_step(&mut self, scheduler: &Scheduler) -> Result<(), DemoError> {
+        scheduler.tick(self.clock.now()).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+        let stamp = self.stamp();
+        let mut outlets: Vec<(bool, u64, String)> =
+            vec![(false, CHANNEL, "#sales".into()), (false, ALPHA_CHANNEL, "#team-alpha".into())];
+        outlets.extend(ALPHA.iter().chain(BETA.iter()).map(|(id, name)| (true, *id, format!("a DM to {name}"))));
+        for (dm, id, label) in outlets {
+            let messages = if dm { self.lb.dm_messages(id) } else { self.lb.channel_messages(id) };
+            let seen = self.printed.get(&(dm, id)).copied().unwrap_or(0);
+            for body in messages.iter().skip(seen) {
+                let _ = writeln!(self.out, "{stamp}  rally → {label}:");
+                for l in render::text_from_json(&json!({"type": 4, "data": body})).lines() {
+                    let _ = writeln!(self.out, "           {l}");
+                }
+                let _ = writeln!(self.out);
+            }
+            self.printed.insert((dm, id), messages.len());
+        }
+        Ok(())
+    }
+
     fn note(&mut self, text: &str) {
         let _ = writeln!(self.out, "── {text}\n");
     }
@@ -138,10 +164,14 @@ pub async fn run(app: App) -> Result<String, DemoError> {
         api_url: Some(lb.url()),
         dev_guild: Some(GUILD),
         clock: clock.clone(),
+        scheduler: false,
     };
+    let scheduler_app = app.clone();
     let mut bot = gateway::start(app, config).await.map_err(|e| DemoError::Bot(e.to_string()))?;
     lb.wait_ready(TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
     let registered = bot.registered(TIMEOUT).await.map_err(DemoError::Bot)?;
+    // The real scheduler on the client's own REST client, stepped through the simulated week.
+    let scheduler = Scheduler::new(scheduler_app, bot.http());
 
     let mut f = Floor {
         lb,
@@ -151,6 +181,7 @@ pub async fn run(app: App) -> Result<String, DemoError> {
         out: String::new(),
         answered: 0,
         slowest: Duration::ZERO,
+        printed: Default::default(),
     };
     let _ = writeln!(
         f.out,
@@ -168,7 +199,19 @@ pub async fn run(app: App) -> Result<String, DemoError> {
     for rep in BETA {
         f.say(MANAGER, &format!("/team add team:Beta user:{}", mention(rep)), false).await?;
     }
+    f.say(MANAGER, &format!("/team channel team:Alpha channel:<#{ALPHA_CHANNEL}>"), false).await?;
     f.say(MANAGER, "/team list", true).await?;
+    f.say(MANAGER, &format!("/goal set scope:rep user:{} metric:call target:60 period:week", mention(ALPHA[2])), true)
+        .await?;
+    f.say(MANAGER, &format!("/goal set scope:rep user:{} metric:call target:40 period:week", mention(BETA[0])), false)
+        .await?;
+    f.say(MANAGER, "/goal set scope:team team:Alpha metric:points target:150 period:week", false).await?;
+    f.say(
+        MANAGER,
+        "/compete create name:\"Week Sprint\" metric:points between:teams scoring:per-capita start:this-week end:2026-11-27",
+        true,
+    )
+    .await?;
 
     f.note("The week: reps log what they do, in seconds");
     let mut rng = Lcg(42);
@@ -176,6 +219,13 @@ pub async fn run(app: App) -> Result<String, DemoError> {
     let mut quiet = 0;
     for day in 0..5 {
         let date = monday + Days::days(day);
+        if day == 3 {
+            f.note("Thursday morning: the scheduler wakes for its first slots");
+            f.at(date, 8, 30);
+            f.scheduler_step(&scheduler).await?;
+            f.at(date, 9, 0);
+            f.scheduler_step(&scheduler).await?;
+        }
         for (i, rep) in ALPHA.iter().chain(BETA.iter()).enumerate() {
             for slot in 0..(1 + rng.next(3)) {
                 f.at(date, 9 + slot as u32 * 2 + rng.next(2) as u32, (rng.next(4) * 15) as u32);
@@ -200,6 +250,18 @@ pub async fn run(app: App) -> Result<String, DemoError> {
             f.say(BETA[1], "/log kind:won amount:8400 deal:GLOBEX-7", true).await?;
             f.say(BETA[0], "/log kind:lost deal:INITECH-3", false).await?;
         }
+        if day == 2 {
+            f.at(date, 18, 0);
+            f.note("Wednesday evening: Morgan lets the bot do the chasing");
+            f.say(
+                MANAGER,
+                &format!("/schedule add what:leaderboard channel:<#{CHANNEL}> at:\"weekdays 09:00\" period:this-week"),
+                true,
+            )
+            .await?;
+            f.say(MANAGER, &format!("/schedule add what:nudges channel:<#{CHANNEL}> at:\"weekdays 08:30\""), true)
+                .await?;
+        }
         if day == 3 {
             f.at(date, 17, 30);
             f.say(ALPHA[2], "/me", true).await?;
@@ -209,10 +271,16 @@ pub async fn run(app: App) -> Result<String, DemoError> {
 
     f.at(monday + Days::days(4), 17, 0);
     f.note("Friday afternoon: Morgan reviews the week");
+    f.scheduler_step(&scheduler).await?;
     f.say(MANAGER, "/kpi team team:Alpha", true).await?;
     f.say(MANAGER, "/leaderboard scope:teams", true).await?;
     f.say(MANAGER, "/leaderboard metric:revenue", true).await?;
     f.say(ALPHA[1], "/kpi team", true).await?;
+    f.say(ALPHA[1], "/compete show", true).await?;
+
+    f.at(monday + Days::days(5), 0, 0);
+    f.note("Midnight: the week's competition closes, announced once");
+    f.scheduler_step(&scheduler).await?;
 
     let violations = f.lb.violations();
     let _ = writeln!(

@@ -26,6 +26,8 @@ pub struct GatewayConfig {
     /// Register commands to this guild only (they update instantly) instead of globally.
     pub dev_guild: Option<u64>,
     pub clock: Clock,
+    /// Run the scheduler beside the client (off in the demo, which steps its own through a week).
+    pub scheduler: bool,
 }
 
 struct Handler {
@@ -131,9 +133,15 @@ pub struct GatewayHandle {
     scheduler_task: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<Result<(), serenity::Error>>,
     registered: watch::Receiver<Option<Result<usize, String>>>,
+    http: Arc<serenity::http::Http>,
 }
 
 impl GatewayHandle {
+    /// The client's REST client, for a scheduler driven from outside (the demo).
+    pub fn http(&self) -> Arc<serenity::http::Http> {
+        self.http.clone()
+    }
+
     /// Waits until the commands were registered after READY (or registration failed).
     pub async fn registered(&mut self, timeout: Duration) -> Result<usize, String> {
         let wait = self.registered.wait_for(Option::is_some);
@@ -170,8 +178,12 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
     // Scheduled posts go through the same REST client as the replies.
     let stop = Arc::new(tokio::sync::Notify::new());
     let scheduler = crate::scheduler::Scheduler::new(scheduler_app.clone(), client.http.clone());
-    let scheduler_task =
-        tokio::spawn(scheduler.run(config.clock.clone(), scheduler_app.scheduler_wake(), stop.clone()));
+    let scheduler_task = if config.scheduler {
+        tokio::spawn(scheduler.run(config.clock.clone(), scheduler_app.scheduler_wake(), stop.clone()))
+    } else {
+        tokio::spawn(async {})
+    };
+    let http = client.http.clone();
     let task = tokio::spawn(async move { client.start().await });
-    Ok(GatewayHandle { shards, task, registered: rx, scheduler_stop: stop, scheduler_task })
+    Ok(GatewayHandle { shards, task, registered: rx, scheduler_stop: stop, scheduler_task, http })
 }

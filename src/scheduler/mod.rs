@@ -291,6 +291,13 @@ impl Scheduler {
     /// Delivers every due item once; failures are rescheduled or given up.
     async fn deliver(&self, now: DateTime<Utc>) -> AppResult<()> {
         for item in self.app.store.due_posts(now, 50).await? {
+            // A rep who opted out while their DM waited for a retry does not get it.
+            if let PostTarget::Dm(user) = item.target
+                && self.app.store.nudges_off_since(item.guild_id, user as i64).await?.is_some()
+            {
+                self.app.store.post_failed(item.id, "the rep turned nudges off".into(), None, now).await?;
+                continue;
+            }
             let attempt = match self.attempt(&item).await {
                 Ok(message) => Attempt::Delivered(message),
                 Err(e) => classify(&e, item.attempts),

@@ -289,3 +289,21 @@ async fn rally_serve_verifies_signatures_and_answers_in_the_http_body() {
     assert!(lb.violations().is_empty(), "Discord would have rejected: {:#?}", lb.violations());
     lb.shutdown().await;
 }
+
+#[test]
+fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_competition_winner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", dir.path().join("demo.db").to_str().expect("utf-8 path"), "demo"])
+        .output()
+        .expect("rally demo runs");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{transcript}\n{}", String::from_utf8_lossy(&out.stderr));
+    let post = transcript.find("Thu 09:00  rally → #sales:").expect("the 09:00 leaderboard is posted");
+    assert!(transcript[post..].contains("📎 leaderboard.png"), "the post carries its chart:\n{transcript}");
+    let dm = transcript.find("rally → a DM to Cara:").expect("Cara, behind on her call goal, is nudged");
+    assert!(transcript[dm..].contains("pace says") && transcript[dm..].contains("/day"), "{transcript}");
+    assert!(transcript.contains("Congratulations to **Beta**"), "the competition is announced:\n{transcript}");
+    assert_eq!(transcript.matches("Congratulations to").count(), 1, "announced once");
+    assert!(transcript.contains(" 0 requests Discord would have rejected"), "{transcript}");
+}

@@ -18,5 +18,6 @@ mod nudges;
 mod reliability;
 mod rollups_property;
 mod scheduler;
+mod scheduler_restart;
 mod slash;
 mod store;

@@ -335,3 +335,22 @@ async fn working_hours_parse_errors_are_friendly_and_change_nothing() {
     let rep = run(&t, 4, 42, "/settings working-hours hours:\"09:00-18:00\"", now).await;
     assert!(rep.starts_with("⚠️") && rep.contains("for managers"), "{rep}");
 }
+
+#[tokio::test]
+async fn a_nudge_waiting_for_a_retry_is_dropped_when_the_rep_turns_nudges_off_meanwhile() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    alpha(&t).await;
+    schedule(&t, 30, "what:nudges at:\"weekdays 12:00\"", "2026-11-25T11:00:00Z").await;
+    // Discord is down when the slot comes: both DMs (42 and 44) wait in the outbox for a retry.
+    lb.fail_next("/users/@me/channels", 500, 2);
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    s.tick(at(WEDNESDAY_NOON)).await.unwrap();
+    assert!(lb.dm_messages(42).is_empty() && lb.dm_messages(44).is_empty());
+    ok(&t, 40, 42, "/nudges off", "2026-11-25T12:00:01Z").await;
+    s.tick(at("2026-11-25T12:05:00Z")).await.unwrap();
+    assert!(lb.dm_messages(42).is_empty(), "42 turned nudges off before the retry");
+    assert_eq!(lb.dm_messages(44).len(), 1, "44 still gets theirs");
+    let dropped = t.app.store.posts(1).await.unwrap().into_iter().find(|p| p.target == PostTarget::Dm(42)).unwrap();
+    assert!(dropped.failed && !dropped.delivered, "{dropped:?}");
+}
