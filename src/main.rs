@@ -343,7 +343,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 .map_err(|e| AppError::User(format!("cannot start the Discord client: {e}")))?;
             tokio::select! {
                 result = client.wait() => result.map_err(|e| AppError::User(format!("the Discord client stopped: {e}")))?,
-                _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+                _ = stop_signal() => eprintln!("stopping"),
             }
         }
         Command::Serve { listen, public_key, api_url } => {
@@ -367,7 +367,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             eprintln!("rally serve: listening on http://{addr} (POST / for interactions, GET /healthz){posts}");
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
-                _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+                _ = stop_signal() => eprintln!("stopping"),
             }
         }
         Command::Exec { guild, user, user_name, roles, id, json, line } => {
@@ -607,4 +607,21 @@ fn report_text(r: &Report, tz: &str) -> String {
         format_money(r.totals.revenue)
     ));
     s
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and systemd send). Every acknowledged write is already
+/// committed, so stopping here loses nothing; queued posts wait in the outbox for the next start.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -167,7 +167,9 @@ pub(crate) struct State {
     pub commands: HashMap<Option<u64>, Value>,
     pub channel_messages: HashMap<u64, Vec<Value>>,
     /// `(channel, nonce)` -> the message returned for it, for `enforce_nonce`.
-    pub nonces: HashMap<(u64, String), Value>,
+    /// Messages posted with `enforce_nonce`, and when: Discord honours a nonce for a few minutes
+    /// only, and so does the loopback (`NONCE_WINDOW`).
+    pub nonces: HashMap<(u64, String), (std::time::Instant, Value)>,
     pub dm_by_user: HashMap<u64, u64>,
     pub member_roles: HashMap<(u64, u64), BTreeSet<u64>>,
     pub interactions: HashMap<u64, Pending>,

@@ -507,6 +507,9 @@ fn run(op: Op, ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, 
     }
 }
 
+/// How long a nonce is remembered: "a few minutes" in Discord's documentation; the short end.
+const NONCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn create_message(ctx: &Ctx<'_>, state: &mut Record) -> Reply {
     let channel = ctx.id("channel_id");
     let body = ctx.body();
@@ -516,7 +519,8 @@ fn create_message(ctx: &Ctx<'_>, state: &mut Record) -> Reply {
         _ => None,
     };
     if let Some(key) = &nonce_key
-        && let Some(earlier) = state.nonces.get(&(channel, key.clone()))
+        && let Some((_, earlier)) =
+            state.nonces.get(&(channel, key.clone())).filter(|(t, _)| t.elapsed() < NONCE_WINDOW)
     {
         return Reply::ok(earlier.clone());
     }
@@ -525,7 +529,7 @@ fn create_message(ctx: &Ctx<'_>, state: &mut Record) -> Reply {
     let msg = objects::message(id, channel, Origin::Channel, body, ctx.files, first_attachment, &ctx.shared.base_url);
     state.channel_messages.entry(channel).or_default().push(body.clone());
     if let Some(key) = nonce_key {
-        state.nonces.insert((channel, key), msg.clone());
+        state.nonces.insert((channel, key), (std::time::Instant::now(), msg.clone()));
     }
     Reply::ok(msg)
 }

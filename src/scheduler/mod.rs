@@ -1,8 +1,11 @@
 //! The scheduler: wakes at the next due slot (no polling), records each slot exactly once with its
 //! post queued in the outbox in the same transaction, and delivers the outbox through Discord's REST
-//! API with `nonce` + `enforce_nonce`, so a delivery retried after a crash never posts twice.
-//! Retries 5xx and 429 with backoff; gives up on other 4xx with a logged error. Slots missed while
-//! the bot was down are delivered once if within the grace window, otherwise skipped and logged.
+//! API with `nonce` + `enforce_nonce`, so a delivery retried after a crash never posts twice
+//! (within the few minutes Discord remembers a nonce: the retry backoff stays under a minute).
+//! Retries 5xx, 429 and network errors until the post is as old as the grace window; gives up on
+//! other 4xx with a logged error. Slots missed while the bot was down are delivered once if within
+//! the grace window, otherwise skipped and logged. Also closes competition seasons once and
+//! announces goal milestones.
 //!
 //! `tick(now)` is one step and takes time as an argument, so tests drive a simulated week.
 
@@ -27,8 +30,10 @@ use crate::store::schedules::{OutboxItem, PostTarget, QueuedPost, ScheduleRow};
 
 /// Missed slots older than this are skipped rather than posted late.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 60 * 60);
-/// Attempts before a post is given up.
-const MAX_ATTEMPTS: u32 = 10;
+/// Attempts before a post is given up, whatever its age: a bound, not the usual limit (which is
+/// the grace window, measured from when the post was queued).
+const MAX_ATTEMPTS: u32 = 500;
+const MAX_BACKOFF: chrono::Duration = chrono::Duration::minutes(1);
 /// The longest sleep: a bound against clock jumps, not a polling interval.
 const MAX_SLEEP: Duration = Duration::from_secs(60 * 60);
 
@@ -80,8 +85,9 @@ enum Attempt {
 
 fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
     use serenity::http::HttpError;
-    // 1 s, 2 s, 4 s … capped at 5 minutes.
-    let backoff = chrono::Duration::seconds(1i64 << attempts.min(8)).min(chrono::Duration::minutes(5));
+    // 1 s, 2 s, 4 s … capped at a minute: Discord honours a repeated nonce for a few minutes only,
+    // so retries stay well inside that window.
+    let backoff = chrono::Duration::seconds(1i64 << attempts.min(6)).min(MAX_BACKOFF);
     match e {
         serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
             let status = r.status_code.as_u16();
@@ -304,7 +310,11 @@ impl Scheduler {
             };
             match attempt {
                 Attempt::Delivered(id) => self.app.store.post_delivered(item.id, id, now).await?,
-                Attempt::Retry(error, backoff) if item.attempts + 1 < MAX_ATTEMPTS => {
+                // A post that failed for a passing reason is retried until it is as late as a
+                // missed slot may be (the grace window), so a ten-minute outage loses nothing.
+                Attempt::Retry(error, backoff)
+                    if item.attempts + 1 < MAX_ATTEMPTS && now + backoff - item.created_at <= self.grace =>
+                {
                     tracing::warn!(post = item.id, %error, "delivery failed; will retry");
                     self.app.store.post_failed(item.id, error, Some(now + backoff), now).await?;
                 }

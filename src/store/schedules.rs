@@ -85,6 +85,7 @@ pub struct OutboxItem {
     pub body: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
     pub attempts: u32,
+    pub created_at: DateTime<Utc>,
     pub delivered: bool,
     pub failed: bool,
     pub last_error: Option<String>,
@@ -122,6 +123,7 @@ fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
         nonce: r.get(4)?,
         body: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
         attempts: r.get(6)?,
+        created_at: from_millis(r.get(13)?),
         delivered: r.get(7)?,
         failed: r.get(8)?,
         last_error: r.get(9)?,
@@ -130,7 +132,7 @@ fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
 }
 
 const OUTBOX_SELECT: &str = "SELECT outbox_id, guild_id, channel_id, user_id, nonce, body, attempts,
-    delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error, action, role_id, source FROM outbox";
+    delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error, action, role_id, source, created_at FROM outbox";
 
 pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -> Result<()> {
     let (channel, user, action, role) = post.target.columns();

@@ -175,3 +175,38 @@ async fn paused_schedules_and_guilds_without_leaderboards_post_nothing() {
     let list = manager(&t, 5, "/schedule list", "2026-03-30T12:00:00Z").await;
     assert!(list.contains("#1") && list.contains("weekdays 09:00") && list.contains("turned off"), "{list}");
 }
+
+#[tokio::test]
+async fn a_post_is_retried_through_a_long_outage_and_given_up_only_after_the_grace_window() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    berlin_floor(&t, "2026-03-26T12:00:00Z").await;
+    // Discord answers 500 for the first half hour of retries: 1 s, 2 s, 4 s … then once a minute.
+    lb.fail_next(&format!("/channels/{CHANNEL}/messages"), 500, 35);
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    let mut now = at("2026-03-27T08:00:00Z");
+    while lb.channel_messages(CHANNEL).is_empty() && now < at("2026-03-27T09:00:00Z") {
+        now = s.tick(now).await.unwrap().expect("a retry is due").max(now + chrono::Duration::seconds(1));
+    }
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 1, "delivered once Discord came back");
+    let post = &t.app.store.posts(1).await.unwrap()[0];
+    assert!(post.delivered && post.attempts == 36, "{post:?}");
+    assert!(now - at("2026-03-27T08:00:00Z") > chrono::Duration::minutes(25), "well past the old ten attempts");
+
+    // An outage longer than the grace window: the post is given up (and logged), not retried forever.
+    lb.fail_next(&format!("/channels/{CHANNEL}/messages"), 500, 10_000);
+    let mut now = at("2026-03-30T07:00:00Z");
+    for _ in 0..1000 {
+        match s.tick(now).await.unwrap() {
+            Some(next) if next < at("2026-03-30T07:00:00Z") + chrono::Duration::hours(3) => now = next.max(now),
+            _ => break,
+        }
+        if t.app.store.posts(1).await.unwrap()[1].failed {
+            break;
+        }
+    }
+    let given_up = &t.app.store.posts(1).await.unwrap()[1];
+    assert!(given_up.failed && !given_up.delivered, "{given_up:?}");
+    assert!(now - at("2026-03-30T07:00:00Z") <= chrono::Duration::hours(2), "given up within the grace window");
+    assert!(lb.channel_messages(CHANNEL).len() == 1);
+}

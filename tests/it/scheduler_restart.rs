@@ -183,9 +183,9 @@ async fn a_rally_killed_between_recording_a_slot_and_delivering_it_posts_once_af
     let db = dir.path().join("rally.db");
     guild_with_a_daily_leaderboard(&db);
 
-    // Discord answers the channel post with 500 more often than one run can try (rally gives up
-    // after 10 attempts, 8½ minutes of backoff), so the first run cannot deliver, whenever the
-    // kill lands.
+    // Discord answers the channel post with 500 more often than one run can try before the kill
+    // (backoff 1 s, 2 s, 4 s … so 20 failures take minutes), so the first run cannot deliver,
+    // whenever the kill lands.
     const FAILURES: usize = 20;
     lb.fail_next(&posts_path(), 500, FAILURES);
     let mut first = rally_run(&lb, &db, FIRST_RUN, dir.path().join("first.log"));
