@@ -12,6 +12,13 @@ const CHART: &str = "leaderboard.png";
 const TOP: usize = 15;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    if !ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await? {
+        return Err(AppError::User(
+            "leaderboards are turned off on this server; a manager can turn them on with \
+             `/settings leaderboards on:true`"
+                .into(),
+        ));
+    }
     board(ctx, call, false).await
 }
 

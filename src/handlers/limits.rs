@@ -29,6 +29,13 @@ pub fn check(response: &Response) -> Result<(), String> {
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
+/// The same check for a message the bot sends on its own (scheduled posts, DMs, announcements).
+pub fn check_message(m: &Message) -> Result<(), String> {
+    let mut problems = Vec::new();
+    message_problems(m, &mut problems);
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
 fn message_problems(m: &Message, problems: &mut Vec<String>) {
     let mut over = |what: &str, len: usize, max: usize| {
         if len > max {

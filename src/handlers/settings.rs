@@ -44,6 +44,16 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 if has_amount { " and carries a deal amount" } else { "" }
             )));
         }
+        Some("leaderboards") => {
+            let on = call.boolean("on").ok_or_else(|| AppError::User("say on:true or on:false".into()))?;
+            ctx.app.store.set_leaderboards(guild.as_i64(), on, ctx.actor(), ctx.now).await?;
+            return Ok(private(if on {
+                "🏆 Leaderboards are on: `/leaderboard` and scheduled leaderboard posts work again."
+            } else {
+                "Leaderboards are off: `/leaderboard` says so and scheduled leaderboard posts are skipped. \
+                 Competitions you create still post their standings."
+            }));
+        }
         Some("kind-remove") => {
             let name = KindName::parse(call.required_string("name")?)?;
             ctx.app.store.retire_kind(guild.as_i64(), name.clone(), ctx.actor(), ctx.now).await?;
@@ -65,6 +75,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
 async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
     let s = ctx.settings().await?;
+    let leaderboards = ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await?;
     let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
     let kinds: Vec<String> = kinds
         .iter()
@@ -90,6 +101,7 @@ async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
                 field("Working hours", s.working_hours.to_string()),
                 field("Manager role", s.manager_role.map_or("Manage Server only".into(), |r| format!("<@&{r}>"))),
                 field("Back-dating", format!("{} days", s.backdate_days)),
+                field("Leaderboards", if leaderboards { "on" } else { "off" }.to_string()),
                 Field {
                     name: "Activity kinds".into(),
                     value: super::format::clip(&kinds.join(" · "), 1024),

@@ -283,6 +283,14 @@ impl Scheduler {
         let outgoing = handlers::scheduled_posts(&self.app, s, slot).await?;
         outgoing
             .into_iter()
+            .filter(|o| match handlers::limits::check_message(&o.message) {
+                Ok(()) => true,
+                // A post Discord would refuse is dropped here, loudly, rather than retried.
+                Err(e) => {
+                    tracing::error!(schedule = s.id, error = %e, "a scheduled post breaks Discord's limits; skipped");
+                    false
+                }
+            })
             .map(|o| {
                 let nonce = if o.key.is_empty() {
                     format!("s{:x}.{:x}", s.id, slot.timestamp())

@@ -168,12 +168,23 @@ async fn paused_schedules_and_guilds_without_leaderboards_post_nothing() {
     s.tick(at("2026-03-27T08:00:00Z")).await.unwrap();
     assert!(t.app.store.slots(1).await.unwrap().is_empty());
     manager(&t, 4, "/schedule resume id:1", "2026-03-27T12:00:00Z").await;
-    t.app.store.set_leaderboards(1, false, "test".into(), at("2026-03-27T12:00:00Z")).await.unwrap();
+    let off = manager(&t, 6, "/settings leaderboards on:false", "2026-03-27T12:00:00Z").await;
+    assert!(off.contains("Leaderboards are off"), "{off}");
+    let refused = match dispatch(&t.app, &invocation(7, 42, 0, "/leaderboard"), at("2026-03-27T12:00:00Z")).await {
+        Response::Message(m) => message_text(&m),
+        other => panic!("{other:?}"),
+    };
+    assert!(refused.contains("leaderboards are turned off"), "{refused}");
     s.tick(at("2026-03-30T07:00:00Z")).await.unwrap();
     assert_eq!(t.app.store.slots(1).await.unwrap(), vec![(at("2026-03-30T07:00:00Z"), false)], "recorded, not posted");
     assert!(lb.channel_messages(CHANNEL).is_empty());
     let list = manager(&t, 5, "/schedule list", "2026-03-30T12:00:00Z").await;
     assert!(list.contains("#1") && list.contains("weekdays 09:00") && list.contains("turned off"), "{list}");
+    let shown = manager(&t, 8, "/settings show", "2026-03-30T12:00:00Z").await;
+    assert!(shown.contains("Leaderboards: off"), "{shown}");
+    manager(&t, 9, "/settings leaderboards on:true", "2026-03-30T12:00:00Z").await;
+    s.tick(at("2026-03-31T07:00:00Z")).await.unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 1, "on again: the next slot posts");
 }
 
 #[tokio::test]
