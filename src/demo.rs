@@ -165,6 +165,7 @@ pub async fn run(app: App) -> Result<String, DemoError> {
         dev_guild: Some(GUILD),
         clock: clock.clone(),
         scheduler: false,
+        defer_after: gateway::DEFER_AFTER,
     };
     let scheduler_app = app.clone();
     let mut bot = gateway::start(app, config).await.map_err(|e| DemoError::Bot(e.to_string()))?;

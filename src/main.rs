@@ -336,8 +336,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                     "set DISCORD_TOKEN to your bot's token (Developer Portal > Bot > Reset Token); try `rally demo` to see rally without one".into(),
                 ));
             }
-            let config =
-                GatewayConfig { token, api_url, dev_guild: dev_guild.map(|g| g.get()), clock, scheduler: true };
+            let config = GatewayConfig {
+                token,
+                api_url,
+                dev_guild: dev_guild.map(|g| g.get()),
+                clock,
+                scheduler: true,
+                defer_after: rally::discord::gateway::DEFER_AFTER,
+            };
             let client = rally::discord::gateway::start(app, config)
                 .await
                 .map_err(|e| AppError::User(format!("cannot start the Discord client: {e}")))?;

@@ -127,7 +127,7 @@ async fn interaction(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         }
         Some(response) => Json(render::interaction_json(&response)).into_response(),
         None => {
-            let ephemeral = !matches!(&inv.action, Action::Command(c) if c.name == "leaderboard" || c.boolean("public") == Some(true));
+            let ephemeral = !super::gateway::public(&inv);
             tokio::spawn(async move {
                 if let Ok(response) = work.await {
                     complete(&shared, &token, response).await;

@@ -28,11 +28,14 @@ pub struct GatewayConfig {
     pub clock: Clock,
     /// Run the scheduler beside the client (off in the demo, which steps its own through a week).
     pub scheduler: bool,
+    /// How long to wait for the work before deferring ([`DEFER_AFTER`]; zero defers every reply).
+    pub defer_after: Duration,
 }
 
 struct Handler {
     app: App,
     clock: Clock,
+    defer_after: Duration,
     dev_guild: Option<u64>,
     registered: watch::Sender<Option<Result<usize, String>>>,
 }
@@ -60,7 +63,7 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        answer(&self.app, &ctx.http, &interaction, self.clock.now()).await;
+        answer(&self.app, &ctx.http, &interaction, self.clock.now(), self.defer_after).await;
     }
 }
 
@@ -75,17 +78,25 @@ fn target(interaction: &Interaction) -> Option<(InteractionId, &str)> {
 }
 
 /// Whether a command's reply is public; a deferred reply must choose before the work is done.
-fn public(inv: &Invocation) -> bool {
+pub(super) fn public(inv: &Invocation) -> bool {
     match &inv.action {
         Action::Command(call) => {
-            call.name == "leaderboard" || (call.name == "kpi" && call.boolean("public") == Some(true))
+            call.name == "leaderboard"
+                || (call.name == "kpi" && call.boolean("public") == Some(true))
+                || (call.name == "compete" && matches!(call.sub.as_deref(), Some("create" | "show")))
         }
         _ => false,
     }
 }
 
 /// Runs one interaction through the pipeline and answers it on Discord.
-pub async fn answer(app: &App, http: &Http, interaction: &Interaction, now: chrono::DateTime<chrono::Utc>) {
+pub async fn answer(
+    app: &App,
+    http: &Http,
+    interaction: &Interaction,
+    now: chrono::DateTime<chrono::Utc>,
+    defer_after: Duration,
+) {
     let Some((id, token)) = target(interaction) else { return };
     let inv = match convert::invocation(interaction) {
         Ok(inv) => inv,
@@ -105,7 +116,7 @@ pub async fn answer(app: &App, http: &Http, interaction: &Interaction, now: chro
     }
     tokio::select! {
         response = &mut work => send(http, id, token, &response).await,
-        _ = tokio::time::sleep(DEFER_AFTER) => {
+        _ = tokio::time::sleep(defer_after) => {
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(!public(&inv)));
             if let Err(e) = defer.execute(http, (id, token)).await {
                 tracing::error!(interaction = inv.id, error = %e, "could not defer");
@@ -171,7 +182,13 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
     let http = super::http_client(&config.token, config.api_url.as_deref());
     let (tx, rx) = watch::channel(None);
     let scheduler_app = app.clone();
-    let handler = Handler { app, clock: config.clock.clone(), dev_guild: config.dev_guild, registered: tx };
+    let handler = Handler {
+        app,
+        clock: config.clock.clone(),
+        defer_after: config.defer_after,
+        dev_guild: config.dev_guild,
+        registered: tx,
+    };
     let mut client =
         serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(handler).await?;
     let shards = client.shard_manager.clone();

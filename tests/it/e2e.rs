@@ -307,3 +307,55 @@ fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_c
     assert_eq!(transcript.matches("Congratulations to").count(), 1, "announced once");
     assert!(transcript.contains(" 0 requests Discord would have rejected"), "{transcript}");
 }
+
+#[tokio::test]
+async fn work_that_outlasts_the_defer_deadline_is_deferred_then_completed_by_editing_the_reply() {
+    use rally::discord::Clock;
+    use rally::discord::gateway::{self, GatewayConfig};
+    let lb = loopback().await;
+    let t = spawn_app();
+    // A zero deadline: every reply takes the path a slow one would, through the real client.
+    let config = GatewayConfig {
+        token: "test-token".into(),
+        api_url: Some(lb.url()),
+        dev_guild: Some(GUILD),
+        clock: Clock::starting_at(at(NOW)),
+        scheduler: false,
+        defer_after: Duration::ZERO,
+    };
+    let mut bot = gateway::start(t.app.clone(), config).await.expect("the client starts");
+    lb.wait_ready(WAIT).await.expect("the bot identifies");
+    bot.registered(WAIT).await.expect("commands registered");
+
+    let private = command(11, &rep(42), "/log kind:call count:2");
+    let token = private["token"].as_str().unwrap().to_string();
+    let answer = lb.interact(private, WAIT).await.expect("answered");
+    assert_eq!(answer.body["type"], 5, "deferred: {}", answer.body);
+    assert_eq!(answer.body["data"]["flags"], 64, "a /log reply stays private when deferred");
+    let edited = wait_for_original(&lb, &token).await;
+    assert!(edited["content"].as_str().unwrap_or_default().contains("Logged **2 × call**"), "{edited}");
+
+    let public = command(12, &rep(42), "/leaderboard");
+    let token = public["token"].as_str().unwrap().to_string();
+    let answer = lb.interact(public, WAIT).await.expect("answered");
+    assert_eq!(answer.body["type"], 5);
+    assert_eq!(answer.body["data"]["flags"].as_u64().unwrap_or(0) & 64, 0, "a leaderboard is deferred in public");
+    let edited = wait_for_original(&lb, &token).await;
+    assert!(edited["embeds"][0]["title"].as_str().unwrap_or_default().contains("Reps by points"), "{edited}");
+    assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
+    bot.shutdown().await;
+}
+
+/// The deferred reply's content once the bot has edited it.
+async fn wait_for_original(lb: &Loopback, token: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(m) = lb
+            .original_response(token)
+            .filter(|m| m["content"].as_str().is_some_and(|c| !c.is_empty()) || m["embeds"][0].is_object())
+        {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the deferred reply was never completed");
+}
