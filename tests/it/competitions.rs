@@ -309,3 +309,48 @@ async fn bad_competitions_are_refused_with_a_reason_and_nothing_is_written() {
     assert_eq!(comps.len(), 1);
     assert!(comps[0].row.ended_at.is_none());
 }
+
+#[tokio::test]
+async fn posts_and_announcements_of_one_guild_never_show_another_guilds_data() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    two_teams(&t).await;
+    // Guild 2 reuses a user id of guild 1 under another name, on a team of its own.
+    let csv = format!("{HEADER}2026-11-24T10:00:00Z,11,Zed,Zephyr,call,50,,,z1\n");
+    import(&t.app, 2, &csv, "2026-11-26T12:00:00Z").await;
+    let in_guild = |guild: u64, id: u64, line: String| {
+        let mut inv = invocation(id, 9, MANAGE_GUILD, Some(u64::MAX), &line);
+        inv.guild = rally::domain::activity::Snowflake::new(guild).unwrap();
+        inv
+    };
+    for (guild, channel) in [(1u64, CHANNEL), (2, CHANNEL + 1)] {
+        for (i, line) in [
+            format!(
+                "/compete create name:Dash metric:points between:reps scoring:total start:2026-11-23 end:2026-11-27 \
+                 channel:<#{channel}>"
+            ),
+            format!("/schedule add what:leaderboard channel:<#{channel}> at:\"daily 17:00\""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Response::Message(m) =
+                dispatch(&t.app, &in_guild(guild, 300 + guild * 10 + i as u64, line), at(MONDAY)).await
+            else {
+                panic!()
+            };
+            assert!(!message_text(&m).starts_with("⚠️"), "{}", message_text(&m));
+        }
+    }
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    // Guild 1 is in Berlin, guild 2 in UTC: each one's 17:00 and midnight.
+    for now in ["2026-11-27T16:00:00Z", "2026-11-27T17:00:00Z", WEEK_OVER, "2026-11-28T00:00:00Z"] {
+        s.tick(at(now)).await.unwrap();
+    }
+    let mine = serde_json::to_string(&lb.channel_messages(CHANNEL)).unwrap();
+    let theirs = serde_json::to_string(&lb.channel_messages(CHANNEL + 1)).unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 2, "a leaderboard and an announcement each");
+    assert_eq!(lb.channel_messages(CHANNEL + 1).len(), 2);
+    assert!(mine.contains("small11") && !mine.contains("Zed") && !mine.contains("**50**"), "{mine}");
+    assert!(theirs.contains("Zed") && !theirs.contains("small") && !theirs.contains("big2"), "{theirs}");
+}
