@@ -161,11 +161,19 @@ impl App {
         keep: &(dyn Fn(&GoalKey) -> bool + Sync),
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
-        let settings = self.store.guild_settings(guild.as_i64()).await?;
-        let mut out = Vec::new();
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let mut currents = Vec::new();
         for unit in GoalPeriod::ALL {
-            let current = unit.current(&settings, now)?;
-            out.extend(self.progress_in(guild, &settings, unit, &current, keep, now).await?);
+            currents.push((unit, unit.current(&settings, now)?));
+        }
+        // One read for the targets of every period kind; totals only where a goal is in force.
+        let versions =
+            self.store.goals_in_force_many(g, currents.iter().map(|(u, p)| (*u, p.first_day)).collect()).await?;
+        let mut out = Vec::new();
+        for ((_, current), versions) in currents.iter().zip(versions) {
+            let versions: Vec<GoalVersion> = versions.into_iter().filter(|v| keep(&v.key)).collect();
+            out.extend(self.progress_of(g, &settings, versions, current, now).await?);
         }
         Ok(out)
     }
@@ -230,6 +238,18 @@ impl App {
         let g = guild.as_i64();
         let versions: Vec<GoalVersion> =
             self.store.goals_in_force(g, unit, period.first_day).await?.into_iter().filter(|v| keep(&v.key)).collect();
+        self.progress_of(g, settings, versions, period, now).await
+    }
+
+    /// Where each of `versions` (targets in force for `period`) stands.
+    async fn progress_of(
+        &self,
+        g: i64,
+        settings: &GuildSettings,
+        versions: Vec<GoalVersion>,
+        period: &Period,
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
         if versions.is_empty() {
             return Ok(Vec::new());
         }

@@ -47,8 +47,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let r = &logged.record;
     let today = Period::resolve(&PeriodSpec::Today, &settings, ctx.now)?;
     let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, ctx.now)?;
-    let t_today = ctx.app.member_totals(ctx.inv.guild, ctx.inv.user, &today).await?;
-    let t_week = ctx.app.member_totals(ctx.inv.guild, ctx.inv.user, &week).await?;
+    let mut both = ctx.app.member_totals_many(ctx.inv.guild, ctx.inv.user, &[&today, &week]).await?.into_iter();
+    let (t_today, t_week) = (both.next().unwrap_or_default(), both.next().unwrap_or_default());
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
     let mut text = format!(

@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::guilds::{ensure_guild, load_kinds};
+use super::import::add_sums;
 use super::teams::{find_or_create_team, upsert_member};
-use super::{Result, Store, StoreError, configure, day_number, millis};
+use super::{Result, Store, StoreError, configure, day_number, millis, month_number};
 use crate::domain::activity::Name;
 
 /// One synthetic guild: its team names and its reps as (user id, name, index into `teams`).
@@ -98,43 +99,28 @@ impl Store {
                     local_day, note, deal_ref, source, idem_key, actor, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', NULL, 'import', ?10, 0, ?11)",
             )?;
-            type Key = (i64, i64, i64, i64, i64);
-            let mut rollups: HashMap<Key, [i64; 4]> = HashMap::new();
+            // Per guild: day and month sums keyed by (day or month, user, team, kind).
+            type Sums = HashMap<(i64, i64, i64, i64), [i64; 4]>;
+            let mut sums: HashMap<i64, (Sums, Sums)> = HashMap::new();
             for a in &rows {
                 let day = day_number(a.local_day);
                 // created_at = occurred_at keeps "latest activity" queries realistic for history.
                 let at = millis(a.occurred_at).max(0).min(millis(now));
                 insert.execute(params![
-                    a.guild,
-                    a.user,
-                    a.team_id,
-                    a.kind_id,
-                    a.quantity,
-                    a.points,
-                    a.amount,
-                    at,
-                    day,
-                    a.idem_key,
-                    at
+                    a.guild, a.user, a.team_id, a.kind_id, a.quantity, a.points, a.amount, at, day, a.idem_key, at
                 ])?;
-                let r = rollups.entry((a.guild, day, a.user, a.team_id, a.kind_id)).or_insert([0; 4]);
-                r[0] += a.quantity;
-                r[1] += a.points;
-                r[2] += a.amount.unwrap_or(0);
-                r[3] += 1;
+                let (days, months) = sums.entry(a.guild).or_default();
+                for (s, period) in [(days, day), (months, month_number(a.local_day))] {
+                    let r = s.entry((period, a.user, a.team_id, a.kind_id)).or_insert([0; 4]);
+                    r[0] += a.quantity;
+                    r[1] += a.points;
+                    r[2] += a.amount.unwrap_or(0);
+                    r[3] += 1;
+                }
             }
-            let mut upsert = c.prepare_cached(
-                "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
-                    quantity = quantity + excluded.quantity, points = points + excluded.points,
-                    amount = amount + excluded.amount, activities = activities + excluded.activities",
-            )?;
-            let mut keys: Vec<(Key, [i64; 4])> = rollups.into_iter().collect();
-            // Key order makes the WITHOUT ROWID b-tree insert mostly append.
-            keys.sort_unstable_by_key(|(k, _)| *k);
-            for ((g, day, user, team, kind), [q, p, a, n]) in keys {
-                upsert.execute(params![g, day, user, team, kind, q, p, a, n])?;
+            for (guild, (days, months)) in sums {
+                add_sums(c, guild, days, false)?;
+                add_sums(c, guild, months, true)?;
             }
             Ok(rows.len())
         })
