@@ -176,6 +176,20 @@ fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> 
     Ok(())
 }
 
+/// The guild's stages (seeded if needed) as (name, position, outcome), for the bench's generator.
+pub(super) fn bench_seed_stages(
+    conn: &Connection,
+    guild: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, i64, Option<String>)>> {
+    seed_stages(conn, guild, now)?;
+    Ok(load_stages(conn, guild)?
+        .stages()
+        .iter()
+        .map(|s| (s.name.as_str().to_string(), s.position, s.outcome.map(|o| o.as_str().to_string())))
+        .collect())
+}
+
 fn save_stages(conn: &Connection, guild: i64, pipeline: &Pipeline) -> Result<()> {
     conn.prepare_cached("DELETE FROM pipeline_stages WHERE guild_id = ?1")?.execute([guild])?;
     let mut insert = conn.prepare_cached(
