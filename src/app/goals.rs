@@ -178,6 +178,59 @@ impl App {
         Ok(out)
     }
 
+    /// What the `/log` reply shows after the write, in one read: the member's totals for each of
+    /// `periods`, and their own goals in their current periods (week first) with where each stands.
+    pub async fn member_summary(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        settings: &GuildSettings,
+        periods: &[&Period],
+        now: DateTime<Utc>,
+    ) -> AppResult<(Vec<Totals>, Vec<GoalProgress>)> {
+        let mut currents = Vec::new();
+        for unit in GoalPeriod::ALL {
+            currents.push(unit.current(settings, now)?);
+        }
+        let ranges = periods.iter().copied().chain(currents.iter()).map(|p| (p.first_day, p.end_day));
+        let (versions, rows) = self
+            .store
+            .member_goals_and_totals(
+                guild.as_i64(),
+                user.as_i64(),
+                GoalPeriod::ALL.iter().zip(&currents).map(|(u, p)| (*u, p.first_day)).collect(),
+                ranges.collect(),
+            )
+            .await?;
+        let mut totals: Vec<Totals> = rows
+            .into_iter()
+            .map(|rows| {
+                let mut t = Totals::default();
+                for (kind, quantity, points, amount) in rows {
+                    t.add(&kind, quantity, points, amount);
+                }
+                t
+            })
+            .collect();
+        let goal_totals = totals.split_off(periods.len().min(totals.len()));
+        let mut progress = Vec::new();
+        for ((period, versions), actual) in currents.iter().zip(versions).zip(goal_totals) {
+            for v in versions {
+                // Only this member's own goals were read.
+                let value = v.key.metric.value(&actual);
+                progress.push(GoalProgress {
+                    pace: Pace::compute(v.target, value, period, settings, now),
+                    target: v.target,
+                    since: v.effective_from,
+                    period: period.clone(),
+                    actual: value,
+                    key: v.key,
+                });
+            }
+        }
+        Ok((totals, progress))
+    }
+
     /// Every goal `keep` accepts, in force now or scheduled to start later. Goals of deleted teams
     /// are left out: no reply can name them any more.
     pub async fn goal_overview(

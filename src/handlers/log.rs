@@ -7,7 +7,7 @@ use crate::app::AppResult;
 use crate::app::goals::GoalProgress;
 use crate::app::log::LogRequest;
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source};
-use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject};
+use crate::domain::goals::{GoalMetric, GoalPeriod};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::when::parse_when;
 
@@ -47,7 +47,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let r = &logged.record;
     let today = Period::resolve(&PeriodSpec::Today, &settings, ctx.now)?;
     let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, ctx.now)?;
-    let mut both = ctx.app.member_totals_many(ctx.inv.guild, ctx.inv.user, &[&today, &week]).await?.into_iter();
+    // Totals and the member's own goals in one read.
+    let (totals, goals) =
+        ctx.app.member_summary(ctx.inv.guild, ctx.inv.user, &settings, &[&today, &week], ctx.now).await?;
+    let mut both = totals.into_iter();
     let (t_today, t_week) = (both.next().unwrap_or_default(), both.next().unwrap_or_default());
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
@@ -69,14 +72,6 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         r.kind,
         t_week.points
     ));
-    let subject = GoalSubject::Member(ctx.inv.user);
-    let mine = move |k: &GoalKey| k.subject == subject;
-    // The activity is stored by now: a failed goal lookup must not turn the reply into an error
-    // that invites logging it again.
-    let goals = ctx.app.current_goals(ctx.inv.guild, &mine, ctx.now).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, interaction = ctx.inv.id, "goal progress left out of the /log reply");
-        Vec::new()
-    });
     let is_week_points = |p: &GoalProgress| p.key.period == GoalPeriod::Week && p.key.metric == GoalMetric::Points;
     // The week's points goal extends the line above; every other goal gets a line of its own.
     if let Some(p) = goals.iter().find(|p| is_week_points(p)) {

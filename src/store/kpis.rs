@@ -163,6 +163,37 @@ fn named(c: &Connection, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -
     Ok(rows)
 }
 
+/// (kind, quantity, points, amount) rows of one member over one range.
+pub type MemberRows = Vec<(String, i64, i64, i64)>;
+
+/// One member's (kind, quantity, points, amount) over each of `ranges`, on every team.
+pub(super) fn member_totals(
+    c: &Connection,
+    guild: i64,
+    user: i64,
+    ranges: Vec<(NaiveDate, NaiveDate)>,
+) -> Result<Vec<MemberRows>> {
+    let names = kind_names(c, guild)?;
+    let mut out = Vec::with_capacity(ranges.len());
+    for (first, end) in ranges {
+        let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
+        for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
+            let e = by_kind.entry(kind).or_default();
+            for i in 0..3 {
+                e[i] += v[i];
+            }
+        }
+        let mut rows: Vec<(String, i64, i64, i64)> = by_kind
+            .into_iter()
+            .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+            .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+            .collect();
+        rows.sort_unstable();
+        out.push(rows);
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Sums per member, team and kind over local days [first, end).
     pub async fn kind_totals(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<KindTotalsRow>> {
@@ -221,29 +252,8 @@ impl Store {
         guild: i64,
         user: i64,
         ranges: Vec<(NaiveDate, NaiveDate)>,
-    ) -> Result<Vec<Vec<(String, i64, i64, i64)>>> {
-        self.read(move |c| {
-            let names = kind_names(c, guild)?;
-            let mut out = Vec::with_capacity(ranges.len());
-            for (first, end) in ranges {
-                let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
-                for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
-                    let e = by_kind.entry(kind).or_default();
-                    for i in 0..3 {
-                        e[i] += v[i];
-                    }
-                }
-                let mut rows: Vec<(String, i64, i64, i64)> = by_kind
-                    .into_iter()
-                    .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-                    .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
-                    .collect();
-                rows.sort_unstable();
-                out.push(rows);
-            }
-            Ok(out)
-        })
-        .await
+    ) -> Result<Vec<MemberRows>> {
+        self.read(move |c| member_totals(c, guild, user, ranges)).await
     }
 
     /// The local days in [first, end) on which each member logged anything (for streaks).
