@@ -5,7 +5,8 @@
 //! concurrent `/log`s share one fsync, and each is acknowledged only after its commit is durable
 //! (WAL, `synchronous=FULL`). Each write runs in its own savepoint, so a failing write never takes
 //! its neighbours down. Reads use a small pool of read-only connections on blocking threads, so
-//! async callers never block the runtime.
+//! async callers never block the runtime. A checkpointer thread copies the WAL into the database
+//! file beside them, so no commit waits for that.
 
 mod activities;
 pub mod bench;
@@ -22,6 +23,7 @@ mod teams;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -71,13 +73,18 @@ const MAX_BATCH: usize = 512;
 /// reads are short, and more would only add page caches and threads.
 const READERS: usize = 4;
 /// SQLite page cache per read connection, in KiB (negative `cache_size`): bounds the memory the
-/// pool holds whatever the database size. The writer keeps SQLite's default.
+/// pool holds whatever the database size.
 const READER_CACHE_KIB: i64 = 4096;
+/// The writer's page cache, in KiB: a batch of /logs touches pages all over the member-keyed
+/// indexes, and with SQLite's 2 MB default most of them were read back from the OS every batch.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 struct Inner {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping the sender stops the checkpointer (after one last checkpoint).
+    checkpoints: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per pooled reader: reads wait here instead of opening connections beyond the
     /// pool (each with its own page cache and schema parse) when many requests arrive at once.
@@ -96,6 +103,12 @@ impl Drop for Inner {
         if let Ok(mut writer) = self.writer.lock()
             && let Some(handle) = writer.take()
         {
+            let _ = handle.join();
+        }
+        if let Ok(mut checkpoints) = self.checkpoints.lock()
+            && let Some((stop, handle)) = checkpoints.take()
+        {
+            drop(stop);
             let _ = handle.join();
         }
     }
@@ -127,17 +140,34 @@ impl Store {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         migrations::migrate(&mut conn)?;
+        // Checkpoints run on a thread of their own (below), never inside a commit: under reads,
+        // an automatic checkpoint at every commit past 1000 WAL pages made each /log wait for
+        // the main database file's fsync too.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(open_err)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(open_err)?;
+        // A rewound log is cut back to this size rather than keep its largest extent on disk.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(open_err)?;
+        let checkpointer = Connection::open(&path).map_err(open_err)?;
+        configure(&checkpointer).map_err(open_err)?;
 
+        let wal = Arc::new(WalState::default());
         let (tx, rx) = mpsc::channel::<Job>();
+        let writer_wal = wal.clone();
         let writer = std::thread::Builder::new()
             .name("rally-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_wal))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpoints = std::thread::Builder::new()
+            .name("rally-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped, &wal))
+            .map_err(|e| StoreError::Migration(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
+                checkpoints: Mutex::new(Some((stop, checkpoints))),
                 readers: Mutex::new(Vec::new()),
                 read_slots: tokio::sync::Semaphore::new(READERS),
                 cache: cache::GuildCache::default(),
@@ -216,7 +246,45 @@ impl Store {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+/// How often the checkpointer copies committed WAL pages into the database file, when anything
+/// was written since its last run.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// WAL frames (pages) past which the writer restarts the log (see [`WalState`]): 16 MiB.
+const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// Shared by the writer and the checkpointer.
+#[derive(Default)]
+struct WalState {
+    /// Commits since the last checkpoint.
+    dirty: AtomicBool,
+    /// Set by the checkpointer when the log has grown past [`WAL_RESTART_FRAMES`]: a PASSIVE
+    /// checkpoint never catches up with a writer that keeps appending, so the WAL could only be
+    /// rewound from its start when no commit happened in between. The writer then runs a
+    /// RESTART checkpoint between two batches (little is left to copy by then) and the log is
+    /// rewound at its next commit.
+    restart: AtomicBool,
+}
+
+/// Copies the WAL into the database file (PASSIVE: concurrently with readers and the writer, never
+/// waiting for them) whenever there were commits, until the store closes.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, wal: &WalState) {
+    loop {
+        let last = matches!(stop.recv_timeout(CHECKPOINT_EVERY), Err(mpsc::RecvTimeoutError::Disconnected));
+        if wal.dirty.swap(false, Ordering::AcqRel) {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                Ok(frames) if frames > WAL_RESTART_FRAMES => wal.restart.store(true, Ordering::Release),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry"),
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: &WalState) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -260,6 +328,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        }
+        wal.dirty.store(true, Ordering::Release);
+        if wal.restart.swap(false, Ordering::AcqRel)
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
         }
         for completion in completions {
             completion(committed.clone());
