@@ -106,6 +106,12 @@ fn sums(
 ) -> Result<HashMap<(i64, i64, i64), [i64; 3]>> {
     let split = split(first, end);
     let (filter, arg) = scope_sql(scope);
+    // Without statistics SQLite prefers the primary key's (guild, day) range to the member index
+    // (it is not covering), and a member's read then scans every member's rows of the period: a
+    // year of the 10 M bench guild is 68,000 rows instead of ~84. Named explicitly for members.
+    let by_member = matches!(scope, TotalsScope::Member(_) | TotalsScope::CurrentTeam(_));
+    let (day_index, month_index) =
+        if by_member { (" INDEXED BY day_rollups_by_user", " INDEXED BY month_rollups_by_user") } else { ("", "") };
     let mut out: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
     let mut add = |stmt: &mut rusqlite::CachedStatement<'_>, from: i64, to: i64| -> Result<()> {
         let mut rows = match arg {
@@ -122,7 +128,7 @@ fn sums(
     };
     if !split.days.is_empty() {
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM day_rollups WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3{filter}"
+            "SELECT {COLUMNS} FROM day_rollups{day_index} WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3{filter}"
         ))?;
         for (from, to) in &split.days {
             add(&mut stmt, *from, *to)?;
@@ -130,7 +136,7 @@ fn sums(
     }
     if let Some((from, to)) = split.months {
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM month_rollups WHERE guild_id = ?1 AND month >= ?2 AND month < ?3{filter}"
+            "SELECT {COLUMNS} FROM month_rollups{month_index} WHERE guild_id = ?1 AND month >= ?2 AND month < ?3{filter}"
         ))?;
         add(&mut stmt, from, to)?;
     }
