@@ -120,8 +120,13 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the writer waits for readers to leave the WAL before rewinding it.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // FULL: a commit is on disk (WAL fsynced) before we acknowledge it, even on power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -330,10 +335,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: &WalState) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         wal.dirty.store(true, Ordering::Release);
-        if wal.restart.swap(false, Ordering::AcqRel)
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
+        if wal.restart.swap(false, Ordering::AcqRel) {
+            // RESTART waits for readers to leave the log; a long read (a backup, an export) must
+            // not hold the writer up, so it gets a few milliseconds and is otherwise tried again
+            // after a later checkpoint.
+            let _ = conn.busy_timeout(RESTART_WAIT);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
+            }
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
         }
         for completion in completions {
             completion(committed.clone());
