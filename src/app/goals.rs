@@ -161,13 +161,74 @@ impl App {
         keep: &(dyn Fn(&GoalKey) -> bool + Sync),
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
-        let settings = self.store.guild_settings(guild.as_i64()).await?;
-        let mut out = Vec::new();
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let mut currents = Vec::new();
         for unit in GoalPeriod::ALL {
-            let current = unit.current(&settings, now)?;
-            out.extend(self.progress_in(guild, &settings, unit, &current, keep, now).await?);
+            currents.push((unit, unit.current(&settings, now)?));
+        }
+        // One read for the targets of every period kind; totals only where a goal is in force.
+        let versions =
+            self.store.goals_in_force_many(g, currents.iter().map(|(u, p)| (*u, p.first_day)).collect()).await?;
+        let mut out = Vec::new();
+        for ((_, current), versions) in currents.iter().zip(versions) {
+            let versions: Vec<GoalVersion> = versions.into_iter().filter(|v| keep(&v.key)).collect();
+            out.extend(self.progress_of(g, &settings, versions, current, now).await?);
         }
         Ok(out)
+    }
+
+    /// What the `/log` reply shows after the write, in one read: the member's totals for each of
+    /// `periods`, and their own goals in their current periods (week first) with where each stands.
+    pub async fn member_summary(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        settings: &GuildSettings,
+        periods: &[&Period],
+        now: DateTime<Utc>,
+    ) -> AppResult<(Vec<Totals>, Vec<GoalProgress>)> {
+        let mut currents = Vec::new();
+        for unit in GoalPeriod::ALL {
+            currents.push(unit.current(settings, now)?);
+        }
+        let ranges = periods.iter().copied().chain(currents.iter()).map(|p| (p.first_day, p.end_day));
+        let (versions, rows) = self
+            .store
+            .member_goals_and_totals(
+                guild.as_i64(),
+                user.as_i64(),
+                GoalPeriod::ALL.iter().zip(&currents).map(|(u, p)| (*u, p.first_day)).collect(),
+                ranges.collect(),
+            )
+            .await?;
+        let mut totals: Vec<Totals> = rows
+            .into_iter()
+            .map(|rows| {
+                let mut t = Totals::default();
+                for (kind, quantity, points, amount) in rows {
+                    t.add(&kind, quantity, points, amount);
+                }
+                t
+            })
+            .collect();
+        let goal_totals = totals.split_off(periods.len().min(totals.len()));
+        let mut progress = Vec::new();
+        for ((period, versions), actual) in currents.iter().zip(versions).zip(goal_totals) {
+            for v in versions {
+                // Only this member's own goals were read.
+                let value = v.key.metric.value(&actual);
+                progress.push(GoalProgress {
+                    pace: Pace::compute(v.target, value, period, settings, now),
+                    target: v.target,
+                    since: v.effective_from,
+                    period: period.clone(),
+                    actual: value,
+                    key: v.key,
+                });
+            }
+        }
+        Ok((totals, progress))
     }
 
     /// Every goal `keep` accepts, in force now or scheduled to start later. Goals of deleted teams
@@ -230,6 +291,18 @@ impl App {
         let g = guild.as_i64();
         let versions: Vec<GoalVersion> =
             self.store.goals_in_force(g, unit, period.first_day).await?.into_iter().filter(|v| keep(&v.key)).collect();
+        self.progress_of(g, settings, versions, period, now).await
+    }
+
+    /// Where each of `versions` (targets in force for `period`) stands.
+    async fn progress_of(
+        &self,
+        g: i64,
+        settings: &GuildSettings,
+        versions: Vec<GoalVersion>,
+        period: &Period,
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<GoalProgress>> {
         if versions.is_empty() {
             return Ok(Vec::new());
         }

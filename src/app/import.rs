@@ -12,7 +12,7 @@ use super::{App, AppError, AppResult};
 use crate::domain::activity::{
     ActivityKind, Amount, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten,
 };
-use crate::domain::period::{Period, PeriodSpec, local_date};
+use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
 use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome};
 
@@ -21,9 +21,9 @@ pub const COLUMNS: [&str; 10] =
     ["occurred_at", "user_id", "user_name", "team", "kind", "quantity", "amount", "note", "external_id", "deal"];
 const REQUIRED: [&str; 5] = ["occurred_at", "user_id", "user_name", "kind", "quantity"];
 const MAX_EXTERNAL_ID: usize = 200;
-/// Rows per transaction: large enough to amortise the fsync, small enough to keep the writer
-/// responsive to live `/log`s between batches.
-const BATCH_ROWS: usize = 2_000;
+/// Rows per transaction: large enough to amortise the fsync and the per-batch lookups, small enough
+/// (tens of milliseconds of writing) to keep the writer responsive to live `/log`s between batches.
+const BATCH_ROWS: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RowError {
@@ -64,7 +64,6 @@ fn fnv(text: &str) -> u64 {
 fn parse_row(
     f: &Fields<'_>,
     guild: i64,
-    settings: &GuildSettings,
     kinds: &[ActivityKind],
     seen: &mut HashMap<u64, u32>,
     now: DateTime<Utc>,
@@ -132,7 +131,6 @@ fn parse_row(
         quantity,
         amount,
         occurred_at,
-        local_day: local_date(settings.timezone, occurred_at),
         note,
         deal,
         source: Source::Import,
@@ -152,7 +150,6 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<ImportSummary> {
         let g = guild.as_i64();
-        let settings = self.store.guild_settings(g).await?;
         let kinds = self.store.kinds(g).await?;
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
         let header: HashMap<String, usize> = reader
@@ -172,6 +169,8 @@ impl App {
         }
 
         let mut summary = ImportSummary::default();
+        // The batch being written while the next one is parsed (the writer has a thread of its own).
+        let mut pending: Option<Pending> = None;
         let mut seen = HashMap::new();
         let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH_ROWS);
         let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
@@ -182,8 +181,7 @@ impl App {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = record.position().map_or(line, |p| p.line());
-                    match parse_row(&Fields { header: &header, record: &record }, g, &settings, &kinds, &mut seen, now)
-                    {
+                    match parse_row(&Fields { header: &header, record: &record }, g, &kinds, &mut seen, now) {
                         Ok(row) => {
                             batch.push(row);
                             lines.push(line);
@@ -200,10 +198,11 @@ impl App {
                 }
             }
             if batch.len() >= BATCH_ROWS {
-                self.flush(&mut batch, &mut lines, &mut summary, now).await?;
+                self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;
             }
         }
-        self.flush(&mut batch, &mut lines, &mut summary, now).await?;
+        self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;
+        finish(pending.take(), &mut summary).await?;
         summary.rejected.sort_by_key(|r| r.line);
         self.store
             .audit_import(
@@ -216,24 +215,23 @@ impl App {
         Ok(summary)
     }
 
+    /// Waits for the batch in flight, then hands over `batch` (if any) without waiting for it.
     async fn flush(
         &self,
+        pending: &mut Option<Pending>,
         batch: &mut Vec<ImportRow>,
         lines: &mut Vec<u64>,
         summary: &mut ImportSummary,
         now: DateTime<Utc>,
     ) -> AppResult<()> {
+        finish(pending.take(), summary).await?;
         if batch.is_empty() {
             return Ok(());
         }
-        let outcomes = self.store.import_batch(std::mem::take(batch), now).await?;
-        for (outcome, line) in outcomes.into_iter().zip(lines.drain(..)) {
-            match outcome {
-                ImportRowOutcome::Imported => summary.imported += 1,
-                ImportRowOutcome::Duplicate => summary.duplicates += 1,
-                ImportRowOutcome::Rejected(reason) => summary.rejected.push(RowError { line, reason }),
-            }
-        }
+        let store = self.store.clone();
+        let rows = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+        let task = tokio::spawn(async move { store.import_batch(rows, now).await });
+        *pending = Some((task, std::mem::replace(lines, Vec::with_capacity(BATCH_ROWS))));
         Ok(())
     }
 
@@ -288,6 +286,27 @@ impl App {
             .collect();
         Ok(serde_json::Value::Array(items))
     }
+}
+
+/// A batch being written, with the CSV line of each row.
+type Pending = (tokio::task::JoinHandle<crate::store::Result<Vec<ImportRowOutcome>>>, Vec<u64>);
+
+/// Waits for a batch in flight and counts its outcomes.
+async fn finish(pending: Option<Pending>, summary: &mut ImportSummary) -> AppResult<()> {
+    let Some((task, lines)) = pending else {
+        return Ok(());
+    };
+    let outcomes = task
+        .await
+        .map_err(|e| AppError::Internal(crate::store::StoreError::Migration(format!("import task: {e}"))))??;
+    for (outcome, line) in outcomes.into_iter().zip(lines) {
+        match outcome {
+            ImportRowOutcome::Imported => summary.imported += 1,
+            ImportRowOutcome::Duplicate => summary.duplicates += 1,
+            ImportRowOutcome::Rejected(reason) => summary.rejected.push(RowError { line, reason }),
+        }
+    }
+    Ok(())
 }
 
 fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; 10] {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{App, AppError, AppResult};
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount};
 use crate::domain::kpi::Totals;
-use crate::domain::period::{Period, local_date};
+use crate::domain::period::Period;
 use crate::store::{Logged, NewActivity, Undone};
 
 /// What a person asked to log, already parsed into valid parts.
@@ -34,8 +34,9 @@ impl App {
     /// future. A retried request returns the first record.
     pub async fn log(&self, req: LogRequest, now: DateTime<Utc>) -> AppResult<Logged> {
         let guild = req.guild.as_i64();
+        // Both cached: a `/log` reads nothing before its write in the common case.
         let settings = self.store.guild_settings(guild).await?;
-        let kinds = self.store.kinds(guild).await?;
+        let kinds = self.store.kinds_shared(guild).await?;
         let Some(kind) = kinds.iter().find(|k| k.name == req.kind) else {
             let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
             return Err(AppError::User(format!(
@@ -65,7 +66,6 @@ impl App {
             quantity: req.quantity,
             amount: req.amount,
             occurred_at,
-            local_day: local_date(settings.timezone, occurred_at),
             note: req.note,
             deal: req.deal,
             source: req.source,
@@ -84,6 +84,27 @@ impl App {
             totals.add(&kind, quantity, points, amount);
         }
         Ok(totals)
+    }
+
+    /// The same for several periods in one read.
+    pub async fn member_totals_many(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        periods: &[&Period],
+    ) -> AppResult<Vec<Totals>> {
+        let ranges = periods.iter().map(|p| (p.first_day, p.end_day)).collect();
+        let rows = self.store.member_kind_totals_many(guild.as_i64(), user.as_i64(), ranges).await?;
+        Ok(rows
+            .into_iter()
+            .map(|rows| {
+                let mut totals = Totals::default();
+                for (kind, quantity, points, amount) in rows {
+                    totals.add(&kind, quantity, points, amount);
+                }
+                totals
+            })
+            .collect())
     }
 
     /// Undoes the user's latest activity, or the given one, if logged within the last 24 hours.

@@ -11,7 +11,22 @@ use crate::domain::activity::Snowflake;
 use crate::domain::kpi::{Totals, competition_ranks, streak};
 use crate::domain::period::{Period, PeriodSpec, local_date};
 use crate::domain::settings::GuildSettings;
-use crate::store::KindTotalsRow;
+use crate::store::{KindTotalsRow, TotalsScope};
+
+/// What a report reads besides the period's totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportNeeds {
+    /// Points of the previous period of the same length ("vs previous").
+    pub previous: bool,
+    /// Each shown member's streak.
+    pub streaks: bool,
+}
+
+impl ReportNeeds {
+    pub const ALL: ReportNeeds = ReportNeeds { previous: true, streaks: true };
+    /// A leaderboard: this period's totals only.
+    pub const TOTALS: ReportNeeds = ReportNeeds { previous: false, streaks: false };
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PeriodView {
@@ -52,6 +67,16 @@ pub struct TeamKpis {
     pub rank: u32,
     pub points_per_member: f64,
     pub previous_points: i64,
+}
+
+/// `/me`: one member's KPIs, or `None` when they have never logged here.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberReport {
+    pub period: PeriodView,
+    pub previous_period: PeriodView,
+    pub member: Option<MemberKpis>,
+    /// (rank, members) on the member's current team, by points in the period.
+    pub team_rank: Option<(u32, usize)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -103,6 +128,19 @@ impl App {
         team: Option<&str>,
         now: DateTime<Utc>,
     ) -> AppResult<Report> {
+        self.report_with(guild, spec, team, ReportNeeds::ALL, now).await
+    }
+
+    /// The same, reading only what `needs` asks for: a leaderboard wants neither the previous
+    /// period nor streaks, a team table no streaks. Left out, they read as zero.
+    pub async fn report_with(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        team: Option<&str>,
+        needs: ReportNeeds,
+        now: DateTime<Utc>,
+    ) -> AppResult<Report> {
         let g = guild.as_i64();
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
@@ -118,11 +156,13 @@ impl App {
             ),
             None => None,
         };
-        let keep = |row: &KindTotalsRow| team_filter.is_none_or(|t| row.team_id == t);
-        let current: Vec<KindTotalsRow> =
-            self.store.kind_totals(g, period.first_day, period.end_day).await?.into_iter().filter(keep).collect();
-        let before: Vec<KindTotalsRow> =
-            self.store.kind_totals(g, previous.first_day, previous.end_day).await?.into_iter().filter(keep).collect();
+        let scope = team_filter.map_or(TotalsScope::Guild, TotalsScope::Team);
+        let current: Vec<KindTotalsRow> = self.store.scoped_totals(g, period.first_day, period.end_day, scope).await?;
+        let before = if needs.previous {
+            self.store.points_totals(g, previous.first_day, previous.end_day, scope).await?
+        } else {
+            Vec::new()
+        };
         let members = self.store.members(g).await?;
         let team_names: HashMap<i64, &str> = teams.iter().map(|t| (t.id, t.name.as_str())).collect();
 
@@ -140,9 +180,9 @@ impl App {
         }
         let mut prev_member: HashMap<u64, i64> = HashMap::new();
         let mut prev_team: HashMap<i64, i64> = HashMap::new();
-        for row in &before {
-            *prev_member.entry(row.user_id).or_default() += row.points;
-            *prev_team.entry(row.team_id).or_default() += row.points;
+        for (user, team, points) in &before {
+            *prev_member.entry(*user).or_default() += points;
+            *prev_team.entry(*team).or_default() += points;
         }
         for m in &members {
             if m.team_id != 0 {
@@ -158,7 +198,11 @@ impl App {
             })
             .collect();
         let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
-        let streaks = self.streaks(g, &settings, as_of, shown.iter().map(|m| m.user_id)).await?;
+        let streaks = if needs.streaks {
+            self.streaks(g, &settings, as_of, shown.iter().map(|m| m.user_id)).await?
+        } else {
+            HashMap::new()
+        };
 
         let mut member_rows: Vec<MemberKpis> = shown
             .iter()
@@ -228,6 +272,109 @@ impl App {
             teams: team_rows,
             totals: all,
         })
+    }
+
+    /// One member's KPIs for a period (`/me`): their own rollups, their team mates' points for the
+    /// rank, and their own active days for the streak; nothing of the rest of the guild.
+    pub async fn member_report(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+    ) -> AppResult<MemberReport> {
+        let (g, u) = (guild.as_i64(), user.as_i64());
+        let settings = self.store.guild_settings(g).await?;
+        let period = Period::resolve(spec, &settings, now)?;
+        let previous = period.previous(&settings)?;
+        let mut report = MemberReport {
+            period: view(spec.to_string(), &period),
+            previous_period: view("previous".into(), &previous),
+            member: None,
+            team_rank: None,
+        };
+        let Some(member) = self.store.member(g, u).await? else {
+            return Ok(report);
+        };
+        let mut both = self
+            .store
+            .member_kind_totals_many(
+                g,
+                u,
+                vec![(period.first_day, period.end_day), (previous.first_day, previous.end_day)],
+            )
+            .await?
+            .into_iter();
+        let mut totals = Totals::default();
+        for (kind, quantity, points, amount) in both.next().unwrap_or_default() {
+            totals.add(&kind, quantity, points, amount);
+        }
+        let previous_points = both.next().unwrap_or_default().iter().map(|r| r.2).sum();
+        let team = if member.team_id == 0 {
+            None
+        } else {
+            self.store.teams(g).await?.into_iter().find(|t| t.id == member.team_id).map(|t| t.name)
+        };
+        if team.is_some() {
+            // Rank among the members on the team now, by their points on any team.
+            let mut points: HashMap<u64, i64> = HashMap::new();
+            for (mate, _, p) in self
+                .store
+                .points_totals(g, period.first_day, period.end_day, TotalsScope::CurrentTeam(member.team_id))
+                .await?
+            {
+                *points.entry(mate).or_default() += p;
+            }
+            let mut mates: Vec<(i64, u64)> = self
+                .store
+                .members(g)
+                .await?
+                .into_iter()
+                .filter(|m| m.team_id == member.team_id)
+                .map(|m| (points.get(&m.user_id).copied().unwrap_or(0), m.user_id))
+                .collect();
+            mates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let ranks = competition_ranks(&mates.iter().map(|m| m.0).collect::<Vec<_>>());
+            let rank = mates.iter().position(|m| m.1 == member.user_id).map_or(0, |i| ranks[i]);
+            report.team_rank = Some((rank, mates.len()));
+        }
+        let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
+        let streak = self.member_streak(g, &settings, as_of, u).await?;
+        report.member = Some(MemberKpis {
+            user_id: member.user_id.to_string(),
+            user_name: member.user_name,
+            team,
+            points: totals.points,
+            revenue_cents: totals.revenue,
+            deals_won: totals.deals_won(),
+            deals_lost: totals.deals_lost(),
+            average_deal_cents: totals.average_deal_size(),
+            win_rate: totals.win_rate(),
+            counts: totals.counts,
+            streak,
+            // A rank in the guild would need everyone's totals; `/me` shows the team rank.
+            rank: 0,
+            previous_points,
+        });
+        Ok(report)
+    }
+
+    /// One member's streak as of `as_of`, from their own active days.
+    async fn member_streak(&self, guild: i64, settings: &GuildSettings, as_of: NaiveDate, user: i64) -> AppResult<u32> {
+        let end = as_of.succ_opt().unwrap_or(as_of);
+        let window_start = as_of - Duration::days(STREAK_WINDOW_DAYS);
+        let active: BTreeSet<NaiveDate> =
+            self.store.member_active_days(guild, user, window_start, end).await?.into_iter().collect();
+        let s = streak(&active, as_of, settings.working_days);
+        let window_working = (0..STREAK_WINDOW_DAYS)
+            .filter(|i| settings.working_days.is_working(as_of - Duration::days(*i)))
+            .count() as u32;
+        if s + 1 < window_working {
+            return Ok(s);
+        }
+        let long: BTreeSet<NaiveDate> =
+            self.store.member_active_days(guild, user, as_of - Duration::days(3660), end).await?.into_iter().collect();
+        Ok(streak(&long, as_of, settings.working_days))
     }
 
     /// Each member's streak as of `as_of`.

@@ -15,6 +15,10 @@ use crate::store::bench::{BenchGuild, BulkActivity};
 pub const HISTORY_DAYS: i64 = 730;
 /// Rows per bulk transaction: big enough to amortise the commit, small enough to pipeline.
 const CHUNK: usize = 50_000;
+/// Page cache of the loading connection (bench only; the server's readers are capped).
+const BULK_CACHE_MIB: i64 = 2048;
+/// Deals per rep: open ones in every open stage, a won and a lost one.
+const DEALS_PER_REP: usize = 4;
 /// How often each kind occurs, out of 100.
 const KIND_MIX: [(&str, u64); 7] =
     [("call", 45), ("email", 25), ("meeting", 12), ("demo", 7), ("proposal", 5), ("won", 4), ("lost", 2)];
@@ -105,6 +109,8 @@ fn split(total: usize, parts: usize, i: usize) -> usize {
 pub struct Loaded {
     pub rows: u64,
     pub took: Duration,
+    pub deals: usize,
+    pub goals: usize,
 }
 
 fn weight(day: NaiveDate) -> f64 {
@@ -122,6 +128,14 @@ pub async fn load(path: &Path, org: &Org, activities: u64, now: DateTime<Utc>, s
     let mut all = org.guilds.clone();
     all.push(org.baseline.clone());
     let ids = app.store.bench_setup_org(all, now).await?;
+    app.store.bench_bulk_mode(BULK_CACHE_MIB).await?;
+    let with_reps = org
+        .guilds
+        .iter()
+        .zip(&ids)
+        .map(|(g, id)| (id.clone(), g.reps.iter().map(|(user, _, team)| (*user, *team)).collect()))
+        .collect();
+    let (deals, goals) = app.store.bench_deals_and_goals(with_reps, DEALS_PER_REP, now).await?;
     let today = now.date_naive();
     let first_day = today - TimeDelta::days(HISTORY_DAYS - 1);
     let days: Vec<NaiveDate> = (0..HISTORY_DAYS).map(|d| first_day + TimeDelta::days(d)).collect();
@@ -193,7 +207,7 @@ pub async fn load(path: &Path, org: &Org, activities: u64, now: DateTime<Utc>, s
         written += join(last).await?;
     }
     drop(app);
-    Ok(Loaded { rows: written, took: started.elapsed() })
+    Ok(Loaded { rows: written, took: started.elapsed(), deals, goals })
 }
 
 /// Hands a chunk to the writer and returns the rows of the previous one once it is stored, so

@@ -45,6 +45,9 @@ pub struct Load {
     pub wall: Duration,
     pub failures: usize,
     pub first_failure: Option<String>,
+    /// Requests answered with a deferral (`{"type":5}`): not failed, but not acknowledged within
+    /// the request either (the reply would follow through REST), so not counted as acknowledged.
+    pub deferred: usize,
 }
 
 impl Load {
@@ -101,7 +104,8 @@ pub async fn log_load(app: &App, org: &Org, now: DateTime<Utc>, n: usize, logger
             (lat, failures)
         }));
     }
-    let mut load = Load { latencies: Vec::with_capacity(n), wall: Duration::ZERO, failures: 0, first_failure: None };
+    let mut load =
+        Load { latencies: Vec::with_capacity(n), wall: Duration::ZERO, failures: 0, first_failure: None, deferred: 0 };
     for t in tasks {
         let (lat, failures) = t.await.map_err(|e| AppError::User(format!("a logger task failed: {e}")))?;
         load.latencies.extend(lat);
@@ -122,7 +126,7 @@ pub async fn baseline_commits(store: &Store, org: &Org, now: DateTime<Utc>, n: u
     let day = (now - chrono::TimeDelta::days(5000)).date_naive();
     let started = Instant::now();
     let latencies = store.bench_plain_insert_commits(org.baseline.guild, org.baseline.reps[0].0, kind, day, n).await?;
-    Ok(Load { latencies, wall: started.elapsed(), failures: 0, first_failure: None })
+    Ok(Load { latencies, wall: started.elapsed(), failures: 0, first_failure: None, deferred: 0 })
 }
 
 /// One KPI command measured through `handlers::dispatch`, with its raw-SQL baseline.

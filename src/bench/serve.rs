@@ -166,6 +166,7 @@ async fn drive(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut failures = Vec::new();
+            let mut deferred = 0;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= end {
@@ -186,7 +187,8 @@ async fn drive(
                         let status = r.status();
                         match r.text().await {
                             // Acknowledged means stored: the reply is sent after the durable commit.
-                            Ok(text) if status.is_success() && text.contains("Logged") => Ok(()),
+                            Ok(text) if status.is_success() && text.contains("Logged") => Ok(true),
+                            Ok(text) if status.is_success() && text.starts_with(r#"{"type":5"#) => Ok(false),
                             Ok(text) => Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())),
                             Err(e) => Err(e.to_string()),
                         }
@@ -194,16 +196,18 @@ async fn drive(
                     Err(e) => Err(e.to_string()),
                 };
                 match outcome {
-                    Ok(()) => lat.push(t.elapsed()),
+                    Ok(true) => lat.push(t.elapsed()),
+                    Ok(false) => deferred += 1,
                     Err(e) => failures.push(e),
                 }
             }
-            (lat, failures)
+            (lat, failures, deferred)
         }));
     }
-    let mut load = Load { latencies: Vec::new(), wall: Duration::ZERO, failures: 0, first_failure: None };
+    let mut load = Load { latencies: Vec::new(), wall: Duration::ZERO, failures: 0, first_failure: None, deferred: 0 };
     for t in tasks {
-        if let Ok((lat, failures)) = t.await {
+        if let Ok((lat, failures, deferred)) = t.await {
+            load.deferred += deferred;
             load.latencies.extend(lat);
             load.failures += failures.len();
             if load.first_failure.is_none() {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::format::{clip, fit_lines, table};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
+use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::{Snowflake, format_money};
 use crate::domain::goals::{GoalKey, GoalPeriod, GoalSubject};
@@ -29,7 +30,9 @@ const GOAL_FIELD_BUDGET: usize = 1000;
 async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
-    let report = ctx.app.report(ctx.inv.guild, &spec, team, ctx.now).await?;
+    // The table shows no streaks.
+    let needs = ReportNeeds { previous: true, streaks: false };
+    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
     let total: i64 = report.members.iter().map(|m| m.points).sum();
     // The kinds the team did most, so the table stays narrow enough for a phone.
     let mut kinds: Vec<(&String, &i64)> = report.totals.counts.iter().filter(|(_, n)| **n > 0).collect();

@@ -2,6 +2,7 @@
 
 use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Message, Response};
+use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::format_money;
 use crate::domain::kpi::competition_ranks;
@@ -40,7 +41,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             )));
         }
     }
-    let report = ctx.app.report(ctx.inv.guild, &spec, team, ctx.now).await?;
+    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, ReportNeeds::TOTALS, ctx.now).await?;
     let value = |points: i64, revenue: i64, counts: &std::collections::BTreeMap<String, i64>| match metric.as_str() {
         "points" => points,
         "revenue" => revenue,

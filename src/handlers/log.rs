@@ -7,7 +7,7 @@ use crate::app::AppResult;
 use crate::app::goals::GoalProgress;
 use crate::app::log::LogRequest;
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source};
-use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject};
+use crate::domain::goals::{GoalMetric, GoalPeriod};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::when::parse_when;
 
@@ -47,8 +47,17 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let r = &logged.record;
     let today = Period::resolve(&PeriodSpec::Today, &settings, ctx.now)?;
     let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, ctx.now)?;
-    let t_today = ctx.app.member_totals(ctx.inv.guild, ctx.inv.user, &today).await?;
-    let t_week = ctx.app.member_totals(ctx.inv.guild, ctx.inv.user, &week).await?;
+    // Totals and the member's own goals in one read. The activity is stored by now: a failed
+    // read must not turn the reply into an error that invites logging it again.
+    let (totals, goals) =
+        ctx.app.member_summary(ctx.inv.guild, ctx.inv.user, &settings, &[&today, &week], ctx.now).await.unwrap_or_else(
+            |e| {
+                tracing::warn!(error = %e, interaction = ctx.inv.id, "totals and goals left out of the /log reply");
+                Default::default()
+            },
+        );
+    let mut both = totals.into_iter();
+    let (t_today, t_week) = (both.next().unwrap_or_default(), both.next().unwrap_or_default());
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
     let mut text = format!(
@@ -69,14 +78,6 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         r.kind,
         t_week.points
     ));
-    let subject = GoalSubject::Member(ctx.inv.user);
-    let mine = move |k: &GoalKey| k.subject == subject;
-    // The activity is stored by now: a failed goal lookup must not turn the reply into an error
-    // that invites logging it again.
-    let goals = ctx.app.current_goals(ctx.inv.guild, &mine, ctx.now).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, interaction = ctx.inv.id, "goal progress left out of the /log reply");
-        Vec::new()
-    });
     // Milestones are a side effect of logging: a failure is logged, never turned into a failed
     // /log, and a retried interaction has nothing new to celebrate.
     if !logged.duplicate {

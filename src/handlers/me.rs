@@ -13,8 +13,7 @@ const GOALS_BUDGET: usize = 3000;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
-    let report = ctx.app.report(ctx.inv.guild, &spec, None, ctx.now).await?;
-    let me = ctx.inv.user.to_string();
+    let report = ctx.app.member_report(ctx.inv.guild, ctx.inv.user, &spec, ctx.now).await?;
     // The goals of the period asked for when it is a whole week, month, quarter or year; this
     // week's and month's otherwise (see `App::goals_for_report`).
     let period = Period::resolve(&spec, &ctx.settings().await?, ctx.now)?;
@@ -23,7 +22,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
     let goal_lines = goal::detail_lines(&goals, ctx.now);
     let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);
-    let Some(row) = report.members.iter().find(|m| m.user_id == me) else {
+    let Some(row) = &report.member else {
         let mut text = format!(
             "You have not logged anything yet. Start with `/log kind:call` — {} is empty for you.",
             report.period.describe()
@@ -39,13 +38,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         value: format!("**{}** · {} vs previous", row.points, Change::new(row.points, row.previous_points).describe()),
         inline: true,
     }];
-    if let Some(team) = &row.team {
-        let mates: Vec<_> = report.members.iter().filter(|m| m.team.as_deref() == Some(team)).collect();
-        let ranks = crate::domain::kpi::competition_ranks(&mates.iter().map(|m| m.points).collect::<Vec<_>>());
-        let rank = mates.iter().position(|m| m.user_id == me).map(|i| ranks[i]).unwrap_or(0);
+    if let (Some(team), Some((rank, mates))) = (&row.team, report.team_rank) {
         fields.push(Field {
             name: "Rank in team".into(),
-            value: format!("#{rank} of {} in {team}", mates.len()),
+            value: format!("#{rank} of {mates} in {team}"),
             inline: true,
         });
     }

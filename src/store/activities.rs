@@ -8,8 +8,10 @@ use serde_json::json;
 
 use super::guilds::{audit, ensure_guild};
 use super::teams::{find_or_create_team, upsert_member};
-use super::{Result, Store, StoreError, day_from_number, day_number, from_millis, millis};
+use super::{Result, Store, StoreError, day_from_number, day_number, from_millis, millis, month_number};
 use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source, check_amount};
+use crate::domain::period::local_date;
+use crate::domain::settings::{GuildSettings, parse_timezone};
 
 /// An activity ready to be stored: every part already validated.
 #[derive(Clone, Debug)]
@@ -22,9 +24,8 @@ pub struct NewActivity {
     pub kind: KindName,
     pub quantity: Quantity,
     pub amount: Option<Amount>,
+    /// Its local day is taken from the guild's timezone when it is stored.
     pub occurred_at: DateTime<Utc>,
-    /// `occurred_at` as a date in the guild's timezone.
-    pub local_day: NaiveDate,
     pub note: Note,
     pub deal: Option<DealRef>,
     pub source: Source,
@@ -106,48 +107,90 @@ fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
     Ok(conn.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1"))?.query_row([id], record_from_row)?)
 }
 
-/// Adds (sign 1) or removes (sign -1) one activity's contribution to its day rollup.
+/// Adds (sign 1) or removes (sign -1) one activity's contribution to its day and month rollups.
 fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
+    let month = month_number(day_from_number(r.day));
     if sign > 0 {
-        conn.prepare_cached(
-            "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
-             ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
-                quantity = quantity + excluded.quantity, points = points + excluded.points,
-                amount = amount + excluded.amount, activities = activities + 1",
-        )?
-        .execute(params![r.guild, r.day, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
+        for (sql, period) in [
+            (
+                "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
+                 ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
+                    quantity = quantity + excluded.quantity, points = points + excluded.points,
+                    amount = amount + excluded.amount, activities = activities + 1",
+                r.day,
+            ),
+            (
+                "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
+                 ON CONFLICT (guild_id, month, user_id, team_id, kind_id) DO UPDATE SET
+                    quantity = quantity + excluded.quantity, points = points + excluded.points,
+                    amount = amount + excluded.amount, activities = activities + 1",
+                month,
+            ),
+        ] {
+            conn.prepare_cached(sql)?
+                .execute(params![r.guild, period, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
+        }
     } else {
-        conn.prepare_cached(
-            "UPDATE day_rollups SET quantity = quantity - ?6, points = points - ?7, amount = amount - ?8,
-                activities = activities - 1
-             WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4 AND kind_id = ?5",
-        )?
-        .execute(params![r.guild, r.day, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
-        // An emptied row is removed so that rollups stay identical to a recomputation.
-        conn.prepare_cached(
-            "DELETE FROM day_rollups WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4
-             AND kind_id = ?5 AND activities = 0",
-        )?
-        .execute(params![r.guild, r.day, r.user, r.team, r.kind])?;
+        for (update, delete, period) in [
+            (
+                "UPDATE day_rollups SET quantity = quantity - ?6, points = points - ?7, amount = amount - ?8,
+                    activities = activities - 1
+                 WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4 AND kind_id = ?5",
+                "DELETE FROM day_rollups WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND team_id = ?4
+                 AND kind_id = ?5 AND activities = 0",
+                r.day,
+            ),
+            (
+                "UPDATE month_rollups SET quantity = quantity - ?6, points = points - ?7, amount = amount - ?8,
+                    activities = activities - 1
+                 WHERE guild_id = ?1 AND month = ?2 AND user_id = ?3 AND team_id = ?4 AND kind_id = ?5",
+                "DELETE FROM month_rollups WHERE guild_id = ?1 AND month = ?2 AND user_id = ?3 AND team_id = ?4
+                 AND kind_id = ?5 AND activities = 0",
+                month,
+            ),
+        ] {
+            conn.prepare_cached(update)?
+                .execute(params![r.guild, period, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
+            // An emptied row is removed so that rollups stay identical to a recomputation.
+            conn.prepare_cached(delete)?.execute(params![r.guild, period, r.user, r.team, r.kind])?;
+        }
     }
     Ok(())
 }
 
-struct RollupKey {
-    guild: i64,
-    day: i64,
-    user: i64,
-    team: i64,
-    kind: i64,
-    quantity: i64,
-    points: i64,
-    amount: i64,
+pub(super) struct RollupKey {
+    pub guild: i64,
+    pub day: i64,
+    pub user: i64,
+    pub team: i64,
+    pub kind: i64,
+    pub quantity: i64,
+    pub points: i64,
+    pub amount: i64,
 }
 
-/// Stores one activity inside the caller's transaction. Shared by live logging and import.
+/// The guild's timezone as stored, creating the guild on first sight. The writer takes local days
+/// from here, never from a caller's (possibly cached) settings, so rollups always follow the
+/// timezone that `rebuild_rollups` last applied.
+pub(super) fn guild_timezone(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<chrono_tz::Tz> {
+    let tz: Option<String> = conn
+        .prepare_cached("SELECT timezone FROM guilds WHERE guild_id = ?1")?
+        .query_row([guild], |r| r.get(0))
+        .optional()?;
+    match tz {
+        Some(tz) => Ok(parse_timezone(&tz)?),
+        None => {
+            ensure_guild(conn, guild, now)?;
+            Ok(GuildSettings::default().timezone)
+        }
+    }
+}
+
+/// Stores one activity inside the caller's transaction. Shared by live logging and deals.
 pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
-    ensure_guild(conn, a.guild, now)?;
+    let tz = guild_timezone(conn, a.guild, now)?;
     if let Some(id) = conn
         .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0))
@@ -179,7 +222,8 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
     let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
     let quantity = a.quantity.get() as i64;
     let points = kind_points * quantity;
-    let day = day_number(a.local_day);
+    let local_day = local_date(tz, a.occurred_at);
+    let day = day_number(local_day);
     conn.prepare_cached(
         "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
             note, deal_ref, source, idem_key, actor, created_at)
@@ -209,19 +253,39 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
         &RollupKey { guild: a.guild, day, user: a.user, team: team_id, kind: kind_id, quantity, points, amount },
         1,
     )?;
-    let record = load_record(conn, id)?;
+    // The record is what was just written; only the team's name is not at hand.
+    let team_name = if team_id == 0 {
+        None
+    } else {
+        conn.prepare_cached("SELECT name FROM teams WHERE team_id = ?1")?
+            .query_row([team_id], |r| r.get::<_, String>(0))
+            .optional()?
+    };
+    let record = ActivityRecord {
+        id,
+        guild_id: a.guild,
+        user_id: a.user as u64,
+        user_name: a.user_name.clone(),
+        team_id,
+        team: team_name,
+        kind: a.kind.as_str().to_string(),
+        quantity,
+        points,
+        amount: a.amount.map(Amount::minor),
+        occurred_at: from_millis(millis(a.occurred_at)),
+        local_day,
+        note: a.note.as_str().to_string(),
+        deal_ref: a.deal.as_ref().map(|d| d.as_str().to_string()),
+        source: a.source.as_str().to_string(),
+        idem_key: a.idem_key.clone(),
+        created_at: from_millis(millis(now)),
+        deleted: false,
+    };
     if a.source != Source::Import {
-        // Imports are audited once per run (see import.rs): a million audit rows would say less.
-        audit(
-            conn,
-            a.guild,
-            &actor,
-            "activity.log",
-            &format!("activity:{id}"),
-            None,
-            Some(&serde_json::to_value(&record).unwrap_or_default()),
-            now,
-        )?;
+        // The activity row is the full record; the audit row says who did what to which row.
+        let after = json!({"kind": record.kind, "quantity": quantity, "points": points, "amount": record.amount,
+            "local_day": local_day, "source": record.source});
+        audit(conn, a.guild, &actor, "activity.log", &format!("activity:{id}"), None, Some(&after), now)?;
     }
     Ok(Logged { record, duplicate: false })
 }

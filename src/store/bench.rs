@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::guilds::{ensure_guild, load_kinds};
+use super::import::add_sums;
 use super::teams::{find_or_create_team, upsert_member};
-use super::{Result, Store, StoreError, configure, day_number, millis};
+use super::{Result, Store, StoreError, configure, day_number, millis, month_number};
 use crate::domain::activity::Name;
 
 /// One synthetic guild: its team names and its reps as (user id, name, index into `teams`).
@@ -98,45 +99,132 @@ impl Store {
                     local_day, note, deal_ref, source, idem_key, actor, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', NULL, 'import', ?10, 0, ?11)",
             )?;
-            type Key = (i64, i64, i64, i64, i64);
-            let mut rollups: HashMap<Key, [i64; 4]> = HashMap::new();
+            // Per guild: day and month sums keyed by (day or month, user, team, kind).
+            type Sums = HashMap<(i64, i64, i64, i64), [i64; 4]>;
+            let mut sums: HashMap<i64, (Sums, Sums)> = HashMap::new();
             for a in &rows {
                 let day = day_number(a.local_day);
                 // created_at = occurred_at keeps "latest activity" queries realistic for history.
                 let at = millis(a.occurred_at).max(0).min(millis(now));
                 insert.execute(params![
-                    a.guild,
-                    a.user,
-                    a.team_id,
-                    a.kind_id,
-                    a.quantity,
-                    a.points,
-                    a.amount,
-                    at,
-                    day,
-                    a.idem_key,
-                    at
+                    a.guild, a.user, a.team_id, a.kind_id, a.quantity, a.points, a.amount, at, day, a.idem_key, at
                 ])?;
-                let r = rollups.entry((a.guild, day, a.user, a.team_id, a.kind_id)).or_insert([0; 4]);
-                r[0] += a.quantity;
-                r[1] += a.points;
-                r[2] += a.amount.unwrap_or(0);
-                r[3] += 1;
+                let (days, months) = sums.entry(a.guild).or_default();
+                for (s, period) in [(days, day), (months, month_number(a.local_day))] {
+                    let r = s.entry((period, a.user, a.team_id, a.kind_id)).or_insert([0; 4]);
+                    r[0] += a.quantity;
+                    r[1] += a.points;
+                    r[2] += a.amount.unwrap_or(0);
+                    r[3] += 1;
+                }
             }
-            let mut upsert = c.prepare_cached(
-                "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
-                    quantity = quantity + excluded.quantity, points = points + excluded.points,
-                    amount = amount + excluded.amount, activities = activities + excluded.activities",
-            )?;
-            let mut keys: Vec<(Key, [i64; 4])> = rollups.into_iter().collect();
-            // Key order makes the WITHOUT ROWID b-tree insert mostly append.
-            keys.sort_unstable_by_key(|(k, _)| *k);
-            for ((g, day, user, team, kind), [q, p, a, n]) in keys {
-                upsert.execute(params![g, day, user, team, kind, q, p, a, n])?;
+            for (guild, (days, months)) in sums {
+                add_sums(c, guild, days, false)?;
+                add_sums(c, guild, months, true)?;
             }
             Ok(rows.len())
+        })
+        .await
+    }
+
+    /// Deals and goals of a synthetic org, written directly (generated, known valid): per rep
+    /// `deals_per_rep` deals (open ones spread over the open stages with expected closes in the
+    /// coming months, a won and a lost one), each with its stage history; and points goals for the
+    /// guild (month), each team (week and month) and every other rep (week), plus revenue goals
+    /// for every fourth rep (month). Returns (deals, goals) written.
+    pub async fn bench_deals_and_goals(
+        &self,
+        guilds: Vec<(BenchGuildIds, Vec<(i64, usize)>)>,
+        deals_per_rep: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize)> {
+        self.write(move |c| {
+            let at = millis(now);
+            let today = now.date_naive();
+            let (mut deals, mut goals) = (0, 0);
+            let mut deal = c.prepare_cached(
+                "INSERT INTO deals (guild_id, user_id, team_id, name, value, stage, expected_close, opened_at, closed_at,
+                    outcome, idem_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut history = c.prepare_cached(
+                "INSERT INTO deal_stage_history (deal_id, seq, stage, position, entered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut goal = c.prepare_cached(
+                "INSERT INTO goals (guild_id, scope, subject_id, metric, period, target, effective_from, cleared,
+                    created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 'bench') ON CONFLICT DO NOTHING",
+            )?;
+            // Goals apply from well before the history starts, so every period has targets.
+            let from = day_number(today - chrono::Days::new(3 * 366));
+            for (g, reps) in &guilds {
+                let pipeline = super::deals::bench_seed_stages(c, g.guild, now)?;
+                let open: Vec<_> = pipeline.iter().filter(|s| s.2.is_none()).cloned().collect();
+                let terminal = |o: &str| pipeline.iter().find(|s| s.2.as_deref() == Some(o)).cloned();
+                let (won, lost) = (terminal("won"), terminal("lost"));
+                for (i, (user, team)) in reps.iter().enumerate() {
+                    let team_id = g.team_ids.get(*team).copied().unwrap_or(0);
+                    for d in 0..deals_per_rep {
+                        let value = 100_000 + ((i * 7919 + d * 104_729) % 5_000_000) as i64;
+                        let (stage, outcome) = match d % 4 {
+                            2 => (won.clone(), Some("won")),
+                            3 => (lost.clone(), Some("lost")),
+                            _ => (open.get((i + d) % open.len().max(1)).cloned(), None),
+                        };
+                        let Some((stage_name, position, _)) = stage else { continue };
+                        let close = day_number(today + chrono::Days::new(((i + d * 11) % 120) as u64));
+                        let opened = at - ((i + d) % 90) as i64 * 86_400_000;
+                        deal.execute(params![
+                            g.guild,
+                            user,
+                            team_id,
+                            format!("deal {user}-{d}"),
+                            value,
+                            stage_name,
+                            outcome.is_none().then_some(close),
+                            opened,
+                            outcome.map(|_| at),
+                            outcome,
+                            format!("bench-deal:{user}:{d}"),
+                        ])?;
+                        let id = c.last_insert_rowid();
+                        // Every open stage up to the one it is in (or the last open one, for a
+                        // closed deal), then its terminal stage.
+                        let mut seq = 0;
+                        for (name, p, _) in open.iter().filter(|s| s.1 <= position) {
+                            seq += 1;
+                            history.execute(params![id, seq, name, p, opened + seq * 3_600_000])?;
+                        }
+                        if outcome.is_some() {
+                            history.execute(params![id, seq + 1, stage_name, position, at])?;
+                        }
+                        deals += 1;
+                    }
+                    if i % 2 == 0 {
+                        goals += goal.execute(params![g.guild, "member", user, "points", "week", 60, from, at])?;
+                    }
+                    if i % 4 == 0 {
+                        goals += goal.execute(params![g.guild, "member", user, "revenue", "month", 2_000_000, from, at])?;
+                    }
+                }
+                for team in &g.team_ids {
+                    goals += goal.execute(params![g.guild, "team", team, "points", "week", 500, from, at])?;
+                    goals += goal.execute(params![g.guild, "team", team, "points", "month", 2_000, from, at])?;
+                }
+                goals += goal.execute(params![g.guild, "guild", 0, "points", "month", 20_000, from, at])?;
+            }
+            Ok((deals, goals))
+        })
+        .await
+    }
+
+    /// Gives the writer connection a page cache of `mib` MiB for a bulk load: the activity indexes
+    /// keyed by member and by day take inserts all over their b-trees, and with SQLite's default
+    /// 2 MB cache nearly every insert of a 10 M-row load reads pages back from disk.
+    pub async fn bench_bulk_mode(&self, mib: i64) -> Result<()> {
+        self.write(move |c| {
+            c.pragma_update(None, "cache_size", -mib * 1024)?;
+            Ok(())
         })
         .await
     }
@@ -221,30 +309,49 @@ impl Store {
         .await
     }
 
-    /// SQLite's plan for the rollup read behind every KPI reply, to explain slow figures.
+    /// SQLite's plans for the rollup reads behind every KPI reply (whole months, then odd days).
     pub async fn bench_kind_totals_plan(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<String>> {
         self.read(move |c| {
-            let mut stmt = c.prepare(
-                "EXPLAIN QUERY PLAN
-                 SELECT r.user_id, r.team_id, k.name, SUM(r.quantity), SUM(r.points), SUM(r.amount)
-                 FROM day_rollups r JOIN activity_kinds k ON k.kind_id = r.kind_id
-                 WHERE r.guild_id = ?1 AND r.local_day >= ?2 AND r.local_day < ?3
-                 GROUP BY r.user_id, r.team_id, r.kind_id",
-            )?;
-            let rows = stmt.query_map(params![guild, day_number(first), day_number(end)], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let mut out = Vec::new();
+            for sql in [
+                "EXPLAIN QUERY PLAN SELECT user_id, team_id, kind_id, quantity, points, amount FROM month_rollups
+                 WHERE guild_id = ?1 AND month >= ?2 AND month < ?3",
+                "EXPLAIN QUERY PLAN SELECT user_id, team_id, kind_id, quantity, points, amount FROM day_rollups
+                 WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3",
+            ] {
+                let mut stmt = c.prepare(sql)?;
+                let rows =
+                    stmt.query_map(params![guild, day_number(first), day_number(end)], |r| r.get::<_, String>(3))?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
         })
         .await
     }
 
-    /// Rollup rows a period's KPI read scans for one guild (what the query cost follows).
+    /// Rollup rows a period's KPI read covers for one guild (what the query cost follows): month
+    /// rows for its whole months, day rows for the days around them.
     pub async fn bench_rollup_rows(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<i64> {
         self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM day_rollups WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3",
-                params![guild, day_number(first), day_number(end)],
-                |r| r.get(0),
-            )?)
+            let split = super::kpis::split(first, end);
+            let mut n = 0;
+            for (from, to) in split.days {
+                n += c.query_row(
+                    "SELECT count(*) FROM day_rollups WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3",
+                    params![guild, from, to],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            }
+            if let Some((from, to)) = split.months {
+                n += c.query_row(
+                    "SELECT count(*) FROM month_rollups WHERE guild_id = ?1 AND month >= ?2 AND month < ?3",
+                    params![guild, from, to],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            }
+            Ok(n)
         })
         .await
     }

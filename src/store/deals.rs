@@ -8,11 +8,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::activities::insert_activity;
-use super::guilds::{audit, ensure_guild, load_settings};
+use super::guilds::{audit, ensure_guild};
 use super::teams::upsert_member;
 use super::{NewActivity, Result, Store, StoreError, day_from_number, day_number, from_millis, millis};
 use crate::domain::activity::{Amount, DealRef, KindName, LOST, Note, Quantity, Source, WON, shorten};
-use crate::domain::period::local_date;
 use crate::domain::pipeline::{DealFacts, DealName, LostReason, Outcome, Pipeline, Stage, StageName, default_stages};
 
 /// One deal as stored, with its owner's name and the probability of the stage it is in.
@@ -175,6 +174,20 @@ fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> 
         save_stages(conn, guild, &Pipeline::new(default_stages()))?;
     }
     Ok(())
+}
+
+/// The guild's stages (seeded if needed) as (name, position, outcome), for the bench's generator.
+pub(super) fn bench_seed_stages(
+    conn: &Connection,
+    guild: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, i64, Option<String>)>> {
+    seed_stages(conn, guild, now)?;
+    Ok(load_stages(conn, guild)?
+        .stages()
+        .iter()
+        .map(|s| (s.name.as_str().to_string(), s.position, s.outcome.map(|o| o.as_str().to_string())))
+        .collect())
 }
 
 fn save_stages(conn: &Connection, guild: i64, pipeline: &Pipeline) -> Result<()> {
@@ -477,7 +490,6 @@ impl Store {
                 .terminal(close.outcome)
                 .ok_or_else(|| StoreError::rule(format!("the pipeline has no `{}` stage", close.outcome.as_str())))?
                 .clone();
-            let settings = load_settings(c, close.guild)?;
             let value = close.value.map_or(before.value, Amount::minor);
             let (kind, amount) = match close.outcome {
                 Outcome::Won => (WON, Some(Amount::from_minor(value)?)),
@@ -499,7 +511,6 @@ impl Store {
                     quantity: Quantity::ONE,
                     amount,
                     occurred_at: now,
-                    local_day: local_date(settings.timezone, now),
                     note,
                     deal: Some(DealRef::parse(&before.name)?),
                     source: Source::Slash,

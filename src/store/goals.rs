@@ -255,6 +255,62 @@ impl Store {
         .await
     }
 
+    /// [`Store::goals_in_force`] for several period kinds in one read (the `/log` reply asks for
+    /// the current week, month, quarter and year at once).
+    pub async fn goals_in_force_many(
+        &self,
+        guild: i64,
+        periods: Vec<(GoalPeriod, NaiveDate)>,
+    ) -> Result<Vec<Vec<GoalVersion>>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND g.cleared = 0
+                 AND g.effective_from = (
+                    SELECT MAX(h.effective_from) FROM goals h
+                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
+                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
+                 ORDER BY g.scope, g.subject_id, g.metric"
+            ))?;
+            let mut out = Vec::with_capacity(periods.len());
+            for (period, first_day) in periods {
+                let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], version_from_row)?;
+                out.push(collect(rows)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One member's own goals in force for several period kinds, and their totals over several
+    /// ranges, in one read: all the `/log` reply needs after the write.
+    pub async fn member_goals_and_totals(
+        &self,
+        guild: i64,
+        user: i64,
+        periods: Vec<(GoalPeriod, NaiveDate)>,
+        ranges: Vec<(NaiveDate, NaiveDate)>,
+    ) -> Result<(Vec<Vec<GoalVersion>>, Vec<super::kpis::MemberRows>)> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.scope = 'member' AND g.subject_id = ?4
+                 AND g.period = ?2 AND g.cleared = 0
+                 AND g.effective_from = (
+                    SELECT MAX(h.effective_from) FROM goals h
+                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
+                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
+                 ORDER BY g.metric"
+            ))?;
+            let mut goals = Vec::with_capacity(periods.len());
+            for (period, first_day) in periods {
+                let rows =
+                    stmt.query_map(params![guild, period.as_str(), day_number(first_day), user], version_from_row)?;
+                goals.push(collect(rows)?);
+            }
+            Ok((goals, super::kpis::member_totals(c, guild, user, ranges)?))
+        })
+        .await
+    }
+
     /// Every stored version of the guild's goals, cleared ones included, oldest first per key.
     pub async fn goal_versions(&self, guild: i64) -> Result<Vec<GoalVersion>> {
         self.read(move |c| {

@@ -140,12 +140,42 @@ fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> R
          GROUP BY guild_id, local_day, user_id, team_id, kind_id",
         [guild],
     )?;
+    conn.execute("DELETE FROM month_rollups WHERE guild_id = ?1", [guild])?;
+    conn.execute(MONTH_ROLLUPS_FROM_DAYS, [guild])?;
     Ok(())
 }
 
+/// Rebuilds one guild's month rollups from its day rollups (day numbers count from 0001-01-01 = 1,
+/// Julian day 1721425.5).
+pub(super) const MONTH_ROLLUPS_FROM_DAYS: &str =
+    "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
+     SELECT guild_id, local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1, user_id, team_id,
+            kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+     FROM day_rollups WHERE guild_id = ?1
+     GROUP BY 1, 2, 3, 4, 5";
+
 impl Store {
     pub async fn guild_settings(&self, guild: i64) -> Result<GuildSettings> {
-        self.read(move |c| load_settings(c, guild)).await
+        let cache = &self.inner.cache;
+        if let Some(s) = cache.settings(guild) {
+            return Ok(s);
+        }
+        let generation = cache.generation();
+        let s = self.read(move |c| load_settings(c, guild)).await?;
+        cache.put_settings(generation, guild, s.clone());
+        Ok(s)
+    }
+
+    /// Runs a write that changes settings or kinds, keeping the cache from serving what it replaced.
+    async fn write_guild<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.cache.invalidate();
+        let result = self.write(f).await;
+        self.inner.cache.invalidate();
+        result
     }
 
     /// Replaces the guild's settings; when the timezone changes, local days and rollups are rebuilt
@@ -157,7 +187,7 @@ impl Store {
         actor: String,
         now: DateTime<Utc>,
     ) -> Result<GuildSettings> {
-        self.write(move |c| {
+        self.write_guild(move |c| {
             ensure_guild(c, guild, now)?;
             let before = load_settings(c, guild)?;
             c.prepare_cached(
@@ -195,16 +225,29 @@ impl Store {
 
     /// The guild's active kinds with their ids (a guild not seen yet has the defaults).
     pub async fn kinds(&self, guild: i64) -> Result<Vec<ActivityKind>> {
-        let kinds = self.read(move |c| load_kinds(c, guild)).await?;
-        if kinds.is_empty() {
-            return Ok(default_kinds());
+        Ok(self.kinds_shared(guild).await?.as_ref().clone())
+    }
+
+    /// The same, shared with the cache (no copy).
+    pub async fn kinds_shared(&self, guild: i64) -> Result<std::sync::Arc<Vec<ActivityKind>>> {
+        let cache = &self.inner.cache;
+        if let Some(k) = cache.kinds(guild) {
+            return Ok(k);
         }
-        Ok(kinds.into_iter().map(|(_, k)| k).collect())
+        let generation = cache.generation();
+        let kinds = self.read(move |c| load_kinds(c, guild)).await?;
+        let kinds = std::sync::Arc::new(if kinds.is_empty() {
+            default_kinds()
+        } else {
+            kinds.into_iter().map(|(_, k)| k).collect()
+        });
+        cache.put_kinds(generation, guild, kinds.clone());
+        Ok(kinds)
     }
 
     /// Adds a kind or changes its points; points already logged keep their value.
     pub async fn upsert_kind(&self, guild: i64, kind: ActivityKind, actor: String, now: DateTime<Utc>) -> Result<()> {
-        self.write(move |c| {
+        self.write_guild(move |c| {
             ensure_guild(c, guild, now)?;
             let before = load_kinds(c, guild)?.into_iter().find(|(_, k)| k.name == kind.name).map(|(_, k)| k);
             c.prepare_cached(
@@ -234,7 +277,7 @@ impl Store {
         if name.as_str() == crate::domain::activity::WON || name.as_str() == crate::domain::activity::LOST {
             return Err(StoreError::rule(format!("`{name}` is needed for revenue and win rate and cannot be removed")));
         }
-        self.write(move |c| {
+        self.write_guild(move |c| {
             ensure_guild(c, guild, now)?;
             let n = c
                 .prepare_cached(

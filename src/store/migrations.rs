@@ -311,6 +311,32 @@ CREATE INDEX goal_milestones_pending ON goal_milestones (reached_at) WHERE annou
 ALTER TABLE guilds ADD COLUMN work_start INTEGER NOT NULL DEFAULT 480 CHECK (work_start BETWEEN 0 AND 1439);
 ALTER TABLE guilds ADD COLUMN work_end INTEGER NOT NULL DEFAULT 1080 CHECK (work_end BETWEEN 1 AND 1440);
 "#,
+    // 5: month rollups, filled from the day rollups.
+    r#"
+-- The day rollups summed per local month (month = the day number of the month's first local day),
+-- kept in the same transaction as the day rollups: a year's KPIs read 12 rows per member, team and
+-- kind instead of ~365, so replies no longer grow with the number of days logged.
+CREATE TABLE month_rollups (
+    guild_id   INTEGER NOT NULL,
+    month      INTEGER NOT NULL,
+    user_id    INTEGER NOT NULL,
+    team_id    INTEGER NOT NULL,
+    kind_id    INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL,
+    points     INTEGER NOT NULL,
+    amount     INTEGER NOT NULL,
+    activities INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id, team_id, kind_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX month_rollups_by_user ON month_rollups (guild_id, user_id, month);
+
+-- Day numbers count from 0001-01-01 = 1 (Julian day 1721425.5).
+INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
+SELECT guild_id, local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1, user_id, team_id, kind_id,
+       SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+FROM day_rollups
+GROUP BY 1, 2, 3, 4, 5;
+"#,
 ];
 
 /// How many migrations the database at hand has run.
@@ -364,6 +390,31 @@ mod tests {
             .map(|i| format!("{} {:016x}", i + 1, fingerprint(MIGRATIONS[i])))
             .collect();
         assert!(missing.is_empty(), "append these lines to src/store/migrations.lock:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn month_rollups_are_filled_from_the_day_rollups_of_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("m.db")).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let day = |y, m, d| super::super::day_number(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        for (d, points) in [(day(2026, 1, 31), 3), (day(2026, 2, 1), 5), (day(2026, 2, 28), 7), (day(2024, 2, 29), 11)]
+        {
+            conn.execute("INSERT INTO day_rollups VALUES (1, ?1, 2, 0, 3, 1, ?2, 0, 1)", rusqlite::params![d, points])
+                .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let months: Vec<(i64, i64)> = conn
+            .prepare("SELECT month, points FROM month_rollups ORDER BY month")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(months, vec![(day(2024, 2, 1), 11), (day(2026, 1, 1), 3), (day(2026, 2, 1), 12)]);
     }
 
     #[test]

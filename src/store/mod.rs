@@ -5,10 +5,12 @@
 //! concurrent `/log`s share one fsync, and each is acknowledged only after its commit is durable
 //! (WAL, `synchronous=FULL`). Each write runs in its own savepoint, so a failing write never takes
 //! its neighbours down. Reads use a small pool of read-only connections on blocking threads, so
-//! async callers never block the runtime.
+//! async callers never block the runtime. A checkpointer thread copies the WAL into the database
+//! file beside them, so no commit waits for that.
 
 mod activities;
 pub mod bench;
+mod cache;
 mod comp;
 pub mod competitions;
 mod deals;
@@ -24,6 +26,7 @@ mod teams;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -35,7 +38,7 @@ use crate::domain::DomainError;
 pub use activities::{ActivityRecord, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome};
-pub use kpis::{KindTotalsRow, RollupMismatch};
+pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
 pub use migrations::{MIGRATIONS, schema_version};
 pub use teams::{Member, Team};
 
@@ -72,12 +75,28 @@ type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// Most writes committed in one transaction; bounds the latency a write can add to its batch.
 const MAX_BATCH: usize = 512;
+/// Pooled read-only connections, and so reads running at once: a few per core is plenty, since
+/// reads are short, and more would only add page caches and threads.
+const READERS: usize = 4;
+/// SQLite page cache per read connection, in KiB (negative `cache_size`): bounds the memory the
+/// pool holds whatever the database size.
+const READER_CACHE_KIB: i64 = 4096;
+/// The writer's page cache, in KiB: a batch of /logs touches pages all over the member-keyed
+/// indexes, and with SQLite's 2 MB default most of them were read back from the OS every batch.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 struct Inner {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping the sender stops the checkpointer (after one last checkpoint).
+    checkpoints: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per pooled reader: reads wait here instead of opening connections beyond the
+    /// pool (each with its own page cache and schema parse) when many requests arrive at once.
+    read_slots: tokio::sync::Semaphore,
+    /// Guild settings and kinds, read on every command (see `cache.rs`).
+    cache: cache::GuildCache,
 }
 
 impl Drop for Inner {
@@ -92,6 +111,12 @@ impl Drop for Inner {
         {
             let _ = handle.join();
         }
+        if let Ok(mut checkpoints) = self.checkpoints.lock()
+            && let Some((stop, handle)) = checkpoints.take()
+        {
+            drop(stop);
+            let _ = handle.join();
+        }
     }
 }
 
@@ -101,11 +126,18 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the writer waits for readers to leave the WAL before rewinding it.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // FULL: a commit is on disk (WAL fsynced) before we acknowledge it, even on power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Savepoint journals and sorts stay in memory: every write runs in a savepoint.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -119,18 +151,37 @@ impl Store {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         migrations::migrate(&mut conn)?;
+        // Checkpoints run on a thread of their own (below), never inside a commit: under reads,
+        // an automatic checkpoint at every commit past 1000 WAL pages made each /log wait for
+        // the main database file's fsync too.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(open_err)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(open_err)?;
+        // A rewound log is cut back to this size rather than keep its largest extent on disk.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(open_err)?;
+        let checkpointer = Connection::open(&path).map_err(open_err)?;
+        configure(&checkpointer).map_err(open_err)?;
 
+        let wal = Arc::new(WalState::default());
         let (tx, rx) = mpsc::channel::<Job>();
+        let writer_wal = wal.clone();
         let writer = std::thread::Builder::new()
             .name("rally-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_wal))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpoints = std::thread::Builder::new()
+            .name("rally-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped, &wal))
+            .map_err(|e| StoreError::Migration(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
+                checkpoints: Mutex::new(Some((stop, checkpoints))),
                 readers: Mutex::new(Vec::new()),
+                read_slots: tokio::sync::Semaphore::new(READERS),
+                cache: cache::GuildCache::default(),
             }),
         })
     }
@@ -174,6 +225,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let _slot = self.inner.read_slots.acquire().await.map_err(|_| StoreError::WriterGone)?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_blocking(f))
             .await
@@ -191,12 +243,13 @@ impl Store {
                 )
                 .map_err(|source| StoreError::Open { path: self.inner.path.clone(), source })?;
                 configure(&c)?;
+                c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
                 c
             }
         };
         let result = f(&conn);
         if let Ok(mut pool) = self.inner.readers.lock()
-            && pool.len() < 8
+            && pool.len() < READERS
         {
             pool.push(conn);
         }
@@ -204,7 +257,45 @@ impl Store {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+/// How often the checkpointer copies committed WAL pages into the database file, when anything
+/// was written since its last run.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// WAL frames (pages) past which the writer restarts the log (see [`WalState`]): 16 MiB.
+const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// Shared by the writer and the checkpointer.
+#[derive(Default)]
+struct WalState {
+    /// Commits since the last checkpoint.
+    dirty: AtomicBool,
+    /// Set by the checkpointer when the log has grown past [`WAL_RESTART_FRAMES`]: a PASSIVE
+    /// checkpoint never catches up with a writer that keeps appending, so the WAL could only be
+    /// rewound from its start when no commit happened in between. The writer then runs a
+    /// RESTART checkpoint between two batches (little is left to copy by then) and the log is
+    /// rewound at its next commit.
+    restart: AtomicBool,
+}
+
+/// Copies the WAL into the database file (PASSIVE: concurrently with readers and the writer, never
+/// waiting for them) whenever there were commits, until the store closes.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, wal: &WalState) {
+    loop {
+        let last = matches!(stop.recv_timeout(CHECKPOINT_EVERY), Err(mpsc::RecvTimeoutError::Disconnected));
+        if wal.dirty.swap(false, Ordering::AcqRel) {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                Ok(frames) if frames > WAL_RESTART_FRAMES => wal.restart.store(true, Ordering::Release),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry"),
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: &WalState) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -224,28 +315,41 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %message, "cannot begin a write transaction");
             continue;
         }
+        // Cached statements: no need to parse three statements per write on the one writer thread.
+        let step = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ());
         for job in batch {
-            if conn.execute_batch("SAVEPOINT job").is_err() {
+            if step("SAVEPOINT job").is_err() {
                 drop(job);
                 continue;
             }
             match catch_unwind(AssertUnwindSafe(|| job(&conn))) {
                 Ok((ok, completion)) => {
                     if !ok {
-                        let _ = conn.execute_batch("ROLLBACK TO job");
+                        let _ = step("ROLLBACK TO job");
                     }
                     completions.push(completion);
                 }
                 Err(_) => {
                     tracing::error!("a write panicked; it was rolled back");
-                    let _ = conn.execute_batch("ROLLBACK TO job");
+                    let _ = step("ROLLBACK TO job");
                 }
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = step("RELEASE job");
         }
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        }
+        wal.dirty.store(true, Ordering::Release);
+        if wal.restart.swap(false, Ordering::AcqRel) {
+            // RESTART waits for readers to leave the log; a long read (a backup, an export) must
+            // not hold the writer up, so it gets a few milliseconds and is otherwise tried again
+            // after a later checkpoint.
+            let _ = conn.busy_timeout(RESTART_WAIT);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
+            }
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
         }
         for completion in completions {
             completion(committed.clone());
@@ -266,6 +370,12 @@ pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 pub(crate) fn day_number(d: chrono::NaiveDate) -> i64 {
     use chrono::Datelike;
     d.num_days_from_ce() as i64
+}
+
+/// The month rollups' key: the day number of the first day of `d`'s month.
+pub(crate) fn month_number(d: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    day_number(d) - d.day0() as i64
 }
 
 pub(crate) fn day_from_number(n: i64) -> chrono::NaiveDate {

@@ -1,5 +1,6 @@
-//! Rollups must equal a recomputation from raw activities after any sequence of logs, undos and
-//! timezone changes; and report totals must equal a model kept by the test.
+//! Rollups (day and month) must equal a recomputation from raw activities after any sequence of
+//! logs, undos and timezone changes; and report totals must equal a model kept by the test, over
+//! periods read from day rollups, month rollups and both.
 
 use std::collections::HashMap;
 
@@ -78,11 +79,23 @@ proptest! {
             }
             let mismatches = t.app.store.verify_rollups(None).await.unwrap();
             prop_assert!(mismatches.is_empty(), "{:?}", mismatches);
-            let range = PeriodSpec::Range { first: at("2026-11-19T00:00:00Z").date_naive(), last: at("2026-11-28T00:00:00Z").date_naive() };
-            let report = t.app.report(id(1), &range, None, now).await.unwrap();
-            for m in &report.members {
-                let want: i64 = live.get(&m.user_id.parse().unwrap()).map(|v| v.iter().map(|(_, p)| p).sum()).unwrap_or(0);
-                prop_assert_eq!(m.points, want, "user {}", m.user_id);
+            // A range of days (day rollups), the whole month and the year (month rollups) and a
+            // range across a month's edge (both) all hold every activity of the last 160 hours.
+            let day = |s: &str| at(s).date_naive();
+            let specs = [
+                PeriodSpec::Range { first: day("2026-11-19T00:00:00Z"), last: day("2026-11-28T00:00:00Z") },
+                PeriodSpec::parse("2026-11").unwrap(),
+                PeriodSpec::parse("2026").unwrap(),
+                PeriodSpec::Range { first: day("2026-10-20T00:00:00Z"), last: day("2026-12-03T00:00:00Z") },
+            ];
+            for spec in &specs {
+                let report = t.app.report(id(1), spec, None, now).await.unwrap();
+                for m in &report.members {
+                    let want: i64 = live.get(&m.user_id.parse().unwrap()).map(|v| v.iter().map(|(_, p)| p).sum()).unwrap_or(0);
+                    prop_assert_eq!(m.points, want, "user {} in {}", m.user_id, spec);
+                    let mine = t.app.member_report(id(1), id(m.user_id.parse().unwrap()), spec, now).await.unwrap();
+                    prop_assert_eq!(mine.member.map(|x| x.points), Some(want), "/me of {} in {}", m.user_id, spec);
+                }
             }
             Ok(())
         })?;
