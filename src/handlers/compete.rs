@@ -82,7 +82,8 @@ async fn create(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         comp.row.channel_id.unwrap_or_default()
     );
     if let Some(role) = comp.row.reward_role {
-        text.push_str(&format!(" Winners get <@&{role}> until the next season ends."));
+        let until = if comp.row.repeat == "none" { "" } else { " until the next season ends" };
+        text.push_str(&format!(" Winners get <@&{role}>{until}."));
         if ctx.inv.app_permissions.is_none() {
             text.push_str(" (I'll need Manage Roles, and my role above it.)");
         }
