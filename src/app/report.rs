@@ -20,12 +20,17 @@ pub struct ReportNeeds {
     pub previous: bool,
     /// Each shown member's streak.
     pub streaks: bool,
+    /// Per-kind counts (and the deals won and lost they give). Without them only points and
+    /// revenue are read, from the kind-less rollups; counts, deals and win rates read as empty.
+    pub kinds: bool,
 }
 
 impl ReportNeeds {
-    pub const ALL: ReportNeeds = ReportNeeds { previous: true, streaks: true };
-    /// A leaderboard: this period's totals only.
-    pub const TOTALS: ReportNeeds = ReportNeeds { previous: false, streaks: false };
+    pub const ALL: ReportNeeds = ReportNeeds { previous: true, streaks: true, kinds: true };
+    /// A leaderboard by a kind: this period's totals only.
+    pub const TOTALS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: true };
+    /// A leaderboard by points or revenue: this period's points and revenue only.
+    pub const POINTS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: false };
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,7 +162,16 @@ impl App {
             None => None,
         };
         let scope = team_filter.map_or(TotalsScope::Guild, TotalsScope::Team);
-        let current: Vec<KindTotalsRow> = self.store.scoped_totals(g, period.first_day, period.end_day, scope).await?;
+        let current: Vec<KindTotalsRow> = if needs.kinds {
+            self.store.scoped_totals(g, period.first_day, period.end_day, scope).await?
+        } else {
+            Vec::new()
+        };
+        let points_only: Vec<(u64, i64, i64, i64)> = if needs.kinds {
+            Vec::new()
+        } else {
+            self.store.points_revenue_totals(g, period.first_day, period.end_day, team_filter).await?
+        };
         let before = if needs.previous {
             self.store.points_totals(g, previous.first_day, previous.end_day, scope).await?
         } else {
@@ -176,6 +190,19 @@ impl App {
             if row.team_id != 0 {
                 by_team.entry(row.team_id).or_default().add(&row.kind, row.quantity, row.points, row.amount);
                 contributors.entry(row.team_id).or_default().insert(row.user_id);
+            }
+        }
+        for &(user, team, points, revenue) in &points_only {
+            let t = by_member.entry(user).or_default();
+            t.points += points;
+            t.revenue += revenue;
+            all.points += points;
+            all.revenue += revenue;
+            if team != 0 {
+                let t = by_team.entry(team).or_default();
+                t.points += points;
+                t.revenue += revenue;
+                contributors.entry(team).or_default().insert(user);
             }
         }
         let mut prev_member: HashMap<u64, i64> = HashMap::new();

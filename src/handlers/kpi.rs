@@ -31,7 +31,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     // The table shows no streaks.
-    let needs = ReportNeeds { previous: true, streaks: false };
+    let needs = ReportNeeds { previous: true, streaks: false, kinds: true };
     let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
     let total: i64 = report.members.iter().map(|m| m.points).sum();
     // The kinds the team did most, so the table stays narrow enough for a phone.

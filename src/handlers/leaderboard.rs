@@ -41,7 +41,9 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             )));
         }
     }
-    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, ReportNeeds::TOTALS, ctx.now).await?;
+    // Points and revenue come from the kind-less rollups; a kind needs the per-kind ones.
+    let needs = if metric == "points" || metric == "revenue" { ReportNeeds::POINTS } else { ReportNeeds::TOTALS };
+    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
     let value = |points: i64, revenue: i64, counts: &std::collections::BTreeMap<String, i64>| match metric.as_str() {
         "points" => points,
         "revenue" => revenue,

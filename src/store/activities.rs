@@ -107,7 +107,8 @@ fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
     Ok(conn.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1"))?.query_row([id], record_from_row)?)
 }
 
-/// Adds (sign 1) or removes (sign -1) one activity's contribution to its day and month rollups.
+/// Adds (sign 1) or removes (sign -1) one activity's contribution to its day and month rollups and
+/// to the kind-less points rollups.
 fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
     let month = month_number(day_from_number(r.day));
     if sign > 0 {
@@ -155,6 +156,42 @@ fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
                 .execute(params![r.guild, period, r.user, r.team, r.kind, r.quantity, r.points, r.amount])?;
             // An emptied row is removed so that rollups stay identical to a recomputation.
             conn.prepare_cached(delete)?.execute(params![r.guild, period, r.user, r.team, r.kind])?;
+        }
+    }
+    let won: Option<String> = conn
+        .prepare_cached("SELECT name FROM activity_kinds WHERE kind_id = ?1")?
+        .query_row([r.kind], |row| row.get(0))
+        .optional()?;
+    let revenue = if won.as_deref() == Some(crate::domain::activity::WON) { r.amount } else { 0 };
+    add_points(conn, r.guild, r.day, month, r.user, r.team, [sign * r.points, sign * revenue, sign])
+}
+
+/// Adds (points, revenue, activities) to one member's and team's day and month points rollups (the
+/// kind-less ones leaderboards read), removing a row that no longer counts any activity.
+pub(super) fn add_points(
+    conn: &Connection,
+    guild: i64,
+    day: i64,
+    month: i64,
+    user: i64,
+    team: i64,
+    [points, revenue, activities]: [i64; 3],
+) -> Result<()> {
+    for (table, period_column, period) in [("day_points", "local_day", day), ("month_points", "month", month)] {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table} (guild_id, {period_column}, user_id, team_id, points, revenue, activities)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (guild_id, {period_column}, user_id, team_id) DO UPDATE SET
+                points = points + excluded.points, revenue = revenue + excluded.revenue,
+                activities = activities + excluded.activities"
+        ))?
+        .execute(params![guild, period, user, team, points, revenue, activities])?;
+        if activities < 0 {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE guild_id = ?1 AND {period_column} = ?2 AND user_id = ?3 AND team_id = ?4
+                 AND activities = 0"
+            ))?
+            .execute(params![guild, period, user, team])?;
         }
     }
     Ok(())

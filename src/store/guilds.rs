@@ -142,6 +142,26 @@ fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> R
     )?;
     conn.execute("DELETE FROM month_rollups WHERE guild_id = ?1", [guild])?;
     conn.execute(MONTH_ROLLUPS_FROM_DAYS, [guild])?;
+    // The kind-less points rollups, from the day rollups.
+    conn.execute("DELETE FROM day_points WHERE guild_id = ?1", [guild])?;
+    conn.execute(
+        "INSERT INTO day_points (guild_id, local_day, user_id, team_id, points, revenue, activities)
+         SELECT r.guild_id, r.local_day, r.user_id, r.team_id, SUM(r.points),
+                SUM(CASE WHEN k.name = ?2 THEN r.amount ELSE 0 END), SUM(r.activities)
+         FROM day_rollups r LEFT JOIN activity_kinds k ON k.kind_id = r.kind_id
+         WHERE r.guild_id = ?1
+         GROUP BY 1, 2, 3, 4",
+        params![guild, crate::domain::activity::WON],
+    )?;
+    conn.execute("DELETE FROM month_points WHERE guild_id = ?1", [guild])?;
+    conn.execute(
+        "INSERT INTO month_points (guild_id, month, user_id, team_id, points, revenue, activities)
+         SELECT guild_id, local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1, user_id, team_id,
+                SUM(points), SUM(revenue), SUM(activities)
+         FROM day_points WHERE guild_id = ?1
+         GROUP BY 1, 2, 3, 4",
+        [guild],
+    )?;
     Ok(())
 }
 

@@ -160,7 +160,8 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
     Ok(outcomes)
 }
 
-/// Adds summed contributions to the day (or month) rollups, one upsert per rollup row.
+/// Adds summed contributions to the day (or month) rollups, one upsert per rollup row, and to the
+/// kind-less day (or month) points rollups.
 pub(super) fn add_sums(conn: &Connection, guild: i64, sums: Sums, month: bool) -> Result<()> {
     let sql = if month {
         "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
@@ -179,8 +180,29 @@ pub(super) fn add_sums(conn: &Connection, guild: i64, sums: Sums, month: bool) -
     let mut keys: Vec<_> = sums.into_iter().collect();
     // Key order makes the WITHOUT ROWID b-tree inserts mostly sequential.
     keys.sort_unstable_by_key(|(k, _)| *k);
+    // The same without the kind, for the points rollups: revenue is the amounts of `won`.
+    let won: std::collections::HashSet<i64> = conn
+        .prepare_cached("SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?2")?
+        .query_map(params![guild, crate::domain::activity::WON], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut points: std::collections::BTreeMap<(i64, i64, i64), [i64; 3]> = std::collections::BTreeMap::new();
     for ((period, user, team, kind), [q, p, a, n]) in keys {
         upsert.execute(params![guild, period, user, team, kind, q, p, a, n])?;
+        let e = points.entry((period, user, team)).or_insert([0; 3]);
+        e[0] += p;
+        e[1] += if won.contains(&kind) { a } else { 0 };
+        e[2] += n;
+    }
+    let (table, period_column) = if month { ("month_points", "month") } else { ("day_points", "local_day") };
+    let mut upsert = conn.prepare_cached(&format!(
+        "INSERT INTO {table} (guild_id, {period_column}, user_id, team_id, points, revenue, activities)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (guild_id, {period_column}, user_id, team_id) DO UPDATE SET
+            points = points + excluded.points, revenue = revenue + excluded.revenue,
+            activities = activities + excluded.activities"
+    ))?;
+    for ((period, user, team), [p, r, n]) in points {
+        upsert.execute(params![guild, period, user, team, p, r, n])?;
     }
     Ok(())
 }

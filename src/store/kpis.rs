@@ -24,7 +24,8 @@ pub struct KindTotalsRow {
 /// A rollup row that disagrees with a recomputation from raw activities.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RollupMismatch {
-    /// `day` or `month`.
+    /// `day` or `month`, or the kind-less `day_points` or `month_points` (kind_id 0; the
+    /// quadruples then hold (0, points, revenue, activities)).
     pub rollup: String,
     pub guild_id: i64,
     /// The day, or the first day of the month.
@@ -148,6 +149,54 @@ fn sums(
     Ok(out)
 }
 
+/// The read of one range of the kind-less points rollups (`day_points` or `month_points`) for the
+/// guild or one credited team; ?1 guild, ?2..?3 the range, ?4 the team. Both go by the primary
+/// key's (guild, period) range: one row per member, team and month (or day) in the period.
+fn points_range_sql(months: bool, team: bool) -> String {
+    let (table, period) = if months { ("month_points", "month") } else { ("day_points", "local_day") };
+    let filter = if team { " AND team_id = ?4" } else { "" };
+    format!(
+        "SELECT user_id, team_id, points, revenue FROM {table}
+         WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}"
+    )
+}
+
+/// Sums (points, revenue) per (user, team) over [first, end) for the guild or one credited team,
+/// from the kind-less rollups.
+fn points_sums(
+    c: &Connection,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    team: Option<i64>,
+) -> Result<HashMap<(i64, i64), [i64; 2]>> {
+    let split = split(first, end);
+    let mut out: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
+    let mut add = |stmt: &mut rusqlite::CachedStatement<'_>, from: i64, to: i64| -> Result<()> {
+        let mut rows = match team {
+            Some(t) => stmt.query(params![guild, from, to, t])?,
+            None => stmt.query(params![guild, from, to])?,
+        };
+        while let Some(r) = rows.next()? {
+            let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 2]);
+            e[0] += r.get::<_, i64>(2)?;
+            e[1] += r.get::<_, i64>(3)?;
+        }
+        Ok(())
+    };
+    if !split.days.is_empty() {
+        let mut stmt = c.prepare_cached(&points_range_sql(false, team.is_some()))?;
+        for (from, to) in &split.days {
+            add(&mut stmt, *from, *to)?;
+        }
+    }
+    if let Some((from, to)) = split.months {
+        let mut stmt = c.prepare_cached(&points_range_sql(true, team.is_some()))?;
+        add(&mut stmt, from, to)?;
+    }
+    Ok(out)
+}
+
 /// Every kind of the guild by id, retired ones included (history keeps them).
 fn kind_names(c: &Connection, guild: i64) -> Result<HashMap<i64, String>> {
     let mut stmt = c.prepare_cached("SELECT kind_id, name FROM activity_kinds WHERE guild_id = ?1")?;
@@ -226,7 +275,31 @@ impl Store {
         .await
     }
 
+    /// Points and revenue (amounts of `won`) per member and team over [first, end), for the guild
+    /// or the rows credited to one team, from the kind-less rollups: (user, team, points, revenue)
+    /// for every member and team with a live activity in the range (as the kind rollups give them:
+    /// zero points too). What a leaderboard by points or revenue reads.
+    pub async fn points_revenue_totals(
+        &self,
+        guild: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+        team: Option<i64>,
+    ) -> Result<Vec<(u64, i64, i64, i64)>> {
+        self.read(move |c| {
+            let mut rows: Vec<(u64, i64, i64, i64)> = points_sums(c, guild, first, end, team)?
+                .into_iter()
+                .map(|((u, t), [p, r])| (u as u64, t, p, r))
+                .collect();
+            rows.sort_unstable();
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Points per member and team over [first, end) in `scope` (no kinds: for "vs previous").
+    /// The guild and a team read the kind-less rollups; a member and a current team the kind
+    /// rollups through their member index.
     pub async fn points_totals(
         &self,
         guild: i64,
@@ -236,8 +309,22 @@ impl Store {
     ) -> Result<Vec<(u64, i64, i64)>> {
         self.read(move |c| {
             let mut by: HashMap<(i64, i64), i64> = HashMap::new();
-            for ((user, team, _), [_, points, _]) in sums(c, guild, first, end, scope)? {
-                *by.entry((user, team)).or_default() += points;
+            let team = match scope {
+                TotalsScope::Guild => Some(None),
+                TotalsScope::Team(t) => Some(Some(t)),
+                TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => None,
+            };
+            match team {
+                Some(team) => {
+                    for (key, [points, _]) in points_sums(c, guild, first, end, team)? {
+                        *by.entry(key).or_default() += points;
+                    }
+                }
+                None => {
+                    for ((user, team, _), [_, points, _]) in sums(c, guild, first, end, scope)? {
+                        *by.entry((user, team)).or_default() += points;
+                    }
+                }
             }
             let mut rows: Vec<(u64, i64, i64)> = by.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
             rows.sort_unstable();
@@ -303,8 +390,8 @@ impl Store {
         .await
     }
 
-    /// Compares the day and month rollups with a full recomputation from live activities (all
-    /// guilds, or one).
+    /// Compares the day and month rollups and the kind-less points rollups with a full
+    /// recomputation from live activities (all guilds, or one).
     pub async fn verify_rollups(&self, guild: Option<i64>) -> Result<Vec<RollupMismatch>> {
         self.read(move |c| {
             let mut out = Vec::new();
@@ -356,6 +443,62 @@ impl Store {
                         kind_id: r.get(4)?,
                         stored: quad(5)?,
                         recomputed: quad(9)?,
+                    })
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            // The kind-less rollups: kind_id is reported as 0 and the quadruple as (0, points,
+            // revenue, activities), revenue being the amounts of `won`.
+            for (rollup, table, period, fresh_period) in [
+                ("day_points", "day_points", "local_day", "a.local_day"),
+                (
+                    "month_points",
+                    "month_points",
+                    "month",
+                    "a.local_day - CAST(strftime('%d', 1721424.5 + a.local_day) AS INTEGER) + 1",
+                ),
+            ] {
+                let sql = format!(
+                    "WITH fresh AS (
+                        SELECT a.guild_id, {fresh_period} AS period, a.user_id, a.team_id, SUM(a.points) AS p,
+                               SUM(CASE WHEN k.name = '{won}' THEN COALESCE(a.amount, 0) ELSE 0 END) AS r,
+                               COUNT(*) AS n
+                        FROM activities a LEFT JOIN activity_kinds k ON k.kind_id = a.kind_id
+                        WHERE a.deleted_at IS NULL AND (?1 IS NULL OR a.guild_id = ?1)
+                        GROUP BY 1, 2, 3, 4
+                    ), stored AS (
+                        SELECT guild_id, {period} AS period, user_id, team_id, points AS p, revenue AS r,
+                               activities AS n
+                        FROM {table} WHERE ?1 IS NULL OR guild_id = ?1
+                    )
+                    SELECT s.guild_id, s.period, s.user_id, s.team_id, s.p, s.r, s.n, f.p, f.r, f.n
+                    FROM stored s LEFT JOIN fresh f USING (guild_id, period, user_id, team_id)
+                    WHERE f.p IS NULL OR s.p <> f.p OR s.r <> f.r OR s.n <> f.n
+                    UNION ALL
+                    SELECT f.guild_id, f.period, f.user_id, f.team_id, NULL, NULL, NULL, f.p, f.r, f.n
+                    FROM fresh f LEFT JOIN stored s USING (guild_id, period, user_id, team_id)
+                    WHERE s.p IS NULL",
+                    won = crate::domain::activity::WON
+                );
+                let mut stmt = c.prepare(&sql)?;
+                let rows = stmt.query_map([guild], |r| {
+                    let triple = |i: usize| -> rusqlite::Result<Option<(i64, i64, i64, i64)>> {
+                        Ok(match r.get::<_, Option<i64>>(i)? {
+                            Some(p) => Some((0, p, r.get(i + 1)?, r.get(i + 2)?)),
+                            None => None,
+                        })
+                    };
+                    Ok(RollupMismatch {
+                        rollup: rollup.to_string(),
+                        guild_id: r.get(0)?,
+                        local_day: day_from_number(r.get(1)?),
+                        user_id: r.get(2)?,
+                        team_id: r.get(3)?,
+                        kind_id: 0,
+                        stored: triple(4)?,
+                        recomputed: triple(7)?,
                     })
                 })?;
                 for row in rows {

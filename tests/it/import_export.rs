@@ -69,6 +69,8 @@ async fn importing_the_same_file_twice_changes_nothing() {
     assert_eq!((second.imported, second.duplicates, second.rejected.len()), (0, 3, 0));
     let r = t.app.report(id(1), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
     assert_eq!(r.totals.points, 22);
+    // Day, month and points rollups written by the batched import equal a recomputation.
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -98,6 +100,7 @@ async fn an_export_imports_into_another_guild_unchanged() {
     let a = t.app.report(id(1), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
     let b = t.app.report(id(2), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
     assert_eq!(a.totals, b.totals);
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
 
     let json = t.app.export_json(id(1), &PeriodSpec::ThisMonth, at(NOW)).await.unwrap();
     assert_eq!(json[0]["note"], "first call, \"warm\"\nsecond line");

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
+use rally::app::report::ReportNeeds;
 use rally::app::settings::SettingsChange;
 use rally::domain::period::PeriodSpec;
 
@@ -77,6 +78,8 @@ proptest! {
                     }
                 }
             }
+            // Day and month rollups, and the kind-less day_points and month_points, against a
+            // recomputation from live activities.
             let mismatches = t.app.store.verify_rollups(None).await.unwrap();
             prop_assert!(mismatches.is_empty(), "{:?}", mismatches);
             // A range of days (day rollups), the whole month and the year (month rollups) and a
@@ -90,6 +93,16 @@ proptest! {
             ];
             for spec in &specs {
                 let report = t.app.report(id(1), spec, None, now).await.unwrap();
+                // A leaderboard by points reads the kind-less rollups: the same points and revenue.
+                let board = t.app.report_with(id(1), spec, None, ReportNeeds::POINTS, now).await.unwrap();
+                let points = |ms: &[rally::app::report::MemberKpis]| -> Vec<(String, i64, i64, u32)> {
+                    ms.iter().map(|m| (m.user_id.clone(), m.points, m.revenue_cents, m.rank)).collect()
+                };
+                prop_assert_eq!(points(&board.members), points(&report.members), "leaderboard in {}", spec);
+                let teams = |ts: &[rally::app::report::TeamKpis]| -> Vec<(String, i64, i64)> {
+                    ts.iter().map(|t| (t.name.clone(), t.points, t.revenue_cents)).collect()
+                };
+                prop_assert_eq!(teams(&board.teams), teams(&report.teams), "team leaderboard in {}", spec);
                 for m in &report.members {
                     let want: i64 = live.get(&m.user_id.parse().unwrap()).map(|v| v.iter().map(|(_, p)| p).sum()).unwrap_or(0);
                     prop_assert_eq!(m.points, want, "user {} in {}", m.user_id, spec);
