@@ -12,6 +12,7 @@ use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalPeriod, GoalSubject};
 use crate::domain::kpi::Totals;
 use crate::domain::nudges::milestones_reached;
+use crate::store::TotalsScope;
 use crate::store::milestones::Milestone;
 
 impl App {
@@ -49,16 +50,14 @@ impl App {
                 .collect();
             let mut totals: HashMap<GoalSubject, Totals> = HashMap::new();
             for subject in versions.iter().map(|v| v.key.subject).collect::<BTreeSet<_>>() {
-                let rows = match subject {
-                    GoalSubject::Member(u) => {
-                        self.store.member_kind_totals(g, u.as_i64(), period.first_day, period.end_day).await?
-                    }
-                    GoalSubject::Team(t) => self.store.team_kind_totals(g, t, period.first_day, period.end_day).await?,
+                let scope = match subject {
+                    GoalSubject::Member(u) => TotalsScope::Member(u.as_i64()),
+                    GoalSubject::Team(t) => TotalsScope::Team(t),
                     GoalSubject::Guild => continue,
                 };
                 let sums = totals.entry(subject).or_default();
-                for (kind, quantity, points, amount) in rows {
-                    sums.add(&kind, quantity, points, amount);
+                for row in self.store.scoped_totals(g, period.first_day, period.end_day, scope).await? {
+                    sums.add(&row.kind, row.quantity, row.points, row.amount);
                 }
             }
             for v in versions {

@@ -225,6 +225,58 @@ pub(super) fn guild_timezone(conn: &Connection, guild: i64, now: DateTime<Utc>) 
     }
 }
 
+/// What [`write_row`] wrote, for the rollups and the record.
+pub(super) struct Inserted {
+    pub id: i64,
+    pub local_day: NaiveDate,
+    /// `local_day` as stored.
+    pub day: i64,
+    pub quantity: i64,
+    pub points: i64,
+    /// Minor units; 0 without an amount.
+    pub amount: i64,
+}
+
+/// Writes the activity row itself (no checks, no rollups): shared by `/log` and the batched import.
+pub(super) fn write_row(
+    conn: &Connection,
+    tz: chrono_tz::Tz,
+    a: &NewActivity,
+    team_id: i64,
+    kind_id: i64,
+    kind_points: i64,
+    now: DateTime<Utc>,
+) -> Result<Inserted> {
+    let quantity = a.quantity.get() as i64;
+    let points = kind_points * quantity;
+    let local_day = local_date(tz, a.occurred_at);
+    let day = day_number(local_day);
+    conn.prepare_cached(
+        "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
+            note, deal_ref, source, idem_key, actor, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        a.guild,
+        a.user,
+        team_id,
+        kind_id,
+        quantity,
+        points,
+        a.amount.map(Amount::minor),
+        millis(a.occurred_at),
+        day,
+        a.note.as_str(),
+        a.deal.as_ref().map(DealRef::as_str),
+        a.source.as_str(),
+        a.idem_key,
+        a.actor,
+        millis(now),
+    ])?;
+    let amount = a.amount.map(Amount::minor).unwrap_or(0);
+    Ok(Inserted { id: conn.last_insert_rowid(), local_day, day, quantity, points, amount })
+}
+
 /// Stores one activity inside the caller's transaction. Shared by live logging and deals.
 pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
     let tz = guild_timezone(conn, a.guild, now)?;
@@ -257,34 +309,8 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
     };
     let current_team = upsert_member(conn, a.guild, a.user, &a.user_name, team, &actor, now)?;
     let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
-    let quantity = a.quantity.get() as i64;
-    let points = kind_points * quantity;
-    let local_day = local_date(tz, a.occurred_at);
-    let day = day_number(local_day);
-    conn.prepare_cached(
-        "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
-            note, deal_ref, source, idem_key, actor, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
-        a.guild,
-        a.user,
-        team_id,
-        kind_id,
-        quantity,
-        points,
-        a.amount.map(Amount::minor),
-        millis(a.occurred_at),
-        day,
-        a.note.as_str(),
-        a.deal.as_ref().map(DealRef::as_str),
-        a.source.as_str(),
-        a.idem_key,
-        a.actor,
-        millis(now),
-    ])?;
-    let id = conn.last_insert_rowid();
-    let amount = a.amount.map(Amount::minor).unwrap_or(0);
+    let Inserted { id, local_day, day, quantity, points, amount } =
+        write_row(conn, tz, a, team_id, kind_id, kind_points, now)?;
     apply_to_rollup(
         conn,
         &RollupKey { guild: a.guild, day, user: a.user, team: team_id, kind: kind_id, quantity, points, amount },

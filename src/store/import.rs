@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::activities::{NewActivity, guild_timezone, insert_activity};
+use super::activities::{Inserted, NewActivity, guild_timezone, insert_activity, write_row};
 use super::guilds::{audit, ensure_guild};
 use super::teams::{find_or_create_team, upsert_member};
-use super::{Result, Store, StoreError, day_number, millis, month_number};
-use crate::domain::activity::{Amount, DealRef, check_amount};
-use crate::domain::period::local_date;
+use super::{Result, Store, StoreError, month_number};
+use crate::domain::activity::check_amount;
 
 pub type ImportRow = NewActivity;
 
@@ -73,11 +72,6 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
     let mut months: Sums = HashMap::new();
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut seen = conn.prepare_cached("SELECT user_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
-            note, deal_ref, source, idem_key, actor, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?;
     for a in rows {
         if let Some(owner) = seen.query_row(params![guild, a.idem_key], |r| r.get::<_, i64>(0)).optional()? {
             outcomes.push(if owner == a.user {
@@ -124,28 +118,8 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
             }
         };
         let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
-        let quantity = a.quantity.get() as i64;
-        let points = kind_points * quantity;
-        let local_day = local_date(tz, a.occurred_at);
-        let day = day_number(local_day);
-        insert.execute(params![
-            guild,
-            a.user,
-            team_id,
-            kind_id,
-            quantity,
-            points,
-            a.amount.map(Amount::minor),
-            millis(a.occurred_at),
-            day,
-            a.note.as_str(),
-            a.deal.as_ref().map(DealRef::as_str),
-            a.source.as_str(),
-            a.idem_key,
-            a.actor,
-            millis(now),
-        ])?;
-        let amount = a.amount.map(Amount::minor).unwrap_or(0);
+        let Inserted { local_day, day, quantity, points, amount, .. } =
+            write_row(conn, tz, a, team_id, kind_id, kind_points, now)?;
         for (sums, period) in [(&mut days, day), (&mut months, month_number(local_day))] {
             let s = sums.entry((period, a.user, team_id, kind_id)).or_insert([0; 4]);
             s[0] += quantity;

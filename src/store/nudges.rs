@@ -100,27 +100,4 @@ impl Store {
         })
         .await
     }
-
-    /// One team's sums per kind over local days [first, end), as credited to it when logged.
-    pub async fn team_kind_totals(
-        &self,
-        guild: i64,
-        team: i64,
-        first: NaiveDate,
-        end: NaiveDate,
-    ) -> Result<Vec<(String, i64, i64, i64)>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT k.name, SUM(r.quantity), SUM(r.points), SUM(r.amount)
-                 FROM day_rollups r JOIN activity_kinds k ON k.kind_id = r.kind_id
-                 WHERE r.guild_id = ?1 AND r.local_day >= ?2 AND r.local_day < ?3 AND r.team_id = ?4
-                 GROUP BY r.kind_id",
-            )?;
-            let rows = stmt.query_map(params![guild, day_number(first), day_number(end), team], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
-    }
 }
