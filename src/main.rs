@@ -118,6 +118,10 @@ enum Command {
         /// Also write the report here.
         #[arg(long, default_value = "BENCHMARKS.md")]
         out: PathBuf,
+        /// Keep the generated databases in this directory and start later runs of the same scale
+        /// and `--now` from copies of them (generating the full scale takes minutes).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Guild settings.
     Guild {
@@ -250,7 +254,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     if let Command::Demo = cli.command {
         return demo(cli.db).await;
     }
-    if let Command::Bench { scale, out } = &cli.command {
+    if let Command::Bench { scale, out, data } = &cli.command {
         // The bench builds its own temporary databases; it never opens --db.
         let options = rally::bench::BenchOptions {
             scale: *scale,
@@ -258,6 +262,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             now: cli.now,
             command: std::env::args().collect::<Vec<_>>().join(" "),
             rally_exe: std::env::current_exe().ok(),
+            data: data.clone(),
         };
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);

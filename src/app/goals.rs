@@ -13,6 +13,17 @@ use crate::domain::period::Period;
 use crate::domain::settings::GuildSettings;
 use crate::store::goals::GoalCleared;
 
+/// What [`App::member_summary`] found.
+#[derive(Clone, Debug, Default)]
+pub struct MemberSummary {
+    /// The member's totals, one per period asked for.
+    pub totals: Vec<Totals>,
+    /// The member's own goals in the current goal periods.
+    pub goals: Vec<GoalProgress>,
+    /// Their team's goals in the current goal periods.
+    pub team_goals: Vec<GoalProgress>,
+}
+
 /// A goal in force for one goal period, with where it stands.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GoalProgress {
@@ -178,57 +189,62 @@ impl App {
         Ok(out)
     }
 
-    /// What the `/log` reply shows after the write, in one read: the member's totals for each of
-    /// `periods`, and their own goals in their current periods (week first) with where each stands.
+    /// After a `/log`: the member's totals over `periods`, and the progress of their own goals
+    /// and of their team's goals (`team` 0: none) in the current goal periods, in one read.
     pub async fn member_summary(
         &self,
         guild: Snowflake,
         user: Snowflake,
+        team: i64,
         settings: &GuildSettings,
         periods: &[&Period],
         now: DateTime<Utc>,
-    ) -> AppResult<(Vec<Totals>, Vec<GoalProgress>)> {
+    ) -> AppResult<MemberSummary> {
         let mut currents = Vec::new();
         for unit in GoalPeriod::ALL {
             currents.push(unit.current(settings, now)?);
         }
-        let ranges = periods.iter().copied().chain(currents.iter()).map(|p| (p.first_day, p.end_day));
-        let (versions, rows) = self
+        let read = self
             .store
             .member_goals_and_totals(
                 guild.as_i64(),
                 user.as_i64(),
-                GoalPeriod::ALL.iter().zip(&currents).map(|(u, p)| (*u, p.first_day)).collect(),
-                ranges.collect(),
+                team,
+                GoalPeriod::ALL.iter().zip(&currents).map(|(u, p)| (*u, p.first_day, p.end_day)).collect(),
+                periods.iter().copied().chain(currents.iter()).map(|p| (p.first_day, p.end_day)).collect(),
             )
             .await?;
-        let mut totals: Vec<Totals> = rows
-            .into_iter()
-            .map(|rows| {
-                let mut t = Totals::default();
-                for (kind, quantity, points, amount) in rows {
-                    t.add(&kind, quantity, points, amount);
-                }
-                t
-            })
-            .collect();
-        let goal_totals = totals.split_off(periods.len().min(totals.len()));
-        let mut progress = Vec::new();
-        for ((period, versions), actual) in currents.iter().zip(versions).zip(goal_totals) {
-            for v in versions {
-                // Only this member's own goals were read.
-                let value = v.key.metric.value(&actual);
-                progress.push(GoalProgress {
-                    pace: Pace::compute(v.target, value, period, settings, now),
-                    target: v.target,
-                    since: v.effective_from,
-                    period: period.clone(),
-                    actual: value,
-                    key: v.key,
-                });
+        let totals_of = |rows: Vec<(String, i64, i64, i64)>| {
+            let mut t = Totals::default();
+            for (kind, quantity, points, amount) in rows {
+                t.add(&kind, quantity, points, amount);
             }
+            t
+        };
+        let progress = |v: GoalVersion, period: &Period, actual: &Totals| {
+            let value = v.key.metric.value(actual);
+            GoalProgress {
+                pace: Pace::compute(v.target, value, period, settings, now),
+                target: v.target,
+                since: v.effective_from,
+                period: period.clone(),
+                actual: value,
+                key: v.key,
+            }
+        };
+        // The member's totals over `periods`, then over each goal period.
+        let mut totals: Vec<Totals> = read.member_totals.into_iter().map(totals_of).collect();
+        let goal_totals = totals.split_off(periods.len().min(totals.len()));
+        let mut mine = Vec::new();
+        for ((versions, period), actual) in read.member_goals.into_iter().zip(&currents).zip(&goal_totals) {
+            mine.extend(versions.into_iter().map(|v| progress(v, period, actual)));
         }
-        Ok((totals, progress))
+        let mut team_goals = Vec::new();
+        for ((versions, rows), period) in read.team_goals.into_iter().zip(read.team_totals).zip(&currents) {
+            let actual = totals_of(rows);
+            team_goals.extend(versions.into_iter().map(|v| progress(v, period, &actual)));
+        }
+        Ok(MemberSummary { totals, goals: mine, team_goals })
     }
 
     /// Every goal `keep` accepts, in force now or scheduled to start later. Goals of deleted teams
@@ -344,19 +360,36 @@ impl App {
             }
             return Ok(out);
         }
-        for row in self.store.kind_totals(guild, period.first_day, period.end_day).await? {
-            let mut add = |subject: GoalSubject| {
-                if subjects.contains(&subject) {
-                    out.entry(subject).or_default().add(&row.kind, row.quantity, row.points, row.amount);
+        // Teams and the guild from the team rollups (team 0 is everyone without a team).
+        if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
+            for (team, kind, quantity, points, amount) in
+                self.store.team_kind_totals(guild, period.first_day, period.end_day, None).await?
+            {
+                let mut add = |subject: GoalSubject| {
+                    if subjects.contains(&subject) {
+                        out.entry(subject).or_default().add(&kind, quantity, points, amount);
+                    }
+                };
+                if team != 0 {
+                    add(GoalSubject::Team(team));
                 }
-            };
-            if let Ok(user) = Snowflake::new(row.user_id) {
-                add(GoalSubject::Member(user));
+                add(GoalSubject::Guild);
             }
-            if row.team_id != 0 {
-                add(GoalSubject::Team(row.team_id));
+        }
+        // Members from the member rollups of the whole guild.
+        if subjects.iter().any(|s| matches!(s, GoalSubject::Member(_))) {
+            for row in self.store.kind_totals(guild, period.first_day, period.end_day).await? {
+                if let Ok(user) = Snowflake::new(row.user_id)
+                    && subjects.contains(&GoalSubject::Member(user))
+                {
+                    out.entry(GoalSubject::Member(user)).or_default().add(
+                        &row.kind,
+                        row.quantity,
+                        row.points,
+                        row.amount,
+                    );
+                }
             }
-            add(GoalSubject::Guild);
         }
         Ok(out)
     }

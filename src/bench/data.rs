@@ -106,6 +106,7 @@ fn split(total: usize, parts: usize, i: usize) -> usize {
 }
 
 /// What loading produced.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Loaded {
     pub rows: u64,
     pub took: Duration,

@@ -49,14 +49,16 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, ctx.now)?;
     // Totals and the member's own goals in one read. The activity is stored by now: a failed
     // read must not turn the reply into an error that invites logging it again.
-    let (totals, goals) =
-        ctx.app.member_summary(ctx.inv.guild, ctx.inv.user, &settings, &[&today, &week], ctx.now).await.unwrap_or_else(
-            |e| {
-                tracing::warn!(error = %e, interaction = ctx.inv.id, "totals and goals left out of the /log reply");
-                Default::default()
-            },
-        );
-    let mut both = totals.into_iter();
+    let summary = ctx
+        .app
+        .member_summary(ctx.inv.guild, ctx.inv.user, r.team_id, &settings, &[&today, &week], ctx.now)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, interaction = ctx.inv.id, "totals and goals left out of the /log reply");
+            Default::default()
+        });
+    let goals = &summary.goals;
+    let mut both = summary.totals.iter().cloned();
     let (t_today, t_week) = (both.next().unwrap_or_default(), both.next().unwrap_or_default());
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
@@ -81,7 +83,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     // Milestones are a side effect of logging: a failure is logged, never turned into a failed
     // /log, and a retried interaction has nothing new to celebrate.
     if !logged.duplicate {
-        match ctx.app.record_milestones_after_log(ctx.inv.guild, ctx.inv.user, ctx.now).await {
+        let measured: Vec<_> = summary.goals.iter().chain(&summary.team_goals).cloned().collect();
+        match ctx.app.record_milestones(ctx.inv.guild, ctx.inv.user, r.team_id, &measured, ctx.now).await {
             Ok(0) => {}
             // The scheduler announces them; wake it rather than wait for its next slot.
             Ok(_) => ctx.app.schedules_changed(),

@@ -163,38 +163,84 @@ fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
         .query_row([r.kind], |row| row.get(0))
         .optional()?;
     let revenue = if won.as_deref() == Some(crate::domain::activity::WON) { r.amount } else { 0 };
-    add_points(conn, r.guild, r.day, month, r.user, r.team, [sign * r.points, sign * revenue, sign])
+    let points = [sign * r.points, sign * revenue, sign];
+    add_points(conn, false, r.guild, r.day, r.user, r.team, points)?;
+    add_points(conn, true, r.guild, month, r.user, r.team, points)?;
+    let change = [sign * r.quantity, sign * r.points, sign * r.amount, sign];
+    add_team_rollup(conn, false, r.guild, r.day, r.team, r.kind, change)?;
+    add_team_rollup(conn, true, r.guild, month, r.team, r.kind, change)
 }
 
-/// Adds (points, revenue, activities) to one member's and team's day and month points rollups (the
-/// kind-less ones leaderboards read), removing a row that no longer counts any activity.
+/// Adds `values` to the row of the rollup `table` keyed by `keys` (inserting it if new), and
+/// removes the row once it counts no activity: `values` end with the `activities` count, and
+/// negative values take a contribution away. Every rollup table is written through here or by a
+/// rebuild, so they stay identical to a recomputation.
+pub(super) fn add_to_rollup(
+    conn: &Connection,
+    table: &str,
+    keys: &[(&str, i64)],
+    values: &[(&str, i64)],
+) -> Result<()> {
+    let key_names: Vec<&str> = keys.iter().map(|(c, _)| *c).collect();
+    let value_names: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+    let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
+    let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = value_names.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+    let args: Vec<i64> = keys.iter().chain(values).map(|(_, v)| *v).collect();
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        all.join(", "),
+        marks.join(", "),
+        key_names.join(", "),
+        sets.join(", ")
+    ))?
+    .execute(rusqlite::params_from_iter(&args))?;
+    if values.last().is_some_and(|(_, n)| *n < 0) {
+        let matches: Vec<String> = key_names.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE {} AND activities = 0", matches.join(" AND ")))?
+            .execute(rusqlite::params_from_iter(&args[..keys.len()]))?;
+    }
+    Ok(())
+}
+
+/// Adds (quantity, points, amount, activities) to one team's day (or month) rollup of one kind.
+pub(super) fn add_team_rollup(
+    conn: &Connection,
+    month: bool,
+    guild: i64,
+    period: i64,
+    team: i64,
+    kind: i64,
+    [quantity, points, amount, activities]: [i64; 4],
+) -> Result<()> {
+    let (table, period_column) =
+        if month { ("team_month_rollups", "month") } else { ("team_day_rollups", "local_day") };
+    add_to_rollup(
+        conn,
+        table,
+        &[("guild_id", guild), (period_column, period), ("team_id", team), ("kind_id", kind)],
+        &[("quantity", quantity), ("points", points), ("amount", amount), ("activities", activities)],
+    )
+}
+
+/// Adds (points, revenue, activities) to one member's and team's day (or month) points rollup (the
+/// kind-less ones leaderboards read).
 pub(super) fn add_points(
     conn: &Connection,
+    month: bool,
     guild: i64,
-    day: i64,
-    month: i64,
+    period: i64,
     user: i64,
     team: i64,
     [points, revenue, activities]: [i64; 3],
 ) -> Result<()> {
-    for (table, period_column, period) in [("day_points", "local_day", day), ("month_points", "month", month)] {
-        conn.prepare_cached(&format!(
-            "INSERT INTO {table} (guild_id, {period_column}, user_id, team_id, points, revenue, activities)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (guild_id, {period_column}, user_id, team_id) DO UPDATE SET
-                points = points + excluded.points, revenue = revenue + excluded.revenue,
-                activities = activities + excluded.activities"
-        ))?
-        .execute(params![guild, period, user, team, points, revenue, activities])?;
-        if activities < 0 {
-            conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE guild_id = ?1 AND {period_column} = ?2 AND user_id = ?3 AND team_id = ?4
-                 AND activities = 0"
-            ))?
-            .execute(params![guild, period, user, team])?;
-        }
-    }
-    Ok(())
+    let (table, period_column) = if month { ("month_points", "month") } else { ("day_points", "local_day") };
+    add_to_rollup(
+        conn,
+        table,
+        &[("guild_id", guild), (period_column, period), ("user_id", user), ("team_id", team)],
+        &[("points", points), ("revenue", revenue), ("activities", activities)],
+    )
 }
 
 pub(super) struct RollupKey {

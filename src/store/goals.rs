@@ -10,6 +10,16 @@ use super::guilds::{audit, ensure_guild};
 use super::{Result, Store, StoreError, day_from_number, day_number};
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
 
+/// What [`Store::member_goals_and_totals`] read: per goal period, the member's and the team's goals
+/// in force and the team's totals (empty without a team goal); per range, the member's totals.
+#[derive(Debug, Default)]
+pub struct MemberGoalRead {
+    pub member_goals: Vec<Vec<GoalVersion>>,
+    pub team_goals: Vec<Vec<GoalVersion>>,
+    pub team_totals: Vec<super::kpis::MemberRows>,
+    pub member_totals: Vec<super::kpis::MemberRows>,
+}
+
 const VERSION_SELECT: &str = "SELECT scope, subject_id, metric, period, target, effective_from, cleared FROM goals";
 
 /// A row the domain cannot read (a metric written by a newer rally, say) is skipped, not fatal:
@@ -281,18 +291,21 @@ impl Store {
         .await
     }
 
-    /// One member's own goals in force for several period kinds, and their totals over several
-    /// ranges, in one read: all the `/log` reply needs after the write.
+    /// One member's own goals and their team's goals in force for several period kinds, the
+    /// member's totals over several ranges, and the team's totals over each goal period that has a
+    /// team goal, in one read: all the `/log` reply and its milestone check need after the write.
+    /// `team` 0: no team.
     pub async fn member_goals_and_totals(
         &self,
         guild: i64,
         user: i64,
-        periods: Vec<(GoalPeriod, NaiveDate)>,
+        team: i64,
+        periods: Vec<(GoalPeriod, NaiveDate, NaiveDate)>,
         ranges: Vec<(NaiveDate, NaiveDate)>,
-    ) -> Result<(Vec<Vec<GoalVersion>>, Vec<super::kpis::MemberRows>)> {
+    ) -> Result<MemberGoalRead> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.scope = 'member' AND g.subject_id = ?4
+                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.scope = ?5 AND g.subject_id = ?4
                  AND g.period = ?2 AND g.cleared = 0
                  AND g.effective_from = (
                     SELECT MAX(h.effective_from) FROM goals h
@@ -300,13 +313,24 @@ impl Store {
                       AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
                  ORDER BY g.metric"
             ))?;
-            let mut goals = Vec::with_capacity(periods.len());
-            for (period, first_day) in periods {
-                let rows =
-                    stmt.query_map(params![guild, period.as_str(), day_number(first_day), user], version_from_row)?;
-                goals.push(collect(rows)?);
+            let mut read = MemberGoalRead::default();
+            for (period, first_day, end_day) in periods {
+                let mut both = |scope: &str, subject: i64| -> Result<Vec<GoalVersion>> {
+                    let at = day_number(first_day);
+                    collect(stmt.query_map(params![guild, period.as_str(), at, subject, scope], version_from_row)?)
+                };
+                read.member_goals.push(both("member", user)?);
+                let team_goals = if team == 0 { Vec::new() } else { both("team", team)? };
+                let team_totals = if team_goals.is_empty() {
+                    Vec::new()
+                } else {
+                    super::kpis::team_totals(c, guild, team, first_day, end_day)?
+                };
+                read.team_goals.push(team_goals);
+                read.team_totals.push(team_totals);
             }
-            Ok((goals, super::kpis::member_totals(c, guild, user, ranges)?))
+            read.member_totals = super::kpis::member_totals(c, guild, user, ranges)?;
+            Ok(read)
         })
         .await
     }

@@ -162,6 +162,21 @@ fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> R
          GROUP BY 1, 2, 3, 4",
         [guild],
     )?;
+    // The team rollups, from the member ones.
+    for (table, from, period) in
+        [("team_day_rollups", "day_rollups", "local_day"), ("team_month_rollups", "month_rollups", "month")]
+    {
+        conn.execute(&format!("DELETE FROM {table} WHERE guild_id = ?1"), [guild])?;
+        conn.execute(
+            &format!(
+                "INSERT INTO {table} (guild_id, {period}, team_id, kind_id, quantity, points, amount, activities)
+                 SELECT guild_id, {period}, team_id, kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+                 FROM {from} WHERE guild_id = ?1
+                 GROUP BY 1, 2, 3, 4"
+            ),
+            [guild],
+        )?;
+    }
     Ok(())
 }
 

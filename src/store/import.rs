@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::activities::{Inserted, NewActivity, guild_timezone, insert_activity, write_row};
+use super::activities::{
+    Inserted, NewActivity, add_points, add_team_rollup, guild_timezone, insert_activity, write_row,
+};
 use super::guilds::{audit, ensure_guild};
 use super::teams::{find_or_create_team, upsert_member};
 use super::{Result, Store, StoreError, month_number};
@@ -160,23 +162,24 @@ pub(super) fn add_sums(conn: &Connection, guild: i64, sums: Sums, month: bool) -
         .query_map(params![guild, crate::domain::activity::WON], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut points: std::collections::BTreeMap<(i64, i64, i64), [i64; 3]> = std::collections::BTreeMap::new();
+    // And without the member, for the team rollups.
+    let mut teams: std::collections::BTreeMap<(i64, i64, i64), [i64; 4]> = std::collections::BTreeMap::new();
     for ((period, user, team, kind), [q, p, a, n]) in keys {
         upsert.execute(params![guild, period, user, team, kind, q, p, a, n])?;
         let e = points.entry((period, user, team)).or_insert([0; 3]);
         e[0] += p;
         e[1] += if won.contains(&kind) { a } else { 0 };
         e[2] += n;
+        let t = teams.entry((period, team, kind)).or_insert([0; 4]);
+        for (total, v) in t.iter_mut().zip([q, p, a, n]) {
+            *total += v;
+        }
     }
-    let (table, period_column) = if month { ("month_points", "month") } else { ("day_points", "local_day") };
-    let mut upsert = conn.prepare_cached(&format!(
-        "INSERT INTO {table} (guild_id, {period_column}, user_id, team_id, points, revenue, activities)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (guild_id, {period_column}, user_id, team_id) DO UPDATE SET
-            points = points + excluded.points, revenue = revenue + excluded.revenue,
-            activities = activities + excluded.activities"
-    ))?;
-    for ((period, user, team), [p, r, n]) in points {
-        upsert.execute(params![guild, period, user, team, p, r, n])?;
+    for ((period, team, kind), sums) in teams {
+        add_team_rollup(conn, month, guild, period, team, kind, sums)?;
+    }
+    for ((period, user, team), sums) in points {
+        add_points(conn, month, guild, period, user, team, sums)?;
     }
     Ok(())
 }

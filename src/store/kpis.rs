@@ -24,8 +24,8 @@ pub struct KindTotalsRow {
 /// A rollup row that disagrees with a recomputation from raw activities.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RollupMismatch {
-    /// `day` or `month`, or the kind-less `day_points` or `month_points` (kind_id 0; the
-    /// quadruples then hold (0, points, revenue, activities)).
+    /// `day` or `month`, `team_day` or `team_month` (user_id 0), or the kind-less `day_points` or
+    /// `month_points` (kind_id 0; the quadruples then hold (0, points, revenue, activities)).
     pub rollup: String,
     pub guild_id: i64,
     /// The day, or the first day of the month.
@@ -112,6 +112,32 @@ fn range_sql(months: bool, scope: TotalsScope) -> String {
     format!("SELECT {COLUMNS} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}")
 }
 
+/// Runs `sql(months)` over the odd days (day rollups) and the whole months (month rollups) of
+/// [first, end), binding ?1 guild, ?2..?3 the range and ?4 `arg`, and hands every row to `each`.
+fn each_row_in(
+    c: &Connection,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    arg: Option<i64>,
+    sql: impl Fn(bool) -> String,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let split = split(first, end);
+    let ranges = split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r)));
+    for (months, (from, to)) in ranges {
+        let mut stmt = c.prepare_cached(&sql(months))?;
+        let mut rows = match arg {
+            Some(a) => stmt.query(params![guild, from, to, a])?,
+            None => stmt.query(params![guild, from, to])?,
+        };
+        while let Some(r) = rows.next()? {
+            each(r)?;
+        }
+    }
+    Ok(())
+}
+
 /// Sums (quantity, points, amount) per (user, team, kind id) over [first, end) in `scope`.
 fn sums(
     c: &Connection,
@@ -120,80 +146,104 @@ fn sums(
     end: NaiveDate,
     scope: TotalsScope,
 ) -> Result<HashMap<(i64, i64, i64), [i64; 3]>> {
-    let split = split(first, end);
-    let arg = scope_sql(scope).1;
     let mut out: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
-    let mut add = |stmt: &mut rusqlite::CachedStatement<'_>, from: i64, to: i64| -> Result<()> {
-        let mut rows = match arg {
-            Some(a) => stmt.query(params![guild, from, to, a])?,
-            None => stmt.query(params![guild, from, to])?,
-        };
-        while let Some(r) = rows.next()? {
+    each_row_in(
+        c,
+        guild,
+        first,
+        end,
+        scope_sql(scope).1,
+        |months| range_sql(months, scope),
+        |r| {
             let e = out.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_insert([0; 3]);
-            e[0] += r.get::<_, i64>(3)?;
-            e[1] += r.get::<_, i64>(4)?;
-            e[2] += r.get::<_, i64>(5)?;
-        }
-        Ok(())
-    };
-    if !split.days.is_empty() {
-        let mut stmt = c.prepare_cached(&range_sql(false, scope))?;
-        for (from, to) in &split.days {
-            add(&mut stmt, *from, *to)?;
-        }
-    }
-    if let Some((from, to)) = split.months {
-        let mut stmt = c.prepare_cached(&range_sql(true, scope))?;
-        add(&mut stmt, from, to)?;
-    }
+            for (i, v) in e.iter_mut().enumerate() {
+                *v += r.get::<_, i64>(3 + i)?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
-/// The read of one range of the kind-less points rollups (`day_points` or `month_points`) for the
-/// guild or one credited team; ?1 guild, ?2..?3 the range, ?4 the team. Both go by the primary
-/// key's (guild, period) range: one row per member, team and month (or day) in the period.
-fn points_range_sql(months: bool, team: bool) -> String {
+/// The read of one range of the kind-less points rollups (`day_points` or `month_points`) in
+/// `scope`; ?1 guild, ?2..?3 the range, ?4 the scope's id. The guild and a team go by the primary
+/// key's (guild, period) range, a member and a current team by the member index: one row per
+/// member, team and month (or day) in the period either way.
+fn points_range_sql(months: bool, scope: TotalsScope) -> String {
     let (table, period) = if months { ("month_points", "month") } else { ("day_points", "local_day") };
-    let filter = if team { " AND team_id = ?4" } else { "" };
+    let index = match scope {
+        TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => format!(" INDEXED BY {table}_by_user"),
+        TotalsScope::Guild | TotalsScope::Team(_) => String::new(),
+    };
+    let filter = scope_sql(scope).0;
     format!(
-        "SELECT user_id, team_id, points, revenue FROM {table}
+        "SELECT user_id, team_id, points, revenue FROM {table}{index}
          WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}"
     )
 }
 
-/// Sums (points, revenue) per (user, team) over [first, end) for the guild or one credited team,
-/// from the kind-less rollups.
+/// Sums (points, revenue) per (user, team) over [first, end) in `scope`, from the kind-less
+/// rollups.
 fn points_sums(
     c: &Connection,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
-    team: Option<i64>,
+    scope: TotalsScope,
 ) -> Result<HashMap<(i64, i64), [i64; 2]>> {
-    let split = split(first, end);
     let mut out: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
-    let mut add = |stmt: &mut rusqlite::CachedStatement<'_>, from: i64, to: i64| -> Result<()> {
-        let mut rows = match team {
-            Some(t) => stmt.query(params![guild, from, to, t])?,
-            None => stmt.query(params![guild, from, to])?,
-        };
-        while let Some(r) = rows.next()? {
+    each_row_in(
+        c,
+        guild,
+        first,
+        end,
+        scope_sql(scope).1,
+        |months| points_range_sql(months, scope),
+        |r| {
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 2]);
             e[0] += r.get::<_, i64>(2)?;
             e[1] += r.get::<_, i64>(3)?;
-        }
-        Ok(())
-    };
-    if !split.days.is_empty() {
-        let mut stmt = c.prepare_cached(&points_range_sql(false, team.is_some()))?;
-        for (from, to) in &split.days {
-            add(&mut stmt, *from, *to)?;
-        }
-    }
-    if let Some((from, to)) = split.months {
-        let mut stmt = c.prepare_cached(&points_range_sql(true, team.is_some()))?;
-        add(&mut stmt, from, to)?;
-    }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// The read of one range of the team rollups; ?1 guild, ?2..?3 the range, ?4 the team.
+fn team_range_sql(months: bool, team: bool) -> String {
+    let (table, period) = if months { ("team_month_rollups", "month") } else { ("team_day_rollups", "local_day") };
+    let filter = if team { " AND team_id = ?4" } else { "" };
+    format!(
+        "SELECT team_id, kind_id, quantity, points, amount FROM {table}
+         WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}"
+    )
+}
+
+/// Sums (quantity, points, amount) per (team, kind id) over [first, end) for every team (team 0:
+/// members without one) or one.
+fn team_sums(
+    c: &Connection,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    team: Option<i64>,
+) -> Result<HashMap<(i64, i64), [i64; 3]>> {
+    let mut out: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    each_row_in(
+        c,
+        guild,
+        first,
+        end,
+        team,
+        |months| team_range_sql(months, team.is_some()),
+        |r| {
+            let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 3]);
+            for (i, v) in e.iter_mut().enumerate() {
+                *v += r.get::<_, i64>(2 + i)?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -254,6 +304,24 @@ pub(super) fn member_totals(
     Ok(out)
 }
 
+/// One team's (kind, quantity, points, amount) over [first, end), from the team rollups.
+pub(super) fn team_totals(
+    c: &Connection,
+    guild: i64,
+    team: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> Result<MemberRows> {
+    let names = kind_names(c, guild)?;
+    let mut rows: MemberRows = team_sums(c, guild, first, end, Some(team))?
+        .into_iter()
+        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+        .map(|((_, k), [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+        .collect();
+    rows.sort_unstable();
+    Ok(rows)
+}
+
 impl Store {
     /// Sums per member, team and kind over local days [first, end).
     pub async fn kind_totals(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<KindTotalsRow>> {
@@ -286,8 +354,9 @@ impl Store {
         end: NaiveDate,
         team: Option<i64>,
     ) -> Result<Vec<(u64, i64, i64, i64)>> {
+        let scope = team.map_or(TotalsScope::Guild, TotalsScope::Team);
         self.read(move |c| {
-            let mut rows: Vec<(u64, i64, i64, i64)> = points_sums(c, guild, first, end, team)?
+            let mut rows: Vec<(u64, i64, i64, i64)> = points_sums(c, guild, first, end, scope)?
                 .into_iter()
                 .map(|((u, t), [p, r])| (u as u64, t, p, r))
                 .collect();
@@ -297,9 +366,8 @@ impl Store {
         .await
     }
 
-    /// Points per member and team over [first, end) in `scope` (no kinds: for "vs previous").
-    /// The guild and a team read the kind-less rollups; a member and a current team the kind
-    /// rollups through their member index.
+    /// Points per member and team over [first, end) in `scope` (no kinds: for "vs previous" and
+    /// ranks), from the kind-less rollups.
     pub async fn points_totals(
         &self,
         guild: i64,
@@ -308,25 +376,34 @@ impl Store {
         scope: TotalsScope,
     ) -> Result<Vec<(u64, i64, i64)>> {
         self.read(move |c| {
-            let mut by: HashMap<(i64, i64), i64> = HashMap::new();
-            let team = match scope {
-                TotalsScope::Guild => Some(None),
-                TotalsScope::Team(t) => Some(Some(t)),
-                TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => None,
-            };
-            match team {
-                Some(team) => {
-                    for (key, [points, _]) in points_sums(c, guild, first, end, team)? {
-                        *by.entry(key).or_default() += points;
-                    }
-                }
-                None => {
-                    for ((user, team, _), [_, points, _]) in sums(c, guild, first, end, scope)? {
-                        *by.entry((user, team)).or_default() += points;
-                    }
-                }
-            }
-            let mut rows: Vec<(u64, i64, i64)> = by.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
+            let mut rows: Vec<(u64, i64, i64)> = points_sums(c, guild, first, end, scope)?
+                .into_iter()
+                .map(|((u, t), [p, _])| (u as u64, t, p))
+                .collect();
+            rows.sort_unstable();
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Sums per credited team and kind over [first, end), for every team (team 0: members
+    /// without one; all of them together are the guild's totals) or one: (team, kind, quantity,
+    /// points, amount). Reads the team rollups: one row per team, kind and month or odd day.
+    pub async fn team_kind_totals(
+        &self,
+        guild: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+        team: Option<i64>,
+    ) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        self.read(move |c| {
+            let sums = team_sums(c, guild, first, end, team)?;
+            let names = kind_names(c, guild)?;
+            let mut rows: Vec<(i64, String, i64, i64, i64)> = sums
+                .into_iter()
+                .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+                .map(|((t, k), [q, p, a])| (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+                .collect();
             rows.sort_unstable();
             Ok(rows)
         })
@@ -390,30 +467,29 @@ impl Store {
         .await
     }
 
-    /// Compares the day and month rollups and the kind-less points rollups with a full
-    /// recomputation from live activities (all guilds, or one).
+    /// Compares the day and month rollups, the team rollups and the kind-less points rollups with
+    /// a full recomputation from live activities (all guilds, or one).
     pub async fn verify_rollups(&self, guild: Option<i64>) -> Result<Vec<RollupMismatch>> {
         self.read(move |c| {
             let mut out = Vec::new();
-            for (rollup, table, period, fresh_period) in [
-                ("day", "day_rollups", "local_day", "local_day"),
-                // Day numbers count from 0001-01-01 = 1 (Julian day 1721425.5).
-                (
-                    "month",
-                    "month_rollups",
-                    "month",
-                    "local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1",
-                ),
+            // Day numbers count from 0001-01-01 = 1 (Julian day 1721425.5).
+            const MONTH_OF_DAY: &str = "local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1";
+            // The team rollups have no member: user_id reads as 0 on both sides.
+            for (rollup, table, period, fresh_period, user) in [
+                ("day", "day_rollups", "local_day", "local_day", "user_id"),
+                ("month", "month_rollups", "month", MONTH_OF_DAY, "user_id"),
+                ("team_day", "team_day_rollups", "local_day", "local_day", "0"),
+                ("team_month", "team_month_rollups", "month", MONTH_OF_DAY, "0"),
             ] {
                 let sql = format!(
                     "WITH fresh AS (
-                        SELECT guild_id, {fresh_period} AS period, user_id, team_id, kind_id, SUM(quantity) AS q,
-                               SUM(points) AS p, SUM(COALESCE(amount, 0)) AS a, COUNT(*) AS n
+                        SELECT guild_id, {fresh_period} AS period, {user} AS user_id, team_id, kind_id,
+                               SUM(quantity) AS q, SUM(points) AS p, SUM(COALESCE(amount, 0)) AS a, COUNT(*) AS n
                         FROM activities WHERE deleted_at IS NULL AND (?1 IS NULL OR guild_id = ?1)
                         GROUP BY 1, 2, 3, 4, 5
                     ), stored AS (
-                        SELECT guild_id, {period} AS period, user_id, team_id, kind_id, quantity AS q, points AS p,
-                               amount AS a, activities AS n
+                        SELECT guild_id, {period} AS period, {user} AS user_id, team_id, kind_id, quantity AS q,
+                               points AS p, amount AS a, activities AS n
                         FROM {table} WHERE ?1 IS NULL OR guild_id = ?1
                     )
                     SELECT s.guild_id, s.period, s.user_id, s.team_id, s.kind_id, s.q, s.p, s.a, s.n,
@@ -560,8 +636,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Connection::open(dir.path().join("k.db")).unwrap();
         super::super::migrations::migrate(&mut c).unwrap();
-        let plan = |months: bool, scope: TotalsScope| -> String {
-            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", range_sql(months, scope))).unwrap();
+        let plan_of = |sql: String, scope: TotalsScope| -> String {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let detail = |r: &rusqlite::Row<'_>| r.get::<_, String>(3);
             let rows = match scope {
                 TotalsScope::Guild => stmt.query_map(params![1, 2, 3], detail),
@@ -570,14 +646,19 @@ mod tests {
             rows.unwrap().collect::<rusqlite::Result<Vec<_>>>().unwrap().join(" / ")
         };
         for months in [false, true] {
-            let table = if months { "month_rollups" } else { "day_rollups" };
-            for scope in [TotalsScope::Member(4), TotalsScope::CurrentTeam(4)] {
-                let p = plan(months, scope);
-                assert!(p.contains(&format!("INDEX {table}_by_user (guild_id=? AND user_id=?")), "{scope:?}: {p}");
-            }
-            for scope in [TotalsScope::Guild, TotalsScope::Team(4)] {
-                let p = plan(months, scope);
-                assert!(p.contains(&format!("{table} USING PRIMARY KEY (guild_id=?")), "{scope:?}: {p}");
+            let kinds = if months { "month_rollups" } else { "day_rollups" };
+            let points = if months { "month_points" } else { "day_points" };
+            let reads: [(&str, &dyn Fn(TotalsScope) -> String); 2] =
+                [(kinds, &|scope| range_sql(months, scope)), (points, &|scope| points_range_sql(months, scope))];
+            for (table, sql) in reads {
+                for scope in [TotalsScope::Member(4), TotalsScope::CurrentTeam(4)] {
+                    let p = plan_of(sql(scope), scope);
+                    assert!(p.contains(&format!("INDEX {table}_by_user (guild_id=? AND user_id=?")), "{scope:?}: {p}");
+                }
+                for scope in [TotalsScope::Guild, TotalsScope::Team(4)] {
+                    let p = plan_of(sql(scope), scope);
+                    assert!(p.contains(&format!("{table} USING PRIMARY KEY (guild_id=?")), "{scope:?}: {p}");
+                }
             }
         }
     }

@@ -378,6 +378,48 @@ FROM day_points
 GROUP BY 1, 2, 3, 4;
 
 "#,
+    // 7: the kind-less points rollups by member; rollups per team.
+    r#"
+-- `/me` ranks a rep among their team mates by points: through these, each mate is one row per
+-- month (or day) of the period instead of one per kind.
+CREATE INDEX day_points_by_user ON day_points (guild_id, user_id, local_day);
+CREATE INDEX month_points_by_user ON month_points (guild_id, user_id, month);
+
+-- The day and month rollups summed per credited team (team 0: no team) and kind, kept in the same
+-- transaction as the others: a team's (or the guild's) totals over a period read one row per kind
+-- and month or odd day, however many members the team has. Team goals, their milestones after
+-- every /log, and goal progress read these.
+CREATE TABLE team_day_rollups (
+    guild_id   INTEGER NOT NULL,
+    local_day  INTEGER NOT NULL,
+    team_id    INTEGER NOT NULL,
+    kind_id    INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL,
+    points     INTEGER NOT NULL,
+    amount     INTEGER NOT NULL,
+    activities INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, local_day, team_id, kind_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE team_month_rollups (
+    guild_id   INTEGER NOT NULL,
+    month      INTEGER NOT NULL,
+    team_id    INTEGER NOT NULL,
+    kind_id    INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL,
+    points     INTEGER NOT NULL,
+    amount     INTEGER NOT NULL,
+    activities INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, month, team_id, kind_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO team_day_rollups (guild_id, local_day, team_id, kind_id, quantity, points, amount, activities)
+SELECT guild_id, local_day, team_id, kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+FROM day_rollups
+GROUP BY 1, 2, 3, 4;
+INSERT INTO team_month_rollups (guild_id, month, team_id, kind_id, quantity, points, amount, activities)
+SELECT guild_id, month, team_id, kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+FROM month_rollups
+GROUP BY 1, 2, 3, 4;
+"#,
 ];
 
 /// How many migrations the database at hand has run.
@@ -442,6 +484,42 @@ mod tests {
         };
         assert_eq!(read(&conn, "day_points"), vec![(day(2026, 1, 31), 23, 500, 2)]);
         assert_eq!(read(&conn, "month_points"), vec![(day(2026, 1, 1), 23, 500, 2)]);
+    }
+
+    #[test]
+    fn team_rollups_are_filled_from_the_member_rollups_of_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        let day = |y, m, d| super::super::day_number(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        // Two members of team 7 and one without a team, all calls (kind 3), on one day.
+        for (user, team, quantity) in [(2, 7, 3), (3, 7, 4), (4, 0, 5)] {
+            conn.execute(
+                "INSERT INTO day_rollups VALUES (1, ?1, ?2, ?3, 3, ?4, ?4, 0, 1)",
+                rusqlite::params![day(2026, 3, 9), user, team, quantity],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO month_rollups VALUES (1, ?1, ?2, ?3, 3, ?4, ?4, 0, 1)",
+                rusqlite::params![day(2026, 3, 1), user, team, quantity],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let read = |table: &str| -> Vec<(i64, i64, i64, i64)> {
+            let period = if table == "team_day_rollups" { "local_day" } else { "month" };
+            conn.prepare(&format!("SELECT {period}, team_id, quantity, activities FROM {table} ORDER BY 1, 2"))
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(read("team_day_rollups"), vec![(day(2026, 3, 9), 0, 5, 1), (day(2026, 3, 9), 7, 7, 2)]);
+        assert_eq!(read("team_month_rollups"), vec![(day(2026, 3, 1), 0, 5, 1), (day(2026, 3, 1), 7, 7, 2)]);
     }
 
     #[test]
