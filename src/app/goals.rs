@@ -211,7 +211,7 @@ impl App {
                 user.as_i64(),
                 team,
                 GoalPeriod::ALL.iter().zip(&currents).map(|(u, p)| (*u, p.first_day, p.end_day)).collect(),
-                periods.iter().copied().chain(currents.iter()).map(|p| (p.first_day, p.end_day)).collect(),
+                periods.iter().map(|p| (p.first_day, p.end_day)).collect(),
             )
             .await?;
         let totals_of = |rows: Vec<(String, i64, i64, i64)>| {
@@ -232,12 +232,11 @@ impl App {
                 key: v.key,
             }
         };
-        // The member's totals over `periods`, then over each goal period.
-        let mut totals: Vec<Totals> = read.member_totals.into_iter().map(totals_of).collect();
-        let goal_totals = totals.split_off(periods.len().min(totals.len()));
+        let totals: Vec<Totals> = read.member_totals.into_iter().map(totals_of).collect();
         let mut mine = Vec::new();
-        for ((versions, period), actual) in read.member_goals.into_iter().zip(&currents).zip(&goal_totals) {
-            mine.extend(versions.into_iter().map(|v| progress(v, period, actual)));
+        for ((versions, rows), period) in read.member_goals.into_iter().zip(read.member_goal_totals).zip(&currents) {
+            let actual = totals_of(rows);
+            mine.extend(versions.into_iter().map(|v| progress(v, period, &actual)));
         }
         let mut team_goals = Vec::new();
         for ((versions, rows), period) in read.team_goals.into_iter().zip(read.team_totals).zip(&currents) {

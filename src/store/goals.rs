@@ -11,12 +11,15 @@ use super::{Result, Store, StoreError, day_from_number, day_number};
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
 
 /// What [`Store::member_goals_and_totals`] read: per goal period, the member's and the team's goals
-/// in force and the team's totals (empty without a team goal); per range, the member's totals.
+/// in force and their totals (empty without a goal); per range, the member's totals.
 #[derive(Debug, Default)]
 pub struct MemberGoalRead {
     pub member_goals: Vec<Vec<GoalVersion>>,
     pub team_goals: Vec<Vec<GoalVersion>>,
     pub team_totals: Vec<super::kpis::MemberRows>,
+    /// Per goal period, the member's totals (empty without a member goal in it).
+    pub member_goal_totals: Vec<super::kpis::MemberRows>,
+    /// Per range asked for, the member's totals.
     pub member_totals: Vec<super::kpis::MemberRows>,
 }
 
@@ -314,12 +317,16 @@ impl Store {
                  ORDER BY g.metric"
             ))?;
             let mut read = MemberGoalRead::default();
+            let mut goal_ranges = Vec::new();
             for (period, first_day, end_day) in periods {
                 let mut both = |scope: &str, subject: i64| -> Result<Vec<GoalVersion>> {
                     let at = day_number(first_day);
                     collect(stmt.query_map(params![guild, period.as_str(), at, subject, scope], version_from_row)?)
                 };
-                read.member_goals.push(both("member", user)?);
+                let member_goals = both("member", user)?;
+                // The member's totals over a goal period only when they have a goal for it.
+                goal_ranges.push((!member_goals.is_empty()).then_some((first_day, end_day)));
+                read.member_goals.push(member_goals);
                 let team_goals = if team == 0 { Vec::new() } else { both("team", team)? };
                 let team_totals = if team_goals.is_empty() {
                     Vec::new()
@@ -329,7 +336,17 @@ impl Store {
                 read.team_goals.push(team_goals);
                 read.team_totals.push(team_totals);
             }
-            read.member_totals = super::kpis::member_totals(c, guild, user, ranges)?;
+            // Each distinct range read once: the reply's week is often a goal period too.
+            let mut distinct: Vec<(NaiveDate, NaiveDate)> = ranges.clone();
+            distinct.extend(goal_ranges.iter().flatten().copied());
+            distinct.sort_unstable();
+            distinct.dedup();
+            let totals = super::kpis::member_totals(c, guild, user, distinct.clone())?;
+            let of = |range: &(NaiveDate, NaiveDate)| {
+                distinct.binary_search(range).ok().and_then(|i| totals.get(i).cloned()).unwrap_or_default()
+            };
+            read.member_totals = ranges.iter().map(of).collect();
+            read.member_goal_totals = goal_ranges.iter().map(|r| r.as_ref().map(of).unwrap_or_default()).collect();
             Ok(read)
         })
         .await
