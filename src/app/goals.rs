@@ -375,18 +375,20 @@ impl App {
                 add(GoalSubject::Guild);
             }
         }
-        // Members from the member rollups of the whole guild.
-        if subjects.iter().any(|s| matches!(s, GoalSubject::Member(_))) {
-            for row in self.store.kind_totals(guild, period.first_day, period.end_day).await? {
-                if let Ok(user) = Snowflake::new(row.user_id)
-                    && subjects.contains(&GoalSubject::Member(user))
-                {
-                    out.entry(GoalSubject::Member(user)).or_default().add(
-                        &row.kind,
-                        row.quantity,
-                        row.points,
-                        row.amount,
-                    );
+        // Members from one read of the guild's member rollups.
+        let users: std::collections::HashSet<i64> = subjects
+            .iter()
+            .filter_map(|s| match s {
+                GoalSubject::Member(u) => Some(u.as_i64()),
+                _ => None,
+            })
+            .collect();
+        if !users.is_empty() {
+            for (user, rows) in self.store.members_kind_totals(guild, period.first_day, period.end_day, users).await? {
+                let Ok(user) = Snowflake::new(user as u64) else { continue };
+                let totals = out.entry(GoalSubject::Member(user)).or_default();
+                for (kind, quantity, points, amount) in rows {
+                    totals.add(&kind, quantity, points, amount);
                 }
             }
         }

@@ -410,6 +410,39 @@ impl Store {
         .await
     }
 
+    /// Several members' sums per kind over [first, end), each on every team: (kind, quantity,
+    /// points, amount) by member. One read of the guild's range, folded per member and kind in
+    /// memory, with kind names only for the members asked for (goal progress of a team's reps).
+    pub async fn members_kind_totals(
+        &self,
+        guild: i64,
+        first: NaiveDate,
+        end: NaiveDate,
+        users: std::collections::HashSet<i64>,
+    ) -> Result<HashMap<i64, MemberRows>> {
+        self.read(move |c| {
+            let mut by: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+            for ((user, _, kind), v) in sums(c, guild, first, end, TotalsScope::Guild)? {
+                if users.contains(&user) {
+                    let e = by.entry((user, kind)).or_default();
+                    for i in 0..3 {
+                        e[i] += v[i];
+                    }
+                }
+            }
+            let names = kind_names(c, guild)?;
+            let mut out: HashMap<i64, MemberRows> = HashMap::new();
+            for ((user, kind), [q, p, a]) in by {
+                if q != 0 || p != 0 || a != 0 {
+                    let name = names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}"));
+                    out.entry(user).or_default().push((name, q, p, a));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// One member's sums per kind over local days [first, end), on every team.
     pub async fn member_kind_totals(
         &self,

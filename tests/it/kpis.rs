@@ -184,3 +184,37 @@ async fn a_fiscal_year_starting_in_april_reports_april_to_march() {
     assert_eq!(this_year.members[0].points, 10);
     assert_eq!(this_year.members[0].previous_points, 1);
 }
+
+/// `/kpi team` reads a team's rows through its current members' index when they account for all of
+/// the team's activities, and falls back to the guild's range when a former member logged for it:
+/// either way its totals equal the guild report's, for every period and team.
+#[tokio::test]
+async fn a_team_report_counts_former_members_rows_and_equals_the_guild_report() {
+    let t = spawn_app();
+    let s = import(&t.app, 1, &format!("{HEADER}{FLOOR}"), NOW).await;
+    assert_eq!(s.imported, 12);
+    // Bob moves from Alpha to Beta: his newest row is for Beta. His 18 points of November stay
+    // Alpha's, the 3 of this row are Beta's.
+    let moved = import(&t.app, 1, &format!("{HEADER}2026-11-26T10:00:00Z,102,Bob,Beta,call,3,,,m1\n"), NOW).await;
+    assert_eq!(moved.imported, 1);
+    let month = PeriodSpec::ThisMonth;
+    let alpha = t.app.report(id(1), &month, Some("Alpha"), at(NOW)).await.unwrap();
+    let rows: Vec<(&str, i64)> = alpha.members.iter().map(|m| (m.user_name.as_str(), m.points)).collect();
+    assert_eq!(rows, vec![("Alice", 72), ("Bob", 18)], "Bob's Alpha rows stay Alpha's after he moved");
+    assert_eq!((alpha.teams[0].name.as_str(), alpha.teams[0].points), ("Alpha", 90));
+    let beta = t.app.report(id(1), &month, Some("Beta"), at(NOW)).await.unwrap();
+    assert_eq!(beta.teams[0].points, 18 + 3);
+    for spec in [PeriodSpec::ThisWeek, PeriodSpec::ThisMonth, PeriodSpec::ThisYear, PeriodSpec::LastMonth] {
+        let all = t.app.report(id(1), &spec, None, at(NOW)).await.unwrap();
+        for team in &all.teams {
+            let one = t.app.report(id(1), &spec, Some(&team.name), at(NOW)).await.unwrap();
+            let got = &one.teams[0];
+            assert_eq!(
+                (got.points, got.revenue_cents, got.previous_points, &got.counts),
+                (team.points, team.revenue_cents, team.previous_points, &team.counts),
+                "{} in {spec}",
+                team.name
+            );
+        }
+    }
+}
