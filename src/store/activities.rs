@@ -158,11 +158,7 @@ fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
             conn.prepare_cached(delete)?.execute(params![r.guild, period, r.user, r.team, r.kind])?;
         }
     }
-    let won: Option<String> = conn
-        .prepare_cached("SELECT name FROM activity_kinds WHERE kind_id = ?1")?
-        .query_row([r.kind], |row| row.get(0))
-        .optional()?;
-    let revenue = if won.as_deref() == Some(crate::domain::activity::WON) { r.amount } else { 0 };
+    let revenue = if r.won { r.amount } else { 0 };
     let points = [sign * r.points, sign * revenue, sign];
     add_points(conn, false, r.guild, r.day, r.user, r.team, points)?;
     add_points(conn, true, r.guild, month, r.user, r.team, points)?;
@@ -177,28 +173,44 @@ fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
 /// rebuild, so they stay identical to a recomputation.
 pub(super) fn add_to_rollup(
     conn: &Connection,
-    table: &str,
-    keys: &[(&str, i64)],
-    values: &[(&str, i64)],
+    table: &'static str,
+    keys: &[(&'static str, i64)],
+    values: &[(&'static str, i64)],
 ) -> Result<()> {
-    let key_names: Vec<&str> = keys.iter().map(|(c, _)| *c).collect();
-    let value_names: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
-    let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
-    let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
-    let sets: Vec<String> = value_names.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+    // The statements' text is built once per table and thread: this runs several times per /log.
+    thread_local! {
+        static SQL: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<(String, String)>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let sql = SQL.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry(table)
+            .or_insert_with(|| {
+                let key_names: Vec<&str> = keys.iter().map(|(c, _)| *c).collect();
+                let value_names: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+                let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
+                let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
+                let sets: Vec<String> = value_names.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+                let matches: Vec<String> =
+                    key_names.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+                std::rc::Rc::new((
+                    format!(
+                        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+                        all.join(", "),
+                        marks.join(", "),
+                        key_names.join(", "),
+                        sets.join(", ")
+                    ),
+                    format!("DELETE FROM {table} WHERE {} AND activities = 0", matches.join(" AND ")),
+                ))
+            })
+            .clone()
+    });
     let args: Vec<i64> = keys.iter().chain(values).map(|(_, v)| *v).collect();
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        all.join(", "),
-        marks.join(", "),
-        key_names.join(", "),
-        sets.join(", ")
-    ))?
-    .execute(rusqlite::params_from_iter(&args))?;
+    conn.prepare_cached(&sql.0)?.execute(rusqlite::params_from_iter(&args))?;
     if values.last().is_some_and(|(_, n)| *n < 0) {
-        let matches: Vec<String> = key_names.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE {} AND activities = 0", matches.join(" AND ")))?
-            .execute(rusqlite::params_from_iter(&args[..keys.len()]))?;
+        conn.prepare_cached(&sql.1)?.execute(rusqlite::params_from_iter(&args[..keys.len()]))?;
     }
     Ok(())
 }
@@ -252,6 +264,8 @@ pub(super) struct RollupKey {
     pub quantity: i64,
     pub points: i64,
     pub amount: i64,
+    /// Whether the kind is `won`, whose amounts are revenue.
+    pub won: bool,
 }
 
 /// The guild's timezone as stored, creating the guild on first sight. The writer takes local days
@@ -359,7 +373,17 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
         write_row(conn, tz, a, team_id, kind_id, kind_points, now)?;
     apply_to_rollup(
         conn,
-        &RollupKey { guild: a.guild, day, user: a.user, team: team_id, kind: kind_id, quantity, points, amount },
+        &RollupKey {
+            guild: a.guild,
+            day,
+            user: a.user,
+            team: team_id,
+            kind: kind_id,
+            quantity,
+            points,
+            amount,
+            won: a.kind.as_str() == crate::domain::activity::WON,
+        },
         1,
     )?;
     // The record is what was just written; only the team's name is not at hand.
@@ -460,6 +484,7 @@ impl Store {
                     quantity: record.quantity,
                     points: record.points,
                     amount: record.amount.unwrap_or(0),
+                    won: record.kind == crate::domain::activity::WON,
                 },
                 -1,
             )?;
