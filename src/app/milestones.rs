@@ -21,7 +21,7 @@ impl App {
         guild: Snowflake,
         user: Snowflake,
         team: i64,
-        progress: &[GoalProgress],
+        progress: impl IntoIterator<Item = &GoalProgress>,
         now: DateTime<Utc>,
     ) -> AppResult<usize> {
         let g = guild.as_i64();

@@ -83,8 +83,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     // Milestones are a side effect of logging: a failure is logged, never turned into a failed
     // /log, and a retried interaction has nothing new to celebrate.
     if !logged.duplicate {
-        let measured: Vec<_> = summary.goals.iter().chain(&summary.team_goals).cloned().collect();
-        match ctx.app.record_milestones(ctx.inv.guild, ctx.inv.user, r.team_id, &measured, ctx.now).await {
+        let measured = summary.goals.iter().chain(&summary.team_goals);
+        match ctx.app.record_milestones(ctx.inv.guild, ctx.inv.user, r.team_id, measured, ctx.now).await {
             Ok(0) => {}
             // The scheduler announces them; wake it rather than wait for its next slot.
             Ok(_) => ctx.app.schedules_changed(),

@@ -178,6 +178,7 @@ pub(super) fn add_to_rollup(
     values: &[(&'static str, i64)],
 ) -> Result<()> {
     // The statements' text is built once per table and thread: this runs several times per /log.
+    // Each table is always written with the same key and value columns (its one caller below).
     thread_local! {
         static SQL: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<(String, String)>>> =
             std::cell::RefCell::new(std::collections::HashMap::new());

@@ -24,6 +24,12 @@ pub struct MemberGoalRead {
 }
 
 const VERSION_SELECT: &str = "SELECT scope, subject_id, metric, period, target, effective_from, cleared FROM goals";
+/// The version `g` is the one in force on day ?3: the latest of its key starting on or before it,
+/// unless that one clears the goal.
+const IN_FORCE: &str = "g.cleared = 0 AND g.effective_from = (
+    SELECT MAX(h.effective_from) FROM goals h
+    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
+      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)";
 
 /// A row the domain cannot read (a metric written by a newer rally, say) is skipped, not fatal:
 /// one odd goal must not take every KPI reply down with it.
@@ -253,19 +259,7 @@ impl Store {
         period: GoalPeriod,
         first_day: NaiveDate,
     ) -> Result<Vec<GoalVersion>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND g.cleared = 0
-                 AND g.effective_from = (
-                    SELECT MAX(h.effective_from) FROM goals h
-                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
-                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
-                 ORDER BY g.scope, g.subject_id, g.metric"
-            ))?;
-            let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], version_from_row)?;
-            collect(rows)
-        })
-        .await
+        Ok(self.goals_in_force_many(guild, vec![(period, first_day)]).await?.into_iter().next().unwrap_or_default())
     }
 
     /// [`Store::goals_in_force`] for several period kinds in one read (the `/log` reply asks for
@@ -277,11 +271,7 @@ impl Store {
     ) -> Result<Vec<Vec<GoalVersion>>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND g.cleared = 0
-                 AND g.effective_from = (
-                    SELECT MAX(h.effective_from) FROM goals h
-                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
-                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
+                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND {IN_FORCE}
                  ORDER BY g.scope, g.subject_id, g.metric"
             ))?;
             let mut out = Vec::with_capacity(periods.len());
@@ -309,11 +299,7 @@ impl Store {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.scope = ?5 AND g.subject_id = ?4
-                 AND g.period = ?2 AND g.cleared = 0
-                 AND g.effective_from = (
-                    SELECT MAX(h.effective_from) FROM goals h
-                    WHERE h.guild_id = g.guild_id AND h.scope = g.scope AND h.subject_id = g.subject_id
-                      AND h.metric = g.metric AND h.period = g.period AND h.effective_from <= ?3)
+                 AND g.period = ?2 AND {IN_FORCE}
                  ORDER BY g.metric"
             ))?;
             let mut read = MemberGoalRead::default();

@@ -97,10 +97,12 @@ fn scope_sql(scope: TotalsScope) -> (&'static str, Option<i64>) {
     }
 }
 
-/// The read of one range of day (or month) rollups in `scope`; ?1 guild, ?2..?3 the range, ?4 the
-/// scope's id.
-fn range_sql(months: bool, scope: TotalsScope) -> String {
-    let (table, period) = if months { ("month_rollups", "month") } else { ("day_rollups", "local_day") };
+/// The read of `columns` from one range of a rollup table in `scope`: the month table for whole
+/// months, else the day table; ?1 guild, ?2..?3 the range, ?4 the scope's id. `tables` names the
+/// (day, month) pair; members are read through the member index `{table}_by_user`, which the
+/// member rollups and the points rollups have (the team rollups are only read by guild or team).
+fn range_sql(tables: (&str, &str), months: bool, columns: &str, scope: TotalsScope) -> String {
+    let (table, period) = if months { (tables.1, "month") } else { (tables.0, "local_day") };
     // Without statistics SQLite prefers the primary key's (guild, day) range to the member index
     // (it is not covering), and a member's read then scans every member's rows of the period: a
     // year of the 10 M bench guild is 68,000 rows instead of ~84. Named explicitly for members.
@@ -109,8 +111,12 @@ fn range_sql(months: bool, scope: TotalsScope) -> String {
         TotalsScope::Guild | TotalsScope::Team(_) => String::new(),
     };
     let filter = scope_sql(scope).0;
-    format!("SELECT {COLUMNS} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}")
+    format!("SELECT {columns} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}")
 }
+
+const KIND_ROLLUPS: (&str, &str) = ("day_rollups", "month_rollups");
+const POINTS_ROLLUPS: (&str, &str) = ("day_points", "month_points");
+const TEAM_ROLLUPS: (&str, &str) = ("team_day_rollups", "team_month_rollups");
 
 /// Runs `sql(months)` over the odd days (day rollups) and the whole months (month rollups) of
 /// [first, end), binding ?1 guild, ?2..?3 the range and ?4 `arg`, and hands every row to `each`.
@@ -153,7 +159,7 @@ fn sums(
         first,
         end,
         scope_sql(scope).1,
-        |months| range_sql(months, scope),
+        |months| range_sql(KIND_ROLLUPS, months, COLUMNS, scope),
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_insert([0; 3]);
             for (i, v) in e.iter_mut().enumerate() {
@@ -163,23 +169,6 @@ fn sums(
         },
     )?;
     Ok(out)
-}
-
-/// The read of one range of the kind-less points rollups (`day_points` or `month_points`) in
-/// `scope`; ?1 guild, ?2..?3 the range, ?4 the scope's id. The guild and a team go by the primary
-/// key's (guild, period) range, a member and a current team by the member index: one row per
-/// member, team and month (or day) in the period either way.
-fn points_range_sql(months: bool, scope: TotalsScope) -> String {
-    let (table, period) = if months { ("month_points", "month") } else { ("day_points", "local_day") };
-    let index = match scope {
-        TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => format!(" INDEXED BY {table}_by_user"),
-        TotalsScope::Guild | TotalsScope::Team(_) => String::new(),
-    };
-    let filter = scope_sql(scope).0;
-    format!(
-        "SELECT user_id, team_id, points, revenue FROM {table}{index}
-         WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}"
-    )
 }
 
 /// Sums (points, revenue) per (user, team) over [first, end) in `scope`, from the kind-less
@@ -198,7 +187,7 @@ fn points_sums(
         first,
         end,
         scope_sql(scope).1,
-        |months| points_range_sql(months, scope),
+        |months| range_sql(POINTS_ROLLUPS, months, "user_id, team_id, points, revenue", scope),
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 2]);
             e[0] += r.get::<_, i64>(2)?;
@@ -207,16 +196,6 @@ fn points_sums(
         },
     )?;
     Ok(out)
-}
-
-/// The read of one range of the team rollups; ?1 guild, ?2..?3 the range, ?4 the team.
-fn team_range_sql(months: bool, team: bool) -> String {
-    let (table, period) = if months { ("team_month_rollups", "month") } else { ("team_day_rollups", "local_day") };
-    let filter = if team { " AND team_id = ?4" } else { "" };
-    format!(
-        "SELECT team_id, kind_id, quantity, points, amount FROM {table}
-         WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}"
-    )
 }
 
 /// Sums (quantity, points, amount) per (team, kind id) over [first, end) for every team (team 0:
@@ -235,7 +214,10 @@ fn team_sums(
         first,
         end,
         team,
-        |months| team_range_sql(months, team.is_some()),
+        |months| {
+            let columns = "team_id, kind_id, quantity, points, amount";
+            range_sql(TEAM_ROLLUPS, months, columns, team.map_or(TotalsScope::Guild, TotalsScope::Team))
+        },
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 3]);
             for (i, v) in e.iter_mut().enumerate() {
@@ -681,8 +663,10 @@ mod tests {
         for months in [false, true] {
             let kinds = if months { "month_rollups" } else { "day_rollups" };
             let points = if months { "month_points" } else { "day_points" };
-            let reads: [(&str, &dyn Fn(TotalsScope) -> String); 2] =
-                [(kinds, &|scope| range_sql(months, scope)), (points, &|scope| points_range_sql(months, scope))];
+            let reads: [(&str, &dyn Fn(TotalsScope) -> String); 2] = [
+                (kinds, &|scope| range_sql(KIND_ROLLUPS, months, COLUMNS, scope)),
+                (points, &|scope| range_sql(POINTS_ROLLUPS, months, "user_id, team_id, points, revenue", scope)),
+            ];
             for (table, sql) in reads {
                 for scope in [TotalsScope::Member(4), TotalsScope::CurrentTeam(4)] {
                     let p = plan_of(sql(scope), scope);
