@@ -7,6 +7,7 @@ pub mod competition;
 pub mod forecast;
 pub mod goals;
 pub mod kpi;
+pub mod money;
 pub mod nudges;
 pub mod period;
 pub mod pipeline;
