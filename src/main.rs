@@ -14,7 +14,8 @@ use rally::app::{App, AppError};
 use rally::discord::Clock;
 use rally::discord::endpoint::EndpointConfig;
 use rally::discord::gateway::GatewayConfig;
-use rally::domain::activity::{Snowflake, format_money};
+use rally::domain::activity::Snowflake;
+use rally::domain::money::{Currency, Money, NumberFormat};
 use rally::domain::period::PeriodSpec;
 use rally::domain::settings::{FiscalStart, WorkingDays, parse_timezone, parse_weekday, weekday_name};
 use rally::handlers::{Action, Invocation, Response};
@@ -165,6 +166,15 @@ struct GuildSet {
     /// How many days back an activity may be dated when logged live.
     #[arg(long)]
     backdate_days: Option<u32>,
+    /// The ISO 4217 currency money is kept in, e.g. EUR. Amounts are never converted.
+    #[arg(long, value_parser = |s: &str| Currency::parse(s).map_err(|e| e.to_string()))]
+    currency: Option<Currency>,
+    /// How numbers are written and read: 1,234.56 | 1.234,56 | "1 234,56" | "1'234.56".
+    #[arg(long, value_parser = |s: &str| NumberFormat::parse(s).map_err(|e| e.to_string()))]
+    number_format: Option<NumberFormat>,
+    /// Confirm that amounts already recorded are relabelled in the new --currency (not converted).
+    #[arg(long)]
+    relabel: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,8 +339,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                         .map_err(io)?
                 }
                 TextOrJson::Text => {
-                    let tz = app.settings(guild).await?.timezone;
-                    write!(out, "{}", report_text(&report, tz.name())).map_err(io)?
+                    let settings = app.settings(guild).await?;
+                    write!(out, "{}", report_text(&report, settings.timezone.name(), settings.money())).map_err(io)?
                 }
             }
         }
@@ -418,6 +428,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 permissions,
                 app_permissions: None,
                 resolved_users: Vec::new(),
+                locale: None,
                 action: Action::Command(call),
             };
             let response = rally::handlers::dispatch(&app, &inv, now).await;
@@ -447,6 +458,17 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             writeln!(out, "working days       {}", s.working_days).map_err(io)?;
             writeln!(out, "working hours      {}", s.working_hours).map_err(io)?;
             writeln!(out, "back-dating        {} days", s.backdate_days).map_err(io)?;
+            let money = s.money();
+            let chosen = |set: bool| if set { "" } else { " (default: not chosen yet)" };
+            writeln!(
+                out,
+                "currency           {} ({}){}",
+                money.currency,
+                money.currency.name(),
+                chosen(s.currency.is_some())
+            )
+            .map_err(io)?;
+            writeln!(out, "number format      {}{}", money.format, chosen(s.number_format.is_some())).map_err(io)?;
         }
         Command::Guild { command: GuildCommand::Set(set) } => {
             let change = SettingsChange {
@@ -457,17 +479,22 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 manager_role: None,
                 backdate_days: set.backdate_days,
                 working_hours: None,
+                currency: set.currency,
+                number_format: set.number_format,
+                relabel: set.relabel,
             };
             let s = app.change_settings(set.guild, change, "cli".into(), now).await?;
             writeln!(
                 out,
-                "guild {}: timezone {}, week starts {}, fiscal year starts in month {}, working days {}, back-dating {} days",
+                "guild {}: timezone {}, week starts {}, fiscal year starts in month {}, working days {}, back-dating {} days, money in {} written {}",
                 set.guild,
                 s.timezone.name(),
                 weekday_name(s.week_start),
                 s.fiscal_year_start.month(),
                 s.working_days,
-                s.backdate_days
+                s.backdate_days,
+                s.money().currency,
+                s.money().format
             )
             .map_err(io)?;
         }
@@ -558,13 +585,13 @@ fn report_json(r: &Report) -> serde_json::Value {
 }
 
 /// An aligned table a person reads at a glance.
-fn report_text(r: &Report, tz: &str) -> String {
+fn report_text(r: &Report, tz: &str, money: Money) -> String {
     use rally::domain::kpi::Change;
     let mut s = format!("{} · {} to {} ({tz})\n\n", r.period.label, r.period.first_day, r.period.last_day);
     let kinds: Vec<&String> = r.totals.counts.keys().collect();
     let mut header = vec!["#".to_string(), "Rep".into(), "Team".into(), "Points".into(), "vs prev".into()];
     header.extend(kinds.iter().map(|k| k.to_string()));
-    header.extend(["Revenue".to_string(), "Win rate".into(), "Streak".into()]);
+    header.extend([format!("Revenue {}", money.currency), "Win rate".into(), "Streak".into()]);
     let mut rows = vec![header];
     for m in &r.members {
         let mut row = vec![
@@ -575,7 +602,7 @@ fn report_text(r: &Report, tz: &str) -> String {
             Change::new(m.points, m.previous_points).describe(),
         ];
         row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
-        row.push(format_money(m.revenue_cents));
+        row.push(money.number(m.revenue_cents));
         row.push(m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)));
         row.push(m.streak.to_string());
         rows.push(row);
@@ -595,7 +622,7 @@ fn report_text(r: &Report, tz: &str) -> String {
             "Per member".into(),
             "vs prev".into(),
             "Won".into(),
-            "Revenue".into(),
+            format!("Revenue {}", money.currency),
         ]];
         for t in &r.teams {
             rows.push(vec![
@@ -606,7 +633,7 @@ fn report_text(r: &Report, tz: &str) -> String {
                 format!("{:.1}", t.points_per_member),
                 Change::new(t.points, t.previous_points).describe(),
                 t.deals_won.to_string(),
-                format_money(t.revenue_cents),
+                money.number(t.revenue_cents),
             ]);
         }
         s.push_str(&(rally::handlers::table(&rows, &[1]).join("\n") + "\n"));
@@ -615,7 +642,7 @@ fn report_text(r: &Report, tz: &str) -> String {
         "\nTotal: {} points, {} won, revenue {}\n",
         r.totals.points,
         r.totals.deals_won(),
-        format_money(r.totals.revenue)
+        money.format(r.totals.revenue)
     ));
     s
 }

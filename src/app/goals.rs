@@ -9,6 +9,7 @@ use super::{App, AppError, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalStart, GoalSubject, GoalVersion, Pace};
 use crate::domain::kpi::Totals;
+use crate::domain::money::Money;
 use crate::domain::period::Period;
 use crate::domain::settings::GuildSettings;
 use crate::store::goals::GoalCleared;
@@ -59,12 +60,14 @@ pub struct GoalOverview {
 
 impl App {
     /// Sets a target, from the current goal period or the one `from` names (empty: current).
-    /// `target` is an amount for revenue (`12,500.00`) and a whole number otherwise.
+    /// `target` is an amount for revenue (`12,500.00`, read in `money`) and a whole number otherwise.
+    #[allow(clippy::too_many_arguments)] // what to set, how to read its text, and the audit's who and when
     pub async fn set_goal(
         &self,
         guild: Snowflake,
         key: GoalKey,
         target: &str,
+        money: Money,
         from: &str,
         actor: String,
         now: DateTime<Utc>,
@@ -72,7 +75,7 @@ impl App {
         let g = guild.as_i64();
         let settings = self.store.guild_settings(g).await?;
         self.check_metric(guild, &key.metric).await?;
-        let target = key.metric.parse_target(target)?;
+        let target = key.metric.parse_target(target, money)?;
         let effective_from = GoalStart::parse(from)?.effective_from(key.period, &settings, now)?;
         let replaced = self.store.set_goal(g, key.clone(), target, effective_from, actor, now).await?;
         let current = key.period.current(&settings, now)?;

@@ -9,9 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{App, AppError, AppResult};
-use crate::domain::activity::{
-    ActivityKind, Amount, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten,
-};
+use crate::domain::activity::{ActivityKind, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten};
+use crate::domain::money::Money;
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
 use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome};
@@ -67,6 +66,7 @@ fn parse_row(
     guild: i64,
     kinds: &[ActivityKind],
     seen: &mut HashMap<u64, u32>,
+    money: Money,
     now: DateTime<Utc>,
 ) -> Result<ImportRow, String> {
     let raw_at = f.get("occurred_at");
@@ -100,7 +100,7 @@ fn parse_row(
     };
     let amount = match f.get("amount") {
         "" => None,
-        a => Some(Amount::parse(a).map_err(|e| e.to_string())?),
+        a => Some(money.parse(a).map_err(|e| format!("amount: {e}"))?),
     };
     check_amount(&kind.name, kind.has_amount, amount).map_err(|e| e.to_string())?;
     let note = Note::parse(f.get("note")).map_err(|e| e.to_string())?;
@@ -171,7 +171,8 @@ impl App {
 
         // A big writer cache for the import's duration, given back however it ends.
         self.store.set_bulk_mode(true).await?;
-        let imported = self.import_records(reader, &header, g, &kinds, now).await;
+        let money = self.store.guild_settings(g).await?.money();
+        let imported = self.import_records(reader, &header, g, &kinds, money, now).await;
         self.store.set_bulk_mode(false).await?;
         let mut summary = imported?;
         summary.rejected.sort_by_key(|r| r.line);
@@ -193,6 +194,7 @@ impl App {
         header: &HashMap<String, usize>,
         g: i64,
         kinds: &[ActivityKind],
+        money: Money,
         now: DateTime<Utc>,
     ) -> AppResult<ImportSummary> {
         let mut summary = ImportSummary::default();
@@ -208,7 +210,7 @@ impl App {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = record.position().map_or(line, |p| p.line());
-                    match parse_row(&Fields { header, record: &record }, g, kinds, &mut seen, now) {
+                    match parse_row(&Fields { header, record: &record }, g, kinds, &mut seen, money, now) {
                         Ok(row) => {
                             batch.push(row);
                             lines.push(line);
@@ -335,7 +337,7 @@ fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; 10] {
         r.team.clone().unwrap_or_default(),
         r.kind.clone(),
         r.quantity.to_string(),
-        r.amount.and_then(|a| Amount::from_minor(a).ok()).map(|a| a.to_string()).unwrap_or_default(),
+        r.amount.map(|a| settings.money().number(a)).unwrap_or_default(),
         r.note.clone(),
         r.idem_key.clone(),
         r.deal_ref.clone().unwrap_or_default(),

@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 
 use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
+use crate::domain::money::{Currency, Money, NumberFormat};
 use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours};
 
 /// The settings to change; `None` keeps the current value.
@@ -17,6 +18,11 @@ pub struct SettingsChange {
     pub manager_role: Option<Option<u64>>,
     pub backdate_days: Option<u32>,
     pub working_hours: Option<WorkingHours>,
+    pub currency: Option<Currency>,
+    pub number_format: Option<NumberFormat>,
+    /// The user confirmed that amounts already recorded are relabelled in the new currency
+    /// (not converted). Without it, a currency change on a guild that holds money is refused.
+    pub relabel: bool,
 }
 
 impl App {
@@ -52,6 +58,16 @@ impl App {
         if let Some(h) = change.working_hours {
             s.working_hours = h;
         }
+        if let Some(f) = change.number_format {
+            s.number_format = Some(f);
+        }
+        if let Some(to) = change.currency {
+            let from = s.money();
+            if to != from.currency && self.store.has_money(guild.as_i64()).await? {
+                check_relabel(from, to, change.relabel)?;
+            }
+            s.currency = Some(to);
+        }
         if let Some(b) = change.backdate_days {
             if b > 366 {
                 return Err(super::AppError::User("the back-dating window is at most 366 days".into()));
@@ -60,4 +76,64 @@ impl App {
         }
         Ok(self.store.update_settings(guild.as_i64(), s, actor, now).await?)
     }
+
+    /// The money an interaction from a server with `locale` reads, when the guild has not fixed
+    /// its currency and number format yet (`None` once both are chosen). The transport fixes it
+    /// with [`App::fix_money`] after the interaction went through, so that the first command a
+    /// server runs and every later one read amounts alike.
+    pub async fn locale_money(&self, guild: Snowflake, locale: &str) -> AppResult<Option<Money>> {
+        let s = self.settings_with_locale(guild, Some(locale)).await?;
+        let stored = self.store.guild_settings(guild.as_i64()).await?;
+        Ok((stored.currency.is_none() || stored.number_format.is_none()).then(|| s.money()))
+    }
+
+    /// Stores `money` as the guild's currency and number format where it has none yet; a choice
+    /// already made is kept.
+    pub async fn fix_money(&self, guild: Snowflake, money: Money, now: DateTime<Utc>) -> AppResult<()> {
+        Ok(self.store.fix_money_defaults(guild.as_i64(), money, now).await?)
+    }
+
+    /// The guild's settings as an interaction from a server with `locale` reads them: where the
+    /// guild has no currency or number format yet, the ones CLDR gives the locale (a guild already
+    /// holding money keeps the default currency: its amounts are never relabelled by a locale).
+    /// Writes nothing.
+    pub async fn settings_with_locale(&self, guild: Snowflake, locale: Option<&str>) -> AppResult<GuildSettings> {
+        let mut s = self.store.guild_settings(guild.as_i64()).await?;
+        let Some(locale) = locale else {
+            return Ok(s);
+        };
+        if s.number_format.is_none() {
+            s.number_format = NumberFormat::from_locale(locale);
+        }
+        if s.currency.is_none() && !self.store.has_money(guild.as_i64()).await? {
+            s.currency = Currency::from_locale(locale);
+        }
+        Ok(s)
+    }
+}
+
+/// Whether a guild holding amounts in `from` may be switched to `to`: only to a currency with the
+/// same minor unit (the stored integers keep their meaning as numbers), and only when confirmed,
+/// since the amounts are relabelled, never converted.
+fn check_relabel(money: Money, to: Currency, confirmed: bool) -> AppResult<()> {
+    let from = money.currency;
+    if from.exponent() != to.exponent() {
+        return Err(super::AppError::User(format!(
+            "this server has amounts recorded in {from}, which has {} decimals; {to} has {}, so every stored amount \
+             would change its value. The currency can only change to one with {} decimals now",
+            from.exponent(),
+            to.exponent(),
+            from.exponent()
+        )));
+    }
+    if !confirmed {
+        return Err(super::AppError::User(format!(
+            "this server already has amounts recorded in {from}. Switching to {to} relabels them as {to} without \
+             converting ({} becomes {}). If they were {to} all along, confirm the change \
+             (`confirm:true` in Discord, `--relabel` on the command line)",
+            money.format(100_000),
+            Money::new(to, money.format).format(100_000)
+        )));
+    }
+    Ok(())
 }

@@ -184,6 +184,7 @@ fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
         permissions: MANAGE_GUILD,
         app_permissions: None,
         resolved_users: Vec::new(),
+        locale: None,
         action: Action::Command(crate::handlers::cmdline::parse(line)?),
     })
 }

@@ -101,6 +101,7 @@ fn from_command(c: &CommandInteraction, autocomplete: bool) -> Result<Invocation
         permissions,
         app_permissions: c.app_permissions.map(|p| p.bits()),
         resolved_users,
+        locale: c.guild_locale.clone(),
         action,
     })
 }
@@ -117,6 +118,7 @@ fn from_component(c: &ComponentInteraction) -> Result<Invocation, Unsupported> {
         permissions,
         app_permissions: c.app_permissions.map(|p| p.bits()),
         resolved_users: Vec::new(),
+        locale: c.guild_locale.clone(),
         action: Action::Button { custom_id: c.data.custom_id.clone() },
     })
 }

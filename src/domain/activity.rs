@@ -103,7 +103,8 @@ impl Quantity {
     }
 }
 
-/// Money in minor currency units (cents), never negative.
+/// Money in the guild currency's minor units (cents for EUR, yen for JPY), never negative and at
+/// most [`MAX_AMOUNT_MINOR`]. Read and written as text through [`super::money::Money`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(transparent)]
 pub struct Amount(i64);
@@ -119,62 +120,9 @@ impl Amount {
         Ok(Amount(minor))
     }
 
-    /// Parses a decimal in major units: `1250`, `1250.5`, `1250.00`, `1,250.00`. At most two decimals.
-    pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let raw = text.trim();
-        let bad =
-            || DomainError::invalid(format!("`{}` is not an amount (write it like 1250 or 1250.00)", shorten(raw, 40)));
-        if raw.starts_with('-') {
-            return Err(DomainError::invalid("amount cannot be negative"));
-        }
-        let t: String = raw.trim_start_matches('+').chars().filter(|c| *c != ',' && *c != '_').collect();
-        let (whole, frac) = match t.split_once('.') {
-            Some((w, f)) => (w, f),
-            None => (t.as_str(), ""),
-        };
-        if whole.is_empty() && frac.is_empty() {
-            return Err(bad());
-        }
-        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
-            return Err(bad());
-        }
-        if whole.len() > 15 {
-            return Err(DomainError::invalid("amount is too large"));
-        }
-        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
-        let cents: i64 = match frac.len() {
-            0 => 0,
-            1 => frac.parse::<i64>().map_err(|_| bad())? * 10,
-            _ => frac.parse().map_err(|_| bad())?,
-        };
-        Self::from_minor(whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or_else(bad)?)
-    }
-
     pub fn minor(self) -> i64 {
         self.0
     }
-}
-
-impl std::fmt::Display for Amount {
-    /// `1250.00`: the form `parse` reads back.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
-    }
-}
-
-/// Formats minor units for people: `12,500.00`.
-pub fn format_money(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    let whole = (abs / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped}.{:02}", abs % 100)
 }
 
 /// Free text kept with an activity: at most 500 characters, no control characters but newlines.
@@ -352,26 +300,6 @@ pub fn check_amount(kind: &KindName, has_amount: bool, amount: Option<Amount>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_parse_from_decimal_major_units() {
-        assert_eq!(Amount::parse("1250.00").unwrap().minor(), 125_000);
-        assert_eq!(Amount::parse("1,250.5").unwrap().minor(), 125_050);
-        assert_eq!(Amount::parse("0.07").unwrap().minor(), 7);
-        assert_eq!(Amount::parse("12").unwrap().minor(), 1200);
-        assert_eq!(Amount::parse("12").unwrap().to_string(), "12.00");
-        for bad in ["-5", "1.234", "abc", "", ".", "1e5", "99999999999999999999", "1.2.3"] {
-            assert!(Amount::parse(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
-    fn money_is_formatted_with_thousands_separators() {
-        assert_eq!(format_money(125_000), "1,250.00");
-        assert_eq!(format_money(5), "0.05");
-        assert_eq!(format_money(12_345_678_900), "123,456,789.00");
-        assert_eq!(format_money(-100_000), "-1,000.00");
-    }
 
     #[test]
     fn quantities_outside_one_to_a_thousand_are_rejected() {

@@ -23,8 +23,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::DomainError;
-use super::activity::{Amount, KindName, Snowflake, WON, format_money, shorten};
+use super::activity::{KindName, Snowflake, WON, shorten};
 use super::kpi::Totals;
+use super::money::Money;
 use super::period::{Period, PeriodSpec, PeriodUnit, local_date, local_day_start};
 use super::settings::GuildSettings;
 
@@ -157,12 +158,12 @@ impl GoalMetric {
         }
     }
 
-    /// Parses a target written for this metric: an amount for revenue (`12500`, `12,500.00`,
-    /// stored in minor units), a whole number for the rest. Always positive.
-    pub fn parse_target(&self, text: &str) -> Result<i64, DomainError> {
+    /// Parses a target written for this metric: an amount in the guild's money for revenue
+    /// (`12500`, `12,500.00`, stored in minor units), a whole number for the rest. Always positive.
+    pub fn parse_target(&self, text: &str, money: Money) -> Result<i64, DomainError> {
         let raw = text.trim();
         if *self == GoalMetric::Revenue {
-            let amount = Amount::parse(raw)?.minor();
+            let amount = money.parse(raw)?.minor();
             if amount == 0 {
                 return Err(DomainError::invalid("a revenue target must be more than 0"));
             }
@@ -208,26 +209,26 @@ impl GoalMetric {
     }
 
     /// An exact value of this metric for people: money for revenue, a plain number otherwise.
-    pub fn show(&self, value: i64) -> String {
+    pub fn show(&self, value: i64, money: Money) -> String {
         match self {
-            GoalMetric::Revenue => format_money(value),
+            GoalMetric::Revenue => money.format(value),
             _ => value.to_string(),
         }
     }
 
     /// A computed (fractional) value: money to the cent, counts to one decimal when not whole.
-    pub fn show_f64(&self, value: f64) -> String {
+    pub fn show_f64(&self, value: f64, money: Money) -> String {
         match self {
-            GoalMetric::Revenue => format_money(clamp_i64(value.round())),
+            GoalMetric::Revenue => money.format(clamp_i64(value.round())),
             _ => decimal(value),
         }
     }
 
     /// A rate someone must reach, rounded up so that doing it is enough: a cent for money, a tenth
     /// for counts.
-    pub fn show_rate(&self, value: f64) -> String {
+    pub fn show_rate(&self, value: f64, money: Money) -> String {
         match self {
-            GoalMetric::Revenue => format_money(clamp_i64(value.ceil())),
+            GoalMetric::Revenue => money.format(clamp_i64(value.ceil())),
             _ => decimal((value * 10.0 - 1e-9).ceil() / 10.0),
         }
     }
@@ -494,33 +495,33 @@ impl Pace {
     }
 
     /// The required rate in words: `need 8/day`, `target reached`, `n/a — no working days left`.
-    pub fn describe_required(&self, metric: &GoalMetric) -> String {
+    pub fn describe_required(&self, metric: &GoalMetric, money: Money) -> String {
         match self.required {
             Required::Reached => "target reached ✅".into(),
-            Required::PerDay(rate) => format!("need {}/day", metric.show_rate(rate)),
+            Required::PerDay(rate) => format!("need {}/day", metric.show_rate(rate, money)),
             Required::NoWorkingDaysLeft => "n/a — no working days left".into(),
         }
     }
 
     /// One line with every pace number, for KPI replies:
     /// `**48** of 80 pts · **60%** · expected by now 56 · projected 72 · need 8/day`.
-    pub fn describe(&self, metric: &GoalMetric) -> String {
+    pub fn describe(&self, metric: &GoalMetric, money: Money) -> String {
         let expected = match self.expected_by_now {
-            Some(e) => format!("expected by now {}", metric.show_f64(e)),
+            Some(e) => format!("expected by now {}", metric.show_f64(e, money)),
             None => "no working days in this period".into(),
         };
         let projected = match self.projected {
-            Some(p) => format!("projected {}", metric.show_f64(p)),
+            Some(p) => format!("projected {}", metric.show_f64(p, money)),
             None if self.working_days == 0 => "projected —".into(),
             None => "projected — (no working time yet)".into(),
         };
         format!(
             "**{}** of {} {} · **{}** · {expected} · {projected} · {}",
-            metric.show(self.actual),
-            metric.show(self.target),
+            metric.show(self.actual, money),
+            metric.show(self.target, money),
             metric.noun(),
             self.attainment_percent(),
-            self.describe_required(metric)
+            self.describe_required(metric, money)
         )
     }
 }
@@ -549,6 +550,11 @@ pub fn elapsed_working_days(period: &Period, settings: &GuildSettings, now: Date
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::money::Money;
+
+    /// Money as a guild that chose nothing shows it.
+    const M: Money =
+        Money { currency: crate::domain::money::Currency::USD, format: crate::domain::money::NumberFormat::CommaDot };
     use crate::domain::settings::{FiscalStart, WorkingDays, parse_timezone};
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -613,7 +619,7 @@ mod tests {
         let almost = Pace::compute(1000, 999, &march, &berlin, at("2026-03-30T10:00:00Z"));
         assert_eq!(almost.attainment_percent(), "99%");
         assert_eq!(
-            pace.describe(&GoalMetric::Points),
+            pace.describe(&GoalMetric::Points, M),
             "**150** of 220 pts · **68%** · expected by now 205 · projected 161 · need 46.7/day"
         );
     }
@@ -663,7 +669,7 @@ mod tests {
         assert!(close(pace.elapsed, 22.0));
         assert!(close(pace.left, 0.0));
         assert_eq!(pace.required, Required::NoWorkingDaysLeft);
-        assert_eq!(pace.describe_required(&GoalMetric::Points), "n/a — no working days left");
+        assert_eq!(pace.describe_required(&GoalMetric::Points, M), "n/a — no working days left");
         assert_close(pace.expected_by_now, 220.0);
         assert_close(pace.projected, 200.0);
         // Met, the same moment reads as reached rather than "n/a".
@@ -684,7 +690,7 @@ mod tests {
         let pace = Pace::compute(220, 200, &october, &utc, at("2026-10-30T18:00:00Z"));
         assert!(close(pace.elapsed, 21.75));
         assert_eq!(pace.required, Required::PerDay(80.0)); // 20 / 0.25
-        assert_eq!(pace.describe_required(&GoalMetric::Points), "need 80/day");
+        assert_eq!(pace.describe_required(&GoalMetric::Points, M), "need 80/day");
     }
 
     #[test]
@@ -701,7 +707,7 @@ mod tests {
         assert!(close(pace.attainment, 0.4));
         assert_eq!(pace.behind(), None);
         assert_eq!(
-            pace.describe(&GoalMetric::Points),
+            pace.describe(&GoalMetric::Points, M),
             "**4** of 10 pts · **40%** · no working days in this period · projected — · n/a — no working days left"
         );
     }
@@ -728,7 +734,7 @@ mod tests {
         assert_close(pace.expected_by_now, 40.0);
         assert_close(pace.projected, 96.0);
         assert_eq!(pace.required, Required::PerDay(12.8));
-        assert_eq!(pace.describe_required(&GoalMetric::Points), "need 12.8/day");
+        assert_eq!(pace.describe_required(&GoalMetric::Points, M), "need 12.8/day");
     }
 
     #[test]
@@ -737,8 +743,8 @@ mod tests {
         let week = GoalPeriod::Week.current(&utc, at("2026-11-23T00:00:00Z")).unwrap();
         // 1,000.00 to go over three working days: 333.333… a day, shown as 333.34.
         let pace = Pace::compute(100_000, 0, &week, &utc, at("2026-11-25T00:00:00Z"));
-        assert_eq!(pace.describe_required(&GoalMetric::Revenue), "need 333.34/day");
-        assert_eq!(GoalMetric::Revenue.show(1_250_000), "12,500.00");
+        assert_eq!(pace.describe_required(&GoalMetric::Revenue, M), "need 333.34\u{a0}USD/day");
+        assert_eq!(GoalMetric::Revenue.show(1_250_000, M), "12,500.00\u{a0}USD");
     }
 
     #[test]
@@ -878,26 +884,26 @@ mod tests {
 
     #[test]
     fn revenue_targets_are_amounts_in_minor_units_and_counts_are_whole_numbers() {
-        assert_eq!(GoalMetric::Revenue.parse_target("12500"), Ok(1_250_000));
-        assert_eq!(GoalMetric::Revenue.parse_target("12,500.00"), Ok(1_250_000));
-        assert_eq!(GoalMetric::Revenue.parse_target("0.5"), Ok(50));
-        assert_eq!(GoalMetric::Points.parse_target(" 80 "), Ok(80));
-        assert_eq!(GoalMetric::Points.parse_target("1,000"), Ok(1000));
-        assert_eq!(GoalMetric::DealsWon.parse_target("+3"), Ok(3));
-        assert_eq!(GoalMetric::Points.parse_target("1000000000"), Ok(MAX_COUNT_TARGET));
-        let err = |m: GoalMetric, t: &str| m.parse_target(t).unwrap_err().message;
+        assert_eq!(GoalMetric::Revenue.parse_target("12500", M), Ok(1_250_000));
+        assert_eq!(GoalMetric::Revenue.parse_target("12,500.00", M), Ok(1_250_000));
+        assert_eq!(GoalMetric::Revenue.parse_target("0.5", M), Ok(50));
+        assert_eq!(GoalMetric::Points.parse_target(" 80 ", M), Ok(80));
+        assert_eq!(GoalMetric::Points.parse_target("1,000", M), Ok(1000));
+        assert_eq!(GoalMetric::DealsWon.parse_target("+3", M), Ok(3));
+        assert_eq!(GoalMetric::Points.parse_target("1000000000", M), Ok(MAX_COUNT_TARGET));
+        let err = |m: GoalMetric, t: &str| m.parse_target(t, M).unwrap_err().message;
         assert_eq!(err(GoalMetric::Revenue, "0"), "a revenue target must be more than 0");
-        assert_eq!(err(GoalMetric::Revenue, "-5"), "amount cannot be negative");
-        assert_eq!(err(GoalMetric::Revenue, "12.345"), "`12.345` is not an amount (write it like 1250 or 1250.00)");
-        assert_eq!(err(GoalMetric::Revenue, "99999999999999999"), "amount is too large");
+        assert_eq!(err(GoalMetric::Revenue, "-5"), "an amount cannot be negative");
+        assert!(err(GoalMetric::Revenue, "12.345").starts_with("`12.345` has 3 decimals, but USD has 2"));
+        assert_eq!(err(GoalMetric::Revenue, "99999999999999999"), "that amount is too large");
         assert_eq!(err(GoalMetric::Points, "0"), "a target must be more than 0");
         assert_eq!(err(GoalMetric::Points, "-3"), "a target must be more than 0");
         assert_eq!(err(GoalMetric::Points, "2.5"), "`2.5` is not a target for pts; write a whole number like 80");
         assert_eq!(err(GoalMetric::Points, ""), "`` is not a target for pts; write a whole number like 80");
         assert_eq!(err(GoalMetric::Points, "1000000001"), "a target may be at most 1000000000");
         assert_eq!(err(GoalMetric::Points, &"9".repeat(40)), "a target may be at most 1000000000");
-        assert_eq!(GoalMetric::Points.parse_target(&format!("{}7", "0".repeat(30))), Ok(7));
-        assert!(GoalMetric::Points.parse_target("٣").is_err());
+        assert_eq!(GoalMetric::Points.parse_target(&format!("{}7", "0".repeat(30)), M), Ok(7));
+        assert!(GoalMetric::Points.parse_target("٣", M).is_err());
     }
 
     #[test]
@@ -933,13 +939,13 @@ mod tests {
 
     #[test]
     fn computed_values_show_one_decimal_only_when_needed() {
-        assert_eq!(GoalMetric::Points.show_f64(160.9756), "161");
-        assert_eq!(GoalMetric::Points.show_f64(7.93), "7.9");
-        assert_eq!(GoalMetric::Points.show_rate(7.93), "8");
-        assert_eq!(GoalMetric::Points.show_rate(7.91), "8");
-        assert_eq!(GoalMetric::Points.show_rate(8.0), "8");
-        assert_eq!(GoalMetric::Points.show_rate(46.666), "46.7");
-        assert_eq!(GoalMetric::Revenue.show_f64(f64::NAN), "0.00");
-        assert_eq!(GoalMetric::Revenue.show_f64(f64::INFINITY), format_money(i64::MAX));
+        assert_eq!(GoalMetric::Points.show_f64(160.9756, M), "161");
+        assert_eq!(GoalMetric::Points.show_f64(7.93, M), "7.9");
+        assert_eq!(GoalMetric::Points.show_rate(7.93, M), "8");
+        assert_eq!(GoalMetric::Points.show_rate(7.91, M), "8");
+        assert_eq!(GoalMetric::Points.show_rate(8.0, M), "8");
+        assert_eq!(GoalMetric::Points.show_rate(46.666, M), "46.7");
+        assert_eq!(GoalMetric::Revenue.show_f64(f64::NAN, M), "0.00\u{a0}USD");
+        assert_eq!(GoalMetric::Revenue.show_f64(f64::INFINITY, M), M.format(i64::MAX));
     }
 }

@@ -187,7 +187,13 @@ mod tests {
         assert_eq!(Change::new(9, 10).describe(), "-1 (-10%)");
         assert_eq!(Change::new(5, 0).describe(), "+5 (new)");
         assert_eq!(Change::new(3, 3).describe(), "±0");
-        assert_eq!(Change::new(50_000, 0).describe_by(crate::domain::activity::format_money), "+500.00 (new)");
-        assert_eq!(Change::new(0, 125_000).describe_by(crate::domain::activity::format_money), "-1,250.00 (-100%)");
+        assert_eq!(
+            Change::new(50_000, 0).describe_by(|v| crate::domain::money::Money::default().number(v)),
+            "+500.00 (new)"
+        );
+        assert_eq!(
+            Change::new(0, 125_000).describe_by(|v| crate::domain::money::Money::default().number(v)),
+            "-1,250.00 (-100%)"
+        );
     }
 }

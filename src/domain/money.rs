@@ -261,6 +261,12 @@ impl Currency {
             .map(Currency)
     }
 
+    /// Every currency money can be kept in, in code order.
+    pub fn all() -> impl Iterator<Item = Currency> {
+        use iso_currency::IntoEnumIterator;
+        iso_currency::Currency::iter().filter(|c| c.flags().is_empty() && c.exponent().is_some()).map(Currency)
+    }
+
     /// The three-letter code: `EUR`.
     pub fn code(self) -> &'static str {
         self.0.code()
@@ -323,6 +329,11 @@ impl Money {
     pub fn format_f64(self, minor: f64) -> String {
         let rounded = if minor.is_finite() { minor.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64 } else { 0 };
         self.format(rounded)
+    }
+
+    /// `minor` units in major units as a float, for chart axes only (never for sums).
+    pub fn to_major(self, minor: f64) -> f64 {
+        minor / 10f64.powi(self.currency.exponent() as i32)
     }
 
     /// An example amount in this format, for help texts: `1,250.50`.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DomainError;
 use super::activity::shorten;
+use super::money::{Currency, Money, NumberFormat};
 
 /// The set of weekdays a guild works on, as a bitmask (bit 0 = Monday).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +209,19 @@ pub struct GuildSettings {
     pub manager_role: Option<u64>,
     pub backdate_days: u32,
     pub working_hours: WorkingHours,
+    /// The currency money is kept in; `None` until chosen or taken from the server's locale.
+    pub currency: Option<Currency>,
+    /// How numbers are written; `None` until chosen or taken from the server's locale.
+    pub number_format: Option<NumberFormat>,
+}
+
+impl GuildSettings {
+    /// How this guild writes money: its currency and number format, USD and `1,234.56` where
+    /// neither was chosen nor known from the server's locale.
+    pub fn money(&self) -> Money {
+        let d = Money::default();
+        Money::new(self.currency.unwrap_or(d.currency), self.number_format.unwrap_or(d.format))
+    }
 }
 
 impl Default for GuildSettings {
@@ -220,6 +234,8 @@ impl Default for GuildSettings {
             manager_role: None,
             backdate_days: DEFAULT_BACKDATE_DAYS,
             working_hours: WorkingHours::DEFAULT,
+            currency: None,
+            number_format: None,
         }
     }
 }

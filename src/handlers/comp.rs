@@ -5,8 +5,8 @@ use super::format::{clip, fit_lines, table};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
 use crate::app::comp::RepComp;
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::{Amount, format_money};
 use crate::domain::comp::Plan;
+use crate::domain::money::Money;
 use crate::domain::period::PeriodSpec;
 
 const ESTIMATE: &str = "An estimate from logged revenue and goals — not payroll.";
@@ -22,7 +22,7 @@ fn attainment(a: Option<f64>) -> String {
     a.map_or("no goal (counted as 100%)".into(), |a| format!("{:.0}%", a * 100.0))
 }
 
-fn plan_line(p: &Plan) -> String {
+fn plan_line(p: &Plan, money: Money) -> String {
     let mut s = format!(
         "{:.2}% of revenue · {}% on own goal / {}% on team goal",
         p.rate_bp as f64 / 100.0,
@@ -33,7 +33,7 @@ fn plan_line(p: &Plan) -> String {
         s.push_str(&format!(" · {:.2}× above 100%", p.accelerator_pct as f64 / 100.0));
     }
     if p.team_bonus > 0 {
-        s.push_str(&format!(" · {} bonus when the team goal is met", format_money(p.team_bonus)));
+        s.push_str(&format!(" · {} bonus when the team goal is met", money.format(p.team_bonus)));
     }
     s
 }
@@ -54,6 +54,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 }
 
 async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let money = ctx.settings().await?.money();
+    let format_money = |v: i64| money.format(v);
     let (comp, mine) = ctx.app.my_comp(ctx.inv.guild, ctx.inv.user, &period(call)?, ctx.now).await?;
     let e = &mine.estimate;
     let mut fields = vec![
@@ -85,7 +87,7 @@ async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&format!("💰 Your commission estimate · {}", comp.period.describe()), 256)),
-            description: Some(format!("Plan of {}: {}", comp.team.name, plan_line(&comp.plan))),
+            description: Some(format!("Plan of {}: {}", comp.team.name, plan_line(&comp.plan, money))),
             fields,
             footer: Some(ESTIMATE.into()),
             color: Some(0x27ae60),
@@ -97,18 +99,28 @@ async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 }
 
 async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let money = ctx.settings().await?.money();
+    let format_money = |v: i64| money.format(v);
+    let number = |v: i64| money.number(v);
     let team = ctx.app.team(ctx.inv.guild, call.required_string("team")?).await?;
     let comp = ctx.app.team_comp(ctx.inv.guild, &team, &period(call)?, ctx.now).await?;
-    let mut rows = vec![vec!["Rep".to_string(), "Revenue".into(), "Goal".into(), "Own".into(), "Estimate".into()]];
+    let code = money.currency.code();
+    let mut rows = vec![vec![
+        "Rep".to_string(),
+        format!("Revenue {code}"),
+        format!("Goal {code}"),
+        "Own".into(),
+        format!("Estimate {code}"),
+    ]];
     let mut reps: Vec<&RepComp> = comp.reps.iter().collect();
     reps.sort_by_key(|r| std::cmp::Reverse(r.estimate.total));
     for r in &reps {
         rows.push(vec![
             clip(&r.user_name, 16),
-            format_money(r.revenue),
-            r.goal.map_or("—".into(), format_money),
+            number(r.revenue),
+            r.goal.map_or("—".into(), number),
             r.estimate.rep_attainment.map_or("—".into(), |a| format!("{:.0}%", a * 100.0)),
-            format_money(r.estimate.total),
+            number(r.estimate.total),
         ]);
     }
     let (body, _) = fit_lines(&table(&rows, &[0]), 1, 3900, "");
@@ -119,7 +131,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 &format!("💰 {} · commission estimates · {}", comp.team.name, comp.period.describe()),
                 256,
             )),
-            description: Some(format!("{}\n```\n{body}\n```", plan_line(&comp.plan))),
+            description: Some(format!("{}\n```\n{body}\n```", plan_line(&comp.plan, money))),
             fields: vec![
                 Field { name: "Team revenue".into(), value: format_money(comp.team_revenue), inline: true },
                 Field {
@@ -154,12 +166,13 @@ async fn plan(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         (None, Some(t)) => (100 - t, t),
         (None, None) => (50, 50),
     };
+    let money = ctx.settings().await?.money();
     let bonus = match call.string("team_bonus").map(str::trim).filter(|b| !b.is_empty()) {
-        Some(b) => Amount::parse(b)?.minor(),
+        Some(b) => money.parse(b)?.minor(),
         None => 0,
     };
     let plan = Plan::new(rate, individual, team_share, call.get_number("accelerator"), bonus)?;
     let (team, plan) =
         ctx.app.set_comp_plan(ctx.inv.guild, call.required_string("team")?, plan, ctx.actor(), ctx.now).await?;
-    Ok(private(format!("✅ Plan for **{}** from this month on: {}.\n{ESTIMATE}", team.name, plan_line(&plan))))
+    Ok(private(format!("✅ Plan for **{}** from this month on: {}.\n{ESTIMATE}", team.name, plan_line(&plan, money))))
 }

@@ -9,6 +9,7 @@ use crate::app::competitions::{Board, Competition, CompetitionRequest};
 use crate::app::{App, AppError, AppResult};
 use crate::domain::competition::{Scoring, Standing};
 use crate::domain::goals::GoalMetric;
+use crate::domain::money::Money;
 use crate::domain::settings::GuildSettings;
 
 const CHART: &str = "standings.png";
@@ -150,22 +151,22 @@ fn window_text(first: chrono::NaiveDate, end: chrono::NaiveDate) -> String {
 }
 
 /// A score in words: `**30**` points, `**12.5** per active member`, `**85%**`.
-fn show_score(comp: &Competition, s: &Standing) -> String {
+fn show_score(comp: &Competition, s: &Standing, money: Money) -> String {
     let metric = &comp.metric;
     match (comp.scoring, s.score) {
         (_, None) => "no goal set".into(),
-        (Scoring::Total, Some(_)) => format!("**{}**", metric.show(s.entry.total)),
+        (Scoring::Total, Some(_)) => format!("**{}**", metric.show(s.entry.total, money)),
         (Scoring::PerCapita, Some(v)) => format!(
             "**{}** per active member ({} · {} active)",
-            metric.show_f64(v),
-            metric.show(s.entry.total),
+            metric.show_f64(v, money),
+            metric.show(s.entry.total, money),
             s.entry.active
         ),
         (Scoring::PercentOfGoal, Some(v)) => format!(
             "**{:.0}%** of goal ({} of {})",
             v.floor(),
-            metric.show(s.entry.total),
-            metric.show_f64(s.entry.target.unwrap_or_default())
+            metric.show(s.entry.total, money),
+            metric.show_f64(s.entry.target.unwrap_or_default(), money)
         ),
     }
 }
@@ -185,7 +186,7 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
                 _ => "▫️",
             };
             let rank = s.rank.map_or("–".to_string(), |r| format!("#{r}"));
-            format!("{medal} `{rank:<4}` {} — {}", clip(&s.entry.name, 40), show_score(comp, s))
+            format!("{medal} `{rank:<4}` {} — {}", clip(&s.entry.name, 40), show_score(comp, s, settings.money()))
         })
         .collect();
     let mut description = if lines.is_empty() {
@@ -224,7 +225,7 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
     let bars: Vec<(String, f64)> = board
         .standings
         .iter()
-        .filter_map(|s| s.score.map(|v| (s.entry.name.clone(), scale(comp, v))))
+        .filter_map(|s| s.score.map(|v| (s.entry.name.clone(), scale(comp, v, settings.money()))))
         .take(TOP)
         .collect();
     if !bars.is_empty() {
@@ -252,8 +253,8 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
 }
 
 /// Money is charted in major units; everything else as scored.
-fn scale(comp: &Competition, v: f64) -> f64 {
-    if comp.metric == GoalMetric::Revenue && comp.scoring != Scoring::PercentOfGoal { v / 100.0 } else { v }
+fn scale(comp: &Competition, v: f64, money: Money) -> f64 {
+    if comp.metric == GoalMetric::Revenue && comp.scoring != Scoring::PercentOfGoal { money.to_major(v) } else { v }
 }
 
 /// The winner announcement for a closed season: who won, the final standings and the reward.

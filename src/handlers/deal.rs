@@ -5,7 +5,8 @@ use super::format::{clip, fit_lines, table};
 use super::{CommandCall, Ctx, Embed, Message, Response, private};
 use crate::app::deals::{CloseDealRequest, DealFilter, OpenDealRequest};
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::{Amount, Name, format_money};
+use crate::domain::activity::Name;
+use crate::domain::money::Money;
 use crate::domain::pipeline::{DealName, LostReason, Outcome, Pipeline, StageName, parse_close_date};
 use crate::store::DealRecord;
 
@@ -45,7 +46,8 @@ fn stage_of(pipeline: &Pipeline, name: &str) -> String {
 
 async fn open(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let name = DealName::parse(call.required_string("name")?)?;
-    let value = Amount::parse(call.required_string("value")?)?;
+    let money = ctx.settings().await?.money();
+    let value = money.parse(call.required_string("value")?)?;
     let stage = present(call, "stage").map(StageName::parse).transpose()?;
     let close = present(call, "close").map(parse_close_date).transpose()?;
     let req = OpenDealRequest {
@@ -65,7 +67,7 @@ async fn open(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "✅ {}Opened **{}** · {} · {}",
         if opened.duplicate { "Already " } else { "" },
         clip(&d.name, 100),
-        format_money(d.value),
+        money.format(d.value),
         stage_of(&pipeline, &d.stage)
     );
     if let Some(close) = d.expected_close {
@@ -78,6 +80,7 @@ async fn open(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 async fn move_deal(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let name = DealName::parse(call.required_string("deal")?)?;
     let stage = StageName::parse(call.required_string("stage")?)?;
+    let money = ctx.settings().await?.money();
     let (moved, from) = ctx.app.move_deal(ctx.inv.guild, ctx.inv.user, name, stage, ctx.now).await?;
     let pipeline = ctx.app.pipeline(ctx.inv.guild).await?;
     let d = &moved.deal;
@@ -89,14 +92,15 @@ async fn move_deal(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         clip(&d.name, 100),
         from,
         stage_of(&pipeline, &d.stage),
-        format_money(d.value)
+        money.format(d.value)
     )))
 }
 
 async fn close(ctx: &Ctx<'_>, call: &CommandCall, outcome: Outcome) -> AppResult<Response> {
     let name = DealName::parse(call.required_string("deal")?)?;
+    let money = ctx.settings().await?.money();
     let value = match outcome {
-        Outcome::Won => present(call, "value").map(Amount::parse).transpose()?,
+        Outcome::Won => present(call, "value").map(|v| money.parse(v)).transpose()?,
         Outcome::Lost => None,
     };
     let reason = present(call, "reason").map(LostReason::parse).transpose()?;
@@ -118,7 +122,7 @@ async fn close(ctx: &Ctx<'_>, call: &CommandCall, outcome: Outcome) -> AppResult
         Outcome::Won => format!(
             "🏆 {again}Won **{}** at {} after {days} day{} · logged as a `won` activity.",
             clip(&d.name, 100),
-            format_money(d.value),
+            money.format(d.value),
             if days == 1 { "" } else { "s" }
         ),
         Outcome::Lost => format!(
@@ -171,8 +175,9 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         return Ok(private(format!("{title}: none.{hint}")));
     }
     let show_owner = user.is_none();
+    let money = ctx.settings().await?.money();
     let mut rows = vec![{
-        let mut h = vec!["Deal".to_string(), "Stage".into(), "Value".into()];
+        let mut h = vec!["Deal".to_string(), "Stage".into(), format!("Value {}", money.currency)];
         h.push(if listed.open { "Close".into() } else { "Closed".into() });
         if show_owner {
             h.push("Rep".into());
@@ -180,7 +185,7 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         h
     }];
     for d in &listed.deals {
-        rows.push(row(d, listed.open, show_owner));
+        rows.push(row(d, listed.open, show_owner, money));
     }
     let lines = table(&rows, &[0, 1, 4]);
     // Room for a longer "… and N more" when deals beyond those read are counted in.
@@ -199,11 +204,11 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             "{} deal{} · {} in total · {} weighted by stage",
             listed.total,
             if listed.total == 1 { "" } else { "s" },
-            format_money(total),
-            format_money(weighted)
+            money.format(total),
+            money.format(weighted)
         )
     } else {
-        format!("{} deal{} · {} in total", listed.total, if listed.total == 1 { "" } else { "s" }, format_money(total))
+        format!("{} deal{} · {} in total", listed.total, if listed.total == 1 { "" } else { "s" }, money.format(total))
     };
     let footer = if unread > 0 { format!("{footer} (of the first {} listed)", listed.deals.len()) } else { footer };
     Ok(Response::Message(Message {
@@ -219,13 +224,13 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }))
 }
 
-fn row(d: &DealRecord, open: bool, show_owner: bool) -> Vec<String> {
+fn row(d: &DealRecord, open: bool, show_owner: bool, money: Money) -> Vec<String> {
     let when = if open {
         d.expected_close.map_or("-".to_string(), |c| c.to_string())
     } else {
         d.closed_at.map_or("-".to_string(), |c| c.format("%Y-%m-%d").to_string())
     };
-    let mut r = vec![clip(&d.name, 24), clip(&d.stage, 14), format_money(d.value), when];
+    let mut r = vec![clip(&d.name, 24), clip(&d.stage, 14), money.number(d.value), when];
     if show_owner {
         r.push(clip(&d.user_name, 16));
     }

@@ -5,7 +5,6 @@ use super::format::clip;
 use super::{Attachment, CommandCall, Ctx, Embed, Field, Message, Response};
 use crate::app::AppResult;
 use crate::charts::{CumulativeDay, cumulative};
-use crate::domain::activity::format_money;
 use crate::domain::period::PeriodSpec;
 
 const CHART: &str = "forecast.png";
@@ -16,6 +15,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         None => PeriodSpec::ThisMonth,
     };
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    let money = ctx.settings().await?.money();
+    let format_money = |v: i64| money.format(v);
     let r = ctx.app.forecast(ctx.inv.guild, team, &spec, ctx.now).await?;
     let f = &r.forecast;
     let who = r.team.as_deref().map_or("Everyone".to_string(), |t| format!("Team {t}"));
@@ -67,7 +68,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         ));
     }
     let title = clip(&format!("📈 Forecast · {who} · {}", r.period.describe()), 256);
-    let to_major = |v: i64| v as f64 / 100.0;
+    let to_major = |v: i64| money.to_major(v as f64);
     let series: Vec<CumulativeDay> = f
         .series
         .iter()
@@ -78,7 +79,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             forecast: d.forecast.map(to_major),
         })
         .collect();
-    let (image, attachments) = match cumulative(&format!("{who} · cumulative revenue"), &series) {
+    let (image, attachments) = match cumulative(&format!("{who} · cumulative revenue ({})", money.currency), &series) {
         Ok(png) => (
             Some(CHART.to_string()),
             vec![Attachment { filename: CHART.into(), data: png, description: Some(title.clone()) }],

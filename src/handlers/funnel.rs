@@ -6,11 +6,12 @@ use super::format::{clip, table};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response};
 use crate::app::deals::FunnelSubject;
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::{Snowflake, format_money};
+use crate::domain::activity::Snowflake;
 use crate::domain::period::PeriodSpec;
 use crate::domain::pipeline::{MIN_SAMPLE, Ratio, Step};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let guild_money = ctx.settings().await?.money();
     let user = call.user("user");
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     let subject = match (user, team) {
@@ -45,9 +46,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let pair = |a: String, b: String| format!("{a} · {them}: {b}");
     let rate = |x: Option<Ratio>, n: u64| x.map_or("-".to_string(), |x| format!("{} ({}/{})", x.percent(), x.num, n));
-    let money = |x: Option<i64>| x.map_or("-".to_string(), format_money);
+    let money = |x: Option<i64>| x.map_or("-".to_string(), |v| guild_money.format(v));
     let days = |x: Option<f64>| x.map_or("-".to_string(), |d| format!("{d:.1} days"));
-    let speed = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{}/day", format_money(v.round() as i64)));
+    let speed = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{}/day", guild_money.format_f64(v)));
     let mut fields = vec![
         Field {
             name: "Deals".into(),

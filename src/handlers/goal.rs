@@ -12,6 +12,7 @@ use crate::app::goals::GoalProgress;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject, GoalVersion, ScopeChoice};
+use crate::domain::money::Money;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     match call.sub.as_deref() {
@@ -72,23 +73,24 @@ async fn set(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let target = call.required_string("target")?;
     let from = call.string("from").unwrap_or("");
     let names = Names::load(ctx).await?;
-    let done = ctx.app.set_goal(ctx.inv.guild, key.clone(), target, from, ctx.actor(), ctx.now).await?;
+    let money = ctx.settings().await?.money();
+    let done = ctx.app.set_goal(ctx.inv.guild, key.clone(), target, money, from, ctx.actor(), ctx.now).await?;
     let unit = key.period;
     let mut text = format!(
         "🎯 Goal set for {}: **{}** a {unit}, from the {unit} starting {} on.",
         names.subject(&key.subject, ctx.inv.user),
-        amount(&key.metric, done.target),
+        amount(&key.metric, done.target, money),
         done.effective_from.format("%a %-d %b %Y"),
     );
     if let Some(before) = &done.replaced {
         if before.effective_from == done.effective_from {
-            text.push_str(&format!(" It replaces {} for that {unit}.", amount(&key.metric, before.target)));
+            text.push_str(&format!(" It replaces {} for that {unit}.", amount(&key.metric, before.target, money)));
         } else {
-            text.push_str(&format!(" Earlier {unit}s keep {}.", amount(&key.metric, before.target)));
+            text.push_str(&format!(" Earlier {unit}s keep {}.", amount(&key.metric, before.target, money)));
         }
     }
     match &done.progress {
-        Some(p) => text.push_str(&format!("\n{}: {}", period_label(p, ctx.now), p.pace.describe(&p.key.metric))),
+        Some(p) => text.push_str(&format!("\n{}: {}", period_label(p, ctx.now), p.pace.describe(&p.key.metric, money))),
         None => text.push_str(&format!("\nUntil then the current {unit}'s target (if any) stays.")),
     }
     Ok(private(text))
@@ -98,13 +100,14 @@ async fn clear(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let key = key(ctx, call).await?;
     let names = Names::load(ctx).await?;
     let what = format!("the {} goal a {} for {}", key.metric, key.period, names.subject(&key.subject, ctx.inv.user));
+    let money = ctx.settings().await?.money();
     let Some(cleared) = ctx.app.clear_goal(ctx.inv.guild, key.clone(), ctx.actor(), ctx.now).await? else {
         return Ok(private(format!("There is no {} to clear; nothing changed.", what.trim_start_matches("the "))));
     };
     let mut text = match &cleared.ended {
         Some(v) => format!(
             "🧹 Cleared {what} (was {}) from this {} on. Earlier {}s keep their targets.",
-            amount(&key.metric, v.target),
+            amount(&key.metric, v.target, money),
             key.period,
             key.period
         ),
@@ -141,6 +144,7 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
         ));
     }
     let names = Names::load(ctx).await?;
+    let money = ctx.settings().await?.money();
     let mut in_force = overview.in_force.clone();
     in_force.sort_by_key(|p| order(&p.key));
     let mut lines: Vec<String> = in_force
@@ -151,14 +155,14 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
                 names.subject_short(&p.key.subject, me),
                 p.key.metric,
                 p.key.period,
-                short_pace(p)
+                short_pace(p, money)
             )
         })
         .collect();
     if !overview.scheduled.is_empty() {
         lines.push(String::new());
         lines.push("**Scheduled**".into());
-        lines.extend(overview.scheduled.iter().map(|v| scheduled_line(v, &names, me)));
+        lines.extend(overview.scheduled.iter().map(|v| scheduled_line(v, &names, me, money)));
     }
     let (body, _) = fit_lines(&lines, 0, LIST_BUDGET, "");
     Ok(Response::Message(Message {
@@ -174,14 +178,14 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
     }))
 }
 
-fn scheduled_line(v: &GoalVersion, names: &Names, me: Snowflake) -> String {
+fn scheduled_line(v: &GoalVersion, names: &Names, me: Snowflake, money: Money) -> String {
     format!(
         "From {}: **{}** · {} a {} → {}",
         v.effective_from.format("%-d %b %Y"),
         names.subject_short(&v.key.subject, me),
         v.key.metric,
         v.key.period,
-        amount(&v.key.metric, v.target)
+        amount(&v.key.metric, v.target, money)
     )
 }
 
@@ -232,8 +236,8 @@ impl Names {
 }
 
 /// `80 pts`, `12,500.00 revenue`, `3 deals won`, `20 call`.
-fn amount(metric: &GoalMetric, value: i64) -> String {
-    format!("{} {}", metric.show(value), metric.noun())
+fn amount(metric: &GoalMetric, value: i64, money: Money) -> String {
+    format!("{} {}", metric.show(value, money), metric.noun())
 }
 
 /// `This week`, or the period's dates when it is not the current one: `Month 1 Oct – 31 Oct 2026`.
@@ -249,26 +253,26 @@ pub(super) fn period_label(p: &GoalProgress, now: DateTime<Utc>) -> String {
 }
 
 /// `48/80 pts · 60% · need 8/day`: the short form for lists, tables and the `/log` reply.
-pub(super) fn short_pace(p: &GoalProgress) -> String {
+pub(super) fn short_pace(p: &GoalProgress, money: Money) -> String {
     let m = &p.key.metric;
     format!(
         "{}/{} {} · {} · {}",
-        m.show(p.actual),
-        m.show(p.target),
+        m.show(p.actual, money),
+        m.show(p.target, money),
         m.noun(),
         p.pace.attainment_percent(),
-        p.pace.describe_required(m)
+        p.pace.describe_required(m, money)
     )
 }
 
 /// One line per goal with every pace number, for `/me` and `/kpi rep`:
 /// `🎯 This week · points: **48** of 80 pts · **60%** · expected by now 56 · projected 72 · need 8/day`.
-pub(super) fn detail_lines(goals: &[GoalProgress], now: DateTime<Utc>) -> Vec<String> {
+pub(super) fn detail_lines(goals: &[GoalProgress], now: DateTime<Utc>, money: Money) -> Vec<String> {
     let mut sorted: Vec<&GoalProgress> = goals.iter().collect();
     sorted.sort_by(|a, b| (a.key.period, &a.key.metric).cmp(&(b.key.period, &b.key.metric)));
     sorted
         .into_iter()
-        .map(|p| format!("🎯 {} · {}: {}", period_label(p, now), p.key.metric, p.pace.describe(&p.key.metric)))
+        .map(|p| format!("🎯 {} · {}: {}", period_label(p, now), p.key.metric, p.pace.describe(&p.key.metric, money)))
         .collect()
 }
 

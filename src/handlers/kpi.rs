@@ -8,7 +8,7 @@ use super::format::{clip, fit_lines, table};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::{Snowflake, format_money};
+use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalKey, GoalPeriod, GoalSubject};
 use crate::domain::kpi::Change;
 use crate::domain::period::Period;
@@ -40,6 +40,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let kinds: Vec<&String> = kinds.into_iter().take(3).map(|(k, _)| k).collect();
 
     let settings = ctx.settings().await?;
+    let money = settings.money();
     let period = Period::resolve(&spec, &settings, ctx.now)?;
     let group = match team {
         Some(name) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
@@ -76,7 +77,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let mut rows = vec![{
         let mut h = vec!["#".to_string(), "Rep".into(), "Pts".into(), "Share".into(), "vs prev".into()];
         h.extend(kinds.iter().map(|k| clip(k, 8)));
-        h.push("Revenue".into());
+        h.push(format!("Revenue {}", money.currency));
         if column.is_some() {
             h.push("Goal".into());
         }
@@ -92,7 +93,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             Change::new(m.points, m.previous_points).describe(),
         ];
         row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
-        row.push(format_money(m.revenue_cents));
+        row.push(money.number(m.revenue_cents));
         if column.is_some() {
             row.push(attainment.get(&m.user_id).cloned().unwrap_or_else(|| "-".into()));
         }
@@ -121,14 +122,14 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         },
         Field {
             name: "Won".into(),
-            value: format!("{} · {}", report.totals.deals_won(), format_money(report.totals.revenue)),
+            value: format!("{} · {}", report.totals.deals_won(), money.format(report.totals.revenue)),
             inline: true,
         },
     ];
     if !group_goals.is_empty() {
         fields.push(Field {
             name: if team.is_some() { "Team goals".into() } else { "Server goals".into() },
-            value: fit_lines(&goal::detail_lines(&group_goals, ctx.now), 0, GOAL_FIELD_BUDGET, "").0,
+            value: fit_lines(&goal::detail_lines(&group_goals, ctx.now, money), 0, GOAL_FIELD_BUDGET, "").0,
             inline: false,
         });
     }
@@ -158,12 +159,14 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let Some(m) = report.members.iter().find(|m| m.user_id == user.to_string()) else {
         return Ok(super::private(format!("<@{user}> has not logged anything on this server yet.")));
     };
-    let period = Period::resolve(&spec, &ctx.settings().await?, ctx.now)?;
+    let settings = ctx.settings().await?;
+    let money = settings.money();
+    let period = Period::resolve(&spec, &settings, ctx.now)?;
     let subject = GoalSubject::Member(Snowflake::new(user)?);
     let theirs = move |k: &GoalKey| k.subject == subject;
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &theirs, ctx.now).await?;
     let mut about: Vec<String> = m.team.iter().map(|t| format!("Team {t}")).collect();
-    about.extend(goal::detail_lines(&goals, ctx.now));
+    about.extend(goal::detail_lines(&goals, ctx.now, money));
     let previous_spec = crate::domain::period::PeriodSpec::Range {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
@@ -171,8 +174,8 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let prev = ctx.app.report(ctx.inv.guild, &previous_spec, None, ctx.now).await?;
     let p = prev.members.iter().find(|p| p.user_id == m.user_id);
     let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
-    let line = |name: &str, (cur, before): (i64, i64), money: bool| {
-        let show = |v: i64| if money { format_money(v) } else { v.to_string() };
+    let line = |name: &str, (cur, before): (i64, i64), is_money: bool| {
+        let show = |v: i64| if is_money { money.format(v) } else { v.to_string() };
         Field {
             name: name.to_string(),
             value: format!(

@@ -4,7 +4,6 @@ use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Message, Response};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::format_money;
 use crate::domain::kpi::competition_ranks;
 
 const CHART: &str = "leaderboard.png";
@@ -26,6 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 /// The leaderboard; with `chart`, a PNG bar chart of the leaders is attached (scheduled posts).
 pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> AppResult<Response> {
     let spec = call.period()?;
+    let money = ctx.settings().await?.money();
     let metric =
         call.string("metric").map(|m| m.trim().to_lowercase()).filter(|m| !m.is_empty()).unwrap_or("points".into());
     let teams = call.string("scope").map(str::trim) == Some("teams");
@@ -65,7 +65,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.1));
     let ranks = competition_ranks(&entries.iter().map(|e| e.1).collect::<Vec<_>>());
-    let show = |v: i64| if metric == "revenue" { format_money(v) } else { v.to_string() };
+    let show = |v: i64| if metric == "revenue" { money.format(v) } else { v.to_string() };
     let mut lines: Vec<String> = entries
         .iter()
         .zip(&ranks)
@@ -101,9 +101,13 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     let mut image = None;
     if chart && !entries.is_empty() {
         // Money is charted in major units; counts and points as they are.
-        let scale = if metric == "revenue" { 100.0 } else { 1.0 };
-        let bars: Vec<(String, f64)> = entries.iter().map(|(name, v, _)| (name.clone(), *v as f64 / scale)).collect();
-        match crate::charts::bars(&format!("{what} by {metric}"), &bars) {
+        let revenue = metric == "revenue";
+        let bars: Vec<(String, f64)> = entries
+            .iter()
+            .map(|(name, v, _)| (name.clone(), if revenue { money.to_major(*v as f64) } else { *v as f64 }))
+            .collect();
+        let unit = if revenue { format!(" ({})", money.currency) } else { String::new() };
+        match crate::charts::bars(&format!("{what} by {metric}{unit}"), &bars) {
             Ok(png) => {
                 image = Some(CHART.to_string());
                 attachments.push(super::Attachment {

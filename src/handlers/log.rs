@@ -6,20 +6,22 @@ use super::{Button, ButtonStyle, CommandCall, Ctx, Message, Response, goal};
 use crate::app::AppResult;
 use crate::app::goals::GoalProgress;
 use crate::app::log::LogRequest;
-use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Source};
+use crate::domain::activity::{DealRef, KindName, Name, Note, Quantity, Source};
 use crate::domain::goals::{GoalMetric, GoalPeriod};
+use crate::domain::money::Money;
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::when::parse_when;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let settings = ctx.settings().await?;
+    let money = settings.money();
     let present = |name: &str| call.string(name).map(str::trim).filter(|s| !s.is_empty());
     let kind = KindName::parse(call.required_string("kind")?)?;
     let quantity = match call.integer("count") {
         Some(n) => Quantity::new(n)?,
         None => Quantity::ONE,
     };
-    let amount = present("amount").map(Amount::parse).transpose()?;
+    let amount = present("amount").map(|a| money.parse(a)).transpose()?;
     let note = Note::parse(call.string("note").unwrap_or(""))?;
     let deal = present("deal").map(DealRef::parse).transpose()?;
     let when = present("when").map(|w| parse_when(w, ctx.now, settings.timezone)).transpose()?;
@@ -71,7 +73,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         local.format("%a %d %b %H:%M")
     );
     if let Some(amount) = r.amount {
-        text.push_str(&format!(" · {}", crate::domain::activity::format_money(amount)));
+        text.push_str(&format!(" · {}", money.format(amount)));
     }
     text.push_str(&format!(
         "\nToday: **{} pts** ({} {}) · This week: **{} pts**",
@@ -94,15 +96,15 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let is_week_points = |p: &GoalProgress| p.key.period == GoalPeriod::Week && p.key.metric == GoalMetric::Points;
     // The week's points goal extends the line above; every other goal gets a line of its own.
     if let Some(p) = goals.iter().find(|p| is_week_points(p)) {
-        text.push_str(&format!(" · {}", goal_tail(p)));
+        text.push_str(&format!(" · {}", goal_tail(p, money)));
     }
     for p in goals.iter().filter(|p| !is_week_points(p)).take(MAX_GOAL_LINES) {
         text.push_str(&format!(
             "\n🎯 {}: **{}** {} · {}",
             goal::period_label(p, ctx.now),
-            p.key.metric.show(p.actual),
+            p.key.metric.show(p.actual, money),
             p.key.metric.noun(),
-            goal_tail(p)
+            goal_tail(p, money)
         ));
     }
     Ok(Response::Message(Message {
@@ -121,11 +123,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 const MAX_GOAL_LINES: usize = 8;
 
 /// `60% of 80 · need 8/day`
-fn goal_tail(p: &GoalProgress) -> String {
+fn goal_tail(p: &GoalProgress, money: Money) -> String {
     format!(
         "{} of {} · {}",
         p.pace.attainment_percent(),
-        p.key.metric.show(p.target),
-        p.pace.describe_required(&p.key.metric)
+        p.key.metric.show(p.target, money),
+        p.pace.describe_required(&p.key.metric, money)
     )
 }

@@ -3,7 +3,6 @@
 use super::format::fit_lines;
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::AppResult;
-use crate::domain::activity::format_money;
 use crate::domain::goals::{GoalKey, GoalSubject};
 use crate::domain::kpi::Change;
 use crate::domain::period::Period;
@@ -16,11 +15,13 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let report = ctx.app.member_report(ctx.inv.guild, ctx.inv.user, &spec, ctx.now).await?;
     // The goals of the period asked for when it is a whole week, month, quarter or year; this
     // week's and month's otherwise (see `App::goals_for_report`).
-    let period = Period::resolve(&spec, &ctx.settings().await?, ctx.now)?;
+    let settings = ctx.settings().await?;
+    let money = settings.money();
+    let period = Period::resolve(&spec, &settings, ctx.now)?;
     let subject = GoalSubject::Member(ctx.inv.user);
     let mine = move |k: &GoalKey| k.subject == subject;
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
-    let goal_lines = goal::detail_lines(&goals, ctx.now);
+    let goal_lines = goal::detail_lines(&goals, ctx.now, money);
     let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);
     let Some(row) = &report.member else {
         let mut text = format!(
@@ -57,7 +58,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         inline: false,
     });
     if row.deals_won + row.deals_lost > 0 {
-        fields.push(Field { name: "Revenue".into(), value: format_money(row.revenue_cents), inline: true });
+        fields.push(Field { name: "Revenue".into(), value: money.format(row.revenue_cents), inline: true });
         fields.push(Field {
             name: "Deals".into(),
             value: format!(
@@ -69,7 +70,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             inline: true,
         });
         if let Some(avg) = row.average_deal_cents {
-            fields.push(Field { name: "Average deal".into(), value: format_money(avg), inline: true });
+            fields.push(Field { name: "Average deal".into(), value: money.format(avg), inline: true });
         }
     }
     Ok(Response::Message(Message {

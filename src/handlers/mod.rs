@@ -31,6 +31,9 @@ pub struct Invocation {
     pub app_permissions: Option<u64>,
     /// Display names Discord resolved for users mentioned in the options.
     pub resolved_users: Vec<(u64, String)>,
+    /// The server's preferred locale (`guild_locale`, e.g. `de`), which gives a guild that has not
+    /// chosen them its currency and number format; `None` off Discord.
+    pub locale: Option<String>,
     pub action: Action,
 }
 
@@ -194,8 +197,10 @@ impl Ctx<'_> {
         self.inv.resolved_users.iter().find(|(id, _)| *id == user).map(|(_, n)| n.as_str())
     }
 
+    /// The guild's settings, with the currency and number format its locale implies where the
+    /// guild has chosen none yet (see [`App::settings_with_locale`]).
     pub async fn settings(&self) -> AppResult<crate::domain::settings::GuildSettings> {
-        self.app.settings(self.inv.guild).await
+        self.app.settings_with_locale(self.inv.guild, self.inv.locale.as_deref()).await
     }
 
     /// Who did it, for the audit trail.
@@ -299,6 +304,17 @@ impl CommandCall {
 /// ephemeral reply, an internal error is logged with an id the user can quote.
 pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Response {
     let ctx = Ctx { app, inv, now };
+    // What money this interaction reads when the guild has not fixed it yet; fixed below if the
+    // command goes through, so a refused one changes nothing.
+    let unfixed_money = match (inv.locale.as_deref(), &inv.action) {
+        (Some(locale), Action::Command(_) | Action::Button { .. }) => {
+            app.locale_money(inv.guild, locale).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, interaction = inv.id, "the server's locale was not read for money");
+                None
+            })
+        }
+        _ => None,
+    };
     let result = match &inv.action {
         Action::Command(call) => route(&ctx, call).await,
         Action::Autocomplete { call, focused } => {
@@ -306,6 +322,12 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
         }
         Action::Button { custom_id } => undo::button(&ctx, custom_id).await,
     };
+    if result.is_ok()
+        && let Some(money) = unfixed_money
+        && let Err(e) = app.fix_money(inv.guild, money, now).await
+    {
+        tracing::warn!(error = %e, interaction = inv.id, "the money settings read from the locale were not stored");
+    }
     let response = result.unwrap_or_else(|e| error_reply(inv, e));
     match limits::check(&response) {
         Ok(()) => response,
@@ -430,6 +452,7 @@ async fn scheduled_post(
         permissions: MANAGE_GUILD,
         app_permissions: None,
         resolved_users: Vec::new(),
+        locale: None,
         action: Action::Command(call.clone()),
     };
     let ctx = Ctx { app, inv: &inv, now: slot };
@@ -510,16 +533,18 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             );
             v
         }
-        ("deal", "deal") => ctx
-            .app
-            .open_deals_of(guild, ctx.inv.user)
-            .await?
-            .into_iter()
-            .map(|d| {
-                let label = format!("{} · {} · {}", d.name, d.stage, crate::domain::activity::format_money(d.value));
-                (label, d.name)
-            })
-            .collect(),
+        ("deal", "deal") => {
+            let money = ctx.settings().await?.money();
+            ctx.app
+                .open_deals_of(guild, ctx.inv.user)
+                .await?
+                .into_iter()
+                .map(|d| {
+                    let label = format!("{} · {} · {}", d.name, d.stage, money.format(d.value));
+                    (label, d.name)
+                })
+                .collect()
+        }
         // Listing may ask for closed deals; everywhere else a deal can only sit in an open stage.
         ("deal", "stage") => ctx
             .app
@@ -543,6 +568,11 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             );
             v
         }
+        ("settings", "code") => crate::domain::money::Currency::all()
+            .filter(|c| c.code().to_lowercase().contains(&typed) || c.name().to_lowercase().contains(&typed))
+            .take(25)
+            .map(|c| (format!("{} · {}", c.code(), c.name()), c.code().to_string()))
+            .collect(),
         ("settings", "timezone") => chrono_tz::TZ_VARIANTS
             .iter()
             .map(|tz| tz.name())

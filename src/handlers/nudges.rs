@@ -11,6 +11,7 @@ use crate::app::goals::GoalProgress;
 use crate::app::{App, AppError, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalMetric, GoalSubject, Required};
+use crate::domain::money::Money;
 use crate::domain::nudges::DEFAULT_THRESHOLD;
 use crate::store::milestones::Milestone;
 use crate::store::schedules::ScheduleRow;
@@ -91,6 +92,7 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
     let Ok(team) = team_filter(app, s).await? else {
         return Ok(Vec::new());
     };
+    let money = app.settings(guild).await?.money();
     let threshold = threshold(s);
     if s.params.get("to").and_then(|t| t.as_str()) == Some("team-channel") {
         return match app.teams_behind(guild, team, threshold, slot).await? {
@@ -103,7 +105,7 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
                 .map(|t| Outgoing {
                     to: Recipient::Channel(t.team.channel_id.unwrap_or(s.channel_id)),
                     key: format!("team:{}", t.team.id),
-                    message: team_nudge(&t.team.name, &t.goals, t.reps_behind, threshold),
+                    message: team_nudge(&t.team.name, &t.goals, t.reps_behind, threshold, money),
                 })
                 .collect()),
         };
@@ -118,7 +120,7 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
             .map(|r| Outgoing {
                 to: Recipient::Dm(r.user),
                 key: format!("user:{}", r.user),
-                message: rep_nudge(&r.name, &r.goals),
+                message: rep_nudge(&r.name, &r.goals, money),
             })
             .collect()),
     }
@@ -171,21 +173,22 @@ pub async fn milestone_posts(app: &App, limit: usize) -> AppResult<Vec<(Mileston
                 .map(|t| format!("Team **{}**", super::clip(&t.name, 100))),
             GoalSubject::Guild => None,
         };
+        let money = app.settings(Snowflake::new(m.guild_id as u64)?).await?.money();
         let post = who.zip(m.channel_id).map(|(who, channel)| Outgoing {
             to: Recipient::Channel(channel),
             key: m.unique_key(),
-            message: milestone_message(&who, &m),
+            message: milestone_message(&who, &m, money),
         });
         out.push((m, post));
     }
     Ok(out)
 }
 
-fn milestone_message(who: &str, m: &Milestone) -> Message {
+fn milestone_message(who: &str, m: &Milestone, money: Money) -> Message {
     let metric = &m.key.metric;
     let their = if matches!(m.key.subject, GoalSubject::Team(_)) { "its" } else { "their" };
     let goal = format!("{their} {}ly {} goal", m.key.period, goal_word(metric));
-    let score = format!("**{}** of {}", metric.show(m.actual), show(metric, m.target));
+    let score = format!("**{}** of {}", metric.show(m.actual, money), show(metric, m.target, money));
     let (title, text) = if m.level >= 100 {
         ("🏆 Goal reached!", format!("{who} hit {goal}: {score}. Huge! 🎉"))
     } else {
@@ -204,9 +207,9 @@ fn milestone_message(who: &str, m: &Milestone) -> Message {
 }
 
 /// One DM to a rep with a line per goal they are behind on.
-fn rep_nudge(name: &str, goals: &[GoalProgress]) -> Message {
+fn rep_nudge(name: &str, goals: &[GoalProgress], money: Money) -> Message {
     let lines: Vec<String> =
-        goals.iter().map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "You're", "you"))).collect();
+        goals.iter().map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "You're", "you", money))).collect();
     Message {
         embeds: vec![Embed {
             title: Some(format!("📈 {}, here's your catch-up plan", super::clip(name, 80))),
@@ -220,9 +223,11 @@ fn rep_nudge(name: &str, goals: &[GoalProgress]) -> Message {
 }
 
 /// One post in a team's channel with a line per team goal behind pace.
-fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold: u32) -> Message {
-    let mut lines: Vec<String> =
-        goals.iter().map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "The team is", "the team"))).collect();
+fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold: u32, money: Money) -> Message {
+    let mut lines: Vec<String> = goals
+        .iter()
+        .map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "The team is", "the team", money)))
+        .collect();
     lines.push(match reps_behind {
         0 => format!(
             "No rep is more than {threshold} points behind on their own goals — a push from everyone closes it."
@@ -244,14 +249,14 @@ fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold:
 
 /// `You're at 20 of 100 calls (20%) — pace says 50 by now. 32/day over the 2.5 working days left
 /// gets you there.`
-fn catch_up(p: &GoalProgress, subject: &str, object: &str) -> String {
+fn catch_up(p: &GoalProgress, subject: &str, object: &str, money: Money) -> String {
     let m = &p.key.metric;
     let expected =
-        p.pace.expected_by_now.map_or_else(String::new, |e| format!(" — pace says {} by now", m.show_f64(e)));
+        p.pace.expected_by_now.map_or_else(String::new, |e| format!(" — pace says {} by now", m.show_f64(e, money)));
     let plan = match p.pace.required {
         Required::PerDay(rate) => format!(
             "**{}/day** over the {} working day{} left gets {object} there.",
-            m.show_rate(rate),
+            m.show_rate(rate, money),
             days(p.pace.left),
             if (p.pace.left - 1.0).abs() < 0.05 { "" } else { "s" }
         ),
@@ -260,8 +265,8 @@ fn catch_up(p: &GoalProgress, subject: &str, object: &str) -> String {
     };
     format!(
         "{subject} at **{}** of {} ({}){expected}. {plan}",
-        m.show(p.actual),
-        show(m, p.target),
+        m.show(p.actual, money),
+        show(m, p.target, money),
         p.pace.attainment_percent()
     )
 }
@@ -286,9 +291,9 @@ fn goal_word(metric: &GoalMetric) -> String {
 }
 
 /// A value with its unit: `20 calls`, `48 pts`, `1,200.00` (money carries no noun).
-fn show(metric: &GoalMetric, value: i64) -> String {
+fn show(metric: &GoalMetric, value: i64, money: Money) -> String {
     match metric {
-        GoalMetric::Revenue => metric.show(value),
+        GoalMetric::Revenue => metric.show(value, money),
         GoalMetric::Points => format!("{value} pts"),
         other => format!("{value} {}", goal_word(other)),
     }
@@ -316,7 +321,7 @@ mod tests {
     fn goal_words_are_plural_nouns() {
         assert_eq!(goal_word(&GoalMetric::parse("call").unwrap()), "calls");
         assert_eq!(goal_word(&GoalMetric::Points), "points");
-        assert_eq!(show(&GoalMetric::parse("demo").unwrap(), 3), "3 demos");
-        assert_eq!(show(&GoalMetric::Revenue, 120_000), "1,200.00");
+        assert_eq!(show(&GoalMetric::parse("demo").unwrap(), 3, Money::default()), "3 demos");
+        assert_eq!(show(&GoalMetric::Revenue, 120_000, Money::default()), "1,200.00\u{a0}USD");
     }
 }

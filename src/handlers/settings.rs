@@ -1,10 +1,11 @@
-//! `/settings show|timezone|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|kind|kind-remove`:
+//! `/settings show|timezone|currency|number-format|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|kind|kind-remove`:
 //! for managers.
 
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
 use crate::app::settings::SettingsChange;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::{ActivityKind, KindName};
+use crate::domain::money::{Currency, NumberFormat};
 use crate::domain::settings::{FiscalStart, WorkingDays, WorkingHours, parse_timezone, parse_weekday, weekday_name};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
@@ -14,6 +15,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     match call.sub.as_deref() {
         Some("show") => return show(ctx).await,
         Some("timezone") => change.timezone = Some(parse_timezone(call.required_string("timezone")?)?),
+        Some("currency") => {
+            change.currency = Some(Currency::parse(call.required_string("code")?)?);
+            change.relabel = call.boolean("confirm").unwrap_or(false);
+        }
+        Some("number-format") => change.number_format = Some(NumberFormat::parse(call.required_string("format")?)?),
         Some("week-start") => change.week_start = Some(parse_weekday(call.required_string("day")?)?),
         Some("fiscal-year") => {
             let month =
@@ -101,6 +107,8 @@ async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
                 field("Working hours", s.working_hours.to_string()),
                 field("Manager role", s.manager_role.map_or("Manage Server only".into(), |r| format!("<@&{r}>"))),
                 field("Back-dating", format!("{} days", s.backdate_days)),
+                field("Currency", format!("{} ({})", s.money().currency, s.money().currency.name())),
+                field("Number format", format!("{} · e.g. {}", s.money().format, s.money().format(125_050))),
                 field("Leaderboards", if leaderboards { "on" } else { "off" }.to_string()),
                 Field {
                     name: "Activity kinds".into(),

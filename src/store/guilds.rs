@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{Result, Store, StoreError, millis};
 use crate::domain::activity::{ActivityKind, KindName, default_kinds};
+use crate::domain::money::{Currency, Money, NumberFormat};
 use crate::domain::period::local_date;
 use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours, parse_timezone, weekday_name};
 
@@ -57,7 +58,7 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
     let row = conn
         .prepare_cached(
             "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days,
-             work_start, work_end FROM guilds WHERE guild_id = ?1",
+             work_start, work_end, currency, number_format FROM guilds WHERE guild_id = ?1",
         )?
         .query_row([guild], |r| {
             Ok((
@@ -69,10 +70,12 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
                 r.get::<_, i64>(5)?,
                 r.get::<_, i64>(6)?,
                 r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
             ))
         })
         .optional()?;
-    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end)) = row else {
+    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end, currency, format)) = row else {
         return Ok(GuildSettings::default());
     };
     Ok(GuildSettings {
@@ -83,8 +86,17 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
         manager_role: role.map(|r| r as u64),
         backdate_days: backdate as u32,
         working_hours: WorkingHours::from_minutes(work_start as u32, work_end as u32)?,
+        currency: currency.as_deref().map(Currency::parse).transpose()?,
+        number_format: format.as_deref().map(NumberFormat::parse).transpose()?,
     })
 }
+
+/// Whether the guild has recorded any money (amounts, deals, revenue goals, plan bonuses): once it
+/// has, its currency is no longer a free choice, since stored amounts would be read in another.
+pub(super) const HAS_MONEY: &str = "EXISTS (SELECT 1 FROM activities a WHERE a.guild_id = ?1 AND a.amount > 0)
+    OR EXISTS (SELECT 1 FROM deals d WHERE d.guild_id = ?1)
+    OR EXISTS (SELECT 1 FROM goals g WHERE g.guild_id = ?1 AND g.metric = 'revenue')
+    OR EXISTS (SELECT 1 FROM comp_plans p WHERE p.guild_id = ?1 AND p.team_bonus > 0)";
 
 fn weekday_from_index(i: i64) -> Weekday {
     [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
@@ -100,6 +112,8 @@ pub fn settings_json(s: &GuildSettings) -> serde_json::Value {
         "manager_role": s.manager_role.map(|r| r.to_string()),
         "backdate_days": s.backdate_days,
         "working_hours": s.working_hours.to_string(),
+        "currency": s.currency.map(|c| c.code()),
+        "number_format": s.number_format.map(|f| f.pattern()),
     })
 }
 
@@ -227,7 +241,8 @@ impl Store {
             let before = load_settings(c, guild)?;
             c.prepare_cached(
                 "UPDATE guilds SET timezone = ?2, week_start = ?3, fiscal_year_start = ?4, working_days = ?5,
-                 manager_role = ?6, backdate_days = ?7, work_start = ?8, work_end = ?9 WHERE guild_id = ?1",
+                 manager_role = ?6, backdate_days = ?7, work_start = ?8, work_end = ?9, currency = ?10,
+                 number_format = ?11 WHERE guild_id = ?1",
             )?
             .execute(params![
                 guild,
@@ -239,6 +254,8 @@ impl Store {
                 settings.backdate_days,
                 settings.working_hours.start_minute(),
                 settings.working_hours.end_minute(),
+                settings.currency.map(|c| c.code()),
+                settings.number_format.map(|f| f.pattern()),
             ])?;
             if before.timezone != settings.timezone {
                 rebuild_rollups(c, guild, &settings)?;
@@ -254,6 +271,40 @@ impl Store {
                 now,
             )?;
             Ok(settings)
+        })
+        .await
+    }
+
+    /// Whether the guild has recorded any money; see [`HAS_MONEY`].
+    pub async fn has_money(&self, guild: i64) -> Result<bool> {
+        self.read(move |c| Ok(c.query_row(&format!("SELECT {HAS_MONEY}"), [guild], |r| r.get(0))?)).await
+    }
+
+    /// Stores `money` as the guild's currency and number format where it has none yet (a choice
+    /// already made is kept), with an audit entry when anything changed.
+    pub async fn fix_money_defaults(&self, guild: i64, money: Money, now: DateTime<Utc>) -> Result<()> {
+        self.write_guild(move |c| {
+            ensure_guild(c, guild, now)?;
+            let before = load_settings(c, guild)?;
+            c.prepare_cached(
+                "UPDATE guilds SET currency = COALESCE(currency, ?2), number_format = COALESCE(number_format, ?3)
+                 WHERE guild_id = ?1",
+            )?
+            .execute(params![guild, money.currency.code(), money.format.pattern()])?;
+            let after = load_settings(c, guild)?;
+            if after != before {
+                audit(
+                    c,
+                    guild,
+                    "rally",
+                    "guild.money",
+                    &format!("guild:{guild}"),
+                    Some(&settings_json(&before)),
+                    Some(&settings_json(&after)),
+                    now,
+                )?;
+            }
+            Ok(())
         })
         .await
     }

@@ -420,6 +420,20 @@ SELECT guild_id, month, team_id, kind_id, SUM(quantity), SUM(points), SUM(amount
 FROM month_rollups
 GROUP BY 1, 2, 3, 4;
 "#,
+    // 8: a guild's currency (ISO 4217 code) and number format (`1,234.56`, `1.234,56`, `1 234,56`,
+    // `1'234.56`). NULL means not chosen yet: the first interaction fixes both from the server's
+    // locale. A guild that already holds money saw it as 1,234.56 without a currency; it keeps
+    // that format and is labelled USD, the default, rather than read anew from its locale.
+    r#"
+ALTER TABLE guilds ADD COLUMN currency TEXT CHECK (currency IS NULL OR length(currency) = 3);
+ALTER TABLE guilds ADD COLUMN number_format TEXT
+    CHECK (number_format IS NULL OR number_format IN ('1,234.56', '1.234,56', '1 234,56', '1''234.56'));
+UPDATE guilds SET currency = 'USD', number_format = '1,234.56'
+WHERE EXISTS (SELECT 1 FROM activities a WHERE a.guild_id = guilds.guild_id AND a.amount > 0)
+   OR EXISTS (SELECT 1 FROM deals d WHERE d.guild_id = guilds.guild_id)
+   OR EXISTS (SELECT 1 FROM goals g WHERE g.guild_id = guilds.guild_id AND g.metric = 'revenue')
+   OR EXISTS (SELECT 1 FROM comp_plans p WHERE p.guild_id = guilds.guild_id AND p.team_bonus > 0);
+"#,
 ];
 
 /// How many migrations the database at hand has run.

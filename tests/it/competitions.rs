@@ -30,6 +30,7 @@ fn invocation(id: u64, user: u64, permissions: u64, app_permissions: Option<u64>
         permissions,
         app_permissions,
         resolved_users: Vec::new(),
+        locale: None,
         action: Action::Command(cmdline::parse(line).unwrap()),
     }
 }

@@ -48,6 +48,7 @@ impl Guild {
             permissions: if user == BOSS { MANAGE_GUILD } else { 0 },
             app_permissions: None,
             resolved_users: vec![(ANN, "Ann".into()), (BOB, "Bob".into()), (CY, "Cy".into())],
+            locale: None,
             action: Action::Command(cmdline::parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message))),
         }
     }
@@ -108,11 +109,11 @@ async fn a_deal_moves_back_and_forth_and_winning_it_logs_exactly_one_won_activit
         g.ok_at(ANN, "2026-11-20T10:00:00Z", "/deal open name:\"Acme renewal\" value:12,500.00 close:2026-12-15").await;
     assert_eq!(
         reply,
-        "✅ Opened **Acme renewal** · 12,500.00 · **lead** (10 %) · expected to close 2026-12-15\n\
+        "✅ Opened **Acme renewal** · 12,500.00\u{a0}USD · **lead** (10 %) · expected to close 2026-12-15\n\
          Move it with `/deal move`, close it with `/deal won` or `/deal lost`."
     );
     let reply = g.ok_at(ANN, "2026-11-21T10:00:00Z", "/deal move deal:\"acme RENEWAL\" stage:demo").await;
-    assert_eq!(reply, "➡️ **Acme renewal** moved from **lead** to **demo** (40 %) · 12,500.00");
+    assert_eq!(reply, "➡️ **Acme renewal** moved from **lead** to **demo** (40 %) · 12,500.00\u{a0}USD");
     // Backwards is allowed and recorded.
     g.ok_at(ANN, "2026-11-22T10:00:00Z", "/deal move deal:\"Acme renewal\" stage:qualified").await;
     let same = g.ok_at(ANN, "2026-11-22T11:00:00Z", "/deal move deal:\"Acme renewal\" stage:qualified").await;
@@ -123,7 +124,7 @@ async fn a_deal_moves_back_and_forth_and_winning_it_logs_exactly_one_won_activit
     assert!(won.ephemeral);
     assert_eq!(
         won.content.as_deref(),
-        Some("🏆 Won **Acme renewal** at 11,800.00 after 7 days · logged as a `won` activity.")
+        Some("🏆 Won **Acme renewal** at 11,800.00\u{a0}USD after 7 days · logged as a `won` activity.")
     );
     // A redelivered interaction changes nothing.
     let again = g.run_with_id(77, ANN, NOW, "/deal won deal:\"Acme renewal\" value:11800").await;
@@ -188,8 +189,11 @@ async fn bad_deal_input_gets_a_clear_private_error_and_writes_nothing() {
     let cases = [
         ("/deal open name:Acme value:5", "⚠️ you already have an open deal named `Acme`; pick another name"),
         ("/deal open name:ACME value:5", "⚠️ you already have an open deal named `ACME`; pick another name"),
-        ("/deal open name:New value:-5", "⚠️ amount cannot be negative"),
-        ("/deal open name:New value:lots", "⚠️ `lots` is not an amount (write it like 1250 or 1250.00)"),
+        ("/deal open name:New value:-5", "⚠️ an amount cannot be negative"),
+        (
+            "/deal open name:New value:lots",
+            "⚠️ `lots` is not an amount: `l` does not belong in one. Write amounts like 1,250.50 or 1250.50",
+        ),
         (
             "/deal open name:New value:1 close:2026-13-01",
             "⚠️ `2026-13-01` is not a date; write the close date like 2026-12-15",
@@ -212,7 +216,10 @@ async fn bad_deal_input_gets_a_clear_private_error_and_writes_nothing() {
         ("/deal move deal:Bobs stage:demo", "⚠️ you have no open deal named `Bobs`"),
         ("/deal move deal:Acme stage:lost", "⚠️ `lost` closes a deal; use `/deal lost` for that"),
         ("/deal won deal:Bobs", "⚠️ you have no open deal named `Bobs`"),
-        ("/deal won deal:Acme value:1.234", "⚠️ `1.234` is not an amount (write it like 1250 or 1250.00)"),
+        (
+            "/deal won deal:Acme value:1.234",
+            "⚠️ `1.234` has 3 decimals, but USD has 2; in the 1.234,56 format it would mean 1,234.00\u{a0}USD. Write amounts like 1,250.50 or 1250.50",
+        ),
         ("/deal lost deal:Nope", "⚠️ you have no open deal named `Nope`"),
         ("/deal list user:<@43>", "⚠️ only managers can list other reps' deals; `/deal list` shows yours"),
         ("/deal list team:Alpha", "⚠️ only managers can list other reps' deals; `/deal list` shows yours"),
@@ -308,7 +315,7 @@ async fn reps_list_their_own_deals_and_managers_list_a_reps_or_a_teams() {
     let beta = mine.find("Beta").unwrap();
     assert!(beta < mine.find("Acme").unwrap(), "soonest close first: {mine}");
     assert!(!mine.contains("Bobs"));
-    assert!(mine.contains("2 deals · 4,000.00 in total · 1,900.00 weighted by stage"), "{mine}");
+    assert!(mine.contains("2 deals · 4,000.00\u{a0}USD in total · 1,900.00\u{a0}USD weighted by stage"), "{mine}");
 
     let team = g.ok_at(BOSS, NOW, "/deal list team:alpha").await;
     assert!(team.contains("Team alpha open deals") && team.contains("Ann") && !team.contains("Bobs"), "{team}");
@@ -409,9 +416,9 @@ async fn the_funnel_matches_hand_computed_numbers_including_a_deal_that_skipped_
     for want in [
         "Funnel · Ann · 2026-11 · 1 Nov – 30 Nov 2026",
         "Win rate: 33% (1/3) · team Alpha: 50% (3/6)",
-        "Average deal size: 10,000.00 · team Alpha: 13,333.33",
+        "Average deal size: 10,000.00\u{a0}USD · team Alpha: 13,333.33\u{a0}USD",
         "Average cycle (open → closed): 5.3 days · team Alpha: 5.0 days",
-        "Sales velocity: 625.00/day · team Alpha: 1,333.33/day (per rep)",
+        "Sales velocity: 625.00\u{a0}USD/day · team Alpha: 1,333.33\u{a0}USD/day (per rep)",
         "Furthest below: **lead → qualified**: 2/4 50% against 6/8 75% for team Alpha, 25 points below.",
     ] {
         assert!(reply.contains(want), "missing `{want}` in:\n{reply}");
@@ -502,7 +509,7 @@ async fn deal_autocomplete_offers_only_my_open_deals_and_stage_autocomplete_the_
         panic!()
     };
     let got: Vec<(&str, &str)> = choices.iter().map(|c| (c.name.as_str(), c.value.as_str())).collect();
-    assert_eq!(got, [("Acme · lead · 1,000.00", "Acme")]);
+    assert_eq!(got, [("Acme · lead · 1,000.00\u{a0}USD", "Acme")]);
     let Response::Choices(stages) =
         dispatch(&g.t.app, &complete(ANN, "/deal move deal:Acme stage:pro", "stage"), at(NOW)).await
     else {

@@ -163,7 +163,7 @@ async fn goals_deals_forecast_and_commission_work_through_serenity() {
     assert_eq!(forecast.body["data"]["embeds"][0]["image"]["url"], "attachment://forecast.png");
     let fields = forecast.body["data"]["embeds"][0]["fields"].to_string();
     // 4,000.00 won + 80 % of 2,000.00 in negotiation.
-    assert!(fields.contains("**5,600.00**"), "{fields}");
+    assert!(fields.contains("**5,600.00\u{a0}USD**"), "{fields}");
 
     let comp = say(&rep(42), "/comp me").await;
     let text = comp.body.to_string();

@@ -43,12 +43,12 @@ async fn the_forecast_adds_weighted_deals_closing_in_the_period_to_what_was_won(
     run(&t, 4, 9, MANAGE_GUILD, "/goal set scope:guild metric:revenue target:10000 period:month").await;
 
     let m = run(&t, 5, 9, 0, "/forecast").await;
-    assert_eq!(field(&m, "Won so far"), "3,000.00");
-    assert_eq!(field(&m, "Weighted pipeline"), "6,000.00 (1 deal closing)");
-    assert_eq!(field(&m, "Forecast"), "**9,000.00**");
+    assert_eq!(field(&m, "Won so far"), "3,000.00\u{a0}USD");
+    assert_eq!(field(&m, "Weighted pipeline"), "6,000.00\u{a0}USD (1 deal closing)");
+    assert_eq!(field(&m, "Forecast"), "**9,000.00\u{a0}USD**");
     // 21 working days in November; 10.5 have passed at Monday noon on the 16th.
-    assert_eq!(field(&m, "Run rate"), "6,000.00");
-    assert_eq!(field(&m, "Goal"), "10,000.00 · forecast at 90%");
+    assert_eq!(field(&m, "Run rate"), "6,000.00\u{a0}USD");
+    assert_eq!(field(&m, "Goal"), "10,000.00\u{a0}USD · forecast at 90%");
     assert!(m.embeds[0].description.as_deref().unwrap_or("").contains("1 open deal without a close date left out"));
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].filename, "forecast.png");
@@ -71,11 +71,11 @@ async fn commission_pays_half_on_own_and_half_on_team_attainment_with_accelerato
     // Base 10 % of 3,000.00 = 300.00. Own attainment 120 %: 150.00 × 1.2 = 180.00 plus the excess
     // 150.00 × 0.2 × 0.5 = 15.00. Team at 100 %: 150.00, and the 250.00 bonus. Total 595.00.
     let m = run(&t, 9, 42, 0, "/comp me").await;
-    assert_eq!(field(&m, "Individual part"), "180.00");
-    assert_eq!(field(&m, "Team part"), "150.00");
-    assert_eq!(field(&m, "Accelerator"), "15.00");
-    assert_eq!(field(&m, "Team bonus"), "250.00");
-    assert_eq!(field(&m, "Estimated commission"), "**595.00**");
+    assert_eq!(field(&m, "Individual part"), "180.00\u{a0}USD");
+    assert_eq!(field(&m, "Team part"), "150.00\u{a0}USD");
+    assert_eq!(field(&m, "Accelerator"), "15.00\u{a0}USD");
+    assert_eq!(field(&m, "Team bonus"), "250.00\u{a0}USD");
+    assert_eq!(field(&m, "Estimated commission"), "**595.00\u{a0}USD**");
     assert_eq!(m.embeds[0].footer.as_deref(), Some("An estimate from logged revenue and goals — not payroll."));
 
     let table = run(&t, 10, 9, MANAGE_GUILD, "/comp team team:Alpha").await;
@@ -83,7 +83,7 @@ async fn commission_pays_half_on_own_and_half_on_team_attainment_with_accelerato
     assert!(body.contains("rep42") && body.contains("595.00"), "{body}");
     // rep43: no revenue, no own goal (counted as 100 %), team met: only the bonus.
     assert!(body.lines().any(|l| l.starts_with("rep43") && l.ends_with("250.00")), "{body}");
-    assert_eq!(field(&table, "Total estimated"), "845.00");
+    assert_eq!(field(&table, "Total estimated"), "845.00\u{a0}USD");
 
     let refused = dispatch(&t.app, &invocation(11, 42, 0, "/comp team team:Alpha"), at(NOW)).await;
     let Response::Message(refused) = refused else { panic!() };

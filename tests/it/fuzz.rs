@@ -117,7 +117,14 @@ proptest! {
     fn text_parsers_never_panic(text in "\\PC{0,60}") {
         let _ = PeriodSpec::parse(&text);
         let _ = rally::domain::when::parse_when(&text, at("2026-11-27T12:00:00Z"), chrono_tz::Tz::Europe__Berlin);
-        let _ = rally::domain::activity::Amount::parse(&text);
+        for format in rally::domain::money::NumberFormat::ALL {
+            for code in ["USD", "JPY", "BHD"] {
+                let currency = rally::domain::money::Currency::parse(code).unwrap();
+                let _ = rally::domain::money::Money::new(currency, format).parse(&text);
+            }
+        }
+        let _ = rally::domain::money::NumberFormat::parse(&text);
+        let _ = rally::domain::money::Currency::parse(&text);
         let _ = rally::domain::activity::Quantity::parse(&text);
         let _ = rally::domain::activity::Snowflake::parse(&text);
         let _ = rally::domain::settings::WorkingDays::parse(&text);

@@ -23,6 +23,7 @@ fn invocation(guild: u64, id: u64, user: u64, permissions: u64, line: &str) -> I
         permissions,
         app_permissions: None,
         resolved_users: Vec::new(),
+        locale: None,
         action: Action::Command(cmdline::parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message))),
     }
 }
@@ -112,7 +113,12 @@ async fn other_goals_get_their_own_line_in_the_log_reply() {
     // so 11,250.00 to go over 5 days.
     assert!(log.contains("This week: **20 pts**\n"), "the week line has no points goal: {log}");
     assert!(log.contains("🎯 This week: **0** call · 0% of 30 · need 7.5/day"), "{log}");
-    assert!(log.contains("🎯 This month: **1,250.00** revenue · 10% of 12,500.00 · need 2,250.00/day"), "{log}");
+    assert!(
+        log.contains(
+            "🎯 This month: **1,250.00\u{a0}USD** revenue · 10% of 12,500.00\u{a0}USD · need 2,250.00\u{a0}USD/day"
+        ),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +186,7 @@ async fn bad_goal_options_get_a_clear_error_and_write_nothing() {
         ),
         (
             "/goal set scope:me metric:revenue target:12.345 period:month",
-            "⚠️ `12.345` is not an amount (write it like 1250 or 1250.00)",
+            "⚠️ `12.345` has 3 decimals, but USD has 2; in the 1.234,56 format it would mean 12,345.00\u{a0}USD. Write amounts like 1,250.50 or 1250.50",
         ),
         ("/goal set scope:me metric:revenue target:0.00 period:month", "⚠️ a revenue target must be more than 0"),
         (

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rally::app::App;
 use rally::app::log::LogRequest;
-use rally::domain::activity::{Amount, KindName, Name, Note, Quantity, Snowflake, Source};
+use rally::domain::activity::{KindName, Name, Note, Quantity, Snowflake, Source};
 
 pub struct TestApp {
     pub app: App,
@@ -48,7 +48,7 @@ pub fn log_req(guild: u64, user: u64, kind: &str, quantity: i64, key: &str) -> L
 }
 
 pub fn with_amount(mut req: LogRequest, amount: &str) -> LogRequest {
-    req.amount = Some(Amount::parse(amount).unwrap());
+    req.amount = Some(rally::domain::money::Money::default().parse(amount).unwrap());
     req
 }
 

@@ -36,11 +36,14 @@ yesterday,901,Ghost1,Ghosts,call,1,,,b1
             (4, "unknown kind `dance`"),
             (5, "quantity must be between 1 and 1000, not 0"),
             (6, "quantity must be between 1 and 1000, not 5000"),
-            (7, "amount cannot be negative"),
+            (7, "amount: an amount cannot be negative"),
             (8, "`call` does not carry an amount; only kinds like `won` do"),
             (9, "occurred_at 2026-11-28T09:00:00Z is in the future"),
             (10, "user_id: `bob` is not a Discord id"),
-            (11, "`12.345` is not an amount (write it like 1250 or 1250.00)"),
+            (
+                11,
+                "amount: `12.345` has 3 decimals, but USD has 2; in the 1.234,56 format it would mean 12,345.00\u{a0}USD. Write amounts like 1,250.50 or 1250.50"
+            ),
             (12, "note is 501 characters long; the limit is 500"),
         ]
     );
@@ -104,7 +107,7 @@ async fn an_export_imports_into_another_guild_unchanged() {
 
     let json = t.app.export_json(id(1), &PeriodSpec::ThisMonth, at(NOW)).await.unwrap();
     assert_eq!(json[0]["note"], "first call, \"warm\"\nsecond line");
-    assert_eq!(json[1]["amount"], "1250.00");
+    assert_eq!(json[1]["amount"], "1,250.00");
     assert_eq!(json[3]["user_name"], "Zoë");
 }
 

@@ -14,6 +14,7 @@ mod import_export;
 mod kpis;
 mod log_undo;
 mod manifests;
+mod money;
 mod nudges;
 mod reliability;
 mod rollups_property;

@@ -384,6 +384,7 @@ fn plausible(entry: &str, opt: &Value) -> String {
         (_, "period") => "this-week".into(),
         (_, "team") => "Alpha".into(),
         (_, "timezone") => "Europe/Berlin".into(),
+        (_, "code") => "USD".into(),
         (_, "days") => "mon-fri".into(),
         (_, "hours") => "09:00-18:00".into(),
         (_, "day") => "monday".into(),
@@ -433,6 +434,7 @@ fn invocation_by(id: u64, user: u64, user_name: &str, line: &str, focused: Optio
         permissions: MANAGE_GUILD,
         app_permissions: None,
         resolved_users: vec![(42, "rep42".into())],
+        locale: None,
         action,
     })
 }

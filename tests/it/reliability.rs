@@ -357,6 +357,7 @@ fn invocation(id: u64, guild: u64, user: u64, user_name: &str, permissions: u64,
         permissions,
         app_permissions: None,
         resolved_users: Vec::new(),
+        locale: None,
         action,
     }
 }
@@ -931,7 +932,7 @@ async fn no_command_or_export_in_one_guild_ever_shows_another_guilds_names_or_nu
     assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
     // And B still holds its secrets: the test would prove nothing if B's seeding had failed.
     let b_export = t.app.export_json(Snowflake::new(B).unwrap(), &whole_year(), at(NOW)).await.unwrap().to_string();
-    assert!(b_export.contains("ZZ-Secret-Note") && b_export.contains("987654.32"), "{b_export}");
+    assert!(b_export.contains("ZZ-Secret-Note") && b_export.contains("987,654.32"), "{b_export}");
 }
 
 #[tokio::test]

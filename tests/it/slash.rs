@@ -17,6 +17,7 @@ pub fn invocation(id: u64, user: u64, permissions: u64, line: &str) -> Invocatio
         permissions,
         app_permissions: None,
         resolved_users: Vec::new(),
+        locale: None,
         action: Action::Command(cmdline::parse(line).unwrap()),
     }
 }
@@ -56,8 +57,11 @@ async fn bad_log_options_get_a_clear_private_error_and_change_nothing() {
     let before = t.app.store.audit_count(1).await.unwrap();
     let cases = [
         ("/log kind:call amount:100", "⚠️ `call` does not carry an amount; only kinds like `won` do"),
-        ("/log kind:won amount:-5", "⚠️ amount cannot be negative"),
-        ("/log kind:won amount:12.345", "⚠️ `12.345` is not an amount (write it like 1250 or 1250.00)"),
+        ("/log kind:won amount:-5", "⚠️ an amount cannot be negative"),
+        (
+            "/log kind:won amount:12.345",
+            "⚠️ `12.345` has 3 decimals, but USD has 2; in the 1.234,56 format it would mean 12,345.00\u{a0}USD. Write amounts like 1,250.50 or 1250.50",
+        ),
         (
             "/log kind:call when:tomorrow",
             "⚠️ `tomorrow` is not a time I understand; try `today 14:30`, `yesterday`, `2026-10-14 09:00` or `-2h`",
@@ -121,7 +125,7 @@ async fn me_shows_my_numbers_rank_in_team_and_streak() {
     assert!(s.contains("Points: **22**"), "{s}");
     assert!(s.contains("Rank in team: #2 of 2 in Alpha"), "{s}");
     assert!(s.contains("Streak: 🔥 2 working days"), "{s}");
-    assert!(s.contains("Revenue: 1,200.00"), "{s}");
+    assert!(s.contains("Revenue: 1,200.00\u{a0}USD"), "{s}");
     let m = run(&t, 31, 44, 0, "/me period:last-month").await;
     assert!(text(&m).starts_with("You have not logged anything yet."), "{}", text(&m));
 }
@@ -182,7 +186,7 @@ async fn kpi_rep_compares_this_period_with_the_previous_one() {
     let s = text(&m);
     assert!(s.contains("Points: **30** · prev 4 · +26 (+650%)"), "{s}");
     assert!(s.contains("call: **10** · prev 4 · +6 (+150%)"), "{s}");
-    assert!(s.contains("Revenue: **500.00** · prev 0.00 · +500.00 (new)"), "{s}");
+    assert!(s.contains("Revenue: **500.00\u{a0}USD** · prev 0.00\u{a0}USD · +500.00\u{a0}USD (new)"), "{s}");
 }
 
 #[tokio::test]
@@ -209,7 +213,7 @@ async fn the_leaderboard_ranks_reps_or_teams_by_any_metric() {
     let d = m.embeds[0].description.clone().unwrap();
     assert_eq!(d.lines().collect::<Vec<_>>(), ["🥇 `#1  ` Alpha — **9**", "🥇 `#1  ` Beta — **9**"]);
     let m = run(&t, 3, 42, 0, "/leaderboard metric:revenue").await;
-    assert!(m.embeds[0].description.clone().unwrap().starts_with("🥇 `#1  ` Cy — **900.00**"));
+    assert!(m.embeds[0].description.clone().unwrap().starts_with("🥇 `#1  ` Cy — **900.00\u{a0}USD**"));
     let m = run(&t, 4, 42, 0, "/leaderboard metric:vibes").await;
     assert!(m.content.unwrap().starts_with("⚠️ `vibes` is not a metric"));
 }
@@ -265,7 +269,10 @@ async fn export_attaches_the_period_as_csv_in_the_import_format() {
     assert_eq!(m.attachments[0].filename, "rally-this-month.csv");
     let csv = String::from_utf8(m.attachments[0].data.clone()).unwrap();
     assert!(csv.starts_with("occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id,deal\n"));
-    assert!(csv.contains("2026-11-27T15:00:00Z,42,rep42,,won,1,1250.00,\"Acme, renewal\",interaction:1,"), "{csv}");
+    assert!(
+        csv.contains("2026-11-27T15:00:00Z,42,rep42,,won,1,\"1,250.00\",\"Acme, renewal\",interaction:1,"),
+        "{csv}"
+    );
 }
 
 #[tokio::test]
