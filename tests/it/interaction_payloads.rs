@@ -1,11 +1,14 @@
 //! Interactions shaped like the examples in Discord's documentation — abridged as the docs abridge
 //! them: no `entitlements`, no `attachment_size_limit`, a member without `flags` — through the real
-//! `rally serve` router (signed, over HTTP). Fields rally does not read never make an interaction
-//! unreadable; a field it needs that is missing is a 400 naming the field.
+//! `rally serve` router (signed, over HTTP), and through the gateway client's reading of the events
+//! serenity drops. Fields rally does not read never make an interaction unreadable; a field it needs
+//! that is missing is a 400 naming the field.
+
+use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
 use rally::discord::endpoint::{self, EndpointConfig};
-use rally::discord::{Clock, convert};
+use rally::discord::{Clock, convert, gateway};
 use rally::domain::period::PeriodSpec;
 use rally::loopback::{Loopback, openapi_for_tests, payload};
 use serde_json::{Value, json};
@@ -396,4 +399,51 @@ fn an_abridged_interaction_converts_exactly_like_the_full_one() {
         let serenity = serde_json::from_value(full.clone()).unwrap();
         assert_eq!(convert::invocation(&serenity).unwrap(), whole, "{full}");
     }
+}
+
+#[tokio::test]
+async fn an_abridged_interaction_over_the_gateway_is_answered_not_dropped() {
+    let t = spawn_app();
+    let lb = Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts");
+    let mut d = docs_slash_command();
+    // The loopback accepts a callback for an interaction it never dispatched if its token is this.
+    d["token"] = json!(payload::token(786008729715212338));
+    let frame = json!({"op": 0, "s": 7, "t": "INTERACTION_CREATE", "d": d});
+    let serenity::model::event::GatewayEvent::Dispatch(_, event) = serde_json::from_value(frame).unwrap() else {
+        panic!("a dispatch")
+    };
+    assert!(
+        matches!(event, serenity::model::event::Event::Unknown(_)),
+        "serenity cannot read the docs' example, so it would call no handler"
+    );
+    let interaction = gateway::read_unknown(&event).expect("an interaction").expect("readable");
+    let http = rally::discord::http_client("test-token", Some(&lb.url()));
+    gateway::answer(&t.app, &http, &interaction, at(NOW), gateway::DEFER_AFTER).await;
+    let callback = lb
+        .wait_for(
+            |r| {
+                r.method == "POST"
+                    && r.path.ends_with("/interactions/786008729715212338/tok786008729715212338/callback")
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("rally answered the interaction");
+    let answer = callback.body.unwrap_or_default();
+    assert_eq!(answer["type"], 4);
+    assert!(answer["data"]["content"].as_str().unwrap_or_default().starts_with("✅ Logged"), "{answer}");
+    assert_eq!(t.app.report(id(GUILD), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap().members.len(), 1);
+
+    let mut broken = docs_slash_command();
+    broken["data"].as_object_mut().unwrap().remove("name");
+    let frame = json!({"op": 0, "s": 8, "t": "INTERACTION_CREATE", "d": broken});
+    let serenity::model::event::GatewayEvent::Dispatch(_, event) = serde_json::from_value(frame).unwrap() else {
+        panic!("a dispatch")
+    };
+    let why = gateway::read_unknown(&event).expect("an interaction").expect_err("unreadable");
+    assert_eq!(why.to_string(), "missing field data.name");
+    let other: serenity::model::event::Event = serde_json::from_value(json!({"t": "SOMETHING_NEW", "d": {}})).unwrap();
+    assert!(gateway::read_unknown(&other).is_none(), "other events are not interactions");
+    assert!(lb.violations().is_empty(), "Discord would have rejected: {:#?}", lb.violations());
+    lb.shutdown().await;
 }
