@@ -1,5 +1,10 @@
-//! serenity's `Interaction` -> our transport-agnostic `Invocation`.
+//! Interaction JSON -> serenity's `Interaction` -> our transport-agnostic `Invocation`. Reading the
+//! JSON is shared by `rally serve` and by the gateway client for the events serenity drops.
 
+use std::panic::AssertUnwindSafe;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use serenity::model::application::{
     CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Interaction,
 };
@@ -133,12 +138,101 @@ pub fn invocation(interaction: &Interaction) -> Result<Invocation, Unsupported> 
     }
 }
 
-/// Parses an interaction from JSON. serenity's model panics on some malformed values (an image
-/// hash, for one), so the parse runs under `catch_unwind`: a hostile body is an error, not a crash.
-pub fn parse(body: &[u8]) -> Result<Interaction, String> {
-    match std::panic::catch_unwind(|| serde_json::from_slice::<Interaction>(body)) {
-        Ok(Ok(interaction)) => Ok(interaction),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the interaction could not be parsed".into()),
+/// Why a body is not an interaction rally can answer, naming the field at fault
+/// (`missing field data.name`, `member.user.id: invalid value ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(String);
+
+impl Unreadable {
+    pub(super) fn new(why: impl Into<String>) -> Unreadable {
+        Unreadable(why.into())
+    }
+
+    fn missing(field: &str) -> Unreadable {
+        Unreadable(format!("missing field {field}"))
+    }
+
+    /// serde reports a missing field from inside the object that lacks it (`data` + "missing field
+    /// `name`"); joined, that reads `missing field data.name`.
+    fn at(error: serde_path_to_error::Error<serde_json::Error>) -> Unreadable {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let missing = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`'));
+        match (path.as_str(), missing) {
+            (".", Some(field)) => Unreadable::missing(field),
+            (".", None) => Unreadable(message),
+            (path, Some(field)) => Unreadable::missing(&format!("{path}.{field}")),
+            (path, None) => Unreadable(format!("{path}: {message}")),
+        }
+    }
+}
+
+/// An interaction body as rally reads it.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Discord checking the endpoint: answered PONG, whatever else the body holds or lacks.
+    Ping,
+    Interaction(Box<Interaction>),
+}
+
+/// Reads an interaction body: any interaction Discord documents, abridged examples included (see
+/// [`normalise`](super::normalise)); only a field rally needs, missing or malformed, makes it
+/// unreadable.
+pub fn read(body: &[u8]) -> Result<Incoming, Unreadable> {
+    let value = serde_json::from_slice(body).map_err(|e| Unreadable(format!("the body is not JSON: {e}")))?;
+    read_value(value)
+}
+
+/// [`read`] for an interaction already parsed as JSON (an INTERACTION_CREATE's `d`).
+pub fn read_value(mut value: Value) -> Result<Incoming, Unreadable> {
+    if !value.is_object() {
+        return Err(Unreadable::new("an interaction is a JSON object"));
+    }
+    let kind = match value.get("type") {
+        None | Some(Value::Null) => return Err(Unreadable::missing("type")),
+        Some(kind) => kind.as_u64().ok_or_else(|| Unreadable(format!("type: {kind} is not an interaction type")))?,
+    };
+    if kind == 1 {
+        return Ok(Incoming::Ping);
+    }
+    // Discord sends `member` exactly when it sends `guild_id`; serenity would take either alone,
+    // and rally would answer a guild command as if it came from a DM.
+    let present = |field: &str| value.get(field).is_some_and(|v| !v.is_null());
+    match (present("guild_id"), present("member")) {
+        (false, true) => return Err(Unreadable::missing("guild_id")),
+        (true, false) => return Err(Unreadable::missing("member")),
+        _ => {}
+    }
+    super::normalise::normalise(&mut value);
+    let interaction = match kind {
+        2 => Interaction::Command(deserialize(value)?),
+        3 => Interaction::Component(deserialize(value)?),
+        4 => Interaction::Autocomplete(deserialize(value)?),
+        5 => Interaction::Modal(deserialize(value)?),
+        other => return Err(Unreadable(format!("type: {other} is not an interaction type"))),
+    };
+    Ok(Incoming::Interaction(Box::new(interaction)))
+}
+
+/// Parses an interaction in serenity's model, as [`read`] does; a PING, which [`read`] answers
+/// without looking further, must then be complete.
+pub fn parse(body: &[u8]) -> Result<Interaction, Unreadable> {
+    match read(body)? {
+        Incoming::Interaction(interaction) => Ok(*interaction),
+        Incoming::Ping => {
+            let value = serde_json::from_slice(body).map_err(|e| Unreadable(e.to_string()))?;
+            deserialize(value).map(Interaction::Ping)
+        }
+    }
+}
+
+/// serenity's model panics on some malformed values (an image hash, for one), so deserializing runs
+/// under `catch_unwind`: a hostile body is an error, not a crash.
+fn deserialize<T: DeserializeOwned>(value: Value) -> Result<T, Unreadable> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| serde_path_to_error::deserialize(value))) {
+        Ok(Ok(parsed)) => Ok(parsed),
+        Ok(Err(e)) => Err(Unreadable::at(e)),
+        Err(_) => Err(Unreadable::new("the interaction could not be parsed")),
     }
 }

@@ -16,6 +16,7 @@ use serenity::all::Interaction;
 use serenity::builder::Builder;
 use serenity::interactions_endpoint::Verifier;
 
+use super::convert::Incoming;
 use super::{Clock, convert, render};
 use crate::app::App;
 use crate::handlers::{self, Action, Response};
@@ -86,16 +87,14 @@ async fn interaction(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     if let Err(why) = verify(&shared.verifier, &headers, &body) {
         return unauthorized(why);
     }
-    let interaction: Interaction = match convert::parse(&body) {
-        Ok(i) => i,
+    let interaction = match convert::read(&body) {
+        Ok(Incoming::Ping) => return Json(serde_json::json!({"type": 1})).into_response(),
+        Ok(Incoming::Interaction(i)) => *i,
         Err(e) => {
             tracing::warn!(error = %e, "unreadable interaction body");
-            return (StatusCode::BAD_REQUEST, "unreadable interaction").into_response();
+            return (StatusCode::BAD_REQUEST, format!("unreadable interaction: {e}")).into_response();
         }
     };
-    if let Interaction::Ping(_) = interaction {
-        return Json(serde_json::json!({"type": 1})).into_response();
-    }
     let inv = match convert::invocation(&interaction) {
         Ok(inv) => inv,
         Err(e) => return Json(render::interaction_json(&handlers::private(e.to_string()))).into_response(),

@@ -1,15 +1,20 @@
 //! `rally run`: the serenity gateway client. Registers the manifests with one bulk overwrite after
 //! READY, and answers every interaction through the shared pipeline within Discord's 3 seconds,
-//! deferring first when the work takes longer.
+//! deferring first when the work takes longer. An interaction serenity's model cannot read is
+//! read the way `rally serve` reads one instead of being dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serenity::all::{Context, EventHandler, GatewayIntents, GuildId, Interaction, InteractionId, Ready, ShardManager};
+use serenity::all::{
+    Context, Event, EventHandler, GatewayIntents, GuildId, Interaction, InteractionId, RawEventHandler, Ready,
+    ShardManager,
+};
 use serenity::builder::{Builder, CreateInteractionResponse, CreateInteractionResponseMessage};
 use serenity::http::Http;
 use tokio::sync::watch;
 
+use super::convert::Incoming;
 use super::{Clock, convert, render};
 use crate::app::App;
 use crate::handlers::{self, Action, Invocation, Response};
@@ -65,6 +70,42 @@ impl EventHandler for Handler {
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         answer(&self.app, &ctx.http, &interaction, self.clock.now(), self.defer_after).await;
     }
+}
+
+/// serenity turns an INTERACTION_CREATE its model cannot read (one shaped like Discord's abridged
+/// examples, say) into `Event::Unknown` and calls no handler, so the user would see "The application
+/// did not respond". This handler reads such events the way `rally serve` reads a body.
+struct Unread {
+    app: App,
+    clock: Clock,
+    defer_after: Duration,
+}
+
+#[serenity::async_trait]
+impl RawEventHandler for Unread {
+    async fn raw_event(&self, ctx: Context, event: Event) {
+        match read_unknown(&event) {
+            Some(Ok(interaction)) => {
+                answer(&self.app, &ctx.http, &interaction, self.clock.now(), self.defer_after).await;
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "unreadable interaction from the gateway"),
+            None => {}
+        }
+    }
+}
+
+/// An INTERACTION_CREATE that serenity could not read, read through [`convert::read_value`];
+/// `None` for any other event.
+pub fn read_unknown(event: &Event) -> Option<Result<Interaction, convert::Unreadable>> {
+    let Event::Unknown(unknown) = event else { return None };
+    if unknown.kind != "INTERACTION_CREATE" {
+        return None;
+    }
+    Some(convert::read_value(unknown.value.clone()).and_then(|incoming| match incoming {
+        Incoming::Interaction(interaction) => Ok(*interaction),
+        // Discord pings only the HTTP endpoint.
+        Incoming::Ping => Err(convert::Unreadable::new("a PING over the gateway")),
+    }))
 }
 
 /// The id and token to answer an interaction with.
@@ -190,6 +231,7 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
     let http = super::http_client(&config.token, config.api_url.as_deref());
     let (tx, rx) = watch::channel(None);
     let scheduler_app = app.clone();
+    let unread = Unread { app: app.clone(), clock: config.clock.clone(), defer_after: config.defer_after };
     let handler = Handler {
         app,
         clock: config.clock.clone(),
@@ -197,8 +239,10 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
         dev_guild: config.dev_guild,
         registered: tx,
     };
-    let mut client =
-        serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(handler).await?;
+    let mut client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty())
+        .event_handler(handler)
+        .raw_event_handler(unread)
+        .await?;
     let shards = client.shard_manager.clone();
     // Scheduled posts go through the same REST client as the replies.
     let stop = Arc::new(tokio::sync::Notify::new());

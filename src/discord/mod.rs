@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod endpoint;
 pub mod gateway;
+pub mod normalise;
 pub mod render;
 
 use chrono::{DateTime, Utc};

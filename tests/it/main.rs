@@ -11,6 +11,7 @@ mod forecast_comp;
 mod fuzz;
 mod goals;
 mod import_export;
+mod interaction_payloads;
 mod kpis;
 mod log_undo;
 mod manifests;
