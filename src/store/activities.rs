@@ -518,8 +518,10 @@ impl Store {
         self.write(move |c| insert_activity(c, &activity, now)).await
     }
 
-    /// Soft-deletes one of `user`'s activities: the given one, or else their latest. Only activities
-    /// logged after `not_before` can be undone. Returns what was undone.
+    /// Soft-deletes one of `user`'s activities logged in chat (`/log` or a button): the given one,
+    /// or else their latest logged after `not_before`. Rows that came from an import or the CLI are
+    /// never taken back here; they leave through `rally import --remove`, so re-importing the file
+    /// can bring them back. `None` when there is no such activity to undo.
     pub async fn undo_activity(
         &self,
         guild: i64,
@@ -527,40 +529,55 @@ impl Store {
         activity: Option<i64>,
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Undone> {
+    ) -> Result<Option<Undone>> {
         self.write(move |c| {
-            let id: Option<i64> = match activity {
-                Some(id) => c
-                    .prepare_cached(
-                        "SELECT activity_id FROM activities WHERE activity_id = ?1 AND guild_id = ?2 AND user_id = ?3",
-                    )?
-                    .query_row(params![id, guild, user], |r| r.get(0))
-                    .optional()?,
-                None => c
-                    .prepare_cached(
-                        "SELECT activity_id FROM activities WHERE guild_id = ?1 AND user_id = ?2 AND deleted_at IS NULL
-                         ORDER BY created_at DESC, activity_id DESC LIMIT 1",
-                    )?
-                    .query_row(params![guild, user], |r| r.get(0))
-                    .optional()?,
+            let chat = [Source::Slash.as_str(), Source::Button.as_str()];
+            let record = match activity {
+                Some(id) => {
+                    let found = c
+                        .prepare_cached(
+                            "SELECT activity_id FROM activities WHERE activity_id = ?1 AND guild_id = ?2 AND user_id = ?3",
+                        )?
+                        .query_row(params![id, guild, user], |r| r.get::<_, i64>(0))
+                        .optional()?;
+                    let Some(id) = found else {
+                        return Err(StoreError::rule("there is no activity of yours to undo"));
+                    };
+                    let record = load_record(c, id)?;
+                    if record.deleted {
+                        return Err(StoreError::rule("that activity was already undone"));
+                    }
+                    if !chat.contains(&record.source.as_str()) {
+                        return Ok(None);
+                    }
+                    if record.created_at < not_before {
+                        return Err(StoreError::rule(format!(
+                            "your latest activity ({} × {}, logged {}) is too old to undo; activities can be undone within 24 hours",
+                            record.quantity,
+                            record.kind,
+                            record.created_at.format("%Y-%m-%d %H:%M UTC")
+                        )));
+                    }
+                    record
+                }
+                None => {
+                    let latest = c
+                        .prepare_cached(
+                            "SELECT activity_id FROM activities
+                             WHERE guild_id = ?1 AND user_id = ?2 AND created_at >= ?3 AND deleted_at IS NULL
+                               AND source IN (?4, ?5)
+                             ORDER BY created_at DESC, activity_id DESC LIMIT 1",
+                        )?
+                        .query_row(params![guild, user, millis(not_before), chat[0], chat[1]], |r| r.get::<_, i64>(0))
+                        .optional()?;
+                    match latest {
+                        Some(id) => load_record(c, id)?,
+                        None => return Ok(None),
+                    }
+                }
             };
-            let Some(id) = id else {
-                return Err(StoreError::rule("there is no activity of yours to undo"));
-            };
-            let record = load_record(c, id)?;
-            if record.deleted {
-                return Err(StoreError::rule("that activity was already undone"));
-            }
-            if record.created_at < not_before {
-                return Err(StoreError::rule(format!(
-                    "your latest activity ({} × {}, logged {}) is too old to undo; activities can be undone within 24 hours",
-                    record.quantity,
-                    record.kind,
-                    record.created_at.format("%Y-%m-%d %H:%M UTC")
-                )));
-            }
             let reopened = soft_delete(c, &record, &format!("user:{user}"), "activity.undo", now)?;
-            Ok(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened })
+            Ok(Some(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened }))
         })
         .await
     }
