@@ -43,6 +43,10 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
+        /// Take the file's rows back instead: soft-delete the live activities they were imported as
+        /// (importing the file again brings them back).
+        #[arg(long)]
+        remove: bool,
     },
     /// Export a period's activities in the import format.
     Export {
@@ -282,7 +286,10 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
-        Command::Import { guild, file, format } => {
+        Command::Import { guild, file, format, remove: true } => {
+            return remove_import(&app, guild, &file, format, now, &mut out).await;
+        }
+        Command::Import { guild, file, format, remove: false } => {
             let summary = if file.as_os_str() == "-" {
                 app.import_csv(guild, std::io::stdin().lock(), "cli".into(), now).await?
             } else {
@@ -645,6 +652,46 @@ fn report_text(r: &Report, tz: &str, money: Money) -> String {
         money.format(r.totals.revenue)
     ));
     s
+}
+
+/// `rally import --remove`: prints what became of each row, like the import does.
+async fn remove_import(
+    app: &App,
+    guild: Snowflake,
+    file: &std::path::Path,
+    format: TextOrJson,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+) -> Result<ExitCode, AppError> {
+    let summary = if file.as_os_str() == "-" {
+        app.remove_csv(guild, std::io::stdin().lock(), "cli".into(), now).await?
+    } else {
+        let f =
+            std::fs::File::open(file).map_err(|e| AppError::User(format!("cannot open {}: {e}", file.display())))?;
+        app.remove_csv(guild, std::io::BufReader::with_capacity(1 << 20, f), "cli".into(), now).await?
+    };
+    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    match format {
+        TextOrJson::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
+        }
+        TextOrJson::Text => {
+            for r in &summary.rejected {
+                writeln!(out, "line {}: {}", r.line, r.reason).map_err(io)?;
+            }
+            writeln!(
+                out,
+                "{} rows: {} removed, {} not found (never imported, or already removed), {} rejected",
+                summary.rows(),
+                summary.removed,
+                summary.not_found,
+                summary.rejected.len()
+            )
+            .map_err(io)?;
+        }
+    }
+    // As for an import: rejected rows make the exit code say so, for scripts.
+    Ok(if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Ctrl-C, or SIGTERM (what `docker stop` and systemd send). Every acknowledged write is already

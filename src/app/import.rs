@@ -1,5 +1,7 @@
 //! CSV import and export of activities. Export writes the import format, so a file exported from
 //! one guild imports into another unchanged, and importing the same file twice changes nothing.
+//! Removal reads a file the way import does and takes its rows back; importing it again brings
+//! them back.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -13,7 +15,7 @@ use crate::domain::activity::{ActivityKind, DealRef, KindName, Name, Note, Snowf
 use crate::domain::money::Money;
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
-use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome};
+use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome, RemoveRowOutcome};
 
 /// The columns of the import and export format, in export order.
 pub const COLUMNS: [&str; 10] =
@@ -41,6 +43,22 @@ pub struct ImportSummary {
 impl ImportSummary {
     pub fn rows(&self) -> usize {
         self.imported + self.duplicates + self.rejected.len()
+    }
+}
+
+/// What `rally import --remove` did with each row of the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RemoveSummary {
+    pub removed: usize,
+    /// Rows whose key no live activity holds: never imported, or already removed.
+    pub not_found: usize,
+    pub rejected: Vec<RowError>,
+}
+
+impl RemoveSummary {
+    /// Every row of the file, whatever became of it.
+    pub fn rows(&self) -> usize {
+        self.removed + self.not_found + self.rejected.len()
     }
 }
 
@@ -140,18 +158,26 @@ fn parse_row(
     })
 }
 
-impl App {
-    /// Imports activities from CSV. Good rows are stored, bad rows are reported with their line
-    /// number and reason and leave nothing behind; unknown teams and members are created.
-    pub async fn import_csv<R: Read>(
-        &self,
-        guild: Snowflake,
-        input: R,
-        actor: String,
-        now: DateTime<Utc>,
-    ) -> AppResult<ImportSummary> {
-        let g = guild.as_i64();
-        let kinds = self.store.kinds(g).await?;
+/// The rows of an import file, validated one at a time. Import and removal both read files
+/// through here, so a file names the same keys to both.
+struct CsvRows<'k, R> {
+    reader: csv::Reader<R>,
+    header: HashMap<String, usize>,
+    record: csv::StringRecord,
+    /// Identical rows without an external id seen so far, for their keys.
+    seen: HashMap<u64, u32>,
+    guild: i64,
+    kinds: &'k [ActivityKind],
+    /// How amounts in the file are written.
+    money: Money,
+    now: DateTime<Utc>,
+    /// Set after a fault that leaves the rest of the input unreadable.
+    stopped: bool,
+}
+
+impl<'k, R: Read> CsvRows<'k, R> {
+    /// Reads the header: a file without the required columns is refused whole.
+    fn open(input: R, guild: i64, kinds: &'k [ActivityKind], money: Money, now: DateTime<Utc>) -> AppResult<Self> {
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
         let header: HashMap<String, usize> = reader
             .headers()
@@ -168,11 +194,60 @@ impl App {
                 COLUMNS.join(",")
             )));
         }
+        Ok(CsvRows {
+            reader,
+            header,
+            record: csv::StringRecord::new(),
+            seen: HashMap::new(),
+            guild,
+            kinds,
+            money,
+            now,
+            stopped: false,
+        })
+    }
+
+    /// The next row's line and the activity it holds, or why it was rejected; `None` at the end.
+    fn next_row(&mut self) -> Option<(u64, Result<ImportRow, String>)> {
+        if self.stopped {
+            return None;
+        }
+        let line = self.reader.position().line() + 1;
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let line = self.record.position().map_or(line, |p| p.line());
+                let fields = Fields { header: &self.header, record: &self.record };
+                Some((line, parse_row(&fields, self.guild, self.kinds, &mut self.seen, self.money, self.now)))
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                // A bad row is skipped; any other fault leaves the rest unreadable.
+                self.stopped = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. });
+                Some((line, Err(csv_error(&e))))
+            }
+        }
+    }
+}
+
+impl App {
+    /// Imports activities from CSV. Good rows are stored, bad rows are reported with their line
+    /// number and reason and leave nothing behind; unknown teams and members are created.
+    pub async fn import_csv<R: Read>(
+        &self,
+        guild: Snowflake,
+        input: R,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<ImportSummary> {
+        let g = guild.as_i64();
+        let kinds = self.store.kinds(g).await?;
+        let money = self.store.guild_settings(g).await?.money();
+        let rows = CsvRows::open(input, g, &kinds, money, now)?;
 
         // A big writer cache for the import's duration, given back however it ends.
         self.store.set_bulk_mode(true).await?;
-        let money = self.store.guild_settings(g).await?.money();
-        let imported = self.import_records(reader, &header, g, &kinds, money, now).await;
+        let imported = self.import_records(rows, now).await;
         self.store.set_bulk_mode(false).await?;
         let mut summary = imported?;
         summary.rejected.sort_by_key(|r| r.line);
@@ -180,6 +255,7 @@ impl App {
             .audit_import(
                 g,
                 actor,
+                "activity.import",
                 json!({"imported": summary.imported, "duplicates": summary.duplicates, "rejected": summary.rejected.len()}),
                 now,
             )
@@ -187,44 +263,74 @@ impl App {
         Ok(summary)
     }
 
-    /// Parses and stores the records after the header, batch by batch.
-    async fn import_records<R: Read>(
+    /// Takes back what an import file brought in: every live activity holding a key that one of
+    /// the file's rows produces (its external_id, or the key derived from its content) is
+    /// soft-deleted as `/undo` would, rollups and audit included, so importing the file again
+    /// brings the rows back. Rows the importer would reject are reported the same way and remove
+    /// nothing.
+    pub async fn remove_csv<R: Read>(
         &self,
-        mut reader: csv::Reader<R>,
-        header: &HashMap<String, usize>,
-        g: i64,
-        kinds: &[ActivityKind],
-        money: Money,
+        guild: Snowflake,
+        input: R,
+        actor: String,
         now: DateTime<Utc>,
-    ) -> AppResult<ImportSummary> {
+    ) -> AppResult<RemoveSummary> {
+        let g = guild.as_i64();
+        let kinds = self.store.kinds(g).await?;
+        let money = self.store.guild_settings(g).await?.money();
+        let mut rows = CsvRows::open(input, g, &kinds, money, now)?;
+        let mut summary = RemoveSummary::default();
+        let mut batch: Vec<ImportRow> = Vec::new();
+        let mut lines: Vec<u64> = Vec::new();
+        loop {
+            let next = rows.next_row();
+            let end = next.is_none();
+            match next {
+                Some((line, Ok(row))) => {
+                    batch.push(row);
+                    lines.push(line);
+                }
+                Some((line, Err(reason))) => summary.rejected.push(RowError { line, reason }),
+                None => {}
+            }
+            if batch.len() >= BATCH_ROWS || (end && !batch.is_empty()) {
+                let outcomes = self.store.remove_import_batch(std::mem::take(&mut batch), actor.clone(), now).await?;
+                for (outcome, line) in outcomes.into_iter().zip(lines.drain(..)) {
+                    match outcome {
+                        RemoveRowOutcome::Removed => summary.removed += 1,
+                        RemoveRowOutcome::NotFound => summary.not_found += 1,
+                        RemoveRowOutcome::Rejected(reason) => summary.rejected.push(RowError { line, reason }),
+                    }
+                }
+            }
+            if end {
+                break;
+            }
+        }
+        summary.rejected.sort_by_key(|r| r.line);
+        // A run that removed nothing changed nothing, so it leaves no trace (not even a new guild).
+        if summary.removed > 0 {
+            let counts =
+                json!({"removed": summary.removed, "not_found": summary.not_found, "rejected": summary.rejected.len()});
+            self.store.audit_import(g, actor, "activity.import.remove", counts, now).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Parses and stores the records after the header, batch by batch.
+    async fn import_records<R: Read>(&self, mut rows: CsvRows<'_, R>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
         let mut summary = ImportSummary::default();
         // The batch being written while the next one is parsed (the writer has a thread of its own).
         let mut pending: Option<Pending> = None;
-        let mut seen = HashMap::new();
         let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH_ROWS);
         let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
-        let mut record = csv::StringRecord::new();
-        loop {
-            let line = reader.position().line() + 1;
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {
-                    let line = record.position().map_or(line, |p| p.line());
-                    match parse_row(&Fields { header, record: &record }, g, kinds, &mut seen, money, now) {
-                        Ok(row) => {
-                            batch.push(row);
-                            lines.push(line);
-                        }
-                        Err(reason) => summary.rejected.push(RowError { line, reason }),
-                    }
+        while let Some((line, parsed)) = rows.next_row() {
+            match parsed {
+                Ok(row) => {
+                    batch.push(row);
+                    lines.push(line);
                 }
-                Err(e) => {
-                    let line = e.position().map_or(line, |p| p.line());
-                    summary.rejected.push(RowError { line, reason: csv_error(&e) });
-                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
-                        break;
-                    }
-                }
+                Err(reason) => summary.rejected.push(RowError { line, reason }),
             }
             if batch.len() >= BATCH_ROWS {
                 self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;

@@ -107,7 +107,9 @@ impl App {
             .collect())
     }
 
-    /// Undoes the user's latest activity, or the given one, if logged within the last 24 hours.
+    /// Undoes the user's latest activity logged in chat, or the given one, if logged within the
+    /// last 24 hours. Imported rows are left alone: undoing one would make the importer skip it as
+    /// already imported, so it could never come back; `rally import --remove` takes them back.
     pub async fn undo(
         &self,
         guild: Snowflake,
@@ -116,6 +118,11 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Undone> {
         let not_before = now - Duration::hours(UNDO_WINDOW_HOURS);
-        Ok(self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?)
+        self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?.ok_or_else(|| {
+            AppError::User(format!(
+                "nothing you logged in chat in the last {UNDO_WINDOW_HOURS} hours to undo; \
+                 imported rows are removed with `rally import --remove --guild {guild} FILE`"
+            ))
+        })
     }
 }

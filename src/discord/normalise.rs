@@ -7,6 +7,7 @@
 //! invented: when it is missing, serenity's error names it. Imports nothing of ours.
 //!
 //! What rally reads (see `convert`): `id`, `application_id`, `type`, `token`, `guild_id`,
+//! `guild_locale` (the server's currency and number format until it chooses them),
 //! `channel_id` (or `channel.id`), `app_permissions`; `member.{user, nick, roles, permissions}`;
 //! a user's `id`, `username` and `global_name`; a command's `data.{name, options}` and the users and
 //! member nicks in `data.resolved`; a component's `data.custom_id`. Reading another field means
@@ -17,8 +18,19 @@ use serde_json::{Map, Value, json};
 /// A snowflake for ids serenity requires and rally never reads (serenity's ids are non-zero).
 const PLACEHOLDER_ID: &str = "1";
 
-const TOP: &[&str] =
-    &["id", "application_id", "type", "token", "guild_id", "channel_id", "app_permissions", "member", "user", "data"];
+const TOP: &[&str] = &[
+    "id",
+    "application_id",
+    "type",
+    "token",
+    "guild_id",
+    "guild_locale",
+    "channel_id",
+    "app_permissions",
+    "member",
+    "user",
+    "data",
+];
 const MEMBER: &[&str] = &["user", "nick", "roles", "permissions"];
 const USER: &[&str] = &["id", "username", "global_name"];
 

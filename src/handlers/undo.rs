@@ -1,4 +1,5 @@
-//! `/undo` and the Undo button: soft-delete your own activity, within 24 hours.
+//! `/undo` and the Undo button: soft-delete an activity you logged in chat, within 24 hours.
+//! Imported rows are not yours to undo here: `rally import --remove` takes them back.
 
 use super::{CommandCall, Ctx, Response, private};
 use crate::app::{AppError, AppResult};

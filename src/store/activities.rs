@@ -103,7 +103,7 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
     })
 }
 
-fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
+pub(super) fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
     Ok(conn.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1"))?.query_row([id], record_from_row)?)
 }
 
@@ -299,6 +299,10 @@ pub(super) struct Inserted {
 }
 
 /// Writes the activity row itself (no checks, no rollups): shared by `/log` and the batched import.
+/// With `revive`, the soft-deleted row of that id (holding the same key) is overwritten with `a`
+/// and made live again instead: the unique key stays with one row, and the row's audit trail
+/// shows it was taken back and brought back.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_row(
     conn: &Connection,
     tz: chrono_tz::Tz,
@@ -306,18 +310,14 @@ pub(super) fn write_row(
     team_id: i64,
     kind_id: i64,
     kind_points: i64,
+    revive: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Inserted> {
     let quantity = a.quantity.get() as i64;
     let points = kind_points * quantity;
     let local_day = local_date(tz, a.occurred_at);
     let day = day_number(local_day);
-    conn.prepare_cached(
-        "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
-            note, deal_ref, source, idem_key, actor, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
+    let values = params![
         a.guild,
         a.user,
         team_id,
@@ -333,25 +333,113 @@ pub(super) fn write_row(
         a.idem_key,
         a.actor,
         millis(now),
-    ])?;
+        revive,
+    ];
     let amount = a.amount.map(Amount::minor).unwrap_or(0);
-    Ok(Inserted { id: conn.last_insert_rowid(), local_day, day, quantity, points, amount })
+    let Some(id) = revive else {
+        conn.prepare_cached(
+            "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
+                note, deal_ref, source, idem_key, actor, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(&values[..15])?;
+        return Ok(Inserted { id: conn.last_insert_rowid(), local_day, day, quantity, points, amount });
+    };
+    let revived = conn
+        .prepare_cached(
+            "UPDATE activities SET user_id = ?2, team_id = ?3, kind_id = ?4, quantity = ?5, points = ?6, amount = ?7,
+                occurred_at = ?8, local_day = ?9, note = ?10, deal_ref = ?11, source = ?12, actor = ?14,
+                created_at = ?15, deleted_at = NULL
+             WHERE activity_id = ?16 AND guild_id = ?1 AND idem_key = ?13 AND deleted_at IS NOT NULL",
+        )?
+        .execute(values)?;
+    if revived != 1 {
+        return Err(StoreError::rule("this row changed while it was being imported again; run the import once more"));
+    }
+    let actor = if a.actor == 0 { "cli".to_string() } else { format!("user:{}", a.actor) };
+    let after = json!({"deleted": false, "kind": a.kind.as_str(), "quantity": quantity, "points": points,
+        "amount": a.amount.map(Amount::minor), "local_day": local_day, "source": a.source.as_str()});
+    audit(
+        conn,
+        a.guild,
+        &actor,
+        "activity.revive",
+        &format!("activity:{id}"),
+        Some(&json!({"deleted": true})),
+        Some(&after),
+        now,
+    )?;
+    Ok(Inserted { id, local_day, day, quantity, points, amount })
+}
+
+/// Soft-deletes one live activity: the rollups lose its contribution, the audit trail records who
+/// took it back and how (`action`), and a deal it closed opens again, so the pipeline and the
+/// revenue never disagree. Shared by `/undo` and `rally import --remove`. Returns the reopened
+/// deal's name.
+pub(super) fn soft_delete(
+    conn: &Connection,
+    record: &ActivityRecord,
+    actor: &str,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let id = record.id;
+    let deleted = conn
+        .prepare_cached("UPDATE activities SET deleted_at = ?2 WHERE activity_id = ?1 AND deleted_at IS NULL")?
+        .execute(params![id, millis(now)])?;
+    if deleted != 1 {
+        return Err(StoreError::rule("that activity was already undone"));
+    }
+    let kind: i64 =
+        conn.prepare_cached("SELECT kind_id FROM activities WHERE activity_id = ?1")?.query_row([id], |r| r.get(0))?;
+    apply_to_rollup(
+        conn,
+        &RollupKey {
+            guild: record.guild_id,
+            day: day_number(record.local_day),
+            user: record.user_id as i64,
+            team: record.team_id,
+            kind,
+            quantity: record.quantity,
+            points: record.points,
+            amount: record.amount.unwrap_or(0),
+            won: record.kind == crate::domain::activity::WON,
+        },
+        -1,
+    )?;
+    audit(
+        conn,
+        record.guild_id,
+        actor,
+        action,
+        &format!("activity:{id}"),
+        Some(&json!({"deleted": false})),
+        Some(&json!({"deleted": true})),
+        now,
+    )?;
+    super::deals::reopen_closed_by(conn, record.guild_id, id, now)
 }
 
 /// Stores one activity inside the caller's transaction. Shared by live logging and deals.
 pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
     let tz = guild_timezone(conn, a.guild, now)?;
+    let mut revive = None;
     if let Some(id) = conn
         .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0))
         .optional()?
     {
         let record = load_record(conn, id)?;
-        // A key belongs to one person's request; someone else's record is never handed out.
-        if record.user_id != a.user as u64 {
-            return Err(StoreError::rule("this request was already used for something else"));
+        if record.deleted && a.source == Source::Import {
+            // Importing a row that was undone or removed brings it back; a chat retry never does.
+            revive = Some(id);
+        } else {
+            // A key belongs to one person's request; someone else's record is never handed out.
+            if record.user_id != a.user as u64 {
+                return Err(StoreError::rule("this request was already used for something else"));
+            }
+            return Ok(Logged { record, duplicate: true });
         }
-        return Ok(Logged { record, duplicate: true });
     }
     let kind = conn
         .prepare_cached(
@@ -371,7 +459,7 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
     let current_team = upsert_member(conn, a.guild, a.user, &a.user_name, team, &actor, now)?;
     let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
     let Inserted { id, local_day, day, quantity, points, amount } =
-        write_row(conn, tz, a, team_id, kind_id, kind_points, now)?;
+        write_row(conn, tz, a, team_id, kind_id, kind_points, revive, now)?;
     apply_to_rollup(
         conn,
         &RollupKey {
@@ -430,8 +518,10 @@ impl Store {
         self.write(move |c| insert_activity(c, &activity, now)).await
     }
 
-    /// Soft-deletes one of `user`'s activities: the given one, or else their latest. Only activities
-    /// logged after `not_before` can be undone. Returns what was undone.
+    /// Soft-deletes one of `user`'s activities logged in chat (`/log` or a button): the given one,
+    /// or else their latest logged after `not_before`. Rows that came from an import or the CLI are
+    /// never taken back here; they leave through `rally import --remove`, so re-importing the file
+    /// can bring them back. `None` when there is no such activity to undo.
     pub async fn undo_activity(
         &self,
         guild: i64,
@@ -439,70 +529,55 @@ impl Store {
         activity: Option<i64>,
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Undone> {
+    ) -> Result<Option<Undone>> {
         self.write(move |c| {
-            let id: Option<i64> = match activity {
-                Some(id) => c
-                    .prepare_cached(
-                        "SELECT activity_id FROM activities WHERE activity_id = ?1 AND guild_id = ?2 AND user_id = ?3",
-                    )?
-                    .query_row(params![id, guild, user], |r| r.get(0))
-                    .optional()?,
-                None => c
-                    .prepare_cached(
-                        "SELECT activity_id FROM activities WHERE guild_id = ?1 AND user_id = ?2 AND deleted_at IS NULL
-                         ORDER BY created_at DESC, activity_id DESC LIMIT 1",
-                    )?
-                    .query_row(params![guild, user], |r| r.get(0))
-                    .optional()?,
+            let chat = [Source::Slash.as_str(), Source::Button.as_str()];
+            let record = match activity {
+                Some(id) => {
+                    let found = c
+                        .prepare_cached(
+                            "SELECT activity_id FROM activities WHERE activity_id = ?1 AND guild_id = ?2 AND user_id = ?3",
+                        )?
+                        .query_row(params![id, guild, user], |r| r.get::<_, i64>(0))
+                        .optional()?;
+                    let Some(id) = found else {
+                        return Err(StoreError::rule("there is no activity of yours to undo"));
+                    };
+                    let record = load_record(c, id)?;
+                    if record.deleted {
+                        return Err(StoreError::rule("that activity was already undone"));
+                    }
+                    if !chat.contains(&record.source.as_str()) {
+                        return Ok(None);
+                    }
+                    if record.created_at < not_before {
+                        return Err(StoreError::rule(format!(
+                            "your latest activity ({} × {}, logged {}) is too old to undo; activities can be undone within 24 hours",
+                            record.quantity,
+                            record.kind,
+                            record.created_at.format("%Y-%m-%d %H:%M UTC")
+                        )));
+                    }
+                    record
+                }
+                None => {
+                    let latest = c
+                        .prepare_cached(
+                            "SELECT activity_id FROM activities
+                             WHERE guild_id = ?1 AND user_id = ?2 AND created_at >= ?3 AND deleted_at IS NULL
+                               AND source IN (?4, ?5)
+                             ORDER BY created_at DESC, activity_id DESC LIMIT 1",
+                        )?
+                        .query_row(params![guild, user, millis(not_before), chat[0], chat[1]], |r| r.get::<_, i64>(0))
+                        .optional()?;
+                    match latest {
+                        Some(id) => load_record(c, id)?,
+                        None => return Ok(None),
+                    }
+                }
             };
-            let Some(id) = id else {
-                return Err(StoreError::rule("there is no activity of yours to undo"));
-            };
-            let record = load_record(c, id)?;
-            if record.deleted {
-                return Err(StoreError::rule("that activity was already undone"));
-            }
-            if record.created_at < not_before {
-                return Err(StoreError::rule(format!(
-                    "your latest activity ({} × {}, logged {}) is too old to undo; activities can be undone within 24 hours",
-                    record.quantity,
-                    record.kind,
-                    record.created_at.format("%Y-%m-%d %H:%M UTC")
-                )));
-            }
-            c.prepare_cached("UPDATE activities SET deleted_at = ?2 WHERE activity_id = ?1")?
-                .execute(params![id, millis(now)])?;
-            let kind: i64 = c.query_row("SELECT kind_id FROM activities WHERE activity_id = ?1", [id], |r| r.get(0))?;
-            apply_to_rollup(
-                c,
-                &RollupKey {
-                    guild,
-                    day: day_number(record.local_day),
-                    user,
-                    team: record.team_id,
-                    kind,
-                    quantity: record.quantity,
-                    points: record.points,
-                    amount: record.amount.unwrap_or(0),
-                    won: record.kind == crate::domain::activity::WON,
-                },
-                -1,
-            )?;
-            audit(
-                c,
-                guild,
-                &format!("user:{user}"),
-                "activity.undo",
-                &format!("activity:{id}"),
-                Some(&json!({"deleted": false})),
-                Some(&json!({"deleted": true})),
-                now,
-            )?;
-            // Taking back the win (or loss) that closed a deal reopens the deal, so the pipeline
-            // and the revenue never disagree.
-            let reopened = super::deals::reopen_closed_by(c, guild, id, now)?;
-            Ok(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened })
+            let reopened = soft_delete(c, &record, &format!("user:{user}"), "activity.undo", now)?;
+            Ok(Some(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened }))
         })
         .await
     }

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::activities::{
-    Inserted, NewActivity, add_points, add_team_rollup, guild_timezone, insert_activity, write_row,
+    Inserted, NewActivity, add_points, add_team_rollup, guild_timezone, insert_activity, load_record, soft_delete,
+    write_row,
 };
 use super::guilds::{audit, ensure_guild};
 use super::teams::{find_or_create_team, upsert_member};
@@ -23,6 +24,15 @@ pub enum ImportRowOutcome {
     Imported,
     /// The row's key was imported (or logged) before.
     Duplicate,
+    Rejected(String),
+}
+
+/// What removing one row of an import file did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoveRowOutcome {
+    Removed,
+    /// No live activity holds the row's key: never imported, or already removed or undone.
+    NotFound,
     Rejected(String),
 }
 
@@ -73,16 +83,28 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
     let mut days: Sums = HashMap::new();
     let mut months: Sums = HashMap::new();
     let mut outcomes = Vec::with_capacity(rows.len());
-    let mut seen = conn.prepare_cached("SELECT user_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?;
+    let mut seen = conn.prepare_cached(
+        "SELECT activity_id, user_id, deleted_at IS NOT NULL FROM activities WHERE guild_id = ?1 AND idem_key = ?2",
+    )?;
     for a in rows {
-        if let Some(owner) = seen.query_row(params![guild, a.idem_key], |r| r.get::<_, i64>(0)).optional()? {
-            outcomes.push(if owner == a.user {
-                ImportRowOutcome::Duplicate
-            } else {
-                ImportRowOutcome::Rejected("this request was already used for something else".into())
-            });
-            continue;
-        }
+        let known = seen
+            .query_row(params![guild, a.idem_key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+            })
+            .optional()?;
+        // A row that was undone or removed is brought back; a live one is left as it is.
+        let revive = match known {
+            Some((id, _, true)) => Some(id),
+            Some((_, owner, false)) => {
+                outcomes.push(if owner == a.user {
+                    ImportRowOutcome::Duplicate
+                } else {
+                    ImportRowOutcome::Rejected("this request was already used for something else".into())
+                });
+                continue;
+            }
+            None => None,
+        };
         let Some(&(kind_id, kind_points, has_amount)) = kinds.get(a.kind.as_str()) else {
             outcomes.push(ImportRowOutcome::Rejected(format!("`{}` is not an activity kind of this server", a.kind)));
             continue;
@@ -121,7 +143,7 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
         };
         let team_id = team.map(|(t, _)| t).unwrap_or(current_team);
         let Inserted { local_day, day, quantity, points, amount, .. } =
-            write_row(conn, tz, a, team_id, kind_id, kind_points, now)?;
+            write_row(conn, tz, a, team_id, kind_id, kind_points, revive, now)?;
         for (sums, period) in [(&mut days, day), (&mut months, month_number(local_day))] {
             let s = sums.entry((period, a.user, team_id, kind_id)).or_insert([0; 4]);
             s[0] += quantity;
@@ -205,17 +227,55 @@ impl Store {
         .await
     }
 
-    /// Records a finished import run in the audit trail.
+    /// Soft-deletes the live activities holding the keys of a batch of one guild's import rows, in
+    /// one durable transaction, exactly as `/undo` does (rollups, audit, reopened deals); one
+    /// outcome per row, in order. A key held by another member's activity is not this file's row,
+    /// so it is rejected and left alone.
+    pub async fn remove_import_batch(
+        &self,
+        rows: Vec<ImportRow>,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RemoveRowOutcome>> {
+        self.write(move |c| {
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let live = c
+                    .prepare_cached(
+                        "SELECT activity_id, user_id FROM activities
+                         WHERE guild_id = ?1 AND idem_key = ?2 AND deleted_at IS NULL",
+                    )?
+                    .query_row(params![row.guild, row.idem_key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?;
+                outcomes.push(match live {
+                    None => RemoveRowOutcome::NotFound,
+                    Some((_, owner)) if owner != row.user => RemoveRowOutcome::Rejected(format!(
+                        "the activity with this key belongs to another member ({owner}); nothing was removed"
+                    )),
+                    Some((id, _)) => {
+                        soft_delete(c, &load_record(c, id)?, &actor, "activity.remove", now)?;
+                        RemoveRowOutcome::Removed
+                    }
+                });
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    /// Records a finished import (`activity.import`) or removal (`activity.import.remove`) run in
+    /// the audit trail.
     pub async fn audit_import(
         &self,
         guild: i64,
         actor: String,
+        action: &'static str,
         summary: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.write(move |c| {
             ensure_guild(c, guild, now)?;
-            audit(c, guild, &actor, "activity.import", &format!("guild:{guild}"), None, Some(&summary), now)
+            audit(c, guild, &actor, action, &format!("guild:{guild}"), None, Some(&summary), now)
         })
         .await
     }

@@ -37,7 +37,7 @@ use crate::domain::DomainError;
 
 pub use activities::{ActivityRecord, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
-pub use import::{ImportRow, ImportRowOutcome};
+pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
 pub use migrations::{MIGRATIONS, schema_version};
 pub use teams::{Member, Team};

@@ -107,6 +107,39 @@ fn import_report_export_and_check_work_from_the_command_line() {
 }
 
 #[test]
+fn import_remove_takes_a_files_rows_back_and_prints_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let csv = dir.path().join("in.csv");
+    std::fs::write(
+        &csv,
+        "occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n\
+         2026-11-23T09:00:00Z,101,Alice,Alpha,call,12,,,e1\n\
+         2026-11-23T10:00:00Z,101,Alice,Alpha,won,1,1250.00,Acme,\n\
+         2026-11-24T10:00:00Z,102,Bob,Beta,demo,0,,,e3\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    rally(&db, &["import", "--guild", "7", file]);
+    let o = rally(&db, &["import", "--remove", "--guild", "7", file]);
+    assert_eq!(o.status.code(), Some(1), "a rejected row makes the exit code say so");
+    assert_eq!(
+        stdout(&o),
+        "line 4: quantity must be between 1 and 1000, not 0\n\
+         3 rows: 2 removed, 0 not found (never imported, or already removed), 1 rejected\n"
+    );
+    let o = rally(&db, &["db", "check"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = rally(&db, &["import", "--remove", "--guild", "7", "--format", "json", file]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["removed"].as_u64(), v["not_found"].as_u64()), (Some(0), Some(2)));
+    let o = rally(&db, &["import", "--guild", "7", file]);
+    assert!(stdout(&o).ends_with("3 rows: 2 imported, 0 already imported (skipped), 1 rejected\n"), "{}", stdout(&o));
+    let o = rally(&db, &["db", "check"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+#[test]
 fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");

@@ -157,3 +157,154 @@ async fn a_rep_moves_to_the_team_of_their_newest_row_and_history_stays() {
     let points: Vec<(&str, i64)> = r.teams.iter().map(|t| (t.name.as_str(), t.points)).collect();
     assert_eq!(points, [("Beta", 5), ("Alpha", 3)]);
 }
+
+async fn remove(app: &rally::app::App, guild: u64, csv: &str, now: &str) -> rally::app::import::RemoveSummary {
+    app.remove_csv(id(guild), csv.as_bytes(), "test".into(), at(now)).await.expect("removal runs")
+}
+
+/// (points, revenue) of the guild's month.
+async fn month(t: &TestApp, guild: u64) -> (i64, i64) {
+    let r = t.app.report(id(guild), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
+    (r.totals.points, r.totals.revenue)
+}
+
+/// A file with external ids and without, and two identical rows that are two real calls.
+fn week_file() -> String {
+    format!(
+        "{HEADER}\
+2026-11-02T09:00:00Z,101,Alice,Alpha,call,1,,,
+2026-11-02T09:00:00Z,101,Alice,Alpha,call,1,,,
+2026-11-02T10:00:00Z,101,Alice,Alpha,won,1,100,,crm-7
+2026-11-03T10:00:00Z,102,Bob,Beta,demo,2,,,crm-8
+"
+    )
+}
+
+#[tokio::test]
+async fn removing_a_file_takes_back_exactly_its_rows_and_rollups_match_a_recomputation() {
+    let t = spawn_app();
+    import(&t.app, 1, &week_file(), NOW).await;
+    // Rows the file does not hold: another file's, one identical to a row of the file but for its
+    // external id, and one logged in chat. All of them stay.
+    let other = format!(
+        "{HEADER}\
+2026-11-02T09:00:00Z,101,Alice,Alpha,call,1,,,crm-9
+2026-11-04T10:00:00Z,102,Bob,Beta,meeting,1,,,
+"
+    );
+    assert_eq!(import(&t.app, 1, &other, NOW).await.imported, 2);
+    t.app.log(log_req(1, 101, "proposal", 1, "interaction:1"), at(NOW)).await.unwrap();
+    // The same file imported into another server is never touched there.
+    import(&t.app, 2, &week_file(), NOW).await;
+    assert_eq!(month(&t, 1).await, (44, 10_000));
+
+    let s = remove(&t.app, 1, &week_file(), NOW).await;
+    assert_eq!((s.removed, s.not_found, s.rejected.len()), (4, 0, 0));
+    assert_eq!(month(&t, 1).await, (1 + 3 + 8, 0));
+    let left: Vec<(String, String)> = t
+        .app
+        .activities(id(1), &PeriodSpec::ThisMonth, at(NOW))
+        .await
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|r| (r.kind, r.source))
+        .collect();
+    assert_eq!(
+        left,
+        [("call".into(), "import".into()), ("meeting".into(), "import".into()), ("proposal".into(), "slash".into())]
+    );
+    assert_eq!(month(&t, 2).await, (32, 10_000));
+    // Every rollup (member and team, day and month, points) equals a recomputation.
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_removed_row_is_imported_again_and_a_second_import_changes_nothing() {
+    let t = spawn_app();
+    import(&t.app, 1, &week_file(), NOW).await;
+    let before = month(&t, 1).await;
+    remove(&t.app, 1, &week_file(), NOW).await;
+    assert_eq!(month(&t, 1).await, (0, 0));
+
+    let again = import(&t.app, 1, &week_file(), NOW).await;
+    assert_eq!((again.imported, again.duplicates, again.rejected.len()), (4, 0, 0));
+    assert_eq!(month(&t, 1).await, before);
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+    let twice = import(&t.app, 1, &week_file(), NOW).await;
+    assert_eq!((twice.imported, twice.duplicates), (0, 4));
+    assert_eq!(month(&t, 1).await, before);
+
+    // Removing twice removes once; the second run finds nothing and leaves no trace.
+    remove(&t.app, 1, &week_file(), NOW).await;
+    let audit = t.app.store.audit_count(1).await.unwrap();
+    let s = remove(&t.app, 1, &week_file(), NOW).await;
+    assert_eq!((s.removed, s.not_found), (0, 4));
+    assert_eq!(t.app.store.audit_count(1).await.unwrap(), audit);
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_corrected_row_comes_back_with_its_new_content() {
+    let t = spawn_app();
+    let wrong = format!("{HEADER}2026-11-02T10:00:00Z,101,Alice,Alpha,won,1,100,,crm-7\n");
+    import(&t.app, 1, &wrong, NOW).await;
+    remove(&t.app, 1, &wrong, NOW).await;
+    // Same external id, the right amount and day: the row is back as the file now says.
+    let right = format!("{HEADER}2026-11-05T10:00:00Z,101,Alice,Alpha,won,1,1000,,crm-7\n");
+    assert_eq!(import(&t.app, 1, &right, NOW).await.imported, 1);
+    assert_eq!(month(&t, 1).await, (20, 100_000));
+    let rows = t.app.activities(id(1), &PeriodSpec::ThisMonth, at(NOW)).await.unwrap().1;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].local_day.to_string(), rows[0].amount), ("2026-11-05".into(), Some(100_000)));
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_removal_reports_bad_rows_and_rows_of_another_member_and_removes_nothing_for_them() {
+    let t = spawn_app();
+    import(&t.app, 1, &week_file(), NOW).await;
+    let before = month(&t, 1).await;
+    let audit = t.app.store.audit_count(1).await.unwrap();
+    let file = format!(
+        "{HEADER}\
+2026-11-02T10:00:00Z,102,Bob,Alpha,won,1,100,,crm-7
+2026-11-02T10:00:00Z,101,Alice,Alpha,dance,1,,,crm-8
+2026-11-09T10:00:00Z,101,Alice,Alpha,call,1,,,never-imported
+"
+    );
+    let s = remove(&t.app, 1, &file, NOW).await;
+    assert_eq!((s.removed, s.not_found), (0, 1));
+    let got: Vec<(u64, &str)> = s.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (2, "the activity with this key belongs to another member (101); nothing was removed"),
+            (3, "unknown kind `dance`"),
+        ]
+    );
+    assert_eq!(month(&t, 1).await, before);
+    assert_eq!(t.app.store.audit_count(1).await.unwrap(), audit);
+
+    let err = t.app.remove_csv(id(1), "when,user\n".as_bytes(), "test".into(), at(NOW)).await.unwrap_err();
+    let AppError::User(message) = err else { panic!("expected a user error") };
+    assert!(message.starts_with("the CSV header lacks column(s)"), "{message}");
+}
+
+#[tokio::test]
+async fn an_undone_chat_row_comes_back_when_an_export_holding_it_is_imported() {
+    let t = spawn_app();
+    t.app.log(log_req(1, 101, "demo", 1, "interaction:1"), at(NOW)).await.unwrap();
+    let mut exported = Vec::new();
+    t.app.export_csv(id(1), &PeriodSpec::ThisMonth, at(NOW), &mut exported).await.unwrap();
+    let exported = String::from_utf8(exported).unwrap();
+    // While the row is live, the export holding it is a duplicate.
+    assert_eq!(import(&t.app, 1, &exported, NOW).await.duplicates, 1);
+    t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
+    assert_eq!(import(&t.app, 1, &exported, NOW).await.imported, 1);
+    let rows = t.app.activities(id(1), &PeriodSpec::ThisMonth, at(NOW)).await.unwrap().1;
+    // It came back through the importer, so the importer's removal, not /undo, takes it back.
+    assert_eq!((rows.len(), rows[0].source.as_str()), (1, "import"));
+    assert!(t.app.undo(id(1), id(101), None, at(NOW)).await.is_err());
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+}

@@ -9,6 +9,14 @@ async fn points(t: &TestApp, guild: u64) -> i64 {
     t.app.report(id(guild), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap().totals.points
 }
 
+/// What `/undo` says when the rep logged nothing in chat that it could take back.
+fn nothing_to_undo(guild: u64) -> String {
+    format!(
+        "nothing you logged in chat in the last 24 hours to undo; \
+         imported rows are removed with `rally import --remove --guild {guild} FILE`"
+    )
+}
+
 fn user_error(e: AppError) -> String {
     match e {
         AppError::User(m) => m,
@@ -40,7 +48,7 @@ async fn undo_removes_the_latest_activity_from_rollups_and_kpis() {
     assert_eq!(undone.record.kind, "call");
     assert_eq!(points(&t, 1).await, 0);
     let err = user_error(t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap_err());
-    assert_eq!(err, "there is no activity of yours to undo");
+    assert_eq!(err, nothing_to_undo(1));
     assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
     let week = t.app.activities(id(1), &PeriodSpec::ThisWeek, at(NOW)).await.unwrap().1;
     assert!(week.is_empty(), "undone activities are not exported");
@@ -118,4 +126,72 @@ async fn every_write_is_audited_with_actor_and_target() {
     t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
     // guild created + member created + activity logged + activity undone
     assert_eq!(t.app.store.audit_count(1).await.unwrap() - before, 4);
+}
+
+#[tokio::test]
+async fn undo_skips_an_imported_row_and_takes_back_the_chat_row_before_it() {
+    let t = spawn_app();
+    t.app.log(log_req(1, 101, "call", 3, "interaction:1"), at("2026-11-27T10:00:00Z")).await.unwrap();
+    t.app.log(log_req(1, 101, "demo", 1, "interaction:2"), at("2026-11-27T11:00:00Z")).await.unwrap();
+    // Imported after both: the rep's latest row, but not one they logged in chat.
+    let csv = format!("{HEADER}2026-11-26T09:00:00Z,101,rep101,,proposal,1,,,crm-1\n");
+    assert_eq!(import(&t.app, 1, &csv, NOW).await.imported, 1);
+    assert_eq!(points(&t, 1).await, 16);
+
+    let undone = t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
+    assert_eq!((undone.record.kind.as_str(), undone.record.source.as_str()), ("demo", "slash"));
+    assert_eq!(points(&t, 1).await, 11, "the imported proposal stays");
+    let undone = t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap();
+    assert_eq!(undone.record.kind, "call");
+    assert_eq!(user_error(t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap_err()), nothing_to_undo(1));
+    assert_eq!(points(&t, 1).await, 8);
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn undo_with_only_imported_rows_says_so_and_changes_nothing() {
+    let t = spawn_app();
+    let csv = format!(
+        "{HEADER}\
+2026-11-26T09:00:00Z,101,rep101,,call,2,,,crm-1
+2026-11-26T10:00:00Z,101,rep101,,demo,1,,,
+"
+    );
+    assert_eq!(import(&t.app, 1, &csv, NOW).await.imported, 2);
+    let audit_before = t.app.store.audit_count(1).await.unwrap();
+    assert_eq!(user_error(t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap_err()), nothing_to_undo(1));
+    assert_eq!(points(&t, 1).await, 7);
+    assert_eq!(t.app.store.audit_count(1).await.unwrap(), audit_before);
+}
+
+#[tokio::test]
+async fn undo_never_takes_back_a_chat_row_older_than_a_day_even_when_it_is_the_latest() {
+    let t = spawn_app();
+    t.app.log(log_req(1, 101, "call", 1, "interaction:1"), at("2026-11-26T11:59:59Z")).await.unwrap();
+    assert_eq!(user_error(t.app.undo(id(1), id(101), None, at(NOW)).await.unwrap_err()), nothing_to_undo(1));
+    assert_eq!(points(&t, 1).await, 1);
+}
+
+#[tokio::test]
+async fn another_reps_row_is_never_undone() {
+    let t = spawn_app();
+    let theirs = t.app.log(log_req(1, 101, "call", 1, "interaction:1"), at(NOW)).await.unwrap().record;
+    assert_eq!(user_error(t.app.undo(id(1), id(102), None, at(NOW)).await.unwrap_err()), nothing_to_undo(1));
+    let err = user_error(t.app.undo(id(1), id(102), Some(theirs.id), at(NOW)).await.unwrap_err());
+    assert_eq!(err, "there is no activity of yours to undo");
+    // Nor from another server, even by its author.
+    assert_eq!(user_error(t.app.undo(id(2), id(101), None, at(NOW)).await.unwrap_err()), nothing_to_undo(2));
+    assert!(!t.app.store.activity(1, theirs.id).await.unwrap().unwrap().deleted);
+    assert_eq!(points(&t, 1).await, 1);
+}
+
+#[tokio::test]
+async fn the_undo_button_does_not_take_back_an_imported_row() {
+    let t = spawn_app();
+    let csv = format!("{HEADER}2026-11-26T09:00:00Z,101,rep101,,call,2,,,crm-1\n");
+    import(&t.app, 1, &csv, NOW).await;
+    let imported = t.app.activities(id(1), &PeriodSpec::ThisWeek, at(NOW)).await.unwrap().1;
+    let err = user_error(t.app.undo(id(1), id(101), Some(imported[0].id), at(NOW)).await.unwrap_err());
+    assert_eq!(err, nothing_to_undo(1));
+    assert_eq!(points(&t, 1).await, 2);
 }

@@ -106,7 +106,13 @@ async fn the_undo_button_undoes_that_activity_for_its_owner_only() {
     let Response::Message(twice) = dispatch(&t.app, &press(42, 4), at(NOW)).await else { panic!() };
     assert_eq!(twice.content.as_deref(), Some("⚠️ that activity was already undone"));
     let m = run(&t, 5, 42, 0, "/undo").await;
-    assert_eq!(m.content.as_deref(), Some("⚠️ there is no activity of yours to undo"));
+    assert_eq!(
+        m.content.as_deref(),
+        Some(
+            "⚠️ nothing you logged in chat in the last 24 hours to undo; \
+             imported rows are removed with `rally import --remove --guild 1 FILE`"
+        )
+    );
 }
 
 #[tokio::test]

@@ -63,3 +63,40 @@ async fn kinds_can_be_added_repriced_and_retired_without_rewriting_history() {
     let r = t.app.report(id(1), &rally::domain::period::PeriodSpec::Today, None, at(NOW)).await.unwrap();
     assert_eq!(r.members[0].points, 9, "a retired kind's history still counts");
 }
+
+#[tokio::test]
+async fn a_removed_row_logged_again_one_by_one_as_an_import_comes_back_and_a_chat_retry_does_not() {
+    use rally::domain::activity::{KindName, Note, Quantity, Source};
+    use rally::store::{NewActivity, RemoveRowOutcome};
+    // The importer's row-by-row fallback stores through the same path as a single log.
+    let t = spawn_app();
+    let row = |key: &str, source: Source| NewActivity {
+        guild: 1,
+        user: 101,
+        user_name: "Alice".into(),
+        team: None,
+        kind: KindName::parse("demo").unwrap(),
+        quantity: Quantity::ONE,
+        amount: None,
+        occurred_at: at(NOW),
+        note: Note::default(),
+        deal: None,
+        source,
+        idem_key: key.into(),
+        actor: 0,
+    };
+    let first = t.app.store.log_activity(row("crm-1", Source::Import), at(NOW)).await.unwrap().record;
+    let removed = t.app.store.remove_import_batch(vec![row("crm-1", Source::Import)], "test".into(), at(NOW)).await;
+    assert_eq!(removed.unwrap(), [RemoveRowOutcome::Removed]);
+    // A chat retry of the same key is answered with the removed record and brings nothing back.
+    let retry = t.app.store.log_activity(row("crm-1", Source::Slash), at(NOW)).await.unwrap();
+    assert!(retry.duplicate && retry.record.deleted);
+    let back = t.app.store.log_activity(row("crm-1", Source::Import), at(NOW)).await.unwrap();
+    assert!(!back.duplicate && !back.record.deleted);
+    assert_eq!(back.record.id, first.id, "the row is revived, its key stays unique");
+    let again = t.app.store.log_activity(row("crm-1", Source::Import), at(NOW)).await.unwrap();
+    assert!(again.duplicate);
+    assert!(t.app.store.verify_rollups(None).await.unwrap().is_empty());
+    let r = t.app.report(id(1), &rally::domain::period::PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
+    assert_eq!(r.totals.points, 5);
+}
