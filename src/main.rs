@@ -37,10 +37,11 @@ struct Cli {
 enum Command {
     /// Import activities from a CSV file (columns: occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id).
     Import {
-        #[arg(long, value_parser = parse_guild)]
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
         /// The CSV file, or - for standard input.
         file: PathBuf,
+        /// How to print the summary: text for people, json for scripts.
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
         /// Take the file's rows back instead: soft-delete the live activities they were imported as
@@ -50,10 +51,11 @@ enum Command {
     },
     /// Export a period's activities in the import format.
     Export {
-        #[arg(long, value_parser = parse_guild)]
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
-        #[arg(long, value_parser = parse_period)]
+        #[arg(long, value_parser = parse_period, help = PERIOD_HELP)]
         period: PeriodSpec,
+        /// csv (the import format: an export imports back unchanged) or json.
         #[arg(long, value_enum, default_value_t = CsvOrJson::Csv)]
         format: CsvOrJson,
         /// Write to this file instead of standard output.
@@ -62,13 +64,14 @@ enum Command {
     },
     /// KPIs of a period: every rep and team, ranked by points.
     Report {
-        #[arg(long, value_parser = parse_guild)]
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
-        #[arg(long, value_parser = parse_period, default_value = "this-week")]
+        #[arg(long, value_parser = parse_period, default_value = "this-week", help = PERIOD_HELP)]
         period: PeriodSpec,
-        /// Only this team.
+        /// Only this team, by name (e.g. Alpha); default: every team.
         #[arg(long)]
         team: Option<String>,
+        /// text (an aligned table) or json (the shape the README documents).
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
@@ -94,7 +97,7 @@ enum Command {
     },
     /// Run one slash command offline through the same pipeline and print the reply.
     Exec {
-        #[arg(long, value_parser = parse_guild)]
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
         /// Who runs it: a user id.
         #[arg(long, value_parser = parse_guild)]
@@ -118,6 +121,7 @@ enum Command {
     Demo,
     /// Measure rally on a synthetic sales org in a temporary database; prints a Markdown table.
     Bench {
+        /// The size of the synthetic sales org.
         #[arg(long, value_enum, default_value_t = rally::bench::Scale::Small)]
         scale: rally::bench::Scale,
         /// Also write the report here.
@@ -146,14 +150,14 @@ enum GuildCommand {
     Set(GuildSet),
     /// Show the settings.
     Show {
-        #[arg(long, value_parser = parse_guild)]
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
     },
 }
 
 #[derive(Args, Debug)]
 struct GuildSet {
-    #[arg(long, value_parser = parse_guild)]
+    #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
     guild: Snowflake,
     /// IANA timezone, e.g. Europe/Berlin.
     #[arg(long, value_parser = |s: &str| parse_timezone(s).map_err(|e| e.to_string()))]
@@ -184,7 +188,10 @@ struct GuildSet {
 #[derive(Subcommand, Debug)]
 enum DbCommand {
     /// Copy the database with SQLite's online backup (safe while the bot runs).
-    Backup { file: PathBuf },
+    Backup {
+        /// The new file to write; it must not exist yet.
+        file: PathBuf,
+    },
     /// Integrity check, schema version, and rollups against a recomputation.
     Check,
 }
@@ -200,6 +207,12 @@ enum CsvOrJson {
     Csv,
     Json,
 }
+
+/// The help shared by every `--guild`.
+const GUILD_HELP: &str = "The Discord server (guild) id, e.g. 1234567890123456789 (with Developer Mode on: right-click the server > Copy Server ID)";
+
+/// The help shared by every `--period`: the forms `PeriodSpec::parse` accepts.
+const PERIOD_HELP: &str = "The period, in the guild's timezone: today, yesterday, this-week, last-week, this-month, last-month, this-quarter, last-quarter, this-year, last-year (fiscal), 2026-10 (a month), 2026-W44 (an ISO week), 2026-Q4, 2026, FY2026 (the fiscal year starting in 2026), or 2026-10-01..2026-10-15 (local dates, both included)";
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s.trim())
@@ -218,16 +231,12 @@ fn parse_period(s: &str) -> Result<PeriodSpec, String> {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            // One line: what was wrong, and where to look.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: bad arguments").trim();
-            eprintln!("{first} (see rally --help)");
-            return ExitCode::from(2);
+            // clap's whole message: the missing argument's name, the allowed values, "did you
+            // mean", the usage line. `--help` and `--version` exit 0; a bad argument, and a missing
+            // subcommand (which prints the help, as `arg_required_else_help` does), exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     tracing_subscriber::fmt()
@@ -250,13 +259,42 @@ fn main() -> ExitCode {
             match &e {
                 AppError::User(message) => eprintln!("error: {message}"),
                 AppError::Internal(inner) => {
-                    tracing::error!(error = ?inner, "internal error");
-                    eprintln!("error: {inner}");
+                    // The debug form helps whoever debugs rally, not whoever runs it: only on request.
+                    tracing::debug!(error = ?inner, "internal error");
+                    eprintln!("error: {}", cause_chain(inner));
                 }
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, joined by ": ", leaving out a cause whose text the
+/// message already quotes (many of ours embed their source).
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}
+
+/// Refuses a guild rally has never stored anything for, which would otherwise read as an empty
+/// period and hide a mistyped id.
+async fn known_guild(app: &App, guild: Snowflake, db: &std::path::Path) -> Result<(), AppError> {
+    if app.store.guild_exists(guild.as_i64()).await? {
+        return Ok(());
+    }
+    Err(AppError::User(format!(
+        "guild {guild} has no data in {} (no settings, members or activities); check --guild",
+        db.display()
+    )))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, AppError> {
@@ -282,7 +320,24 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         return Ok(ExitCode::SUCCESS);
     }
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(rally::config::DEFAULT_DB));
-    let app = App::open(&db)?;
+    // Commands that only read never create a database: a mistyped --db is an error, not an empty one.
+    let reads_only = matches!(
+        cli.command,
+        Command::Report { .. }
+            | Command::Export { .. }
+            | Command::Guild { command: GuildCommand::Show { .. } }
+            | Command::Db { .. }
+    );
+    let app = if reads_only {
+        App::open_existing(&db)?.ok_or_else(|| {
+            AppError::User(format!(
+                "no database at {} (rally creates one on the first import, exec, run, serve or guild set); check --db or RALLY_DB",
+                db.display()
+            ))
+        })?
+    } else {
+        App::open(&db)?
+    };
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
@@ -320,6 +375,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             return Ok(if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         Command::Export { guild, period, format, out: file } => {
+            known_guild(&app, guild, &db).await?;
             let mut sink: Box<dyn Write> = match &file {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path)
@@ -339,6 +395,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             sink.flush().map_err(io)?;
         }
         Command::Report { guild, period, team, format } => {
+            known_guild(&app, guild, &db).await?;
             let report = app.report(guild, &period, team.as_deref(), now).await?;
             match format {
                 TextOrJson::Json => {
@@ -458,6 +515,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
         Command::Demo | Command::Bench { .. } => {}
         Command::Guild { command: GuildCommand::Show { guild } } => {
+            known_guild(&app, guild, &db).await?;
             let s = app.settings(guild).await?;
             writeln!(out, "timezone           {}", s.timezone.name()).map_err(io)?;
             writeln!(out, "week start         {}", weekday_name(s.week_start)).map_err(io)?;
@@ -508,6 +566,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Db { command: DbCommand::Backup { file } } => {
             if file.exists() {
                 return Err(AppError::User(format!("{} already exists; choose a new file", file.display())));
+            }
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(AppError::User(format!(
+                    "cannot back up to {}: there is no directory {}",
+                    file.display(),
+                    dir.display()
+                )));
             }
             app.store.backup(file.clone()).await?;
             writeln!(out, "backed up {} to {}", db.display(), file.display()).map_err(io)?;

@@ -66,8 +66,15 @@ impl App {
         self.scheduler_wake.clone()
     }
 
+    /// Opens the database at `path`, creating it if needed: for commands that write.
     pub fn open(path: impl AsRef<std::path::Path>) -> AppResult<App> {
         Ok(App::new(Store::open(path)?))
+    }
+
+    /// Opens the database at `path` only if it exists (`None` if not): for commands that only
+    /// read, where a new empty file would hide a mistyped path behind an empty answer.
+    pub fn open_existing(path: impl AsRef<std::path::Path>) -> AppResult<Option<App>> {
+        Ok(Store::open_existing(path)?.map(App::new))
     }
 }
 

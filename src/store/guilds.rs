@@ -379,6 +379,12 @@ impl Store {
         .await
     }
 
+    /// Whether anything was ever stored for the guild (settings, members, activities, ...): every
+    /// write creates the guild's row first, so its absence means rally has never seen the guild.
+    pub async fn guild_exists(&self, guild: i64) -> Result<bool> {
+        self.read(move |c| Ok(c.prepare_cached("SELECT 1 FROM guilds WHERE guild_id = ?1")?.exists([guild])?)).await
+    }
+
     /// The number of audit entries for a guild (for tests and `db check`).
     pub async fn audit_count(&self, guild: i64) -> Result<i64> {
         self.read(move |c| Ok(c.query_row("SELECT COUNT(*) FROM audit WHERE guild_id = ?1", [guild], |r| r.get(0))?))

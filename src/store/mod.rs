@@ -150,9 +150,25 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_with(path.as_ref(), OpenFlags::default())
+    }
+
+    /// Opens the database at `path` only if it is already there (`None` if not), so a mistyped
+    /// path given to a command that only reads is reported instead of answered from a new, empty
+    /// file. An existing file of an older schema is still migrated.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Option<Store>> {
+        let path = path.as_ref();
+        if matches!(path.try_exists(), Ok(false)) {
+            return Ok(None);
+        }
+        // Without CREATE, a file removed since the check above is an error rather than a new file.
+        Store::open_with(path, OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE)).map(Some)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+        let path = path.to_path_buf();
         let open_err = |source| StoreError::Open { path: path.clone(), source };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         migrations::migrate(&mut conn)?;
@@ -163,7 +179,7 @@ impl Store {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(open_err)?;
         // A rewound log is cut back to this size rather than keep its largest extent on disk.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(open_err)?;
-        let checkpointer = Connection::open(&path).map_err(open_err)?;
+        let checkpointer = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         configure(&checkpointer).map_err(open_err)?;
 
         let wal = Arc::new(WalState::default());

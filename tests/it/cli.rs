@@ -22,8 +22,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `rally` with exactly these arguments: no `--db` or `--now`, for what clap does on its own.
+fn rally_bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rally")).args(args).env_remove("RALLY_DB").output().expect("run rally")
+}
+
 #[test]
-fn bad_arguments_exit_non_zero_with_a_one_line_reason() {
+fn bad_arguments_exit_2_with_clap_s_whole_message_and_usage() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
     for args in [
@@ -39,12 +44,200 @@ fn bad_arguments_exit_non_zero_with_a_one_line_reason() {
         let o = rally(&db, &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         let err = stderr(&o);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?} printed:\n{err}");
         assert!(err.starts_with("error: "), "{err}");
+        assert!(err.contains("Usage: rally") || err.contains("try '--help'"), "{args:?} printed:\n{err}");
     }
+    let o = rally(&db, &["report", "--guild", "1", "--period", "fortnight"]);
+    assert!(stderr(&o).contains("`fortnight` is not a period"), "the parser's reason is kept: {}", stderr(&o));
     let o = rally(&db, &["import", "--guild", "1", "/nonexistent/file.csv"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("error: cannot open /nonexistent/file.csv"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_missing_required_option_is_named() {
+    let o = rally_bare(&["report", "--period", "this-month"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("required arguments were not provided"), "{err}");
+    assert!(err.contains("--guild <GUILD>"), "the missing flag is named:\n{err}");
+    assert!(err.contains("Usage: rally report"), "{err}");
+}
+
+#[test]
+fn a_mistyped_subcommand_suggests_the_right_one() {
+    let o = rally_bare(&["improt"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("unrecognized subcommand 'improt'"), "{err}");
+    assert!(err.contains("a similar subcommand exists: 'import'"), "{err}");
+}
+
+#[test]
+fn a_value_outside_the_choices_lists_the_allowed_values() {
+    let o = rally_bare(&["report", "--guild", "1", "--format", "xlsx"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("invalid value 'xlsx' for '--format <FORMAT>'"), "{err}");
+    assert!(err.contains("[possible values: text, json]"), "{err}");
+}
+
+#[test]
+fn rally_without_a_subcommand_prints_its_help_and_exits_2() {
+    let o = rally_bare(&[]);
+    assert_eq!(o.status.code(), Some(2), "clap's arg_required_else_help: help, as for a usage error");
+    let help = stderr(&o);
+    assert!(help.contains("Usage: rally [OPTIONS] <COMMAND>"), "{help}");
+    for command in ["import", "export", "report", "run", "serve", "exec", "demo", "guild", "db"] {
+        assert!(help.contains(&format!("\n  {command} ")), "`{command}` is listed:\n{help}");
+    }
+    for (group, commands) in [("guild", ["set", "show"]), ("db", ["backup", "check"])] {
+        let o = rally_bare(&[group]);
+        assert_eq!(o.status.code(), Some(2));
+        let help = stderr(&o);
+        assert!(help.contains(&format!("Usage: rally {group} [OPTIONS] <COMMAND>")), "{help}");
+        for command in commands {
+            assert!(help.contains(&format!("\n  {command} ")), "`{group} {command}` is listed:\n{help}");
+        }
+    }
+}
+
+#[test]
+fn every_option_and_argument_is_described_in_help() {
+    let commands: [&[&str]; 12] = [
+        &["import"],
+        &["export"],
+        &["report"],
+        &["run"],
+        &["serve"],
+        &["exec"],
+        &["demo"],
+        &["bench"],
+        &["guild", "set"],
+        &["guild", "show"],
+        &["db", "backup"],
+        &["db", "check"],
+    ];
+    for command in commands {
+        // `-h`, the summary: one line per option, so a missing description shows as a bare name.
+        let o = rally_bare(&[command, &["-h"]].concat());
+        assert_eq!(o.status.code(), Some(0));
+        let help = stdout(&o);
+        // Each entry is `  --name <VALUE>  description`, or, when clap puts descriptions on their
+        // own lines, `  --name <VALUE>` followed by a line indented deeper.
+        let mut in_list = false;
+        let mut undescribed: Option<&str> = None;
+        for line in help.lines() {
+            let indent = line.len() - line.trim_start().len();
+            if line == "Options:" || line == "Arguments:" {
+                in_list = true;
+            } else if line.is_empty() {
+                in_list = false;
+            } else if line.trim().is_empty() {
+                // What clap prints on the description's line when there is none.
+            } else if in_list && indent > 6 && !line.trim_start().starts_with('-') {
+                undescribed = None;
+            } else if in_list {
+                assert!(undescribed.is_none(), "`rally {}`: {undescribed:?} has no description", command.join(" "));
+                let inline = line.trim_start().split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty());
+                undescribed = (!inline).then_some(line);
+            }
+        }
+        assert!(undescribed.is_none(), "`rally {}`: {undescribed:?} has no description", command.join(" "));
+    }
+    let help = stdout(&rally_bare(&["report", "--help"]));
+    for form in ["today", "yesterday", "last-quarter", "this-year", "2026-10", "2026-W44", "2026-Q4", "FY2026"] {
+        assert!(help.contains(form), "--period lists `{form}`:\n{help}");
+    }
+    assert!(help.contains("2026-10-01..2026-10-15"), "{help}");
+}
+
+#[test]
+fn a_command_that_only_reads_refuses_a_missing_database_and_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.db");
+    let copy = dir.path().join("copy.db");
+    for args in [
+        vec!["report", "--guild", "1"],
+        vec!["export", "--guild", "1", "--period", "2026-11"],
+        vec!["guild", "show", "--guild", "1"],
+        vec!["db", "check"],
+        vec!["db", "backup", copy.to_str().unwrap()],
+    ] {
+        let o = rally(&db, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.starts_with(&format!("error: no database at {}", db.display())), "{args:?}: {err}");
+        assert!(err.contains("--db"), "says where the path came from: {err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind");
+    }
+}
+
+#[test]
+fn a_guild_rally_has_never_seen_is_an_error_not_an_empty_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["guild", "set", "--guild", "7", "--timezone", "Europe/Berlin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [
+        vec!["report", "--guild", "999"],
+        vec!["export", "--guild", "999", "--period", "2026-11"],
+        vec!["guild", "show", "--guild", "999"],
+    ] {
+        let o = rally(&db, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: guild 999 has no data in {} (no settings, members or activities); check --guild\n",
+                db.display()
+            ),
+            "{args:?}"
+        );
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+    }
+    // A known guild with a quiet week is not an error.
+    let o = rally(&db, &["report", "--guild", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("No reps yet."), "{}", stdout(&o));
+}
+
+#[test]
+fn a_backup_to_a_missing_directory_fails_with_one_clean_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    assert!(rally(&db, &["guild", "set", "--guild", "1"]).status.success());
+    let o = rally(&db, &["db", "backup", "/no/such/dir/x.db"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "error: cannot back up to /no/such/dir/x.db: there is no directory /no/such/dir\n");
+}
+
+#[test]
+fn an_internal_error_prints_one_clean_line_without_a_debug_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("not-a-database.db");
+    std::fs::write(&db, "occurred_at,user_id\n".repeat(100)).unwrap();
+    let o = rally(&db, &["db", "check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot open the database at {}: file is not a database", db.display())),
+        "{err}"
+    );
+    for debug in ["Error {", "SqliteFailure", "Open {", "ERROR", "DEBUG"] {
+        assert!(!err.contains(debug), "`{debug}` in {err}");
+    }
+    // The debug form is there for whoever asks for it.
+    let o = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .arg("--db")
+        .arg(&db)
+        .args(["db", "check"])
+        .env("RALLY_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("SqliteFailure"), "{}", stderr(&o));
 }
 
 #[test]
