@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use rally::app::csv_dialect::ColumnMap;
+use rally::app::import::{ImportOptions, ImportSummary};
 use rally::app::report::Report;
 use rally::app::settings::SettingsChange;
 use rally::app::{App, AppError};
@@ -48,6 +50,8 @@ enum Command {
         /// (importing the file again brings them back).
         #[arg(long)]
         remove: bool,
+        #[command(flatten)]
+        read: ReadOptions,
     },
     /// Export a period's activities in the import format.
     Export {
@@ -142,6 +146,84 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+}
+
+/// How `rally import` reads a file whose tool wrote it differently from rally's export.
+#[derive(Args, Debug)]
+struct ReadOptions {
+    /// The column separator: , ; | or tab [default: found in the header line].
+    #[arg(long, value_parser = rally::app::csv_dialect::parse_delimiter)]
+    delimiter: Option<u8>,
+    /// Map rally's columns to the file's headers: occurred_at="Due date",user_id=Owner,...
+    #[arg(long, value_parser = parse_columns)]
+    columns: Option<ColumnMap>,
+    /// How the file writes amounts: 1,234.56 | 1.234,56 | "1 234,56" | "1'234.56" [default: the server's format].
+    #[arg(long, value_parser = |s: &str| NumberFormat::parse(s).map_err(|e| e.to_string()))]
+    number_format: Option<NumberFormat>,
+}
+
+impl ReadOptions {
+    fn options(&self) -> ImportOptions {
+        ImportOptions {
+            delimiter: self.delimiter,
+            columns: self.columns.clone().unwrap_or_default(),
+            number_format: self.number_format,
+        }
+    }
+}
+
+fn parse_columns(s: &str) -> Result<ColumnMap, String> {
+    ColumnMap::parse(s, &rally::app::import::COLUMNS)
+}
+
+/// The file to read, or standard input for `-`.
+fn open_input(file: &std::path::Path) -> Result<Box<dyn std::io::Read>, AppError> {
+    if file.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let f = std::fs::File::open(file).map_err(|e| AppError::User(format!("cannot open {}: {e}", file.display())))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
+/// The import summary for people: problems by line, the counts, how the file was read.
+fn import_text(summary: &ImportSummary) -> String {
+    let mut lines: Vec<(u64, String)> = summary.rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
+    lines.extend(summary.warnings.iter().map(|w| (w.line, format!("warning: {}", w.reason))));
+    lines.sort_by_key(|(line, _)| *line);
+    let mut s: String = lines.iter().map(|(line, reason)| format!("line {line}: {reason}\n")).collect();
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
+    s.push_str(&format!(
+        "{} rows: {} imported, {} already imported (skipped), {} rejected{}\n",
+        summary.rows(),
+        summary.imported,
+        summary.duplicates,
+        summary.rejected.len(),
+        if summary.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", plural(summary.warnings.len(), "warning", "warnings"))
+        }
+    ));
+    let r = &summary.read_as;
+    s.push_str(&format!(
+        "Read as {}-separated{}, amounts as {} {}, local times in {}\n",
+        if r.delimiter == "tab" { "tab".to_string() } else { format!("`{}`", r.delimiter) },
+        if r.delimiter_detected { " (found in the header)" } else { "" },
+        r.number_format,
+        r.currency,
+        r.timezone
+    ));
+    let t = &summary.times;
+    if t.with_offset + t.local + t.date_only > 0 {
+        s.push_str(&format!(
+            "Times: {} with an offset, {} local, {} date only (counted at 12:00)\n",
+            t.with_offset, t.local, t.date_only
+        ));
+    }
+    for hint in &summary.hints {
+        s.push_str(&format!("hint: {hint}\n"));
+    }
+    s
 }
 
 #[derive(Subcommand, Debug)]
@@ -341,35 +423,16 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
-        Command::Import { guild, file, format, remove: true } => {
-            return remove_import(&app, guild, &file, format, now, &mut out).await;
+        Command::Import { guild, file, format, remove: true, read } => {
+            return remove_import(&app, guild, &file, &read.options(), format, now, &mut out).await;
         }
-        Command::Import { guild, file, format, remove: false } => {
-            let summary = if file.as_os_str() == "-" {
-                app.import_csv(guild, std::io::stdin().lock(), "cli".into(), now).await?
-            } else {
-                let f = std::fs::File::open(&file)
-                    .map_err(|e| AppError::User(format!("cannot open {}: {e}", file.display())))?;
-                app.import_csv(guild, std::io::BufReader::with_capacity(1 << 20, f), "cli".into(), now).await?
-            };
+        Command::Import { guild, file, format, remove: false, read } => {
+            let summary = app.import_csv_with(guild, open_input(&file)?, &read.options(), "cli".into(), now).await?;
             match format {
                 TextOrJson::Json => {
                     writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
                 }
-                TextOrJson::Text => {
-                    for r in &summary.rejected {
-                        writeln!(out, "line {}: {}", r.line, r.reason).map_err(io)?;
-                    }
-                    writeln!(
-                        out,
-                        "{} rows: {} imported, {} already imported (skipped), {} rejected",
-                        summary.rows(),
-                        summary.imported,
-                        summary.duplicates,
-                        summary.rejected.len()
-                    )
-                    .map_err(io)?;
-                }
+                TextOrJson::Text => write!(out, "{}", import_text(&summary)).map_err(io)?,
             }
             // Rejected rows make the exit code say so, for scripts.
             return Ok(if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
@@ -726,17 +789,12 @@ async fn remove_import(
     app: &App,
     guild: Snowflake,
     file: &std::path::Path,
+    options: &ImportOptions,
     format: TextOrJson,
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> Result<ExitCode, AppError> {
-    let summary = if file.as_os_str() == "-" {
-        app.remove_csv(guild, std::io::stdin().lock(), "cli".into(), now).await?
-    } else {
-        let f =
-            std::fs::File::open(file).map_err(|e| AppError::User(format!("cannot open {}: {e}", file.display())))?;
-        app.remove_csv(guild, std::io::BufReader::with_capacity(1 << 20, f), "cli".into(), now).await?
-    };
+    let summary = app.remove_csv_with(guild, open_input(file)?, options, "cli".into(), now).await?;
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match format {
         TextOrJson::Json => {

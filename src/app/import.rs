@@ -11,15 +11,30 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{App, AppError, AppResult};
+use chrono_tz::Tz;
+
+use super::csv_dialect::{ColumnMap, Columns, CsvFile, delimiter_name};
 use crate::domain::activity::{ActivityKind, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten};
-use crate::domain::money::Money;
+use crate::domain::money::{Money, NumberFormat};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
+use crate::domain::when::TimeForm;
 use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome, RemoveRowOutcome};
 
 /// The columns of the import and export format, in export order.
-pub const COLUMNS: [&str; 10] =
-    ["occurred_at", "user_id", "user_name", "team", "kind", "quantity", "amount", "note", "external_id", "deal"];
+pub const COLUMNS: [&str; 11] = [
+    "occurred_at",
+    "user_id",
+    "user_name",
+    "team",
+    "kind",
+    "quantity",
+    "amount",
+    "note",
+    "external_id",
+    "deal",
+    "currency",
+];
 const REQUIRED: [&str; 5] = ["occurred_at", "user_id", "user_name", "kind", "quantity"];
 const MAX_EXTERNAL_ID: usize = 200;
 /// Rows per transaction. A page dirtied by many rows of a batch goes to the WAL once per commit,
@@ -33,11 +48,19 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// What an import did with each row of the file, and how it read the file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {
     pub imported: usize,
     pub duplicates: usize,
     pub rejected: Vec<RowError>,
+    /// Rows imported as they are, with something worth a word (a win without an amount).
+    pub warnings: Vec<RowError>,
+    /// How the accepted rows gave their times.
+    pub times: TimeCounts,
+    pub read_as: ReadAs,
+    /// Advice drawn from the rejections as a whole (a file in another number format).
+    pub hints: Vec<String>,
 }
 
 impl ImportSummary {
@@ -62,15 +85,57 @@ impl RemoveSummary {
     }
 }
 
-/// One parsed CSV row, keyed by column name.
-struct Fields<'a> {
-    header: &'a HashMap<String, usize>,
-    record: &'a csv::StringRecord,
+/// How to read an import file, as given on the command line. The defaults read what most tools
+/// write: the delimiter found in the header, columns by their names, amounts in the guild's format.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// `--delimiter`; `None` finds it in the header.
+    pub delimiter: Option<u8>,
+    /// `--columns`: the file's header for some of rally's columns.
+    pub columns: ColumnMap,
+    /// `--number-format`: how the file writes amounts when not as the guild does.
+    pub number_format: Option<NumberFormat>,
 }
 
-impl Fields<'_> {
-    fn get(&self, column: &str) -> &str {
-        self.header.get(column).and_then(|i| self.record.get(*i)).map(str::trim).unwrap_or("")
+/// How many rows gave their time each way (see [`TimeForm`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TimeCounts {
+    pub with_offset: usize,
+    pub local: usize,
+    pub date_only: usize,
+}
+
+impl TimeCounts {
+    fn add(&mut self, form: TimeForm) {
+        match form {
+            TimeForm::Offset => self.with_offset += 1,
+            TimeForm::Local => self.local += 1,
+            TimeForm::Date => self.date_only += 1,
+        }
+    }
+}
+
+/// How the file was read, so that a person can see a detection went right.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReadAs {
+    /// `,`, `;`, `tab` or `|`, and whether it was found in the header.
+    pub delimiter: String,
+    pub delimiter_detected: bool,
+    /// The number format amounts were read in, e.g. `1.234,56`.
+    pub number_format: String,
+    /// The currency the amounts are taken to be in (the guild's).
+    pub currency: String,
+    /// The timezone local times were read in (the guild's).
+    pub timezone: String,
+}
+
+fn read_as(file: &CsvFile, money: Money, tz: Tz) -> ReadAs {
+    ReadAs {
+        delimiter: delimiter_name(file.delimiter).trim_matches('`').to_string(),
+        delimiter_detected: file.detected,
+        number_format: money.format.pattern().to_string(),
+        currency: money.currency.code().to_string(),
+        timezone: tz.name().to_string(),
     }
 }
 
@@ -78,71 +143,116 @@ fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// A valid row, with how its time was written and what deserves a word though it was accepted.
+struct ParsedRow {
+    row: ImportRow,
+    form: TimeForm,
+    warning: Option<String>,
+}
+
+/// Why a row was refused, and for a refused amount the other formats that read it.
+struct Rejection {
+    reason: String,
+    amount_reads_in: Vec<NumberFormat>,
+}
+
+impl From<String> for Rejection {
+    fn from(reason: String) -> Self {
+        Rejection { reason, amount_reads_in: Vec::new() }
+    }
+}
+
+/// What every row of one file is read against.
+struct RowRules<'k> {
+    guild: i64,
+    kinds: &'k [ActivityKind],
+    money: Money,
+    tz: Tz,
+    now: DateTime<Utc>,
+}
+
 /// Validates one row into an activity, or says what is wrong with it.
 fn parse_row(
-    f: &Fields<'_>,
-    guild: i64,
-    kinds: &[ActivityKind],
+    record: &csv::StringRecord,
+    columns: &Columns,
+    rules: &RowRules<'_>,
     seen: &mut HashMap<u64, u32>,
-    money: Money,
-    now: DateTime<Utc>,
-) -> Result<ImportRow, String> {
-    let raw_at = f.get("occurred_at");
-    let occurred_at = DateTime::parse_from_rfc3339(raw_at)
-        .map_err(|_| {
-            format!(
-                "occurred_at `{}` is not an RFC 3339 time with offset (e.g. 2026-10-14T09:30:00+02:00)",
-                shorten(raw_at, 40)
-            )
-        })?
-        .with_timezone(&Utc);
-    if occurred_at > now {
-        return Err(format!("occurred_at {raw_at} is in the future"));
+) -> Result<ParsedRow, Rejection> {
+    let get = |column: &str| columns.get(record, column);
+    let raw_at = get("occurred_at");
+    let (occurred_at, form) =
+        crate::domain::when::parse_timestamp(raw_at, rules.tz).map_err(|e| format!("occurred_at: {e}"))?;
+    if occurred_at > rules.now {
+        return Err(format!("occurred_at {} is in the future", shorten(raw_at, 40)).into());
     }
     if occurred_at.year() < 2000 {
-        return Err(format!("occurred_at {raw_at} is before the year 2000"));
+        return Err(format!("occurred_at {} is before the year 2000", shorten(raw_at, 40)).into());
     }
-    let user = Snowflake::parse(f.get("user_id")).map_err(|e| format!("user_id: {e}"))?;
-    let user_name = Name::parse(f.get("user_name"), "user_name").map_err(|e| e.to_string())?;
-    let team = match f.get("team") {
+    let user = Snowflake::parse(get("user_id")).map_err(|e| format!("user_id: {e}"))?;
+    let user_name = Name::parse(get("user_name"), "user_name").map_err(|e| e.to_string())?;
+    let team = match get("team") {
         "" => None,
         t => Some(Name::parse(t, "team").map_err(|e| e.to_string())?),
     };
-    let kind_name = KindName::parse(f.get("kind")).map_err(|e| e.to_string())?;
-    let Some(kind) = kinds.iter().find(|k| k.name == kind_name) else {
-        return Err(format!("unknown kind `{kind_name}`"));
+    let kind_name = KindName::parse(get("kind")).map_err(|e| e.to_string())?;
+    let Some(kind) = rules.kinds.iter().find(|k| k.name == kind_name) else {
+        let names: Vec<&str> = rules.kinds.iter().map(|k| k.name.as_str()).collect();
+        return Err(format!("unknown kind `{kind_name}`; the kinds are: {}", names.join(", ")).into());
     };
-    let quantity = match f.get("quantity") {
+    let quantity = match get("quantity") {
         "" => crate::domain::activity::Quantity::ONE,
         q => crate::domain::activity::Quantity::parse(q).map_err(|e| e.to_string())?,
     };
-    let amount = match f.get("amount") {
+    match get("currency") {
+        "" => {}
+        c if c.eq_ignore_ascii_case(rules.money.currency.code()) => {}
+        c => {
+            return Err(format!(
+                "the row is in {}, but this server counts money in {}; amounts are never converted",
+                shorten(&c.to_ascii_uppercase(), 10),
+                rules.money.currency
+            )
+            .into());
+        }
+    }
+    let amount = match get("amount") {
         "" => None,
-        a => Some(money.parse(a).map_err(|e| format!("amount: {e}"))?),
+        a => Some(rules.money.parse(a).map_err(|e| {
+            Rejection {
+                reason: format!("amount: {e}"),
+                amount_reads_in: NumberFormat::ALL
+                    .into_iter()
+                    .filter(|f| *f != rules.money.format && Money::new(rules.money.currency, *f).parse(a).is_ok())
+                    .collect(),
+            }
+        })?),
     };
     check_amount(&kind.name, kind.has_amount, amount).map_err(|e| e.to_string())?;
-    let note = Note::parse(f.get("note")).map_err(|e| e.to_string())?;
-    let deal = match f.get("deal") {
+    let warning = (kind.has_amount && amount.is_none())
+        .then(|| format!("a `{}` row without an amount counts as a deal won with no revenue", kind.name));
+    // A field that spans lines in a Windows (or old Mac) file keeps its breaks, as `\n`.
+    let note = Note::parse(&get("note").replace("\r\n", "\n").replace('\r', "\n")).map_err(|e| e.to_string())?;
+    let deal = match get("deal") {
         "" => None,
         d => Some(DealRef::parse(d).map_err(|e| e.to_string())?),
     };
-    let idem_key = match f.get("external_id") {
+    let idem_key = match get("external_id") {
         "" => {
             // No external id: the row's content is its identity, and the n-th identical row of a
             // file stays distinct from the first, so the same file imported twice changes nothing.
-            let content = f.record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
+            let content = record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
             let h = fnv(&content);
             let n = seen.entry(h).or_insert(0);
             *n += 1;
             format!("row:{h:016x}:{n}")
         }
         id if id.chars().count() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) => {
-            return Err(format!("external_id must be at most {MAX_EXTERNAL_ID} printable characters"));
+            return Err(format!("external_id must be at most {MAX_EXTERNAL_ID} printable characters").into());
         }
         id => id.to_string(),
     };
-    Ok(ImportRow {
-        guild,
+    let row = ImportRow {
+        guild: rules.guild,
         user: user.as_i64(),
         user_name: user_name.as_str().to_string(),
         team,
@@ -155,84 +265,100 @@ fn parse_row(
         source: Source::Import,
         idem_key,
         actor: 0,
-    })
+    };
+    Ok(ParsedRow { row, form, warning })
 }
 
 /// The rows of an import file, validated one at a time. Import and removal both read files
 /// through here, so a file names the same keys to both.
-struct CsvRows<'k, R> {
-    reader: csv::Reader<R>,
-    header: HashMap<String, usize>,
+struct CsvRows<'f, 'k> {
+    file: &'f CsvFile,
+    reader: csv::Reader<&'f [u8]>,
+    columns: Columns,
     record: csv::StringRecord,
     /// Identical rows without an external id seen so far, for their keys.
     seen: HashMap<u64, u32>,
-    guild: i64,
-    kinds: &'k [ActivityKind],
-    /// How amounts in the file are written.
-    money: Money,
-    now: DateTime<Utc>,
+    rules: RowRules<'k>,
+    /// Refused amounts, and how many of them each other number format reads.
+    amount_refusals: usize,
+    amount_reads_in: HashMap<NumberFormat, usize>,
     /// Set after a fault that leaves the rest of the input unreadable.
     stopped: bool,
 }
 
-impl<'k, R: Read> CsvRows<'k, R> {
+impl<'f, 'k> CsvRows<'f, 'k> {
     /// Reads the header: a file without the required columns is refused whole.
-    fn open(input: R, guild: i64, kinds: &'k [ActivityKind], money: Money, now: DateTime<Utc>) -> AppResult<Self> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-        let header: HashMap<String, usize> = reader
+    fn open(file: &'f CsvFile, map: &ColumnMap, rules: RowRules<'k>) -> AppResult<Self> {
+        let mut reader = file.reader();
+        let header = reader
             .headers()
-            .map_err(|e| AppError::User(format!("cannot read the CSV header: {e}")))?
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
-            .collect();
-        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| !header.contains_key(*c)).collect();
-        if !missing.is_empty() {
-            return Err(AppError::User(format!(
-                "the CSV header lacks column(s) {}; expected {}",
-                missing.join(", "),
-                COLUMNS.join(",")
-            )));
-        }
+            .map_err(|e| AppError::User(format!("cannot read the CSV header: {}", csv_error(&e))))?
+            .clone();
+        let columns = Columns::resolve(&header, &COLUMNS, &REQUIRED, map, file)?;
         Ok(CsvRows {
+            file,
             reader,
-            header,
+            columns,
             record: csv::StringRecord::new(),
             seen: HashMap::new(),
-            guild,
-            kinds,
-            money,
-            now,
+            rules,
+            amount_refusals: 0,
+            amount_reads_in: HashMap::new(),
             stopped: false,
         })
     }
 
-    /// The next row's line and the activity it holds, or why it was rejected; `None` at the end.
-    fn next_row(&mut self) -> Option<(u64, Result<ImportRow, String>)> {
+    /// The next row's physical line and what it holds, or why it was rejected; `None` at the end.
+    fn next_row(&mut self) -> Option<(u64, Result<ParsedRow, String>)> {
         if self.stopped {
             return None;
         }
-        let line = self.reader.position().line() + 1;
         match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
-                let line = self.record.position().map_or(line, |p| p.line());
-                let fields = Fields { header: &self.header, record: &self.record };
-                Some((line, parse_row(&fields, self.guild, self.kinds, &mut self.seen, self.money, self.now)))
+                let line = self.file.line_of(self.record.position().map_or(0, |p| p.byte()));
+                let parsed = parse_row(&self.record, &self.columns, &self.rules, &mut self.seen);
+                Some((
+                    line,
+                    parsed.map_err(|r| {
+                        if r.reason.starts_with("amount:") {
+                            self.amount_refusals += 1;
+                            for f in r.amount_reads_in {
+                                *self.amount_reads_in.entry(f).or_default() += 1;
+                            }
+                        }
+                        r.reason
+                    }),
+                ))
             }
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let line = self.file.line_of(e.position().map_or(0, |p| p.byte()));
                 // A bad row is skipped; any other fault leaves the rest unreadable.
                 self.stopped = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. });
                 Some((line, Err(csv_error(&e))))
             }
         }
     }
+
+    /// A hint when every refused amount reads in one other number format: the file likely uses it.
+    fn number_format_hint(&self) -> Option<String> {
+        let n = self.amount_refusals;
+        let formats: Vec<NumberFormat> =
+            NumberFormat::ALL.into_iter().filter(|f| n > 0 && self.amount_reads_in.get(f) == Some(&n)).collect();
+        let (first, others) = formats.split_first()?;
+        let also: String = others.iter().map(|f| format!(" or {f}")).collect();
+        let also_flag: String = others.iter().map(|f| format!(" (or '{f}')")).collect();
+        Some(format!(
+            "{n} amount{} refused here read{} in the {first}{also} number format: if the file writes amounts that \
+             way, import it again with --number-format '{first}'{also_flag}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" }
+        ))
+    }
 }
 
 impl App {
-    /// Imports activities from CSV. Good rows are stored, bad rows are reported with their line
-    /// number and reason and leave nothing behind; unknown teams and members are created.
+    /// Imports activities from CSV as most tools write it (see [`ImportOptions::default`]).
     pub async fn import_csv<R: Read>(
         &self,
         guild: Snowflake,
@@ -240,16 +366,33 @@ impl App {
         actor: String,
         now: DateTime<Utc>,
     ) -> AppResult<ImportSummary> {
+        self.import_csv_with(guild, input, &ImportOptions::default(), actor, now).await
+    }
+
+    /// Imports activities from CSV. Good rows are stored, bad rows are reported with their
+    /// physical line number and reason and leave nothing behind; unknown teams and members are
+    /// created. A file whose header or delimiter is the problem is refused whole, saying so.
+    pub async fn import_csv_with<R: Read>(
+        &self,
+        guild: Snowflake,
+        input: R,
+        options: &ImportOptions,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<ImportSummary> {
         let g = guild.as_i64();
         let kinds = self.store.kinds(g).await?;
-        let money = self.store.guild_settings(g).await?.money();
-        let rows = CsvRows::open(input, g, &kinds, money, now)?;
+        let file = CsvFile::load(input, options.delimiter)?;
+        let rules = self.row_rules(g, &kinds, options, now).await?;
+        let read_as = read_as(&file, rules.money, rules.tz);
+        let rows = CsvRows::open(&file, &options.columns, rules)?;
 
         // A big writer cache for the import's duration, given back however it ends.
         self.store.set_bulk_mode(true).await?;
         let imported = self.import_records(rows, now).await;
         self.store.set_bulk_mode(false).await?;
         let mut summary = imported?;
+        summary.read_as = read_as;
         summary.rejected.sort_by_key(|r| r.line);
         self.store
             .audit_import(
@@ -263,11 +406,24 @@ impl App {
         Ok(summary)
     }
 
-    /// Takes back what an import file brought in: every live activity holding a key that one of
-    /// the file's rows produces (its external_id, or the key derived from its content) is
-    /// soft-deleted as `/undo` would, rollups and audit included, so importing the file again
-    /// brings the rows back. Rows the importer would reject are reported the same way and remove
-    /// nothing.
+    /// What every row of a file is read against: the guild's kinds, money (in the file's number
+    /// format when one is given) and timezone.
+    async fn row_rules<'k>(
+        &self,
+        g: i64,
+        kinds: &'k [ActivityKind],
+        options: &ImportOptions,
+        now: DateTime<Utc>,
+    ) -> AppResult<RowRules<'k>> {
+        let settings = self.store.guild_settings(g).await?;
+        let mut money = settings.money();
+        if let Some(f) = options.number_format {
+            money.format = f;
+        }
+        Ok(RowRules { guild: g, kinds, money, tz: settings.timezone, now })
+    }
+
+    /// Takes back what an import file brought in, reading it as [`App::import_csv`] would.
     pub async fn remove_csv<R: Read>(
         &self,
         guild: Snowflake,
@@ -275,10 +431,27 @@ impl App {
         actor: String,
         now: DateTime<Utc>,
     ) -> AppResult<RemoveSummary> {
+        self.remove_csv_with(guild, input, &ImportOptions::default(), actor, now).await
+    }
+
+    /// Takes back what an import file brought in: every live activity holding a key that one of
+    /// the file's rows produces (its external_id, or the key derived from its content) is
+    /// soft-deleted as `/undo` would, rollups and audit included, so importing the file again
+    /// brings the rows back. Rows the importer would reject are reported the same way and remove
+    /// nothing.
+    pub async fn remove_csv_with<R: Read>(
+        &self,
+        guild: Snowflake,
+        input: R,
+        options: &ImportOptions,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<RemoveSummary> {
         let g = guild.as_i64();
         let kinds = self.store.kinds(g).await?;
-        let money = self.store.guild_settings(g).await?.money();
-        let mut rows = CsvRows::open(input, g, &kinds, money, now)?;
+        let file = CsvFile::load(input, options.delimiter)?;
+        let rules = self.row_rules(g, &kinds, options, now).await?;
+        let mut rows = CsvRows::open(&file, &options.columns, rules)?;
         let mut summary = RemoveSummary::default();
         let mut batch: Vec<ImportRow> = Vec::new();
         let mut lines: Vec<u64> = Vec::new();
@@ -286,8 +459,8 @@ impl App {
             let next = rows.next_row();
             let end = next.is_none();
             match next {
-                Some((line, Ok(row))) => {
-                    batch.push(row);
+                Some((line, Ok(parsed))) => {
+                    batch.push(parsed.row);
                     lines.push(line);
                 }
                 Some((line, Err(reason))) => summary.rejected.push(RowError { line, reason }),
@@ -318,7 +491,7 @@ impl App {
     }
 
     /// Parses and stores the records after the header, batch by batch.
-    async fn import_records<R: Read>(&self, mut rows: CsvRows<'_, R>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
+    async fn import_records(&self, mut rows: CsvRows<'_, '_>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
         let mut summary = ImportSummary::default();
         // The batch being written while the next one is parsed (the writer has a thread of its own).
         let mut pending: Option<Pending> = None;
@@ -326,8 +499,12 @@ impl App {
         let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
         while let Some((line, parsed)) = rows.next_row() {
             match parsed {
-                Ok(row) => {
-                    batch.push(row);
+                Ok(parsed) => {
+                    summary.times.add(parsed.form);
+                    if let Some(reason) = parsed.warning {
+                        summary.warnings.push(RowError { line, reason });
+                    }
+                    batch.push(parsed.row);
                     lines.push(line);
                 }
                 Err(reason) => summary.rejected.push(RowError { line, reason }),
@@ -338,6 +515,7 @@ impl App {
         }
         self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;
         finish(pending.take(), &mut summary).await?;
+        summary.hints.extend(rows.number_format_hint());
         Ok(summary)
     }
 
@@ -435,7 +613,7 @@ async fn finish(pending: Option<Pending>, summary: &mut ImportSummary) -> AppRes
     Ok(())
 }
 
-fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; 10] {
+fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; COLUMNS.len()] {
     [
         r.occurred_at.with_timezone(&settings.timezone).to_rfc3339_opts(SecondsFormat::AutoSi, true),
         r.user_id.to_string(),
@@ -447,12 +625,17 @@ fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; 10] {
         r.note.clone(),
         r.idem_key.clone(),
         r.deal_ref.clone().unwrap_or_default(),
+        // Said on every row with an amount, so a file never brings money into another currency.
+        r.amount.map(|_| settings.money().currency.code().to_string()).unwrap_or_default(),
     ]
 }
 
 fn csv_error(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".into(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "the row is not valid UTF-8 text (the file may be saved as Windows-1252 or Latin-1; save it as CSV UTF-8)"
+                .into()
+        }
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
             format!("the row has {len} fields; the header has {expected_len}")
         }

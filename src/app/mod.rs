@@ -4,6 +4,7 @@
 
 pub mod comp;
 pub mod competitions;
+pub mod csv_dialect;
 pub mod deals;
 pub mod forecast;
 pub mod goals;

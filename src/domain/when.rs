@@ -1,6 +1,9 @@
-//! Parses the `when` of a `/log`: `today 14:30`, `yesterday`, `yesterday 16:00`, `14:30`,
-//! `2026-10-14 09:00`, `2026-10-14`, `-2h`, `-30m`, `-1d`, `now`. Local times are in the guild's
-//! timezone. Whether the result is inside the back-dating window is checked by the caller.
+//! Parses times people and their tools write: the `when` of a `/log` (`today 14:30`, `yesterday`,
+//! `yesterday 16:00`, `14:30`, `-2h`, `-30m`, `-1d`, `now`) and the timestamps of files and CRMs
+//! ([`parse_timestamp`]: RFC 3339 with an offset, local date-times without one, bare dates). Local
+//! times are in the guild's timezone: one the clocks skip is refused with the reason, one that
+//! happens twice (the autumn hour) is the earlier instant. Whether the result is inside the
+//! back-dating window is checked by the caller.
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -20,6 +23,10 @@ pub fn parse_when(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc
     }
     if let Some(rest) = t.strip_prefix('-') {
         return relative(rest.trim()).map(|d| now - d).ok_or_else(bad);
+    }
+    // A full date-time, with or without an offset, reads as a file's timestamp would.
+    if t.len() > 10 && t.as_bytes().get(4) == Some(&b'-') && t.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+        return parse_timestamp(text, tz).map(|(at, _)| at);
     }
     let today = local_date(tz, now);
     let (day, time) = match t.split_once(char::is_whitespace) {
@@ -47,6 +54,79 @@ pub fn parse_when(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc
             tz.name()
         ))
     })
+}
+
+/// How a timestamp gave its instant; an import counts its rows by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeForm {
+    /// RFC 3339 / ISO 8601 with a UTC offset: `2026-11-02T09:00:00+01:00`, `2026-11-02 08:00Z`.
+    Offset,
+    /// A local date-time without an offset, read in the guild's timezone: `2026-11-02 09:00`.
+    Local,
+    /// A bare date, counted at 12:00 local time that day: `2026-11-02`.
+    Date,
+}
+
+const TIMESTAMP_HELP: &str = "write 2026-11-02 09:00 (local time), 2026-11-02T09:00:00+01:00 (with an offset) \
+                              or 2026-11-02 (a day, counted at 12:00)";
+
+/// Reads a timestamp from a file or another tool: RFC 3339 / ISO 8601 with an offset (`T` or a
+/// space between date and time, seconds and fractions optional, `Z` for UTC), a local date-time
+/// without an offset (`2026-11-02 09:00`, `2026-11-02T09:00:00`) in `tz`, or a bare date
+/// (`2026-11-02`) at 12:00 local. Refuses dates that could be read two ways (`02/11/2026`), local
+/// times the clocks skip, and anything else, saying which forms are read.
+pub fn parse_timestamp(text: &str, tz: Tz) -> Result<(DateTime<Utc>, TimeForm), DomainError> {
+    let raw = text.trim();
+    let shown = shorten(raw, 40);
+    let bad = || DomainError::invalid(format!("`{shown}` is not a time rally reads; {TIMESTAMP_HELP}"));
+    if raw.is_empty() {
+        return Err(DomainError::invalid(format!("the time is empty; {TIMESTAMP_HELP}")));
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok((at.with_timezone(&Utc), TimeForm::Offset));
+    }
+    // `Z` and `z` are UTC; chrono's `%:z` wants digits.
+    let normal = match raw.strip_suffix(['Z', 'z']) {
+        Some(head) => format!("{head}+00:00"),
+        None => raw.to_string(),
+    };
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M%:z"] {
+        if let Ok(at) = DateTime::parse_from_str(&normal, fmt) {
+            return Ok((at.with_timezone(&Utc), TimeForm::Offset));
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(raw, fmt) {
+            return local_instant(tz, local).map(|at| (at, TimeForm::Local)).ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "{} does not exist in {}: the clocks skip it when summer time starts; write the time after the change",
+                    local.format("%Y-%m-%d %H:%M"),
+                    tz.name()
+                ))
+            });
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        let noon = date.and_hms_opt(12, 0, 0).ok_or_else(bad)?;
+        return local_instant(tz, noon).map(|at| (at, TimeForm::Date)).ok_or_else(bad);
+    }
+    // `02/11/2026`, `11.02.2026`: day and month depend on the country that wrote them.
+    let parts: Vec<&str> = raw.split(['/', '.', '-']).collect();
+    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let (a, b) = (parts[0].parse::<u32>().unwrap_or(0), parts[1].parse::<u32>().unwrap_or(0));
+        if parts[2].len() == 4 && (1..=12).contains(&a) && (1..=12).contains(&b) && a != b {
+            return Err(DomainError::invalid(format!(
+                "`{shown}` could be day {a} of month {b} or day {b} of month {a}; write dates as year-month-day, e.g. {}-{b:02}-{a:02}",
+                parts[2]
+            )));
+        }
+        return Err(DomainError::invalid(format!(
+            "`{shown}` is not a date rally reads; write dates as year-month-day (2026-11-02)"
+        )));
+    }
+    Err(bad())
 }
 
 /// `2h`, `30m`, `1d`, `90 min`: a positive span of at most 400 days.
@@ -110,6 +190,56 @@ mod tests {
         let now = at("2026-11-27T15:00:00Z");
         assert!(parse_when("2026-03-29 02:30", now, berlin).unwrap_err().message.contains("does not exist"));
         assert_eq!(parse_when("2026-10-25 02:30", now, berlin).unwrap(), at("2026-10-25T00:30:00Z"));
+    }
+
+    #[test]
+    fn timestamps_with_an_offset_local_times_and_dates_are_told_apart() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let cases = [
+            ("2026-11-02T09:00:00+01:00", "2026-11-02T08:00:00Z", TimeForm::Offset),
+            ("2026-11-02 09:00:00+01:00", "2026-11-02T08:00:00Z", TimeForm::Offset),
+            ("2026-11-02T08:00Z", "2026-11-02T08:00:00Z", TimeForm::Offset),
+            ("2026-11-02 08:00:00.5z", "2026-11-02T08:00:00.5Z", TimeForm::Offset),
+            ("2026-11-02 09:00", "2026-11-02T08:00:00Z", TimeForm::Local),
+            ("2026-11-02T09:00:00", "2026-11-02T08:00:00Z", TimeForm::Local),
+            ("2026-07-02 09:00", "2026-07-02T07:00:00Z", TimeForm::Local),
+            ("2026-11-02", "2026-11-02T11:00:00Z", TimeForm::Date),
+            (" 2026-07-02 ", "2026-07-02T10:00:00Z", TimeForm::Date),
+        ];
+        for (text, want, form) in cases {
+            assert_eq!(parse_timestamp(text, berlin), Ok((at(want), form)), "{text}");
+        }
+    }
+
+    #[test]
+    fn local_times_across_both_dst_changes_are_the_earlier_instant_or_refused() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        // Spring forward: 02:00-03:00 does not exist.
+        let err = parse_timestamp("2026-03-29 02:30", berlin).unwrap_err().message;
+        assert!(err.contains("2026-03-29 02:30 does not exist in Europe/Berlin"), "{err}");
+        assert_eq!(parse_timestamp("2026-03-29 01:59", berlin).unwrap().0, at("2026-03-29T00:59:00Z"));
+        assert_eq!(parse_timestamp("2026-03-29 03:00", berlin).unwrap().0, at("2026-03-29T01:00:00Z"));
+        assert!(parse_timestamp("2026-03-08T02:15:00", new_york).is_err());
+        // Fall back: 02:00-03:00 happens twice; the first one is taken.
+        assert_eq!(parse_timestamp("2026-10-25 02:30", berlin).unwrap().0, at("2026-10-25T00:30:00Z"));
+        assert_eq!(parse_timestamp("2026-11-01 01:30", new_york).unwrap().0, at("2026-11-01T05:30:00Z"));
+        // An offset says which of the two was meant.
+        assert_eq!(parse_timestamp("2026-10-25T02:30:00+01:00", berlin).unwrap().0, at("2026-10-25T01:30:00Z"));
+        // A bare date on a change day is still its noon.
+        assert_eq!(parse_timestamp("2026-03-29", berlin).unwrap().0, at("2026-03-29T10:00:00Z"));
+        assert_eq!(parse_timestamp("2026-10-25", berlin).unwrap().0, at("2026-10-25T11:00:00Z"));
+    }
+
+    #[test]
+    fn dates_that_read_two_ways_and_other_forms_are_refused_with_the_forms_that_work() {
+        let err = |t: &str| parse_timestamp(t, Tz::UTC).unwrap_err().message;
+        assert!(err("02/11/2026").contains("could be day 2 of month 11 or day 11 of month 2"), "{}", err("02/11/2026"));
+        assert!(err("02.11.2026").contains("write dates as year-month-day"));
+        assert!(err("31/12/2026").contains("write dates as year-month-day (2026-11-02)"));
+        assert!(err("yesterday").contains("2026-11-02 09:00 (local time)"));
+        assert!(err("2026-13-02").contains("is not a date rally reads"));
+        assert!(err("").contains("the time is empty"));
     }
 
     #[test]

@@ -260,7 +260,10 @@ fn import_report_export_and_check_work_from_the_command_line() {
     assert_eq!(o.status.code(), Some(1), "a rejected row makes the exit code say so");
     assert_eq!(
         stdout(&o),
-        "line 5: quantity must be between 1 and 1000, not 0\n4 rows: 3 imported, 0 already imported (skipped), 1 rejected\n"
+        "line 5: quantity must be between 1 and 1000, not 0\n\
+         4 rows: 3 imported, 0 already imported (skipped), 1 rejected\n\
+         Read as `,`-separated (found in the header), amounts as 1,234.56 USD, local times in Europe/Berlin\n\
+         Times: 3 with an offset, 0 local, 0 date only (counted at 12:00)\n"
     );
 
     let o = rally(&db, &["report", "--guild", "7", "--period", "this-week", "--format", "json"]);
@@ -327,7 +330,7 @@ fn import_remove_takes_a_files_rows_back_and_prints_its_counts() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!((v["removed"].as_u64(), v["not_found"].as_u64()), (Some(0), Some(2)));
     let o = rally(&db, &["import", "--guild", "7", file]);
-    assert!(stdout(&o).ends_with("3 rows: 2 imported, 0 already imported (skipped), 1 rejected\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\n3 rows: 2 imported, 0 already imported (skipped), 1 rejected\n"), "{}", stdout(&o));
     let o = rally(&db, &["db", "check"]);
     assert!(o.status.success(), "{}", stdout(&o));
 }
@@ -353,4 +356,40 @@ fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction(
     let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "/log count:2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("the option `kind` is required"), "{}", stderr(&o));
+}
+
+#[test]
+fn import_reads_another_tools_semicolon_file_with_columns_and_number_format_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let csv = dir.path().join("crm.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}Due date;Owner;Owner name;Type;Count;Value\r\n\
+         2026-11-02 09:00;101;Alice;won;1;1.250,50\r\n\
+         2026-11-02;101;Alice;calls;3;\r\n\
+         2026-11-03 10:00;102;Bob;won;1;\r\n",
+    )
+    .unwrap();
+    let o = rally(&db, &["guild", "set", "--guild", "7", "--timezone", "Europe/Berlin", "--currency", "EUR"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let map = "--columns=occurred_at=Due date,user_id=Owner,user_name=Owner name,kind=Type,quantity=Count,amount=Value";
+    let o = rally(&db, &["import", "--guild", "7", map, "--number-format", "1.234,56", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("line 3: unknown kind `calls`"), "{out}");
+    assert!(
+        out.contains("line 4: warning: a `won` row without an amount counts as a deal won with no revenue\n"),
+        "{out}"
+    );
+    assert!(out.contains("3 rows: 2 imported, 0 already imported (skipped), 1 rejected, 1 warning\n"), "{out}");
+    assert!(out.contains(
+        "Read as `;`-separated (found in the header), amounts as 1.234,56 EUR, local times in Europe/Berlin\n"
+    ));
+    assert!(out.contains("Times: 0 with an offset, 2 local, 0 date only (counted at 12:00)\n"), "{out}");
+    let o = rally(&db, &["report", "--guild", "7", "--period", "2026-11"]);
+    assert!(stdout(&o).contains("Total: 40 points, 2 won, revenue 1,250.50\u{a0}EUR"), "{}", stdout(&o));
+    let o = rally(&db, &["import", "--guild", "7", "--columns", "when=Due date", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`when` is not one of rally's columns"), "{}", stderr(&o));
 }

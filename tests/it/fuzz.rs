@@ -103,7 +103,28 @@ proptest! {
         prop_assert!(summary.rows() <= rows.len());
         prop_assert!(rt.block_on(t.app.store.verify_rollups(Some(99))).unwrap().is_empty());
     }
+
+    #[test]
+    fn any_file_in_any_dialect_is_read_or_refused_without_a_panic(
+        head in "[a-z_ ;,|\t\"]{0,40}",
+        body in proptest::collection::vec(proptest::sample::select(vec![
+            "\r", "\n", "\r\n", ";", ",", "\t", "|", "\"", "2026-11-02 09:00", "1.250,50", "won", "101", "\u{feff}", "x",
+        ]), 0..40),
+        bom in any::<bool>(),
+    ) {
+        let (t, rt) = app();
+        let mut bytes = if bom { vec![0xEF, 0xBB, 0xBF] } else { Vec::new() };
+        bytes.extend(format!("{HEADER_SEMI}{head}\n{}", body.concat()).into_bytes());
+        let result = rt.block_on(t.app.import_csv(id(99), bytes.as_slice(), "fuzz".into(), at("2026-11-27T12:00:00Z")));
+        if let Ok(summary) = result {
+            let physical = bytes.iter().filter(|b| **b == b'\n' || **b == b'\r').count() as u64 + 1;
+            prop_assert!(summary.rejected.iter().all(|r| r.line >= 2 && r.line <= physical));
+        }
+        prop_assert!(rt.block_on(t.app.store.verify_rollups(Some(99))).unwrap().is_empty());
+    }
 }
+
+const HEADER_SEMI: &str = "occurred_at;user_id;user_name;kind;quantity;amount;";
 
 /// Cases for the text-parser run: a quick default, and a million in CI (`RALLY_FUZZ_CASES`).
 fn text_cases() -> u32 {
@@ -126,6 +147,8 @@ proptest! {
         let _ = rally::domain::money::NumberFormat::parse(&text);
         let _ = rally::domain::money::Currency::parse(&text);
         let _ = rally::domain::activity::Quantity::parse(&text);
+        let _ = rally::domain::when::parse_timestamp(&text, chrono_tz::Tz::America__New_York);
+        let _ = rally::app::csv_dialect::ColumnMap::parse(&text, &rally::app::import::COLUMNS);
         let _ = rally::domain::activity::Snowflake::parse(&text);
         let _ = rally::domain::settings::WorkingDays::parse(&text);
         let _ = rally::handlers::cmdline::parse(&text);

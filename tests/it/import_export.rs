@@ -32,8 +32,11 @@ yesterday,901,Ghost1,Ghosts,call,1,,,b1
     assert_eq!(
         got,
         vec![
-            (3, "occurred_at `yesterday` is not an RFC 3339 time with offset (e.g. 2026-10-14T09:30:00+02:00)"),
-            (4, "unknown kind `dance`"),
+            (
+                3,
+                "occurred_at: `yesterday` is not a time rally reads; write 2026-11-02 09:00 (local time), 2026-11-02T09:00:00+01:00 (with an offset) or 2026-11-02 (a day, counted at 12:00)"
+            ),
+            (4, "unknown kind `dance`; the kinds are: call, email, meeting, demo, proposal, won, lost"),
             (5, "quantity must be between 1 and 1000, not 0"),
             (6, "quantity must be between 1 and 1000, not 5000"),
             (7, "amount: an amount cannot be negative"),
@@ -121,7 +124,7 @@ async fn a_file_without_required_columns_is_refused_whole() {
         .unwrap_err();
     let AppError::User(message) = err else { panic!("expected a user error") };
     assert!(
-        message.starts_with("the CSV header lacks column(s) occurred_at, user_id, user_name, kind, quantity"),
+        message.starts_with("no column matches `occurred_at`, `user_id`, `user_name`, `kind`, `quantity`; the file's columns are: `when`, `user`"),
         "{message}"
     );
     assert!(t.app.store.members(1).await.unwrap().is_empty());
@@ -139,7 +142,10 @@ async fn odd_bytes_and_a_byte_order_mark_are_handled() {
     assert_eq!(s.imported, 2);
     assert_eq!(s.rejected.len(), 1);
     assert_eq!(s.rejected[0].line, 3);
-    assert_eq!(s.rejected[0].reason, "the row is not valid UTF-8");
+    assert_eq!(
+        s.rejected[0].reason,
+        "the row is not valid UTF-8 text (the file may be saved as Windows-1252 or Latin-1; save it as CSV UTF-8)"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +286,7 @@ async fn a_removal_reports_bad_rows_and_rows_of_another_member_and_removes_nothi
         got,
         [
             (2, "the activity with this key belongs to another member (101); nothing was removed"),
-            (3, "unknown kind `dance`"),
+            (3, "unknown kind `dance`; the kinds are: call, email, meeting, demo, proposal, won, lost"),
         ]
     );
     assert_eq!(month(&t, 1).await, before);
@@ -288,7 +294,7 @@ async fn a_removal_reports_bad_rows_and_rows_of_another_member_and_removes_nothi
 
     let err = t.app.remove_csv(id(1), "when,user\n".as_bytes(), "test".into(), at(NOW)).await.unwrap_err();
     let AppError::User(message) = err else { panic!("expected a user error") };
-    assert!(message.starts_with("the CSV header lacks column(s)"), "{message}");
+    assert!(message.starts_with("no column matches"), "{message}");
 }
 
 #[tokio::test]

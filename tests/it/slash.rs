@@ -274,9 +274,11 @@ async fn export_attaches_the_period_as_csv_in_the_import_format() {
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].filename, "rally-this-month.csv");
     let csv = String::from_utf8(m.attachments[0].data.clone()).unwrap();
-    assert!(csv.starts_with("occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id,deal\n"));
     assert!(
-        csv.contains("2026-11-27T15:00:00Z,42,rep42,,won,1,\"1,250.00\",\"Acme, renewal\",interaction:1,"),
+        csv.starts_with("occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id,deal,currency\n")
+    );
+    assert!(
+        csv.contains("2026-11-27T15:00:00Z,42,rep42,,won,1,\"1,250.00\",\"Acme, renewal\",interaction:1,,USD"),
         "{csv}"
     );
 }
