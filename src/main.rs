@@ -460,13 +460,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Report { guild, period, team, format } => {
             known_guild(&app, guild, &db).await?;
             let report = app.report(guild, &period, team.as_deref(), now).await?;
+            let settings = app.settings(guild).await?;
             match format {
-                TextOrJson::Json => {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default())
-                        .map_err(io)?
-                }
+                TextOrJson::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report_json(&report, settings.money())).unwrap_or_default()
+                )
+                .map_err(io)?,
                 TextOrJson::Text => {
-                    let settings = app.settings(guild).await?;
                     write!(out, "{}", report_text(&report, settings.timezone.name(), settings.money())).map_err(io)?
                 }
             }
@@ -688,9 +690,12 @@ async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
 }
 
 /// The report's JSON shape (documented in the README).
-fn report_json(r: &Report) -> serde_json::Value {
+/// Amounts (`*_cents`) are integers of the currency's minor units, whatever the currency.
+fn report_json(r: &Report, money: Money) -> serde_json::Value {
     serde_json::json!({
         "guild": r.guild,
+        "currency": money.currency.code(),
+        "minor_unit_digits": money.currency.exponent(),
         "period": {"label": r.period.label, "start": r.period.start, "end": r.period.end},
         "previous_period": {"start": r.previous_period.start, "end": r.previous_period.end},
         "members": r.members.iter().map(|m| serde_json::json!({
