@@ -169,7 +169,6 @@ impl GoalMetric {
             }
             return Ok(amount);
         }
-        let digits: String = raw.chars().filter(|c| !matches!(c, ',' | '_')).collect();
         let bad = || {
             DomainError::invalid(format!(
                 "`{}` is not a target for {}; write a whole number like 80",
@@ -177,13 +176,12 @@ impl GoalMetric {
                 self.noun()
             ))
         };
-        if digits.starts_with('-') {
+        if raw.starts_with('-') {
             return Err(DomainError::invalid("a target must be more than 0"));
         }
-        let digits = digits.strip_prefix('+').unwrap_or(&digits);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
+        // Thousands separators as the guild writes them: `1,000` is a thousand only where `,`
+        // groups digits; where it is the decimal mark it is refused, not read as 1000.
+        let digits = money.format.whole_digits(raw.strip_prefix('+').unwrap_or(raw)).ok_or_else(bad)?;
         let too_large = || DomainError::invalid(format!("a target may be at most {MAX_COUNT_TARGET}"));
         if digits.trim_start_matches('0').len() > 10 {
             return Err(too_large());
@@ -889,6 +887,9 @@ mod tests {
         assert_eq!(GoalMetric::Revenue.parse_target("0.5", M), Ok(50));
         assert_eq!(GoalMetric::Points.parse_target(" 80 ", M), Ok(80));
         assert_eq!(GoalMetric::Points.parse_target("1,000", M), Ok(1000));
+        let de = Money { format: crate::domain::money::NumberFormat::DotComma, ..M };
+        assert_eq!(GoalMetric::Points.parse_target("1.000", de), Ok(1000));
+        assert!(GoalMetric::Points.parse_target("1,000", de).is_err(), "a decimal comma is never dropped");
         assert_eq!(GoalMetric::DealsWon.parse_target("+3", M), Ok(3));
         assert_eq!(GoalMetric::Points.parse_target("1000000000", M), Ok(MAX_COUNT_TARGET));
         let err = |m: GoalMetric, t: &str| m.parse_target(t, M).unwrap_err().message;

@@ -136,6 +136,19 @@ impl NumberFormat {
         out
     }
 
+    /// The digits of a whole number written in this format (`1,000` or `1000` in `1,234.56`,
+    /// `1.000` in `1.234,56`), or `None` when the text holds anything else or groups wrongly.
+    pub fn whole_digits(self, text: &str) -> Option<String> {
+        let t = text.trim();
+        if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || self.is_group(c)) {
+            return None;
+        }
+        let groups: Vec<&str> = t.split(|c| self.is_group(c)).collect();
+        let grouped_well =
+            groups.len() == 1 || ((1..=3).contains(&groups[0].len()) && groups[1..].iter().all(|g| g.len() == 3));
+        grouped_well.then(|| groups.concat())
+    }
+
     /// Reads a bare number (no sign, no currency) in this format, with at most `exponent` decimals.
     fn read(self, text: &str, exponent: u32) -> Result<i64, Misread> {
         let decimal = self.decimal_mark();
@@ -635,6 +648,17 @@ mod tests {
         assert!(Currency::parse("BGN").unwrap_err().message.contains("replaced by EUR"));
         assert!(Currency::parse("XAU").unwrap_err().message.contains("not a currency sales are counted in"));
         assert!(Currency::parse("").is_err());
+    }
+
+    #[test]
+    fn whole_numbers_read_only_with_the_formats_own_grouping() {
+        assert_eq!(CommaDot.whole_digits("1,000"), Some("1000".into()));
+        assert_eq!(CommaDot.whole_digits("1000"), Some("1000".into()));
+        assert_eq!(DotComma.whole_digits("1.000"), Some("1000".into()));
+        assert_eq!(DotComma.whole_digits("1,000"), None, "a decimal comma: not a whole number here");
+        assert_eq!(SpaceComma.whole_digits("1 000"), Some("1000".into()));
+        assert_eq!(CommaDot.whole_digits("10,00"), None);
+        assert_eq!(CommaDot.whole_digits("+5"), None);
     }
 
     #[test]
