@@ -40,6 +40,33 @@ pub fn default_kinds() -> Vec<ActivityKind> {
     .collect()
 }
 
+/// Why `typed` is not a kind here, for every place that refuses one (`/log`, kind-remove, CSV
+/// import): names the closest kind when one is close ("did you mean `call`?") and always lists
+/// the kinds, so a typo is fixed without a trip to `/settings show`.
+pub fn unknown_kind(typed: &str, kinds: &[ActivityKind]) -> String {
+    let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    let list = names.join(", ");
+    let shown = shorten(typed.trim(), 40);
+    match super::suggest::closest(typed, names) {
+        Some(near) => format!("`{shown}` is not an activity kind here; did you mean `{near}`? The kinds are: {list}"),
+        None => format!("`{shown}` is not an activity kind here; try one of: {list}"),
+    }
+}
+
+/// Why `typed` is not a metric here, where a metric is one of `others` (`points`, `revenue`, ...)
+/// or a kind: like [`unknown_kind`], with `others` offered too (`reveune` -> `revenue`).
+pub fn unknown_metric(typed: &str, others: &[&str], kinds: &[ActivityKind]) -> String {
+    let kind_names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    let (others_list, kind_list) = (others.join(", "), kind_names.join(", "));
+    let shown = shorten(typed.trim(), 40);
+    match super::suggest::closest(typed, others.iter().copied().chain(kind_names.iter().copied())) {
+        Some(near) => {
+            format!("`{shown}` is not a metric here; did you mean `{near}`? Use {others_list} or a kind: {kind_list}")
+        }
+        None => format!("`{shown}` is not a metric here; use {others_list} or a kind: {kind_list}"),
+    }
+}
+
 /// A kind's name: lowercase ASCII letters, digits, `-` and `_`, 1..=32 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -326,6 +353,41 @@ mod tests {
         assert!(Snowflake::parse("18446744073709551615").is_err());
         assert!(Snowflake::parse("0").is_err());
         assert!(Snowflake::parse("bob").is_err());
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_close_one_and_lists_them_all() {
+        let kinds = default_kinds();
+        assert_eq!(
+            unknown_kind("calls", &kinds),
+            "`calls` is not an activity kind here; did you mean `call`? \
+             The kinds are: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_kind("dance", &kinds),
+            "`dance` is not an activity kind here; try one of: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert!(unknown_kind(&"x".repeat(100_000), &kinds).len() < 200);
+    }
+
+    #[test]
+    fn an_unknown_metric_names_the_close_metric_or_kind() {
+        let kinds = default_kinds();
+        let others = ["points", "revenue", "deals-won"];
+        assert_eq!(
+            unknown_metric("reveune", &others, &kinds),
+            "`reveune` is not a metric here; did you mean `revenue`? \
+             Use points, revenue, deals-won or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_metric("demos", &others, &kinds),
+            "`demos` is not a metric here; did you mean `demo`? \
+             Use points, revenue, deals-won or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_metric("vibes", &["points", "revenue"], &kinds),
+            "`vibes` is not a metric here; use points, revenue or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
     }
 
     #[test]

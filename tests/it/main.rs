@@ -23,3 +23,4 @@ mod scheduler;
 mod scheduler_restart;
 mod slash;
 mod store;
+mod suggest;
