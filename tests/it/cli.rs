@@ -354,3 +354,19 @@ fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction(
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("the option `kind` is required"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["guild", "set", "--guild", "1", "--timezone", "europe/berlin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "`europe/berlin` is not an IANA timezone; did you mean `Europe/Berlin`? (the names are case-sensitive)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!db.exists(), "a refused argument creates no database");
+}

@@ -1,5 +1,5 @@
-//! "Did you mean ...?": a kind or metric close to a known one is refused with the name to use,
-//! and nothing changes.
+//! "Did you mean ...?": a kind, metric or timezone typed in another case or close to a known one
+//! is refused with the name to use, and nothing changes.
 
 use rally::domain::period::PeriodSpec;
 use rally::handlers::{MANAGE_GUILD, Response, dispatch};
@@ -34,6 +34,23 @@ async fn a_plural_kind_suggests_the_singular_and_logs_nothing() {
     assert_eq!(t.app.store.audit_count(1).await.unwrap(), before);
     let r = t.app.report(id(1), &PeriodSpec::Today, None, at(NOW)).await.unwrap();
     assert_eq!(r.totals.points, 1, "only the first /log counted");
+}
+
+#[tokio::test]
+async fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_changes_nothing() {
+    let t = spawn_app();
+    let before = t.app.store.audit_count(1).await.unwrap();
+    let reply = run(&t, 1, MANAGE_GUILD, "/settings timezone timezone:europe/berlin").await;
+    assert_eq!(
+        reply,
+        "⚠️ `europe/berlin` is not an IANA timezone; did you mean `Europe/Berlin`? (the names are case-sensitive)"
+    );
+    let reply = run(&t, 2, MANAGE_GUILD, "/settings timezone timezone:\"america/new york\"").await;
+    assert_eq!(reply, "⚠️ `america/new york` is not an IANA timezone; did you mean `America/New_York`?");
+    assert_eq!(t.app.store.guild_settings(1).await.unwrap().timezone, chrono_tz::UTC);
+    assert_eq!(t.app.store.audit_count(1).await.unwrap(), before);
+    let reply = run(&t, 3, MANAGE_GUILD, "/settings timezone timezone:Europe/Berlin").await;
+    assert!(reply.contains("Timezone: Europe/Berlin"), "{reply}");
 }
 
 #[tokio::test]
