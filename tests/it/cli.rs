@@ -356,6 +356,26 @@ fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction(
 }
 
 #[test]
+fn exec_roles_take_manager_in_any_case_and_suggest_it_for_a_near_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Manger", "/settings show"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: `Manger` is not a role; did you mean `manager`? \
+         --roles takes `manager` (the Manage Server permission) or role ids, comma-separated\n"
+    );
+    assert!(stdout(&o).is_empty(), "the command did not run: {}", stdout(&o));
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Sales", "/settings show"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("`Sales` is not a role: --roles takes `manager`"), "{}", stderr(&o));
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Managers", "/settings show"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Timezone: UTC"), "{}", stdout(&o));
+}
+
+#[test]
 fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
