@@ -285,6 +285,11 @@ impl Snowflake {
             .unwrap_or(t);
         match inner.parse::<u64>() {
             Ok(id) => Self::new(id),
+            Err(_) if looks_scientific(inner) => Err(DomainError::invalid(format!(
+                "`{}` looks like an id a spreadsheet turned into scientific notation, which loses its last \
+                 digits; format the column as text (or the cell as a number with 0 decimals) and export again",
+                shorten(t, 40)
+            ))),
             Err(_) => Err(DomainError::invalid(format!("`{}` is not a Discord id", shorten(t, 40)))),
         }
     }
@@ -303,6 +308,19 @@ impl std::fmt::Display for Snowflake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
     }
+}
+
+/// Whether text reads like a number in scientific notation, `1.01E+17` or `1,01e17` (a comma where
+/// the spreadsheet's locale writes decimals with one): what an 18-digit id becomes in a cell
+/// formatted as a number, its last digits already rounded away.
+fn looks_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, "0"));
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    digits(whole) && digits(fraction) && digits(exponent)
 }
 
 /// Cuts text to `max` characters for error messages, so a 1 MB input never ends up in a reply.
@@ -353,6 +371,26 @@ mod tests {
         assert!(Snowflake::parse("18446744073709551615").is_err());
         assert!(Snowflake::parse("0").is_err());
         assert!(Snowflake::parse("bob").is_err());
+    }
+
+    #[test]
+    fn ids_a_spreadsheet_put_in_scientific_notation_are_refused_with_the_reason() {
+        for typed in ["1.01E+17", "1,01E+17", "1.01e17", "1E+17", " 1.0123456789E+17 ", "<@1.01E+17>"] {
+            let err = Snowflake::parse(typed).unwrap_err().message;
+            assert!(err.contains("looks like an id a spreadsheet turned into scientific notation"), "{typed}: {err}");
+            assert!(
+                err.ends_with("format the column as text (or the cell as a number with 0 decimals) and export again")
+            );
+        }
+        assert_eq!(
+            Snowflake::parse("1.01E+17").unwrap_err().message,
+            "`1.01E+17` looks like an id a spreadsheet turned into scientific notation, which loses its last digits; \
+             format the column as text (or the cell as a number with 0 decimals) and export again"
+        );
+        for not_scientific in ["E+17", "1.01E", "1.01E+", "e", "1.0.1E5", "1E-", "bob", "1e+-5", "E"] {
+            let err = Snowflake::parse(not_scientific).unwrap_err().message;
+            assert!(err.ends_with("is not a Discord id"), "{not_scientific}: {err}");
+        }
     }
 
     #[test]

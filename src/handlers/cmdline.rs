@@ -238,6 +238,7 @@ mod tests {
             exec_role("Sales").unwrap_err().message,
             "`Sales` is not a role: --roles takes `manager` (the Manage Server permission) or role ids, comma-separated"
         );
+        assert!(exec_role("1.01E+17").unwrap_err().message.contains("scientific notation"));
     }
 
     #[test]

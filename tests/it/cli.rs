@@ -390,3 +390,12 @@ fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_not
     );
     assert!(!db.exists(), "a refused argument creates no database");
 }
+
+#[test]
+fn an_id_in_scientific_notation_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["exec", "--guild", "1.01E+17", "--user", "9", "/me"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`1.01E+17` looks like an id a spreadsheet turned into scientific notation"));
+}

@@ -1,5 +1,5 @@
 //! "Did you mean ...?": a kind, metric or timezone typed in another case or close to a known one
-//! is refused with the name to use, and nothing changes.
+//! is refused with the name to use, and nothing changes; spreadsheet-mangled ids say why.
 
 use rally::domain::period::PeriodSpec;
 use rally::handlers::{MANAGE_GUILD, Response, dispatch};
@@ -99,4 +99,22 @@ async fn a_metric_close_to_a_kind_or_a_named_metric_is_suggested_wherever_metric
         assert_eq!(&run(&t, 10 + i as u64, MANAGE_GUILD, line).await, want, "{line}");
     }
     assert_eq!(t.app.store.audit_count(1).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn an_id_a_spreadsheet_put_in_scientific_notation_is_refused_with_the_reason() {
+    let t = spawn_app();
+    let csv = format!("{HEADER}2026-11-02T09:00:00Z,1.01E+17,Alice,Alpha,call,2,,,sci1\n");
+    let s = import(&t.app, 1, &csv, NOW).await;
+    assert_eq!(s.imported, 0);
+    assert_eq!(s.rejected.len(), 1);
+    let reason = &s.rejected[0].reason;
+    assert!(
+        reason.contains(
+            "`1.01E+17` looks like an id a spreadsheet turned into scientific notation, which loses its last digits; \
+             format the column as text (or the cell as a number with 0 decimals) and export again"
+        ),
+        "{reason}"
+    );
+    assert!(t.app.store.members(1).await.unwrap().is_empty());
 }
