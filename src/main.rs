@@ -524,11 +524,10 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let call = rally::handlers::cmdline::parse(&line)?;
             let mut permissions = 0;
             let mut role_ids = Vec::new();
-            for role in &roles {
-                match role.trim() {
-                    "manager" | "managers" => permissions |= rally::handlers::MANAGE_GUILD,
-                    "" => {}
-                    other => role_ids.push(Snowflake::parse(other)?.get()),
+            for role in roles.iter().filter(|r| !r.trim().is_empty()) {
+                match rally::handlers::cmdline::exec_role(role)? {
+                    rally::handlers::cmdline::ExecRole::Manager => permissions |= rally::handlers::MANAGE_GUILD,
+                    rally::handlers::cmdline::ExecRole::Role(id) => role_ids.push(id.get()),
                 }
             }
             let user_name = match user_name {

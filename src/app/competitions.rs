@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{App, AppError, AppResult};
-use crate::domain::activity::Snowflake;
+use crate::domain::activity::{Snowflake, unknown_metric};
 use crate::domain::competition::{Contest, Entry, Repeat, Scoring, Season, Seasons, Standing, standings};
 use crate::domain::goals::{GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
 use crate::domain::kpi::Totals;
@@ -98,10 +98,11 @@ impl App {
             return Err(AppError::User("give the competition a name of 1 to 60 characters".into()));
         }
         let metric = GoalMetric::parse(&req.metric)?;
-        if let GoalMetric::Kind(kind) = &metric
-            && !self.store.kinds(g).await?.iter().any(|k| k.name == *kind)
-        {
-            return Err(AppError::User(format!("`{kind}` is not an activity kind here; see /settings show")));
+        if let GoalMetric::Kind(kind) = &metric {
+            let kinds = self.store.kinds(g).await?;
+            if !kinds.iter().any(|k| k.name == *kind) {
+                return Err(AppError::User(unknown_metric(kind.as_str(), &GoalMetric::NAMED, &kinds)));
+            }
         }
         let contest = Contest::parse(&req.between)?;
         let scoring = Scoring::parse(&req.scoring)?;

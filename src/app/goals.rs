@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{App, AppError, AppResult};
-use crate::domain::activity::Snowflake;
+use crate::domain::activity::{Snowflake, unknown_metric};
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalStart, GoalSubject, GoalVersion, Pace};
 use crate::domain::kpi::Totals;
 use crate::domain::money::Money;
@@ -290,11 +290,7 @@ impl App {
         if kinds.iter().any(|k| k.name == *kind) {
             return Ok(());
         }
-        let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
-        Err(AppError::User(format!(
-            "`{kind}` is not an activity kind here; a goal counts points, revenue, deals-won or one of: {}",
-            names.join(", ")
-        )))
+        Err(AppError::User(unknown_metric(kind.as_str(), &GoalMetric::NAMED, &kinds)))
     }
 
     async fn progress_in(

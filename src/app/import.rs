@@ -14,7 +14,9 @@ use super::{App, AppError, AppResult};
 use chrono_tz::Tz;
 
 use super::csv_dialect::{ColumnMap, Columns, CsvFile, delimiter_name};
-use crate::domain::activity::{ActivityKind, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten};
+use crate::domain::activity::{
+    ActivityKind, DealRef, KindName, Name, Note, Snowflake, Source, check_amount, shorten, unknown_kind,
+};
 use crate::domain::money::{Money, NumberFormat};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
@@ -196,8 +198,7 @@ fn parse_row(
     };
     let kind_name = KindName::parse(get("kind")).map_err(|e| e.to_string())?;
     let Some(kind) = rules.kinds.iter().find(|k| k.name == kind_name) else {
-        let names: Vec<&str> = rules.kinds.iter().map(|k| k.name.as_str()).collect();
-        return Err(format!("unknown kind `{kind_name}`; the kinds are: {}", names.join(", ")).into());
+        return Err(unknown_kind(kind_name.as_str(), rules.kinds).into());
     };
     let quantity = match get("quantity") {
         "" => crate::domain::activity::Quantity::ONE,

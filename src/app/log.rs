@@ -3,7 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{App, AppError, AppResult};
-use crate::domain::activity::{Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount};
+use crate::domain::activity::{
+    Amount, DealRef, KindName, Name, Note, Quantity, Snowflake, Source, check_amount, unknown_kind,
+};
 use crate::domain::kpi::Totals;
 use crate::domain::period::Period;
 use crate::store::{Logged, NewActivity, Undone};
@@ -38,12 +40,7 @@ impl App {
         let settings = self.store.guild_settings(guild).await?;
         let kinds = self.store.kinds_shared(guild).await?;
         let Some(kind) = kinds.iter().find(|k| k.name == req.kind) else {
-            let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
-            return Err(AppError::User(format!(
-                "`{}` is not an activity kind here; try one of: {}",
-                req.kind,
-                names.join(", ")
-            )));
+            return Err(AppError::User(unknown_kind(req.kind.as_str(), &kinds)));
         };
         check_amount(&kind.name, kind.has_amount, req.amount)?;
         let occurred_at = req.when.unwrap_or(now);

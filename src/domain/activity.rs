@@ -40,6 +40,33 @@ pub fn default_kinds() -> Vec<ActivityKind> {
     .collect()
 }
 
+/// Why `typed` is not a kind here, for every place that refuses one (`/log`, kind-remove, CSV
+/// import): names the closest kind when one is close ("did you mean `call`?") and always lists
+/// the kinds, so a typo is fixed without a trip to `/settings show`.
+pub fn unknown_kind(typed: &str, kinds: &[ActivityKind]) -> String {
+    let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    let list = names.join(", ");
+    let shown = shorten(typed.trim(), 40);
+    match super::suggest::closest(typed, names) {
+        Some(near) => format!("`{shown}` is not an activity kind here; did you mean `{near}`? The kinds are: {list}"),
+        None => format!("`{shown}` is not an activity kind here; try one of: {list}"),
+    }
+}
+
+/// Why `typed` is not a metric here, where a metric is one of `others` (`points`, `revenue`, ...)
+/// or a kind: like [`unknown_kind`], with `others` offered too (`reveune` -> `revenue`).
+pub fn unknown_metric(typed: &str, others: &[&str], kinds: &[ActivityKind]) -> String {
+    let kind_names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    let (others_list, kind_list) = (others.join(", "), kind_names.join(", "));
+    let shown = shorten(typed.trim(), 40);
+    match super::suggest::closest(typed, others.iter().copied().chain(kind_names.iter().copied())) {
+        Some(near) => {
+            format!("`{shown}` is not a metric here; did you mean `{near}`? Use {others_list} or a kind: {kind_list}")
+        }
+        None => format!("`{shown}` is not a metric here; use {others_list} or a kind: {kind_list}"),
+    }
+}
+
 /// A kind's name: lowercase ASCII letters, digits, `-` and `_`, 1..=32 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -258,6 +285,11 @@ impl Snowflake {
             .unwrap_or(t);
         match inner.parse::<u64>() {
             Ok(id) => Self::new(id),
+            Err(_) if looks_scientific(inner) => Err(DomainError::invalid(format!(
+                "`{}` looks like an id a spreadsheet turned into scientific notation, which loses its last \
+                 digits; format the column as text (or the cell as a number with 0 decimals) and export again",
+                shorten(t, 40)
+            ))),
             Err(_) => Err(DomainError::invalid(format!("`{}` is not a Discord id", shorten(t, 40)))),
         }
     }
@@ -276,6 +308,19 @@ impl std::fmt::Display for Snowflake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
     }
+}
+
+/// Whether text reads like a number in scientific notation, `1.01E+17` or `1,01e17` (a comma where
+/// the spreadsheet's locale writes decimals with one): what an 18-digit id becomes in a cell
+/// formatted as a number, its last digits already rounded away.
+fn looks_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, "0"));
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    digits(whole) && digits(fraction) && digits(exponent)
 }
 
 /// Cuts text to `max` characters for error messages, so a 1 MB input never ends up in a reply.
@@ -326,6 +371,61 @@ mod tests {
         assert!(Snowflake::parse("18446744073709551615").is_err());
         assert!(Snowflake::parse("0").is_err());
         assert!(Snowflake::parse("bob").is_err());
+    }
+
+    #[test]
+    fn ids_a_spreadsheet_put_in_scientific_notation_are_refused_with_the_reason() {
+        for typed in ["1.01E+17", "1,01E+17", "1.01e17", "1E+17", " 1.0123456789E+17 ", "<@1.01E+17>"] {
+            let err = Snowflake::parse(typed).unwrap_err().message;
+            assert!(err.contains("looks like an id a spreadsheet turned into scientific notation"), "{typed}: {err}");
+            assert!(
+                err.ends_with("format the column as text (or the cell as a number with 0 decimals) and export again")
+            );
+        }
+        assert_eq!(
+            Snowflake::parse("1.01E+17").unwrap_err().message,
+            "`1.01E+17` looks like an id a spreadsheet turned into scientific notation, which loses its last digits; \
+             format the column as text (or the cell as a number with 0 decimals) and export again"
+        );
+        for not_scientific in ["E+17", "1.01E", "1.01E+", "e", "1.0.1E5", "1E-", "bob", "1e+-5", "E"] {
+            let err = Snowflake::parse(not_scientific).unwrap_err().message;
+            assert!(err.ends_with("is not a Discord id"), "{not_scientific}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_close_one_and_lists_them_all() {
+        let kinds = default_kinds();
+        assert_eq!(
+            unknown_kind("calls", &kinds),
+            "`calls` is not an activity kind here; did you mean `call`? \
+             The kinds are: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_kind("dance", &kinds),
+            "`dance` is not an activity kind here; try one of: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert!(unknown_kind(&"x".repeat(100_000), &kinds).len() < 200);
+    }
+
+    #[test]
+    fn an_unknown_metric_names_the_close_metric_or_kind() {
+        let kinds = default_kinds();
+        let others = ["points", "revenue", "deals-won"];
+        assert_eq!(
+            unknown_metric("reveune", &others, &kinds),
+            "`reveune` is not a metric here; did you mean `revenue`? \
+             Use points, revenue, deals-won or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_metric("demos", &others, &kinds),
+            "`demos` is not a metric here; did you mean `demo`? \
+             Use points, revenue, deals-won or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
+        assert_eq!(
+            unknown_metric("vibes", &["points", "revenue"], &kinds),
+            "`vibes` is not a metric here; use points, revenue or a kind: call, email, meeting, demo, proposal, won, lost"
+        );
     }
 
     #[test]

@@ -108,6 +108,10 @@ pub enum GoalMetric {
 }
 
 impl GoalMetric {
+    /// The metrics that are not a kind, as `parse` reads them: offered beside the kinds when an
+    /// unknown metric is refused.
+    pub const NAMED: [&'static str; 3] = ["points", "revenue", "deals-won"];
+
     /// `points`, `revenue`, `deals-won` (also `deals won`, `deals_won`, `won`) or a kind name.
     /// `won` is deals won under another name, so both land on one goal rather than two.
     pub fn parse(text: &str) -> Result<GoalMetric, DomainError> {

@@ -13,6 +13,7 @@ pub mod period;
 pub mod pipeline;
 pub mod schedule;
 pub mod settings;
+pub mod suggest;
 pub mod when;
 
 use std::fmt;

@@ -93,11 +93,31 @@ pub fn weekday_name(day: Weekday) -> &'static str {
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][day.num_days_from_monday() as usize]
 }
 
-/// Parses an IANA timezone name such as `Europe/Berlin`.
+/// Parses an IANA timezone name such as `Europe/Berlin`, spelled as the tz database spells it.
+///
+/// A name that differs only in case, is close to a real one or names just the city (`berlin`,
+/// `new york`) is refused with the name to use: the issue asks for a suggestion rather than a
+/// guess, so what a manager saves is always a name they have seen.
 pub fn parse_timezone(text: &str) -> Result<Tz, DomainError> {
-    text.trim().parse::<Tz>().map_err(|_| {
-        DomainError::invalid(format!("`{text}` is not an IANA timezone (e.g. Europe/Berlin, America/New_York, UTC)"))
-    })
+    let t = text.trim();
+    if let Ok(tz) = t.parse::<Tz>() {
+        return Ok(tz);
+    }
+    let shown = shorten(t, 60);
+    let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    let near = super::suggest::closest(t, names()).or_else(|| {
+        // Only the city: `Europe/Berlin` is 7 edits from `berlin`, its last part none.
+        let city = |name: &'static str| name.rsplit('/').next().unwrap_or(name);
+        let found = super::suggest::closest(t, names().filter(|n| n.contains('/')).map(city))?;
+        names().find(|n| n.contains('/') && city(n) == found)
+    });
+    Err(DomainError::invalid(match near {
+        Some(near) if near.eq_ignore_ascii_case(t) => {
+            format!("`{shown}` is not an IANA timezone; did you mean `{near}`? (the names are case-sensitive)")
+        }
+        Some(near) => format!("`{shown}` is not an IANA timezone; did you mean `{near}`?"),
+        None => format!("`{shown}` is not an IANA timezone (e.g. Europe/Berlin, America/New_York, UTC)"),
+    }))
 }
 
 /// A month 1..=12 in which the fiscal year begins.
@@ -278,6 +298,31 @@ mod tests {
         let h = WorkingHours::parse("09:00-18:00").unwrap();
         assert!(h.contains_minute(9 * 60) && h.contains_minute(18 * 60 - 1));
         assert!(!h.contains_minute(18 * 60) && !h.contains_minute(8 * 60 + 59));
+    }
+
+    #[test]
+    fn a_timezone_in_another_case_or_close_to_a_real_one_is_refused_with_the_name_to_use() {
+        let cases = [
+            ("europe/berlin", "did you mean `Europe/Berlin`? (the names are case-sensitive)"),
+            ("EUROPE/BERLIN", "did you mean `Europe/Berlin`? (the names are case-sensitive)"),
+            ("utc", "did you mean `UTC`? (the names are case-sensitive)"),
+            ("Europe/Berln", "did you mean `Europe/Berlin`?"),
+            ("america/new york", "did you mean `America/New_York`?"),
+            ("America/New York", "did you mean `America/New_York`?"),
+            ("berlin", "did you mean `Europe/Berlin`?"),
+            ("new york", "did you mean `America/New_York`?"),
+            ("Tokio", "did you mean `Asia/Tokyo`?"),
+        ];
+        for (typed, want) in cases {
+            let err = parse_timezone(typed).unwrap_err().message;
+            assert_eq!(err, format!("`{typed}` is not an IANA timezone; {want}"));
+        }
+        assert_eq!(
+            parse_timezone(" Mars/Olympus ").unwrap_err().message,
+            "`Mars/Olympus` is not an IANA timezone (e.g. Europe/Berlin, America/New_York, UTC)"
+        );
+        assert!(parse_timezone(&"x".repeat(100_000)).unwrap_err().message.len() < 200);
+        assert_eq!(parse_timezone(" Europe/Berlin ").unwrap(), Tz::Europe__Berlin);
     }
 
     #[test]

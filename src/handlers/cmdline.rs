@@ -173,6 +173,34 @@ pub fn discord_options(call: &CommandCall) -> Value {
     }
 }
 
+/// What one entry of `rally exec --roles` stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecRole {
+    /// The Manage Server permission, which makes the user a manager everywhere.
+    Manager,
+    /// A Discord role the user holds, e.g. the guild's manager role.
+    Role(Snowflake),
+}
+
+/// Reads one entry of `rally exec --roles`: `manager` or `managers` in any case, or a role id
+/// (`123`, `<@&123>`). A near miss (`manger`) is refused with the word to use rather than
+/// taken: running a command as a manager by guess could change settings the caller did not mean to.
+pub fn exec_role(text: &str) -> Result<ExecRole, DomainError> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("manager") || t.eq_ignore_ascii_case("managers") {
+        return Ok(ExecRole::Manager);
+    }
+    if t.starts_with(|c: char| c.is_ascii_digit() || c == '<') {
+        return Snowflake::parse(t).map(ExecRole::Role);
+    }
+    let shown = shorten(t, 40);
+    let hint = "--roles takes `manager` (the Manage Server permission) or role ids, comma-separated";
+    Err(DomainError::invalid(match crate::domain::suggest::closest(t, ["manager", "managers"]) {
+        Some(_) => format!("`{shown}` is not a role; did you mean `manager`? {hint}"),
+        None => format!("`{shown}` is not a role: {hint}"),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +219,26 @@ mod tests {
         assert_eq!(call.string("note"), Some("left a voicemail"));
         let call = parse("/kpi team period:this-month public:true").unwrap();
         assert_eq!(call.boolean("public"), Some(true));
+    }
+
+    #[test]
+    fn exec_roles_take_manager_in_any_case_or_role_ids_and_suggest_for_a_near_miss() {
+        for manager in ["manager", "managers", "Managers", " MANAGER "] {
+            assert_eq!(exec_role(manager), Ok(ExecRole::Manager), "{manager}");
+        }
+        assert_eq!(exec_role("<@&77>"), Ok(ExecRole::Role(Snowflake::parse("77").unwrap())));
+        assert_eq!(exec_role("77"), Ok(ExecRole::Role(Snowflake::parse("77").unwrap())));
+        assert_eq!(
+            exec_role("Manger").unwrap_err().message,
+            "`Manger` is not a role; did you mean `manager`? \
+             --roles takes `manager` (the Manage Server permission) or role ids, comma-separated"
+        );
+        assert!(exec_role("mangers").unwrap_err().message.contains("did you mean `manager`?"));
+        assert_eq!(
+            exec_role("Sales").unwrap_err().message,
+            "`Sales` is not a role: --roles takes `manager` (the Manage Server permission) or role ids, comma-separated"
+        );
+        assert!(exec_role("1.01E+17").unwrap_err().message.contains("scientific notation"));
     }
 
     #[test]

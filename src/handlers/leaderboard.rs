@@ -4,6 +4,7 @@ use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Message, Response};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
+use crate::domain::activity::unknown_metric;
 use crate::domain::kpi::competition_ranks;
 
 const CHART: &str = "leaderboard.png";
@@ -33,12 +34,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     if metric != "points" && metric != "revenue" {
         let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
         if !kinds.iter().any(|k| k.name.as_str() == metric) {
-            let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
-            return Err(AppError::User(format!(
-                "`{}` is not a metric; use points, revenue or a kind ({})",
-                clip(&metric, 32),
-                names.join(", ")
-            )));
+            return Err(AppError::User(unknown_metric(&metric, &["points", "revenue"], &kinds)));
         }
     }
     // Points and revenue come from the kind-less rollups; a kind needs the per-kind ones.

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
 use crate::app::{AppError, AppResult};
+use crate::domain::activity::unknown_metric;
 use crate::domain::period::PeriodSpec;
 use crate::domain::schedule::When;
 use crate::store::schedules::{NewSchedule, ScheduleChange};
@@ -80,9 +81,11 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     if let Some(metric) = params.get("metric").and_then(|m| m.as_str())
         && metric != "points"
         && metric != "revenue"
-        && !ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?.iter().any(|k| k.name.as_str() == metric)
     {
-        return Err(AppError::User(format!("`{}` is not a metric; use points, revenue or a kind", clip(metric, 32))));
+        let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+        if !kinds.iter().any(|k| k.name.as_str() == metric) {
+            return Err(AppError::User(unknown_metric(metric, &["points", "revenue"], &kinds)));
+        }
     }
     let row = ctx
         .app

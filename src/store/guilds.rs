@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::{Result, Store, StoreError, millis};
-use crate::domain::activity::{ActivityKind, KindName, default_kinds};
+use crate::domain::activity::{ActivityKind, KindName, default_kinds, unknown_kind};
 use crate::domain::money::{Currency, Money, NumberFormat};
 use crate::domain::period::local_date;
 use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours, parse_timezone, weekday_name};
@@ -371,7 +371,8 @@ impl Store {
                 )?
                 .execute(params![guild, name.as_str(), millis(now)])?;
             if n == 0 {
-                return Err(StoreError::rule(format!("there is no kind `{name}`")));
+                let kinds: Vec<ActivityKind> = load_kinds(c, guild)?.into_iter().map(|(_, k)| k).collect();
+                return Err(StoreError::rule(unknown_kind(name.as_str(), &kinds)));
             }
             audit(c, guild, &actor, "kind.retire", &format!("kind:{name}"), None, None, now)?;
             Ok(())

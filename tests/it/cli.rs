@@ -377,7 +377,7 @@ fn import_reads_another_tools_semicolon_file_with_columns_and_number_format_flag
     let o = rally(&db, &["import", "--guild", "7", map, "--number-format", "1.234,56", csv.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("line 3: unknown kind `calls`"), "{out}");
+    assert!(out.starts_with("line 3: `calls` is not an activity kind here; did you mean `call`?"), "{out}");
     assert!(
         out.contains("line 4: warning: a `won` row without an amount counts as a deal won with no revenue\n"),
         "{out}"
@@ -392,4 +392,49 @@ fn import_reads_another_tools_semicolon_file_with_columns_and_number_format_flag
     let o = rally(&db, &["import", "--guild", "7", "--columns", "when=Due date", csv.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`when` is not one of rally's columns"), "{}", stderr(&o));
+}
+
+#[test]
+fn exec_roles_take_manager_in_any_case_and_suggest_it_for_a_near_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Manger", "/settings show"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: `Manger` is not a role; did you mean `manager`? \
+         --roles takes `manager` (the Manage Server permission) or role ids, comma-separated\n"
+    );
+    assert!(stdout(&o).is_empty(), "the command did not run: {}", stdout(&o));
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Sales", "/settings show"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("`Sales` is not a role: --roles takes `manager`"), "{}", stderr(&o));
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Managers", "/settings show"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Timezone: UTC"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["guild", "set", "--guild", "1", "--timezone", "europe/berlin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "`europe/berlin` is not an IANA timezone; did you mean `Europe/Berlin`? (the names are case-sensitive)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!db.exists(), "a refused argument creates no database");
+}
+
+#[test]
+fn an_id_in_scientific_notation_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let o = rally(&db, &["exec", "--guild", "1.01E+17", "--user", "9", "/me"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`1.01E+17` looks like an id a spreadsheet turned into scientific notation"));
 }

@@ -49,7 +49,11 @@ async fn every_delimiter_and_line_ending_reads_alike_and_names_the_physical_line
                     .await
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_eq!(lines(&s), [5, 7], "{what}: {:?}", s.rejected);
-                assert!(s.rejected[0].reason.starts_with("unknown kind `dance`"), "{what}: {:?}", s.rejected);
+                assert!(
+                    s.rejected[0].reason.starts_with("`dance` is not an activity kind here"),
+                    "{what}: {:?}",
+                    s.rejected
+                );
                 assert_eq!(s.imported, 4, "{what}");
                 assert!(s.read_as.delimiter_detected, "{what}");
                 let export = t.app.export_json(id(1), &"2026-11".parse().unwrap(), at(NOW)).await.unwrap();

@@ -151,6 +151,10 @@ proptest! {
         let _ = rally::app::csv_dialect::ColumnMap::parse(&text, &rally::app::import::COLUMNS);
         let _ = rally::domain::activity::Snowflake::parse(&text);
         let _ = rally::domain::settings::WorkingDays::parse(&text);
+        let _ = rally::domain::settings::parse_timezone(&text);
+        let _ = rally::handlers::cmdline::exec_role(&text);
+        let _ = rally::domain::activity::unknown_kind(&text, &rally::domain::activity::default_kinds());
+        let _ = rally::domain::activity::unknown_metric(&text, &["points"], &rally::domain::activity::default_kinds());
         let _ = rally::handlers::cmdline::parse(&text);
         let _ = rally::handlers::cmdline::parse(&format!("/log kind:{text}"));
     }

@@ -172,7 +172,7 @@ async fn bad_goal_options_get_a_clear_error_and_write_nothing() {
     let cases = [
         (
             "/goal set scope:me metric:juggling target:5 period:week",
-            "⚠️ `juggling` is not an activity kind here; a goal counts points, revenue, deals-won or one of: call, email, meeting, demo, proposal, won, lost",
+            "⚠️ `juggling` is not a metric here; use points, revenue, deals-won or a kind: call, email, meeting, demo, proposal, won, lost",
         ),
         (
             "/goal set scope:me metric:\"cold calls\" target:5 period:week",

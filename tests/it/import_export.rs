@@ -36,7 +36,7 @@ yesterday,901,Ghost1,Ghosts,call,1,,,b1
                 3,
                 "occurred_at: `yesterday` is not a time rally reads; write 2026-11-02 09:00 (local time), 2026-11-02T09:00:00+01:00 (with an offset) or 2026-11-02 (a day, counted at 12:00)"
             ),
-            (4, "unknown kind `dance`; the kinds are: call, email, meeting, demo, proposal, won, lost"),
+            (4, "`dance` is not an activity kind here; try one of: call, email, meeting, demo, proposal, won, lost"),
             (5, "quantity must be between 1 and 1000, not 0"),
             (6, "quantity must be between 1 and 1000, not 5000"),
             (7, "amount: an amount cannot be negative"),
@@ -286,7 +286,7 @@ async fn a_removal_reports_bad_rows_and_rows_of_another_member_and_removes_nothi
         got,
         [
             (2, "the activity with this key belongs to another member (101); nothing was removed"),
-            (3, "unknown kind `dance`; the kinds are: call, email, meeting, demo, proposal, won, lost"),
+            (3, "`dance` is not an activity kind here; try one of: call, email, meeting, demo, proposal, won, lost"),
         ]
     );
     assert_eq!(month(&t, 1).await, before);

@@ -24,3 +24,4 @@ mod scheduler;
 mod scheduler_restart;
 mod slash;
 mod store;
+mod suggest;
