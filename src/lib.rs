@@ -3,14 +3,21 @@
 //! Layers, and the one rule about who may import whom (arrows point one way):
 //!
 //! ```text
-//! main (CLI) ──> app ──> store ──> domain
+//! main (CLI), discord, scheduler ──> handlers ──> app ──> store ──> domain
 //! ```
 //!
-//! - [`domain`]: pure rules (periods, activities, KPIs). Imports nothing of ours, does no I/O and
+//! - [`domain`]: pure rules (periods, money and number formats, activities, KPIs, goals and pace,
+//!   pipeline, compensation, competitions, schedules). Imports nothing of ours, does no I/O and
 //!   never reads the clock: `now` is an argument.
 //! - [`store`]: the SQLite schema and every SQL statement; the only module that names rusqlite.
-//! - [`app`]: use cases shared by every transport (CLI today; Discord and the scheduler next):
-//!   log, undo, KPIs, import, export, settings. Speaks domain types in and out.
+//! - [`app`]: use cases shared by every transport: log, undo, KPIs, import (with the CSV dialects
+//!   of other tools) and export, goals, deals and forecast, competitions, settings. Speaks domain
+//!   types in and out.
+//! - [`handlers`]: one file per manifest in `commands/`: typed options in, one app call, a reply out.
+//! - [`discord`]: the serenity edge: the gateway client, the HTTP interactions endpoint, rendering.
+//! - [`scheduler`]: wakes at the next due slot, claims it once, delivers through the outbox.
+//! - [`loopback`]: Discord on 127.0.0.1, strict against its API description; for the demo and tests.
+//! - [`bench`](mod@bench), [`demo`], [`charts`], [`config`]: the benchmark, the scripted demo, PNG charts, settings.
 
 pub mod app;
 pub mod bench;

@@ -275,7 +275,7 @@ impl Store {
         .await
     }
 
-    /// Whether the guild has recorded any money; see [`HAS_MONEY`].
+    /// Whether the guild has recorded any money (amounts, deals, revenue goals, plan bonuses).
     pub async fn has_money(&self, guild: i64) -> Result<bool> {
         self.read(move |c| Ok(c.query_row(&format!("SELECT {HAS_MONEY}"), [guild], |r| r.get(0))?)).await
     }
