@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use rally::app::csv_dialect::ColumnMap;
-use rally::app::import::{ImportOptions, ImportSummary};
+use rally::app::import::{ExportOptions, ImportOptions, ImportSummary};
 use rally::app::report::Report;
 use rally::app::settings::SettingsChange;
 use rally::app::{App, AppError};
@@ -37,7 +37,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Import activities from a CSV file (columns: occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id).
+    /// Import activities from a CSV file (columns: occurred_at, user_id, user_name, kind, quantity; optional team,
+    /// amount, currency, note, external_id, deal; README: Import format).
     Import {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
@@ -65,6 +66,12 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The column separator: , ; | or tab [default: ; where the server writes a decimal comma, else ,].
+        #[arg(long, value_parser = rally::app::csv_dialect::parse_delimiter)]
+        delimiter: Option<u8>,
+        /// For Excel: a UTF-8 byte-order mark and CRLF line endings, so a double-click opens it intact.
+        #[arg(long)]
+        excel: bool,
     },
     /// KPIs of a period: every rep and team, ranked by points.
     Report {
@@ -188,15 +195,21 @@ fn open_input(file: &std::path::Path) -> Result<Box<dyn std::io::Read>, AppError
 /// The import summary for people: problems by line, the counts, how the file was read.
 fn import_text(summary: &ImportSummary) -> String {
     let mut lines: Vec<(u64, String)> = summary.rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
+    lines.extend(summary.changed.iter().map(|c| (c.line, c.reason.clone())));
     lines.extend(summary.warnings.iter().map(|w| (w.line, format!("warning: {}", w.reason))));
     lines.sort_by_key(|(line, _)| *line);
     let mut s: String = lines.iter().map(|(line, reason)| format!("line {line}: {reason}\n")).collect();
     let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
     s.push_str(&format!(
-        "{} rows: {} imported, {} already imported (skipped), {} rejected{}\n",
+        "{} rows: {} imported, {} already imported (skipped), {}{} rejected{}\n",
         summary.rows(),
         summary.imported,
         summary.duplicates,
+        if summary.changed.is_empty() {
+            String::new()
+        } else {
+            format!("{} changed since imported (left as they were), ", summary.changed.len())
+        },
         summary.rejected.len(),
         if summary.warnings.is_empty() {
             String::new()
@@ -263,7 +276,7 @@ struct GuildSet {
     #[arg(long, value_parser = |s: &str| NumberFormat::parse(s).map_err(|e| e.to_string()))]
     number_format: Option<NumberFormat>,
     /// Confirm that amounts already recorded are relabelled in the new --currency (not converted).
-    #[arg(long)]
+    #[arg(long, requires = "currency")]
     relabel: bool,
 }
 
@@ -424,20 +437,34 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
         Command::Import { guild, file, format, remove: true, read } => {
+            known_guild(&app, guild, &db).await?;
             return remove_import(&app, guild, &file, &read.options(), format, now, &mut out).await;
         }
         Command::Import { guild, file, format, remove: false, read } => {
-            let summary = app.import_csv_with(guild, open_input(&file)?, &read.options(), "cli".into(), now).await?;
+            let input = open_input(&file)?;
+            // A new guild's timezone and currency decide how the file's times and amounts read:
+            // an import never guesses them (nor turns a mistyped id into a new server).
+            if !app.store.guild_exists(guild.as_i64()).await? {
+                return Err(AppError::User(format!(
+                    "guild {guild} has no data in {} yet. An import reads local times in the server's timezone and \
+                     amounts in its currency and number format, so set them first, e.g. `rally guild set --guild \
+                     {guild} --timezone Europe/Berlin --currency EUR --number-format 1.234,56` (or `--timezone UTC \
+                     --currency USD` for the defaults); if the id is mistyped, check --guild",
+                    db.display()
+                )));
+            }
+            let summary = app.import_csv_with(guild, input, &read.options(), "cli".into(), now).await?;
             match format {
                 TextOrJson::Json => {
                     writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
                 }
                 TextOrJson::Text => write!(out, "{}", import_text(&summary)).map_err(io)?,
             }
-            // Rejected rows make the exit code say so, for scripts.
-            return Ok(if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            // Rejected rows, and rows the file changes but did not apply, make the exit code say so.
+            let clean = summary.rejected.is_empty() && summary.changed.is_empty();
+            return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
-        Command::Export { guild, period, format, out: file } => {
+        Command::Export { guild, period, format, out: file, delimiter, excel } => {
             known_guild(&app, guild, &db).await?;
             let mut sink: Box<dyn Write> = match &file {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -448,7 +475,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             };
             match format {
                 CsvOrJson::Csv => {
-                    app.export_csv(guild, &period, now, &mut sink).await?;
+                    let options = ExportOptions { delimiter, excel };
+                    app.export_csv_with(guild, &period, &options, now, &mut sink).await?;
                 }
                 CsvOrJson::Json => {
                     let v = app.export_json(guild, &period, now).await?;

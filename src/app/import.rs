@@ -21,7 +21,7 @@ use crate::domain::money::{Money, NumberFormat};
 use crate::domain::period::{Period, PeriodSpec};
 use crate::domain::settings::GuildSettings;
 use crate::domain::when::TimeForm;
-use crate::store::{ActivityRecord, ImportRow, ImportRowOutcome, RemoveRowOutcome};
+use crate::store::{ActivityRecord, Difference, ImportRow, ImportRowOutcome, RemoveRowOutcome};
 
 /// The columns of the import and export format, in export order.
 pub const COLUMNS: [&str; 11] = [
@@ -56,6 +56,8 @@ pub struct ImportSummary {
     pub imported: usize,
     pub duplicates: usize,
     pub rejected: Vec<RowError>,
+    /// Rows whose key was imported before with other content: left as they were, and said.
+    pub changed: Vec<RowError>,
     /// Rows imported as they are, with something worth a word (a win without an amount).
     pub warnings: Vec<RowError>,
     /// How the accepted rows gave their times.
@@ -63,11 +65,13 @@ pub struct ImportSummary {
     pub read_as: ReadAs,
     /// Advice drawn from the rejections as a whole (a file in another number format).
     pub hints: Vec<String>,
+    /// Every row of the file, whatever became of it (for scripts reading the JSON).
+    pub total_rows: usize,
 }
 
 impl ImportSummary {
     pub fn rows(&self) -> usize {
-        self.imported + self.duplicates + self.rejected.len()
+        self.imported + self.duplicates + self.changed.len() + self.rejected.len()
     }
 }
 
@@ -97,6 +101,15 @@ pub struct ImportOptions {
     pub columns: ColumnMap,
     /// `--number-format`: how the file writes amounts when not as the guild does.
     pub number_format: Option<NumberFormat>,
+}
+
+/// How to write an export for the tool that opens it.
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// The column separator; `None`: `;` where the guild writes a decimal comma, else `,`.
+    pub delimiter: Option<u8>,
+    /// A UTF-8 byte-order mark and CRLF line endings, as Excel opens a file by double-click.
+    pub excel: bool,
 }
 
 /// How many rows gave their time each way (see [`TimeForm`]).
@@ -178,7 +191,7 @@ fn parse_row(
     record: &csv::StringRecord,
     columns: &Columns,
     rules: &RowRules<'_>,
-    seen: &mut HashMap<u64, u32>,
+    seen: &mut HashMap<(bool, u64), u32>,
 ) -> Result<ParsedRow, Rejection> {
     let get = |column: &str| columns.get(record, column);
     let raw_at = get("occurred_at");
@@ -204,14 +217,21 @@ fn parse_row(
         "" => crate::domain::activity::Quantity::ONE,
         q => crate::domain::activity::Quantity::parse(q).map_err(|e| e.to_string())?,
     };
+    let ours = rules.money.currency;
     match get("currency") {
         "" => {}
-        c if c.eq_ignore_ascii_case(rules.money.currency.code()) => {}
+        c if c.eq_ignore_ascii_case(ours.code()) || c == ours.symbol() => {}
+        c if crate::domain::money::Currency::parse(c).is_ok() => {
+            return Err(format!(
+                "currency: the row is in {}, but this server counts money in {ours}; amounts are never converted",
+                c.to_ascii_uppercase()
+            )
+            .into());
+        }
         c => {
             return Err(format!(
-                "the row is in {}, but this server counts money in {}; amounts are never converted",
-                shorten(&c.to_ascii_uppercase(), 10),
-                rules.money.currency
+                "currency: `{}` is not an ISO 4217 code; write {ours} (or leave it empty)",
+                shorten(c, 10)
             )
             .into());
         }
@@ -237,20 +257,30 @@ fn parse_row(
         "" => None,
         d => Some(DealRef::parse(d).map_err(|e| e.to_string())?),
     };
-    let idem_key = match get("external_id") {
+    let (idem_key, alt_key) = match get("external_id") {
         "" => {
-            // No external id: the row's content is its identity, and the n-th identical row of a
-            // file stays distinct from the first, so the same file imported twice changes nothing.
-            let content = record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
-            let h = fnv(&content);
-            let n = seen.entry(h).or_insert(0);
-            *n += 1;
-            format!("row:{h:016x}:{n}")
+            // No external id: the row is who did what when (the n-th such row of a file stays
+            // distinct from the first), so the same rows imported twice, however they are spelled
+            // (another number format, an offset instead of local time), count once; a row that
+            // changes quantity or amount is said to differ rather than counted again.
+            let who_what_when = format!("{}\u{1f}{}\u{1f}{}", user.get(), occurred_at.timestamp_millis(), kind_name);
+            let mut nth = |key: (bool, u64)| {
+                let n = seen.entry(key).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let h = fnv(&who_what_when);
+            let n = nth((true, h));
+            // rally 0.1 keyed such rows by their text: rows it imported are found by that key too.
+            let text = record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
+            let t = fnv(&text);
+            let m = nth((false, t));
+            (format!("rowkey:{h:016x}:{n}"), Some(format!("row:{t:016x}:{m}")))
         }
         id if id.chars().count() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) => {
             return Err(format!("external_id must be at most {MAX_EXTERNAL_ID} printable characters").into());
         }
-        id => id.to_string(),
+        id => (id.to_string(), None),
     };
     let row = ImportRow {
         guild: rules.guild,
@@ -265,6 +295,7 @@ fn parse_row(
         deal,
         source: Source::Import,
         idem_key,
+        alt_key,
         actor: 0,
     };
     Ok(ParsedRow { row, form, warning })
@@ -277,8 +308,8 @@ struct CsvRows<'f, 'k> {
     reader: csv::Reader<&'f [u8]>,
     columns: Columns,
     record: csv::StringRecord,
-    /// Identical rows without an external id seen so far, for their keys.
-    seen: HashMap<u64, u32>,
+    /// Rows without an external id seen so far, by (current key?, hash), for their keys.
+    seen: HashMap<(bool, u64), u32>,
     rules: RowRules<'k>,
     /// Refused amounts, and how many of them each other number format reads.
     amount_refusals: usize,
@@ -394,6 +425,7 @@ impl App {
         self.store.set_bulk_mode(false).await?;
         let mut summary = imported?;
         summary.read_as = read_as;
+        summary.total_rows = summary.rows();
         summary.rejected.sort_by_key(|r| r.line);
         self.store
             .audit_import(
@@ -494,6 +526,7 @@ impl App {
     /// Parses and stores the records after the header, batch by batch.
     async fn import_records(&self, mut rows: CsvRows<'_, '_>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
         let mut summary = ImportSummary::default();
+        let shown = (rows.rules.money, rows.rules.tz);
         // The batch being written while the next one is parsed (the writer has a thread of its own).
         let mut pending: Option<Pending> = None;
         let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH_ROWS);
@@ -511,11 +544,11 @@ impl App {
                 Err(reason) => summary.rejected.push(RowError { line, reason }),
             }
             if batch.len() >= BATCH_ROWS {
-                self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;
+                self.flush(&mut pending, &mut batch, &mut lines, &mut summary, shown, now).await?;
             }
         }
-        self.flush(&mut pending, &mut batch, &mut lines, &mut summary, now).await?;
-        finish(pending.take(), &mut summary).await?;
+        self.flush(&mut pending, &mut batch, &mut lines, &mut summary, shown, now).await?;
+        finish(pending.take(), &mut summary, shown).await?;
         summary.hints.extend(rows.number_format_hint());
         Ok(summary)
     }
@@ -527,9 +560,10 @@ impl App {
         batch: &mut Vec<ImportRow>,
         lines: &mut Vec<u64>,
         summary: &mut ImportSummary,
+        shown: (Money, Tz),
         now: DateTime<Utc>,
     ) -> AppResult<()> {
-        finish(pending.take(), summary).await?;
+        finish(pending.take(), summary, shown).await?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -553,7 +587,7 @@ impl App {
         Ok((period, rows))
     }
 
-    /// Writes a period's activities as CSV in the import format.
+    /// Writes a period's activities as CSV in the import format, as [`ExportOptions::default`] says.
     pub async fn export_csv<W: Write>(
         &self,
         guild: Snowflake,
@@ -561,9 +595,32 @@ impl App {
         now: DateTime<Utc>,
         out: W,
     ) -> AppResult<usize> {
+        self.export_csv_with(guild, spec, &ExportOptions::default(), now, out).await
+    }
+
+    /// Writes a period's activities as CSV in the import format: amounts in the guild's number
+    /// format, separated by `;` where that format's decimal mark is a comma (as spreadsheets in
+    /// those countries expect), else by `,`, unless `options` says otherwise.
+    pub async fn export_csv_with<W: Write>(
+        &self,
+        guild: Snowflake,
+        spec: &PeriodSpec,
+        options: &ExportOptions,
+        now: DateTime<Utc>,
+        mut out: W,
+    ) -> AppResult<usize> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
         let (_, rows) = self.activities(guild, spec, now).await?;
-        let mut w = csv::Writer::from_writer(out);
+        let delimiter =
+            options.delimiter.unwrap_or(if settings.money().format.decimal_mark() == ',' { b';' } else { b',' });
+        let mut builder = csv::WriterBuilder::new();
+        builder.delimiter(delimiter);
+        if options.excel {
+            // What Excel needs to open a UTF-8 file by double-click with its accents intact.
+            out.write_all(&[0xEF, 0xBB, 0xBF]).map_err(|e| AppError::User(format!("cannot write the export: {e}")))?;
+            builder.terminator(csv::Terminator::CRLF);
+        }
+        let mut w = builder.from_writer(out);
         let io = |e: csv::Error| AppError::User(format!("cannot write the export: {e}"));
         w.write_record(COLUMNS).map_err(io)?;
         for r in &rows {
@@ -597,7 +654,7 @@ impl App {
 type Pending = (tokio::task::JoinHandle<crate::store::Result<Vec<ImportRowOutcome>>>, Vec<u64>);
 
 /// Waits for a batch in flight and counts its outcomes.
-async fn finish(pending: Option<Pending>, summary: &mut ImportSummary) -> AppResult<()> {
+async fn finish(pending: Option<Pending>, summary: &mut ImportSummary, shown: (Money, Tz)) -> AppResult<()> {
     let Some((task, lines)) = pending else {
         return Ok(());
     };
@@ -608,10 +665,38 @@ async fn finish(pending: Option<Pending>, summary: &mut ImportSummary) -> AppRes
         match outcome {
             ImportRowOutcome::Imported => summary.imported += 1,
             ImportRowOutcome::Duplicate => summary.duplicates += 1,
+            ImportRowOutcome::Changed(d) => {
+                summary.changed.push(RowError { line, reason: describe_changes(&d, shown.0, shown.1) })
+            }
             ImportRowOutcome::Rejected(reason) => summary.rejected.push(RowError { line, reason }),
         }
     }
     Ok(())
+}
+
+/// `imported before with amount 12,500.00 USD; this file says 15,000.00 USD …`: what a corrected
+/// row would change, and how to apply it.
+fn describe_changes(differences: &[Difference], money: Money, tz: Tz) -> String {
+    let amount = |a: &Option<i64>| a.map_or("none".to_string(), |v| money.format(v));
+    let time = |t: &DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let parts: Vec<String> = differences
+        .iter()
+        .map(|d| match d {
+            Difference::Kind(a, b) => format!("kind {a} → {b}"),
+            Difference::Quantity(a, b) => format!("quantity {a} → {b}"),
+            Difference::Amount(a, b) => format!("amount {} → {}", amount(a), amount(b)),
+            Difference::OccurredAt(a, b) => format!("time {} → {}", time(a), time(b)),
+            Difference::Note => "the note".to_string(),
+            Difference::Deal(a, b) => {
+                format!("deal {} → {}", a.as_deref().unwrap_or("none"), b.as_deref().unwrap_or("none"))
+            }
+        })
+        .collect();
+    format!(
+        "imported before, and this file changes it ({}); nothing was changed. To apply the file's version, \
+         run it through `rally import --remove`, then import it again",
+        parts.join(", ")
+    )
 }
 
 fn export_fields(r: &ActivityRecord, settings: &GuildSettings) -> [String; COLUMNS.len()] {

@@ -67,6 +67,7 @@ impl App {
             deal: req.deal,
             source: req.source,
             idem_key: req.idem_key,
+            alt_key: None,
             actor: req.user.as_i64(),
         };
         Ok(self.store.log_activity(activity, now).await?)

@@ -157,7 +157,7 @@ impl App {
                     .iter()
                     .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
                     .map(|t| t.id)
-                    .ok_or_else(|| AppError::User(format!("there is no team named `{}`", name.trim())))?,
+                    .ok_or_else(|| AppError::User(super::teams::no_such_team(name, &teams)))?,
             ),
             None => None,
         };

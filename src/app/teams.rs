@@ -17,9 +17,10 @@ impl App {
     /// Finds a team by name, case-insensitively, with a friendly error when there is none.
     pub async fn team(&self, guild: Snowflake, name: &str) -> AppResult<Team> {
         let name = name.trim();
-        self.store.team_by_name(guild.as_i64(), name.to_string()).await?.ok_or_else(|| {
-            AppError::User(format!("there is no team named `{}`", crate::domain::activity::shorten(name, 40)))
-        })
+        match self.store.team_by_name(guild.as_i64(), name.to_string()).await? {
+            Some(team) => Ok(team),
+            None => Err(AppError::User(no_such_team(name, &self.store.teams(guild.as_i64()).await?))),
+        }
     }
 
     pub async fn create_team(
@@ -137,4 +138,18 @@ impl App {
             .map(|m| m.user_name)
             .unwrap_or_else(|| format!("user {user}")))
     }
+}
+
+/// "there is no team named `Nrod`; did you mean `Nord`? The teams are: Nord, Süd".
+pub(crate) fn no_such_team(name: &str, teams: &[Team]) -> String {
+    let shown = crate::domain::activity::shorten(name.trim(), 40);
+    if teams.is_empty() {
+        return format!("there is no team named `{shown}`; there are no teams yet (create one with /team create)");
+    }
+    let names: Vec<&str> = teams.iter().map(|t| t.name.as_str()).collect();
+    let near = crate::domain::suggest::closest(name.trim(), names.iter().copied())
+        .map_or("the".to_string(), |n| format!("did you mean `{n}`? The"));
+    let listed: Vec<&str> = names.iter().copied().take(25).collect();
+    let more = if names.len() > 25 { format!(" and {} more", names.len() - 25) } else { String::new() };
+    format!("there is no team named `{shown}`; {near} teams are: {}{more}", listed.join(", "))
 }

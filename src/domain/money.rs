@@ -403,13 +403,17 @@ impl Money {
                     None => format!("`{shown}` is not an amount: `{c}` does not belong in one"),
                 }
             }
-            Misread::Stray(c) if c.is_ascii_punctuation() || is_space(c) || is_apostrophe(c) => format!(
+            Misread::Stray(c) if (c.is_ascii_punctuation() && c != '$') || is_space(c) || is_apostrophe(c) => format!(
                 "`{shown}` is not an amount in this server's number format ({}): {} is not used in it",
                 self.format,
                 if is_space(c) { "a space".to_string() } else { format!("`{c}`") }
             ),
+            Misread::Stray(c) if c.is_numeric() => {
+                format!("`{shown}` is not an amount: write its digits as 0-9 (`{c}` is another script's digit)")
+            }
             Misread::Stray(c) => format!(
-                "`{shown}` is not an amount in {code}: `{c}` does not belong in one (write the number, with `{code}` or `{}` if you like)",
+                "`{shown}` is not an amount in {code}: `{c}` is not {code}'s sign, and amounts are never converted \
+                 (write the number, with `{code}` or `{}` if you like)",
                 self.currency.symbol()
             ),
             Misread::Empty => format!("`{shown}` is not an amount"),
@@ -552,7 +556,8 @@ mod tests {
         ("1250$",              [V(125_000), V(125_000), V(125_000), V(125_000)]),
         ("EUR 100",            [E("is in EUR, but this server counts money in USD"); 4]),
         ("1,250.50 gbp",       [E("is in GBP"); 4]),
-        ("100 €",              [E("`€` does not belong in one"); 4]),
+        ("100 €",              [E("`€` is not USD's sign, and amounts are never converted"); 4]),
+        ("$100",               [V(10_000), V(10_000), V(10_000), V(10_000)]),
         ("10 USD 5",           [NOT, NOT, NOT, NOT]),
         ("12.50",              [V(1_250), MIS, DOT, V(1_250)]),
         ("12,50",              [MIS, V(1_250), V(1_250), COMMA]),
@@ -563,7 +568,7 @@ mod tests {
         ("5.5.5",              [TWO, MIS, DOT, TWO]),
         ("1,,000",             [MIS, TWO, TWO, COMMA]),
         ("1..5",               [TWO, MIS, DOT, TWO]),
-        ("\u{661}\u{662}\u{663}", [E("does not belong in one"); 4]),
+        ("\u{661}\u{662}\u{663}", [E("write its digits as 0-9"); 4]),
         ("12 345.67",          [SPACE, SPACE, DOT, SPACE]),
         ("1_000",              [E("`_` is not used in it"); 4]),
         ("0,5",                [MIS, V(50), V(50), COMMA]),
@@ -621,6 +626,8 @@ mod tests {
         check(jpy, "1,250", V(1_250));
         check(jpy, "¥1,250", V(1_250));
         check(jpy, "1250.5", E("JPY has no minor unit"));
+        let eur = Money::new(Currency::parse("EUR").unwrap(), DotComma);
+        check(eur, "$100", E("`$` is not EUR's sign, and amounts are never converted"));
         assert_eq!(jpy.format(1_250), "1,250\u{a0}JPY");
         let bhd = Money::new(Currency::parse("bhd").unwrap(), CommaDot);
         check(bhd, "1.234", V(1_234));

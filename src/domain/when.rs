@@ -5,7 +5,7 @@
 //! happens twice (the autumn hour) is the earlier instant. Whether the result is inside the
 //! back-dating window is checked by the caller.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::DomainError;
@@ -37,6 +37,10 @@ pub fn parse_when(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc
     let date = match day {
         "today" => today,
         "yesterday" => today.pred_opt().ok_or_else(bad)?,
+        d if d.starts_with(|c: char| c.is_ascii_digit()) && d.contains(['/', '.']) => {
+            // `25.11.2026`, `02/11/2026`: say why, as the importer does.
+            return Err(parse_timestamp(d, tz).err().unwrap_or_else(bad));
+        }
         d => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?,
     };
     let time = match time {
@@ -99,8 +103,10 @@ pub fn parse_timestamp(text: &str, tz: Tz) -> Result<(DateTime<Utc>, TimeForm), 
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(local) = NaiveDateTime::parse_from_str(raw, fmt) {
             return local_instant(tz, local).map(|at| (at, TimeForm::Local)).ok_or_else(|| {
+                let next = after_gap(tz, local)
+                    .map_or(String::new(), |t| format!("; the first time after it is {}", t.format("%H:%M")));
                 DomainError::invalid(format!(
-                    "{} does not exist in {}: the clocks skip it when summer time starts; write the time after the change",
+                    "{} does not exist in {}: the clocks skip it when summer time starts{next}",
                     local.format("%Y-%m-%d %H:%M"),
                     tz.name()
                 ))
@@ -127,6 +133,14 @@ pub fn parse_timestamp(text: &str, tz: Tz) -> Result<(DateTime<Utc>, TimeForm), 
         )));
     }
     Err(bad())
+}
+
+/// The first local minute after the gap that swallowed `local` (gaps last hours at most).
+fn after_gap(tz: Tz, local: NaiveDateTime) -> Option<NaiveDateTime> {
+    (1..=24 * 60)
+        .map(|m| local + Duration::minutes(m))
+        .map(|t| t.with_second(0).unwrap_or(t))
+        .find(|t| local_instant(tz, *t).is_some())
 }
 
 /// `2h`, `30m`, `1d`, `90 min`: a positive span of at most 400 days.
@@ -218,6 +232,9 @@ mod tests {
         // Spring forward: 02:00-03:00 does not exist.
         let err = parse_timestamp("2026-03-29 02:30", berlin).unwrap_err().message;
         assert!(err.contains("2026-03-29 02:30 does not exist in Europe/Berlin"), "{err}");
+        assert!(err.ends_with("the first time after it is 03:00"), "{err}");
+        let chat = parse_when("02/11/2026", at(NOW), berlin).unwrap_err().message;
+        assert!(chat.contains("could be day 2 of month 11 or day 11 of month 2"), "{chat}");
         assert_eq!(parse_timestamp("2026-03-29 01:59", berlin).unwrap().0, at("2026-03-29T00:59:00Z"));
         assert_eq!(parse_timestamp("2026-03-29 03:00", berlin).unwrap().0, at("2026-03-29T01:00:00Z"));
         assert!(parse_timestamp("2026-03-08T02:15:00", new_york).is_err());
@@ -247,6 +264,8 @@ mod tests {
         let now = at(NOW);
         for bad in [
             "tomorrowish",
+            "25.11.2026",
+            "02/11/2026 09:00",
             "-",
             "-h",
             "-0h",

@@ -65,17 +65,28 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
         let sub = rest.first().map(|s| s.to_ascii_lowercase());
         let found = sub.as_deref().and_then(|s| subs.iter().find(|o| o["name"] == s));
         let Some(found) = found else {
-            return Err(DomainError::invalid(format!("/{name} needs a subcommand: {}", names.join(", "))));
+            let near = sub.as_deref().and_then(|s| crate::domain::suggest::closest(s, names.iter().copied()));
+            let hint = near.map_or(String::new(), |n| format!("did you mean `{n}`? "));
+            return Err(DomainError::invalid(format!("/{name} needs a subcommand: {hint}{}", names.join(", "))));
         };
         call.sub = sub;
         spec = found;
         rest = &rest[1..];
     }
     let known = options_of(spec);
+    let mut last_key: Option<String> = None;
     for word in rest {
         let Some((key, value)) = word.split_once(':') else {
-            return Err(DomainError::invalid(format!("write options as name:value, not `{}`", shorten(word, 40))));
+            // A bare word after an option is most often the rest of a value with a space in it.
+            let quote = last_key.as_ref().map_or(String::new(), |k| {
+                format!(" (a value with a space in it goes in quotes: {k}:\"… {}\")", shorten(word, 20))
+            });
+            return Err(DomainError::invalid(format!(
+                "write options as name:value, not `{}`{quote}",
+                shorten(word, 40)
+            )));
         };
+        last_key = Some(key.to_ascii_lowercase());
         let key = key.to_ascii_lowercase();
         let Some(opt) = known.iter().find(|o| o["name"] == key.as_str()) else {
             let names: Vec<&str> = known.iter().filter_map(|o| o["name"].as_str()).collect();

@@ -74,6 +74,18 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     );
     if let Some(amount) = r.amount {
         text.push_str(&format!(" · {}", money.format(amount)));
+    } else if ctx
+        .app
+        .store
+        .kinds_shared(ctx.inv.guild.as_i64())
+        .await
+        .is_ok_and(|kinds| kinds.iter().any(|k| k.name.as_str() == r.kind && k.has_amount))
+    {
+        // A win without its value counts as a deal but adds no revenue: say so while it is fresh.
+        text.push_str(&format!(
+            " · no amount, so no revenue (undo and log it again with amount:, e.g. amount:{})",
+            money.example()
+        ));
     }
     text.push_str(&format!(
         "\nToday: **{} pts** ({} {}) · This week: **{} pts**",

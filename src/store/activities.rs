@@ -31,6 +31,9 @@ pub struct NewActivity {
     pub source: Source,
     /// A retry with the same key is answered with the first record, never stored twice.
     pub idem_key: String,
+    /// Another key the same row may already be stored under: the one an older rally derived
+    /// from an import row's text, so that a file imported before an upgrade is not counted twice.
+    pub alt_key: Option<String>,
     /// Who asked for the write (a user id, or 0 for the operator CLI).
     pub actor: i64,
 }
@@ -421,16 +424,64 @@ pub(super) fn soft_delete(
 }
 
 /// Stores one activity inside the caller's transaction. Shared by live logging and deals.
+/// The activity holding `a`'s key, or else its older key: its id, and whether it was found
+/// through the older key.
+pub(super) fn find_key(conn: &Connection, a: &NewActivity) -> Result<Option<(i64, bool)>> {
+    let mut stmt = conn.prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?;
+    if let Some(id) = stmt.query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0)).optional()? {
+        return Ok(Some((id, false)));
+    }
+    let Some(alt) = &a.alt_key else {
+        return Ok(None);
+    };
+    Ok(stmt.query_row(params![a.guild, alt], |r| r.get::<_, i64>(0)).optional()?.map(|id| (id, true)))
+}
+
+/// What differs between a stored activity and a row that holds its key: nothing for a plain
+/// duplicate, the fields a corrected file changed otherwise.
+pub fn differences(stored: &ActivityRecord, a: &NewActivity) -> Vec<Difference> {
+    let mut d = Vec::new();
+    if stored.kind != a.kind.as_str() {
+        d.push(Difference::Kind(stored.kind.clone(), a.kind.to_string()));
+    }
+    if stored.quantity != i64::from(a.quantity.get()) {
+        d.push(Difference::Quantity(stored.quantity, i64::from(a.quantity.get())));
+    }
+    if stored.amount != a.amount.map(Amount::minor) {
+        d.push(Difference::Amount(stored.amount, a.amount.map(Amount::minor)));
+    }
+    if millis(stored.occurred_at) != millis(a.occurred_at) {
+        d.push(Difference::OccurredAt(stored.occurred_at, a.occurred_at));
+    }
+    if stored.note != a.note.as_str() {
+        d.push(Difference::Note);
+    }
+    if stored.deal_ref.as_deref() != a.deal.as_ref().map(DealRef::as_str) {
+        d.push(Difference::Deal(stored.deal_ref.clone(), a.deal.as_ref().map(|x| x.as_str().to_string())));
+    }
+    d
+}
+
+/// One field in which a stored activity and a row holding its key disagree: (stored, row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Difference {
+    Kind(String, String),
+    Quantity(i64, i64),
+    /// Minor units.
+    Amount(Option<i64>, Option<i64>),
+    OccurredAt(DateTime<Utc>, DateTime<Utc>),
+    Note,
+    Deal(Option<String>, Option<String>),
+}
+
 pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
     let tz = guild_timezone(conn, a.guild, now)?;
     let mut revive = None;
-    if let Some(id) = conn
-        .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
-        .query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0))
-        .optional()?
-    {
+    if let Some((id, via_alt)) = find_key(conn, a)? {
         let record = load_record(conn, id)?;
-        if record.deleted && a.source == Source::Import {
+        if record.deleted && via_alt {
+            // Removed under its older key: stored anew under the current one.
+        } else if record.deleted && a.source == Source::Import {
             // Importing a row that was undone or removed brings it back; a chat retry never does.
             revive = Some(id);
         } else {

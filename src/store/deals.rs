@@ -515,6 +515,7 @@ impl Store {
                     deal: Some(DealRef::parse(&before.name)?),
                     source: Source::Slash,
                     idem_key: close.idem_key.clone(),
+                    alt_key: None,
                     actor: close.user,
                 },
                 now,

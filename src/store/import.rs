@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::activities::{
-    Inserted, NewActivity, add_points, add_team_rollup, guild_timezone, insert_activity, load_record, soft_delete,
-    write_row,
+    Difference, Inserted, NewActivity, add_points, add_team_rollup, differences, find_key, guild_timezone,
+    insert_activity, load_record, soft_delete, write_row,
 };
 use super::guilds::{audit, ensure_guild};
 use super::teams::{find_or_create_team, upsert_member};
@@ -22,8 +22,11 @@ pub type ImportRow = NewActivity;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImportRowOutcome {
     Imported,
-    /// The row's key was imported (or logged) before.
+    /// The row's key was imported (or logged) before, with the same content.
     Duplicate,
+    /// The row's key was imported before with other content; the stored activity is kept as it
+    /// is (a file never overwrites silently).
+    Changed(Vec<Difference>),
     Rejected(String),
 }
 
@@ -41,7 +44,10 @@ fn insert_row(conn: &Connection, row: &ImportRow, now: DateTime<Utc>) -> ImportR
         return ImportRowOutcome::Rejected(e.to_string());
     }
     let outcome = match insert_activity(conn, row, now) {
-        Ok(logged) if logged.duplicate => ImportRowOutcome::Duplicate,
+        Ok(logged) if logged.duplicate => {
+            let differences = differences(&logged.record, row);
+            if differences.is_empty() { ImportRowOutcome::Duplicate } else { ImportRowOutcome::Changed(differences) }
+        }
         Ok(_) => ImportRowOutcome::Imported,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK TO import_row");
@@ -83,23 +89,26 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
     let mut days: Sums = HashMap::new();
     let mut months: Sums = HashMap::new();
     let mut outcomes = Vec::with_capacity(rows.len());
-    let mut seen = conn.prepare_cached(
-        "SELECT activity_id, user_id, deleted_at IS NOT NULL FROM activities WHERE guild_id = ?1 AND idem_key = ?2",
-    )?;
     for a in rows {
-        let known = seen
-            .query_row(params![guild, a.idem_key], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
-            })
-            .optional()?;
-        // A row that was undone or removed is brought back; a live one is left as it is.
+        let known = match find_key(conn, a)? {
+            Some((id, via_alt)) => Some((load_record(conn, id)?, via_alt)),
+            None => None,
+        };
+        // A row that was undone or removed is brought back (one removed under its older key is
+        // stored anew); a live one is left as it is, and said to differ when it does.
         let revive = match known {
-            Some((id, _, true)) => Some(id),
-            Some((_, owner, false)) => {
-                outcomes.push(if owner == a.user {
-                    ImportRowOutcome::Duplicate
-                } else {
+            Some((stored, false)) if stored.deleted => Some(stored.id),
+            Some((stored, true)) if stored.deleted => None,
+            Some((stored, _)) => {
+                outcomes.push(if stored.user_id != a.user as u64 {
                     ImportRowOutcome::Rejected("this request was already used for something else".into())
+                } else {
+                    let differences = differences(&stored, a);
+                    if differences.is_empty() {
+                        ImportRowOutcome::Duplicate
+                    } else {
+                        ImportRowOutcome::Changed(differences)
+                    }
                 });
                 continue;
             }
@@ -240,13 +249,10 @@ impl Store {
         self.write(move |c| {
             let mut outcomes = Vec::with_capacity(rows.len());
             for row in &rows {
-                let live = c
-                    .prepare_cached(
-                        "SELECT activity_id, user_id FROM activities
-                         WHERE guild_id = ?1 AND idem_key = ?2 AND deleted_at IS NULL",
-                    )?
-                    .query_row(params![row.guild, row.idem_key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                    .optional()?;
+                let live = match find_key(c, row)? {
+                    Some((id, _)) => Some(load_record(c, id)?).filter(|r| !r.deleted).map(|r| (r.id, r.user_id as i64)),
+                    None => None,
+                };
                 outcomes.push(match live {
                     None => RemoveRowOutcome::NotFound,
                     Some((_, owner)) if owner != row.user => RemoveRowOutcome::Rejected(format!(

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::DomainError;
 
-pub use activities::{ActivityRecord, Logged, NewActivity, Undone};
+pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
@@ -166,6 +166,16 @@ impl Store {
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+        // SQLite says only "unable to open database file" when the directory is missing.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && matches!(dir.try_exists(), Ok(false))
+        {
+            return Err(StoreError::rule(format!(
+                "cannot open the database at {}: there is no directory {}",
+                path.display(),
+                dir.display()
+            )));
+        }
         let path = path.to_path_buf();
         let open_err = |source| StoreError::Open { path: path.clone(), source };
         let mut conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;

@@ -316,6 +316,9 @@ fn import_remove_takes_a_files_rows_back_and_prints_its_counts() {
     )
     .unwrap();
     let file = csv.to_str().unwrap();
+    let o = rally(&db, &["import", "--guild", "7", file]);
+    assert!(stderr(&o).contains("guild 7 has no data in") && stderr(&o).contains("set them first"), "{}", stderr(&o));
+    rally(&db, &["guild", "set", "--guild", "7", "--timezone", "UTC"]);
     rally(&db, &["import", "--guild", "7", file]);
     let o = rally(&db, &["import", "--remove", "--guild", "7", file]);
     assert_eq!(o.status.code(), Some(1), "a rejected row makes the exit code say so");

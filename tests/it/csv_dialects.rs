@@ -199,9 +199,96 @@ async fn an_export_in_a_european_format_imports_back_unchanged() {
     let mut csv = Vec::new();
     t.app.export_csv(id(1), &"2026-11".parse().unwrap(), at(NOW), &mut csv).await.unwrap();
     let text = String::from_utf8(csv.clone()).unwrap();
-    assert!(text.contains("1\u{a0}234\u{a0}567,89") && text.trim_end().ends_with(",EUR"), "{text}");
+    // A decimal-comma server exports `;`-separated, as its spreadsheets expect.
+    assert!(text.starts_with("occurred_at;user_id;") && text.trim_end().ends_with(";EUR"), "{text}");
+    assert!(text.contains("1\u{a0}234\u{a0}567,89"), "{text}");
     let s = import_with(&t, 2, &csv, &ImportOptions::default()).await.unwrap();
     assert_eq!((s.imported, s.rejected.len()), (1, 0), "{:?}", s.rejected);
+    // For Excel: a byte-order mark and CRLF, and it still imports back.
+    let excel = rally::app::import::ExportOptions { excel: true, ..Default::default() };
+    let mut csv = Vec::new();
+    t.app.export_csv_with(id(1), &"2026-11".parse().unwrap(), &excel, at(NOW), &mut csv).await.unwrap();
+    assert!(csv.starts_with(&[0xEF, 0xBB, 0xBF]) && csv.ends_with(b";EUR\r\n"), "{:?}", String::from_utf8_lossy(&csv));
+    let s = import_with(&t, 2, &csv, &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates), (0, 1), "the same row, counted once");
     let report = t.app.report(id(2), &"2026-11".parse().unwrap(), None, at(NOW)).await.unwrap();
     assert_eq!(report.totals.revenue, 123_456_789);
+}
+
+#[tokio::test]
+async fn the_same_rows_spelled_another_way_count_once_and_a_corrected_row_is_reported_not_applied() {
+    let t = spawn_app();
+    let change = rally::app::settings::SettingsChange {
+        timezone: Some("Europe/Berlin".parse().unwrap()),
+        currency: Some(Currency::parse("EUR").unwrap()),
+        number_format: Some(NumberFormat::DotComma),
+        ..Default::default()
+    };
+    t.app.change_settings(id(1), change, "test".into(), at(NOW)).await.unwrap();
+    let first = "occurred_at;user_id;user_name;kind;quantity;amount\n\
+                 2026-11-20 10:00;101;Udo;won;1;250\n\
+                 2026-11-20 11:00;101;Udo;call;;\n";
+    assert_eq!(import_with(&t, 1, first.as_bytes(), &ImportOptions::default()).await.unwrap().imported, 2);
+    // Another tool's spelling of the same two rows: an offset, a decimal comma, an explicit 1.
+    let again = "occurred_at,user_id,user_name,kind,quantity,amount\n\
+                 2026-11-20T10:00:00+01:00,101,Udo,won,1,\"250,00\"\n\
+                 2026-11-20T10:00:00Z,101,Udo,call,1,\n";
+    let s = import_with(&t, 1, again.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates, s.changed.len()), (0, 2, 0), "{s:?}");
+    // A corrected amount is not applied silently, nor counted twice.
+    let corrected = "occurred_at;user_id;user_name;kind;quantity;amount\n\
+                     2026-11-20 10:00;101;Udo;won;1;300\n\
+                     2026-11-20 11:00;101;Udo;call;4;\n";
+    let s = import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates), (0, 0));
+    assert_eq!(s.changed.iter().map(|c| c.line).collect::<Vec<_>>(), [2, 3]);
+    assert!(s.changed[0].reason.contains("amount 250,00\u{a0}EUR → 300,00\u{a0}EUR"), "{:?}", s.changed);
+    assert!(s.changed[1].reason.contains("quantity 1 → 4"), "{:?}", s.changed);
+    assert!(s.changed[0].reason.contains("run it through `rally import --remove`, then import it again"));
+    let revenue = |t: &TestApp| {
+        let app = t.app.clone();
+        async move { app.report(id(1), &"2026-11".parse().unwrap(), None, at(NOW)).await.unwrap().totals.revenue }
+    };
+    assert_eq!(revenue(&t).await, 25_000);
+    // The way the message says: remove with the corrected file, then import it.
+    let removed = t.app.remove_csv(id(1), corrected.as_bytes(), "test".into(), at(NOW)).await.unwrap();
+    assert_eq!(removed.removed, 2);
+    let s = import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!(s.imported, 2);
+    assert_eq!(revenue(&t).await, 30_000);
+    assert!(t.app.store.verify_rollups(Some(1)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_row_rally_0_1_imported_under_its_text_key_is_not_counted_again() {
+    use rally::domain::activity::{KindName, Note, Quantity, Source};
+    let t = spawn_app();
+    let line = ["2026-11-02T09:00:00Z", "101", "Alice", "call", "3"];
+    // rally 0.1's key: FNV-1a over the row's trimmed fields joined by U+001F, and the row's rank.
+    let fnv = |text: &str| {
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    let legacy = format!("row:{:016x}:1", fnv(&line.join("\u{1f}")));
+    let old = rally::store::NewActivity {
+        guild: 1,
+        user: 101,
+        user_name: "Alice".into(),
+        team: None,
+        kind: KindName::parse("call").unwrap(),
+        quantity: Quantity::new(3).unwrap(),
+        amount: None,
+        occurred_at: at("2026-11-02T09:00:00Z"),
+        note: Note::default(),
+        deal: None,
+        source: Source::Import,
+        idem_key: legacy,
+        alt_key: None,
+        actor: 0,
+    };
+    t.app.store.log_activity(old, at(NOW)).await.unwrap();
+    let file = format!("occurred_at,user_id,user_name,kind,quantity\n{}\n", line.join(","));
+    let s = import_with(&t, 1, file.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates), (0, 1), "{s:?}");
+    let removed = t.app.remove_csv(id(1), file.as_bytes(), "test".into(), at(NOW)).await.unwrap();
+    assert_eq!(removed.removed, 1, "the old key is found by removal too");
 }

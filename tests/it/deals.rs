@@ -257,9 +257,15 @@ async fn bad_deal_input_gets_a_clear_private_error_and_writes_nothing() {
             "/deal stage-set stage:\"two words\" probability:50",
             "⚠️ `two words` is not a valid stage name (1-32 letters, digits, - or _)",
         ),
-        ("/deal list team:Nowhere", "⚠️ there is no team named `Nowhere`"),
+        (
+            "/deal list team:Nowhere",
+            "⚠️ there is no team named `Nowhere`; there are no teams yet (create one with /team create)",
+        ),
         ("/deal list user:<@43> team:Alpha", "⚠️ list a rep's deals or a team's, not both"),
-        ("/funnel team:Nowhere", "⚠️ there is no team named `Nowhere`"),
+        (
+            "/funnel team:Nowhere",
+            "⚠️ there is no team named `Nowhere`; there are no teams yet (create one with /team create)",
+        ),
     ];
     for (line, want) in boss_cases {
         assert_eq!(g.run(BOSS, line).await, want, "{line}");

@@ -217,7 +217,7 @@ async fn bad_goal_options_get_a_clear_error_and_write_nothing() {
         ("/goal set scope:team metric:points target:80 period:week", "⚠️ choose the team with the `team` option"),
         (
             "/goal set scope:team team:Nowhere metric:points target:80 period:week",
-            "⚠️ there is no team named `Nowhere`",
+            "⚠️ there is no team named `Nowhere`; the teams are: Alpha",
         ),
     ];
     for (i, (line, want)) in manager_cases.iter().enumerate() {

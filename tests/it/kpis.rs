@@ -75,7 +75,7 @@ async fn a_team_report_shows_only_that_team() {
     assert_eq!(r.teams.len(), 1);
     assert_eq!(r.teams[0].points, 90);
     let err = t.app.report(id(1), &PeriodSpec::ThisMonth, Some("Gamma"), at(NOW)).await.unwrap_err();
-    assert_eq!(err.to_string(), "there is no team named `Gamma`");
+    assert_eq!(err.to_string(), "there is no team named `Gamma`; the teams are: Alpha, Beta");
 }
 
 #[tokio::test]

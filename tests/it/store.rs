@@ -83,6 +83,7 @@ async fn a_removed_row_logged_again_one_by_one_as_an_import_comes_back_and_a_cha
         deal: None,
         source,
         idem_key: key.into(),
+        alt_key: None,
         actor: 0,
     };
     let first = t.app.store.log_activity(row("crm-1", Source::Import), at(NOW)).await.unwrap().record;
