@@ -54,7 +54,18 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
     let name = first.strip_prefix('/').unwrap_or(first).to_ascii_lowercase();
     let manifest = manifests::get(&name).ok_or_else(|| {
         let names: Vec<&str> = manifests::MANIFESTS.iter().map(|(n, _)| *n).collect();
-        DomainError::invalid(format!("there is no command /{}; try one of /{}", shorten(&name, 32), names.join(", /")))
+        match crate::domain::suggest::closest(&name, names.iter().copied()) {
+            Some(near) => DomainError::invalid(format!(
+                "there is no command /{}; did you mean /{near}? The commands are /{}",
+                shorten(&name, 32),
+                names.join(", /")
+            )),
+            None => DomainError::invalid(format!(
+                "there is no command /{}; try one of /{}",
+                shorten(&name, 32),
+                names.join(", /")
+            )),
+        }
     })?;
     let mut call = CommandCall { name: name.clone(), ..CommandCall::default() };
     let mut rest = &words[1..];
@@ -288,9 +299,16 @@ mod tests {
             ("/leaderboard scope:galaxy", "`scope` must be one of reps, teams"),
             ("/kpi rep user:bob", "`user` must be a user (<@id> or the id), not `bob`"),
             ("/me this-week", "write options as name:value, not `this-week`"),
+            ("/kpi teams", "/kpi needs a subcommand: did you mean `team`? team, rep"),
+            (
+                "/deal open name:x value:100 GBP",
+                "write options as name:value, not `GBP` (a value with a space in it goes in quotes: value:\"… GBP\")",
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(parse(line).unwrap_err().message, want, "{line}");
         }
+        let typo = parse("/lgo kind:call").unwrap_err().message;
+        assert!(typo.starts_with("there is no command /lgo; did you mean /log? The commands are /"), "{typo}");
     }
 }
