@@ -48,6 +48,10 @@ pub fn normalise(interaction: &mut Value) {
         obj.insert("channel_id".into(), id);
     }
     obj.retain(|k, _| TOP.contains(&k.as_str()));
+    // The locale only gives defaults; one of another shape is as good as none.
+    if obj.get("guild_locale").is_some_and(|l| !l.is_string()) {
+        obj.remove("guild_locale");
+    }
     obj.insert("version".into(), json!(1));
     obj.insert("locale".into(), json!(""));
     obj.insert("entitlements".into(), json!([]));

@@ -295,6 +295,26 @@ async fn fields_rally_does_not_read_may_be_missing_or_malformed() {
 }
 
 #[tokio::test]
+async fn a_german_servers_first_command_reads_and_shows_money_as_germans_write_it() {
+    let s = serve().await;
+    let mut body = docs_slash_command();
+    body["guild_locale"] = json!("de");
+    body["data"]["options"] =
+        json!([{"type": 3, "name": "kind", "value": "won"}, {"type": 3, "name": "amount", "value": "1.250,50"}]);
+    let reply = s.answered(&body).await;
+    let content = reply["data"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("1.250,50\u{a0}EUR"), "{reply}");
+    // A locale of another shape is no reason to refuse the interaction: the defaults apply.
+    let mut odd = docs_slash_command();
+    odd["guild_id"] = json!("290926798626357998");
+    odd["id"] = json!("786008729715212339");
+    odd["guild_locale"] = json!(17);
+    let reply = s.answered(&odd).await;
+    assert!(reply["data"]["content"].as_str().unwrap_or_default().starts_with("✅ Logged"), "{reply}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn channel_id_may_come_as_the_channel_object_alone() {
     let s = serve().await;
     let mut body = without(docs_slash_command(), "channel_id");
