@@ -382,6 +382,17 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
 
 /// Refuses a guild rally has never stored anything for, which would otherwise read as an empty
 /// period and hide a mistyped id.
+/// Why an import into a guild rally holds nothing for waits for `rally guild set`.
+fn new_guild(guild: Snowflake, db: &std::path::Path) -> AppError {
+    AppError::User(format!(
+        "guild {guild} has no data in {} yet. An import reads local times in the server's timezone and amounts in \
+         its currency and number format, so set them first, e.g. `rally guild set --guild {guild} --timezone \
+         Europe/Berlin --currency EUR --number-format 1.234,56` (or `--timezone UTC --currency USD` for the \
+         defaults); if the id is mistyped, check --guild",
+        db.display()
+    ))
+}
+
 async fn known_guild(app: &App, guild: Snowflake, db: &std::path::Path) -> Result<(), AppError> {
     if app.store.guild_exists(guild.as_i64()).await? {
         return Ok(());
@@ -423,35 +434,42 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             | Command::Guild { command: GuildCommand::Show { .. } }
             | Command::Db { .. }
     );
-    let app = if reads_only {
-        App::open_existing(&db)?.ok_or_else(|| {
-            AppError::User(format!(
-                "no database at {} (rally creates one on the first import, exec, run, serve or guild set); check --db or RALLY_DB",
-                db.display()
-            ))
-        })?
+    // An import reads its file first (a missing file is the first thing to say), and needs a
+    // guild that exists: it never creates the database either.
+    let import_input = match &cli.command {
+        Command::Import { file, .. } => Some(open_input(file)?),
+        _ => None,
+    };
+    let app = if reads_only || import_input.is_some() {
+        match App::open_existing(&db)? {
+            Some(app) => app,
+            None => {
+                return Err(match &cli.command {
+                    Command::Import { guild, .. } => new_guild(*guild, &db),
+                    _ => AppError::User(format!(
+                        "no database at {} (rally creates one on the first exec, run, serve or guild set); check --db or RALLY_DB",
+                        db.display()
+                    )),
+                });
+            }
+        }
     } else {
         App::open(&db)?
     };
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
-        Command::Import { guild, file, format, remove: true, read } => {
+        Command::Import { guild, format, remove: true, read, .. } => {
             known_guild(&app, guild, &db).await?;
-            return remove_import(&app, guild, &file, &read.options(), format, now, &mut out).await;
+            let input = import_input.ok_or_else(|| AppError::User("no input".into()))?;
+            return remove_import(&app, guild, input, &read.options(), format, now, &mut out).await;
         }
-        Command::Import { guild, file, format, remove: false, read } => {
-            let input = open_input(&file)?;
+        Command::Import { guild, format, remove: false, read, .. } => {
+            let input = import_input.ok_or_else(|| AppError::User("no input".into()))?;
             // A new guild's timezone and currency decide how the file's times and amounts read:
             // an import never guesses them (nor turns a mistyped id into a new server).
             if !app.store.guild_exists(guild.as_i64()).await? {
-                return Err(AppError::User(format!(
-                    "guild {guild} has no data in {} yet. An import reads local times in the server's timezone and \
-                     amounts in its currency and number format, so set them first, e.g. `rally guild set --guild \
-                     {guild} --timezone Europe/Berlin --currency EUR --number-format 1.234,56` (or `--timezone UTC \
-                     --currency USD` for the defaults); if the id is mistyped, check --guild",
-                    db.display()
-                )));
+                return Err(new_guild(guild, &db));
             }
             let summary = app.import_csv_with(guild, input, &read.options(), "cli".into(), now).await?;
             match format {
@@ -820,13 +838,13 @@ fn report_text(r: &Report, tz: &str, money: Money) -> String {
 async fn remove_import(
     app: &App,
     guild: Snowflake,
-    file: &std::path::Path,
+    input: Box<dyn std::io::Read>,
     options: &ImportOptions,
     format: TextOrJson,
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> Result<ExitCode, AppError> {
-    let summary = app.remove_csv_with(guild, open_input(file)?, options, "cli".into(), now).await?;
+    let summary = app.remove_csv_with(guild, input, options, "cli".into(), now).await?;
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match format {
         TextOrJson::Json => {

@@ -441,3 +441,23 @@ fn an_id_in_scientific_notation_is_refused_with_the_reason() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("`1.01E+17` looks like an id a spreadsheet turned into scientific notation"));
 }
+
+#[test]
+fn an_import_into_a_guild_rally_has_never_seen_asks_for_its_settings_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "occurred_at,user_id,user_name,kind,quantity\n2026-11-02 09:00,101,Alice,call,1\n").unwrap();
+    let o = rally(&db, &["import", "--guild", "5", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("guild 5 has no data in") && err.contains("rally guild set --guild 5 --timezone"), "{err}");
+    assert!(!db.exists(), "no database is created for a refused import");
+    let o = rally(&db, &["guild", "set", "--guild", "5", "--timezone", "Europe/Berlin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rally(&db, &["import", "--guild", "6", csv.to_str().unwrap()]);
+    assert!(stderr(&o).contains("guild 6 has no data in"), "a mistyped id is not a new server: {}", stderr(&o));
+    let o = rally(&db, &["import", "--guild", "5", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("local times in Europe/Berlin"), "{}", stdout(&o));
+}
