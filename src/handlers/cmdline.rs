@@ -86,7 +86,7 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
     }
     let known = options_of(spec);
     let mut last_key: Option<String> = None;
-    for word in rest {
+    for (i, word) in rest.iter().enumerate() {
         let Some((key, value)) = word.split_once(':') else {
             // A bare word after an option is most often the rest of a value with a space in it.
             let quote = last_key.as_ref().map_or(String::new(), |k| {
@@ -110,7 +110,17 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
         if call.options.iter().any(|(n, _)| *n == key) {
             return Err(DomainError::invalid(format!("the option `{key}` is given twice")));
         }
-        let value = typed(opt, &key, value)?;
+        let value = typed(opt, &key, value).map_err(|mut e| {
+            // `format:1 234,56`: the value was cut at the space; say so rather than only refuse `1`.
+            if let Some(next) = rest.get(i + 1).filter(|w| !w.contains(':')) {
+                e.message.push_str(&format!(
+                    " (if the value has a space in it, put it in quotes: {key}:\"{} {}\")",
+                    shorten(value, 20),
+                    shorten(next, 20)
+                ));
+            }
+            e
+        })?;
         call.options.push((key, value));
     }
     for opt in known {
@@ -300,6 +310,11 @@ mod tests {
             ("/kpi rep user:bob", "`user` must be a user (<@id> or the id), not `bob`"),
             ("/me this-week", "write options as name:value, not `this-week`"),
             ("/kpi teams", "/kpi needs a subcommand: did you mean `team`? team, rep"),
+            (
+                "/settings number-format format:1 234,56",
+                "`format` must be one of 1,234.56, 1.234,56, 1 234,56, 1'234.56 (if the value has a space in it, put \
+                 it in quotes: format:\"1 234,56\")",
+            ),
             (
                 "/deal open name:x value:100 GBP",
                 "write options as name:value, not `GBP` (a value with a space in it goes in quotes: value:\"… GBP\")",
