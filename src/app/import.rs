@@ -249,7 +249,7 @@ fn parse_row(
         })?),
     };
     check_amount(&kind.name, kind.has_amount, amount).map_err(|e| e.to_string())?;
-    let warning = (kind.has_amount && amount.is_none())
+    let warning = (kind.has_amount && amount.is_none_or(|a| a.minor() == 0))
         .then(|| format!("a `{}` row without an amount counts as a deal won with no revenue", kind.name));
     // A field that spans lines in a Windows (or old Mac) file keeps its breaks, as `\n`.
     let note = Note::parse(&get("note").replace("\r\n", "\n").replace('\r', "\n")).map_err(|e| e.to_string())?;
@@ -259,23 +259,33 @@ fn parse_row(
     };
     let (idem_key, alt_key) = match get("external_id") {
         "" => {
-            // No external id: the row is who did what when (the n-th such row of a file stays
-            // distinct from the first), so the same rows imported twice, however they are spelled
-            // (another number format, an offset instead of local time), count once; a row that
-            // changes quantity or amount is said to differ rather than counted again.
-            let who_what_when = format!("{}\u{1f}{}\u{1f}{}", user.get(), occurred_at.timestamp_millis(), kind_name);
+            // No external id: the row is what it says, read (who, when, what, how many, how much,
+            // the note and deal; the n-th identical row of a file stays distinct from the first),
+            // so the same rows imported twice count once however they are spelled (another number
+            // format, an offset instead of a local time). A corrected row is another row: only an
+            // external id can say that two rows are one activity.
+            let content = format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                user.get(),
+                occurred_at.timestamp_millis(),
+                kind_name,
+                quantity.get(),
+                amount.map_or(String::new(), |a| a.minor().to_string()),
+                note.as_str(),
+                deal.as_ref().map_or("", |d| d.as_str())
+            );
             let mut nth = |key: (bool, u64)| {
                 let n = seen.entry(key).or_insert(0);
                 *n += 1;
                 *n
             };
-            let h = fnv(&who_what_when);
+            let h = fnv(&content);
             let n = nth((true, h));
             // rally 0.1 keyed such rows by their text: rows it imported are found by that key too.
             let text = record.iter().map(str::trim).collect::<Vec<_>>().join("\u{1f}");
             let t = fnv(&text);
             let m = nth((false, t));
-            (format!("rowkey:{h:016x}:{n}"), Some(format!("row:{t:016x}:{m}")))
+            (format!("rowc:{h:016x}:{n}"), Some(format!("row:{t:016x}:{m}")))
         }
         id if id.chars().count() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) => {
             return Err(format!("external_id must be at most {MAX_EXTERNAL_ID} printable characters").into());

@@ -9,7 +9,8 @@ use super::{CommandCall, OptionValue, manifests};
 use crate::domain::DomainError;
 use crate::domain::activity::{Snowflake, shorten};
 
-/// Splits on whitespace, keeping "quoted text" (and name:"quoted text") together.
+/// Splits on whitespace, keeping "quoted text" (and name:"quoted text") together. A `'` opens a
+/// quote only where a value begins: inside one it is an apostrophe (`amount:1'000.50`).
 fn tokens(line: &str) -> Result<Vec<String>, DomainError> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -19,6 +20,7 @@ fn tokens(line: &str) -> Result<Vec<String>, DomainError> {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), c) => cur.push(c),
+            (None, '\'') if !(cur.is_empty() || cur.ends_with(':')) => cur.push(c),
             (None, '"' | '\'') => {
                 quote = Some(c);
                 started = true;
@@ -293,6 +295,15 @@ mod tests {
     }
 
     #[test]
+    fn an_apostrophe_inside_a_value_is_a_digit_separator_not_a_quote() {
+        let call = parse("/log kind:won amount:1'000.50 note:\"it's done\"").unwrap();
+        assert_eq!(call.string("amount"), Some("1'000.50"));
+        assert_eq!(call.string("note"), Some("it's done"));
+        let call = parse("/settings number-format format:\"1'234.56\"").unwrap();
+        assert_eq!(call.string("format"), Some("1'234.56"));
+    }
+
+    #[test]
     fn mistakes_are_explained() {
         let cases = [
             ("", "write a command, e.g. /me period:this-week"),
@@ -306,6 +317,7 @@ mod tests {
             ),
             ("/log kind:call kind:email", "the option `kind` is given twice"),
             ("/log kind:\"call", "a quote is not closed"),
+            ("/log kind:'call", "a quote is not closed"),
             ("/leaderboard scope:galaxy", "`scope` must be one of reps, teams"),
             ("/kpi rep user:bob", "`user` must be a user (<@id> or the id), not `bob`"),
             ("/me this-week", "write options as name:value, not `this-week`"),

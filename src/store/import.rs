@@ -101,7 +101,11 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
             Some((stored, true)) if stored.deleted => None,
             Some((stored, _)) => {
                 outcomes.push(if stored.user_id != a.user as u64 {
-                    ImportRowOutcome::Rejected("this request was already used for something else".into())
+                    ImportRowOutcome::Rejected(format!(
+                        "this row's key ({}) is another member's activity ({}); nothing was imported for it",
+                        crate::domain::activity::shorten(&a.idem_key, 60),
+                        stored.user_id
+                    ))
                 } else {
                     let differences = differences(&stored, a);
                     if differences.is_empty() {

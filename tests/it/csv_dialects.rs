@@ -225,37 +225,42 @@ async fn the_same_rows_spelled_another_way_count_once_and_a_corrected_row_is_rep
         ..Default::default()
     };
     t.app.change_settings(id(1), change, "test".into(), at(NOW)).await.unwrap();
-    let first = "occurred_at;user_id;user_name;kind;quantity;amount\n\
-                 2026-11-20 10:00;101;Udo;won;1;250\n\
-                 2026-11-20 11:00;101;Udo;call;;\n";
-    assert_eq!(import_with(&t, 1, first.as_bytes(), &ImportOptions::default()).await.unwrap().imported, 2);
-    // Another tool's spelling of the same two rows: an offset, a decimal comma, an explicit 1.
-    let again = "occurred_at,user_id,user_name,kind,quantity,amount\n\
-                 2026-11-20T10:00:00+01:00,101,Udo,won,1,\"250,00\"\n\
-                 2026-11-20T10:00:00Z,101,Udo,call,1,\n";
-    let s = import_with(&t, 1, again.as_bytes(), &ImportOptions::default()).await.unwrap();
-    assert_eq!((s.imported, s.duplicates, s.changed.len()), (0, 2, 0), "{s:?}");
-    // A corrected amount is not applied silently, nor counted twice.
-    let corrected = "occurred_at;user_id;user_name;kind;quantity;amount\n\
-                     2026-11-20 10:00;101;Udo;won;1;300\n\
-                     2026-11-20 11:00;101;Udo;call;4;\n";
-    let s = import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap();
-    assert_eq!((s.imported, s.duplicates), (0, 0));
-    assert_eq!(s.changed.iter().map(|c| c.line).collect::<Vec<_>>(), [2, 3]);
-    assert!(s.changed[0].reason.contains("amount 250,00\u{a0}EUR → 300,00\u{a0}EUR"), "{:?}", s.changed);
-    assert!(s.changed[1].reason.contains("quantity 1 → 4"), "{:?}", s.changed);
-    assert!(s.changed[0].reason.contains("run it through `rally import --remove`, then import it again"));
+    // Two wins in the same minute are two rows; the call has an external id.
+    let first = "occurred_at;user_id;user_name;kind;quantity;amount;external_id\n\
+                 2026-11-20 10:00;101;Udo;won;1;12.000;\n\
+                 2026-11-20 10:00;101;Udo;won;1;300;\n\
+                 2026-11-20 11:00;101;Udo;call;1;;crm-7\n";
+    assert_eq!(import_with(&t, 1, first.as_bytes(), &ImportOptions::default()).await.unwrap().imported, 3);
     let revenue = |t: &TestApp| {
         let app = t.app.clone();
         async move { app.report(id(1), &"2026-11".parse().unwrap(), None, at(NOW)).await.unwrap().totals.revenue }
     };
-    assert_eq!(revenue(&t).await, 25_000);
+    assert_eq!(revenue(&t).await, 1_230_000);
+    // Another tool's spelling of the rows: an offset, decimal commas, an explicit quantity; and a
+    // file that holds only one of the two wins matches that one, never the other.
+    let again = "occurred_at,user_id,user_name,kind,quantity,amount,external_id\n\
+                 2026-11-20T09:00:00Z,101,Udo,won,1,\"300,00\",\n\
+                 2026-11-20T10:00:00+01:00,101,Udo,won,,\"12.000,00\",\n\
+                 2026-11-20T10:00:00Z,101,Udo,call,1,,crm-7\n";
+    let s = import_with(&t, 1, again.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates, s.changed.len()), (0, 3, 0), "{s:?}");
+    let only_one = "occurred_at;user_id;user_name;kind;quantity;amount\n2026-11-20 10:00;101;Udo;won;1;300\n";
+    let s = import_with(&t, 1, only_one.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates, s.changed.len()), (0, 1, 0), "{s:?}");
+    assert_eq!(revenue(&t).await, 1_230_000);
+    // A row with an external id that the file corrects is reported, not applied nor counted twice.
+    let corrected = "occurred_at;user_id;user_name;kind;quantity;external_id\n2026-11-20 11:00;101;Udo;call;4;crm-7\n";
+    let s = import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap();
+    assert_eq!((s.imported, s.duplicates), (0, 0));
+    assert_eq!(s.changed.iter().map(|c| c.line).collect::<Vec<_>>(), [2]);
+    assert!(s.changed[0].reason.contains("quantity 1 → 4"), "{:?}", s.changed);
+    assert!(s.changed[0].reason.contains("run it through `rally import --remove`, then import it again"));
     // The way the message says: remove with the corrected file, then import it.
     let removed = t.app.remove_csv(id(1), corrected.as_bytes(), "test".into(), at(NOW)).await.unwrap();
-    assert_eq!(removed.removed, 2);
-    let s = import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap();
-    assert_eq!(s.imported, 2);
-    assert_eq!(revenue(&t).await, 30_000);
+    assert_eq!(removed.removed, 1);
+    assert_eq!(import_with(&t, 1, corrected.as_bytes(), &ImportOptions::default()).await.unwrap().imported, 1);
+    let report = t.app.report(id(1), &"2026-11".parse().unwrap(), None, at(NOW)).await.unwrap();
+    assert_eq!(report.totals.counts.get("call"), Some(&4));
     assert!(t.app.store.verify_rollups(Some(1)).await.unwrap().is_empty());
 }
 
