@@ -117,9 +117,14 @@ pub fn parse_timestamp(text: &str, tz: Tz) -> Result<(DateTime<Utc>, TimeForm), 
         let noon = date.and_hms_opt(12, 0, 0).ok_or_else(bad)?;
         return local_instant(tz, noon).map(|at| (at, TimeForm::Date)).ok_or_else(bad);
     }
-    // `02/11/2026`, `11.02.2026`: day and month depend on the country that wrote them.
-    let parts: Vec<&str> = raw.split(['/', '.', '-']).collect();
-    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    // `02/11/2026`, `11.02.2026` (with a time after it or not): day and month depend on the
+    // country that wrote them.
+    let date_part = raw.split_whitespace().next().unwrap_or(raw);
+    let parts: Vec<&str> = date_part.split(['/', '.', '-']).collect();
+    let year_first = parts.first().is_some_and(|p| p.len() == 4);
+    if !year_first
+        && parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
     {
         let (a, b) = (parts[0].parse::<u32>().unwrap_or(0), parts[1].parse::<u32>().unwrap_or(0));
         if parts[2].len() == 4 && (1..=12).contains(&a) && (1..=12).contains(&b) && a != b {
@@ -254,8 +259,14 @@ mod tests {
         assert!(err("02/11/2026").contains("could be day 2 of month 11 or day 11 of month 2"), "{}", err("02/11/2026"));
         assert!(err("02.11.2026").contains("write dates as year-month-day"));
         assert!(err("31/12/2026").contains("write dates as year-month-day (2026-11-02)"));
+        assert!(err("20.11.2026 09:00").contains("write dates as year-month-day"), "{}", err("20.11.2026 09:00"));
+        assert!(err("11/02/2026 9:00 AM").contains("could be day 11 of month 2 or day 2 of month 11"));
         assert!(err("yesterday").contains("2026-11-02 09:00 (local time)"));
-        assert!(err("2026-13-02").contains("is not a date rally reads"));
+        assert!(err("2026-13-02").contains("is not a time rally reads"));
+        let single_digit_hour = parse_timestamp("2026-11-02 9:00", Tz::UTC);
+        assert!(
+            single_digit_hour.is_ok() || single_digit_hour.unwrap_err().message.contains("is not a time rally reads")
+        );
         assert!(err("").contains("the time is empty"));
     }
 
