@@ -23,6 +23,11 @@ pub fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Opt
     let max_edits = (typed_len.max(3) / 3).max(1);
     let mut best: Option<(u8, usize, &'a str)> = None;
     for name in known {
+        // Length alone rules most names out (a plural differs by at most 3 letters, a close name
+        // by at most `max_edits`): checked before any allocation, since timezones are 600 names.
+        if typed_len.abs_diff(name.chars().count()) > max_edits.max(3) {
+            continue;
+        }
         let lower = name.to_lowercase();
         let rank = if lower == typed {
             (0, 0)
