@@ -70,6 +70,7 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// Every row of the file, whatever became of it.
     pub fn rows(&self) -> usize {
         self.imported + self.duplicates + self.changed.len() + self.rejected.len()
     }

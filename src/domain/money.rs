@@ -31,6 +31,7 @@ pub enum NumberFormat {
 const NBSP: char = '\u{a0}';
 
 impl NumberFormat {
+    /// Every format, in the order refusals list the other readings.
     pub const ALL: [NumberFormat; 4] =
         [NumberFormat::CommaDot, NumberFormat::DotComma, NumberFormat::SpaceComma, NumberFormat::ApostropheDot];
 
@@ -234,6 +235,7 @@ enum Misread {
 pub struct Currency(iso_currency::Currency);
 
 impl Currency {
+    /// The default: what a guild gets when neither a choice nor its locale says otherwise.
     pub const USD: Currency = Currency(iso_currency::Currency::USD);
 
     /// Reads a three-letter code in any case: `eur`, `USD`.
@@ -322,6 +324,7 @@ impl Default for Money {
 }
 
 impl Money {
+    /// A currency written in a number format.
     pub fn new(currency: Currency, format: NumberFormat) -> Self {
         Money { currency, format }
     }
