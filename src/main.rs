@@ -434,54 +434,36 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             | Command::Guild { command: GuildCommand::Show { .. } }
             | Command::Db { .. }
     );
-    // An import reads its file first (a missing file is the first thing to say), and needs a
-    // guild that exists: it never creates the database either.
-    let import_input = match &cli.command {
-        Command::Import { file, .. } => Some(open_input(file)?),
-        _ => None,
-    };
-    let app = if reads_only || import_input.is_some() {
-        match App::open_existing(&db)? {
-            Some(app) => app,
-            None => {
-                return Err(match &cli.command {
-                    Command::Import { guild, .. } => new_guild(*guild, &db),
-                    _ => AppError::User(format!(
-                        "no database at {} (rally creates one on the first exec, run, serve or guild set); check --db or RALLY_DB",
-                        db.display()
-                    )),
-                });
-            }
+    // An import reads its file first (a missing file is the first thing to say) and needs a guild
+    // that exists: it never creates the database either.
+    if let Command::Import { guild, file, format, remove, read } = &cli.command {
+        let input = open_input(file)?;
+        let app = App::open_existing(&db)?.ok_or_else(|| new_guild(*guild, &db))?;
+        let mut out = std::io::stdout().lock();
+        if *remove {
+            known_guild(&app, *guild, &db).await?;
+            return remove_import(&app, *guild, input, &read.options(), *format, now, &mut out).await;
         }
+        // A new guild's timezone and currency decide how the file's times and amounts read: an
+        // import never guesses them (nor turns a mistyped id into a new server).
+        if !app.store.guild_exists(guild.as_i64()).await? {
+            return Err(new_guild(*guild, &db));
+        }
+        return import_file(&app, *guild, input, &read.options(), *format, now, &mut out).await;
+    }
+    let app = if reads_only {
+        App::open_existing(&db)?.ok_or_else(|| {
+            AppError::User(format!(
+                "no database at {} (rally creates one on the first exec, run, serve or guild set); check --db or RALLY_DB",
+                db.display()
+            ))
+        })?
     } else {
         App::open(&db)?
     };
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {
-        Command::Import { guild, format, remove: true, read, .. } => {
-            known_guild(&app, guild, &db).await?;
-            let input = import_input.ok_or_else(|| AppError::User("no input".into()))?;
-            return remove_import(&app, guild, input, &read.options(), format, now, &mut out).await;
-        }
-        Command::Import { guild, format, remove: false, read, .. } => {
-            let input = import_input.ok_or_else(|| AppError::User("no input".into()))?;
-            // A new guild's timezone and currency decide how the file's times and amounts read:
-            // an import never guesses them (nor turns a mistyped id into a new server).
-            if !app.store.guild_exists(guild.as_i64()).await? {
-                return Err(new_guild(guild, &db));
-            }
-            let summary = app.import_csv_with(guild, input, &read.options(), "cli".into(), now).await?;
-            match format {
-                TextOrJson::Json => {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
-                }
-                TextOrJson::Text => write!(out, "{}", import_text(&summary)).map_err(io)?,
-            }
-            // Rejected rows, and rows the file changes but did not apply, make the exit code say so.
-            let clean = summary.rejected.is_empty() && summary.changed.is_empty();
-            return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
-        }
         Command::Export { guild, period, format, out: file, delimiter, excel } => {
             known_guild(&app, guild, &db).await?;
             let mut sink: Box<dyn Write> = match &file {
@@ -623,7 +605,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Demo | Command::Bench { .. } => {}
+        Command::Demo | Command::Bench { .. } | Command::Import { .. } => {}
         Command::Guild { command: GuildCommand::Show { guild } } => {
             known_guild(&app, guild, &db).await?;
             let s = app.settings(guild).await?;
@@ -835,6 +817,29 @@ fn report_text(r: &Report, tz: &str, money: Money) -> String {
 }
 
 /// `rally import --remove`: prints what became of each row, like the import does.
+/// `rally import`: imports the file and prints the summary; exits 1 when rows were rejected, or
+/// changed since they were imported and so left as they were.
+async fn import_file(
+    app: &App,
+    guild: Snowflake,
+    input: Box<dyn std::io::Read>,
+    options: &ImportOptions,
+    format: TextOrJson,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+) -> Result<ExitCode, AppError> {
+    let summary = app.import_csv_with(guild, input, options, "cli".into(), now).await?;
+    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    match format {
+        TextOrJson::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
+        }
+        TextOrJson::Text => write!(out, "{}", import_text(&summary)).map_err(io)?,
+    }
+    let clean = summary.rejected.is_empty() && summary.changed.is_empty();
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 async fn remove_import(
     app: &App,
     guild: Snowflake,

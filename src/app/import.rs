@@ -179,9 +179,9 @@ impl From<String> for Rejection {
 }
 
 /// What every row of one file is read against.
-struct RowRules<'k> {
+struct RowRules {
     guild: i64,
-    kinds: &'k [ActivityKind],
+    kinds: std::sync::Arc<Vec<ActivityKind>>,
     money: Money,
     tz: Tz,
     now: DateTime<Utc>,
@@ -191,7 +191,7 @@ struct RowRules<'k> {
 fn parse_row(
     record: &csv::StringRecord,
     columns: &Columns,
-    rules: &RowRules<'_>,
+    rules: &RowRules,
     seen: &mut HashMap<(bool, u64), u32>,
 ) -> Result<ParsedRow, Rejection> {
     let get = |column: &str| columns.get(record, column);
@@ -212,7 +212,7 @@ fn parse_row(
     };
     let kind_name = KindName::parse(get("kind")).map_err(|e| e.to_string())?;
     let Some(kind) = rules.kinds.iter().find(|k| k.name == kind_name) else {
-        return Err(unknown_kind(kind_name.as_str(), rules.kinds).into());
+        return Err(unknown_kind(kind_name.as_str(), &rules.kinds).into());
     };
     let quantity = match get("quantity") {
         "" => crate::domain::activity::Quantity::ONE,
@@ -314,14 +314,14 @@ fn parse_row(
 
 /// The rows of an import file, validated one at a time. Import and removal both read files
 /// through here, so a file names the same keys to both.
-struct CsvRows<'f, 'k> {
+struct CsvRows<'f> {
     file: &'f CsvFile,
     reader: csv::Reader<&'f [u8]>,
     columns: Columns,
     record: csv::StringRecord,
     /// Rows without an external id seen so far, by (current key?, hash), for their keys.
     seen: HashMap<(bool, u64), u32>,
-    rules: RowRules<'k>,
+    rules: RowRules,
     /// Refused amounts, and how many of them each other number format reads.
     amount_refusals: usize,
     amount_reads_in: HashMap<NumberFormat, usize>,
@@ -329,9 +329,9 @@ struct CsvRows<'f, 'k> {
     stopped: bool,
 }
 
-impl<'f, 'k> CsvRows<'f, 'k> {
+impl<'f> CsvRows<'f> {
     /// Reads the header: a file without the required columns is refused whole.
-    fn open(file: &'f CsvFile, map: &ColumnMap, rules: RowRules<'k>) -> AppResult<Self> {
+    fn open(file: &'f CsvFile, map: &ColumnMap, rules: RowRules) -> AppResult<Self> {
         let mut reader = file.reader();
         let header = reader
             .headers()
@@ -424,9 +424,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<ImportSummary> {
         let g = guild.as_i64();
-        let kinds = self.store.kinds(g).await?;
         let file = CsvFile::load(input, options.delimiter)?;
-        let rules = self.row_rules(g, &kinds, options, now).await?;
+        let rules = self.row_rules(g, options, now).await?;
         let read_as = read_as(&file, rules.money, rules.tz);
         let rows = CsvRows::open(&file, &options.columns, rules)?;
 
@@ -452,13 +451,8 @@ impl App {
 
     /// What every row of a file is read against: the guild's kinds, money (in the file's number
     /// format when one is given) and timezone.
-    async fn row_rules<'k>(
-        &self,
-        g: i64,
-        kinds: &'k [ActivityKind],
-        options: &ImportOptions,
-        now: DateTime<Utc>,
-    ) -> AppResult<RowRules<'k>> {
+    async fn row_rules(&self, g: i64, options: &ImportOptions, now: DateTime<Utc>) -> AppResult<RowRules> {
+        let kinds = self.store.kinds_shared(g).await?;
         let settings = self.store.guild_settings(g).await?;
         let mut money = settings.money();
         if let Some(f) = options.number_format {
@@ -492,9 +486,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<RemoveSummary> {
         let g = guild.as_i64();
-        let kinds = self.store.kinds(g).await?;
         let file = CsvFile::load(input, options.delimiter)?;
-        let rules = self.row_rules(g, &kinds, options, now).await?;
+        let rules = self.row_rules(g, options, now).await?;
         let mut rows = CsvRows::open(&file, &options.columns, rules)?;
         let mut summary = RemoveSummary::default();
         let mut batch: Vec<ImportRow> = Vec::new();
@@ -535,7 +528,7 @@ impl App {
     }
 
     /// Parses and stores the records after the header, batch by batch.
-    async fn import_records(&self, mut rows: CsvRows<'_, '_>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
+    async fn import_records(&self, mut rows: CsvRows<'_>, now: DateTime<Utc>) -> AppResult<ImportSummary> {
         let mut summary = ImportSummary::default();
         let shown = (rows.rules.money, rows.rules.tz);
         // The batch being written while the next one is parsed (the writer has a thread of its own).

@@ -82,9 +82,11 @@ impl App {
     /// with [`App::fix_money`] after the interaction went through, so that the first command a
     /// server runs and every later one read amounts alike.
     pub async fn locale_money(&self, guild: Snowflake, locale: &str) -> AppResult<Option<Money>> {
-        let s = self.settings_with_locale(guild, Some(locale)).await?;
         let stored = self.store.guild_settings(guild.as_i64()).await?;
-        Ok((stored.currency.is_none() || stored.number_format.is_none()).then(|| s.money()))
+        if stored.currency.is_some() && stored.number_format.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.with_locale(stored, guild, locale).await?.money()))
     }
 
     /// Stores `money` as the guild's currency and number format where it has none yet; a choice
@@ -98,10 +100,15 @@ impl App {
     /// holding money keeps the default currency: its amounts are never relabelled by a locale).
     /// Writes nothing.
     pub async fn settings_with_locale(&self, guild: Snowflake, locale: Option<&str>) -> AppResult<GuildSettings> {
-        let mut s = self.store.guild_settings(guild.as_i64()).await?;
-        let Some(locale) = locale else {
-            return Ok(s);
-        };
+        let s = self.store.guild_settings(guild.as_i64()).await?;
+        match locale {
+            Some(locale) => self.with_locale(s, guild, locale).await,
+            None => Ok(s),
+        }
+    }
+
+    /// `s` with what `locale` implies filled in where the guild chose nothing.
+    async fn with_locale(&self, mut s: GuildSettings, guild: Snowflake, locale: &str) -> AppResult<GuildSettings> {
         if s.number_format.is_none() {
             s.number_format = NumberFormat::from_locale(locale);
         }

@@ -144,7 +144,13 @@ impl NumberFormat {
         if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || self.is_group(c)) {
             return None;
         }
-        let groups: Vec<&str> = t.split(|c| self.is_group(c)).collect();
+        self.ungroup(t)
+    }
+
+    /// The digits of a whole part whose group marks stand where this format puts them (a first
+    /// group of 1 to 3 digits, then groups of exactly 3), or `None`.
+    fn ungroup(self, whole: &str) -> Option<String> {
+        let groups: Vec<&str> = whole.split(|c| self.is_group(c)).collect();
         let grouped_well =
             groups.len() == 1 || ((1..=3).contains(&groups[0].len()) && groups[1..].iter().all(|g| g.len() == 3));
         grouped_well.then(|| groups.concat())
@@ -171,14 +177,7 @@ impl NumberFormat {
                 return Err(if whole.is_empty() { Misread::Empty } else { Misread::TrailingDecimal });
             }
         }
-        let groups: Vec<&str> = whole.split(|c| self.is_group(c)).collect();
-        if groups.len() > 1 {
-            let first_ok = (1..=3).contains(&groups[0].len());
-            if !first_ok || groups[1..].iter().any(|g| g.len() != 3) {
-                return Err(Misread::MisplacedGroup);
-            }
-        }
-        let digits: String = groups.concat();
+        let digits = self.ungroup(whole).ok_or(Misread::MisplacedGroup)?;
         let fraction = fraction.unwrap_or("");
         if digits.is_empty() && fraction.is_empty() {
             return Err(Misread::Empty);

@@ -99,8 +99,8 @@ pub fn parse(line: &str) -> Result<CommandCall, DomainError> {
                 shorten(word, 40)
             )));
         };
-        last_key = Some(key.to_ascii_lowercase());
         let key = key.to_ascii_lowercase();
+        last_key = Some(key.clone());
         let Some(opt) = known.iter().find(|o| o["name"] == key.as_str()) else {
             let names: Vec<&str> = known.iter().filter_map(|o| o["name"].as_str()).collect();
             return Err(DomainError::invalid(format!(

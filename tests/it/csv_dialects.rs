@@ -18,6 +18,17 @@ async fn import_with(t: &TestApp, guild: u64, bytes: &[u8], options: &ImportOpti
     })
 }
 
+/// Sets a guild's timezone, EUR, and a number format.
+async fn set_money(t: &TestApp, guild: u64, tz: &str, format: NumberFormat) {
+    let change = rally::app::settings::SettingsChange {
+        timezone: Some(tz.parse().unwrap()),
+        currency: Some(Currency::parse("EUR").unwrap()),
+        number_format: Some(format),
+        ..Default::default()
+    };
+    t.app.change_settings(id(guild), change, "test".into(), at(NOW)).await.unwrap();
+}
+
 fn lines(s: &ImportSummary) -> Vec<u64> {
     s.rejected.iter().map(|r| r.line).collect()
 }
@@ -71,13 +82,7 @@ async fn every_delimiter_and_line_ending_reads_alike_and_names_the_physical_line
 #[tokio::test]
 async fn a_european_spreadsheet_file_imports_with_its_decimal_commas_and_local_times() {
     let t = spawn_app();
-    let change = rally::app::settings::SettingsChange {
-        timezone: Some("Europe/Berlin".parse().unwrap()),
-        currency: Some(Currency::parse("EUR").unwrap()),
-        number_format: Some(NumberFormat::DotComma),
-        ..Default::default()
-    };
-    t.app.change_settings(id(1), change, "test".into(), at(NOW)).await.unwrap();
+    set_money(&t, 1, "Europe/Berlin", NumberFormat::DotComma).await;
     let file = "\u{feff}Occurred At;User ID;User Name;Team;Kind;Quantity;Amount\r\n\
                 2026-11-02 09:00;101;Alice;Alpha;won;1;1.250,50\r\n\
                 2026-11-02T10:00:00;101;Alice;Alpha;won;1;0,99\r\n\
@@ -186,13 +191,8 @@ async fn a_win_without_an_amount_is_a_warning_and_a_row_in_another_currency_is_r
 #[tokio::test]
 async fn an_export_in_a_european_format_imports_back_unchanged() {
     let t = spawn_app();
-    let change = rally::app::settings::SettingsChange {
-        currency: Some(Currency::parse("EUR").unwrap()),
-        number_format: Some(NumberFormat::SpaceComma),
-        ..Default::default()
-    };
-    t.app.change_settings(id(1), change.clone(), "test".into(), at(NOW)).await.unwrap();
-    t.app.change_settings(id(2), change, "test".into(), at(NOW)).await.unwrap();
+    set_money(&t, 1, "UTC", NumberFormat::SpaceComma).await;
+    set_money(&t, 2, "UTC", NumberFormat::SpaceComma).await;
     let file =
         "occurred_at,user_id,user_name,kind,quantity,amount\n2026-11-02T09:00:00Z,101,Alice,won,1,\"1 234 567,89\"\n";
     assert_eq!(import_with(&t, 1, file.as_bytes(), &ImportOptions::default()).await.unwrap().imported, 1);
@@ -218,13 +218,7 @@ async fn an_export_in_a_european_format_imports_back_unchanged() {
 #[tokio::test]
 async fn the_same_rows_spelled_another_way_count_once_and_a_corrected_row_is_reported_not_applied() {
     let t = spawn_app();
-    let change = rally::app::settings::SettingsChange {
-        timezone: Some("Europe/Berlin".parse().unwrap()),
-        currency: Some(Currency::parse("EUR").unwrap()),
-        number_format: Some(NumberFormat::DotComma),
-        ..Default::default()
-    };
-    t.app.change_settings(id(1), change, "test".into(), at(NOW)).await.unwrap();
+    set_money(&t, 1, "Europe/Berlin", NumberFormat::DotComma).await;
     // Two wins in the same minute are two rows; the call has an external id.
     let first = "occurred_at;user_id;user_name;kind;quantity;amount;external_id\n\
                  2026-11-20 10:00;101;Udo;won;1;12.000;\n\
