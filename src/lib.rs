@@ -3,7 +3,7 @@
 //! Layers, and the one rule about who may import whom (arrows point one way):
 //!
 //! ```text
-//! main (CLI), discord, scheduler ──> handlers ──> app ──> store ──> domain
+//! main (CLI), discord, crm, scheduler ──> handlers ──> app ──> store ──> domain
 //! ```
 //!
 //! - [`domain`]: pure rules (periods, money and number formats, activities, KPIs, goals and pace,
@@ -14,7 +14,9 @@
 //!   of other tools) and export, goals, deals and forecast, competitions, settings. Speaks domain
 //!   types in and out.
 //! - [`handlers`]: one file per manifest in `commands/`: typed options in, one app call, a reply out.
+//! - [`crm`](mod@crm): the CRM edge: the Pipedrive client and the parsing of its records and webhooks.
 //! - [`discord`]: the serenity edge: the gateway client, the HTTP interactions endpoint, rendering.
+//! - [`web`]: rally's own HTTP routes beside Discord's endpoint: the CRM webhook receivers.
 //! - [`scheduler`]: wakes at the next due slot, claims it once, delivers through the outbox.
 //! - [`loopback`]: Discord on 127.0.0.1, strict against its API description; for the demo and tests.
 //! - [`bench`](mod@bench), [`demo`], [`charts`], [`config`]: the benchmark, the scripted demo, PNG charts, settings.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod bench;
 pub mod charts;
 pub mod config;
+pub mod crm;
 pub mod demo;
 pub mod discord;
 pub mod domain;
@@ -30,3 +33,4 @@ pub mod handlers;
 pub mod loopback;
 pub mod scheduler;
 pub mod store;
+pub mod web;

@@ -1,6 +1,8 @@
 //! The `rally` command line: the operator's tools (import, export, report, guild settings, database
 //! backup and check). Parses arguments at the edge and calls the `app` layer; prints results.
 
+mod crm_cli;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +90,9 @@ enum Command {
     },
     /// Run the bot on Discord's gateway (token from DISCORD_TOKEN).
     Run {
+        /// Seconds between two CRM sync rounds (servers connected with `rally crm connect`).
+        #[arg(long, env = "RALLY_CRM_SYNC_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..))]
+        crm_sync_every: u64,
         /// Register commands to this server only (instant updates while developing).
         #[arg(long, value_parser = parse_guild)]
         dev_guild: Option<Snowflake>,
@@ -97,6 +102,9 @@ enum Command {
     },
     /// Serve Discord's HTTP interactions endpoint.
     Serve {
+        /// Seconds between two CRM sync rounds (servers connected with `rally crm connect`).
+        #[arg(long, env = "RALLY_CRM_SYNC_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..))]
+        crm_sync_every: u64,
         /// Address to listen on, e.g. 0.0.0.0:8080.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -152,6 +160,11 @@ enum Command {
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+    /// Take activities and deals from a CRM (Pipedrive): connect, sync, link users, map types.
+    Crm {
+        #[command(subcommand)]
+        command: crm_cli::CrmCommand,
     },
 }
 
@@ -433,6 +446,11 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             | Command::Export { .. }
             | Command::Guild { command: GuildCommand::Show { .. } }
             | Command::Db { .. }
+            | Command::Crm {
+                command: crm_cli::CrmCommand::Status { .. }
+                    | crm_cli::CrmCommand::Users { .. }
+                    | crm_cli::CrmCommand::Types { .. }
+            }
     );
     // An import reads its file first (a missing file is the first thing to say) and needs a guild
     // that exists: it never creates the database either.
@@ -501,7 +519,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 }
             }
         }
-        Command::Run { dev_guild, api_url } => {
+        Command::Run { dev_guild, api_url, crm_sync_every } => {
+            spawn_crm_poller(&app, &clock, crm_sync_every);
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
             if token.trim().is_empty() {
                 return Err(AppError::User(
@@ -524,7 +543,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 _ = stop_signal() => eprintln!("stopping"),
             }
         }
-        Command::Serve { listen, public_key, api_url } => {
+        Command::Serve { listen, public_key, api_url, crm_sync_every } => {
+            spawn_crm_poller(&app, &clock, crm_sync_every);
             let key = rally::discord::endpoint::parse_public_key(&public_key).map_err(AppError::User)?;
             // Scheduled posts need the bot's token; without one the endpoint answers interactions only.
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
@@ -534,15 +554,19 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 let stop = std::sync::Arc::new(tokio::sync::Notify::new());
                 tokio::spawn(scheduler.run(clock.clone(), app.scheduler_wake(), stop));
             }
+            let web = rally::web::router(app.clone(), clock.clone());
             let router = rally::discord::endpoint::router(app, EndpointConfig { public_key: key, clock, api_url })
-                .map_err(AppError::User)?;
+                .map_err(AppError::User)?
+                .merge(web);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| AppError::User(format!("cannot listen on {listen}: {e}")))?;
             let addr = listener.local_addr().map_err(|e| AppError::User(e.to_string()))?;
             // One line, written once: scripts and tests read the address from it.
             let posts = if token.trim().is_empty() { "; scheduled posts off (no DISCORD_TOKEN)" } else { "" };
-            eprintln!("rally serve: listening on http://{addr} (POST / for interactions, GET /healthz){posts}");
+            eprintln!(
+                "rally serve: listening on http://{addr} (POST / for interactions, POST /crm/pipedrive/GUILD for webhooks, GET /healthz){posts}"
+            );
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
                 _ = stop_signal() => eprintln!("stopping"),
@@ -606,6 +630,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             }
         }
         Command::Demo | Command::Bench { .. } | Command::Import { .. } => {}
+        Command::Crm { command } => return crm_cli::run(&app, command, now, &mut out).await,
         Command::Guild { command: GuildCommand::Show { guild } } => {
             known_guild(&app, guild, &db).await?;
             let s = app.settings(guild).await?;
@@ -692,6 +717,18 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Syncs the guilds connected to a CRM in the background, every `every` seconds and on `/crm sync`.
+fn spawn_crm_poller(app: &App, clock: &Clock, every: u64) {
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(rally::crm::poller::run(
+        app.clone(),
+        clock.clone(),
+        std::time::Duration::from_secs(every),
+        app.crm_wake(),
+        stop,
+    ));
 }
 
 async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {

@@ -147,10 +147,19 @@ impl App {
         Ok(self.store.remove_stage(guild.as_i64(), name, actor, now).await?)
     }
 
+    /// Refuses `/deal` changes where deals come from the CRM (its `won` kind is CRM-fed): the CRM
+    /// is the pipeline's source of truth there, and the next sync would undo the change.
+    async fn refuse_crm_deals(&self, guild: i64) -> AppResult<()> {
+        let settings = self.store.guild_settings(guild).await?;
+        let won = crate::domain::activity::KindName::parse(crate::domain::activity::WON)?;
+        super::crm::refuse_crm_fed(&settings, &won, "Deals")
+    }
+
     /// Opens a deal for the requester. An expected close date may not lie in the past: a deal
     /// that should have closed already is a typo or a deal to update, not one to open.
     pub async fn open_deal(&self, req: OpenDealRequest, now: DateTime<Utc>) -> AppResult<DealChanged> {
         let guild = req.guild.as_i64();
+        self.refuse_crm_deals(guild).await?;
         if let Some(close) = req.close {
             let settings = self.store.guild_settings(guild).await?;
             let today = local_date(settings.timezone, now);
@@ -182,12 +191,14 @@ impl App {
         stage: StageName,
         now: DateTime<Utc>,
     ) -> AppResult<(DealChanged, String)> {
+        self.refuse_crm_deals(guild.as_i64()).await?;
         Ok(self.store.move_deal(guild.as_i64(), user.as_i64(), name, stage, now).await?)
     }
 
     /// Wins or loses one of the user's open deals, logging its `won` (with the amount) or `lost`
     /// activity in the same transaction.
     pub async fn close_deal(&self, req: CloseDealRequest, now: DateTime<Utc>) -> AppResult<DealChanged> {
+        self.refuse_crm_deals(req.guild.as_i64()).await?;
         if req.outcome == Outcome::Lost && req.value.is_some() {
             return Err(AppError::User("a lost deal has no value to record".into()));
         }

@@ -43,6 +43,7 @@ impl App {
             return Err(AppError::User(unknown_kind(req.kind.as_str(), &kinds)));
         };
         check_amount(&kind.name, kind.has_amount, req.amount)?;
+        super::crm::refuse_crm_fed(&settings, &kind.name, &format!("`{}` activities", kind.name))?;
         let occurred_at = req.when.unwrap_or(now);
         if occurred_at > now {
             return Err(AppError::User("an activity cannot be logged in the future".into()));

@@ -4,6 +4,7 @@
 
 pub mod comp;
 pub mod competitions;
+pub mod crm;
 pub mod csv_dialect;
 pub mod deals;
 pub mod forecast;
@@ -51,16 +52,27 @@ pub struct App {
     pub store: Store,
     /// Wakes the scheduler when schedules change, so it never sleeps past a new first slot.
     scheduler_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Wakes the CRM poller for a sync now (`/crm sync`).
+    crm_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl App {
     pub fn new(store: Store) -> App {
-        App { store, scheduler_wake: std::sync::Arc::new(tokio::sync::Notify::new()) }
+        App {
+            store,
+            scheduler_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     /// Tells a sleeping scheduler to look at the schedules again.
     pub fn schedules_changed(&self) {
         self.scheduler_wake.notify_one();
+    }
+
+    /// The poller's wake-up: notified, it runs a sync round now.
+    pub fn crm_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.crm_wake.clone()
     }
 
     pub fn scheduler_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {

@@ -210,6 +210,10 @@ pub enum Source {
     Button,
     Import,
     Cli,
+    /// Synced from the guild's CRM (poll or webhook).
+    Crm,
+    /// Pushed through rally's intake API.
+    Api,
 }
 
 impl Source {
@@ -219,6 +223,8 @@ impl Source {
             Source::Button => "button",
             Source::Import => "import",
             Source::Cli => "cli",
+            Source::Crm => "crm",
+            Source::Api => "api",
         }
     }
 
@@ -228,6 +234,8 @@ impl Source {
             "button" => Source::Button,
             "import" => Source::Import,
             "cli" => Source::Cli,
+            "crm" => Source::Crm,
+            "api" => Source::Api,
             _ => return None,
         })
     }

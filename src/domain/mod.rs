@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod comp;
 pub mod competition;
+pub mod crm;
 pub mod forecast;
 pub mod goals;
 pub mod kpi;

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
-use super::activity::shorten;
+use super::activity::{KindName, shorten};
 use super::money::{Currency, Money, NumberFormat};
 
 /// The set of weekdays a guild works on, as a bitmask (bit 0 = Monday).
@@ -233,9 +233,17 @@ pub struct GuildSettings {
     pub currency: Option<Currency>,
     /// How numbers are written; `None` until chosen or taken from the server's locale.
     pub number_format: Option<NumberFormat>,
+    /// Kinds whose activities come from the guild's CRM, not from chat: `/log` refuses them, so
+    /// that nothing is counted twice. Empty without a CRM connection.
+    pub crm_fed: Vec<KindName>,
 }
 
 impl GuildSettings {
+    /// Whether activities of `kind` come from the CRM rather than from chat.
+    pub fn is_crm_fed(&self, kind: &KindName) -> bool {
+        self.crm_fed.contains(kind)
+    }
+
     /// How this guild writes money: its currency and number format, USD and `1,234.56` where
     /// neither was chosen nor known from the server's locale.
     pub fn money(&self) -> Money {
@@ -256,6 +264,7 @@ impl Default for GuildSettings {
             working_hours: WorkingHours::DEFAULT,
             currency: None,
             number_format: None,
+            crm_fed: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub const MANIFESTS: &[(&str, &str)] = &[
     ("comp", include_str!("../../commands/comp.json")),
     ("compete", include_str!("../../commands/compete.json")),
+    ("crm", include_str!("../../commands/crm.json")),
     ("deal", include_str!("../../commands/deal.json")),
     ("export", include_str!("../../commands/export.json")),
     ("forecast", include_str!("../../commands/forecast.json")),

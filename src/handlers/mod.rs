@@ -137,6 +137,7 @@ pub mod manifests;
 
 mod comp;
 pub mod compete;
+mod crm;
 mod deal;
 mod export;
 mod forecast;
@@ -166,6 +167,7 @@ use crate::domain::period::PeriodSpec;
 pub const HANDLED: &[&str] = &[
     "comp",
     "compete",
+    "crm",
     "deal",
     "export",
     "forecast",
@@ -363,6 +365,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "forecast" => forecast::handle(ctx, call).await,
         "comp" => comp::handle(ctx, call).await,
         "compete" => compete::handle(ctx, call).await,
+        "crm" => crm::handle(ctx, call).await,
         "schedule" => schedule::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
@@ -530,6 +533,37 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
                     .into_iter()
                     .filter(|k| k.name.as_str() != "won")
                     .map(|k| (format!("{} (activities)", k.name), k.name.to_string())),
+            );
+            v
+        }
+        ("crm", "crm-user") => ctx
+            .app
+            .store
+            .crm_users(guild.as_i64())
+            .await?
+            .into_iter()
+            .map(|u| {
+                let linked = u.linked.map_or(String::new(), |_| " · linked".to_string());
+                (format!("{} <{}>{linked}", u.name, u.email), u.id)
+            })
+            .collect(),
+        ("crm", "type") => ctx
+            .app
+            .store
+            .crm_types(guild.as_i64())
+            .await?
+            .into_iter()
+            .map(|t| (format!("{} → {}", t.name, t.kind.as_deref().unwrap_or("ignored")), t.key))
+            .collect(),
+        ("crm", "kind") => {
+            let mut v = vec![("ignore (do not count it)".to_string(), "ignore".to_string())];
+            v.extend(
+                ctx.app
+                    .store
+                    .kinds(guild.as_i64())
+                    .await?
+                    .into_iter()
+                    .map(|k| (k.name.to_string(), k.name.to_string())),
             );
             v
         }

@@ -24,6 +24,7 @@ mod limits;
 mod multipart;
 mod objects;
 pub mod payload;
+pub mod pipedrive;
 mod rest;
 mod schema;
 #[cfg(test)]

@@ -112,7 +112,7 @@ pub(super) fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> 
 
 /// Adds (sign 1) or removes (sign -1) one activity's contribution to its day and month rollups and
 /// to the kind-less points rollups.
-fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
+pub(super) fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
     let month = month_number(day_from_number(r.day));
     if sign > 0 {
         for (sql, period) in [
@@ -386,6 +386,19 @@ pub(super) fn soft_delete(
     action: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>> {
+    retract(conn, record, actor, action, now)?;
+    super::deals::reopen_closed_by(conn, record.guild_id, record.id, now)
+}
+
+/// Soft-deletes one live activity and takes its contribution out of the rollups, with its audit
+/// row, leaving any deal it closed as it is: for callers that set the deal themselves (the CRM).
+pub(super) fn retract(
+    conn: &Connection,
+    record: &ActivityRecord,
+    actor: &str,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let id = record.id;
     let deleted = conn
         .prepare_cached("UPDATE activities SET deleted_at = ?2 WHERE activity_id = ?1 AND deleted_at IS NULL")?
@@ -419,8 +432,7 @@ pub(super) fn soft_delete(
         Some(&json!({"deleted": false})),
         Some(&json!({"deleted": true})),
         now,
-    )?;
-    super::deals::reopen_closed_by(conn, record.guild_id, id, now)
+    )
 }
 
 /// Stores one activity inside the caller's transaction. Shared by live logging and deals.

@@ -133,14 +133,14 @@ fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<DealRecord> {
     })
 }
 
-fn load_deal(conn: &Connection, guild: i64, id: i64) -> Result<DealRecord> {
+pub(super) fn load_deal(conn: &Connection, guild: i64, id: i64) -> Result<DealRecord> {
     Ok(conn
         .prepare_cached(&format!("{DEAL_SELECT} WHERE d.deal_id = ?1 AND d.guild_id = ?2"))?
         .query_row(params![id, guild], deal_from_row)?)
 }
 
 /// The guild's stages; a guild that never touched its pipeline has the defaults.
-fn load_stages(conn: &Connection, guild: i64) -> Result<Pipeline> {
+pub(super) fn load_stages(conn: &Connection, guild: i64) -> Result<Pipeline> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, position, probability, outcome FROM pipeline_stages WHERE guild_id = ?1 ORDER BY position",
     )?;
@@ -165,7 +165,7 @@ fn load_stages(conn: &Connection, guild: i64) -> Result<Pipeline> {
 
 /// Stores the default stages the first time a guild's pipeline is written to, so that reads before
 /// that (which see the defaults) and after it agree.
-fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> {
     ensure_guild(conn, guild, now)?;
     let count: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM pipeline_stages WHERE guild_id = ?1")?
@@ -190,7 +190,7 @@ pub(super) fn bench_seed_stages(
         .collect())
 }
 
-fn save_stages(conn: &Connection, guild: i64, pipeline: &Pipeline) -> Result<()> {
+pub(super) fn save_stages(conn: &Connection, guild: i64, pipeline: &Pipeline) -> Result<()> {
     conn.prepare_cached("DELETE FROM pipeline_stages WHERE guild_id = ?1")?.execute([guild])?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO pipeline_stages (guild_id, name, position, probability, outcome) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -243,7 +243,7 @@ fn find_open(conn: &Connection, guild: i64, user: i64, name: &DealName) -> Resul
     }
 }
 
-fn record_stage(conn: &Connection, deal: i64, stage: &Stage, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn record_stage(conn: &Connection, deal: i64, stage: &Stage, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO deal_stage_history (deal_id, seq, stage, position, entered_at)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deal_stage_history WHERE deal_id = ?1), ?2, ?3, ?4)",
@@ -306,7 +306,7 @@ pub(super) fn reopen_closed_by(
     Ok(Some(after.name))
 }
 
-fn deal_json(d: &DealRecord) -> serde_json::Value {
+pub(super) fn deal_json(d: &DealRecord) -> serde_json::Value {
     serde_json::to_value(d).unwrap_or_default()
 }
 

@@ -58,7 +58,7 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
     let row = conn
         .prepare_cached(
             "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days,
-             work_start, work_end, currency, number_format FROM guilds WHERE guild_id = ?1",
+             work_start, work_end, currency, number_format, crm_fed FROM guilds WHERE guild_id = ?1",
         )?
         .query_row([guild], |r| {
             Ok((
@@ -72,10 +72,12 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                r.get::<_, String>(10)?,
             ))
         })
         .optional()?;
-    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end, currency, format)) = row else {
+    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end, currency, format, crm_fed)) = row
+    else {
         return Ok(GuildSettings::default());
     };
     Ok(GuildSettings {
@@ -88,6 +90,7 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
         working_hours: WorkingHours::from_minutes(work_start as u32, work_end as u32)?,
         currency: currency.as_deref().map(Currency::parse).transpose()?,
         number_format: format.as_deref().map(NumberFormat::parse).transpose()?,
+        crm_fed: crm_fed.split(',').filter(|k| !k.is_empty()).map(KindName::parse).collect::<Result<_, _>>()?,
     })
 }
 
@@ -216,7 +219,7 @@ impl Store {
     }
 
     /// Runs a write that changes settings or kinds, keeping the cache from serving what it replaced.
-    async fn write_guild<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn write_guild<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,

@@ -434,6 +434,109 @@ WHERE EXISTS (SELECT 1 FROM activities a WHERE a.guild_id = guilds.guild_id AND 
    OR EXISTS (SELECT 1 FROM goals g WHERE g.guild_id = guilds.guild_id AND g.metric = 'revenue')
    OR EXISTS (SELECT 1 FROM comp_plans p WHERE p.guild_id = guilds.guild_id AND p.team_bonus > 0);
 "#,
+    // 9: the CRM as a source (a connection per guild, its cursors, users, types and stages, and every
+    // CRM record with what it counts as), kinds fed by the CRM, and the intake API's keys.
+    r#"
+-- api_token is a secret: read only to call the CRM, never logged or shown. webhook_hash is the
+-- SHA-256 of the webhook's Basic password, which rally generates, hands to the CRM and forgets.
+CREATE TABLE crm_connections (
+    guild_id      INTEGER PRIMARY KEY REFERENCES guilds (guild_id),
+    provider      TEXT    NOT NULL CHECK (provider IN ('pipedrive')),
+    api_url       TEXT    NOT NULL,
+    api_token     TEXT    NOT NULL,
+    pipeline      TEXT,
+    webhook_user  TEXT,
+    webhook_hash  TEXT,
+    webhook_ids   TEXT    NOT NULL DEFAULT '',
+    connected_at  INTEGER NOT NULL,
+    last_sync_at  INTEGER,
+    last_full_at  INTEGER,
+    last_error    TEXT,
+    last_error_at INTEGER,
+    imported      INTEGER NOT NULL DEFAULT 0,
+    updated       INTEGER NOT NULL DEFAULT 0,
+    removed       INTEGER NOT NULL DEFAULT 0,
+    api_calls     INTEGER NOT NULL DEFAULT 0,
+    token_cost    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- Per object: the end of the last complete pass (watermark), and the pass in progress (its window and
+-- the cursor of its next page), so that a crash or a network error resumes where it stopped.
+CREATE TABLE crm_cursors (
+    guild_id   INTEGER NOT NULL,
+    object     TEXT    NOT NULL,
+    watermark  INTEGER,
+    pass_since INTEGER,
+    pass_until INTEGER,
+    cursor     TEXT,
+    PRIMARY KEY (guild_id, object)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE crm_users (
+    guild_id INTEGER NOT NULL,
+    crm_user TEXT    NOT NULL,
+    name     TEXT    NOT NULL,
+    email    TEXT    NOT NULL DEFAULT '',
+    active   INTEGER NOT NULL DEFAULT 1,
+    user_id  INTEGER,
+    PRIMARY KEY (guild_id, crm_user)
+) STRICT, WITHOUT ROWID;
+
+-- kind NULL: the type is known but not mapped, so its activities are ignored.
+CREATE TABLE crm_types (
+    guild_id INTEGER NOT NULL,
+    type_key TEXT    NOT NULL,
+    name     TEXT    NOT NULL,
+    kind     TEXT,
+    PRIMARY KEY (guild_id, type_key)
+) STRICT, WITHOUT ROWID;
+
+-- rally_stage NULL: a stage of a pipeline the guild does not follow.
+CREATE TABLE crm_stages (
+    guild_id      INTEGER NOT NULL,
+    stage_id      TEXT    NOT NULL,
+    pipeline      TEXT    NOT NULL,
+    pipeline_name TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    position      INTEGER NOT NULL,
+    probability   INTEGER NOT NULL,
+    rally_stage   TEXT,
+    PRIMARY KEY (guild_id, stage_id)
+) STRICT, WITHOUT ROWID;
+
+-- Every CRM record seen, as last read (body: JSON), and what it counts as now: counted (activity_id
+-- or deal_id holds it), held (it will count once its owner is linked or its time comes), ignored.
+CREATE TABLE crm_records (
+    guild_id    INTEGER NOT NULL,
+    object      TEXT    NOT NULL CHECK (object IN ('activity', 'deal')),
+    external_id TEXT    NOT NULL,
+    owner       TEXT    NOT NULL,
+    body        TEXT    NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('counted', 'held', 'ignored')),
+    reason      TEXT    NOT NULL DEFAULT '',
+    activity_id INTEGER,
+    deal_id     INTEGER,
+    checked_at  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, object, external_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX crm_records_held ON crm_records (guild_id, owner) WHERE state = 'held';
+
+-- Kinds whose activities come from the CRM (comma-separated names): /log refuses them.
+ALTER TABLE guilds ADD COLUMN crm_fed TEXT NOT NULL DEFAULT '';
+
+-- Intake API keys: only the SHA-256 of a key is kept; its first characters identify it in lists.
+CREATE TABLE api_keys (
+    key_id       INTEGER PRIMARY KEY,
+    guild_id     INTEGER NOT NULL REFERENCES guilds (guild_id),
+    label        TEXT    NOT NULL,
+    prefix       TEXT    NOT NULL,
+    hash         TEXT    NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+) STRICT;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

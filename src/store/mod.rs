@@ -13,6 +13,7 @@ pub mod bench;
 mod cache;
 mod comp;
 pub mod competitions;
+pub mod crm;
 mod deals;
 pub mod goals;
 mod guilds;

@@ -5,6 +5,7 @@ mod helpers;
 mod bench;
 mod cli;
 mod competitions;
+mod crm;
 mod csv_dialects;
 mod deals;
 mod e2e;

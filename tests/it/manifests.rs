@@ -18,7 +18,7 @@ const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
 const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits"];
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
-const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor", "schedule"];
+const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor", "schedule", "crm"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS
@@ -397,6 +397,9 @@ fn plausible(entry: &str, opt: &Value) -> String {
         (_, "stage") => "qualified".into(),
         (_, "value") => "12,500.00".into(),
         (_, "at") => "weekdays 09:00".into(),
+        // Not connected in the seeded guild: /crm link and map answer how to connect.
+        ("/crm link", "crm-user") => "alice@example.com".into(),
+        ("/crm map", "type") => "lunch".into(),
         _ => panic!("no plausible value for the option `{name}` of {entry}; add one to plausible()"),
     }
 }
@@ -456,7 +459,34 @@ async fn seeded_app(dir: &Path) -> App {
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);
         assert!(!reply.starts_with("⚠️"), "setup `{line}` failed: {reply}");
     }
+    connect_crm(&app).await;
     app
+}
+
+/// A Pipedrive connection with one user and one unmapped type, every kind still logged in chat
+/// (so that every other command answers as it would without a CRM).
+async fn connect_crm(app: &App) {
+    use rally::domain::crm::{CrmType, CrmUser, Provider, Secret};
+    // The guild every invocation of this file runs in.
+    let guild = 1;
+    let connection = rally::store::crm::NewConnection {
+        guild,
+        provider: Provider::Pipedrive,
+        api_url: "http://127.0.0.1:9".into(),
+        api_token: Secret::new("test-token"),
+        pipeline: None,
+        webhook_user: None,
+        webhook_hash: None,
+        webhook_ids: Vec::new(),
+    };
+    app.store.crm_connect(connection, at(NOW)).await.expect("connect");
+    let user = CrmUser { id: "1".into(), name: "Alice".into(), email: "alice@example.com".into(), active: true };
+    app.store.crm_save_users(guild, vec![user]).await.expect("users");
+    app.store.crm_save_types(guild, vec![CrmType { key: "lunch".into(), name: "Lunch".into() }]).await.expect("types");
+    for kind in ["call", "email", "meeting", "won", "lost"] {
+        let kind = rally::domain::activity::KindName::parse(kind).unwrap();
+        app.store.crm_set_source(guild, Provider::Pipedrive, kind, false, 0, at(NOW)).await.expect("chat");
+    }
 }
 
 fn content(response: &Response) -> String {
@@ -587,6 +617,7 @@ async fn crowded_app(dir: &Path) -> App {
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);
         assert!(!reply.starts_with("⚠️"), "setup `{line}` failed: {reply}");
     }
+    connect_crm(&app).await;
     app
 }
 

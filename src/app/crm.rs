@@ -1,0 +1,529 @@
+//! CRM sync: connecting a guild to its CRM, one sync pass (users, types, stages, then each feed of
+//! records page by page with a stored cursor), full reconciliation, webhook events, links and
+//! mappings. The CRM itself is reached through [`CrmSource`], which the `crm` edge implements
+//! (Pipedrive over reqwest); `app` never speaks HTTP.
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{App, AppError, AppResult};
+use crate::domain::activity::KindName;
+use crate::domain::crm::{CrmRecord, CrmStage, CrmType, CrmUser, Object, Provider, Secret, Window, next_window};
+use crate::store::crm::{ApplyCounts, CrmConnection, CrmStatus, CursorState, Linked, NewConnection};
+
+/// Which list of records a page comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Activities updated in the window (deleted ones are not listed).
+    Activities,
+    /// Open, won and lost deals updated in the window.
+    Deals,
+    /// Deals deleted (or merged away) in the window.
+    DeletedDeals,
+}
+
+impl Feed {
+    /// The cursor this feed keeps; a full pass keeps its own, so an interrupted one resumes too.
+    fn cursor_name(self, full: bool) -> &'static str {
+        match (self, full) {
+            (Feed::Activities, false) => "activity",
+            (Feed::Deals, false) => "deal",
+            (Feed::DeletedDeals, _) => "deleted_deal",
+            (Feed::Activities, true) => "full_activity",
+            (Feed::Deals, true) => "full_deal",
+        }
+    }
+}
+
+/// One page of records and the cursor of the next (`None`: the last page).
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub records: Vec<CrmRecord>,
+    pub next: Option<String>,
+}
+
+/// A webhook the CRM holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub event_action: String,
+    pub event_object: String,
+}
+
+/// A webhook to register: the CRM posts `event_action`.`event_object` events to `url` with HTTP
+/// Basic `user`/`password`.
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    pub url: String,
+    pub event_action: String,
+    pub event_object: String,
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A CRM pipeline: (id, name).
+pub type PipelineRef = (String, String);
+
+/// Why the CRM could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The CRM refused the credentials (HTTP 401/403): a new token is needed.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A network error, a 5xx or a rate limit that outlasted the retries: the next pass resumes.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The CRM answered something rally cannot read.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// API calls made and the CRM's token cost of them (Pipedrive's `x-token-cost`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub calls: u64,
+    pub cost: u64,
+}
+
+/// A CRM as the sync sees it. Implementations retry transient failures themselves (backing off on
+/// rate limits) and return an error only when a pass should stop and resume later.
+pub trait CrmSource: Send + Sync {
+    fn provider(&self) -> Provider;
+    fn users(&self) -> impl Future<Output = Result<Vec<CrmUser>, SourceError>> + Send;
+    fn activity_types(&self) -> impl Future<Output = Result<Vec<CrmType>, SourceError>> + Send;
+    fn pipelines(&self) -> impl Future<Output = Result<Vec<PipelineRef>, SourceError>> + Send;
+    fn stages(&self) -> impl Future<Output = Result<Vec<CrmStage>, SourceError>> + Send;
+    /// One page of `feed` in `window`, from `cursor` (`None`: the first page).
+    fn page(
+        &self,
+        feed: Feed,
+        window: Window,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<Page, SourceError>> + Send;
+    fn webhooks(&self) -> impl Future<Output = Result<Vec<Webhook>, SourceError>> + Send;
+    fn add_webhook(&self, hook: NewWebhook) -> impl Future<Output = Result<Webhook, SourceError>> + Send;
+    fn delete_webhook(&self, id: String) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Calls and cost so far (the sync reports the difference a pass made).
+    fn usage(&self) -> Usage;
+}
+
+/// How a pass went: counts per feed, and the API calls it took.
+#[derive(Clone, Debug, Default)]
+pub struct SyncReport {
+    pub activities: ApplyCounts,
+    pub deals: ApplyCounts,
+    /// Held records that count now (their owner was linked or their time came), or the reverse.
+    pub reheld: ApplyCounts,
+    /// Records found gone by a full pass.
+    pub swept: ApplyCounts,
+    pub usage: Usage,
+    pub pages: u64,
+    pub full: bool,
+}
+
+impl SyncReport {
+    /// Everything the pass did, summed.
+    pub fn total(&self) -> ApplyCounts {
+        let mut t = self.activities;
+        t.add(self.deals);
+        t.add(self.reheld);
+        t.add(self.swept);
+        t
+    }
+}
+
+/// Progress of a running pass, for a progress bar: the feed and the records read so far.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub feed: Feed,
+    pub records: u64,
+    pub pages: u64,
+}
+
+/// What `connect` did.
+#[derive(Clone, Debug)]
+pub struct Connected {
+    pub connection: CrmConnection,
+    pub users: usize,
+    pub pipelines: Vec<PipelineRef>,
+    /// Webhooks registered now, and ones found already registered for this URL (not doubled).
+    pub webhooks_added: usize,
+    pub webhooks_found: usize,
+}
+
+/// What the operator asks of `connect`.
+#[derive(Clone, Debug)]
+pub struct ConnectRequest {
+    pub guild: i64,
+    pub provider: Provider,
+    pub api_url: String,
+    pub token: Secret,
+    /// The CRM pipeline whose stages become the guild's; required when the CRM has several.
+    pub pipeline: Option<String>,
+    /// rally's public base URL (`https://rally.example.com`): webhooks are registered at
+    /// `<base>/crm/<provider>/<guild>`. `None`: the poll alone.
+    pub webhook_base: Option<String>,
+}
+
+/// The path under rally's base URL that receives a guild's webhooks.
+pub fn webhook_path(provider: Provider, guild: i64) -> String {
+    format!("/crm/{}/{guild}", provider.as_str())
+}
+
+/// A fresh random credential: 32 bytes (256 bits) as URL-safe base64.
+pub fn random_secret() -> Secret {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a secret, lowercase hex: how webhook passwords and API keys are kept.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How often a connected guild gets a full reconciliation pass (which finds deletions the CRM
+/// does not list), beside the incremental passes.
+pub const FULL_EVERY: Duration = Duration::hours(24);
+
+/// Refuses a chat entry of a kind the guild takes from its CRM: counting it here too would count it
+/// twice. `what` names the entry (`calls`, `deals`).
+pub fn refuse_crm_fed(settings: &crate::domain::settings::GuildSettings, kind: &KindName, what: &str) -> AppResult<()> {
+    if settings.is_crm_fed(kind) {
+        return Err(AppError::User(format!(
+            "{what} arrive from Pipedrive on this server, so they are not logged here (that would count them twice): \
+             record it in Pipedrive and it shows up with the next sync. A manager can change where `{kind}` comes \
+             from with `rally crm source`."
+        )));
+    }
+    Ok(())
+}
+
+fn source_error(e: SourceError) -> AppError {
+    AppError::User(e.to_string())
+}
+
+fn api_url(text: &str) -> AppResult<String> {
+    let t = text.trim().trim_end_matches('/');
+    let ok = (t.starts_with("https://") || t.starts_with("http://"))
+        && reqwest::Url::parse(t).is_ok_and(|u| u.host_str().is_some() && u.query().is_none());
+    if !ok {
+        return Err(AppError::User(format!(
+            "`{}` is not an API base URL; give one like https://api.pipedrive.com or https://yourcompany.pipedrive.com",
+            crate::domain::activity::shorten(text, 80)
+        )));
+    }
+    Ok(t.to_string())
+}
+
+impl App {
+    /// Connects a guild to its CRM: checks the token (by listing the CRM's users), picks the
+    /// pipeline, registers webhooks (listing them first, so a reconnection never doubles them), and
+    /// stores the connection. Nothing is stored when any step fails.
+    pub async fn crm_connect<S: CrmSource>(
+        &self,
+        source: &S,
+        request: ConnectRequest,
+        now: DateTime<Utc>,
+    ) -> AppResult<Connected> {
+        let url = api_url(&request.api_url)?;
+        let users = source.users().await.map_err(source_error)?;
+        let pipelines = source.pipelines().await.map_err(source_error)?;
+        let pipeline = match (&request.pipeline, pipelines.as_slice()) {
+            (Some(p), _) => {
+                let found = pipelines.iter().find(|(id, name)| id == p || name.eq_ignore_ascii_case(p));
+                match found {
+                    Some((id, _)) => Some(id.clone()),
+                    None => {
+                        return Err(AppError::User(format!(
+                            "{} has no pipeline `{}`; it has {}",
+                            request.provider.label(),
+                            crate::domain::activity::shorten(p, 40),
+                            list_pipelines(&pipelines)
+                        )));
+                    }
+                }
+            }
+            (None, []) => None,
+            (None, [(id, _)]) => Some(id.clone()),
+            (None, _) => {
+                return Err(AppError::User(format!(
+                    "{} has {} pipelines: {}. Choose the one whose stages rally's funnel and forecast follow with \
+                     --pipeline ID (won and lost deals count from every pipeline)",
+                    request.provider.label(),
+                    pipelines.len(),
+                    list_pipelines(&pipelines)
+                )));
+            }
+        };
+        let previous = self.store.crm_connection(request.guild).await?;
+        let mut webhook_user = None;
+        let mut webhook_hash = None;
+        let mut webhook_ids = Vec::new();
+        let (mut added, mut found) = (0, 0);
+        if let Some(base) = &request.webhook_base {
+            let base = api_url(base)?;
+            let url = format!("{base}{}", webhook_path(request.provider, request.guild));
+            let existing = source.webhooks().await.map_err(source_error)?;
+            let mine: Vec<&Webhook> = existing.iter().filter(|w| w.url == url).collect();
+            // A webhook rally registered before holds a password rally no longer knows (only its
+            // hash is kept): it is replaced, never doubled.
+            for w in &mine {
+                source.delete_webhook(w.id.clone()).await.map_err(source_error)?;
+            }
+            found = mine.len();
+            let user = format!("rally-{}", request.guild);
+            let password = random_secret();
+            for object in ["activity", "deal"] {
+                let hook = source
+                    .add_webhook(NewWebhook {
+                        url: url.clone(),
+                        event_action: "*".into(),
+                        event_object: object.into(),
+                        user: user.clone(),
+                        password: password.clone(),
+                    })
+                    .await
+                    .map_err(source_error)?;
+                webhook_ids.push(hook.id);
+                added += 1;
+            }
+            webhook_hash = Some(secret_hash(password.expose()));
+            webhook_user = Some(user);
+        } else if let Some(prev) = &previous {
+            // Reconnecting without a webhook URL keeps the webhooks registered before.
+            webhook_ids = prev.webhook_ids.clone();
+            webhook_user = prev.webhook_user.clone();
+            webhook_hash = self.store.crm_webhook_hash(request.guild).await?;
+        }
+        let connection = self
+            .store
+            .crm_connect(
+                NewConnection {
+                    guild: request.guild,
+                    provider: request.provider,
+                    api_url: url,
+                    api_token: request.token,
+                    pipeline: pipeline.clone(),
+                    webhook_user,
+                    webhook_hash,
+                    webhook_ids,
+                },
+                now,
+            )
+            .await?;
+        self.store.crm_save_users(request.guild, users.clone()).await?;
+        Ok(Connected { connection, users: users.len(), pipelines, webhooks_added: added, webhooks_found: found })
+    }
+
+    /// Forgets the guild's connection and token, and deletes the webhooks rally registered (best
+    /// effort: the CRM may already have dropped them). Synced activities and deals stay.
+    pub async fn crm_disconnect<S: CrmSource>(
+        &self,
+        source: Option<&S>,
+        guild: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<CrmConnection>> {
+        let Some(connection) = self.store.crm_connection(guild).await? else {
+            return Ok(None);
+        };
+        if let Some(source) = source {
+            for id in &connection.webhook_ids {
+                if let Err(e) = source.delete_webhook(id.clone()).await {
+                    tracing::warn!(guild, webhook = %id, error = %e, "could not delete a webhook while disconnecting");
+                }
+            }
+        }
+        Ok(self.store.crm_disconnect(guild, now).await?)
+    }
+
+    /// The guild's connection (with its token: for building a client, never for showing).
+    pub async fn crm_connection(&self, guild: i64) -> AppResult<CrmConnection> {
+        self.store.crm_connection(guild).await?.ok_or_else(|| {
+            AppError::User(
+                "this server is not connected to a CRM; connect it with `rally crm connect --guild ID --provider pipedrive`"
+                    .into(),
+            )
+        })
+    }
+
+    /// One sync pass: the CRM's users, activity types and stages, then activities, deals and
+    /// deleted deals updated since each feed's watermark (less the overlap), page by page, each page
+    /// stored with the cursor after it. `since` reaches back further (a backfill from a date);
+    /// `full` reads everything and then removes what the CRM no longer holds. An interrupted pass
+    /// (crash, network, rate limit) resumes at its stored cursor.
+    pub async fn crm_sync<S: CrmSource>(
+        &self,
+        source: &S,
+        guild: i64,
+        since: Option<DateTime<Utc>>,
+        full: bool,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> AppResult<SyncReport> {
+        let connection = self.crm_connection(guild).await?;
+        let before = source.usage();
+        let result = self.sync_pass(source, &connection, since, full, now, progress).await;
+        let used = source.usage();
+        let usage = Usage { calls: used.calls - before.calls, cost: used.cost - before.cost };
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.store.crm_record_pass(guild, full, usage.calls, usage.cost, error, now).await?;
+        let mut report = result?;
+        report.usage = usage;
+        Ok(report)
+    }
+
+    async fn sync_pass<S: CrmSource>(
+        &self,
+        source: &S,
+        connection: &CrmConnection,
+        since: Option<DateTime<Utc>>,
+        full: bool,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> AppResult<SyncReport> {
+        let guild = connection.guild;
+        let provider = connection.provider;
+        let users = source.users().await.map_err(source_error)?;
+        self.store.crm_save_users(guild, users).await?;
+        let types = source.activity_types().await.map_err(source_error)?;
+        self.store.crm_save_types(guild, types).await?;
+        let stages = source.stages().await.map_err(source_error)?;
+        self.store.crm_save_stages(guild, provider, stages, connection.pipeline.clone(), now).await?;
+        let mut report = SyncReport { full, ..SyncReport::default() };
+        for feed in [Feed::Activities, Feed::Deals, Feed::DeletedDeals] {
+            let name = feed.cursor_name(full && feed != Feed::DeletedDeals);
+            let state = self.store.crm_cursor(guild, name).await?;
+            let fresh = if full && feed != Feed::DeletedDeals {
+                Window { since: None, until: now }
+            } else {
+                next_window(state.watermark, since, now)
+            };
+            // A pass in progress resumes, unless the operator now reaches back further than it does.
+            let (window, mut cursor) = match state.pass.clone() {
+                Some((w, c)) if !(since.is_some() && fresh.since < w.since) => (w, c),
+                _ => (fresh, None),
+            };
+            let checked = (full && feed != Feed::DeletedDeals).then_some(window.until);
+            let mut read = 0u64;
+            loop {
+                let page = source.page(feed, window, cursor.clone()).await.map_err(source_error)?;
+                read += page.records.len() as u64;
+                report.pages += 1;
+                let after = match &page.next {
+                    Some(next) => CursorState { watermark: state.watermark, pass: Some((window, Some(next.clone()))) },
+                    None => CursorState {
+                        watermark: Some(state.watermark.map_or(window.until, |w| w.max(window.until))),
+                        pass: None,
+                    },
+                };
+                let counts =
+                    self.store.crm_apply_page(guild, provider, page.records, Some((name, after)), checked, now).await?;
+                match feed {
+                    Feed::Activities => report.activities.add(counts),
+                    Feed::Deals | Feed::DeletedDeals => report.deals.add(counts),
+                }
+                progress(Progress { feed, records: read, pages: report.pages });
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            if let Some(checked) = checked {
+                let object = if feed == Feed::Activities { Object::Activity } else { Object::Deal };
+                report.swept.add(self.store.crm_sweep_unchecked(guild, provider, object, checked, now).await?);
+            }
+        }
+        report.reheld = self.store.crm_reapply_held(guild, provider, now).await?;
+        Ok(report)
+    }
+
+    /// Applies records that arrived by webhook (or any push) through the same path as the poll:
+    /// a redelivered or older event changes nothing.
+    pub async fn crm_apply(
+        &self,
+        guild: i64,
+        provider: Provider,
+        records: Vec<CrmRecord>,
+        now: DateTime<Utc>,
+    ) -> AppResult<ApplyCounts> {
+        Ok(self.store.crm_apply_page(guild, provider, records, None, None, now).await?)
+    }
+
+    /// Links a CRM user (by id, or by exact name or email) to a member; their held records count.
+    pub async fn crm_link(
+        &self,
+        guild: i64,
+        crm_user: &str,
+        user: Option<(u64, String)>,
+        actor: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<Linked> {
+        let connection = self.crm_connection(guild).await?;
+        let users = self.store.crm_users(guild).await?;
+        let wanted = crm_user.trim();
+        let matches: Vec<_> = users
+            .iter()
+            .filter(|u| u.id == wanted || u.email.eq_ignore_ascii_case(wanted) || u.name.eq_ignore_ascii_case(wanted))
+            .collect();
+        let id = match matches.as_slice() {
+            [one] => one.id.clone(),
+            [] => wanted.to_string(),
+            many => {
+                return Err(AppError::User(format!(
+                    "`{}` names {} {} users ({}); give the id instead",
+                    crate::domain::activity::shorten(wanted, 40),
+                    many.len(),
+                    connection.provider.label(),
+                    many.iter().map(|u| format!("{} {}", u.id, u.name)).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        };
+        let user = user.map(|(id, name)| (id as i64, name));
+        Ok(self.store.crm_link(guild, connection.provider, id, user, actor, now).await?)
+    }
+
+    /// Maps a CRM activity type to a kind (`None`: ignore it).
+    pub async fn crm_map(
+        &self,
+        guild: i64,
+        type_key: &str,
+        kind: Option<&str>,
+        actor: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<ApplyCounts> {
+        let connection = self.crm_connection(guild).await?;
+        let kind = kind.map(KindName::parse).transpose()?;
+        let types = self.store.crm_types(guild).await?;
+        let key = types
+            .iter()
+            .find(|t| t.key == type_key.trim() || t.name.eq_ignore_ascii_case(type_key.trim()))
+            .map_or_else(|| type_key.trim().to_string(), |t| t.key.clone());
+        Ok(self.store.crm_map_type(guild, connection.provider, key, kind, actor, now).await?)
+    }
+
+    /// Chooses whether `kind` comes from the CRM or from chat.
+    pub async fn crm_source(
+        &self,
+        guild: i64,
+        kind: &str,
+        from_crm: bool,
+        actor: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<ApplyCounts> {
+        let connection = self.crm_connection(guild).await?;
+        let kind = KindName::parse(kind)?;
+        Ok(self.store.crm_set_source(guild, connection.provider, kind, from_crm, actor, now).await?)
+    }
+
+    pub async fn crm_status(&self, guild: i64) -> AppResult<CrmStatus> {
+        Ok(self.store.crm_status(guild).await?)
+    }
+}
+
+fn list_pipelines(pipelines: &[PipelineRef]) -> String {
+    pipelines.iter().map(|(id, name)| format!("{id} ({name})")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,425 @@
+//! The CRM as a source: a guild connected to the loopback Pipedrive (strict against Pipedrive's
+//! OpenAPI descriptions) shows exactly what the CRM holds after a backfill, edits, deletions,
+//! merges, links and mappings; passes resume at their cursor; webhooks go through the same path.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rally::app::App;
+use rally::app::crm::{ConnectRequest, SyncReport};
+use rally::crm::pipedrive::{Pipedrive, Retry};
+use rally::domain::crm::{Provider, Secret};
+use rally::domain::kpi::Totals;
+use rally::domain::period::{Period, PeriodSpec};
+use rally::loopback::pipedrive::{PdActivity, PdDeal, PdOptions, PipedriveLoopback};
+use rally::store::DealQuery;
+
+use super::helpers::{TestApp, at, id, log_req, spawn_app};
+
+const GUILD: u64 = 7_000_000_000_000_001;
+const ALICE: u64 = 7_100_000_000_000_001;
+const BOB: u64 = 7_100_000_000_000_002;
+const TOKEN: &str = "loopback-pipedrive-token";
+
+/// Fast retries: tests never wait for Pipedrive's real backoff.
+fn quick() -> Retry {
+    Retry { attempts: 3, base: Duration::from_millis(5), max_wait: Duration::from_millis(200) }
+}
+
+struct Crm {
+    t: TestApp,
+    pd: PipedriveLoopback,
+    client: Pipedrive,
+}
+
+impl Crm {
+    fn app(&self) -> &App {
+        &self.t.app
+    }
+
+    async fn sync(&self, now: DateTime<Utc>) -> SyncReport {
+        self.t.app.crm_sync(&self.client, GUILD as i64, None, false, now, &mut |_| {}).await.expect("sync pass")
+    }
+
+    async fn full(&self, now: DateTime<Utc>) -> SyncReport {
+        self.t.app.crm_sync(&self.client, GUILD as i64, None, true, now, &mut |_| {}).await.expect("full pass")
+    }
+
+    async fn totals(&self, user: u64, spec: &str, now: DateTime<Utc>) -> Totals {
+        let settings = self.app().settings(id(GUILD)).await.unwrap();
+        let period = Period::resolve(&PeriodSpec::parse(spec).unwrap(), &settings, now).unwrap();
+        self.app().member_totals(id(GUILD), id(user), &period).await.unwrap()
+    }
+
+    async fn rollups_exact(&self) {
+        let mismatches = self.app().store.verify_rollups(Some(GUILD as i64)).await.unwrap();
+        assert!(mismatches.is_empty(), "rollups differ from activities: {mismatches:?}");
+    }
+
+    fn strict(&self) {
+        let violations = self.pd.violations();
+        assert!(violations.is_empty(), "requests Pipedrive's OpenAPI description does not allow: {violations:#?}");
+    }
+}
+
+/// A Pipedrive company with two users, three activity types and one pipeline of three stages; a
+/// guild connected to it, with Alice linked and Bob not.
+async fn connected(now: DateTime<Utc>) -> Crm {
+    let pd = PipedriveLoopback::start(PdOptions::default()).await.expect("loopback Pipedrive");
+    pd.set_clock(Some(now));
+    pd.add_user(1, "Alice Andersen", "alice@example.com");
+    pd.add_user(2, "Bob Berg", "bob@example.com");
+    pd.add_activity_type("call", "Call");
+    pd.add_activity_type("meeting", "Meeting");
+    pd.add_activity_type("lunch", "Lunch");
+    pd.add_pipeline(1, "Sales");
+    pd.add_stage(11, 1, "Qualified", 1, 10);
+    pd.add_stage(12, 1, "Proposal Made", 2, 50);
+    pd.add_stage(13, 1, "Negotiation", 3, 80);
+    let t = spawn_app();
+    let client = Pipedrive::with_retry(&pd.url(), Secret::new(TOKEN), quick());
+    let request = ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: pd.url(),
+        token: Secret::new(TOKEN),
+        pipeline: None,
+        webhook_base: None,
+    };
+    t.app.crm_connect(&client, request, now).await.expect("connect");
+    t.app.crm_link(GUILD as i64, "alice@example.com", Some((ALICE, "Alice".into())), 0, now).await.expect("link");
+    Crm { t, pd, client }
+}
+
+fn call(owner: i64, done_at: &str) -> PdActivity {
+    PdActivity {
+        subject: "Call".into(),
+        r#type: "call".into(),
+        owner_id: owner,
+        done: true,
+        marked_as_done_time: Some(at(done_at)),
+        ..PdActivity::default()
+    }
+}
+
+fn deal(owner: i64, title: &str, value: f64, stage: i64) -> PdDeal {
+    PdDeal {
+        title: title.into(),
+        owner_id: owner,
+        value,
+        currency: "USD".into(),
+        stage_id: stage,
+        pipeline_id: 1,
+        status: "open".into(),
+        ..PdDeal::default()
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_counts_each_done_activity_once_holds_unlinked_owners_and_ignores_the_rest() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    for t in ["2026-11-02T09:00:00Z", "2026-11-03T10:00:00Z", "2026-11-04T11:00:00Z"] {
+        crm.pd.put_activity(call(1, t));
+    }
+    crm.pd.put_activity(PdActivity { done: false, marked_as_done_time: None, ..call(1, "2026-11-04T12:00:00Z") });
+    crm.pd.put_activity(PdActivity { r#type: "lunch".into(), ..call(1, "2026-11-04T12:00:00Z") });
+    crm.pd.put_activity(call(2, "2026-11-05T09:00:00Z"));
+    crm.pd.put_activity(call(2, "2026-11-05T10:00:00Z"));
+
+    let report = crm.sync(now).await;
+    assert_eq!(report.activities.imported, 3);
+    assert_eq!(report.activities.held, 2, "Bob's calls wait for his link");
+    assert_eq!(report.activities.ignored, 2, "an undone call and an unmapped lunch");
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("call"), Some(&3));
+    crm.rollups_exact().await;
+
+    let again = crm.sync(now + chrono::Duration::minutes(5)).await;
+    assert_eq!((again.activities.imported, again.activities.updated, again.activities.removed), (0, 0, 0));
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("call"), Some(&3), "read twice, counted once");
+
+    let linked = crm.app().crm_link(GUILD as i64, "2", Some((BOB, "Bob".into())), 0, now).await.unwrap();
+    assert_eq!(linked.counts.imported, 2, "Bob's held calls are credited once he is linked");
+    assert_eq!(crm.totals(BOB, "this-week", now).await.counts.get("call"), Some(&2));
+
+    let status = crm.app().crm_status(GUILD as i64).await.unwrap();
+    assert_eq!((status.counted, status.held), (5, 0));
+    assert!(status.unmapped_types.iter().any(|(key, _, n)| key == "lunch" && *n == 1), "{status:?}");
+    crm.rollups_exact().await;
+    crm.strict();
+}
+
+#[tokio::test]
+async fn mapping_a_type_counts_its_activities_and_log_refuses_a_kind_the_crm_feeds() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.pd.put_activity(PdActivity { r#type: "lunch".into(), ..call(1, "2026-11-04T12:00:00Z") });
+    crm.sync(now).await;
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("meeting"), None);
+
+    let counts = crm.app().crm_map(GUILD as i64, "Lunch", Some("meeting"), 0, now).await.unwrap();
+    assert_eq!(counts.imported, 1);
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("meeting"), Some(&1));
+
+    let refused = crm.app().log(log_req(GUILD, ALICE, "call", 1, "chat-1"), now).await.unwrap_err();
+    assert!(refused.to_string().contains("arrive from Pipedrive"), "{refused}");
+    crm.app().log(log_req(GUILD, ALICE, "demo", 1, "chat-2"), now).await.expect("demos still come from chat");
+
+    // Back to chat: the CRM's meetings stop counting, and /log takes meetings again.
+    let counts = crm.app().crm_source(GUILD as i64, "meeting", false, 0, now).await.unwrap();
+    assert_eq!(counts.removed, 1);
+    crm.app().log(log_req(GUILD, ALICE, "meeting", 1, "chat-3"), now).await.expect("meetings come from chat now");
+    crm.rollups_exact().await;
+    crm.strict();
+}
+
+#[tokio::test]
+async fn edits_undone_marks_owner_moves_and_deletions_in_the_crm_are_followed_exactly() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.app().crm_link(GUILD as i64, "2", Some((BOB, "Bob".into())), 0, now).await.unwrap();
+    let a = crm.pd.put_activity(call(1, "2026-11-02T09:00:00Z"));
+    let b = crm.pd.put_activity(call(1, "2026-11-03T09:00:00Z"));
+    let c = crm.pd.put_activity(call(1, "2026-11-04T09:00:00Z"));
+    crm.sync(now).await;
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("call"), Some(&3));
+
+    let later = now + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(later));
+    // a: moved to last week; b: marked not done; c: given to Bob.
+    crm.pd.put_activity(PdActivity { id: a, ..call(1, "2026-10-28T09:00:00Z") });
+    crm.pd.put_activity(PdActivity {
+        id: b,
+        done: false,
+        marked_as_done_time: None,
+        ..call(1, "2026-11-03T09:00:00Z")
+    });
+    crm.pd.put_activity(PdActivity { id: c, ..call(2, "2026-11-04T09:00:00Z") });
+    let report = crm.sync(later).await;
+    assert_eq!((report.activities.updated, report.activities.removed), (2, 1), "{:?}", report.activities);
+    assert_eq!(crm.totals(ALICE, "this-week", later).await.counts.get("call"), None);
+    assert_eq!(crm.totals(ALICE, "last-week", later).await.counts.get("call"), Some(&1));
+    assert_eq!(crm.totals(BOB, "this-week", later).await.counts.get("call"), Some(&1));
+    crm.rollups_exact().await;
+
+    // Pipedrive's lists leave deleted activities out: the incremental pass cannot see a deletion,
+    // the daily full pass does.
+    crm.pd.delete_activity(c);
+    let quiet = crm.sync(later + chrono::Duration::minutes(5)).await;
+    assert_eq!(quiet.activities.removed, 0);
+    let full = crm.full(later + chrono::Duration::minutes(6)).await;
+    assert_eq!(full.swept.removed, 1);
+    assert_eq!(crm.totals(BOB, "this-week", later).await.counts.get("call"), None);
+    crm.rollups_exact().await;
+    crm.strict();
+}
+
+#[tokio::test]
+async fn deals_feed_the_pipeline_and_revenue_through_wins_reopenings_deletions_and_merges() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    let acme = crm.pd.put_deal(deal(1, "Acme renewal", 12_500.0, 12));
+    let globex = crm.pd.put_deal(deal(1, "Globex", 3_000.0, 11));
+    crm.pd.put_deal(PdDeal { currency: "EUR".into(), ..deal(1, "Euro deal", 999.0, 11) });
+    let report = crm.sync(now).await;
+    assert_eq!(report.deals.imported, 2);
+    assert_eq!(report.deals.ignored, 1, "a deal in EUR is never summed with USD");
+    let pipeline = crm.app().pipeline(id(GUILD)).await.unwrap();
+    let names: Vec<&str> = pipeline.stages().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["qualified", "proposal-made", "negotiation", "won", "lost"]);
+    let open = crm.app().open_pipeline(id(GUILD), None).await.unwrap();
+    let acme_open = open.iter().find(|d| d.name == "Acme renewal").expect("Acme is in the pipeline");
+    assert_eq!((acme_open.value, acme_open.stage.as_str(), acme_open.probability), (1_250_000, "proposal-made", 50));
+
+    let t1 = now + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(t1));
+    crm.pd.put_deal(PdDeal {
+        id: acme,
+        status: "won".into(),
+        won_time: Some(at("2026-11-06T17:05:00Z")),
+        ..deal(1, "Acme renewal", 12_500.0, 13)
+    });
+    crm.sync(t1).await;
+    assert_eq!(crm.totals(ALICE, "this-week", t1).await.revenue, 1_250_000);
+
+    let t2 = t1 + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(t2));
+    crm.pd.put_deal(PdDeal { id: acme, ..deal(1, "Acme renewal", 12_500.0, 13) });
+    crm.sync(t2).await;
+    assert_eq!(crm.totals(ALICE, "this-week", t2).await.revenue, 0, "reopened in Pipedrive: no longer revenue");
+
+    let t3 = t2 + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(t3));
+    crm.pd.merge_deals(globex, acme);
+    crm.sync(t3).await;
+    let deals = crm.app().store.deals(GUILD as i64, DealQuery { limit: 50, ..DealQuery::default() }).await.unwrap();
+    assert_eq!(deals.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["Acme renewal"], "Globex merged away");
+
+    let t4 = t3 + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(t4));
+    crm.pd.put_deal(PdDeal {
+        id: acme,
+        status: "won".into(),
+        won_time: Some(t4),
+        ..deal(1, "Acme renewal", 15_000.0, 13)
+    });
+    crm.sync(t4).await;
+    assert_eq!(crm.totals(ALICE, "this-week", t4).await.revenue, 1_500_000);
+    crm.pd.delete_deal(acme);
+    let t5 = t4 + chrono::Duration::minutes(10);
+    crm.sync(t5).await;
+    assert_eq!(crm.totals(ALICE, "this-week", t5).await.revenue, 0, "a deleted deal's win is taken back");
+    assert!(
+        crm.app().store.deals(GUILD as i64, DealQuery { limit: 50, ..DealQuery::default() }).await.unwrap().is_empty()
+    );
+    crm.rollups_exact().await;
+    crm.strict();
+}
+
+#[tokio::test]
+async fn a_pass_stopped_by_errors_resumes_at_its_cursor_and_counts_every_activity_once() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    // The history was last touched an hour ago, so the second pass's window holds only the new ones.
+    crm.pd.set_clock(Some(now - chrono::Duration::hours(1)));
+    for i in 0..1_200 {
+        let minute = i % 600;
+        crm.pd
+            .put_activity(call(1, &format!("2026-11-0{}T{:02}:{:02}:00Z", 2 + i / 600, 8 + minute / 60, minute % 60)));
+    }
+    assert_eq!(crm.sync(now).await.activities.imported, 1_200);
+    let later = now + chrono::Duration::minutes(10);
+    crm.pd.set_clock(Some(later));
+    for i in 0..600 {
+        crm.pd.put_activity(call(1, &format!("2026-11-05T{:02}:{:02}:00Z", 8 + i / 60, i % 60)));
+    }
+    // The second page fails more often than the client retries: the pass stops after the first.
+    let pd = &crm.pd;
+    let mut fail_after_first_page = |p: rally::app::crm::Progress| {
+        if p.pages == 1 {
+            pd.fail_next("/api/v2/activities", 503, 4);
+        }
+    };
+    let stopped = crm.app().crm_sync(&crm.client, GUILD as i64, None, false, later, &mut fail_after_first_page).await;
+    assert!(stopped.is_err(), "503s beyond the retries stop the pass");
+    let status = crm.app().crm_status(GUILD as i64).await.unwrap();
+    assert!(status.last_error.as_deref().is_some_and(|e| e.contains("503")), "{status:?}");
+    let resumed = crm.sync(later + chrono::Duration::minutes(1)).await;
+    assert_eq!(resumed.activities.imported, 100, "the 500 of the stored first page are not read again");
+    let cursors: Vec<bool> = crm
+        .pd
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/activities")
+        .map(|r| r.query.as_deref().unwrap_or("").contains("cursor="))
+        .collect();
+    assert!(cursors.last() == Some(&true), "the resumed pass asked for the stored cursor: {cursors:?}");
+    assert_eq!(crm.totals(ALICE, "this-week", later).await.counts.get("call"), Some(&1_800));
+    assert!(crm.app().crm_status(GUILD as i64).await.unwrap().last_error.is_none());
+    crm.rollups_exact().await;
+    crm.strict();
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_waits_for_the_window_and_goes_on() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.pd.put_activity(call(1, "2026-11-02T09:00:00Z"));
+    crm.pd.fail_next("/api/v2/activities", 429, 1);
+    // Pipedrive's window is 2 seconds: this client waits up to 3 for it to reset.
+    let patient = Pipedrive::with_retry(
+        &crm.pd.url(),
+        Secret::new(TOKEN),
+        Retry { attempts: 3, base: Duration::from_millis(5), max_wait: Duration::from_secs(3) },
+    );
+    let report = crm.app().crm_sync(&patient, GUILD as i64, None, false, now, &mut |_| {}).await.expect("sync");
+    assert_eq!(report.activities.imported, 1);
+    let statuses: Vec<u16> =
+        crm.pd.requests().iter().filter(|r| r.path == "/api/v2/activities").map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+    crm.strict();
+}
+
+#[tokio::test]
+async fn an_update_stamped_just_before_the_watermark_is_still_read() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.sync(now).await;
+    // Pipedrive's clock runs two minutes behind rally's: its stamp falls before the watermark.
+    crm.pd.set_clock(Some(now - chrono::Duration::minutes(2)));
+    crm.pd.put_activity(call(1, "2026-11-06T16:50:00Z"));
+    let report = crm.sync(now + chrono::Duration::minutes(1)).await;
+    assert_eq!(report.activities.imported, 1, "the overlap window reads it");
+    crm.strict();
+}
+
+#[tokio::test]
+async fn a_connection_with_several_pipelines_asks_which_one_the_funnel_follows() {
+    let now = at("2026-11-06T17:00:00Z");
+    let pd = PipedriveLoopback::start(PdOptions::default()).await.unwrap();
+    pd.add_user(1, "Alice", "alice@example.com");
+    pd.add_pipeline(1, "Sales");
+    pd.add_pipeline(2, "Partners");
+    let t = spawn_app();
+    let client = Pipedrive::with_retry(&pd.url(), Secret::new(TOKEN), quick());
+    let request = ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: pd.url(),
+        token: Secret::new(TOKEN),
+        pipeline: None,
+        webhook_base: None,
+    };
+    let refused = t.app.crm_connect(&client, request.clone(), now).await.unwrap_err();
+    assert!(refused.to_string().contains("1 (Sales), 2 (Partners)"), "{refused}");
+    assert!(t.app.store.crm_connection(GUILD as i64).await.unwrap().is_none(), "nothing stored");
+    let chosen = ConnectRequest { pipeline: Some("partners".into()), ..request };
+    let c = t.app.crm_connect(&client, chosen, now).await.unwrap();
+    assert_eq!(c.connection.pipeline.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_with_what_to_do_and_nothing_is_stored() {
+    let now = at("2026-11-06T17:00:00Z");
+    let pd = PipedriveLoopback::start(PdOptions::default()).await.unwrap();
+    let t = spawn_app();
+    let client = Pipedrive::with_retry(&pd.url(), Secret::new("not-the-token"), quick());
+    let request = ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: pd.url(),
+        token: Secret::new("not-the-token"),
+        pipeline: None,
+        webhook_base: None,
+    };
+    let refused = t.app.crm_connect(&client, request, now).await.unwrap_err().to_string();
+    assert!(refused.contains("refused the API token") && refused.contains("PIPEDRIVE_API_TOKEN"), "{refused}");
+    assert!(!refused.contains("not-the-token"), "the token is never shown back");
+    assert!(t.app.store.crm_connection(GUILD as i64).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn activities_done_on_a_local_day_land_on_that_day_in_the_guilds_timezone() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    let change = rally::app::settings::SettingsChange {
+        timezone: Some(rally::domain::settings::parse_timezone("Pacific/Auckland").unwrap()),
+        ..Default::default()
+    };
+    crm.app().change_settings(id(GUILD), change, "test".into(), now).await.unwrap();
+    // Done at 20:00 UTC on 2 November: 09:00 on 3 November in Auckland.
+    crm.pd.put_activity(call(1, "2026-11-02T20:00:00Z"));
+    crm.sync(now).await;
+    let day = crm
+        .app()
+        .store
+        .activities_between(
+            GUILD as i64,
+            NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 4).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(day.len(), 1);
+    crm.strict();
+}
