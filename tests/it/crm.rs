@@ -423,3 +423,81 @@ async fn activities_done_on_a_local_day_land_on_that_day_in_the_guilds_timezone(
     assert_eq!(day.len(), 1);
     crm.strict();
 }
+
+/// rally's web routes on 127.0.0.1, as `rally serve` mounts them; returns the base URL.
+async fn serve_web(app: &App, now: DateTime<Utc>) -> String {
+    let router = rally::web::router(app.clone(), rally::discord::Clock::starting_at(now));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn webhooks_deliver_changes_through_the_same_path_and_a_redelivery_counts_once() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    let base = serve_web(crm.app(), now).await;
+    let request = ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: crm.pd.url(),
+        token: Secret::new(TOKEN),
+        pipeline: None,
+        webhook_base: Some(base.clone()),
+    };
+    let c = crm.app().crm_connect(&crm.client, request.clone(), now).await.unwrap();
+    assert_eq!(c.webhooks_added, 2);
+    // Connecting again replaces rally's webhooks instead of doubling every event.
+    let again = crm.app().crm_connect(&crm.client, request, now).await.unwrap();
+    assert_eq!((again.webhooks_added, again.webhooks_found), (2, 2));
+    assert_eq!(crm.pd.webhooks().len(), 2);
+
+    crm.pd.duplicate_next_webhooks(1);
+    let done = (now - chrono::Duration::minutes(1)).to_rfc3339();
+    let a = crm.pd.put_activity(call(1, &done));
+    let week = || async { crm.totals(ALICE, "today", now).await.counts.get("call").copied() };
+    assert!(eventually(|| async { week().await == Some(1) }).await, "the webhook brought the call");
+    assert!(
+        eventually(|| async { crm.pd.deliveries().iter().filter(|d| d.status == Some(200)).count() >= 2 }).await,
+        "the duplicate was delivered too: {:?}",
+        crm.pd.deliveries()
+    );
+    assert_eq!(week().await, Some(1), "a redelivery counts once");
+
+    crm.pd.delete_activity(a);
+    assert!(eventually(|| async { week().await.is_none() }).await, "the delete webhook took it back");
+
+    // The poll afterwards finds nothing new to do.
+    let report = crm.sync(now + chrono::Duration::minutes(1)).await;
+    assert_eq!((report.activities.imported, report.activities.removed), (0, 0));
+    crm.rollups_exact().await;
+
+    let wrong = reqwest::Client::new()
+        .post(format!("{base}/crm/pipedrive/{GUILD}"))
+        .basic_auth(format!("rally-{GUILD}"), Some("guessed"))
+        .json(&serde_json::json!({"meta": {"action": "create", "entity": "activity"},
+            "data": {"id": 999, "owner_id": 1, "type": "call", "done": true,
+                "marked_as_done_time": done, "update_time": done}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let status = crm.app().crm_status(GUILD as i64).await.unwrap();
+    assert_eq!(status.counted + status.held + status.ignored, 1, "the forged event stored nothing: {status:?}");
+    crm.strict();
+}
