@@ -501,3 +501,57 @@ async fn webhooks_deliver_changes_through_the_same_path_and_a_redelivery_counts_
     assert_eq!(status.counted + status.held + status.ignored, 1, "the forged event stored nothing: {status:?}");
     crm.strict();
 }
+
+/// `rally crm ...` as an operator runs it, against the loopback Pipedrive: the token is read from
+/// the environment and appears in no output, with RALLY_LOG=debug included.
+#[tokio::test]
+async fn the_cli_connects_syncs_and_reports_without_ever_printing_the_token() {
+    let now = "2026-11-06T17:00:00Z";
+    let secret = "s3cr3t-token-that-must-never-show";
+    let pd = PipedriveLoopback::start(PdOptions { token: secret.into(), ..PdOptions::default() }).await.unwrap();
+    pd.set_clock(Some(at(now)));
+    pd.add_user(1, "Alice Andersen", "alice@example.com");
+    pd.add_activity_type("call", "Call");
+    pd.add_pipeline(1, "Sales");
+    pd.add_stage(11, 1, "Qualified", 1, 10);
+    pd.put_activity(call(1, "2026-11-05T09:00:00Z"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let url = pd.url();
+    let guild = GUILD.to_string();
+    let alice = ALICE.to_string();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["crm", "connect", "--guild", &guild, "--provider", "pipedrive", "--api-url", &url],
+        vec!["crm", "link", "--guild", &guild, "--crm-user", "alice@example.com", "--user", &alice],
+        vec!["crm", "sync", "--guild", &guild],
+        vec!["crm", "status", "--guild", &guild],
+        vec!["crm", "status", "--guild", &guild, "--format", "json"],
+    ];
+    let mut outputs = String::new();
+    for args in runs {
+        let db = db.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let o = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+                .arg("--db")
+                .arg(&db)
+                .args(["--now", "2026-11-06T17:00:00Z"])
+                .args(&args)
+                .env("PIPEDRIVE_API_TOKEN", "s3cr3t-token-that-must-never-show")
+                .env("RALLY_LOG", "debug")
+                .env_remove("RALLY_DB")
+                .output()
+                .expect("run rally")
+        })
+        .await
+        .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{text}");
+        outputs.push_str(&text);
+    }
+    assert!(outputs.contains("connected to Pipedrive"), "{outputs}");
+    assert!(outputs.contains("activities: 1 imported"), "{outputs}");
+    assert!(outputs.contains("1 counted"), "{outputs}");
+    assert!(!outputs.contains(secret), "the token leaked into the output:\n{outputs}");
+    assert!(pd.violations().is_empty(), "{:#?}", pd.violations());
+}
