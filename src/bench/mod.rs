@@ -3,6 +3,7 @@
 //! baselines from the same run, and renders a Markdown report. Sits beside `main`: it may use
 //! `handlers`, `app`, `store` (its `bench` SQL only) and `loopback::payload`; nothing imports it.
 
+mod crm;
 mod data;
 mod measure;
 mod serve;
@@ -52,6 +53,8 @@ impl Scale {
                 import_rows: 1_000_000,
                 baseline_commits: 2_000,
                 budget: Budget { time: secs(4), max: 300, min: 5 },
+                crm_activities: 1_000_000,
+                webhooks: 2_000,
             },
             Scale::Small => Sizes {
                 guilds: 1,
@@ -63,6 +66,8 @@ impl Scale {
                 import_rows: 10_000,
                 baseline_commits: 1_000,
                 budget: Budget { time: secs(2), max: 300, min: 5 },
+                crm_activities: 100_000,
+                webhooks: 1_000,
             },
             Scale::Tiny => Sizes {
                 guilds: 1,
@@ -74,6 +79,8 @@ impl Scale {
                 import_rows: 200,
                 baseline_commits: 20,
                 budget: Budget { time: Duration::from_millis(50), max: 3, min: 2 },
+                crm_activities: 2_000,
+                webhooks: 20,
             },
         }
     }
@@ -91,6 +98,10 @@ pub struct Sizes {
     pub import_rows: usize,
     pub baseline_commits: usize,
     pub budget: Budget,
+    /// Activities backfilled from the loopback Pipedrive.
+    pub crm_activities: u64,
+    /// Webhook events posted one after another, each followed by `/me`.
+    pub webhooks: usize,
 }
 
 pub struct BenchOptions {
@@ -237,6 +248,12 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     drop(app);
     let db_bytes = file_size(&big);
 
+    progress(&format!(
+        "CRM: backfill of {} activities from the loopback Pipedrive, then {} webhooks to /me",
+        sizes.crm_activities, sizes.webhooks
+    ));
+    let crm = crm::run(&dir.0, sizes.crm_activities, sizes.webhooks, now).await;
+
     let report = Report {
         options: &options,
         sizes,
@@ -257,6 +274,7 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
         logs,
         served,
         imported,
+        crm,
     }
     .render();
     std::fs::write(&options.out, &report)
@@ -288,6 +306,7 @@ struct Report<'a> {
     logs: Load,
     served: Option<AppResult<serve::ServeRun>>,
     imported: (usize, usize, Duration),
+    crm: AppResult<crm::CrmRun>,
 }
 
 /// One line of the main table.
@@ -509,7 +528,66 @@ impl Report<'_> {
         if rejected > 0 {
             notes.push(format!("import: {rejected} rows were rejected."));
         }
+        self.crm_rows(&mut rows, &mut notes);
         (rows, notes)
+    }
+
+    fn crm_rows(&self, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+        let backfill = format!(
+            "CRM backfill of {} activities from the loopback Pipedrive (`App::crm_sync`, real client over HTTP)",
+            count(self.sizes.crm_activities as f64)
+        );
+        let webhook = "Pipedrive webhook POST to the activity showing in `/me` (one after another)".to_string();
+        match &self.crm {
+            Ok(c) => {
+                let per_s = c.activities as f64 / c.backfill.as_secs_f64().max(1e-9);
+                let read_per_s = c.activities as f64 / c.read_only.as_secs_f64().max(1e-9);
+                let per_10k = |n: u64| n as f64 * 10_000.0 / c.activities.max(1) as f64;
+                rows.push(Row {
+                    figure: backfill,
+                    measured: format!(
+                        "{} activities/s ({:.2} s); {:.1} API calls and {:.0} Pipedrive tokens per 10,000",
+                        count(per_s),
+                        c.backfill.as_secs_f64(),
+                        per_10k(c.calls),
+                        per_10k(c.cost)
+                    ),
+                    baseline: format!("{}/s: the same pages read and parsed, nothing stored", count(read_per_s)),
+                    ratio: speedup(per_s, read_per_s),
+                    target: ">= 50,000 activities/s".into(),
+                    met: Some(per_s >= 50_000.0),
+                });
+                rows.push(Row {
+                    figure: webhook,
+                    measured: lat(&c.webhook),
+                    baseline: format!("{} chat `/log` then `/me`", lat(&c.chat)),
+                    ratio: speedup(c.chat.median.as_secs_f64(), c.webhook.median.as_secs_f64()),
+                    target: "p99 <= 100 ms".into(),
+                    met: Some(
+                        c.webhook.p99 <= Duration::from_millis(100)
+                            && c.webhook_counted.0 == c.webhook_counted.1 as i64,
+                    ),
+                });
+                if c.webhook_counted.0 != c.webhook_counted.1 as i64 {
+                    notes.push(format!(
+                        "CRM webhooks: `/me` counted {} of {} events.",
+                        c.webhook_counted.0, c.webhook_counted.1
+                    ));
+                }
+            }
+            Err(e) => {
+                for (figure, target) in [(backfill, ">= 50,000 activities/s"), (webhook, "p99 <= 100 ms")] {
+                    rows.push(Row {
+                        figure,
+                        measured: format!("failed: {e}"),
+                        baseline: "-".into(),
+                        ratio: "-".into(),
+                        target: target.into(),
+                        met: Some(false),
+                    });
+                }
+            }
+        }
     }
 
     fn render(&self) -> String {

@@ -201,6 +201,9 @@ fn actor(provider: Provider) -> String {
     format!("crm:{}", provider.as_str())
 }
 
+/// Where a new activity adds to the rollups: (day, month, member, team, kind).
+type Contribution = (i64, i64, i64, i64, i64);
+
 /// Everything a batch needs to decide what records count, read once per batch inside its transaction.
 struct Ctx {
     guild: i64,
@@ -220,6 +223,12 @@ struct Ctx {
     /// member id -> current team.
     teams: HashMap<i64, i64>,
     pipeline: Pipeline,
+    /// Rollup contributions of the activities inserted by this batch, by day and by month, written
+    /// once per rollup row at its end (as the import does) instead of row by row.
+    days: super::import::Sums,
+    months: super::import::Sums,
+    /// The current record's contributions: summed once it is stored, dropped if it is rolled back.
+    pending: Vec<(Contribution, [i64; 4])>,
 }
 
 fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc>) -> Result<Ctx> {
@@ -280,6 +289,9 @@ fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc
         kinds,
         teams: HashMap::new(),
         pipeline: load_stages(conn, guild)?,
+        days: HashMap::new(),
+        months: HashMap::new(),
+        pending: Vec::new(),
     })
 }
 
@@ -393,8 +405,14 @@ fn put_activity(
         return Err(StoreError::rule(format!("`{}` is not an activity kind of this server", a.kind)));
     };
     let team = ctx.team_of(conn, a.user)?;
-    let Inserted { id, day, quantity, points, amount, .. } =
+    let Inserted { id, day, local_day, quantity, points, amount } =
         write_row(conn, ctx.tz, a, team, kind_id, points, revive, now)?;
+    if revive.is_none() {
+        // A new row: its contribution is summed and written with the batch's (see `flush`), once
+        // the record it belongs to is stored.
+        ctx.pending.push(((day, super::month_number(local_day), a.user, team, kind_id), [quantity, points, amount, 1]));
+        return Ok(id);
+    }
     apply_to_rollup(
         conn,
         &RollupKey {
@@ -785,13 +803,23 @@ fn apply_all(
             continue;
         }
         conn.execute_batch("SAVEPOINT crm_record")?;
+        ctx.pending.clear();
         match apply_record(ctx, conn, record, force, checked, now) {
             Ok(change) => {
                 conn.execute_batch("RELEASE crm_record")?;
+                for ((day, month, user, team, kind), values) in ctx.pending.drain(..) {
+                    for (sums, period) in [(&mut ctx.days, day), (&mut ctx.months, month)] {
+                        let s = sums.entry((period, user, team, kind)).or_insert([0; 4]);
+                        for (total, v) in s.iter_mut().zip(values) {
+                            *total += v;
+                        }
+                    }
+                }
                 counts.tally(change);
             }
             Err(StoreError::Rule(e)) => {
                 conn.execute_batch("ROLLBACK TO crm_record; RELEASE crm_record")?;
+                ctx.pending.clear();
                 tracing::warn!(guild = ctx.guild, object = record.object().as_str(), id = record.id(), error = %e,
                     "a CRM record could not be stored; it is kept as ignored");
                 let body = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -814,7 +842,16 @@ fn apply_all(
             }
         }
     }
+    flush(ctx, conn)?;
     Ok(counts)
+}
+
+/// Writes the summed rollup contributions of the batch's new activities.
+fn flush(ctx: &mut Ctx, conn: &Connection) -> Result<()> {
+    let days = std::mem::take(&mut ctx.days);
+    let months = std::mem::take(&mut ctx.months);
+    super::import::add_sums(conn, ctx.guild, days, false)?;
+    super::import::add_sums(conn, ctx.guild, months, true)
 }
 
 fn add_totals(conn: &Connection, guild: i64, counts: &ApplyCounts) -> Result<()> {

@@ -59,7 +59,7 @@ fn insert_row(conn: &Connection, row: &ImportRow, now: DateTime<Utc>) -> ImportR
 }
 
 /// Rollup sums keyed by (day or month, user, team, kind): quantity, points, amount, activities.
-type Sums = HashMap<(i64, i64, i64, i64), [i64; 4]>;
+pub(super) type Sums = HashMap<(i64, i64, i64, i64), [i64; 4]>;
 
 /// The fast path: every row checked before anything of it is written, so the only errors left are
 /// the database's own, and those fail the whole batch (the caller rolls back and goes row by row).

@@ -22,6 +22,8 @@
 //! assert!(pd.violations().is_empty());
 //! ```
 
+#![warn(missing_docs)]
+
 mod cursor;
 mod routes;
 mod spec;
@@ -116,17 +118,21 @@ impl Default for PdOptions {
 pub struct PdActivity {
     /// 0 when putting: the loopback assigns the next id.
     pub id: i64,
+    /// The activity's title, e.g. `Call Acme`.
     pub subject: String,
     /// The activity type's `key_string`, e.g. `call`.
     pub r#type: String,
     /// The user who owns it.
     pub owner_id: i64,
+    /// Whether it is marked done.
     pub done: bool,
     /// Set by the loopback to the put's time when `done` and left `None`; cleared when not done.
     pub marked_as_done_time: Option<DateTime<Utc>>,
+    /// The day it is due; served as `YYYY-MM-DD`.
     pub due_date: Option<NaiveDate>,
     /// UTC, as Pipedrive stores it; served as `HH:MM:SS`.
     pub due_time: Option<NaiveTime>,
+    /// The deal it belongs to, if any.
     pub deal_id: Option<i64>,
     /// Set by the loopback (the clock at creation, whole seconds); ignored when putting.
     pub add_time: Option<DateTime<Utc>>,
@@ -139,13 +145,17 @@ pub struct PdActivity {
 pub struct PdDeal {
     /// 0 when putting: the loopback assigns the next id.
     pub id: i64,
+    /// The deal's name, e.g. `Acme renewal`.
     pub title: String,
+    /// The user who owns it.
     pub owner_id: i64,
     /// In major units of `currency` (`1234.5` is 1 234.50), as Pipedrive keeps it. Served as an integer when whole.
     pub value: f64,
     /// ISO 4217; empty means `USD`.
     pub currency: String,
+    /// Its stage (see [`PipedriveLoopback::add_stage`]).
     pub stage_id: i64,
+    /// The pipeline of its stage.
     pub pipeline_id: i64,
     /// `open`, `won` or `lost`; empty means `open`.
     pub status: String,
@@ -153,9 +163,12 @@ pub struct PdDeal {
     pub won_time: Option<DateTime<Utc>>,
     /// Set to the put's time when `status` is `lost` and this is `None`.
     pub lost_time: Option<DateTime<Utc>>,
+    /// Served as `YYYY-MM-DD`.
     pub expected_close_date: Option<NaiveDate>,
+    /// Free text, when lost.
     pub lost_reason: Option<String>,
-    /// Percent, 0..=100; `None` uses the stage's probability.
+    /// The deal's own win probability in percent (0..=100); `None` when not set, which Pipedrive serves as null and
+    /// then weighs the deal by its stage's `deal_probability`.
     pub probability: Option<i64>,
     /// Set by the loopback; ignored when putting.
     pub add_time: Option<DateTime<Utc>>,
@@ -168,22 +181,27 @@ pub struct PdDeal {
 /// One request as it arrived, with how it was answered.
 #[derive(Clone, Debug)]
 pub struct PdRecorded {
+    /// Upper case, e.g. `GET`.
     pub method: String,
     /// Without the query, e.g. `/api/v2/activities`.
     pub path: String,
     /// The raw query string, e.g. `limit=500&cursor=...`.
     pub query: Option<String>,
+    /// The status the loopback answered with.
     pub status: u16,
     /// The operation's `x-token-cost` (0 for an unknown route, or when the descriptions are not loaded and the route
     /// is not one the loopback serves).
     pub token_cost: u32,
+    /// When it arrived.
     pub at: Instant,
 }
 
 /// One webhook delivery attempt.
 #[derive(Clone, Debug)]
 pub struct PdDelivery {
+    /// The webhook's id, as `POST /v1/webhooks` returned it.
     pub webhook_id: i64,
+    /// Its `subscription_url`.
     pub url: String,
     /// The JSON body sent, with `meta.attempt` as sent.
     pub body: Value,
@@ -193,6 +211,7 @@ pub struct PdDelivery {
     pub status: Option<u16>,
     /// Why there was no answer (connection refused, timed out after 10 s, ...).
     pub error: Option<String>,
+    /// When the attempt completed.
     pub at: Instant,
 }
 
@@ -429,7 +448,10 @@ impl PipedriveLoopback {
 
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<PdRecorded> {
-        self.shared.lock().requests.clone()
+        let mut list = self.shared.lock().requests.clone();
+        // Recorded as answered; concurrent requests may finish out of order.
+        list.sort_by_key(|r| r.at);
+        list
     }
 
     /// Every request the descriptions (or Pipedrive's documented rules) do not allow, each naming the operation and

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::cursor::Cursor;
 use super::spec::{self, Api, Miss};
-use super::store::{self, ActivityJson, DealJson, ListQuery, Page};
+use super::store::{self, DealJson, ListQuery, Page};
 use super::{BURST_WINDOW, PdRecorded, Shared, State as Record, UNLIMITED_BUDGET, webhooks};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -464,27 +464,35 @@ impl Query {
     }
 }
 
-/// `{"success": true, "data": [...], "additional_data": {"next_cursor": ...}}`, serialized straight from the items.
-#[derive(Serialize)]
-struct ListBody<T: Serialize> {
-    success: bool,
-    data: Vec<T>,
-    additional_data: Additional,
+/// `{"success": true, "data": [...], "additional_data": {"next_cursor": ...}}`, each item written by `write`.
+fn page_reply<'a, T>(page: Page<'a, T>, q: &ListQuery, write: impl Fn(&mut Vec<u8>, &'a T)) -> Reply {
+    let mut out = Vec::with_capacity(64 + page.items.len() * 720);
+    out.extend_from_slice(b"{\"success\":true,\"data\":[");
+    for (n, item) in page.items.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write(&mut out, item);
+    }
+    out.extend_from_slice(b"],\"additional_data\":{\"next_cursor\":");
+    match page.next {
+        Some((key, id)) => {
+            let cursor = Cursor { field: q.sort_by.clone(), desc: q.desc, key, id }.encode();
+            // Cursors are URL-safe base64: nothing in them needs escaping.
+            out.push(b'"');
+            out.extend_from_slice(cursor.as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}}");
+    Reply { status: 200, body: out }
 }
 
-#[derive(Serialize)]
-struct Additional {
-    next_cursor: Option<String>,
-}
-
-fn page_reply<'a, T, J: Serialize>(page: Page<'a, T>, q: &ListQuery, shape: impl Fn(&'a T) -> J) -> Reply {
-    let next_cursor = page.next.map(|(key, id)| Cursor { field: q.sort_by.clone(), desc: q.desc, key, id }.encode());
-    let body = ListBody {
-        success: true,
-        data: page.items.into_iter().map(shape).collect(),
-        additional_data: Additional { next_cursor },
-    };
-    Reply { status: 200, body: serde_json::to_vec(&body).unwrap_or_default() }
+/// Writes an item through serde, for the lists that are never long.
+fn serde_item<J: Serialize>(out: &mut Vec<u8>, item: J) {
+    // Writing into a Vec cannot fail, and these shapes have only string keys.
+    let _ = serde_json::to_writer(out, &item);
 }
 
 /// Filters on a person, organization or lead match nothing: the loopback's objects have none.
@@ -506,7 +514,7 @@ fn list_activities(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     };
     let state = shared.lock();
     let page = state.store.activity_page(&listing, &keep);
-    Ok(page_reply(page, &listing, ActivityJson::of))
+    Ok(page_reply(page, &listing, store::write_activity))
 }
 
 fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
@@ -531,7 +539,7 @@ fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     let state = shared.lock();
     let store = &state.store;
     let page = store.deal_page(&listing, &keep);
-    Ok(page_reply(page, &listing, |d| DealJson::of(d, store.stage_change_time(d.id))))
+    Ok(page_reply(page, &listing, |out, d| serde_item(out, DealJson::of(d, store.stage_change_time(d.id)))))
 }
 
 fn list_stages(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
@@ -540,7 +548,7 @@ fn list_stages(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     let keep = |s: &store::Stage| pipeline.is_none_or(|p| s.pipeline_id == p);
     let state = shared.lock();
     let page = state.store.stage_page(&listing, &keep);
-    Ok(page_reply(page, &listing, store::stage_value))
+    Ok(page_reply(page, &listing, |out, s| serde_item(out, store::stage_value(s))))
 }
 
 fn list_pipelines(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
@@ -548,9 +556,9 @@ fn list_pipelines(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     let state = shared.lock();
     let order: Vec<i64> = state.store.pipelines.keys().copied().collect();
     let page = state.store.pipeline_page(&listing);
-    Ok(page_reply(page, &listing, |p| {
+    Ok(page_reply(page, &listing, |out, p| {
         let order_nr = order.iter().position(|id| *id == p.id).unwrap_or(0) + 1;
-        store::pipeline_value(p, order_nr)
+        serde_item(out, store::pipeline_value(p, order_nr))
     }))
 }
 
