@@ -1,6 +1,7 @@
 //! The `rally` command line: the operator's tools (import, export, report, guild settings, database
 //! backup and check). Parses arguments at the edge and calls the `app` layer; prints results.
 
+mod api_cli;
 mod crm_cli;
 
 use std::io::Write;
@@ -165,6 +166,11 @@ enum Command {
     Crm {
         #[command(subcommand)]
         command: crm_cli::CrmCommand,
+    },
+    /// Keys for the intake API (POST /api/v1/activities and /api/v1/deals on rally serve).
+    ApiKey {
+        #[command(subcommand)]
+        command: api_cli::ApiKeyCommand,
     },
 }
 
@@ -451,6 +457,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                     | crm_cli::CrmCommand::Users { .. }
                     | crm_cli::CrmCommand::Types { .. }
             }
+            | Command::ApiKey { command: api_cli::ApiKeyCommand::List { .. } }
     );
     // An import reads its file first (a missing file is the first thing to say) and needs a guild
     // that exists: it never creates the database either.
@@ -631,6 +638,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
         Command::Demo | Command::Bench { .. } | Command::Import { .. } => {}
         Command::Crm { command } => return crm_cli::run(&app, command, now, &mut out).await,
+        Command::ApiKey { command } => return api_cli::run(&app, command, now, &mut out).await,
         Command::Guild { command: GuildCommand::Show { guild } } => {
             known_guild(&app, guild, &db).await?;
             let s = app.settings(guild).await?;

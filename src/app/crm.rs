@@ -167,6 +167,18 @@ pub struct ConnectRequest {
     pub webhook_base: Option<String>,
 }
 
+/// Records stored per transaction during a pass (a few pages): fewer commits, and a crash loses at
+/// most this much reading, never anything stored.
+pub const APPLY_BATCH: usize = 2_000;
+
+/// The result of a batch stored on its own task.
+async fn joined(handle: tokio::task::JoinHandle<crate::store::Result<ApplyCounts>>) -> AppResult<ApplyCounts> {
+    match handle.await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(AppError::User(format!("storing a page of CRM records stopped: {e}"))),
+    }
+}
+
 /// The path under rally's base URL that receives a guild's webhooks.
 pub fn webhook_path(provider: Provider, guild: i64) -> String {
     format!("/crm/{}/{guild}", provider.as_str())
@@ -409,28 +421,72 @@ impl App {
             };
             let checked = (full && feed != Feed::DeletedDeals).then_some(window.until);
             let mut read = 0u64;
+            // Pages are read while the previous batch is being stored (one write in flight), and
+            // stored a few at a time with the cursor after the last of them.
+            let mut batch: Vec<CrmRecord> = Vec::new();
+            let mut in_flight: Option<tokio::task::JoinHandle<crate::store::Result<ApplyCounts>>> = None;
+            let tally = |report: &mut SyncReport, counts: ApplyCounts| match feed {
+                Feed::Activities => report.activities.add(counts),
+                Feed::Deals | Feed::DeletedDeals => report.deals.add(counts),
+            };
             loop {
-                let page = source.page(feed, window, cursor.clone()).await.map_err(source_error)?;
+                let page = match source.page(feed, window, cursor.clone()).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // What was read is stored, with the cursor of the page that failed: the
+                        // next pass starts there.
+                        if let Some(h) = in_flight.take() {
+                            tally(&mut report, joined(h).await?);
+                        }
+                        if !batch.is_empty() {
+                            let resume =
+                                CursorState { watermark: state.watermark, pass: Some((window, cursor.clone())) };
+                            let counts = self
+                                .store
+                                .crm_apply_page(
+                                    guild,
+                                    provider,
+                                    std::mem::take(&mut batch),
+                                    Some((name, resume)),
+                                    checked,
+                                    now,
+                                )
+                                .await?;
+                            tally(&mut report, counts);
+                        }
+                        return Err(source_error(e));
+                    }
+                };
                 read += page.records.len() as u64;
                 report.pages += 1;
-                let after = match &page.next {
-                    Some(next) => CursorState { watermark: state.watermark, pass: Some((window, Some(next.clone()))) },
-                    None => CursorState {
-                        watermark: Some(state.watermark.map_or(window.until, |w| w.max(window.until))),
-                        pass: None,
-                    },
-                };
-                let counts =
-                    self.store.crm_apply_page(guild, provider, page.records, Some((name, after)), checked, now).await?;
-                match feed {
-                    Feed::Activities => report.activities.add(counts),
-                    Feed::Deals | Feed::DeletedDeals => report.deals.add(counts),
-                }
                 progress(Progress { feed, records: read, pages: report.pages });
+                batch.extend(page.records);
+                if batch.len() >= APPLY_BATCH || page.next.is_none() {
+                    let after = match &page.next {
+                        Some(next) => {
+                            CursorState { watermark: state.watermark, pass: Some((window, Some(next.clone()))) }
+                        }
+                        None => CursorState {
+                            watermark: Some(state.watermark.map_or(window.until, |w| w.max(window.until))),
+                            pass: None,
+                        },
+                    };
+                    if let Some(h) = in_flight.take() {
+                        tally(&mut report, joined(h).await?);
+                    }
+                    let store = self.store.clone();
+                    let records = std::mem::take(&mut batch);
+                    in_flight = Some(tokio::spawn(async move {
+                        store.crm_apply_page(guild, provider, records, Some((name, after)), checked, now).await
+                    }));
+                }
                 match page.next {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
+            }
+            if let Some(h) = in_flight.take() {
+                tally(&mut report, joined(h).await?);
             }
             if let Some(checked) = checked {
                 let object = if feed == Feed::Activities { Object::Activity } else { Object::Deal };

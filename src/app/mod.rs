@@ -10,6 +10,7 @@ pub mod deals;
 pub mod forecast;
 pub mod goals;
 pub mod import;
+pub mod intake;
 pub mod log;
 pub mod milestones;
 pub mod nudges;

@@ -38,7 +38,7 @@ pub struct CrmRun {
     pub webhook: Stats,
     /// A chat `/log` and then `/me`, per log: the baseline.
     pub chat: Stats,
-    /// Activities `/me` counted for the webhook user at the end, against the events sent.
+    /// Calls the webhooks added to the user's day (as `/me` counts them), against the events sent.
     pub webhook_counted: (i64, usize),
 }
 
@@ -159,6 +159,10 @@ pub async fn run(dir: &Path, activities: u64, webhooks: usize, now: DateTime<Utc
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| err("listen", e))?;
     let addr = listener.local_addr().map_err(|e| err("listen", e))?;
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let settings = app.settings(sid(GUILD)?).await?;
+    let today = crate::domain::period::Period::resolve(&crate::domain::period::PeriodSpec::Today, &settings, now)?;
+    let calls_today = |totals: crate::domain::kpi::Totals| *totals.counts.get("call").unwrap_or(&0);
+    let before = calls_today(app.member_totals(sid(GUILD)?, sid(member(1))?, &today).await?);
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/crm/pipedrive/{GUILD}");
     let user = member(1);
@@ -189,10 +193,7 @@ pub async fn run(dir: &Path, activities: u64, webhooks: usize, now: DateTime<Utc
         samples.push(started.elapsed());
     }
     server.abort();
-    let settings = app.settings(sid(GUILD)?).await?;
-    let today = crate::domain::period::Period::resolve(&crate::domain::period::PeriodSpec::Today, &settings, now)?;
-    let totals = app.member_totals(sid(GUILD)?, sid(user)?, &today).await?;
-    let counted = *totals.counts.get("call").unwrap_or(&0);
+    let counted = calls_today(app.member_totals(sid(GUILD)?, sid(user)?, &today).await?) - before;
 
     // Baseline: a chat /log of a kind the CRM does not feed, then /me.
     let mut chat = Vec::with_capacity(webhooks);

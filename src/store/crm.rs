@@ -205,9 +205,13 @@ fn actor(provider: Provider) -> String {
 type Contribution = (i64, i64, i64, i64, i64);
 
 /// Everything a batch needs to decide what records count, read once per batch inside its transaction.
-struct Ctx {
+pub(super) struct Ctx {
     guild: i64,
-    provider: Provider,
+    /// The CRM whose records the batch applies; `None` for the intake API, which sends no CRM records.
+    provider: Option<Provider>,
+    /// How the activities this batch writes are marked, and who the audit trail names.
+    source: Source,
+    who: String,
     tz: chrono_tz::Tz,
     currency: crate::domain::money::Currency,
     followed: Option<String>,
@@ -229,9 +233,18 @@ struct Ctx {
     months: super::import::Sums,
     /// The current record's contributions: summed once it is stored, dropped if it is rolled back.
     pending: Vec<(Contribution, [i64; 4])>,
+    /// Whether the record being applied was stored before (else nothing in rally holds it yet).
+    known: bool,
 }
 
 fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc>) -> Result<Ctx> {
+    let mut ctx = load_ctx_for(conn, guild, now)?.acting_as(Source::Crm, actor(provider));
+    ctx.provider = Some(provider);
+    Ok(ctx)
+}
+
+/// A batch's context without a CRM: activities marked as from the intake API.
+pub(super) fn load_ctx_for(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<Ctx> {
     ensure_guild(conn, guild, now)?;
     let settings = load_settings(conn, guild)?;
     let tz = guild_timezone(conn, guild, now)?;
@@ -278,7 +291,9 @@ fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc
     }
     Ok(Ctx {
         guild,
-        provider,
+        provider: None,
+        source: Source::Api,
+        who: "api".to_string(),
         tz,
         currency: settings.money().currency,
         followed,
@@ -292,10 +307,22 @@ fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc
         days: HashMap::new(),
         months: HashMap::new(),
         pending: Vec::new(),
+        known: true,
     })
 }
 
+fn crm_of(ctx: &Ctx) -> Result<Provider> {
+    ctx.provider.ok_or_else(|| StoreError::Corrupt("a CRM record in a batch without a CRM".into()))
+}
+
 impl Ctx {
+    /// Marks what this batch writes as coming from `source`, done by `who` (for the audit trail).
+    pub(super) fn acting_as(mut self, source: Source, who: String) -> Ctx {
+        self.source = source;
+        self.who = who;
+        self
+    }
+
     fn team_of(&mut self, conn: &Connection, user: i64) -> Result<i64> {
         if let Some(t) = self.teams.get(&user) {
             return Ok(*t);
@@ -368,7 +395,7 @@ fn save_record(
 
 /// What a record's change did to rally, before the counts are tallied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Change {
+pub(super) enum Change {
     Imported,
     Updated,
     Removed,
@@ -444,7 +471,7 @@ fn same_activity(r: &ActivityRecord, a: &NewActivity) -> bool {
 
 /// Makes the activity keyed `a.idem_key` (or none, for `desired = None`) what it should be: inserts,
 /// rewrites (out of the rollups and back in) or retracts it. `current`: the row that key holds.
-fn settle_activity(
+pub(super) fn settle_activity(
     ctx: &mut Ctx,
     conn: &Connection,
     current: Option<ActivityRecord>,
@@ -452,7 +479,7 @@ fn settle_activity(
     now: DateTime<Utc>,
 ) -> Result<(Change, Option<i64>)> {
     let live = current.as_ref().filter(|r| !r.deleted);
-    let who = actor(ctx.provider);
+    let who = ctx.who.clone();
     match (live, desired) {
         (None, None) => Ok((Change::Ignored, current.map(|r| r.id))),
         (Some(r), None) => {
@@ -471,7 +498,7 @@ fn settle_activity(
     }
 }
 
-fn find_activity(conn: &Connection, guild: i64, key: &str) -> Result<Option<ActivityRecord>> {
+pub(super) fn find_activity(conn: &Connection, guild: i64, key: &str) -> Result<Option<ActivityRecord>> {
     let id: Option<i64> = conn
         .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![guild, key], |r| r.get(0))
@@ -498,7 +525,8 @@ fn apply_activity(
         Credit::Count { kind, .. } if !ctx.fed.contains(&kind) => Credit::Ignored(Ignored::ChatKind(kind.to_string())),
         other => other,
     };
-    let key = activity_key(ctx.provider, &a.id);
+    let provider = crm_of(ctx)?;
+    let key = activity_key(provider, &a.id);
     let desired = match (&credit, &link) {
         (Credit::Count { kind, at }, Some((user, name))) => Some(NewActivity {
             guild: ctx.guild,
@@ -511,14 +539,14 @@ fn apply_activity(
             occurred_at: *at,
             note: Note::parse(&shorten(&a.subject, crate::domain::activity::MAX_NOTE_CHARS)).unwrap_or_default(),
             deal: None,
-            source: Source::Crm,
+            source: ctx.source,
             idem_key: key.clone(),
             alt_key: None,
             actor: 0,
         }),
         _ => None,
     };
-    let current = find_activity(conn, ctx.guild, &key)?;
+    let current = if ctx.known { find_activity(conn, ctx.guild, &key)? } else { None };
     let (change, activity_id) = settle_activity(ctx, conn, current, desired.as_ref(), now)?;
     let (state, reason, change) = match &credit {
         Credit::Count { .. } => ("counted", String::new(), change),
@@ -530,7 +558,7 @@ fn apply_activity(
 }
 
 /// The deal's closing activity (won with its value, or lost), as it should be.
-fn closing_activity(ctx: &Ctx, d: &CrmDeal, t: &TrackedDeal, user: i64, name: &str) -> Result<Option<NewActivity>> {
+fn closing_activity(ctx: &Ctx, key: &str, t: &TrackedDeal, user: i64, name: &str) -> Result<Option<NewActivity>> {
     let Some((outcome, at)) = t.closed else {
         return Ok(None);
     };
@@ -549,8 +577,8 @@ fn closing_activity(ctx: &Ctx, d: &CrmDeal, t: &TrackedDeal, user: i64, name: &s
         occurred_at: at,
         note: Note::parse(t.lost_reason.as_deref().unwrap_or("")).unwrap_or_default(),
         deal: Some(DealRef::parse(&t.name)?),
-        source: Source::Crm,
-        idem_key: close_key(ctx.provider, &d.id),
+        source: ctx.source,
+        idem_key: key.to_string(),
         alt_key: None,
         actor: 0,
     }))
@@ -585,20 +613,52 @@ fn apply_deal(
             plan = DealPlan::Ignored(Ignored::ChatKind(kind.to_string()));
         }
     }
-    let key = deal_key(ctx.provider, &d.id);
+    let provider = crm_of(ctx)?;
+    let key = deal_key(provider, &d.id);
+    let close = close_key(provider, &d.id);
+    let target = match (&plan, &link) {
+        (DealPlan::Track(t), Some((user, name))) => Some((*user, name.as_str(), t)),
+        _ => None,
+    };
+    let (change, deal_id) = settle_deal(ctx, conn, &key, &close, target, d.updated_at, now)?;
+    let change = match (&plan, change) {
+        (DealPlan::Held(_), Change::Ignored) => Change::Held,
+        (_, change) => change,
+    };
+    let (state, reason) = match &plan {
+        DealPlan::Track(_) => ("counted", String::new()),
+        DealPlan::Held(h) => ("held", h.reason()),
+        DealPlan::Ignored(i) => ("ignored", i.reason()),
+    };
+    save_record(conn, ctx.guild, record, body, state, &reason, None, deal_id, checked)?;
+    Ok(change)
+}
+
+/// Makes the rally deal keyed `key` (and its closing activity, keyed `close`) what `target` says:
+/// (owner, owner's name, the deal) opens or updates it, `None` removes both. Returns what changed
+/// and the deal's id. Shared by the CRM sync and the intake API.
+pub(super) fn settle_deal(
+    ctx: &mut Ctx,
+    conn: &Connection,
+    key: &str,
+    close: &str,
+    target: Option<(i64, &str, &TrackedDeal)>,
+    updated_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(Change, Option<i64>)> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT deal_id FROM deals WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![ctx.guild, key], |r| r.get(0))
         .optional()?;
-    let closing = find_activity(conn, ctx.guild, &close_key(ctx.provider, &d.id))?;
-    let who = actor(ctx.provider);
-    let (change, deal_id) = match (&plan, &link) {
-        (DealPlan::Track(t), Some((user, name))) => {
+    let closing = find_activity(conn, ctx.guild, close)?;
+    let who = ctx.who.clone();
+    Ok(match target {
+        Some((user, name, t)) => {
             let stage = stage_for(&ctx.pipeline, t)?.clone();
-            let desired = closing_activity(ctx, d, t, *user, name)?;
+            let desired = closing_activity(ctx, close, t, user, name)?;
             let (close_change, close_id) = settle_activity(ctx, conn, closing, desired.as_ref(), now)?;
             let won_activity = t.closed.filter(|(o, _)| *o == Outcome::Won).and(close_id);
-            let team = ctx.team_of(conn, *user)?;
+            let team = ctx.team_of(conn, user)?;
             match existing {
                 None => {
                     conn.prepare_cached(
@@ -647,7 +707,7 @@ fn apply_deal(
                 Some(id) => {
                     let before = load_deal(conn, ctx.guild, id)?;
                     let outcome = t.closed.map(|(o, _)| o);
-                    let same = before.user_id == *user as u64
+                    let same = before.user_id == user as u64
                         && before.name == t.name
                         && before.value == t.value
                         && before.stage == stage.name.as_str()
@@ -659,7 +719,7 @@ fn apply_deal(
                     if same && matches!(close_change, Change::Unchanged | Change::Ignored) {
                         (Change::Unchanged, Some(id))
                     } else {
-                        let team = if before.user_id == *user as u64 { before.team_id } else { team };
+                        let team = if before.user_id == user as u64 { before.team_id } else { team };
                         conn.prepare_cached(
                             "UPDATE deals SET user_id = ?3, team_id = ?4, name = ?5, value = ?6, stage = ?7,
                                 expected_close = ?8, closed_at = ?9, outcome = ?10, lost_reason = ?11, won_activity = ?12
@@ -680,7 +740,7 @@ fn apply_deal(
                             won_activity,
                         ])?;
                         if before.stage != stage.name.as_str() {
-                            record_stage(conn, id, &stage, t.closed.map_or(d.updated_at.min(now), |(_, at)| at))?;
+                            record_stage(conn, id, &stage, t.closed.map_or(updated_at.min(now), |(_, at)| at))?;
                         }
                         let after = load_deal(conn, ctx.guild, id)?;
                         audit(
@@ -698,7 +758,7 @@ fn apply_deal(
                 }
             }
         }
-        _ => {
+        None => {
             // Not (or no longer) in rally's pipeline: its closing activity and the deal go.
             let (close_change, _) = settle_activity(ctx, conn, closing, None, now)?;
             let removed = match existing {
@@ -721,21 +781,9 @@ fn apply_deal(
                 }
                 None => close_change == Change::Removed,
             };
-            let change = match (&plan, removed) {
-                (_, true) => Change::Removed,
-                (DealPlan::Held(_), false) => Change::Held,
-                _ => Change::Ignored,
-            };
-            (change, None)
+            (if removed { Change::Removed } else { Change::Ignored }, None)
         }
-    };
-    let (state, reason) = match &plan {
-        DealPlan::Track(_) => ("counted", String::new()),
-        DealPlan::Held(h) => ("held", h.reason()),
-        DealPlan::Ignored(i) => ("ignored", i.reason()),
-    };
-    save_record(conn, ctx.guild, record, body, state, &reason, None, deal_id, checked)?;
-    Ok(change)
+    })
 }
 
 /// Applies one record: compares it with the stored version first, so a record read twice (page
@@ -751,7 +799,11 @@ fn apply_record(
     now: DateTime<Utc>,
 ) -> Result<Change> {
     let body = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if let Some(stored) = load_stored(conn, ctx.guild, record.object(), record.id())? {
+    let stored = load_stored(conn, ctx.guild, record.object(), record.id())?;
+    // A record never seen holds nothing in rally yet (its row and its activity are written
+    // together), so its activity need not be looked up.
+    ctx.known = stored.is_some();
+    if let Some(stored) = stored {
         let incoming = millis(record.updated_at());
         if stored.updated_at > incoming && !force {
             return Ok(Change::Stale);
@@ -807,14 +859,7 @@ fn apply_all(
         match apply_record(ctx, conn, record, force, checked, now) {
             Ok(change) => {
                 conn.execute_batch("RELEASE crm_record")?;
-                for ((day, month, user, team, kind), values) in ctx.pending.drain(..) {
-                    for (sums, period) in [(&mut ctx.days, day), (&mut ctx.months, month)] {
-                        let s = sums.entry((period, user, team, kind)).or_insert([0; 4]);
-                        for (total, v) in s.iter_mut().zip(values) {
-                            *total += v;
-                        }
-                    }
-                }
+                absorb(ctx);
                 counts.tally(change);
             }
             Err(StoreError::Rule(e)) => {
@@ -846,8 +891,22 @@ fn apply_all(
     Ok(counts)
 }
 
-/// Writes the summed rollup contributions of the batch's new activities.
-fn flush(ctx: &mut Ctx, conn: &Connection) -> Result<()> {
+/// Adds the stored record's pending contributions to the batch's sums.
+fn absorb(ctx: &mut Ctx) {
+    for ((day, month, user, team, kind), values) in ctx.pending.drain(..) {
+        for (sums, period) in [(&mut ctx.days, day), (&mut ctx.months, month)] {
+            let s = sums.entry((period, user, team, kind)).or_insert([0; 4]);
+            for (total, v) in s.iter_mut().zip(values) {
+                *total += v;
+            }
+        }
+    }
+}
+
+/// Writes the summed rollup contributions of the batch's new activities (those of a record still
+/// pending included: the caller's transaction holds it).
+pub(super) fn flush(ctx: &mut Ctx, conn: &Connection) -> Result<()> {
+    absorb(ctx);
     let days = std::mem::take(&mut ctx.days);
     let months = std::mem::take(&mut ctx.months);
     super::import::add_sums(conn, ctx.guild, days, false)?;

@@ -18,6 +18,7 @@ mod deals;
 pub mod goals;
 mod guilds;
 mod import;
+pub mod intake;
 mod kpis;
 mod migrations;
 pub mod milestones;

@@ -13,6 +13,7 @@ mod forecast_comp;
 mod fuzz;
 mod goals;
 mod import_export;
+mod intake;
 mod interaction_payloads;
 mod kpis;
 mod log_undo;

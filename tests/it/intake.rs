@@ -1,0 +1,212 @@
+//! The intake API over real HTTP: keyed upserts (a resend changes nothing, a changed resend updates
+//! in place), every bad field reported at once with nothing stored, keys hashed and revocable, a
+//! per-key rate limit; every request and answer checked against rally's own OpenAPI description.
+
+use chrono::{DateTime, Utc};
+use jsonschema::Validator;
+use rally::app::App;
+use rally::domain::period::{Period, PeriodSpec};
+use serde_json::{Value, json};
+
+use super::helpers::{at, id, spawn_app};
+
+const GUILD: u64 = 6_000_000_000_000_001;
+const ALICE: &str = "6100000000000000001";
+
+/// rally's description, with OpenAPI 3.0's `nullable` turned into JSON Schema's `null` type.
+fn described(schema: &str) -> Validator {
+    fn nullable(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if map.remove("nullable") == Some(Value::Bool(true))
+                    && let Some(t) = map.get("type").cloned()
+                {
+                    map.insert("type".into(), json!([t, "null"]));
+                }
+                map.values_mut().for_each(nullable);
+            }
+            Value::Array(items) => items.iter_mut().for_each(nullable),
+            _ => {}
+        }
+    }
+    let mut doc: Value = serde_json::from_str(rally::web::intake::OPENAPI).expect("the description is JSON");
+    nullable(&mut doc);
+    let root = json!({"$ref": format!("#/components/schemas/{schema}"), "components": doc["components"]});
+    jsonschema::options().build(&root).expect("the schema compiles")
+}
+
+struct Api {
+    app: App,
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    now: DateTime<Utc>,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let request = if path.ends_with("activities") { "Activity" } else { "Deal" };
+        let valid = described(request).is_valid(body);
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.key).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        let result = if path.ends_with("activities") { "ActivityResult" } else { "DealResult" };
+        let schema = if status < 300 { result } else { "Errors" };
+        assert!(described(schema).is_valid(&answer), "the {status} answer does not match the description: {answer}");
+        // A body the description allows is never refused for its shape (only for what it says).
+        if !valid {
+            assert!(status >= 400, "a body outside the description was accepted: {body}");
+        }
+        (status, answer)
+    }
+
+    async fn calls(&self, user: &str, spec: &str) -> i64 {
+        let settings = self.app.settings(id(GUILD)).await.unwrap();
+        let period = Period::resolve(&PeriodSpec::parse(spec).unwrap(), &settings, self.now).unwrap();
+        let totals = self.app.member_totals(id(GUILD), id(user.parse().unwrap()), &period).await.unwrap();
+        *totals.counts.get("call").unwrap_or(&0)
+    }
+}
+
+async fn api() -> Api {
+    let now = at("2026-11-06T17:00:00Z");
+    let t = spawn_app();
+    let (key, row) = t.app.api_key_create(GUILD as i64, "HubSpot workflow", now).await.unwrap();
+    assert!(key.starts_with(&row.prefix) && key.len() > 40);
+    let router = rally::web::router(t.app.clone(), rally::discord::Clock::starting_at(now));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Api { app: t.app.clone(), base, key, http: reqwest::Client::new(), now, _dir: t.dir }
+}
+
+#[tokio::test]
+async fn an_activity_is_created_once_a_resend_changes_nothing_and_a_changed_resend_updates_it() {
+    let api = api().await;
+    let body = json!({"external_id": "hs-1", "user_id": ALICE, "user_name": "Alice", "kind": "call",
+        "occurred_at": "2026-11-06T10:00:00+01:00"});
+    let (status, answer) = api.post("/api/v1/activities", &body).await;
+    assert_eq!((status, answer["status"].as_str()), (201, Some("created")), "{answer}");
+    assert_eq!(answer["local_day"], "2026-11-06");
+    let (status, answer) = api.post("/api/v1/activities", &body).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("unchanged")));
+    assert_eq!(api.calls(ALICE, "this-week").await, 1);
+
+    let changed = json!({"external_id": "hs-1", "user_id": ALICE, "kind": "call", "quantity": 3,
+        "occurred_at": "2026-11-06T10:00:00+01:00"});
+    let (status, answer) = api.post("/api/v1/activities", &changed).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("updated")));
+    assert_eq!(api.calls(ALICE, "this-week").await, 3, "updated in place, not added");
+    assert!(api.app.store.verify_rollups(Some(GUILD as i64)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_bad_field_is_reported_at_once_and_nothing_is_stored() {
+    let api = api().await;
+    let body = json!({"external_id": "", "user_id": "not-an-id", "kind": "cal", "quantity": 0,
+        "amount": "1,250.50", "occurred_at": "yesterday", "colour": "red"});
+    let (status, answer) = api.post("/api/v1/activities", &body).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = answer["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for field in ["external_id", "user_id", "kind", "quantity", "amount", "occurred_at", "colour"] {
+        assert!(fields.contains(&field), "{field} missing from {answer}");
+    }
+    let kind = answer["errors"].as_array().unwrap().iter().find(|e| e["field"] == "kind").unwrap();
+    assert!(kind["message"].as_str().unwrap().contains("did you mean `call`"), "{kind}");
+    assert!(api.app.store.members(GUILD as i64).await.unwrap().is_empty(), "nothing stored");
+
+    let future = json!({"external_id": "x", "user_id": ALICE, "kind": "call", "occurred_at": "2026-11-07T10:00:00Z"});
+    assert_eq!(api.post("/api/v1/activities", &future).await.0, 422);
+    let euros = json!({"external_id": "w", "user_id": ALICE, "kind": "won", "amount": "10.00", "currency": "EUR"});
+    let (status, answer) = api.post("/api/v1/activities", &euros).await;
+    assert_eq!(status, 422);
+    assert!(answer.to_string().contains("never converts"), "{answer}");
+    let r =
+        api.http.post(format!("{}/api/v1/activities", api.base)).bearer_auth(&api.key).body("{").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn deals_are_upserted_into_the_pipeline_and_a_win_is_revenue() {
+    let api = api().await;
+    let open = json!({"external_id": "sf-9", "user_id": ALICE, "user_name": "Alice", "name": "Acme renewal",
+        "value": "12500.00", "stage": "proposal", "expected_close": "2026-12-15"});
+    let (status, answer) = api.post("/api/v1/deals", &open).await;
+    assert_eq!(
+        (status, answer["stage"].as_str(), answer["value_minor"].as_i64()),
+        (201, Some("proposal"), Some(1_250_000))
+    );
+    let pipeline = api.app.open_pipeline(id(GUILD), None).await.unwrap();
+    assert_eq!(pipeline.len(), 1);
+
+    let bad_stage = json!({"external_id": "sf-10", "user_id": ALICE, "name": "X", "value": 1, "stage": "maybe"});
+    let (status, answer) = api.post("/api/v1/deals", &bad_stage).await;
+    assert_eq!(status, 422);
+    assert!(answer.to_string().contains("qualified"), "the open stages are listed: {answer}");
+
+    let won = json!({"external_id": "sf-9", "user_id": ALICE, "name": "Acme renewal", "value": 12500,
+        "status": "won", "closed_at": "2026-11-06T16:00:00Z"});
+    let (status, answer) = api.post("/api/v1/deals", &won).await;
+    assert_eq!((status, answer["status"].as_str(), answer["outcome"].as_str()), (200, Some("updated"), Some("won")));
+    let settings = api.app.settings(id(GUILD)).await.unwrap();
+    let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, api.now).unwrap();
+    let totals = api.app.member_totals(id(GUILD), id(ALICE.parse().unwrap()), &week).await.unwrap();
+    assert_eq!(totals.revenue, 1_250_000);
+    assert_eq!(api.post("/api/v1/deals", &won).await.1["status"], "unchanged");
+    assert!(api.app.store.verify_rollups(Some(GUILD as i64)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn keys_are_checked_revocable_and_rate_limited_and_the_description_is_served() {
+    let api = api().await;
+    let body = json!({"external_id": "k-1", "user_id": ALICE, "kind": "call"});
+    let r = api
+        .http
+        .post(format!("{}/api/v1/activities", api.base))
+        .bearer_auth("rally_guessed")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = api.http.post(format!("{}/api/v1/activities", api.base)).json(&body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    let doc: Value =
+        api.http.get(format!("{}/api/v1/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/api/v1/activities"]["post"].is_object());
+
+    // Past the burst, the key is told to wait.
+    let mut limited = 0;
+    for _ in 0..(rally::web::intake::BURST + 60) {
+        let r = api
+            .http
+            .post(format!("{}/api/v1/activities", api.base))
+            .bearer_auth(&api.key)
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "the burst of {} was never limited", rally::web::intake::BURST);
+
+    let prefix: String = api.key.chars().take(12).collect();
+    api.app.store.api_key_revoke(GUILD as i64, prefix, api.now).await.unwrap().expect("revoked");
+    let r = api
+        .http
+        .post(format!("{}/api/v1/activities", api.base))
+        .bearer_auth(&api.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "a revoked key opens nothing");
+    let keys = api.app.store.api_keys(GUILD as i64).await.unwrap();
+    assert!(keys.iter().all(|k| !api.key.contains(&k.prefix[..]) || k.revoked_at.is_some()));
+}
