@@ -150,6 +150,119 @@ impl Lcg {
     }
 }
 
+/// Friday: the team's Pipedrive is connected, its users linked, a backfill read, and a deal won in
+/// Pipedrive reaches the server through a webhook (rally's own web routes on 127.0.0.1).
+async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), DemoError> {
+    use crate::app::crm::ConnectRequest;
+    use crate::crm::pipedrive::Pipedrive;
+    use crate::domain::crm::{Provider, Secret};
+    use crate::loopback::pipedrive::{PdActivity, PdDeal, PdOptions, PipedriveLoopback};
+
+    let pd_error = |e: &dyn std::fmt::Display| DemoError::Loopback(format!("Pipedrive: {e}"));
+    f.at(friday, 14, 0);
+    f.note("Friday 14:00: Morgan connects the team's Pipedrive, where deals and calls are kept anyway");
+    let dir = crate::loopback::pipedrive::openapi_dir();
+    let specs = (dir.join("v1.yaml").exists() && dir.join("v2.yaml").exists()).then_some(dir);
+    let pd = PipedriveLoopback::start_with(PdOptions::default(), specs.as_deref()).await.map_err(|e| pd_error(&e))?;
+    pd.set_clock(Some(f.clock.now() - Days::hours(3)));
+    pd.add_user(1, "Alice Andersen", "alice@example.com");
+    pd.add_user(2, "Dev Dhawan", "dev@example.com");
+    for (key, name) in [("call", "Call"), ("email", "Email"), ("meeting", "Meeting"), ("lunch", "Lunch")] {
+        pd.add_activity_type(key, name);
+    }
+    pd.add_pipeline(1, "Sales");
+    for (id, name, order, probability) in
+        [(1, "Qualified", 1, 20), (2, "Demo Scheduled", 2, 40), (3, "Proposal Made", 3, 60), (4, "Negotiation", 4, 80)]
+    {
+        pd.add_stage(id, 1, name, order, probability);
+    }
+    let deal = |owner: i64, title: &str, value: f64, stage: i64| PdDeal {
+        title: title.into(),
+        owner_id: owner,
+        value,
+        currency: "USD".into(),
+        stage_id: stage,
+        pipeline_id: 1,
+        status: "open".into(),
+        ..PdDeal::default()
+    };
+    pd.put_deal(deal(1, "Initech expansion", 9_000.0, 3));
+    let umbrella = pd.put_deal(deal(2, "Umbrella pilot", 6_000.0, 4));
+    for (owner, hour) in [(2, 10), (2, 11), (1, 12)] {
+        let done = f.clock.now() - Days::hours(14 - hour);
+        pd.put_activity(PdActivity {
+            subject: "Call".into(),
+            r#type: "call".into(),
+            owner_id: owner,
+            done: true,
+            marked_as_done_time: Some(done),
+            ..PdActivity::default()
+        });
+    }
+    // rally's web routes (what `rally serve` mounts), so Pipedrive's webhooks reach it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| pd_error(&e))?;
+    let web = format!("http://{}", listener.local_addr().map_err(|e| pd_error(&e))?);
+    let router = crate::web::router(app.clone(), f.clock.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    pd.set_clock(Some(f.clock.now()));
+    let client = Pipedrive::new(&pd.url(), Secret::new(PdOptions::default().token));
+    let request = ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: pd.url(),
+        token: Secret::new(PdOptions::default().token),
+        pipeline: None,
+        webhook_base: Some(web.clone()),
+    };
+    let connected =
+        app.crm_connect(&client, request, f.clock.now()).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    let stamp = f.stamp();
+    let _ = writeln!(
+        f.out,
+        "{stamp}  Morgan: $ PIPEDRIVE_API_TOKEN=… rally crm connect --guild {GUILD} --provider pipedrive --webhook-url {web}\n           \
+         connected to Pipedrive ({} users); pipeline Sales; {} webhooks registered\n",
+        connected.users, connected.webhooks_added
+    );
+    f.say(MANAGER, &format!("/crm link user:{} crm-user:1", mention(ALPHA[0])), true).await?;
+    f.say(MANAGER, &format!("/crm link user:{} crm-user:2", mention(BETA[0])), false).await?;
+    let report = app
+        .crm_sync(&client, GUILD as i64, None, false, f.clock.now(), &mut |_| {})
+        .await
+        .map_err(|e| DemoError::Bot(e.to_string()))?;
+    let _ = writeln!(
+        f.out,
+        "{stamp}  Morgan: $ rally crm sync --guild {GUILD}\n           activities: {} imported; deals: {} imported ({} API calls)\n",
+        report.activities.imported, report.deals.imported, report.usage.calls
+    );
+    f.say(ALPHA[0], "/log kind:call", true).await?;
+
+    f.at(friday, 16, 30);
+    pd.set_clock(Some(f.clock.now()));
+    let before = pd.deliveries().len();
+    pd.put_deal(PdDeal {
+        id: umbrella,
+        status: "won".into(),
+        won_time: Some(f.clock.now()),
+        ..deal(2, "Umbrella pilot", 6_000.0, 4)
+    });
+    let delivered = pd.wait_deliveries(before + 1, TIMEOUT).await;
+    let ok = delivered.iter().skip(before).any(|d| d.status == Some(200));
+    f.note(&format!(
+        "16:30: Dev marks Umbrella won in Pipedrive; its webhook {}",
+        if ok { "brings the win in at once" } else { "did not arrive; the next sync brings it" }
+    ));
+    f.say(MANAGER, "/crm status", true).await?;
+    server.abort();
+    // The demo's Pipedrive lives only as long as the demo: a later `rally serve` on the demo's
+    // database would poll a server that is gone. What it synced stays.
+    app.crm_disconnect(Some(&client), GUILD as i64, f.clock.now()).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    let violations = pd.violations();
+    if !violations.is_empty() {
+        return Err(DemoError::Loopback(format!("requests Pipedrive would refuse: {}", violations.join("; "))));
+    }
+    Ok(())
+}
+
 /// Runs the demo on `app` and returns the transcript.
 pub async fn run(app: App) -> Result<String, DemoError> {
     let openapi = loopback::openapi_path();
@@ -168,6 +281,7 @@ pub async fn run(app: App) -> Result<String, DemoError> {
         defer_after: gateway::DEFER_AFTER,
     };
     let scheduler_app = app.clone();
+    let crm_app = app.clone();
     let mut bot = gateway::start(app, config).await.map_err(|e| DemoError::Bot(e.to_string()))?;
     lb.wait_ready(TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
     let registered = bot.registered(TIMEOUT).await.map_err(DemoError::Bot)?;
@@ -269,6 +383,8 @@ pub async fn run(app: App) -> Result<String, DemoError> {
         }
     }
     f.note(&format!("… {quiet} more activities logged during the week"));
+
+    pipedrive(&mut f, &crm_app, monday + Days::days(4)).await?;
 
     f.at(monday + Days::days(4), 17, 0);
     f.note("Friday afternoon: Morgan reviews the week");

@@ -9,7 +9,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
     let guild = ctx.inv.guild.as_i64();
     match call.sub.as_deref() {
-        Some("status") => Ok(private(status_text(&ctx.app.crm_status(guild).await?))),
+        Some("status") => {
+            let tz = ctx.settings().await?.timezone;
+            Ok(private(status_text(&ctx.app.crm_status(guild).await?, tz)))
+        }
         Some("sync") => {
             ctx.app.crm_connection(guild).await?;
             ctx.app.crm_wake().notify_one();
@@ -60,21 +63,29 @@ fn counts_sentence(c: &ApplyCounts) -> String {
     )
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(|| "never".to_string(), |t| format!("<t:{}:R>", t.timestamp()))
+/// A time in the server's timezone, as the other replies show times.
+fn when(t: Option<chrono::DateTime<chrono::Utc>>, tz: chrono_tz::Tz) -> String {
+    t.map_or_else(|| "never".to_string(), |t| t.with_timezone(&tz).format("%a %-d %b %H:%M").to_string())
 }
 
 /// The status for Discord: no URL (it may name the company) and never the token.
-fn status_text(s: &CrmStatus) -> String {
+fn status_text(s: &CrmStatus, tz: chrono_tz::Tz) -> String {
     let Some(provider) = &s.provider else {
         return "This server is not connected to a CRM. An operator connects it with \
                 `rally crm connect --guild ID --provider pipedrive` (README: Connect your CRM)."
             .to_string();
     };
-    let mut out =
-        format!("**{provider}** · last sync {} · last full sync {}\n", when(s.last_sync_at), when(s.last_full_at));
+    let mut out = format!(
+        "**{provider}** · last sync {} · last full sync {}\n",
+        when(s.last_sync_at, tz),
+        when(s.last_full_at, tz)
+    );
     if let Some(e) = &s.last_error {
-        out.push_str(&format!("⚠️ The last sync failed {}: {}\n", when(s.last_error_at), super::format::clip(e, 300)));
+        out.push_str(&format!(
+            "⚠️ The last sync failed {}: {}\n",
+            when(s.last_error_at, tz),
+            super::format::clip(e, 300)
+        ));
     }
     out.push_str(&format!(
         "Records: **{}** counted, **{}** waiting, **{}** ignored · since connecting {} imported, {} updated, {} removed\n",

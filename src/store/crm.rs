@@ -1630,9 +1630,12 @@ impl Store {
                     AND r.object = 'activity' AND r.state = 'ignored' AND json_extract(r.body, '$.type_key') = t.type_key)
                  FROM crm_types t WHERE t.guild_id = ?1 AND t.kind IS NULL ORDER BY 3 DESC, t.name",
             )?;
-            status.unmapped_types = stmt
+            // Only the types that cost something: a type nobody used yet is listed by `rally crm types`.
+            let mut unmapped: Vec<(String, String, u64)> = stmt
                 .query_map([guild], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
                 .collect::<rusqlite::Result<_>>()?;
+            unmapped.retain(|(_, _, n)| *n > 0);
+            status.unmapped_types = unmapped;
             for object in ["activity", "deal", "deleted_deal"] {
                 let cursor = read_cursor(c, guild, object)?;
                 if cursor != CursorState::default() {

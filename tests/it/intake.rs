@@ -210,3 +210,65 @@ async fn keys_are_checked_revocable_and_rate_limited_and_the_description_is_serv
     let keys = api.app.store.api_keys(GUILD as i64).await.unwrap();
     assert!(keys.iter().all(|k| !api.key.contains(&k.prefix[..]) || k.revoked_at.is_some()));
 }
+
+/// The README's intake example, run as written against the demo's database: the demo, a key from
+/// `rally api-key create`, `rally serve`, and each `curl` line's request.
+#[tokio::test]
+async fn the_readme_curl_examples_run_against_the_demo() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Any other CRM: the intake API").nth(1).unwrap().split("\n## ").next().unwrap();
+    let curls: Vec<&str> = section.lines().filter(|l| l.starts_with("curl ")).collect();
+    assert_eq!(curls.len(), 2, "the README shows an activity and a deal");
+    let key_hex = section
+        .lines()
+        .find_map(|l| l.split("--public-key ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let rally = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env_remove("RALLY_DB")
+            .output()
+            .unwrap()
+    };
+    let demo = rally(&["demo"]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let created = rally(&["api-key", "create", "--guild", "1100000000000000001", "--label", "HubSpot workflow"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_string();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--public-key", &key_hex])
+        .env_remove("RALLY_DB")
+        .env_remove("DISCORD_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(serve.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_string();
+    let http = reqwest::Client::new();
+    for curl in curls {
+        let path = curl.split("http://127.0.0.1:8080").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
+        let data = curl.split("--data '").nth(1).and_then(|s| s.strip_suffix('\'')).unwrap();
+        let body: Value = serde_json::from_str(data).expect("the README's JSON parses");
+        let expected = if path.ends_with("activities") { "Activity" } else { "Deal" };
+        assert!(described(expected).is_valid(&body), "the README's body matches the description: {body}");
+        for (attempt, want) in [(1, 201), (2, 200)] {
+            let r = http.post(format!("{base}{path}")).bearer_auth(&key).body(data.to_string()).send().await.unwrap();
+            let status = r.status().as_u16();
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(status, want, "attempt {attempt} of {path}: {answer}");
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
