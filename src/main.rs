@@ -151,6 +151,10 @@ enum Command {
         /// and `--now` from copies of them (generating the full scale takes minutes).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Only the CRM figures (a backfill from the loopback Pipedrive, webhook to /me), on a
+        /// database of their own: for iterating on the sync without the rest of the run.
+        #[arg(long)]
+        crm_only: bool,
     },
     /// Guild settings.
     Guild {
@@ -431,7 +435,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     if let Command::Demo = cli.command {
         return demo(cli.db).await;
     }
-    if let Command::Bench { scale, out, data } = &cli.command {
+    if let Command::Bench { scale, out, data, crm_only } = &cli.command {
         // The bench builds its own temporary databases; it never opens --db.
         let options = rally::bench::BenchOptions {
             scale: *scale,
@@ -440,6 +444,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             rally_exe: std::env::current_exe().ok(),
             data: data.clone(),
+            crm_only: *crm_only,
         };
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);

@@ -117,6 +117,8 @@ pub struct BenchOptions {
     /// Keep the generated databases here and start later runs of the same scale and clock from
     /// copies of them instead of generating again (the full scale takes minutes to generate).
     pub data: Option<PathBuf>,
+    /// Only the CRM figures.
+    pub crm_only: bool,
 }
 
 /// The end of the synthetic two years when no `--now` is given.
@@ -208,6 +210,9 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     let big = dir.0.join("bench.db");
     let growth = dir.0.join("growth.db");
     let org = Org::new(&sizes);
+    if options.crm_only {
+        return crm_only(&options, &dir.0, sizes, now).await;
+    }
 
     let loaded = match &options.data {
         Some(cache) => cached_load(cache, &dir.0, &org, &sizes, options.scale, now).await?,
@@ -280,6 +285,41 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     std::fs::write(&options.out, &report)
         .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
     Ok(report)
+}
+
+/// `rally bench --crm-only`: the CRM rows alone, in the same table shape.
+async fn crm_only(options: &BenchOptions, dir: &Path, sizes: Sizes, now: DateTime<Utc>) -> AppResult<String> {
+    progress(&format!(
+        "CRM: backfill of {} activities from the loopback Pipedrive, then {} webhooks to /me",
+        sizes.crm_activities, sizes.webhooks
+    ));
+    let crm = crm::run(dir, sizes.crm_activities, sizes.webhooks, now).await;
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
+    crm_rows(&crm, sizes, &mut rows, &mut notes);
+    let mut s = String::new();
+    let _ = writeln!(s, "## rally bench: CRM figures only, {} scale\n", options.scale.name());
+    let _ = writeln!(s, "Command: `{}`\n", options.command);
+    let _ = writeln!(s, "Machine: {}\n", machine());
+    s.push_str("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure,
+            r.measured,
+            r.baseline,
+            r.ratio,
+            r.target,
+            verdict(r.met)
+        );
+    }
+    for n in &notes {
+        let _ = writeln!(s, "\n- {n}");
+    }
+    std::fs::write(&options.out, &s)
+        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
+    Ok(s)
 }
 
 fn file_size(db: &Path) -> u64 {
@@ -528,17 +568,21 @@ impl Report<'_> {
         if rejected > 0 {
             notes.push(format!("import: {rejected} rows were rejected."));
         }
-        self.crm_rows(&mut rows, &mut notes);
+        crm_rows(&self.crm, self.sizes, &mut rows, &mut notes);
         (rows, notes)
     }
+}
 
-    fn crm_rows(&self, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+/// The rows of the CRM figures: the backfill against the pages read alone, webhook to `/me`
+/// against chat `/log` to `/me`.
+fn crm_rows(crm: &AppResult<crm::CrmRun>, sizes: Sizes, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    {
         let backfill = format!(
             "CRM backfill of {} activities from the loopback Pipedrive (`App::crm_sync`, real client over HTTP)",
-            count(self.sizes.crm_activities as f64)
+            count(sizes.crm_activities as f64)
         );
         let webhook = "Pipedrive webhook POST to the activity showing in `/me` (one after another)".to_string();
-        match &self.crm {
+        match crm {
             Ok(c) => {
                 let per_s = c.activities as f64 / c.backfill.as_secs_f64().max(1e-9);
                 let read_per_s = c.activities as f64 / c.read_only.as_secs_f64().max(1e-9);
@@ -589,7 +633,9 @@ impl Report<'_> {
             }
         }
     }
+}
 
+impl Report<'_> {
     fn render(&self) -> String {
         let (rows, notes) = self.rows();
         let mut s = String::new();

@@ -854,16 +854,17 @@ fn apply_all(
             counts.tally(Change::Stale);
             continue;
         }
-        conn.execute_batch("SAVEPOINT crm_record")?;
+        // Cached statements: `execute_batch` would parse these again for every record.
+        conn.prepare_cached("SAVEPOINT crm_record")?.execute([])?;
         ctx.pending.clear();
         match apply_record(ctx, conn, record, force, checked, now) {
             Ok(change) => {
-                conn.execute_batch("RELEASE crm_record")?;
+                conn.prepare_cached("RELEASE crm_record")?.execute([])?;
                 absorb(ctx);
                 counts.tally(change);
             }
             Err(StoreError::Rule(e)) => {
-                conn.execute_batch("ROLLBACK TO crm_record; RELEASE crm_record")?;
+                rollback_record(conn)?;
                 ctx.pending.clear();
                 tracing::warn!(guild = ctx.guild, object = record.object().as_str(), id = record.id(), error = %e,
                     "a CRM record could not be stored; it is kept as ignored");
@@ -882,13 +883,19 @@ fn apply_all(
                 counts.tally(Change::Ignored);
             }
             Err(e) => {
-                conn.execute_batch("ROLLBACK TO crm_record; RELEASE crm_record")?;
+                rollback_record(conn)?;
                 return Err(e);
             }
         }
     }
     flush(ctx, conn)?;
     Ok(counts)
+}
+
+fn rollback_record(conn: &Connection) -> Result<()> {
+    conn.prepare_cached("ROLLBACK TO crm_record")?.execute([])?;
+    conn.prepare_cached("RELEASE crm_record")?.execute([])?;
+    Ok(())
 }
 
 /// Adds the stored record's pending contributions to the batch's sums.

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod competitions;
 mod crm;
+mod crm_crash;
 mod csv_dialects;
 mod deals;
 mod e2e;
