@@ -124,7 +124,8 @@ fn sync(db: &std::path::Path) -> Child {
         .expect("start rally crm sync")
 }
 
-async fn backfill_run(kills: u64, activities: u64, seed: u64) {
+/// `latest_kill_ms`: kills land between 30 ms and this after the start, while the pass runs.
+async fn backfill_run(kills: u64, activities: u64, latest_kill_ms: u64, seed: u64) {
     let pd = company(activities).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crm.db");
@@ -133,7 +134,7 @@ async fn backfill_run(kills: u64, activities: u64, seed: u64) {
     let mut killed = 0;
     for _ in 0..kills {
         let mut child = sync(&db);
-        tokio::time::sleep(Duration::from_millis(50 + rng.below(600))).await;
+        tokio::time::sleep(Duration::from_millis(30 + rng.below(latest_kill_ms.saturating_sub(30)))).await;
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             killed += 1;
@@ -283,7 +284,7 @@ async fn webhook_run(kills: u64, per_burst: u64, seed: u64) {
 #[ignore = "long: kill -9s of rally crm sync during a backfill; run with --ignored"]
 async fn crm_crash_a_backfill_killed_again_and_again_counts_every_activity_once() {
     let kills = env_number("RALLY_CRM_CRASH_KILLS", 10);
-    backfill_run(kills, env_number("RALLY_CRM_CRASH_ACTIVITIES", 30_000), 0x5eed).await;
+    backfill_run(kills, env_number("RALLY_CRM_CRASH_ACTIVITIES", 30_000), 650, 0x5eed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -296,6 +297,6 @@ async fn crm_crash_webhook_bursts_through_kills_lose_nothing_acknowledged_and_co
 /// The same two runs, small enough for every `cargo test`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn crm_crash_short_runs() {
-    backfill_run(2, 3_000, 7).await;
+    backfill_run(2, 10_000, 250, 7).await;
     webhook_run(2, 40, 11).await;
 }
