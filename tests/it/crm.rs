@@ -555,3 +555,23 @@ async fn the_cli_connects_syncs_and_reports_without_ever_printing_the_token() {
     assert!(!outputs.contains(secret), "the token leaked into the output:\n{outputs}");
     assert!(pd.violations().is_empty(), "{:#?}", pd.violations());
 }
+
+#[tokio::test]
+async fn a_record_rally_cannot_store_is_kept_as_ignored_and_the_rest_of_the_page_counts() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.sync(now).await;
+    crm.app().crm_map(GUILD as i64, "lunch", Some("demo"), 0, now).await.unwrap();
+    // The kind a type maps to is retired afterwards: its activities cannot be stored as it.
+    let demo = rally::domain::activity::KindName::parse("demo").unwrap();
+    crm.app().store.retire_kind(GUILD as i64, demo, "test".into(), now).await.unwrap();
+    crm.pd.put_activity(call(1, "2026-11-02T09:00:00Z"));
+    crm.pd.put_activity(PdActivity { r#type: "lunch".into(), ..call(1, "2026-11-03T12:00:00Z") });
+    crm.pd.put_activity(call(1, "2026-11-04T09:00:00Z"));
+    let report = crm.sync(now + chrono::Duration::minutes(1)).await;
+    assert_eq!((report.activities.imported, report.activities.ignored), (2, 1), "{:?}", report.activities);
+    assert_eq!(crm.totals(ALICE, "this-week", now).await.counts.get("call"), Some(&2));
+    let status = crm.app().crm_status(GUILD as i64).await.unwrap();
+    assert!(status.ignored_reasons.iter().any(|(r, _)| r.contains("not an activity kind")), "{status:?}");
+    crm.rollups_exact().await;
+}
