@@ -575,3 +575,51 @@ async fn a_record_rally_cannot_store_is_kept_as_ignored_and_the_rest_of_the_page
     assert!(status.ignored_reasons.iter().any(|(r, _)| r.contains("not an activity kind")), "{status:?}");
     crm.rollups_exact().await;
 }
+
+/// A slash command as a manager types it, through the whole pipeline; the reply's text.
+async fn ask(app: &App, line: &str, n: u64, now: DateTime<Utc>) -> String {
+    let inv = rally::handlers::Invocation {
+        id: 7_900_000_000_000_000 + n,
+        guild: id(GUILD),
+        channel: None,
+        user: id(ALICE),
+        user_name: "Alice".into(),
+        roles: Vec::new(),
+        permissions: rally::handlers::MANAGE_GUILD,
+        app_permissions: None,
+        resolved_users: Vec::new(),
+        locale: None,
+        action: rally::handlers::Action::Command(rally::handlers::cmdline::parse(line).unwrap()),
+    };
+    match rally::handlers::dispatch(app, &inv, now).await {
+        rally::handlers::Response::Message(m) => super::helpers::message_text(&m),
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn kpi_leaderboard_funnel_and_forecast_show_what_pipedrive_holds() {
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    crm.app().crm_link(GUILD as i64, "2", Some((BOB, "Bob".into())), 0, now).await.unwrap();
+    for t in ["2026-11-02T09:00:00Z", "2026-11-03T09:00:00Z"] {
+        crm.pd.put_activity(call(1, t));
+    }
+    crm.pd.put_activity(call(2, "2026-11-04T09:00:00Z"));
+    crm.pd.put_deal(PdDeal { status: "won".into(), won_time: Some(at("2026-11-05T10:00:00Z")), ..deal(2, "Globex", 4_200.0, 13) });
+    crm.pd.put_deal(PdDeal { expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 20), ..deal(1, "Acme", 10_000.0, 13) });
+    crm.pd.put_deal(PdDeal { expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 25), ..deal(1, "Initech", 2_000.0, 11) });
+    crm.sync(now).await;
+
+    let board = ask(crm.app(), "/leaderboard metric:revenue period:this-week", 1, now).await;
+    assert!(board.contains("Bob") && board.contains("4,200.00"), "{board}");
+    let kpi = ask(crm.app(), &format!("/kpi rep user:<@{ALICE}> period:this-week"), 2, now).await;
+    assert!(kpi.contains("call: **2**"), "Alice's two calls: {kpi}");
+    // Weighted pipeline: 10,000 at negotiation (80 %) + 2,000 at qualified (10 %) = 8,200.
+    let forecast = ask(crm.app(), "/forecast period:this-month", 3, now).await;
+    assert!(forecast.contains("8,200.00"), "{forecast}");
+    assert!(forecast.contains("4,200.00"), "won so far: {forecast}");
+    let funnel = ask(crm.app(), "/funnel period:this-month", 4, now).await;
+    assert!(funnel.contains("negotiation") && funnel.contains("qualified"), "{funnel}");
+    crm.strict();
+}
