@@ -38,6 +38,8 @@ pub struct CrmRun {
     pub webhook: Stats,
     /// A chat `/log` and then `/me`, per log: the baseline.
     pub chat: Stats,
+    /// An intake API POST (acknowledged once durable) and then `/me`, per activity.
+    pub intake: Stats,
     /// Calls the webhooks added to the user's day (as `/me` counts them), against the events sent.
     pub webhook_counted: (i64, usize),
 }
@@ -192,6 +194,31 @@ pub async fn run(dir: &Path, activities: u64, webhooks: usize, now: DateTime<Utc
         crate::handlers::dispatch(&app, &me(user, 1_000 + i as u64)?, now).await;
         samples.push(started.elapsed());
     }
+    // The intake API: the same, with rally's own body shape. The per-key limit (50/s, bursts of
+    // 200) is not what is measured: the requests rotate over enough keys to stay inside it.
+    let mut keys = Vec::new();
+    for k in 0..=(webhooks / 150) {
+        keys.push(app.api_key_create(GUILD, &format!("bench {k}"), now).await?.0);
+    }
+    let intake_url = format!("http://{addr}/api/v1/activities");
+    let mut intake = Vec::with_capacity(webhooks);
+    for i in 0..webhooks {
+        let body = json!({"external_id": format!("bench-{i}"), "user_id": member(3).to_string(), "kind": "demo",
+            "occurred_at": stamp(now - chrono::Duration::seconds(30))});
+        let started = Instant::now();
+        let answer = http
+            .post(&intake_url)
+            .bearer_auth(&keys[i % keys.len()])
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| err("intake", e))?;
+        if !answer.status().is_success() {
+            return Err(err("intake", format!("answered {}", answer.status())));
+        }
+        crate::handlers::dispatch(&app, &me(member(3), 4_000_000 + i as u64)?, now).await;
+        intake.push(started.elapsed());
+    }
     server.abort();
     let counted = calls_today(app.member_totals(sid(GUILD)?, sid(user)?, &today).await?) - before;
 
@@ -213,6 +240,7 @@ pub async fn run(dir: &Path, activities: u64, webhooks: usize, now: DateTime<Utc
         cost: report.usage.cost,
         webhook: stats(samples),
         chat: stats(chat),
+        intake: stats(intake),
         webhook_counted: (counted, webhooks),
     })
 }

@@ -606,9 +606,19 @@ async fn kpi_leaderboard_funnel_and_forecast_show_what_pipedrive_holds() {
         crm.pd.put_activity(call(1, t));
     }
     crm.pd.put_activity(call(2, "2026-11-04T09:00:00Z"));
-    crm.pd.put_deal(PdDeal { status: "won".into(), won_time: Some(at("2026-11-05T10:00:00Z")), ..deal(2, "Globex", 4_200.0, 13) });
-    crm.pd.put_deal(PdDeal { expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 20), ..deal(1, "Acme", 10_000.0, 13) });
-    crm.pd.put_deal(PdDeal { expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 25), ..deal(1, "Initech", 2_000.0, 11) });
+    crm.pd.put_deal(PdDeal {
+        status: "won".into(),
+        won_time: Some(at("2026-11-05T10:00:00Z")),
+        ..deal(2, "Globex", 4_200.0, 13)
+    });
+    crm.pd.put_deal(PdDeal {
+        expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 20),
+        ..deal(1, "Acme", 10_000.0, 13)
+    });
+    crm.pd.put_deal(PdDeal {
+        expected_close_date: NaiveDate::from_ymd_opt(2026, 11, 25),
+        ..deal(1, "Initech", 2_000.0, 11)
+    });
     crm.sync(now).await;
 
     let board = ask(crm.app(), "/leaderboard metric:revenue period:this-week", 1, now).await;

@@ -306,6 +306,15 @@ fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_c
     assert!(transcript.contains("Congratulations to **Beta**"), "the competition is announced:\n{transcript}");
     assert_eq!(transcript.matches("Congratulations to").count(), 1, "announced once");
     assert!(transcript.contains(" 0 requests Discord would have rejected"), "{transcript}");
+    // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
+    // webhook reaches the revenue leaderboard.
+    assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");
+    assert!(transcript.contains("its webhook brings the win in at once"), "{transcript}");
+    let board = transcript.find("/leaderboard metric:revenue").expect("the revenue board");
+    assert!(
+        transcript[board..].contains("Dev — **6,000.00\u{a0}USD**"),
+        "Dev's Pipedrive win on the board:\n{transcript}"
+    );
 }
 
 #[tokio::test]
