@@ -222,6 +222,24 @@ fn external_id(fields: &mut Fields<'_>) -> Option<String> {
     Some(t.to_string())
 }
 
+/// The rep a body is for: `user_id` (required) and `user_name` (optional).
+fn rep(fields: &mut Fields<'_>) -> (Option<Snowflake>, Option<Name>) {
+    let user = fields.text("user_id", true).and_then(|u| {
+        let r = Snowflake::parse(&u);
+        fields.check("user_id", r)
+    });
+    let name = fields.text("user_name", false).and_then(|n| {
+        let r = Name::parse(&n, "user_name");
+        fields.check("user_name", r)
+    });
+    (user, name)
+}
+
+/// Every required field was read (`Fields::done` reported any that was not): this cannot happen.
+fn incomplete() -> IntakeError {
+    IntakeError::Invalid(vec![FieldError { field: "(body)".into(), message: "incomplete".into() }])
+}
+
 fn currency_matches(fields: &mut Fields<'_>, currency: Currency) {
     if let Some(code) = fields.text("currency", false)
         && !code.trim().eq_ignore_ascii_case(currency.code())
@@ -253,6 +271,15 @@ pub const DEAL_FIELDS: &[&str] = &[
 ];
 
 impl App {
+    /// The name a rep is stored under: the one sent, else the one rally knows, else `user <id>`.
+    async fn rep_name(&self, guild: i64, user: Snowflake, given: Option<Name>) -> AppResult<String> {
+        if let Some(name) = given {
+            return Ok(name.as_str().to_string());
+        }
+        let known = self.store.member(guild, user.as_i64()).await?.map(|m| m.user_name);
+        Ok(known.unwrap_or_else(|| format!("user {user}")))
+    }
+
     /// Creates an intake API key for the guild. Returns the key (shown once, never stored) and its row.
     pub async fn api_key_create(&self, guild: i64, label: &str, now: DateTime<Utc>) -> AppResult<(String, ApiKeyRow)> {
         let label = label.trim();
@@ -285,14 +312,7 @@ impl App {
         let money = settings.money();
         let mut f = Fields::new(body, ACTIVITY_FIELDS)?;
         let external = external_id(&mut f);
-        let user = f.text("user_id", true).and_then(|u| {
-            let r = Snowflake::parse(&u);
-            f.check("user_id", r)
-        });
-        let user_name = f.text("user_name", false).and_then(|n| {
-            let r = Name::parse(&n, "user_name");
-            f.check("user_name", r)
-        });
+        let (user, user_name) = rep(&mut f);
         let kind = f.text("kind", true).and_then(|k| match KindName::parse(&k) {
             Ok(name) if kinds.iter().any(|x| x.name == name) => Some(name),
             _ => {
@@ -335,13 +355,9 @@ impl App {
         let (Some(external), Some(user), Some(kind), Some(quantity), Some(note)) =
             (external, user, kind, quantity, note)
         else {
-            return Err(IntakeError::Invalid(vec![FieldError {
-                field: "(body)".into(),
-                message: "incomplete".into(),
-            }]));
+            return Err(incomplete());
         };
-        let known = self.store.member(guild, user.as_i64()).await?.map(|m| m.user_name);
-        let user_name = user_name.map(|n| n.as_str().to_string()).or(known).unwrap_or_else(|| format!("user {user}"));
+        let user_name = self.rep_name(guild, user, user_name).await?;
         let activity = NewActivity {
             guild,
             user: user.as_i64(),
@@ -387,14 +403,7 @@ impl App {
         let pipeline = self.store.pipeline(guild).await?;
         let mut f = Fields::new(body, DEAL_FIELDS)?;
         let external = external_id(&mut f);
-        let user = f.text("user_id", true).and_then(|u| {
-            let r = Snowflake::parse(&u);
-            f.check("user_id", r)
-        });
-        let user_name = f.text("user_name", false).and_then(|n| {
-            let r = Name::parse(&n, "user_name");
-            f.check("user_name", r)
-        });
+        let (user, user_name) = rep(&mut f);
         let name = f.text("name", true).map(|n| deal_name(&n, external.as_deref().unwrap_or("")));
         currency_matches(&mut f, money.currency);
         let value = f.money("value", money.currency, true);
@@ -431,13 +440,9 @@ impl App {
         f.done()?;
         let (Some(external), Some(user), Some(name), Some(value), Some(status)) = (external, user, name, value, status)
         else {
-            return Err(IntakeError::Invalid(vec![FieldError {
-                field: "(body)".into(),
-                message: "incomplete".into(),
-            }]));
+            return Err(incomplete());
         };
-        let known = self.store.member(guild, user.as_i64()).await?.map(|m| m.user_name);
-        let user_name = user_name.map(|n| n.as_str().to_string()).or(known).unwrap_or_else(|| format!("user {user}"));
+        let user_name = self.rep_name(guild, user, user_name).await?;
         let deal = TrackedDeal {
             name,
             value,

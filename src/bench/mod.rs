@@ -300,20 +300,7 @@ async fn crm_only(options: &BenchOptions, dir: &Path, sizes: Sizes, now: DateTim
     let _ = writeln!(s, "## rally bench: CRM figures only, {} scale\n", options.scale.name());
     let _ = writeln!(s, "Command: `{}`\n", options.command);
     let _ = writeln!(s, "Machine: {}\n", machine());
-    s.push_str("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |\n");
-    s.push_str("| --- | --- | --- | --- | --- | --- |\n");
-    for r in &rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} |",
-            r.figure,
-            r.measured,
-            r.baseline,
-            r.ratio,
-            r.target,
-            verdict(r.met)
-        );
-    }
+    s.push_str(&table(&rows));
     for n in &notes {
         let _ = writeln!(s, "\n- {n}");
     }
@@ -393,6 +380,26 @@ fn speedup(ours: f64, base: f64) -> String {
     }
     let x = ours / base;
     if x >= 1.0 { format!("{x:.1}x better") } else { format!("{x:.2}x (worse)") }
+}
+
+/// The main table: one row per figure, its baseline from the same run, and the verdict.
+fn table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    s.push_str("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure,
+            r.measured,
+            r.baseline,
+            r.ratio,
+            r.target,
+            verdict(r.met)
+        );
+    }
+    s
 }
 
 fn verdict(met: Option<bool>) -> &'static str {
@@ -677,20 +684,7 @@ impl Report<'_> {
             count(self.loaded_rows as f64),
             count(self.loaded_rows as f64 / self.loaded_secs.max(1e-9)),
         );
-        s.push_str("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
-        for r in &rows {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} |",
-                r.figure,
-                r.measured,
-                r.baseline,
-                r.ratio,
-                r.target,
-                verdict(r.met)
-            );
-        }
+        s.push_str(&table(&rows));
         s.push_str("\n### Queries in detail\n\n");
         s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows in the period (guild; month + day rows) | raw `GROUP BY` |\n");
         s.push_str("| --- | --- | --- | --- | --- | --- |\n");

@@ -62,6 +62,18 @@ impl Crm {
     }
 }
 
+/// What `rally crm connect` asks for, against `pd`, with the loopback's token.
+fn request(pd: &PipedriveLoopback, token: &str, webhook_base: Option<String>) -> ConnectRequest {
+    ConnectRequest {
+        guild: GUILD as i64,
+        provider: Provider::Pipedrive,
+        api_url: pd.url(),
+        token: Secret::new(token),
+        pipeline: None,
+        webhook_base,
+    }
+}
+
 /// A Pipedrive company with two users, three activity types and one pipeline of three stages; a
 /// guild connected to it, with Alice linked and Bob not.
 async fn connected(now: DateTime<Utc>) -> Crm {
@@ -78,14 +90,7 @@ async fn connected(now: DateTime<Utc>) -> Crm {
     pd.add_stage(13, 1, "Negotiation", 3, 80);
     let t = spawn_app();
     let client = Pipedrive::with_retry(&pd.url(), Secret::new(TOKEN), quick());
-    let request = ConnectRequest {
-        guild: GUILD as i64,
-        provider: Provider::Pipedrive,
-        api_url: pd.url(),
-        token: Secret::new(TOKEN),
-        pipeline: None,
-        webhook_base: None,
-    };
+    let request = request(&pd, TOKEN, None);
     t.app.crm_connect(&client, request, now).await.expect("connect");
     t.app.crm_link(GUILD as i64, "alice@example.com", Some((ALICE, "Alice".into())), 0, now).await.expect("link");
     Crm { t, pd, client }
@@ -362,14 +367,7 @@ async fn a_connection_with_several_pipelines_asks_which_one_the_funnel_follows()
     pd.add_pipeline(2, "Partners");
     let t = spawn_app();
     let client = Pipedrive::with_retry(&pd.url(), Secret::new(TOKEN), quick());
-    let request = ConnectRequest {
-        guild: GUILD as i64,
-        provider: Provider::Pipedrive,
-        api_url: pd.url(),
-        token: Secret::new(TOKEN),
-        pipeline: None,
-        webhook_base: None,
-    };
+    let request = request(&pd, TOKEN, None);
     let refused = t.app.crm_connect(&client, request.clone(), now).await.unwrap_err();
     assert!(refused.to_string().contains("1 (Sales), 2 (Partners)"), "{refused}");
     assert!(t.app.store.crm_connection(GUILD as i64).await.unwrap().is_none(), "nothing stored");
@@ -384,14 +382,7 @@ async fn a_wrong_token_is_refused_with_what_to_do_and_nothing_is_stored() {
     let pd = PipedriveLoopback::start(PdOptions::default()).await.unwrap();
     let t = spawn_app();
     let client = Pipedrive::with_retry(&pd.url(), Secret::new("not-the-token"), quick());
-    let request = ConnectRequest {
-        guild: GUILD as i64,
-        provider: Provider::Pipedrive,
-        api_url: pd.url(),
-        token: Secret::new("not-the-token"),
-        pipeline: None,
-        webhook_base: None,
-    };
+    let request = request(&pd, "not-the-token", None);
     let refused = t.app.crm_connect(&client, request, now).await.unwrap_err().to_string();
     assert!(refused.contains("refused the API token") && refused.contains("PIPEDRIVE_API_TOKEN"), "{refused}");
     assert!(!refused.contains("not-the-token"), "the token is never shown back");
@@ -452,14 +443,7 @@ async fn webhooks_deliver_changes_through_the_same_path_and_a_redelivery_counts_
     let now = at("2026-11-06T17:00:00Z");
     let crm = connected(now).await;
     let base = serve_web(crm.app(), now).await;
-    let request = ConnectRequest {
-        guild: GUILD as i64,
-        provider: Provider::Pipedrive,
-        api_url: crm.pd.url(),
-        token: Secret::new(TOKEN),
-        pipeline: None,
-        webhook_base: Some(base.clone()),
-    };
+    let request = request(&crm.pd, TOKEN, Some(base.clone()));
     let c = crm.app().crm_connect(&crm.client, request.clone(), now).await.unwrap();
     assert_eq!(c.webhooks_added, 2);
     // Connecting again replaces rally's webhooks instead of doubling every event.
