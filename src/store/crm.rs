@@ -1654,7 +1654,9 @@ impl Store {
                 "SELECT state, reason, COUNT(*) FROM crm_records WHERE guild_id = ?1 GROUP BY state, reason
                  ORDER BY COUNT(*) DESC, reason",
             )?;
-            for row in stmt.query_map([guild], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))? {
+            for row in
+                stmt.query_map([guild], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+            {
                 let (state, reason, n) = row?;
                 let n = n as u64;
                 match state.as_str() {
@@ -1670,16 +1672,16 @@ impl Store {
                 }
             }
             let mut stmt = c.prepare_cached(
-                "SELECT t.type_key, t.name, (SELECT COUNT(*) FROM crm_records r WHERE r.guild_id = t.guild_id
-                    AND r.object = 'activity' AND r.state = 'ignored' AND json_extract(r.body, '$.type_key') = t.type_key)
-                 FROM crm_types t WHERE t.guild_id = ?1 AND t.kind IS NULL ORDER BY 3 DESC, t.name",
+                // One pass over the ignored activities, whatever the number of unmapped types.
+                "WITH used AS (SELECT json_extract(body, '$.type_key') AS type_key, COUNT(*) AS n FROM crm_records
+                    WHERE guild_id = ?1 AND object = 'activity' AND state = 'ignored' GROUP BY 1)
+                 SELECT t.type_key, t.name, u.n FROM crm_types t JOIN used u ON u.type_key = t.type_key
+                 WHERE t.guild_id = ?1 AND t.kind IS NULL ORDER BY 3 DESC, t.name",
             )?;
             // Only the types that cost something: a type nobody used yet is listed by `rally crm types`.
-            let mut unmapped: Vec<(String, String, u64)> = stmt
+            status.unmapped_types = stmt
                 .query_map([guild], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
                 .collect::<rusqlite::Result<_>>()?;
-            unmapped.retain(|(_, _, n)| *n > 0);
-            status.unmapped_types = unmapped;
             for object in ["activity", "deal", "deleted_deal"] {
                 let cursor = read_cursor(c, guild, object)?;
                 if cursor != CursorState::default() {
