@@ -103,7 +103,16 @@ impl<'a> Fields<'a> {
         let mut fields = Fields { body: map, errors: Vec::new() };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                let near = crate::domain::suggest::closest(key, allowed.iter().copied());
+                // Words other tools use for these fields.
+                let alias = match key.as_str() {
+                    "type" | "activity_type" if allowed.contains(&"kind") => Some("kind"),
+                    "owner_id" | "user" | "discord_id" => Some("user_id"),
+                    "id" => Some("external_id"),
+                    "title" if allowed.contains(&"name") => Some("name"),
+                    "amount" if allowed.contains(&"value") => Some("value"),
+                    _ => None,
+                };
+                let near = alias.or_else(|| crate::domain::suggest::closest(key, allowed.iter().copied()));
                 fields.fail(
                     key,
                     match near {
@@ -183,13 +192,24 @@ impl<'a> Fields<'a> {
             Some(_) => None,
         };
         if value.is_none() {
-            self.fail(
-                field,
-                format!(
-                    "must be a non-negative amount with at most {exponent} decimals after a `.`, e.g. {}",
-                    if exponent == 0 { "1250".to_string() } else { format!("1250.{}", "5".repeat(exponent as usize)) }
+            let example =
+                if exponent == 0 { "1250".to_string() } else { format!("1250.{}", "5".repeat(exponent as usize)) };
+            let why = match self.get(field) {
+                Some(Value::String(t)) if t.trim().starts_with('-') => "must not be negative".to_string(),
+                Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f < 0.0) => "must not be negative".to_string(),
+                Some(Value::String(t)) if t.contains(',') || t.contains(' ') || t.contains('\'') => format!(
+                    "holds a thousands separator or a decimal comma; the API reads amounts as digits with an \
+                     optional `.` decimal mark, whatever the server's own number format: write {example}"
                 ),
-            );
+                Some(Value::String(t)) if t.split_once('.').is_some_and(|(_, d)| d.len() > exponent as usize) => {
+                    format!("has more decimals than {} has ({exponent}); write {example}", currency.code())
+                }
+                Some(Value::String(_) | Value::Number(_)) => {
+                    format!("must be digits with an optional `.` decimal mark and no currency sign, e.g. {example}")
+                }
+                _ => format!("must be a string like \"{example}\" or a number"),
+            };
+            self.fail(field, why);
         }
         value
     }
@@ -271,13 +291,20 @@ pub const DEAL_FIELDS: &[&str] = &[
 ];
 
 impl App {
-    /// The name a rep is stored under: the one sent, else the one rally knows, else `user <id>`.
-    async fn rep_name(&self, guild: i64, user: Snowflake, given: Option<Name>) -> AppResult<String> {
+    /// The name a rep is stored under: the one sent, else the one rally knows; a rep rally has
+    /// never seen needs one.
+    async fn rep_name(&self, guild: i64, user: Snowflake, given: Option<Name>) -> Result<String, IntakeError> {
         if let Some(name) = given {
             return Ok(name.as_str().to_string());
         }
-        let known = self.store.member(guild, user.as_i64()).await?.map(|m| m.user_name);
-        Ok(known.unwrap_or_else(|| format!("user {user}")))
+        match self.store.member(guild, user.as_i64()).await?.map(|m| m.user_name) {
+            Some(known) => Ok(known),
+            // A mistyped id would otherwise become a rep nobody knows on every board.
+            None => Err(IntakeError::Invalid(vec![FieldError {
+                field: "user_name".into(),
+                message: format!("is required for a rep this server has not seen yet (user_id {user})"),
+            }])),
+        }
     }
 
     /// Creates an intake API key for the guild. Returns the key (shown once, never stored) and its row.
@@ -339,6 +366,12 @@ impl App {
             let r = check_amount(kind, k.has_amount, amount);
             f.check("amount", r);
         }
+        if let Some(k) = &kind
+            && settings.is_crm_fed(k)
+        {
+            f.fail("kind", format!("`{k}` activities arrive from Pipedrive on this server; counting them here too would count them twice"));
+        }
+        let timed = f.get("occurred_at").is_some();
         let occurred_at = f.instant("occurred_at", now).unwrap_or(now);
         let note = match f.text("note", false) {
             Some(n) => {
@@ -374,7 +407,7 @@ impl App {
             alt_key: None,
             actor: 0,
         };
-        let (status, record) = self.store.intake_activity(activity, key, now).await?;
+        let (status, record) = self.store.intake_activity(activity, timed, key, now).await?;
         Ok(IntakeActivity {
             status,
             id: record.id,
@@ -402,12 +435,18 @@ impl App {
         let money = settings.money();
         let pipeline = self.store.pipeline(guild).await?;
         let mut f = Fields::new(body, DEAL_FIELDS)?;
+        if settings.crm_fed.iter().any(|k| k.as_str() == crate::domain::activity::WON) {
+            f.fail(
+                "(body)",
+                "deals arrive from Pipedrive on this server; counting them here too would count them twice",
+            );
+        }
         let external = external_id(&mut f);
         let (user, user_name) = rep(&mut f);
         let name = f.text("name", true).map(|n| deal_name(&n, external.as_deref().unwrap_or("")));
         currency_matches(&mut f, money.currency);
         let value = f.money("value", money.currency, true);
-        let status = match f.text("status", false).as_deref().map(str::trim) {
+        let status = match f.text("status", false).map(|t| t.trim().to_ascii_lowercase()).as_deref() {
             None | Some("open") => Some(None),
             Some("won") => Some(Some(Outcome::Won)),
             Some("lost") => Some(Some(Outcome::Lost)),
@@ -427,6 +466,7 @@ impl App {
                 }
             },
         };
+        let timed = (f.get("opened_at").is_some(), f.get("closed_at").is_some());
         let opened_at = f.instant("opened_at", now).unwrap_or(now);
         let closed_at = f.instant("closed_at", now);
         let expected_close = f.text("expected_close", false).and_then(|d| {
@@ -464,6 +504,7 @@ impl App {
                 format!("api:deal:{external}:close"),
                 (user.as_i64(), user_name),
                 deal,
+                timed,
                 key,
                 now,
             )

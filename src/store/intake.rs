@@ -149,9 +149,12 @@ impl Store {
     /// Creates or changes the activity keyed by `activity.idem_key` (the sender's external id), in
     /// one durable transaction; a resend with the same content changes nothing. `key`: the API key
     /// that sent it (its last use is recorded).
+    /// `timed`: whether the body gave its time; when it did not, a record stored before keeps its
+    /// own, so a resend without a time changes nothing.
     pub async fn intake_activity(
         &self,
-        activity: NewActivity,
+        mut activity: NewActivity,
+        timed: bool,
         key: i64,
         now: DateTime<Utc>,
     ) -> Result<(Upserted, ActivityRecord)> {
@@ -167,6 +170,9 @@ impl Store {
                     "this external_id is taken by an activity that did not come from the API",
                 ));
             }
+            if let Some(stored) = current.as_ref().filter(|_| !timed) {
+                activity.occurred_at = stored.occurred_at;
+            }
             let (change, id) = settle_activity(&mut ctx, c, current, Some(&activity), now)?;
             flush(&mut ctx, c)?;
             touch(c, key, now)?;
@@ -179,18 +185,35 @@ impl Store {
     /// Creates or changes the deal keyed `deal_key` (and the activity that closed it, keyed
     /// `close_key`) for `user`, in one durable transaction.
     #[allow(clippy::too_many_arguments)]
+    /// `timed`: whether the body gave (opened, closed) times; those it did not keep what a deal
+    /// stored before holds, so a resend changes nothing.
     pub async fn intake_deal(
         &self,
         guild: i64,
         deal_key: String,
         close_key: String,
         user: (i64, String),
-        deal: TrackedDeal,
+        mut deal: TrackedDeal,
+        timed: (bool, bool),
         key: i64,
         now: DateTime<Utc>,
     ) -> Result<(Upserted, DealRecord)> {
         self.write(move |c| {
             ensure_guild(c, guild, now)?;
+            let stored: Option<i64> = c
+                .prepare_cached("SELECT deal_id FROM deals WHERE guild_id = ?1 AND idem_key = ?2")?
+                .query_row(params![guild, deal_key], |r| r.get(0))
+                .optional()?;
+            if let Some(before) = stored.map(|id| load_deal(c, guild, id)).transpose()? {
+                if !timed.0 {
+                    deal.opened_at = before.opened_at;
+                }
+                if let (false, Some((outcome, _)), Some(at)) = (timed.1, deal.closed, before.closed_at)
+                    && before.outcome == Some(outcome)
+                {
+                    deal.closed = Some((outcome, at));
+                }
+            }
             super::deals::seed_stages(c, guild, now)?;
             let who = format!("api:{key}");
             upsert_member(c, guild, user.0, &user.1, None, &who, now)?;

@@ -272,3 +272,49 @@ async fn the_readme_curl_examples_run_against_the_demo() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+#[tokio::test]
+async fn a_resend_without_a_time_keeps_the_first_time_and_an_unknown_rep_needs_a_name() {
+    let api = api().await;
+    let body = json!({"external_id": "z1", "user_id": ALICE, "user_name": "Alice", "kind": "call"});
+    assert_eq!(api.post("/api/v1/activities", &body).await.0, 201);
+    let (status, answer) = api.post("/api/v1/activities", &body).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("unchanged")), "a retry never moves it in time");
+    let won = json!({"external_id": "z2", "user_id": ALICE, "name": "Acme", "value": 100, "status": "won"});
+    assert_eq!(api.post("/api/v1/deals", &won).await.0, 201);
+    assert_eq!(api.post("/api/v1/deals", &won).await.1["status"], "unchanged");
+
+    let stranger = json!({"external_id": "z3", "user_id": "999", "kind": "call"});
+    let (status, answer) = api.post("/api/v1/activities", &stranger).await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["errors"][0]["field"], "user_name", "{answer}");
+    let wrong = json!({"external_id": "z4", "user_id": ALICE, "type": "call", "amount": "1.250,50"});
+    let (_, answer) = api.post("/api/v1/activities", &wrong).await;
+    let text = answer.to_string();
+    assert!(text.contains("did you mean `kind`"), "{text}");
+}
+
+#[tokio::test]
+async fn the_api_refuses_kinds_and_deals_that_pipedrive_feeds() {
+    let api = api().await;
+    let connection = rally::store::crm::NewConnection {
+        guild: GUILD as i64,
+        provider: rally::domain::crm::Provider::Pipedrive,
+        api_url: "http://127.0.0.1:9".into(),
+        api_token: rally::domain::crm::Secret::new("t"),
+        pipeline: None,
+        webhook_user: None,
+        webhook_hash: None,
+        webhook_ids: Vec::new(),
+    };
+    api.app.store.crm_connect(connection, api.now).await.unwrap();
+    let call = json!({"external_id": "p1", "user_id": ALICE, "user_name": "Alice", "kind": "call"});
+    let (status, answer) = api.post("/api/v1/activities", &call).await;
+    assert_eq!(status, 422);
+    assert!(answer.to_string().contains("arrive from Pipedrive"), "{answer}");
+    let deal =
+        json!({"external_id": "p2", "user_id": ALICE, "user_name": "Alice", "name": "X", "value": 1, "status": "won"});
+    assert_eq!(api.post("/api/v1/deals", &deal).await.0, 422);
+    let demo = json!({"external_id": "p3", "user_id": ALICE, "user_name": "Alice", "kind": "demo"});
+    assert_eq!(api.post("/api/v1/activities", &demo).await.0, 201, "demos still come through the API");
+}
