@@ -30,9 +30,21 @@ pub enum ApiKeyCommand {
     Revoke {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
+        /// The key's first characters as `rally api-key list` shows them (or the whole key).
         #[arg(long)]
         prefix: String,
     },
+}
+
+impl ApiKeyCommand {
+    /// The guild the command is about.
+    pub fn guild(&self) -> Snowflake {
+        match self {
+            ApiKeyCommand::Create { guild, .. }
+            | ApiKeyCommand::List { guild }
+            | ApiKeyCommand::Revoke { guild, .. } => *guild,
+        }
+    }
 }
 
 fn io(e: std::io::Error) -> AppError {
@@ -79,13 +91,17 @@ pub async fn run(
             }
         }
         ApiKeyCommand::Revoke { guild, prefix } => {
-            match app.store.api_key_revoke(guild.as_i64(), prefix.clone(), now).await? {
+            // The beginning of the key as `list` shows it (with or without its "…"), or the whole
+            // key: only its first characters are compared, and only those are ever shown back.
+            let given = prefix.trim().trim_end_matches('…').trim_end_matches("...");
+            let shown: String = given.chars().take(12).collect();
+            match app.store.api_key_revoke(guild.as_i64(), shown.clone(), now).await? {
                 Some(k) => {
                     writeln!(out, "revoked {}… ({}); requests with it now get 401", k.prefix, k.label).map_err(io)?
                 }
                 None => {
                     return Err(AppError::User(format!(
-                        "guild {guild} has no live API key starting with `{prefix}` (rally api-key list --guild {guild})"
+                        "guild {guild} has no live API key starting with `{shown}` (rally api-key list --guild {guild})"
                     )));
                 }
             }

@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 
 use rally::app::crm::{ConnectRequest, Progress, SyncReport};
 use rally::app::{App, AppError};
-use rally::crm::pipedrive::{DEFAULT_API_URL, Pipedrive};
+use rally::crm::pipedrive::{DEFAULT_API_URL, Pipedrive, Retry};
 use rally::domain::activity::Snowflake;
 use rally::domain::crm::{Provider, Secret};
 use rally::store::crm::{ApplyCounts, CrmStatus};
@@ -98,8 +98,10 @@ pub enum CrmCommand {
     Source {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
+        /// The kind, e.g. meeting.
         #[arg(long)]
         kind: String,
+        /// crm: taken from the CRM (a type must map to it), and /log refuses it; chat: logged with /log.
         #[arg(long, value_enum)]
         from: SourceArg,
     },
@@ -113,6 +115,23 @@ pub enum CrmCommand {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
     },
+}
+
+impl CrmCommand {
+    /// The guild the command is about.
+    pub fn guild(&self) -> Snowflake {
+        match self {
+            CrmCommand::Connect { guild, .. }
+            | CrmCommand::Disconnect { guild }
+            | CrmCommand::Status { guild, .. }
+            | CrmCommand::Sync { guild, .. }
+            | CrmCommand::Link { guild, .. }
+            | CrmCommand::Map { guild, .. }
+            | CrmCommand::Source { guild, .. }
+            | CrmCommand::Users { guild }
+            | CrmCommand::Types { guild } => *guild,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,7 +263,9 @@ pub async fn run(
                 )));
             }
             let token = Secret::new(token.trim());
-            let source = Pipedrive::new(api_url.trim(), token.clone());
+            // Connecting is interactive: one retry, not the sync's patient backoff.
+            let retry = Retry { attempts: 2, ..Retry::default() };
+            let source = Pipedrive::with_retry(api_url.trim(), token.clone(), retry);
             let request = ConnectRequest {
                 guild: guild.as_i64(),
                 provider: Provider::Pipedrive,
@@ -288,11 +309,17 @@ pub async fn run(
         CrmCommand::Disconnect { guild } => {
             let source = client(app, guild.as_i64()).await.ok();
             match app.crm_disconnect(source.as_ref(), guild.as_i64(), now).await? {
-                Some(c) => writeln!(
+                Some((c, removed, failed)) => writeln!(
                     out,
-                    "guild {guild}: disconnected from {}; its token is forgotten, {} webhooks removed, synced data kept",
+                    "guild {guild}: disconnected from {}; its token is forgotten, synced data kept; {removed} webhook{} \
+                     removed{}",
                     c.provider.label(),
-                    c.webhook_ids.len()
+                    if removed == 1 { "" } else { "s" },
+                    if failed > 0 {
+                        format!(", {failed} could not be removed: delete them in Pipedrive (Settings > Webhooks)")
+                    } else {
+                        String::new()
+                    }
                 )
                 .map_err(io)?,
                 None => writeln!(out, "guild {guild} is not connected to a CRM").map_err(io)?,
@@ -414,7 +441,11 @@ pub async fn run(
             }
         }
         CrmCommand::Types { guild } => {
-            for t in app.store.crm_types(guild.as_i64()).await? {
+            let types = app.store.crm_types(guild.as_i64()).await?;
+            if types.is_empty() {
+                writeln!(out, "no CRM activity types yet: connect, or run rally crm sync").map_err(io)?;
+            }
+            for t in types {
                 writeln!(out, "{:<16} {:<24} {}", t.key, t.name, t.kind.as_deref().unwrap_or("(ignored)"))
                     .map_err(io)?;
             }

@@ -408,8 +408,8 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
 /// Why an import into a guild rally holds nothing for waits for `rally guild set`.
 fn new_guild(guild: Snowflake, db: &std::path::Path) -> AppError {
     AppError::User(format!(
-        "guild {guild} has no data in {} yet. An import reads local times in the server's timezone and amounts in \
-         its currency and number format, so set them first, e.g. `rally guild set --guild {guild} --timezone \
+        "guild {guild} has no data in {} yet. Imports, the CRM and the intake API read local times in the server's \
+         timezone and amounts in its currency and number format, so set them first, e.g. `rally guild set --guild {guild} --timezone \
          Europe/Berlin --currency EUR --number-format 1.234,56` (or `--timezone UTC --currency USD` for the \
          defaults); if the id is mistyped, check --guild",
         db.display()
@@ -457,12 +457,6 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             | Command::Export { .. }
             | Command::Guild { command: GuildCommand::Show { .. } }
             | Command::Db { .. }
-            | Command::Crm {
-                command: crm_cli::CrmCommand::Status { .. }
-                    | crm_cli::CrmCommand::Users { .. }
-                    | crm_cli::CrmCommand::Types { .. }
-            }
-            | Command::ApiKey { command: api_cli::ApiKeyCommand::List { .. } }
     );
     // An import reads its file first (a missing file is the first thing to say) and needs a guild
     // that exists: it never creates the database either.
@@ -480,6 +474,25 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             return Err(new_guild(*guild, &db));
         }
         return import_file(&app, *guild, input, &read.options(), *format, now, &mut out).await;
+    }
+    // CRM and API-key commands work on a guild set up already (its currency and timezone decide
+    // how CRM money and times read): they never create the database or a guild.
+    let crm_guild = match &cli.command {
+        Command::Crm { command } => Some(command.guild()),
+        Command::ApiKey { command } => Some(command.guild()),
+        _ => None,
+    };
+    if let Some(guild) = crm_guild {
+        let app = App::open_existing(&db)?.ok_or_else(|| new_guild(guild, &db))?;
+        if !app.store.guild_exists(guild.as_i64()).await? {
+            return Err(new_guild(guild, &db));
+        }
+        let mut out = std::io::stdout().lock();
+        return match cli.command {
+            Command::Crm { command } => crm_cli::run(&app, command, now, &mut out).await,
+            Command::ApiKey { command } => api_cli::run(&app, command, now, &mut out).await,
+            _ => Ok(ExitCode::SUCCESS),
+        };
     }
     let app = if reads_only {
         App::open_existing(&db)?.ok_or_else(|| {
@@ -577,7 +590,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             // One line, written once: scripts and tests read the address from it.
             let posts = if token.trim().is_empty() { "; scheduled posts off (no DISCORD_TOKEN)" } else { "" };
             eprintln!(
-                "rally serve: listening on http://{addr} (POST / for interactions, POST /crm/pipedrive/GUILD for webhooks, GET /healthz){posts}"
+                "rally serve: listening on http://{addr} (POST / for interactions, POST /crm/pipedrive/GUILD for webhooks, \
+                 POST /api/v1/activities|deals for the intake API, GET /healthz){posts}"
             );
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
@@ -642,8 +656,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             }
         }
         Command::Demo | Command::Bench { .. } | Command::Import { .. } => {}
-        Command::Crm { command } => return crm_cli::run(&app, command, now, &mut out).await,
-        Command::ApiKey { command } => return api_cli::run(&app, command, now, &mut out).await,
+        Command::Crm { .. } | Command::ApiKey { .. } => {}
         Command::Guild { command: GuildCommand::Show { guild } } => {
             known_guild(&app, guild, &db).await?;
             let s = app.settings(guild).await?;

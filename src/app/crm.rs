@@ -218,6 +218,14 @@ fn source_error(e: SourceError) -> AppError {
     AppError::User(e.to_string())
 }
 
+/// A sync pass stopped by the CRM: what happened, and that nothing read is lost.
+fn sync_error(e: SourceError) -> AppError {
+    match e {
+        SourceError::Unavailable(why) => AppError::User(format!("{why}; the next sync resumes where this one stopped")),
+        other => source_error(other),
+    }
+}
+
 fn api_url(text: &str) -> AppResult<String> {
     let t = text.trim().trim_end_matches('/');
     let ok = (t.starts_with("https://") || t.starts_with("http://"))
@@ -225,6 +233,21 @@ fn api_url(text: &str) -> AppResult<String> {
     if !ok {
         return Err(AppError::User(format!(
             "`{}` is not an API base URL; give one like https://api.pipedrive.com or https://yourcompany.pipedrive.com",
+            crate::domain::activity::shorten(text, 80)
+        )));
+    }
+    Ok(t.to_string())
+}
+
+/// rally's public base URL, as given to `--webhook-url`.
+fn public_url(text: &str) -> AppResult<String> {
+    let t = text.trim().trim_end_matches('/');
+    let ok = (t.starts_with("https://") || t.starts_with("http://"))
+        && reqwest::Url::parse(t).is_ok_and(|u| u.host_str().is_some() && u.query().is_none());
+    if !ok {
+        return Err(AppError::User(format!(
+            "`{}` is not a public base URL; give the address where `rally serve` is reachable from the internet, \
+             like https://rally.example.com",
             crate::domain::activity::shorten(text, 80)
         )));
     }
@@ -242,6 +265,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Connected> {
         let url = api_url(&request.api_url)?;
+        // Everything typed is checked before the CRM is asked anything.
+        let webhook_base = request.webhook_base.as_deref().map(public_url).transpose()?;
         let users = source.users().await.map_err(source_error)?;
         let pipelines = source.pipelines().await.map_err(source_error)?;
         let pipeline = match (&request.pipeline, pipelines.as_slice()) {
@@ -276,8 +301,7 @@ impl App {
         let mut webhook_hash = None;
         let mut webhook_ids = Vec::new();
         let (mut added, mut found) = (0, 0);
-        if let Some(base) = &request.webhook_base {
-            let base = api_url(base)?;
+        if let Some(base) = &webhook_base {
             let url = format!("{base}{}", webhook_path(request.provider, request.guild));
             let existing = source.webhooks().await.map_err(source_error)?;
             let mine: Vec<&Webhook> = existing.iter().filter(|w| w.url == url).collect();
@@ -328,28 +352,43 @@ impl App {
             )
             .await?;
         self.store.crm_save_users(request.guild, users.clone()).await?;
+        // The types too, so that a type can be mapped before the first sync.
+        match source.activity_types().await {
+            Ok(types) => self.store.crm_save_types(request.guild, types).await?,
+            Err(e) => {
+                tracing::info!(guild = request.guild, error = %e, "activity types not read at connect; the first sync reads them")
+            }
+        }
         Ok(Connected { connection, users: users.len(), pipelines, webhooks_added: added, webhooks_found: found })
     }
 
     /// Forgets the guild's connection and token, and deletes the webhooks rally registered (best
     /// effort: the CRM may already have dropped them). Synced activities and deals stay.
+    /// Returns the connection it forgot and the webhooks it removed and could not remove (those
+    /// are left for the operator to delete in the CRM).
     pub async fn crm_disconnect<S: CrmSource>(
         &self,
         source: Option<&S>,
         guild: i64,
         now: DateTime<Utc>,
-    ) -> AppResult<Option<CrmConnection>> {
+    ) -> AppResult<Option<(CrmConnection, usize, usize)>> {
         let Some(connection) = self.store.crm_connection(guild).await? else {
             return Ok(None);
         };
-        if let Some(source) = source {
-            for id in &connection.webhook_ids {
-                if let Err(e) = source.delete_webhook(id.clone()).await {
-                    tracing::warn!(guild, webhook = %id, error = %e, "could not delete a webhook while disconnecting");
-                }
+        let (mut removed, mut failed) = (0, 0);
+        for id in &connection.webhook_ids {
+            match source {
+                Some(source) => match source.delete_webhook(id.clone()).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::info!(guild, webhook = %id, error = %e, "could not delete a webhook while disconnecting");
+                        failed += 1;
+                    }
+                },
+                None => failed += 1,
             }
         }
-        Ok(self.store.crm_disconnect(guild, now).await?)
+        Ok(self.store.crm_disconnect(guild, now).await?.map(|c| (c, removed, failed)))
     }
 
     /// The guild's connection (with its token: for building a client, never for showing).
@@ -399,11 +438,11 @@ impl App {
     ) -> AppResult<SyncReport> {
         let guild = connection.guild;
         let provider = connection.provider;
-        let users = source.users().await.map_err(source_error)?;
+        let users = source.users().await.map_err(sync_error)?;
         self.store.crm_save_users(guild, users).await?;
-        let types = source.activity_types().await.map_err(source_error)?;
+        let types = source.activity_types().await.map_err(sync_error)?;
         self.store.crm_save_types(guild, types).await?;
-        let stages = source.stages().await.map_err(source_error)?;
+        let stages = source.stages().await.map_err(sync_error)?;
         self.store.crm_save_stages(guild, provider, stages, connection.pipeline.clone(), now).await?;
         let mut report = SyncReport { full, ..SyncReport::default() };
         for feed in [Feed::Activities, Feed::Deals, Feed::DeletedDeals] {
@@ -454,7 +493,7 @@ impl App {
                                 .await?;
                             tally(&mut report, counts);
                         }
-                        return Err(source_error(e));
+                        return Err(sync_error(e));
                     }
                 };
                 read += page.records.len() as u64;
@@ -572,6 +611,19 @@ impl App {
     ) -> AppResult<ApplyCounts> {
         let connection = self.crm_connection(guild).await?;
         let kind = KindName::parse(kind)?;
+        let deals = [crate::domain::activity::WON, crate::domain::activity::LOST].contains(&kind.as_str());
+        if from_crm && !deals {
+            let types = self.store.crm_types(guild).await?;
+            if !types.iter().any(|t| t.kind.as_deref() == Some(kind.as_str())) {
+                return Err(AppError::User(format!(
+                    "no {} activity type counts as `{kind}` yet, so /log would refuse {kind} with nothing to replace it; \
+                     map a type to it first (rally crm map --guild {guild} --type TYPE --kind {kind}), which also takes \
+                     {kind} from {} (rally crm types lists the types)",
+                    connection.provider.label(),
+                    connection.provider.label()
+                )));
+            }
+        }
         Ok(self.store.crm_set_source(guild, connection.provider, kind, from_crm, actor, now).await?)
     }
 

@@ -64,10 +64,8 @@ fn token_cost(method: &Method, path: &str) -> u64 {
     }
 }
 
-fn unavailable(what: impl std::fmt::Display) -> SourceError {
-    SourceError::Unavailable(format!(
-        "Pipedrive could not be reached: {what}; the next sync resumes where this one stopped"
-    ))
+fn unavailable(base: &str, what: impl std::fmt::Display) -> SourceError {
+    SourceError::Unavailable(format!("Pipedrive at {base} could not be reached ({what})"))
 }
 
 impl Pipedrive {
@@ -143,8 +141,14 @@ impl Pipedrive {
                 Ok(r) => r,
                 Err(e) => {
                     // Only the kind of error: reqwest's text would hold the URL, never the token, but stays short.
-                    last = if e.is_timeout() { "the request timed out".into() } else { "a network error".into() };
-                    tracing::warn!(path, attempt, error = %last, "Pipedrive request failed; retrying");
+                    last = if e.is_timeout() {
+                        "the request timed out".into()
+                    } else if e.is_connect() {
+                        "the connection failed: is the address right, and is it up?".into()
+                    } else {
+                        "a network error".into()
+                    };
+                    tracing::info!(path, attempt, error = %last, "Pipedrive request failed; retrying");
                     continue;
                 }
             };
@@ -172,7 +176,7 @@ impl Pipedrive {
                     let wait = reset.unwrap_or(Duration::from_secs(2));
                     last = format!("rate limited (HTTP 429, window resets in {}s)", wait.as_secs());
                     if wait > self.retry.max_wait {
-                        return Err(unavailable(last));
+                        return Err(unavailable(&self.base, last));
                     }
                     tracing::info!(
                         path,
@@ -195,15 +199,20 @@ impl Pipedrive {
                     continue;
                 }
                 s => {
+                    let hint = if s == StatusCode::NOT_FOUND {
+                        format!("; check --api-url ({}): rally requests /v1/... and /api/v2/... under it", self.base)
+                    } else {
+                        String::new()
+                    };
                     return Err(SourceError::Invalid(format!(
-                        "Pipedrive refused {method} {path} (HTTP {}){}",
+                        "Pipedrive refused {method} {path} (HTTP {}){}{hint}",
                         s.as_u16(),
                         if message.is_empty() { String::new() } else { format!(": {message}") }
                     )));
                 }
             }
         }
-        Err(unavailable(last))
+        Err(unavailable(&self.base, last))
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, SourceError> {

@@ -505,6 +505,7 @@ async fn the_cli_connects_syncs_and_reports_without_ever_printing_the_token() {
     let guild = GUILD.to_string();
     let alice = ALICE.to_string();
     let runs: Vec<Vec<&str>> = vec![
+        vec!["guild", "set", "--guild", &guild, "--timezone", "UTC", "--currency", "USD"],
         vec!["crm", "connect", "--guild", &guild, "--provider", "pipedrive", "--api-url", &url],
         vec!["crm", "link", "--guild", &guild, "--crm-user", "alice@example.com", "--user", &alice],
         vec!["crm", "sync", "--guild", &guild],
@@ -616,4 +617,43 @@ async fn kpi_leaderboard_funnel_and_forecast_show_what_pipedrive_holds() {
     let funnel = ask(crm.app(), "/funnel period:this-month", 4, now).await;
     assert!(funnel.contains("negotiation") && funnel.contains("qualified"), "{funnel}");
     crm.strict();
+}
+
+/// What a newcomer tripped on: `rally crm` and `rally api-key` never create a database or a guild,
+/// say where a Pipedrive that cannot be reached was looked for, and never echo a secret back.
+#[test]
+fn crm_and_api_key_commands_need_a_guild_set_up_and_explain_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let rally = |args: &[&str], token: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rally"));
+        c.arg("--db").arg(&db).args(args).env_remove("RALLY_DB").env_remove("PIPEDRIVE_API_TOKEN");
+        if let Some(t) = token {
+            c.env("PIPEDRIVE_API_TOKEN", t);
+        }
+        let o = c.output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (ok, text) = rally(&["api-key", "create", "--guild", "42"], None);
+    assert!(!ok && text.contains("guild 42 has no data in") && !db.exists(), "{text}");
+    let (ok, _) = rally(&["guild", "set", "--guild", "42", "--timezone", "UTC", "--currency", "USD"], None);
+    assert!(ok);
+    let (ok, text) = rally(&["crm", "connect", "--guild", "42", "--provider", "pipedrive"], None);
+    assert!(!ok && text.contains("set PIPEDRIVE_API_TOKEN"), "{text}");
+    let (ok, text) =
+        rally(&["crm", "connect", "--guild", "42", "--api-url", "http://127.0.0.1:9"], Some("secret-1234567890"));
+    assert!(!ok && text.contains("Pipedrive at http://127.0.0.1:9 could not be reached"), "{text}");
+    assert!(!text.contains("next sync resumes") && !text.contains("secret-1234567890"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("WARN")).count(), 0, "retries are not warnings: {text}");
+    let (ok, text) = rally(&["crm", "connect", "--guild", "42", "--webhook-url", "rally.example.com"], Some("t"));
+    assert!(!ok && text.contains("https://rally.example.com"), "{text}");
+
+    let (ok, key) = rally(&["api-key", "create", "--guild", "42", "--label", "Zapier"], None);
+    assert!(ok);
+    let key = key.lines().next().unwrap().trim().to_string();
+    let wrong = "rally_wrongwrongwrongwrongwrongwrongwrongwrong";
+    let (ok, text) = rally(&["api-key", "revoke", "--guild", "42", "--prefix", wrong], None);
+    assert!(!ok && text.contains("rally_wrongw") && !text.contains(wrong), "only a prefix is shown back: {text}");
+    let (ok, text) = rally(&["api-key", "revoke", "--guild", "42", "--prefix", &key], None);
+    assert!(ok && text.contains("revoked"), "the whole key revokes it: {text}");
 }
