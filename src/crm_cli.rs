@@ -6,12 +6,12 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Subcommand, ValueEnum};
 
-use rally::app::crm::{ConnectRequest, Progress, SyncReport};
+use rally::app::crm::{ConnectRequest, Progress};
 use rally::app::{App, AppError};
 use rally::crm::pipedrive::{DEFAULT_API_URL, Pipedrive, Retry};
 use rally::domain::activity::Snowflake;
 use rally::domain::crm::{Provider, Secret};
-use rally::store::crm::{ApplyCounts, CrmStatus};
+use rally::store::crm::CrmStatus;
 
 use super::{GUILD_HELP, TextOrJson, parse_guild};
 
@@ -64,6 +64,7 @@ pub enum CrmCommand {
         full: bool,
     },
     /// Link a CRM user to a Discord member: their records count from now on, history included.
+    #[command(group(clap::ArgGroup::new("member").required(true).args(["user", "unlink"])))]
     Link {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
@@ -71,7 +72,7 @@ pub enum CrmCommand {
         #[arg(long)]
         crm_user: String,
         /// The Discord member's user id.
-        #[arg(long, value_parser = parse_guild, required_unless_present = "unlink")]
+        #[arg(long, value_parser = parse_guild)]
         user: Option<Snowflake>,
         /// The member's display name, if rally has not seen them yet (default: the CRM user's name).
         #[arg(long)]
@@ -81,6 +82,7 @@ pub enum CrmCommand {
         unlink: bool,
     },
     /// Map a CRM activity type to a kind (the kind is taken from the CRM from then on).
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["kind", "ignore"])))]
     Map {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
         guild: Snowflake,
@@ -88,7 +90,7 @@ pub enum CrmCommand {
         #[arg(long = "type")]
         type_key: String,
         /// The rally kind its activities count as.
-        #[arg(long, required_unless_present = "ignore")]
+        #[arg(long)]
         kind: Option<String>,
         /// Ignore activities of this type instead.
         #[arg(long, conflicts_with = "kind")]
@@ -159,38 +161,8 @@ async fn client(app: &App, guild: i64) -> Result<Pipedrive, AppError> {
     Ok(Pipedrive::new(&c.api_url, c.api_token))
 }
 
-fn counts_line(c: &ApplyCounts) -> String {
-    format!(
-        "{} imported, {} updated, {} removed, {} held, {} ignored, {} unchanged",
-        c.imported,
-        c.updated,
-        c.removed,
-        c.held,
-        c.ignored,
-        c.unchanged + c.stale
-    )
-}
-
 fn when(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-}
-
-/// Prints a sync report: per feed, then the API usage.
-pub fn report_text(report: &SyncReport) -> String {
-    let mut s = String::new();
-    s.push_str(&format!("activities: {}\n", counts_line(&report.activities)));
-    s.push_str(&format!("deals:      {}\n", counts_line(&report.deals)));
-    if report.reheld.total() > 0 {
-        s.push_str(&format!("re-read:    {}\n", counts_line(&report.reheld)));
-    }
-    if report.full {
-        s.push_str(&format!("gone from the CRM: {} removed\n", report.swept.removed));
-    }
-    s.push_str(&format!(
-        "{} pages, {} API calls, {} Pipedrive tokens\n",
-        report.pages, report.usage.calls, report.usage.cost
-    ));
-    s
 }
 
 /// The status as text.
@@ -275,36 +247,7 @@ pub async fn run(
                 webhook_base: webhook_url,
             };
             let c = app.crm_connect(&source, request, now).await?;
-            writeln!(
-                out,
-                "guild {guild}: connected to {} at {} ({} users)",
-                c.connection.provider.label(),
-                c.connection.api_url,
-                c.users
-            )
-            .map_err(io)?;
-            if let Some(p) = &c.connection.pipeline {
-                let name = c.pipelines.iter().find(|(id, _)| id == p).map_or("", |(_, n)| n.as_str());
-                writeln!(out, "pipeline: {p} ({name}): its stages are the server's pipeline").map_err(io)?;
-            }
-            if c.webhooks_added > 0 {
-                writeln!(
-                    out,
-                    "webhooks: {} registered{}",
-                    c.webhooks_added,
-                    if c.webhooks_found > 0 {
-                        format!(" (replacing {} rally had registered before)", c.webhooks_found)
-                    } else {
-                        String::new()
-                    }
-                )
-                .map_err(io)?;
-            } else {
-                writeln!(out, "webhooks: none (rally polls; add --webhook-url for changes within seconds)")
-                    .map_err(io)?;
-            }
-            writeln!(out, "next: link users (rally crm users, rally crm link) and run rally crm sync --guild {guild}")
-                .map_err(io)?;
+            write!(out, "{}", c.summary(guild.as_i64())).map_err(io)?;
         }
         CrmCommand::Disconnect { guild } => {
             let source = client(app, guild.as_i64()).await.ok();
@@ -359,7 +302,7 @@ pub async fn run(
                 bar.finish_and_clear();
             }
             let report = result?;
-            write!(out, "{}", report_text(&report)).map_err(io)?;
+            write!(out, "{}", report.summary()).map_err(io)?;
         }
         CrmCommand::Link { guild, crm_user, user, user_name, unlink } => {
             let member = match (user, unlink) {
@@ -387,7 +330,7 @@ pub async fn run(
                     "{} ({}) is linked to {id}: {}",
                     linked.crm_name,
                     linked.crm_user,
-                    counts_line(&linked.counts)
+                    rally::app::crm::counts_line(&linked.counts)
                 )
                 .map_err(io)?,
                 None => writeln!(
@@ -395,7 +338,7 @@ pub async fn run(
                     "{} ({}) is unlinked: {}",
                     linked.crm_name,
                     linked.crm_user,
-                    counts_line(&linked.counts)
+                    rally::app::crm::counts_line(&linked.counts)
                 )
                 .map_err(io)?,
             }
@@ -408,7 +351,7 @@ pub async fn run(
                 "{} now {}: {}",
                 type_key,
                 kind.as_deref().map_or("ignored".to_string(), |k| format!("counts as {k} (taken from the CRM)")),
-                counts_line(&counts)
+                rally::app::crm::counts_line(&counts)
             )
             .map_err(io)?;
         }
@@ -418,27 +361,13 @@ pub async fn run(
                 out,
                 "{kind} now comes from {}: {}",
                 if from == SourceArg::Crm { "the CRM (/log refuses it)" } else { "chat (/log)" },
-                counts_line(&counts)
+                rally::app::crm::counts_line(&counts)
             )
             .map_err(io)?;
         }
         CrmCommand::Users { guild } => {
             let users = app.store.crm_users(guild.as_i64()).await?;
-            if users.is_empty() {
-                writeln!(out, "no CRM users yet: connect, or run rally crm sync").map_err(io)?;
-            }
-            for u in users {
-                writeln!(
-                    out,
-                    "{:>10}  {:<24} {:<30} {}{}",
-                    u.id,
-                    u.name,
-                    u.email,
-                    u.linked.map_or("not linked".to_string(), |id| format!("linked to {id}")),
-                    if u.held > 0 { format!(" ({} records waiting)", u.held) } else { String::new() }
-                )
-                .map_err(io)?;
-            }
+            write!(out, "{}", rally::app::crm::users_table(&users)).map_err(io)?;
         }
         CrmCommand::Types { guild } => {
             let types = app.store.crm_types(guild.as_i64()).await?;

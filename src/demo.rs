@@ -131,6 +131,16 @@ impl Floor {
         Ok(())
     }
 
+    /// An operator's command line and what it printed.
+    fn shell(&mut self, line: &str, output: &str) {
+        let stamp = self.stamp();
+        let _ = writeln!(self.out, "{stamp}  Morgan: $ {line}");
+        for l in output.lines() {
+            let _ = writeln!(self.out, "           {l}");
+        }
+        let _ = writeln!(self.out);
+    }
+
     fn note(&mut self, text: &str) {
         let _ = writeln!(self.out, "── {text}\n");
     }
@@ -216,24 +226,19 @@ async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), De
     };
     let connected =
         app.crm_connect(&client, request, f.clock.now()).await.map_err(|e| DemoError::Bot(e.to_string()))?;
-    let stamp = f.stamp();
-    let _ = writeln!(
-        f.out,
-        "{stamp}  Morgan: $ PIPEDRIVE_API_TOKEN=… rally crm connect --guild {GUILD} --provider pipedrive --webhook-url {web}\n           \
-         connected to Pipedrive ({} users); pipeline Sales; {} webhooks registered\n",
-        connected.users, connected.webhooks_added
+    f.shell(
+        &format!("PIPEDRIVE_API_TOKEN=… rally crm connect --guild {GUILD} --provider pipedrive --webhook-url {web}"),
+        &connected.summary(GUILD as i64),
     );
+    let users = app.store.crm_users(GUILD as i64).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    f.shell(&format!("rally crm users --guild {GUILD}"), &crate::app::crm::users_table(&users));
     f.say(MANAGER, &format!("/crm link user:{} crm-user:1", mention(ALPHA[0])), true).await?;
-    f.say(MANAGER, &format!("/crm link user:{} crm-user:2", mention(BETA[0])), false).await?;
+    f.say(MANAGER, &format!("/crm link user:{} crm-user:2", mention(BETA[0])), true).await?;
     let report = app
         .crm_sync(&client, GUILD as i64, None, false, f.clock.now(), &mut |_| {})
         .await
         .map_err(|e| DemoError::Bot(e.to_string()))?;
-    let _ = writeln!(
-        f.out,
-        "{stamp}  Morgan: $ rally crm sync --guild {GUILD}\n           activities: {} imported; deals: {} imported ({} API calls)\n",
-        report.activities.imported, report.deals.imported, report.usage.calls
-    );
+    f.shell(&format!("rally crm sync --guild {GUILD}"), &report.summary());
     f.say(ALPHA[0], "/log kind:call", true).await?;
 
     f.at(friday, 16, 30);
@@ -251,11 +256,16 @@ async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), De
         "16:30: Dev marks Umbrella won in Pipedrive; its webhook {}",
         if ok { "brings the win in at once" } else { "did not arrive; the next sync brings it" }
     ));
+    f.say(BETA[0], "/me", true).await?;
     f.say(MANAGER, "/crm status", true).await?;
     server.abort();
     // The demo's Pipedrive lives only as long as the demo: a later `rally serve` on the demo's
     // database would poll a server that is gone. What it synced stays.
     app.crm_disconnect(Some(&client), GUILD as i64, f.clock.now()).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    f.note(
+        "(The demo's Pipedrive lives only as long as the demo, so the demo disconnects it here: \
+         `rally crm disconnect`. What it synced stays, and /log takes every kind again.)",
+    );
     let violations = pd.violations();
     if !violations.is_empty() {
         return Err(DemoError::Loopback(format!("requests Pipedrive would refuse: {}", violations.join("; "))));

@@ -121,6 +121,8 @@ pub struct SyncReport {
     pub usage: Usage,
     pub pages: u64,
     pub full: bool,
+    /// Whether activities and deals were read from the beginning (a full or a first pass).
+    pub read_everything: bool,
 }
 
 impl SyncReport {
@@ -131,6 +133,88 @@ impl SyncReport {
         t.add(self.reheld);
         t.add(self.swept);
         t
+    }
+}
+
+/// The CRM's users as `rally crm users` prints them: id, name, email, link, records waiting.
+pub fn users_table(users: &[crate::store::crm::CrmUserRow]) -> String {
+    if users.is_empty() {
+        return "no CRM users yet: connect, or run rally crm sync\n".to_string();
+    }
+    let mut s = format!("{:>10}  {:<24} {:<30} {}\n", "id", "name", "email", "member");
+    for u in users {
+        s.push_str(&format!(
+            "{:>10}  {:<24} {:<30} {}{}\n",
+            u.id,
+            u.name,
+            u.email,
+            u.linked.map_or("not linked".to_string(), |id| format!("linked to {id}")),
+            if u.held > 0 { format!(" ({} records waiting)", u.held) } else { String::new() }
+        ));
+    }
+    s
+}
+
+/// What a batch of records did, on one line (as `rally crm` prints it).
+pub fn counts_line(c: &ApplyCounts) -> String {
+    format!(
+        "{} imported, {} updated, {} removed, {} held, {} ignored, {} unchanged",
+        c.imported,
+        c.updated,
+        c.removed,
+        c.held,
+        c.ignored,
+        c.unchanged + c.stale
+    )
+}
+
+impl SyncReport {
+    /// The report as `rally crm sync` prints it: per feed, then the API usage.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("activities: {}\n", counts_line(&self.activities)));
+        s.push_str(&format!("deals:      {}\n", counts_line(&self.deals)));
+        if self.reheld.total() > 0 {
+            s.push_str(&format!("re-read:    {}\n", counts_line(&self.reheld)));
+        }
+        if self.full {
+            s.push_str(&format!("gone from the CRM: {} removed\n", self.swept.removed));
+        }
+        s.push_str(&format!(
+            "{} pages, {} API calls, {} Pipedrive tokens\n",
+            self.pages, self.usage.calls, self.usage.cost
+        ));
+        s
+    }
+}
+
+impl Connected {
+    /// What `rally crm connect` prints.
+    pub fn summary(&self, guild: i64) -> String {
+        let c = &self.connection;
+        let mut s =
+            format!("guild {guild}: connected to {} at {} ({} users)\n", c.provider.label(), c.api_url, self.users);
+        if let Some(p) = &c.pipeline {
+            let name = self.pipelines.iter().find(|(id, _)| id == p).map_or("", |(_, n)| n.as_str());
+            s.push_str(&format!("pipeline: {p} ({name}): its stages are the server's pipeline\n"));
+        }
+        if self.webhooks_added > 0 {
+            s.push_str(&format!(
+                "webhooks: {} registered{}\n",
+                self.webhooks_added,
+                if self.webhooks_found > 0 {
+                    format!(" (replacing {} rally had registered before)", self.webhooks_found)
+                } else {
+                    String::new()
+                }
+            ));
+        } else {
+            s.push_str("webhooks: none (rally polls; add --webhook-url for changes within seconds)\n");
+        }
+        s.push_str(&format!(
+            "next: link users (rally crm users, rally crm link) and run rally crm sync --guild {guild}\n"
+        ));
+        s
     }
 }
 
@@ -421,7 +505,9 @@ impl App {
         let used = source.usage();
         let usage = Usage { calls: used.calls - before.calls, cost: used.cost - before.cost };
         let error = result.as_ref().err().map(ToString::to_string);
-        self.store.crm_record_pass(guild, full, usage.calls, usage.cost, error, now).await?;
+        // A first pass reads everything too: it counts as a full one.
+        let complete = full || result.as_ref().is_ok_and(|r| r.read_everything);
+        self.store.crm_record_pass(guild, complete, usage.calls, usage.cost, error, now).await?;
         let mut report = result?;
         report.usage = usage;
         Ok(report)
@@ -444,7 +530,7 @@ impl App {
         self.store.crm_save_types(guild, types).await?;
         let stages = source.stages().await.map_err(sync_error)?;
         self.store.crm_save_stages(guild, provider, stages, connection.pipeline.clone(), now).await?;
-        let mut report = SyncReport { full, ..SyncReport::default() };
+        let mut report = SyncReport { full, read_everything: true, ..SyncReport::default() };
         for feed in [Feed::Activities, Feed::Deals, Feed::DeletedDeals] {
             let name = feed.cursor_name(full && feed != Feed::DeletedDeals);
             let state = self.store.crm_cursor(guild, name).await?;
@@ -459,6 +545,9 @@ impl App {
                 _ => (fresh, None),
             };
             let checked = (full && feed != Feed::DeletedDeals).then_some(window.until);
+            if feed != Feed::DeletedDeals && window.since.is_some() {
+                report.read_everything = false;
+            }
             let mut read = 0u64;
             // Pages are read while the previous batch is being stored (one write in flight), and
             // stored a few at a time with the cursor after the last of them.

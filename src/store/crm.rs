@@ -1637,7 +1637,22 @@ impl Store {
             if let Some(conn) = read_connection(c, guild)? {
                 status.provider = Some(conn.provider.label().to_string());
                 status.api_url = Some(conn.api_url);
-                status.pipeline = conn.pipeline;
+                // The pipeline's name beside its id, once its stages were read.
+                status.pipeline = match conn.pipeline {
+                    Some(id) => {
+                        let name: Option<String> = c
+                            .prepare_cached(
+                                "SELECT pipeline_name FROM crm_stages WHERE guild_id = ?1 AND pipeline = ?2 LIMIT 1",
+                            )?
+                            .query_row(params![guild, id], |r| r.get(0))
+                            .optional()?;
+                        Some(match name.filter(|n| !n.is_empty()) {
+                            Some(name) => format!("{id} ({name})"),
+                            None => id,
+                        })
+                    }
+                    None => None,
+                };
                 status.webhooks = conn.webhook_ids.len();
                 status.connected_at = Some(conn.connected_at);
                 status.last_sync_at = conn.last_sync_at;
