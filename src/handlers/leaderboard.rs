@@ -60,9 +60,13 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         entries.sort_by_key(|e| e.0.to_lowercase());
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.1));
-    let ranks = competition_ranks(&entries.iter().map(|e| e.1).collect::<Vec<_>>());
+    // Only a score earns a place: a medal (or any rank) for nothing would tell the rest of the
+    // board nothing and the middle of it something untrue. Those with none are counted below.
+    let scored = entries.iter().take_while(|e| e.1 > 0).count();
+    let (ranked, none) = entries.split_at(scored);
+    let ranks = competition_ranks(&ranked.iter().map(|e| e.1).collect::<Vec<_>>());
     let show = |v: i64| if metric == "revenue" { money.format(v) } else { v.to_string() };
-    let mut lines: Vec<String> = entries
+    let mut lines: Vec<String> = ranked
         .iter()
         .zip(&ranks)
         .take(TOP)
@@ -78,16 +82,26 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             format!("{medal} `#{rank:<3}` {name} — **{}**", show(*v))
         })
         .collect();
-    if entries.len() > TOP {
-        lines.push(format!("… and {} more", entries.len() - TOP));
-        if let Some(i) = entries.iter().position(|e| e.2)
+    if ranked.len() > TOP {
+        lines.push(format!("… and {} more", ranked.len() - TOP));
+        if let Some(i) = ranked.iter().position(|e| e.2)
             && i >= TOP
         {
-            lines.push(format!("You: `#{}` — **{}**", ranks[i], show(entries[i].1)));
+            lines.push(format!("You: `#{}` — **{}**", ranks[i], show(ranked[i].1)));
         }
+    }
+    if !none.is_empty() {
+        let who = if teams { "team" } else { "rep" };
+        let mut line = format!("{} more {who}{} with none yet", none.len(), if none.len() == 1 { "" } else { "s" });
+        if none.iter().any(|e| e.2) {
+            line.push_str(", you among them");
+        }
+        lines.push(line);
     }
     let description = if entries.is_empty() {
         "Nobody on the board yet. Log something with `/log`!".to_string()
+    } else if ranked.is_empty() {
+        format!("Nobody has any {metric} yet in this period. {}", lines.join(" "))
     } else {
         fit_lines(&lines, 0, 4000, "").0
     };
@@ -95,10 +109,10 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     let title = clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256);
     let mut attachments = Vec::new();
     let mut image = None;
-    if chart && !entries.is_empty() {
+    if chart && !ranked.is_empty() {
         // Money is charted in major units; counts and points as they are.
         let revenue = metric == "revenue";
-        let bars: Vec<(String, f64)> = entries
+        let bars: Vec<(String, f64)> = ranked
             .iter()
             .map(|(name, v, _)| (name.clone(), if revenue { money.to_major(*v as f64) } else { *v as f64 }))
             .collect();

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod bench;
+mod boards;
 mod cli;
 mod competitions;
 mod crm;

@@ -1,0 +1,55 @@
+//! Boards people trust: no rank or medal for nothing, ties sharing a rank.
+
+use chrono::{DateTime, Utc};
+use rally::app::App;
+use rally::handlers::{Action, Invocation, MANAGE_GUILD, Response, cmdline, dispatch};
+
+use super::helpers::{at, id, log_req, message_text, spawn_app, when, with_amount};
+
+const GUILD: u64 = 4_000_000_000_000_001;
+const NOW: &str = "2026-11-06T17:00:00Z";
+
+async fn ask(app: &App, user: u64, line: &str, n: u64, now: DateTime<Utc>) -> String {
+    let inv = Invocation {
+        id: 4_900_000_000_000_000 + n,
+        guild: id(GUILD),
+        channel: None,
+        user: id(user),
+        user_name: format!("rep{user}"),
+        roles: Vec::new(),
+        permissions: MANAGE_GUILD,
+        app_permissions: None,
+        resolved_users: Vec::new(),
+        locale: None,
+        action: Action::Command(cmdline::parse(line).unwrap()),
+    };
+    match dispatch(app, &inv, now).await {
+        Response::Message(m) => message_text(&m),
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_revenue_board_ranks_only_those_with_revenue_and_counts_the_rest() {
+    let t = spawn_app();
+    let now = at(NOW);
+    // 60 reps log a call; two of them win deals of the same size, one a smaller one.
+    for rep in 1..=60u64 {
+        t.app.log(when(log_req(GUILD, rep, "call", 1, &format!("c{rep}")), "2026-11-05T10:00:00Z"), now).await.unwrap();
+    }
+    for (rep, amount) in [(7u64, "500"), (8, "500"), (9, "100")] {
+        let win = with_amount(log_req(GUILD, rep, "won", 1, &format!("w{rep}")), amount);
+        t.app.log(when(win, "2026-11-05T11:00:00Z"), now).await.unwrap();
+    }
+    let board = ask(&t.app, 30, "/leaderboard metric:revenue period:this-week", 1, now).await;
+    assert_eq!(board.matches("🥇").count(), 2, "a tie shares the first place: {board}");
+    assert!(board.contains("🥉 `#3  ` rep9"), "the next place after a tie of two is 3: {board}");
+    assert!(!board.contains("🥈"), "nobody is second after a tie for first: {board}");
+    assert!(!board.contains("**0.00"), "nobody is shown with nothing: {board}");
+    assert!(board.contains("57 more reps with none yet, you among them"), "{board}");
+
+    let none = ask(&t.app, 30, "/leaderboard metric:proposal period:this-week", 2, now).await;
+    assert!(none.contains("Nobody has any proposal yet") && none.contains("60 more reps with none yet"), "{none}");
+    let points = ask(&t.app, 30, "/leaderboard period:this-week", 3, now).await;
+    assert!(!points.contains("none yet"), "everyone has points: {points}");
+}
