@@ -86,3 +86,18 @@ mod tests {
         assert_eq!((short.lines().count(), none), (3, 0));
     }
 }
+
+/// Points with their unit, singular for one: `1 pt`, `48 pts`.
+pub fn pts(n: i64) -> String {
+    if n.abs() == 1 { format!("{n} pt") } else { format!("{n} pts") }
+}
+
+/// A streak of working days with activity: `🔥 5 working days`, `🔥 1 working day`, and `none yet`
+/// rather than a flame for zero.
+pub fn streak(days: i64) -> String {
+    match days {
+        n if n <= 0 => "none yet".to_string(),
+        1 => "🔥 1 working day".to_string(),
+        n => format!("🔥 {n} working days"),
+    }
+}

@@ -206,7 +206,7 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         value: m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
         inline: true,
     });
-    fields.push(Field { name: "Streak".into(), value: format!("{} working days", m.streak), inline: true });
+    fields.push(Field { name: "Streak".into(), value: super::format::streak(m.streak as i64), inline: true });
     fields.push(Field { name: "Rank".into(), value: format!("#{} of {}", m.rank, report.members.len()), inline: true });
     Ok(Response::Message(Message {
         embeds: vec![Embed {

@@ -65,11 +65,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
     let mut text = format!(
-        "✅ {}Logged **{} × {}** (+{} pts) · {}",
+        "✅ {}Logged **{} × {}** (+{}) · {}",
         if logged.duplicate { "Already " } else { "" },
         r.quantity,
         r.kind,
-        r.points,
+        super::format::pts(r.points),
         local.format("%a %d %b %H:%M")
     );
     if let Some(amount) = r.amount {
@@ -87,12 +87,14 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             money.example()
         ));
     }
+    // The kind's count first, then the day's points from every kind: "34 call" beside "50 pts"
+    // read as if the calls alone made the points.
     text.push_str(&format!(
-        "\nToday: **{} pts** ({} {}) · This week: **{} pts**",
-        t_today.points,
+        "\nToday: **{} × {}**, **{}** from everything · This week: **{}**",
         t_today.count(&r.kind),
         r.kind,
-        t_week.points
+        super::format::pts(t_today.points),
+        super::format::pts(t_week.points)
     ));
     // Milestones are a side effect of logging: a failure is logged, never turned into a failed
     // /log, and a retried interaction has nothing new to celebrate.

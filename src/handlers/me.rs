@@ -46,11 +46,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             inline: true,
         });
     }
-    fields.push(Field {
-        name: "Streak".into(),
-        value: format!("🔥 {} working day{}", row.streak, if row.streak == 1 { "" } else { "s" }),
-        inline: true,
-    });
+    fields.push(Field { name: "Streak".into(), value: super::format::streak(row.streak as i64), inline: true });
     let counts: Vec<String> = row.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     fields.push(Field {
         name: "Activities".into(),

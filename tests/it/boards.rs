@@ -53,3 +53,18 @@ async fn a_revenue_board_ranks_only_those_with_revenue_and_counts_the_rest() {
     let points = ask(&t.app, 30, "/leaderboard period:this-week", 3, now).await;
     assert!(!points.contains("none yet"), "everyone has points: {points}");
 }
+
+#[tokio::test]
+async fn log_and_kpi_replies_read_right_for_one_point_and_no_streak() {
+    let t = spawn_app();
+    let now = at(NOW);
+    let line = ask(&t.app, 5, "/log kind:call", 10, now).await;
+    assert!(line.contains("(+1 pt)"), "one point is a point: {line}");
+    assert!(line.contains("Today: **1 × call**, **1 pt** from everything"), "{line}");
+    let me = ask(&t.app, 5, "/me", 11, now).await;
+    assert!(me.contains("Streak: 🔥 1 working day\n"), "{me}");
+    // Rep 6 logged on Monday only: by Friday the streak is broken.
+    t.app.log(when(log_req(GUILD, 6, "call", 1, "m6"), "2026-11-02T10:00:00Z"), now).await.unwrap();
+    let kpi = ask(&t.app, 5, "/kpi rep user:<@6> period:this-week", 12, now).await;
+    assert!(kpi.contains("Streak: none yet"), "no flame for nothing: {kpi}");
+}

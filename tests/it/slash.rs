@@ -40,14 +40,14 @@ async fn log_replies_privately_with_totals_and_an_undo_button_and_counts_a_redel
     assert!(m.ephemeral);
     let content = m.content.clone().unwrap();
     assert!(content.starts_with("✅ Logged **3 × call** (+3 pts) · Fri 27 Nov 15:00"), "{content}");
-    assert!(content.contains("Today: **3 pts** (3 call) · This week: **3 pts**"), "{content}");
+    assert!(content.contains("Today: **3 × call**, **3 pts** from everything · This week: **3 pts**"), "{content}");
     assert_eq!(m.buttons.len(), 1);
     assert!(m.buttons[0].custom_id.starts_with("undo:"));
 
     let again = run(&t, 1001, 42, 0, "/log kind:call count:3").await;
     assert!(again.content.unwrap().starts_with("✅ Already Logged **3 × call**"));
     let m = run(&t, 1002, 42, 0, "/log kind:demo when:-2h note:\"intro with Acme\"").await;
-    assert!(m.content.clone().unwrap().contains("Today: **8 pts**"), "{:?}", m.content);
+    assert!(m.content.clone().unwrap().contains("**8 pts** from everything"), "{:?}", m.content);
 }
 
 #[tokio::test]
