@@ -60,6 +60,21 @@ pub fn clip(text: &str, max: usize) -> String {
     s
 }
 
+/// Points with their unit, singular for one: `1 pt`, `48 pts`.
+pub fn pts(n: i64) -> String {
+    if n.abs() == 1 { format!("{n} pt") } else { format!("{n} pts") }
+}
+
+/// A streak of working days with activity: `🔥 5 working days`, `🔥 1 working day`, and `none yet`
+/// rather than a flame for zero.
+pub fn streak(days: i64) -> String {
+    match days {
+        n if n <= 0 => "none yet".to_string(),
+        1 => "🔥 1 working day".to_string(),
+        n => format!("🔥 {n} working days"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,20 +99,5 @@ mod tests {
         assert_eq!(text.lines().count() - 1 + omitted, 500);
         let (short, none) = fit_lines(&lines[..3], 1, 1000, "");
         assert_eq!((short.lines().count(), none), (3, 0));
-    }
-}
-
-/// Points with their unit, singular for one: `1 pt`, `48 pts`.
-pub fn pts(n: i64) -> String {
-    if n.abs() == 1 { format!("{n} pt") } else { format!("{n} pts") }
-}
-
-/// A streak of working days with activity: `🔥 5 working days`, `🔥 1 working day`, and `none yet`
-/// rather than a flame for zero.
-pub fn streak(days: i64) -> String {
-    match days {
-        n if n <= 0 => "none yet".to_string(),
-        1 => "🔥 1 working day".to_string(),
-        n => format!("🔥 {n} working days"),
     }
 }
