@@ -835,7 +835,7 @@ fn report_text(r: &Report, tz: &str, money: Money) -> String {
         ];
         row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
         row.push(money.number(m.revenue_cents));
-        row.push(m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)));
+        row.push(m.win_rate.map_or("-".into(), rally::domain::kpi::percent));
         row.push(m.streak.to_string());
         rows.push(row);
     }

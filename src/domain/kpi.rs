@@ -9,6 +9,30 @@ use serde::Serialize;
 use super::activity::{LOST, WON};
 use super::settings::WorkingDays;
 
+/// A ratio as a whole percent, by the one rule rally uses everywhere: rounded down, so 99.6 % of a
+/// goal never reads as 100 % and 3,750 of 10,000 reads 37 % in every reply. The tiny allowance
+/// keeps a ratio like 0.29 (28.999… % in floating point) at 29 %.
+pub fn percent(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        return "-".to_string();
+    }
+    format!("{}%", whole_percent(ratio))
+}
+
+/// The whole percent [`percent`] shows for a ratio; differences between shown percents are taken
+/// from these, so that "66% against 75%" says 9 points, as a reader would count.
+pub fn whole_percent(ratio: f64) -> i64 {
+    (ratio * 100.0 + 1e-9).floor() as i64
+}
+
+/// `part` of `whole` as a whole percent, exactly (integers), rounded down like [`percent`].
+pub fn percent_of(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "-".to_string();
+    }
+    format!("{}%", (i128::from(part) * 100).div_euclid(i128::from(whole)))
+}
+
 /// What a member or team did in a period, summed from day rollups.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -186,6 +210,11 @@ mod tests {
         assert_eq!(Change::new(60, 48).describe(), "+12 (+25%)");
         assert_eq!(Change::new(9, 10).describe(), "-1 (-10%)");
         assert_eq!(Change::new(5, 0).describe(), "+5 (new)");
+        assert_eq!(percent(0.375), "37%");
+        assert_eq!(percent(0.29), "29%");
+        assert_eq!(percent(0.996), "99%");
+        assert_eq!(percent_of(3_750, 10_000), "37%");
+        assert_eq!(percent_of(1, 0), "-");
         assert_eq!(Change::new(3, 3).describe(), "±0");
         assert_eq!(
             Change::new(50_000, 0).describe_by(|v| crate::domain::money::Money::default().number(v)),

@@ -364,7 +364,7 @@ impl Ratio {
 
     /// `67%`
     pub fn percent(self) -> String {
-        format!("{:.0}%", self.value() * 100.0)
+        super::kpi::percent(self.value())
     }
 
     fn cmp_exact(self, other: Ratio) -> Ordering {
@@ -521,6 +521,15 @@ impl Gap {
         match (self.step.rate(), self.benchmark.rate()) {
             (Some(a), Some(b)) => (b.value() - a.value()) * 100.0,
             _ => 0.0,
+        }
+    }
+
+    /// The gap between the two percents as they are shown (whole, rounded down), so the words
+    /// and the numbers beside them agree.
+    pub fn shown_points_below(&self) -> i64 {
+        match (self.step.rate(), self.benchmark.rate()) {
+            (Some(a), Some(b)) => super::kpi::whole_percent(b.value()) - super::kpi::whole_percent(a.value()),
+            _ => 0,
         }
     }
 }

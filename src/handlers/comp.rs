@@ -19,7 +19,7 @@ fn period(call: &CommandCall) -> AppResult<PeriodSpec> {
 }
 
 fn attainment(a: Option<f64>) -> String {
-    a.map_or("no goal (counted as 100%)".into(), |a| format!("{:.0}%", a * 100.0))
+    a.map_or("no goal (counted as 100%)".into(), crate::domain::kpi::percent)
 }
 
 fn plan_line(p: &Plan, money: Money) -> String {
@@ -119,7 +119,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             clip(&r.user_name, 16),
             number(r.revenue),
             r.goal.map_or("—".into(), number),
-            r.estimate.rep_attainment.map_or("—".into(), |a| format!("{:.0}%", a * 100.0)),
+            r.estimate.rep_attainment.map_or("—".into(), crate::domain::kpi::percent),
             number(r.estimate.total),
         ]);
     }
@@ -137,7 +137,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 Field {
                     name: "Team goal".into(),
                     value: comp.team_goal.map_or("— (counted as 100%)".into(), |g| {
-                        format!("{} · {:.0}%", format_money(g), comp.team_revenue as f64 * 100.0 / g.max(1) as f64)
+                        format!("{} · {}", format_money(g), crate::domain::kpi::percent_of(comp.team_revenue, g))
                     }),
                     inline: true,
                 },

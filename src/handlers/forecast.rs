@@ -40,11 +40,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         },
     ];
     if let Some(goal) = f.goal {
-        let pct = if goal > 0 { f.forecast as f64 * 100.0 / goal as f64 } else { 0.0 };
+        let pct = crate::domain::kpi::percent_of(f.forecast, goal);
         fields.push(Field {
             name: "Goal".into(),
             value: format!(
-                "{} · forecast at {:.0}%{}",
+                "{} · forecast at {}{}",
                 format_money(goal),
                 pct,
                 if f.forecast >= goal { " ✅" } else { "" }

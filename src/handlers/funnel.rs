@@ -84,11 +84,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ];
     let gap = match &r.gap {
         Some(g) => format!(
-            "**{}**: {} against {} for {them}, {:.0} points below.",
+            "**{}**: {} against {} for {them}, {} points below.",
             clip(&g.step.label(), 70),
             cell(&g.step),
             cell(&g.benchmark),
-            g.points_below()
+            g.shown_points_below()
         ),
         None => format!(
             "No stage where {} converts below {them} with at least {MIN_SAMPLE} deals reaching it.",

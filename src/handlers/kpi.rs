@@ -84,7 +84,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         h
     }];
     for m in &report.members {
-        let share = if total > 0 { format!("{:.0}%", m.points as f64 * 100.0 / total as f64) } else { "-".into() };
+        let share = crate::domain::kpi::percent_of(m.points, total);
         let mut row = vec![
             m.rank.to_string(),
             clip(&m.user_name, 16),
@@ -203,7 +203,7 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     fields.push(Field {
         name: "Win rate".into(),
-        value: m.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
+        value: m.win_rate.map_or("-".into(), crate::domain::kpi::percent),
         inline: true,
     });
     fields.push(Field { name: "Streak".into(), value: super::format::streak(m.streak as i64), inline: true });

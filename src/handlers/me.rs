@@ -61,7 +61,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 "{} won · {} lost · win rate {}",
                 row.deals_won,
                 row.deals_lost,
-                row.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0))
+                row.win_rate.map_or("-".into(), crate::domain::kpi::percent)
             ),
             inline: true,
         });

@@ -68,3 +68,26 @@ async fn log_and_kpi_replies_read_right_for_one_point_and_no_streak() {
     let kpi = ask(&t.app, 5, "/kpi rep user:<@6> period:this-week", 12, now).await;
     assert!(kpi.contains("Streak: none yet"), "no flame for nothing: {kpi}");
 }
+
+#[tokio::test]
+async fn one_rounding_rule_shows_the_same_percent_in_goal_and_comp() {
+    let t = spawn_app();
+    let now = at(NOW);
+    for (n, line) in [
+        "/team create name:Alpha",
+        "/team add team:Alpha user:<@5>",
+        "/comp plan team:Alpha rate:8",
+        "/goal set scope:me metric:revenue target:10000 period:month",
+        "/log kind:won amount:3750",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let reply = ask(&t.app, 5, line, 20 + n as u64, now).await;
+        assert!(!reply.starts_with("⚠️"), "{line}: {reply}");
+    }
+    let goal = ask(&t.app, 5, "/goal list", 30, now).await;
+    let comp = ask(&t.app, 5, "/comp me", 31, now).await;
+    assert!(goal.contains("37%") && !goal.contains("38%"), "{goal}");
+    assert!(comp.contains("37%") && !comp.contains("38%"), "{comp}");
+}
