@@ -69,6 +69,8 @@ pub struct Board {
     pub ends_at: DateTime<Utc>,
     /// The season is over: these are final standings.
     pub finished: bool,
+    /// When the standings were read (UTC): what "time left" counts from.
+    pub as_of: DateTime<Utc>,
 }
 
 /// Where a competition's seasons stand for the scheduler.
@@ -249,7 +251,14 @@ impl App {
         }
         let window = Period::from_days(season.first_day, end_day, PeriodUnit::Range, &settings)?;
         let entries = self.entries(comp, &window, &settings).await?;
-        Ok(Board { season, standings: standings(comp.scoring, entries), window, ends_at, finished: ends_at <= now })
+        Ok(Board {
+            season,
+            standings: standings(comp.scoring, entries),
+            window,
+            ends_at,
+            finished: ends_at <= now,
+            as_of: now,
+        })
     }
 
     /// Each participant's total, active members and (for percent-of-goal) target over `window`.

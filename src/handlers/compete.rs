@@ -199,7 +199,11 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
     }
     let tz = settings.timezone;
     let ends = board.ends_at.with_timezone(&tz).format("%a %d %b %H:%M").to_string();
-    let state = if board.finished { format!("ended {ends}") } else { format!("ends {ends}") };
+    let state = if board.finished {
+        format!("ended {ends}")
+    } else {
+        format!("{} (ends {ends})", super::format::time_left(board.ends_at - board.as_of))
+    };
     let season = if comp.seasons.repeat == crate::domain::competition::Repeat::None {
         String::new()
     } else {

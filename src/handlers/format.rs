@@ -75,8 +75,36 @@ pub fn streak(days: i64) -> String {
     }
 }
 
+/// How long is left of a window, for a "Time left" field: `2 days 7 h`, `5 h 12 min`, `7 h`,
+/// `42 min`, `under a minute`.
+pub fn time_left(left: chrono::Duration) -> String {
+    let minutes = left.num_minutes();
+    if minutes < 1 {
+        return "under a minute".to_string();
+    }
+    let (days, hours, mins) = (minutes / (24 * 60), minutes / 60 % 24, minutes % 60);
+    match (days, hours, mins) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} day{}", if d == 1 { "" } else { "s" }),
+        (d, h, _) => format!("{d} day{} {h} h", if d == 1 { "" } else { "s" }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn time_left_reads_as_a_duration() {
+        use chrono::Duration;
+        assert_eq!(super::time_left(Duration::minutes(42)), "42 min");
+        assert_eq!(super::time_left(Duration::minutes(5 * 60 + 12)), "5 h 12 min");
+        assert_eq!(super::time_left(Duration::minutes(7 * 60)), "7 h");
+        assert_eq!(super::time_left(Duration::minutes(24 * 60 + 60)), "1 day 1 h");
+        assert_eq!(super::time_left(Duration::minutes(2 * 24 * 60 + 7 * 60)), "2 days 7 h");
+        assert_eq!(super::time_left(Duration::seconds(30)), "under a minute");
+    }
+
     use super::*;
 
     #[test]

@@ -309,6 +309,7 @@ fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_c
     // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
     // webhook reaches the revenue leaderboard.
     assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");
+    assert!(transcript.contains("Time left: 7 h (ends Sat 28 Nov 00:00)"), "a time left, then its end: {transcript}");
     assert!(transcript.contains("its webhook brings the win in at once"), "{transcript}");
     let board = transcript.find("/leaderboard metric:revenue").expect("the revenue board");
     assert!(
