@@ -117,7 +117,8 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         Field { name: "Reps".into(), value: report.members.len().to_string(), inline: true },
         Field {
             name: "Points".into(),
-            value: format!("{total} ({})", Change::new(total, previous).describe()),
+            // Not "196 (+196 (new))": brackets inside brackets read badly.
+            value: format!("**{total}** · {} vs previous", Change::new(total, previous).describe()),
             inline: true,
         },
         Field {

@@ -67,6 +67,8 @@ async fn log_and_kpi_replies_read_right_for_one_point_and_no_streak() {
     t.app.log(when(log_req(GUILD, 6, "call", 1, "m6"), "2026-11-02T10:00:00Z"), now).await.unwrap();
     let kpi = ask(&t.app, 5, "/kpi rep user:<@6> period:this-week", 12, now).await;
     assert!(kpi.contains("Streak: none yet"), "no flame for nothing: {kpi}");
+    let team = ask(&t.app, 5, "/kpi team period:this-week", 13, now).await;
+    assert!(team.contains("Points: **2** · +2 (new) vs previous") && !team.contains("))"), "{team}");
 }
 
 #[tokio::test]
