@@ -224,8 +224,8 @@ fn import_text(summary: &ImportSummary) -> String {
     let mut s: String = lines.iter().map(|(line, reason)| format!("line {line}: {reason}\n")).collect();
     let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
     s.push_str(&format!(
-        "{} rows: {} imported, {} already imported (skipped), {}{} rejected{}\n",
-        summary.rows(),
+        "{}: {} imported, {} already imported (skipped), {}{} rejected{}\n",
+        plural(summary.rows(), "row", "rows"),
         summary.imported,
         summary.duplicates,
         if summary.changed.is_empty() {
@@ -924,8 +924,9 @@ async fn remove_import(
             }
             writeln!(
                 out,
-                "{} rows: {} removed, {} not found (never imported, or already removed), {} rejected",
+                "{} row{}: {} removed, {} not found (never imported, or already removed), {} rejected",
                 summary.rows(),
+                if summary.rows() == 1 { "" } else { "s" },
                 summary.removed,
                 summary.not_found,
                 summary.rejected.len()

@@ -136,6 +136,13 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     let mut footer =
         format!("vs prev: against {} – {}", report.previous_period.first_day, report.previous_period.last_day);
+    // The columns show the kinds done most; say which others the points also count, so that a
+    // reader adding up a row is not left wondering (issue 14).
+    let unshown: Vec<&str> =
+        report.totals.counts.iter().filter(|(k, n)| **n > 0 && !kinds.contains(k)).map(|(k, _)| k.as_str()).collect();
+    if !unshown.is_empty() {
+        footer.push_str(&format!(" · Pts also count {}", unshown.join(", ")));
+    }
     if let Some(metric) = &column {
         footer.push_str(&format!(" · Goal: % of each rep's {metric} goal"));
     }

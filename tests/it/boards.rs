@@ -93,3 +93,24 @@ async fn one_rounding_rule_shows_the_same_percent_in_goal_and_comp() {
     assert!(goal.contains("37%") && !goal.contains("38%"), "{goal}");
     assert!(comp.contains("37%") && !comp.contains("38%"), "{comp}");
 }
+
+#[tokio::test]
+async fn a_team_table_names_the_kinds_its_points_count_beyond_its_columns() {
+    let t = spawn_app();
+    let now = at(NOW);
+    for (n, line) in [
+        "/log kind:call count:3",
+        "/log kind:email count:2",
+        "/log kind:meeting",
+        "/log kind:demo",
+        "/log kind:proposal",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ask(&t.app, 5, line, 40 + n as u64, now).await;
+    }
+    let team = ask(&t.app, 5, "/kpi team period:this-week", 50, now).await;
+    // 3 + 2 + 3 + 5 + 8 = 21 points; the columns show call, email and demo.
+    assert!(team.contains("Pts also count meeting, proposal"), "{team}");
+}

@@ -461,3 +461,14 @@ fn an_import_into_a_guild_rally_has_never_seen_asks_for_its_settings_and_creates
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("local times in Europe/Berlin"), "{}", stdout(&o));
 }
+
+#[test]
+fn a_one_row_import_says_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    assert!(rally(&db, &["guild", "set", "--guild", "1", "--timezone", "UTC"]).status.success());
+    let file = dir.path().join("one.csv");
+    std::fs::write(&file, "occurred_at,user_id,user_name,kind,quantity\n2026-11-20T09:00:00Z,42,Ann,call,1\n").unwrap();
+    let o = rally(&db, &["import", "--guild", "1", file.to_str().unwrap()]);
+    assert!(stdout(&o).contains("1 row: 1 imported"), "{}", stdout(&o));
+}
