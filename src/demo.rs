@@ -15,7 +15,8 @@ use crate::handlers::{MANAGE_GUILD, cmdline};
 use crate::loopback::{self, Loopback, payload};
 use crate::scheduler::Scheduler;
 
-const GUILD: u64 = 1_100_000_000_000_000_001;
+/// The demo's server: its data is under this guild id (`rally report --guild ...` after `--db`).
+pub const GUILD: u64 = 1_100_000_000_000_000_001;
 const CHANNEL: u64 = 1_100_000_000_000_000_002;
 const MANAGER: (u64, &str) = (1_200_000_000_000_000_001, "Morgan");
 const ALPHA: [(u64, &str); 3] =

@@ -774,7 +774,20 @@ async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
          • Put rally on your server: DISCORD_TOKEN=... cargo run --release -- run   (README: Running it on Discord)\n  \
          • Try a command offline:    cargo run --release -- exec --guild 1 --user 42 '/log kind:call count:3'\n  \
          • Bring your history in:    cargo run --release -- import --guild 1 activities.csv{}",
-        if temporary { String::new() } else { format!("\n  • The demo's data is in {}", path.display()) }
+        if temporary {
+            format!(
+                "\n  • Keep the demo's data:     cargo run --release -- demo --db demo.db   (its server is guild {})",
+                rally::demo::GUILD
+            )
+        } else {
+            format!(
+                "\n  • The demo's data is in {}, under guild {}: cargo run --release -- --db {} report --guild {} --period 2026-W48",
+                path.display(),
+                rally::demo::GUILD,
+                path.display(),
+                rally::demo::GUILD
+            )
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
