@@ -8,9 +8,10 @@
 //! For a period with `W` working days and the instant `now`, whose local date is `today`:
 //!
 //! - *elapsed working time* `E` = the working days of the period strictly before `today`, plus, when
-//!   `today` is a working day inside the period, the fraction of `today` already gone. That fraction
-//!   is measured in real time against the real length of the local day (`local_day_start(today)` to
-//!   `local_day_start(tomorrow)`), so a 23- or 25-hour DST day still runs from 0 to 1 without a jump.
+//!   `today` is a working day inside the period, the fraction of today's *working hours* already
+//!   gone: 0 before they start (at 08:00 on a Monday nobody is behind yet), 1 once they end, and in
+//!   between the local wall-clock time since they started over their length. Working hours are
+//!   local clock times, so a DST change (at night) does not move them.
 //!   Before the period `E` = 0; after it `E` = `W`.
 //! - *working days left* `L` = `W − E` (a fraction while a working day is under way).
 //! - attainment = actual / target; expected by now = target × `E` / `W`; projected end of period =
@@ -529,7 +530,7 @@ impl Pace {
 }
 
 /// Elapsed working time `E` (module docs): whole working days before today's local date, plus the
-/// real-time fraction of today when today is a working day of the period.
+/// fraction of today's working hours gone when today is a working day of the period.
 pub fn elapsed_working_days(period: &Period, settings: &GuildSettings, now: DateTime<Utc>) -> f64 {
     let today = local_date(settings.timezone, now);
     let whole = f64::from(period.working_days_between(period.first_day, today, settings));
@@ -537,16 +538,14 @@ pub fn elapsed_working_days(period: &Period, settings: &GuildSettings, now: Date
     if !inside || !settings.working_days.is_working(today) {
         return whole;
     }
-    let Some(tomorrow) = today.succ_opt() else {
-        return whole;
-    };
-    let start = local_day_start(settings.timezone, today);
-    let length = (local_day_start(settings.timezone, tomorrow) - start).num_milliseconds();
-    if length <= 0 {
+    let local = now.with_timezone(&settings.timezone).time();
+    let minute = f64::from(chrono::Timelike::num_seconds_from_midnight(&local)) / 60.0;
+    let (start, end) =
+        (f64::from(settings.working_hours.start_minute()), f64::from(settings.working_hours.end_minute()));
+    if end <= start {
         return whole;
     }
-    let gone = (now - start).num_milliseconds().clamp(0, length);
-    whole + gone as f64 / length as f64
+    whole + ((minute - start) / (end - start)).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -603,17 +602,19 @@ mod tests {
     fn pace_in_a_berlin_month_with_a_dst_change_counts_local_working_days() {
         // March 2026 in Berlin: clocks spring forward on Sunday the 29th. Monday to Friday gives
         // 2-6, 9-13, 16-20, 23-27 and 30-31: 22 working days. At 12:00 CEST on Monday the 30th
-        // (10:00 UTC) 20 of them are over and half of the 24-hour Monday has gone: E = 20.5.
+        // (10:00 UTC) 20 of them are over and 4 of Monday's 10 working hours (08:00-18:00) have
+        // gone: E = 20.4.
         let berlin = guild("Europe/Berlin");
         let march = period("2026-03", &berlin);
         let pace = Pace::compute(220, 150, &march, &berlin, at("2026-03-30T10:00:00Z"));
         assert_eq!(pace.working_days, 22);
-        assert!(close(pace.elapsed, 20.5), "{}", pace.elapsed);
-        assert!(close(pace.left, 1.5));
+        assert!(close(pace.elapsed, 20.4), "{}", pace.elapsed);
+        assert!(close(pace.left, 1.6));
         assert!(close(pace.attainment, 150.0 / 220.0));
-        assert_close(pace.expected_by_now, 205.0); // 220 × 20.5 / 22
-        assert_close(pace.projected, 150.0 / 20.5 * 22.0); // 160.97…
-        assert_eq!(pace.required, Required::PerDay(70.0 / 1.5)); // 46.67 a day
+        assert_close(pace.expected_by_now, 204.0); // 220 × 20.4 / 22
+        assert_close(pace.projected, 150.0 / 20.4 * 22.0); // 161.76…
+        let Required::PerDay(rate) = pace.required else { panic!("{:?}", pace.required) };
+        assert!(close(rate, 70.0 / 1.6), "{rate}"); // 43.75 a day
         assert_eq!(pace.behind(), Some(true));
         assert_eq!(pace.attainment_percent(), "68%");
         let awkward = Pace::compute(200, 58, &march, &berlin, at("2026-03-30T10:00:00Z"));
@@ -622,39 +623,52 @@ mod tests {
         assert_eq!(almost.attainment_percent(), "99%");
         assert_eq!(
             pace.describe(&GoalMetric::Points, M),
-            "**150** of 220 pts · **68%** · expected by now 205 · projected 161 · need 46.7/day"
+            "**150** of 220 pts · **68%** · expected by now 204 · projected 161.8 · need 43.8/day"
         );
     }
 
     #[test]
-    fn the_fraction_of_a_23_hour_dst_day_is_measured_against_its_real_length() {
-        // A guild that works every day, on the spring-forward Sunday: the local day runs from
-        // 23:00 UTC on the 28th to 22:00 UTC on the 29th (23 hours). At 10:00 UTC (12:00 CEST) 11
-        // of those hours are gone, so E = 28 + 11/23 of March's 31 working days.
+    fn a_dst_day_counts_its_working_hours_on_the_local_clock() {
+        // A guild that works every day, on the spring-forward Sunday: the clocks jump at 02:00,
+        // outside the working hours. At 12:00 CEST (10:00 UTC) 4 of the 10 working hours are gone,
+        // so E = 28 + 0.4 of March's 31 working days.
         let berlin = every_day("Europe/Berlin");
         let march = period("2026-03", &berlin);
         let pace = Pace::compute(310, 290, &march, &berlin, at("2026-03-29T10:00:00Z"));
         assert_eq!(pace.working_days, 31);
-        assert!(close(pace.elapsed, 28.0 + 11.0 / 23.0), "{}", pace.elapsed);
-        assert_close(pace.expected_by_now, 10.0 * (28.0 + 11.0 / 23.0)); // 284.78…
+        assert!(close(pace.elapsed, 28.4), "{}", pace.elapsed);
+        assert_close(pace.expected_by_now, 284.0); // 10 × 28.4
         let Required::PerDay(rate) = pace.required else { panic!("{:?}", pace.required) };
-        assert!(close(rate, 20.0 / (58.0 / 23.0)), "{rate}"); // 7.93 a day
+        assert!(close(rate, 20.0 / 2.6), "{rate}"); // 7.69 a day
         assert_eq!(pace.behind(), Some(false));
-        // The 25-hour autumn day: at 12:00 CET (11:00 UTC) 13 of 25 hours are gone.
+        // The 25-hour autumn day: at 12:00 CET (11:00 UTC) it is 4 working hours in, too.
         let october = period("2026-10", &berlin);
         let pace = Pace::compute(31, 0, &october, &berlin, at("2026-10-25T11:00:00Z"));
-        assert!(close(pace.elapsed, 24.0 + 13.0 / 25.0), "{}", pace.elapsed);
+        assert!(close(pace.elapsed, 24.4), "{}", pace.elapsed);
+    }
+
+    #[test]
+    fn before_the_working_hours_start_nobody_is_behind_and_after_they_end_the_day_is_done() {
+        // Monday 23 Nov 2026, UTC, 08:00-18:00: a 60-call week goal.
+        let utc = guild("UTC");
+        let week = GoalPeriod::Week.current(&utc, at("2026-11-23T07:00:00Z")).unwrap();
+        let early = Pace::compute(60, 0, &week, &utc, at("2026-11-23T07:59:00Z"));
+        assert_close(early.expected_by_now, 0.0); // at 07:59 nothing is expected yet
+        let noon = Pace::compute(60, 0, &week, &utc, at("2026-11-23T13:00:00Z"));
+        assert_close(noon.expected_by_now, 6.0); // half of Monday's working hours
+        let evening = Pace::compute(60, 0, &week, &utc, at("2026-11-23T21:00:00Z"));
+        assert_close(evening.expected_by_now, 12.0); // all of Monday
     }
 
     #[test]
     fn elapsed_time_is_counted_in_the_guilds_timezone_not_utc() {
-        // 23:30 UTC on Sunday 29 Nov is already 08:30 on Monday in Tokyo: a new week, one working
-        // day (Monday) a little under way. In UTC the week has not started yet.
+        // 23:30 UTC on Sunday 29 Nov is already 08:30 on Monday in Tokyo: a new week, half an hour
+        // into Monday's working hours (08:00-18:00). In UTC the week has not started yet.
         let tokyo = guild("Asia/Tokyo");
         let now = at("2026-11-29T23:30:00Z");
         let week = GoalPeriod::Week.current(&tokyo, now).unwrap();
         assert_eq!(week.first_day, date(2026, 11, 30));
-        assert!(close(elapsed_working_days(&week, &tokyo, now), 8.5 / 24.0));
+        assert!(close(elapsed_working_days(&week, &tokyo, now), 0.5 / 10.0));
         let utc = guild("UTC");
         let week = GoalPeriod::Week.current(&utc, now).unwrap();
         assert_eq!(week.first_day, date(2026, 11, 23));
@@ -686,10 +700,11 @@ mod tests {
 
     #[test]
     fn the_last_hours_of_the_last_working_day_still_have_a_rate() {
-        // 18:00 UTC on Friday 30 Oct: 21 whole days and three quarters of the last one are gone.
+        // 15:30 UTC on Friday 30 Oct: 21 whole days and three quarters of the last one's working
+        // hours (08:00-18:00) are gone.
         let utc = guild("UTC");
         let october = period("2026-10", &utc);
-        let pace = Pace::compute(220, 200, &october, &utc, at("2026-10-30T18:00:00Z"));
+        let pace = Pace::compute(220, 200, &october, &utc, at("2026-10-30T15:30:00Z"));
         assert!(close(pace.elapsed, 21.75));
         assert_eq!(pace.required, Required::PerDay(80.0)); // 20 / 0.25
         assert_eq!(pace.describe_required(&GoalMetric::Points, M), "need 80/day");
@@ -728,10 +743,11 @@ mod tests {
 
     #[test]
     fn a_week_goal_halfway_through_wednesday_matches_the_log_example() {
-        // Monday 23 Nov 2026; at noon on Wednesday E = 2.5 of 5 working days, L = 2.5.
+        // Monday 23 Nov 2026; at 13:00 on Wednesday, half of its working hours (08:00-18:00) are
+        // gone: E = 2.5 of 5 working days, L = 2.5.
         let utc = guild("UTC");
-        let week = GoalPeriod::Week.current(&utc, at("2026-11-25T12:00:00Z")).unwrap();
-        let pace = Pace::compute(80, 48, &week, &utc, at("2026-11-25T12:00:00Z"));
+        let week = GoalPeriod::Week.current(&utc, at("2026-11-25T13:00:00Z")).unwrap();
+        let pace = Pace::compute(80, 48, &week, &utc, at("2026-11-25T13:00:00Z"));
         assert_eq!(pace.attainment_percent(), "60%");
         assert_close(pace.expected_by_now, 40.0);
         assert_close(pace.projected, 96.0);

@@ -46,8 +46,9 @@ async fn the_forecast_adds_weighted_deals_closing_in_the_period_to_what_was_won(
     assert_eq!(field(&m, "Won so far"), "3,000.00\u{a0}USD");
     assert_eq!(field(&m, "Weighted pipeline"), "6,000.00\u{a0}USD (1 deal closing)");
     assert_eq!(field(&m, "Forecast"), "**9,000.00\u{a0}USD**");
-    // 21 working days in November; 10.5 have passed at Monday noon on the 16th.
-    assert_eq!(field(&m, "Run rate"), "6,000.00\u{a0}USD");
+    // 21 working days in November; at Monday noon on the 16th 10 are over and 4 of the 16th's 10
+    // working hours (08:00-18:00): 3,000.00 / 10.4 × 21 = 6,057.69.
+    assert_eq!(field(&m, "Run rate"), "6,057.69\u{a0}USD");
     assert_eq!(field(&m, "Goal"), "10,000.00\u{a0}USD · forecast at 90%");
     assert!(m.embeds[0].description.as_deref().unwrap_or("").contains("1 open deal without a close date left out"));
     assert_eq!(m.attachments.len(), 1);

@@ -3,7 +3,8 @@
 //! twice across retries and restarts.
 //!
 //! The week of Monday 23 November 2026 in UTC, Mon-Fri, working hours 09:00-18:00. At Wednesday
-//! 12:00 two and a half of five working days are gone, so a goal of 100 expects 50 by now.
+//! 12:00 two working days and 3 of Wednesday's 9 working hours are gone (2⅓ of 5), so a goal of 100
+//! expects 46.7 by now, with 2⅔ working days left.
 
 use std::sync::Arc;
 
@@ -98,17 +99,17 @@ async fn a_rep_behind_by_more_than_the_threshold_gets_one_dm_with_the_numbers_an
     let dms = lb.dm_messages(42);
     assert_eq!(dms.len(), 1, "{dms:#?}");
     let text = shown(&dms[0]);
-    // 20 of 100 is 20 %; pace expects 100 × 2.5 / 5 = 50; (100 − 20) / 2.5 = 32 a day.
+    // 20 of 100 is 20 %; pace expects 100 × 2⅓ / 5 = 46.7; (100 − 20) / 2⅔ = 30 a day.
     assert!(
         text.contains(
-            "**Calls this week** — You're at **20** of 100 calls (20%) — pace says 50 by now. \
-             **32/day** over the 2.5 working days left gets you there."
+            "**Calls this week** — You're at **20** of 100 calls (20%) — pace says 46.7 by now. \
+             **30/day** over the 2.7 working days left gets you there."
         ),
         "{text}"
     );
     assert!(text.contains("/nudges off"), "every nudge says how to stop them: {text}");
-    assert!(lb.dm_messages(43).is_empty(), "45 of an expected 50 is within 15 points");
-    assert_eq!(lb.dm_messages(44).len(), 1, "40 points behind");
+    assert!(lb.dm_messages(43).is_empty(), "45 of an expected 46.7 is within 15 points");
+    assert_eq!(lb.dm_messages(44).len(), 1, "36.7 points behind");
     assert!(lb.channel_messages(SCHEDULE_CHANNEL).is_empty(), "nudges go by DM");
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
@@ -141,7 +142,12 @@ async fn a_rep_who_opted_out_is_never_nudged_nor_reminded_until_they_opt_back_in
     s.tick(at("2026-12-01T12:00:00Z")).await.unwrap();
     let dms = lb.dm_messages(44);
     assert_eq!(dms.len(), 1, "{dms:#?}");
-    assert!(shown(&dms[0]).contains("You're at **0** of 100 calls (0%) — pace says 30 by now."), "{}", shown(&dms[0]));
+    // Tuesday 12:00: one working day and 3 of 9 working hours gone, 1⅓ of 5: 100 × 1⅓ / 5 = 26.7.
+    assert!(
+        shown(&dms[0]).contains("You're at **0** of 100 calls (0%) — pace says 26.7 by now."),
+        "{}",
+        shown(&dms[0])
+    );
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
 
@@ -191,8 +197,8 @@ async fn the_team_channel_mode_posts_one_message_in_the_team_channel_and_no_dms(
     assert!(text.contains("Team Alpha is behind pace"), "{text}");
     assert!(
         text.contains(
-            "The team is at **75** of 300 calls (25%) — pace says 150 by now. \
-             **90/day** over the 2.5 working days left gets the team there."
+            "The team is at **75** of 300 calls (25%) — pace says 140 by now. \
+             **84.4/day** over the 2.7 working days left gets the team there."
         ),
         "{text}"
     );
