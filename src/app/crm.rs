@@ -90,10 +90,15 @@ pub struct Usage {
 /// A CRM as the sync sees it. Implementations retry transient failures themselves (backing off on
 /// rate limits) and return an error only when a pass should stop and resume later.
 pub trait CrmSource: Send + Sync {
+    /// Which CRM this is (the keys of its records are prefixed with it).
     fn provider(&self) -> Provider;
+    /// The CRM's users (seats), all of them.
     fn users(&self) -> impl Future<Output = Result<Vec<CrmUser>, SourceError>> + Send;
+    /// The CRM's activity types, by key and label.
     fn activity_types(&self) -> impl Future<Output = Result<Vec<CrmType>, SourceError>> + Send;
+    /// The CRM's pipelines: (id, name).
     fn pipelines(&self) -> impl Future<Output = Result<Vec<PipelineRef>, SourceError>> + Send;
+    /// Every stage of every pipeline, with its order and win probability.
     fn stages(&self) -> impl Future<Output = Result<Vec<CrmStage>, SourceError>> + Send;
     /// One page of `feed` in `window`, from `cursor` (`None`: the first page).
     fn page(
@@ -102,8 +107,11 @@ pub trait CrmSource: Send + Sync {
         window: Window,
         cursor: Option<String>,
     ) -> impl Future<Output = Result<Page, SourceError>> + Send;
+    /// The webhooks registered with the CRM (rally's and anyone else's).
     fn webhooks(&self) -> impl Future<Output = Result<Vec<Webhook>, SourceError>> + Send;
+    /// Registers a webhook; returns it with the CRM's id.
     fn add_webhook(&self, hook: NewWebhook) -> impl Future<Output = Result<Webhook, SourceError>> + Send;
+    /// Deletes the webhook with the CRM's id `id`.
     fn delete_webhook(&self, id: String) -> impl Future<Output = Result<(), SourceError>> + Send;
     /// Calls and cost so far (the sync reports the difference a pass made).
     fn usage(&self) -> Usage;
@@ -716,6 +724,7 @@ impl App {
         Ok(self.store.crm_set_source(guild, connection.provider, kind, from_crm, actor, now).await?)
     }
 
+    /// The guild's CRM sync at a glance (no secrets): see [`CrmStatus`].
     pub async fn crm_status(&self, guild: i64) -> AppResult<CrmStatus> {
         Ok(self.store.crm_status(guild).await?)
     }

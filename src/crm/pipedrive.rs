@@ -74,6 +74,7 @@ impl Pipedrive {
         Pipedrive::with_retry(base, token, Retry::default())
     }
 
+    /// A client that retries as `retry` says (tests and `rally crm connect` retry less).
     pub fn with_retry(base: &str, token: Secret, retry: Retry) -> Pipedrive {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -364,10 +365,13 @@ pub fn parse_deal(v: &Value) -> Result<CrmDeal, String> {
 /// and the delivery's attempt number.
 #[derive(Clone, Debug)]
 pub struct WebhookEvent {
+    /// The activity or deal the event carries (its last state on a delete); empty for others.
     pub records: Vec<CrmRecord>,
     /// `meta.attempt`: above 1 for a retry of a delivery that may already have arrived.
     pub attempt: u64,
+    /// `meta.entity`: `activity`, `deal`, `person`, ...
     pub entity: String,
+    /// `meta.action`: `create`, `change` or `delete`.
     pub action: String,
 }
 

@@ -16,6 +16,7 @@ use super::pipeline::{MAX_DEAL_NAME_CHARS, MAX_STAGE_NAME_CHARS, StageName};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -46,6 +47,7 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The name as stored and used in record keys (`pipedrive`).
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Pipedrive => "pipedrive",
@@ -81,6 +83,7 @@ pub enum Object {
 }
 
 impl Object {
+    /// The name as stored (`activity`, `deal`).
     pub fn as_str(self) -> &'static str {
         match self {
             Object::Activity => "activity",
@@ -88,6 +91,7 @@ impl Object {
         }
     }
 
+    /// Reads a stored name.
     pub fn parse(text: &str) -> Option<Object> {
         match text {
             "activity" => Some(Object::Activity),
@@ -190,6 +194,7 @@ pub enum CrmRecord {
 }
 
 impl CrmRecord {
+    /// Which kind of record this is.
     pub fn object(&self) -> Object {
         match self {
             CrmRecord::Activity(_) => Object::Activity,
@@ -197,6 +202,7 @@ impl CrmRecord {
         }
     }
 
+    /// The CRM's id of the record.
     pub fn id(&self) -> &str {
         match self {
             CrmRecord::Activity(a) => &a.id,
@@ -204,6 +210,7 @@ impl CrmRecord {
         }
     }
 
+    /// The CRM user who owns the record.
     pub fn owner(&self) -> &str {
         match self {
             CrmRecord::Activity(a) => &a.owner,
@@ -211,6 +218,7 @@ impl CrmRecord {
         }
     }
 
+    /// The CRM's last change of the record (UTC).
     pub fn updated_at(&self) -> DateTime<Utc> {
         match self {
             CrmRecord::Activity(a) => a.updated_at,
@@ -266,6 +274,7 @@ pub enum Ignored {
 }
 
 impl Ignored {
+    /// The reason as stored and shown in the status.
     pub fn reason(&self) -> String {
         match self {
             Ignored::Deleted => "deleted in the CRM".to_string(),

@@ -100,6 +100,7 @@ pub struct ApplyCounts {
 }
 
 impl ApplyCounts {
+    /// Adds another batch's counts to these.
     pub fn add(&mut self, other: ApplyCounts) {
         self.imported += other.imported;
         self.updated += other.updated;
