@@ -73,7 +73,7 @@ pub async fn run(
             );
         }
         ApiKeyCommand::List { guild } => {
-            let keys = app.store.api_keys(guild.as_i64()).await?;
+            let keys = app.api_keys(guild.as_i64()).await?;
             if keys.is_empty() {
                 writeln!(out, "no API keys (rally api-key create --guild {guild})").map_err(io)?;
             }
@@ -90,22 +90,14 @@ pub async fn run(
                 .map_err(io)?;
             }
         }
-        ApiKeyCommand::Revoke { guild, prefix } => {
-            // The beginning of the key as `list` shows it (with or without its "…"), or the whole
-            // key: only its first characters are compared, and only those are ever shown back.
-            let given = prefix.trim().trim_end_matches('…').trim_end_matches("...");
-            let shown: String = given.chars().take(12).collect();
-            match app.store.api_key_revoke(guild.as_i64(), shown.clone(), now).await? {
-                Some(k) => {
-                    writeln!(out, "revoked {}… ({}); requests with it now get 401", k.prefix, k.label).map_err(io)?
-                }
-                None => {
-                    return Err(AppError::User(format!(
-                        "guild {guild} has no live API key starting with `{shown}` (rally api-key list --guild {guild})"
-                    )));
-                }
+        ApiKeyCommand::Revoke { guild, prefix } => match app.api_key_revoke(guild.as_i64(), &prefix, now).await? {
+            Ok(k) => writeln!(out, "revoked {}… ({}); requests with it now get 401", k.prefix, k.label).map_err(io)?,
+            Err(shown) => {
+                return Err(AppError::User(format!(
+                    "guild {guild} has no live API key starting with `{shown}` (rally api-key list --guild {guild})"
+                )));
             }
-        }
+        },
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -6,12 +6,12 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Subcommand, ValueEnum};
 
+use rally::app::crm::CrmStatus;
 use rally::app::crm::{ConnectRequest, Progress};
 use rally::app::{App, AppError};
 use rally::crm::pipedrive::{DEFAULT_API_URL, Pipedrive, Retry};
 use rally::domain::activity::Snowflake;
 use rally::domain::crm::{Provider, Secret};
-use rally::store::crm::CrmStatus;
 
 use super::{GUILD_HELP, TextOrJson, parse_guild};
 
@@ -305,24 +305,8 @@ pub async fn run(
             write!(out, "{}", report.summary()).map_err(io)?;
         }
         CrmCommand::Link { guild, crm_user, user, user_name, unlink } => {
-            let member = match (user, unlink) {
-                (_, true) | (None, _) => None,
-                (Some(id), false) => {
-                    let name = match user_name {
-                        Some(n) => n,
-                        None => {
-                            let users = app.store.crm_users(guild.as_i64()).await?;
-                            users
-                                .iter()
-                                .find(|u| {
-                                    u.id == crm_user || u.email.eq_ignore_ascii_case(&crm_user) || u.name == crm_user
-                                })
-                                .map_or_else(|| format!("user {id}"), |u| u.name.clone())
-                        }
-                    };
-                    Some((id.get(), name))
-                }
-            };
+            // No name given: the app names a new member after the CRM user.
+            let member = user.filter(|_| !unlink).map(|id| (id.get(), user_name.unwrap_or_default()));
             let linked = app.crm_link(guild.as_i64(), &crm_user, member.clone(), 0, now).await?;
             match &member {
                 Some((id, _)) => writeln!(
@@ -366,11 +350,11 @@ pub async fn run(
             .map_err(io)?;
         }
         CrmCommand::Users { guild } => {
-            let users = app.store.crm_users(guild.as_i64()).await?;
+            let users = app.crm_users(guild.as_i64()).await?;
             write!(out, "{}", rally::app::crm::users_table(&users)).map_err(io)?;
         }
         CrmCommand::Types { guild } => {
-            let types = app.store.crm_types(guild.as_i64()).await?;
+            let types = app.crm_types(guild.as_i64()).await?;
             if types.is_empty() {
                 writeln!(out, "no CRM activity types yet: connect, or run rally crm sync").map_err(io)?;
             }

@@ -231,7 +231,7 @@ async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), De
         &format!("PIPEDRIVE_API_TOKEN=… rally crm connect --guild {GUILD} --provider pipedrive --webhook-url {web}"),
         &connected.summary(GUILD as i64),
     );
-    let users = app.store.crm_users(GUILD as i64).await.map_err(|e| DemoError::Bot(e.to_string()))?;
+    let users = app.crm_users(GUILD as i64).await.map_err(|e| DemoError::Bot(e.to_string()))?;
     f.shell(&format!("rally crm users --guild {GUILD}"), &crate::app::crm::users_table(&users));
     f.say(MANAGER, &format!("/crm link user:{} crm-user:1", mention(ALPHA[0])), true).await?;
     f.say(MANAGER, &format!("/crm link user:{} crm-user:2", mention(BETA[0])), true).await?;

@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::{App, AppError, AppResult};
 use crate::domain::activity::KindName;
 use crate::domain::crm::{CrmRecord, CrmStage, CrmType, CrmUser, Object, Provider, Secret, Window, next_window};
-use crate::store::crm::{ApplyCounts, CrmConnection, CrmStatus, CursorState, Linked, NewConnection};
+use crate::store::crm::{CursorState, NewConnection};
+// What the CRM use cases hand to the transports; they never name the store.
+pub use crate::store::crm::{ApplyCounts, CrmConnection, CrmStatus, CrmTypeRow, CrmUserRow, Linked};
 
 /// Which list of records a page comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +147,7 @@ impl SyncReport {
 }
 
 /// The CRM's users as `rally crm users` prints them: id, name, email, link, records waiting.
-pub fn users_table(users: &[crate::store::crm::CrmUserRow]) -> String {
+pub fn users_table(users: &[CrmUserRow]) -> String {
     if users.is_empty() {
         return "no CRM users yet: connect, or run rally crm sync\n".to_string();
     }
@@ -318,33 +320,21 @@ fn sync_error(e: SourceError) -> AppError {
     }
 }
 
-fn api_url(text: &str) -> AppResult<String> {
+/// A base URL typed by the operator: http(s), a host, no query; without its trailing `/`. `what`
+/// says what it should be, for the refusal.
+fn base_url(text: &str, what: &str) -> AppResult<String> {
     let t = text.trim().trim_end_matches('/');
     let ok = (t.starts_with("https://") || t.starts_with("http://"))
         && reqwest::Url::parse(t).is_ok_and(|u| u.host_str().is_some() && u.query().is_none());
     if !ok {
-        return Err(AppError::User(format!(
-            "`{}` is not an API base URL; give one like https://api.pipedrive.com or https://yourcompany.pipedrive.com",
-            crate::domain::activity::shorten(text, 80)
-        )));
+        return Err(AppError::User(format!("`{}` is not {what}", crate::domain::activity::shorten(text, 80))));
     }
     Ok(t.to_string())
 }
 
-/// rally's public base URL, as given to `--webhook-url`.
-fn public_url(text: &str) -> AppResult<String> {
-    let t = text.trim().trim_end_matches('/');
-    let ok = (t.starts_with("https://") || t.starts_with("http://"))
-        && reqwest::Url::parse(t).is_ok_and(|u| u.host_str().is_some() && u.query().is_none());
-    if !ok {
-        return Err(AppError::User(format!(
-            "`{}` is not a public base URL; give the address where `rally serve` is reachable from the internet, \
-             like https://rally.example.com",
-            crate::domain::activity::shorten(text, 80)
-        )));
-    }
-    Ok(t.to_string())
-}
+const API_URL: &str = "an API base URL; give one like https://api.pipedrive.com or https://yourcompany.pipedrive.com";
+const PUBLIC_URL: &str = "a public base URL; give the address where `rally serve` is reachable from the internet, \
+                          like https://rally.example.com";
 
 impl App {
     /// Connects a guild to its CRM: checks the token (by listing the CRM's users), picks the
@@ -356,9 +346,9 @@ impl App {
         request: ConnectRequest,
         now: DateTime<Utc>,
     ) -> AppResult<Connected> {
-        let url = api_url(&request.api_url)?;
+        let url = base_url(&request.api_url, API_URL)?;
         // Everything typed is checked before the CRM is asked anything.
-        let webhook_base = request.webhook_base.as_deref().map(public_url).transpose()?;
+        let webhook_base = request.webhook_base.as_deref().map(|b| base_url(b, PUBLIC_URL)).transpose()?;
         let users = source.users().await.map_err(source_error)?;
         let pipelines = source.pipelines().await.map_err(source_error)?;
         let pipeline = match (&request.pipeline, pipelines.as_slice()) {
@@ -646,6 +636,7 @@ impl App {
     }
 
     /// Links a CRM user (by id, or by exact name or email) to a member; their held records count.
+    /// An empty member name means the CRM user's name.
     pub async fn crm_link(
         &self,
         guild: i64,
@@ -655,15 +646,15 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Linked> {
         let connection = self.crm_connection(guild).await?;
-        let users = self.store.crm_users(guild).await?;
+        let users = self.crm_users(guild).await?;
         let wanted = crm_user.trim();
         let matches: Vec<_> = users
             .iter()
             .filter(|u| u.id == wanted || u.email.eq_ignore_ascii_case(wanted) || u.name.eq_ignore_ascii_case(wanted))
             .collect();
-        let id = match matches.as_slice() {
-            [one] => one.id.clone(),
-            [] => wanted.to_string(),
+        let (id, crm_name) = match matches.as_slice() {
+            [one] => (one.id.clone(), Some(one.name.clone())),
+            [] => (wanted.to_string(), None),
             many => {
                 return Err(AppError::User(format!(
                     "`{}` names {} {} users ({}); give the id instead",
@@ -674,7 +665,14 @@ impl App {
                 )));
             }
         };
-        let user = user.map(|(id, name)| (id as i64, name));
+        // A member rally has not seen, with no name given, takes the CRM user's name.
+        let user = user.map(|(id, name)| {
+            let name = match name.trim() {
+                "" => crm_name.clone().unwrap_or_else(|| format!("user {id}")),
+                given => given.to_string(),
+            };
+            (id as i64, name)
+        });
         Ok(self.store.crm_link(guild, connection.provider, id, user, actor, now).await?)
     }
 
@@ -689,7 +687,7 @@ impl App {
     ) -> AppResult<ApplyCounts> {
         let connection = self.crm_connection(guild).await?;
         let kind = kind.map(KindName::parse).transpose()?;
-        let types = self.store.crm_types(guild).await?;
+        let types = self.crm_types(guild).await?;
         let key = types
             .iter()
             .find(|t| t.key == type_key.trim() || t.name.eq_ignore_ascii_case(type_key.trim()))
@@ -710,7 +708,7 @@ impl App {
         let kind = KindName::parse(kind)?;
         let deals = [crate::domain::activity::WON, crate::domain::activity::LOST].contains(&kind.as_str());
         if from_crm && !deals {
-            let types = self.store.crm_types(guild).await?;
+            let types = self.crm_types(guild).await?;
             if !types.iter().any(|t| t.kind.as_deref() == Some(kind.as_str())) {
                 return Err(AppError::User(format!(
                     "no {} activity type counts as `{kind}` yet, so /log would refuse {kind} with nothing to replace it; \
@@ -722,6 +720,22 @@ impl App {
             }
         }
         Ok(self.store.crm_set_source(guild, connection.provider, kind, from_crm, actor, now).await?)
+    }
+
+    /// Whether `user` and `password` are the guild's webhook credentials (the password is compared
+    /// as its SHA-256, in constant time). `false` without a connection or webhook.
+    pub async fn crm_webhook_allows(&self, guild: i64, user: String, password: &str) -> AppResult<bool> {
+        Ok(self.store.crm_webhook_allows(guild, user, secret_hash(password)).await?)
+    }
+
+    /// The CRM's users with their links and records waiting, by name.
+    pub async fn crm_users(&self, guild: i64) -> AppResult<Vec<CrmUserRow>> {
+        Ok(self.store.crm_users(guild).await?)
+    }
+
+    /// The CRM's activity types and the kinds they map to.
+    pub async fn crm_types(&self, guild: i64) -> AppResult<Vec<CrmTypeRow>> {
+        Ok(self.store.crm_types(guild).await?)
     }
 
     /// The guild's CRM sync at a glance (no secrets): see [`CrmStatus`].

@@ -320,6 +320,25 @@ impl App {
         Ok((key, row))
     }
 
+    /// The guild's keys, newest first (their first characters, never the keys).
+    pub async fn api_keys(&self, guild: i64) -> AppResult<Vec<ApiKeyRow>> {
+        Ok(self.store.api_keys(guild).await?)
+    }
+
+    /// Revokes the guild's live key that `given` begins (its first characters as listed, with or
+    /// without their "…", or the whole key). Returns it, or `None` with the prefix that was looked
+    /// for: only those first characters are ever shown back.
+    pub async fn api_key_revoke(
+        &self,
+        guild: i64,
+        given: &str,
+        now: DateTime<Utc>,
+    ) -> AppResult<Result<ApiKeyRow, String>> {
+        let given = given.trim().trim_end_matches('…').trim_end_matches("...");
+        let shown: String = given.chars().take(12).collect();
+        Ok(self.store.api_key_revoke(guild, shown.clone(), now).await?.ok_or(shown))
+    }
+
     /// The guild and key id a presented key belongs to, if it is live.
     pub async fn api_key_guild(&self, key: &str) -> AppResult<Option<(i64, i64)>> {
         let hash = super::crm::secret_hash(key.trim());

@@ -583,71 +583,68 @@ impl Report<'_> {
 /// The rows of the CRM figures: the backfill against the pages read alone, webhook to `/me`
 /// against chat `/log` to `/me`.
 fn crm_rows(crm: &AppResult<crm::CrmRun>, sizes: Sizes, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
-    {
-        let backfill = format!(
-            "CRM backfill of {} activities from the loopback Pipedrive (`App::crm_sync`, real client over HTTP)",
-            count(sizes.crm_activities as f64)
-        );
-        let webhook = "Pipedrive webhook POST to the activity showing in `/me` (one after another)".to_string();
-        match crm {
-            Ok(c) => {
-                let per_s = c.activities as f64 / c.backfill.as_secs_f64().max(1e-9);
-                let read_per_s = c.activities as f64 / c.read_only.as_secs_f64().max(1e-9);
-                let per_10k = |n: u64| n as f64 * 10_000.0 / c.activities.max(1) as f64;
-                rows.push(Row {
-                    figure: backfill,
-                    measured: format!(
-                        "{} activities/s ({:.2} s); {:.1} API calls and {:.0} Pipedrive tokens per 10,000",
-                        count(per_s),
-                        c.backfill.as_secs_f64(),
-                        per_10k(c.calls),
-                        per_10k(c.cost)
-                    ),
-                    baseline: format!("{}/s: the same pages read and parsed, nothing stored", count(read_per_s)),
-                    ratio: speedup(per_s, read_per_s),
-                    target: ">= 50,000 activities/s".into(),
-                    met: Some(per_s >= 50_000.0),
-                });
-                rows.push(Row {
-                    figure: webhook,
-                    measured: lat(&c.webhook),
-                    baseline: format!("{} chat `/log` then `/me`", lat(&c.chat)),
-                    ratio: speedup(c.chat.median.as_secs_f64(), c.webhook.median.as_secs_f64()),
-                    target: "p99 <= 100 ms".into(),
-                    met: Some(
-                        c.webhook.p99 <= Duration::from_millis(100)
-                            && c.webhook_counted.0 == c.webhook_counted.1 as i64,
-                    ),
-                });
-                rows.push(Row {
-                    figure: "intake API POST to the activity showing in `/me` (one after another)".into(),
-                    measured: lat(&c.intake),
-                    baseline: format!("{} chat `/log` then `/me`", lat(&c.chat)),
-                    ratio: speedup(c.chat.median.as_secs_f64(), c.intake.median.as_secs_f64()),
-                    target: "p99 <= 100 ms".into(),
-                    met: Some(c.intake.p99 <= Duration::from_millis(100)),
-                });
-                if c.webhook_counted.0 != c.webhook_counted.1 as i64 {
-                    notes.push(format!(
-                        "CRM webhooks: `/me` counted {} of {} events.",
-                        c.webhook_counted.0, c.webhook_counted.1
-                    ));
-                }
+    let backfill = format!(
+        "CRM backfill of {} activities from the loopback Pipedrive (`App::crm_sync`, real client over HTTP)",
+        count(sizes.crm_activities as f64)
+    );
+    let webhook = "Pipedrive webhook POST to the activity showing in `/me` (one after another)".to_string();
+    match crm {
+        Ok(c) => {
+            let per_s = c.activities as f64 / c.backfill.as_secs_f64().max(1e-9);
+            let read_per_s = c.activities as f64 / c.read_only.as_secs_f64().max(1e-9);
+            let per_10k = |n: u64| n as f64 * 10_000.0 / c.activities.max(1) as f64;
+            rows.push(Row {
+                figure: backfill,
+                measured: format!(
+                    "{} activities/s ({:.2} s); {:.1} API calls and {:.0} Pipedrive tokens per 10,000",
+                    count(per_s),
+                    c.backfill.as_secs_f64(),
+                    per_10k(c.calls),
+                    per_10k(c.cost)
+                ),
+                baseline: format!("{}/s: the same pages read and parsed, nothing stored", count(read_per_s)),
+                ratio: speedup(per_s, read_per_s),
+                target: ">= 50,000 activities/s".into(),
+                met: Some(per_s >= 50_000.0),
+            });
+            rows.push(Row {
+                figure: webhook,
+                measured: lat(&c.webhook),
+                baseline: format!("{} chat `/log` then `/me`", lat(&c.chat)),
+                ratio: speedup(c.chat.median.as_secs_f64(), c.webhook.median.as_secs_f64()),
+                target: "p99 <= 100 ms".into(),
+                met: Some(
+                    c.webhook.p99 <= Duration::from_millis(100) && c.webhook_counted.0 == c.webhook_counted.1 as i64,
+                ),
+            });
+            rows.push(Row {
+                figure: "intake API POST to the activity showing in `/me` (one after another)".into(),
+                measured: lat(&c.intake),
+                baseline: format!("{} chat `/log` then `/me`", lat(&c.chat)),
+                ratio: speedup(c.chat.median.as_secs_f64(), c.intake.median.as_secs_f64()),
+                target: "p99 <= 100 ms".into(),
+                met: Some(c.intake.p99 <= Duration::from_millis(100)),
+            });
+            if c.webhook_counted.0 != c.webhook_counted.1 as i64 {
+                notes.push(format!(
+                    "CRM webhooks: `/me` counted {} of {} events.",
+                    c.webhook_counted.0, c.webhook_counted.1
+                ));
             }
-            Err(e) => {
-                let intake = "intake API POST to the activity showing in `/me` (one after another)".to_string();
-                for (figure, target) in
-                    [(backfill, ">= 50,000 activities/s"), (webhook, "p99 <= 100 ms"), (intake, "p99 <= 100 ms")]
-                {
-                    rows.push(Row {
-                        figure,
-                        measured: format!("failed: {e}"),
-                        baseline: "-".into(),
-                        ratio: "-".into(),
-                        target: target.into(),
-                        met: Some(false),
-                    });
-                }
+        }
+        Err(e) => {
+            let intake = "intake API POST to the activity showing in `/me` (one after another)".to_string();
+            for (figure, target) in
+                [(backfill, ">= 50,000 activities/s"), (webhook, "p99 <= 100 ms"), (intake, "p99 <= 100 ms")]
+            {
+                rows.push(Row {
+                    figure,
+                    measured: format!("failed: {e}"),
+                    baseline: "-".into(),
+                    ratio: "-".into(),
+                    target: target.into(),
+                    met: Some(false),
+                });
             }
         }
     }

@@ -2,8 +2,8 @@
 //! command line, so a token is never typed into Discord.
 
 use super::{CommandCall, Ctx, Response, private};
+use crate::app::crm::{ApplyCounts, CrmStatus};
 use crate::app::{AppError, AppResult};
-use crate::store::crm::{ApplyCounts, CrmStatus};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -21,8 +21,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         Some("link") => {
             let user =
                 call.user("user").ok_or_else(|| AppError::User("choose a member with the `user` option".into()))?;
+            // Unresolved: the app names a new member after the CRM user.
             let name = ctx.resolved_name(user).unwrap_or("").to_string();
-            let name = if name.is_empty() { format!("user {user}") } else { name };
             let crm_user = call.required_string("crm-user")?;
             let linked = ctx.app.crm_link(guild, crm_user, Some((user, name)), ctx.inv.user.as_i64(), ctx.now).await?;
             Ok(private(format!(

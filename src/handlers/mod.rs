@@ -538,7 +538,6 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
         }
         ("crm", "crm-user") => ctx
             .app
-            .store
             .crm_users(guild.as_i64())
             .await?
             .into_iter()
@@ -549,7 +548,6 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             .collect(),
         ("crm", "type") => ctx
             .app
-            .store
             .crm_types(guild.as_i64())
             .await?
             .into_iter()

@@ -234,8 +234,6 @@ pub(super) struct Ctx {
     months: super::import::Sums,
     /// The current record's contributions: summed once it is stored, dropped if it is rolled back.
     pending: Vec<(Contribution, [i64; 4])>,
-    /// Whether the record being applied was stored before (else nothing in rally holds it yet).
-    known: bool,
 }
 
 fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc>) -> Result<Ctx> {
@@ -308,7 +306,6 @@ pub(super) fn load_ctx_for(conn: &Connection, guild: i64, now: DateTime<Utc>) ->
         days: HashMap::new(),
         months: HashMap::new(),
         pending: Vec::new(),
-        known: true,
     })
 }
 
@@ -507,12 +504,14 @@ pub(super) fn find_activity(conn: &Connection, guild: i64, key: &str) -> Result<
     id.map(|id| load_record(conn, id)).transpose()
 }
 
+#[allow(clippy::too_many_arguments)] // the record, its stored state and the pass's stamps
 fn apply_activity(
     ctx: &mut Ctx,
     conn: &Connection,
     a: &CrmActivity,
     record: &CrmRecord,
     body: &str,
+    known: bool,
     checked: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Change> {
@@ -547,7 +546,7 @@ fn apply_activity(
         }),
         _ => None,
     };
-    let current = if ctx.known { find_activity(conn, ctx.guild, &key)? } else { None };
+    let current = if known { find_activity(conn, ctx.guild, &key)? } else { None };
     let (change, activity_id) = settle_activity(ctx, conn, current, desired.as_ref(), now)?;
     let (state, reason, change) = match &credit {
         Credit::Count { .. } => ("counted", String::new(), change),
@@ -803,7 +802,7 @@ fn apply_record(
     let stored = load_stored(conn, ctx.guild, record.object(), record.id())?;
     // A record never seen holds nothing in rally yet (its row and its activity are written
     // together), so its activity need not be looked up.
-    ctx.known = stored.is_some();
+    let known = stored.is_some();
     if let Some(stored) = stored {
         let incoming = millis(record.updated_at());
         if stored.updated_at > incoming && !force {
@@ -825,7 +824,7 @@ fn apply_record(
         }
     }
     match record {
-        CrmRecord::Activity(a) => apply_activity(ctx, conn, a, record, &body, checked, now),
+        CrmRecord::Activity(a) => apply_activity(ctx, conn, a, record, &body, known, checked, now),
         CrmRecord::Deal(d) => apply_deal(ctx, conn, d, record, &body, checked, now),
     }
 }

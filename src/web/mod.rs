@@ -13,7 +13,6 @@ use axum::routing::post;
 use serde_json::json;
 
 use crate::app::App;
-use crate::app::crm::secret_hash;
 use crate::discord::Clock;
 use crate::domain::crm::Provider;
 
@@ -76,7 +75,7 @@ async fn pipedrive_webhook(
     let Some((user, password)) = basic_credentials(&headers) else {
         return unauthorized();
     };
-    match shared.app.store.crm_webhook_allows(guild, user, secret_hash(&password)).await {
+    match shared.app.crm_webhook_allows(guild, user, &password).await {
         Ok(true) => {}
         Ok(false) => return unauthorized(),
         Err(e) => {
