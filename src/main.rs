@@ -22,7 +22,7 @@ use rally::discord::gateway::GatewayConfig;
 use rally::domain::activity::Snowflake;
 use rally::domain::money::{Currency, Money, NumberFormat};
 use rally::domain::period::PeriodSpec;
-use rally::domain::settings::{FiscalStart, WorkingDays, parse_timezone, parse_weekday, weekday_name};
+use rally::domain::settings::{FiscalStart, MoneyPrivacy, WorkingDays, parse_timezone, parse_weekday, weekday_name};
 use rally::handlers::{Action, Invocation, Response};
 
 #[derive(Parser, Debug)]
@@ -301,6 +301,9 @@ struct GuildSet {
     /// Confirm that amounts already recorded are relabelled in the new --currency (not converted).
     #[arg(long, requires = "currency")]
     relabel: bool,
+    /// Who sees other members' money: everyone, or managers (reps see only their own).
+    #[arg(long, value_parser = |s: &str| MoneyPrivacy::parse(s).map_err(|e| e.to_string()))]
+    money_privacy: Option<MoneyPrivacy>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -530,7 +533,9 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
         Command::Report { guild, period, team, format } => {
             known_guild(&app, guild, &db).await?;
-            let report = app.report(guild, &period, team.as_deref(), now).await?;
+            // A data export: members left off the boards are in it too.
+            let needs = rally::app::report::ReportNeeds::EVERYONE;
+            let report = app.report_with(guild, &period, team.as_deref(), needs, now).await?;
             let settings = app.settings(guild).await?;
             match format {
                 TextOrJson::Json => writeln!(
@@ -677,6 +682,9 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             )
             .map_err(io)?;
             writeln!(out, "number format      {}{}", money.format, chosen(s.number_format.is_some())).map_err(io)?;
+            writeln!(out, "money shown to     {}", s.money_privacy.as_str()).map_err(io)?;
+            let left_off = s.board_exclude_role.map_or("nobody".to_string(), |r| format!("members with role {r}"));
+            writeln!(out, "left off boards    {left_off}").map_err(io)?;
         }
         Command::Guild { command: GuildCommand::Set(set) } => {
             let change = SettingsChange {
@@ -689,6 +697,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 working_hours: None,
                 currency: set.currency,
                 number_format: set.number_format,
+                board_exclude_role: None,
+                money_privacy: set.money_privacy,
                 relabel: set.relabel,
             };
             let s = app.change_settings(set.guild, change, "cli".into(), now).await?;

@@ -267,11 +267,18 @@ impl App {
         let only: BTreeSet<i64> = comp.row.teams.iter().copied().collect();
         let teams: Vec<_> =
             self.store.teams(g).await?.into_iter().filter(|t| only.is_empty() || only.contains(&t.id)).collect();
-        let members = self.store.members(g).await?;
+        // Members the guild leaves off its boards (its exclusion role) neither compete nor add to
+        // their team's total or its count of active members.
+        let excluded = self.board_excluded(Snowflake::new(g as u64)?).await?;
+        let members: Vec<_> =
+            self.store.members(g).await?.into_iter().filter(|m| !excluded.contains(&m.user_id)).collect();
         let mut by_team: HashMap<i64, Totals> = HashMap::new();
         let mut by_user: HashMap<u64, Totals> = HashMap::new();
         let mut active: HashMap<i64, BTreeSet<u64>> = HashMap::new();
         for row in self.store.kind_totals(g, window.first_day, window.end_day).await? {
+            if excluded.contains(&row.user_id) {
+                continue;
+            }
             by_team.entry(row.team_id).or_default().add(&row.kind, row.quantity, row.points, row.amount);
             by_user.entry(row.user_id).or_default().add(&row.kind, row.quantity, row.points, row.amount);
             if row.quantity > 0 {
@@ -387,8 +394,13 @@ impl App {
         if comp.contest == Contest::Reps {
             return Ok(winners.into_iter().collect());
         }
+        let excluded = self.board_excluded(Snowflake::new(comp.row.guild_id as u64)?).await?;
         let members = self.store.members(comp.row.guild_id).await?;
-        Ok(members.into_iter().filter(|m| winners.contains(&(m.team_id as u64))).map(|m| m.user_id).collect())
+        Ok(members
+            .into_iter()
+            .filter(|m| winners.contains(&(m.team_id as u64)) && !excluded.contains(&m.user_id))
+            .map(|m| m.user_id)
+            .collect())
     }
 }
 

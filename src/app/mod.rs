@@ -19,6 +19,7 @@ pub mod settings;
 pub mod teams;
 
 use crate::domain::DomainError;
+use crate::domain::activity::Snowflake;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +56,12 @@ pub struct App {
     scheduler_wake: std::sync::Arc<tokio::sync::Notify>,
     /// Wakes the CRM poller for a sync now (`/crm sync`).
     crm_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The roles last stored per (guild, member), so that an interaction writes only on a change.
+    roles_seen: std::sync::Arc<std::sync::Mutex<RolesSeen>>,
 }
+
+/// Each (guild, member)'s roles as last stored.
+type RolesSeen = std::collections::HashMap<(i64, u64), Vec<u64>>;
 
 impl App {
     pub fn new(store: Store) -> App {
@@ -63,12 +69,40 @@ impl App {
             store,
             scheduler_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            roles_seen: Default::default(),
         }
     }
 
     /// Tells a sleeping scheduler to look at the schedules again.
     pub fn schedules_changed(&self) {
         self.scheduler_wake.notify_one();
+    }
+
+    /// Keeps the Discord roles a member holds, as their interaction showed them, for the guild's
+    /// board exclusion (see `GuildSettings::board_exclude_role`). Writes only when they changed
+    /// since this process last stored them; a member rally does not know yet is skipped (their
+    /// next interaction stores them).
+    pub async fn note_roles(&self, guild: Snowflake, user: Snowflake, roles: &[u64]) -> AppResult<()> {
+        let key = (guild.as_i64(), user.get());
+        let mut sorted = roles.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if self.roles_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&sorted) {
+            return Ok(());
+        }
+        self.store.note_roles(key.0, user.as_i64(), sorted.clone()).await?;
+        if self.store.member(key.0, user.as_i64()).await?.is_some() {
+            self.roles_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, sorted);
+        }
+        Ok(())
+    }
+
+    /// The members the guild leaves off its boards: those last seen holding its exclusion role.
+    pub async fn board_excluded(&self, guild: Snowflake) -> AppResult<std::collections::HashSet<u64>> {
+        match self.store.guild_settings(guild.as_i64()).await?.board_exclude_role {
+            Some(role) => Ok(self.store.members_with_role(guild.as_i64(), role).await?),
+            None => Ok(Default::default()),
+        }
     }
 
     /// The poller's wake-up: notified, it runs a sync round now.

@@ -23,14 +23,19 @@ pub struct ReportNeeds {
     /// Per-kind counts (and the deals won and lost they give). Without them only points and
     /// revenue are read, from the kind-less rollups; counts, deals and win rates read as empty.
     pub kinds: bool,
+    /// Members the guild leaves off its boards (its exclusion role) count too: a data export
+    /// wants them, a board or team table does not.
+    pub everyone: bool,
 }
 
 impl ReportNeeds {
-    pub const ALL: ReportNeeds = ReportNeeds { previous: true, streaks: true, kinds: true };
+    pub const ALL: ReportNeeds = ReportNeeds { previous: true, streaks: true, kinds: true, everyone: false };
+    /// Everything, about everyone (`rally report`).
+    pub const EVERYONE: ReportNeeds = ReportNeeds { everyone: true, ..ReportNeeds::ALL };
     /// A leaderboard by a kind: this period's totals only.
-    pub const TOTALS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: true };
+    pub const TOTALS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: true, everyone: false };
     /// A leaderboard by points or revenue: this period's points and revenue only.
-    pub const POINTS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: false };
+    pub const POINTS: ReportNeeds = ReportNeeds { previous: false, streaks: false, kinds: false, everyone: false };
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -177,7 +182,12 @@ impl App {
         } else {
             Vec::new()
         };
-        let members = self.store.members(g).await?;
+        let excluded = if needs.everyone { HashSet::new() } else { self.board_excluded(guild).await? };
+        let current: Vec<KindTotalsRow> = current.into_iter().filter(|r| !excluded.contains(&r.user_id)).collect();
+        let points_only: Vec<_> = points_only.into_iter().filter(|r| !excluded.contains(&r.0)).collect();
+        let before: Vec<_> = before.into_iter().filter(|r| !excluded.contains(&r.0)).collect();
+        let members: Vec<_> =
+            self.store.members(g).await?.into_iter().filter(|m| !excluded.contains(&m.user_id)).collect();
         let team_names: HashMap<i64, &str> = teams.iter().map(|t| (t.id, t.name.as_str())).collect();
 
         let mut by_member: HashMap<u64, Totals> = HashMap::new();

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::money::{Currency, Money, NumberFormat};
-use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours};
+use crate::domain::settings::{FiscalStart, GuildSettings, MoneyPrivacy, WorkingDays, WorkingHours};
 
 /// The settings to change; `None` keeps the current value.
 #[derive(Clone, Debug, Default)]
@@ -20,6 +20,9 @@ pub struct SettingsChange {
     pub working_hours: Option<WorkingHours>,
     pub currency: Option<Currency>,
     pub number_format: Option<NumberFormat>,
+    /// The role whose members are left off boards; `Some(None)` clears it.
+    pub board_exclude_role: Option<Option<u64>>,
+    pub money_privacy: Option<MoneyPrivacy>,
     /// The user confirmed that amounts already recorded are relabelled in the new currency
     /// (not converted). Without it, a currency change on a guild that holds money is refused.
     pub relabel: bool,
@@ -54,6 +57,12 @@ impl App {
         }
         if let Some(r) = change.manager_role {
             s.manager_role = r;
+        }
+        if let Some(r) = change.board_exclude_role {
+            s.board_exclude_role = r;
+        }
+        if let Some(p) = change.money_privacy {
+            s.money_privacy = p;
         }
         if let Some(h) = change.working_hours {
             s.working_hours = h;

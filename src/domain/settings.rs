@@ -217,6 +217,39 @@ fn hhmm(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
+/// Who sees money (revenue, deal values, money goals and quotas, commission) of other members.
+/// Counts and points are everyone's either way; a member always sees their own money.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MoneyPrivacy {
+    /// Everyone sees everyone's money (the default, as before the setting existed).
+    #[default]
+    Everyone,
+    /// Only managers see other members' money; boards ranked by money show ranks without amounts.
+    Managers,
+}
+
+impl MoneyPrivacy {
+    /// Reads `everyone` or `managers` (any case).
+    pub fn parse(s: &str) -> Result<MoneyPrivacy, DomainError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "everyone" => Ok(MoneyPrivacy::Everyone),
+            "managers" => Ok(MoneyPrivacy::Managers),
+            other => Err(DomainError::invalid(format!(
+                "`{}` is not a privacy setting; use `everyone` or `managers`",
+                shorten(other, 20)
+            ))),
+        }
+    }
+
+    /// The name `parse` reads back.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoneyPrivacy::Everyone => "everyone",
+            MoneyPrivacy::Managers => "managers",
+        }
+    }
+}
+
 /// How far back an activity may be dated when logged live (imports are exempt).
 pub const DEFAULT_BACKDATE_DAYS: u32 = 7;
 
@@ -236,6 +269,11 @@ pub struct GuildSettings {
     /// Kinds whose activities come from the guild's CRM, not from chat: `/log` refuses them, so
     /// that nothing is counted twice. Empty without a CRM connection.
     pub crm_fed: Vec<KindName>,
+    /// Members holding this Discord role (as last seen on their interactions) are left off boards,
+    /// team tables and competitions; they keep their own `/me`.
+    pub board_exclude_role: Option<u64>,
+    /// Who sees other members' money.
+    pub money_privacy: MoneyPrivacy,
 }
 
 impl GuildSettings {
@@ -265,6 +303,8 @@ impl Default for GuildSettings {
             currency: None,
             number_format: None,
             crm_fed: Vec::new(),
+            board_exclude_role: None,
+            money_privacy: MoneyPrivacy::Everyone,
         }
     }
 }

@@ -31,7 +31,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     // The table shows no streaks.
-    let needs = ReportNeeds { previous: true, streaks: false, kinds: true };
+    let needs = ReportNeeds { previous: true, streaks: false, kinds: true, everyone: false };
     let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
     let total: i64 = report.members.iter().map(|m| m.points).sum();
     // The kinds the team did most, so the table stays narrow enough for a phone.
@@ -163,7 +163,11 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let user = call.user("user").ok_or_else(|| AppError::User("choose a rep with the `user` option".into()))?;
     let spec = call.period()?;
-    let report = ctx.app.report(ctx.inv.guild, &spec, None, ctx.now).await?;
+    // A member the guild leaves off its boards still has numbers a manager may ask for; they are
+    // read from a report of everyone, and ranked nowhere.
+    let left_off = ctx.app.board_excluded(ctx.inv.guild).await?.contains(&user);
+    let needs = if left_off { ReportNeeds::EVERYONE } else { ReportNeeds::ALL };
+    let report = ctx.app.report_with(ctx.inv.guild, &spec, None, needs, ctx.now).await?;
     let Some(m) = report.members.iter().find(|m| m.user_id == user.to_string()) else {
         return Ok(super::private(format!("<@{user}> has not logged anything on this server yet.")));
     };
@@ -179,7 +183,7 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
     };
-    let prev = ctx.app.report(ctx.inv.guild, &previous_spec, None, ctx.now).await?;
+    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, needs, ctx.now).await?;
     let p = prev.members.iter().find(|p| p.user_id == m.user_id);
     let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
     let line = |name: &str, (cur, before): (i64, i64), is_money: bool| {
@@ -215,7 +219,12 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         inline: true,
     });
     fields.push(Field { name: "Streak".into(), value: super::format::streak(m.streak as i64), inline: true });
-    fields.push(Field { name: "Rank".into(), value: format!("#{} of {}", m.rank, report.members.len()), inline: true });
+    let rank = if left_off {
+        "left off boards (their role)".to_string()
+    } else {
+        format!("#{} of {}", m.rank, report.members.len())
+    };
+    fields.push(Field { name: "Rank".into(), value: rank, inline: true });
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&format!("{} · {}", m.user_name, report.period.describe()), 256)),

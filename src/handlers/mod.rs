@@ -330,6 +330,14 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
     {
         tracing::warn!(error = %e, interaction = inv.id, "the money settings read from the locale were not stored");
     }
+    // Discord sends the member's roles (and the bot's permissions) on every guild interaction; the
+    // CLI's invocations carry neither, and must not erase what Discord showed.
+    if result.is_ok()
+        && inv.app_permissions.is_some()
+        && let Err(e) = app.note_roles(inv.guild, inv.user, &inv.roles).await
+    {
+        tracing::warn!(error = %e, interaction = inv.id, "the member's roles were not stored");
+    }
     let response = result.unwrap_or_else(|e| error_reply(inv, e));
     match limits::check(&response) {
         Ok(()) => response,

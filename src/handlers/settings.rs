@@ -1,4 +1,4 @@
-//! `/settings show|timezone|currency|number-format|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|kind|kind-remove`:
+//! `/settings show|timezone|currency|number-format|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|leaderboards|leaderboard-exclude|privacy|kind|kind-remove`:
 //! for managers.
 
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
@@ -6,7 +6,9 @@ use crate::app::settings::SettingsChange;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::{ActivityKind, KindName};
 use crate::domain::money::{Currency, NumberFormat};
-use crate::domain::settings::{FiscalStart, WorkingDays, WorkingHours, parse_timezone, parse_weekday, weekday_name};
+use crate::domain::settings::{
+    FiscalStart, MoneyPrivacy, WorkingDays, WorkingHours, parse_timezone, parse_weekday, weekday_name,
+};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -29,6 +31,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         Some("working-days") => change.working_days = Some(WorkingDays::parse(call.required_string("days")?)?),
         Some("working-hours") => change.working_hours = Some(WorkingHours::parse(call.required_string("hours")?)?),
         Some("manager-role") => change.manager_role = Some(call.role("role")),
+        Some("leaderboard-exclude") => change.board_exclude_role = Some(call.role("role")),
+        Some("privacy") => change.money_privacy = Some(MoneyPrivacy::parse(call.required_string("money")?)?),
         Some("backdate") => {
             let days = call.integer("days").ok_or_else(|| AppError::User("give the number of days (0-366)".into()))?;
             change.backdate_days = Some(
@@ -69,10 +73,25 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         }
         _ => return Err(AppError::User("use /settings show or one of its setting subcommands".into())),
     }
+    let note = match (call.sub.as_deref(), change.board_exclude_role, change.money_privacy) {
+        (_, Some(Some(role)), _) => {
+            format!(
+                " Members with <@&{role}> are left off boards, team tables and competitions from now on; \
+                 they keep their own `/me`. rally knows a member's roles from their latest command, so \
+                 someone who has not used rally since getting the role shows until they do."
+            )
+        }
+        (_, Some(None), _) => " Nobody is left off boards any more.".to_string(),
+        (_, _, Some(MoneyPrivacy::Managers)) => " Reps now see only their own money; boards ranked by money show \
+             them ranks without amounts. Managers see everything."
+            .to_string(),
+        (_, _, Some(MoneyPrivacy::Everyone)) => " Everyone sees everyone's money again.".to_string(),
+        _ => String::new(),
+    };
     ctx.app.change_settings(guild, change, ctx.actor(), ctx.now).await?;
     show(ctx).await.map(|r| match r {
         Response::Message(mut m) => {
-            m.content = Some("✅ Saved.".into());
+            m.content = Some(format!("✅ Saved.{note}"));
             Response::Message(m)
         }
         other => other,
@@ -110,6 +129,15 @@ async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
                 field("Currency", format!("{} ({})", s.money().currency, s.money().currency.name())),
                 field("Number format", format!("{} · e.g. {}", s.money().format, s.money().format(125_050))),
                 field("Leaderboards", if leaderboards { "on" } else { "off" }.to_string()),
+                field("Left off boards", s.board_exclude_role.map_or("nobody".into(), |r| format!("<@&{r}>"))),
+                field(
+                    "Money shown to",
+                    match s.money_privacy {
+                        MoneyPrivacy::Everyone => "everyone",
+                        MoneyPrivacy::Managers => "managers (reps: their own)",
+                    }
+                    .to_string(),
+                ),
                 Field {
                     name: "Activity kinds".into(),
                     value: super::format::clip(&kinds.join(" · "), 1024),

@@ -8,7 +8,9 @@ use super::{Result, Store, StoreError, millis};
 use crate::domain::activity::{ActivityKind, KindName, default_kinds, unknown_kind};
 use crate::domain::money::{Currency, Money, NumberFormat};
 use crate::domain::period::local_date;
-use crate::domain::settings::{FiscalStart, GuildSettings, WorkingDays, WorkingHours, parse_timezone, weekday_name};
+use crate::domain::settings::{
+    FiscalStart, GuildSettings, MoneyPrivacy, WorkingDays, WorkingHours, parse_timezone, weekday_name,
+};
 
 /// Records one write in the audit table. `before`/`after` are JSON snapshots of what changed.
 #[allow(clippy::too_many_arguments)] // mirrors the audit table's columns one to one
@@ -58,7 +60,8 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
     let row = conn
         .prepare_cached(
             "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days,
-             work_start, work_end, currency, number_format, crm_fed FROM guilds WHERE guild_id = ?1",
+             work_start, work_end, currency, number_format, crm_fed, board_exclude_role, money_privacy
+             FROM guilds WHERE guild_id = ?1",
         )?
         .query_row([guild], |r| {
             Ok((
@@ -73,10 +76,26 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 r.get::<_, String>(10)?,
+                r.get::<_, Option<i64>>(11)?,
+                r.get::<_, String>(12)?,
             ))
         })
         .optional()?;
-    let Some((tz, week_start, fiscal, working, role, backdate, work_start, work_end, currency, format, crm_fed)) = row
+    let Some((
+        tz,
+        week_start,
+        fiscal,
+        working,
+        role,
+        backdate,
+        work_start,
+        work_end,
+        currency,
+        format,
+        crm_fed,
+        exclude,
+        privacy,
+    )) = row
     else {
         return Ok(GuildSettings::default());
     };
@@ -91,6 +110,8 @@ pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettin
         currency: currency.as_deref().map(Currency::parse).transpose()?,
         number_format: format.as_deref().map(NumberFormat::parse).transpose()?,
         crm_fed: crm_fed.split(',').filter(|k| !k.is_empty()).map(KindName::parse).collect::<Result<_, _>>()?,
+        board_exclude_role: exclude.map(|r| r as u64),
+        money_privacy: MoneyPrivacy::parse(&privacy)?,
     })
 }
 
@@ -117,6 +138,8 @@ pub fn settings_json(s: &GuildSettings) -> serde_json::Value {
         "working_hours": s.working_hours.to_string(),
         "currency": s.currency.map(|c| c.code()),
         "number_format": s.number_format.map(|f| f.pattern()),
+        "board_exclude_role": s.board_exclude_role.map(|r| r.to_string()),
+        "money_privacy": s.money_privacy.as_str(),
     })
 }
 
@@ -245,7 +268,7 @@ impl Store {
             c.prepare_cached(
                 "UPDATE guilds SET timezone = ?2, week_start = ?3, fiscal_year_start = ?4, working_days = ?5,
                  manager_role = ?6, backdate_days = ?7, work_start = ?8, work_end = ?9, currency = ?10,
-                 number_format = ?11 WHERE guild_id = ?1",
+                 number_format = ?11, board_exclude_role = ?12, money_privacy = ?13 WHERE guild_id = ?1",
             )?
             .execute(params![
                 guild,
@@ -259,6 +282,8 @@ impl Store {
                 settings.working_hours.end_minute(),
                 settings.currency.map(|c| c.code()),
                 settings.number_format.map(|f| f.pattern()),
+                settings.board_exclude_role.map(|r| r as i64),
+                settings.money_privacy.as_str(),
             ])?;
             if before.timezone != settings.timezone {
                 rebuild_rollups(c, guild, &settings)?;

@@ -537,6 +537,15 @@ CREATE TABLE api_keys (
     last_used_at INTEGER
 ) STRICT;
 "#,
+    // 10: boards people trust: a role left off boards, who sees money, and members' roles.
+    r#"
+ALTER TABLE guilds ADD COLUMN board_exclude_role INTEGER;
+ALTER TABLE guilds ADD COLUMN money_privacy TEXT NOT NULL DEFAULT 'everyone'
+    CHECK (money_privacy IN ('everyone', 'managers'));
+-- The member's Discord role ids as last seen on one of their interactions, space-separated:
+-- rally has no member list of its own (that needs a privileged intent), so this is what it knows.
+ALTER TABLE members ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// How many migrations the database at hand has run.

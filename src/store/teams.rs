@@ -165,6 +165,34 @@ impl Store {
         .await
     }
 
+    /// Records the Discord roles a member holds, as seen on one of their interactions (space-separated
+    /// ids, sorted). Nothing happens for someone who is not a member yet; returns whether a row changed.
+    pub async fn note_roles(&self, guild: i64, user: i64, roles: Vec<u64>) -> Result<bool> {
+        let mut roles = roles;
+        roles.sort_unstable();
+        roles.dedup();
+        let text = roles.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+        self.write(move |c| {
+            Ok(c.prepare_cached("UPDATE members SET roles = ?3 WHERE guild_id = ?1 AND user_id = ?2 AND roles <> ?3")?
+                .execute(params![guild, user, text])?
+                > 0)
+        })
+        .await
+    }
+
+    /// The members whose last seen roles include `role`: those the guild leaves off its boards.
+    pub async fn members_with_role(&self, guild: i64, role: u64) -> Result<std::collections::HashSet<u64>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT user_id FROM members
+                 WHERE guild_id = ?1 AND instr(' ' || roles || ' ', ' ' || ?2 || ' ') > 0",
+            )?;
+            let rows = stmt.query_map(params![guild, role.to_string()], |r| r.get::<_, i64>(0))?;
+            Ok(rows.map(|r| r.map(|u| u as u64)).collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     pub async fn member(&self, guild: i64, user: i64) -> Result<Option<Member>> {
         self.read(move |c| load_member(c, guild, user)).await
     }

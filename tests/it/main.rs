@@ -11,6 +11,7 @@ mod crm_crash;
 mod csv_dialects;
 mod deals;
 mod e2e;
+mod exclusions;
 mod forecast_comp;
 mod fuzz;
 mod goals;
