@@ -13,7 +13,7 @@ use crate::domain::pipeline::{
     DealName, FunnelStats, Gap, LostReason, MIN_SAMPLE, Outcome, Pipeline, StageName, Step, mentor_matches,
     weakest_step,
 };
-use crate::store::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
+use crate::store::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 
 /// What a rep asked to open, already parsed.
 #[derive(Clone, Debug)]
@@ -54,14 +54,15 @@ pub struct DealFilter {
 
 #[derive(Clone, Debug)]
 pub struct DealList {
+    /// The rows asked for (one page).
     pub deals: Vec<DealRecord>,
-    /// All matching deals, of which `deals` holds the first few.
-    pub total: u64,
+    /// Every matching deal: how many, their value and their weighted value.
+    pub totals: DealTotals,
     /// Whether open deals were listed (false: a closing stage was asked for).
     pub open: bool,
 }
 
-/// Most deals read for one list: more would not fit a reply anyway.
+/// Most deals read for one autocomplete list: more would not fit one anyway.
 const LIST_LIMIT: u32 = 200;
 
 /// Whose funnel.
@@ -216,8 +217,14 @@ impl App {
     }
 
     /// Deals matching the filter: open ones, or those closed in a closing stage when one is asked
-    /// for. Soonest expected close first.
-    pub async fn list_deals(&self, guild: Snowflake, filter: DealFilter) -> AppResult<DealList> {
+    /// for, soonest expected close first. `page` picks which of them to read (`rows(total)` gives
+    /// the row range for the number matching), so that a page past the end can be refused.
+    pub async fn list_deals(
+        &self,
+        guild: Snowflake,
+        filter: DealFilter,
+        rows: impl FnOnce(usize) -> AppResult<std::ops::Range<usize>>,
+    ) -> AppResult<DealList> {
         let g = guild.as_i64();
         let team = match &filter.team {
             Some(name) => Some(self.team(guild, name).await?.id),
@@ -239,11 +246,18 @@ impl App {
             team,
             stage: stage.map(|s| s.name.as_str().to_string()),
             open_only: open,
-            limit: LIST_LIMIT,
+            limit: 0,
+            offset: 0,
         };
-        let deals = self.store.deals(g, query.clone()).await?;
-        let total = self.store.count_deals(g, query).await?;
-        Ok(DealList { deals, total, open })
+        let totals = self.store.count_deals(g, query.clone()).await?;
+        let range = rows(usize::try_from(totals.count).unwrap_or(usize::MAX))?;
+        let query = DealQuery {
+            limit: u32::try_from(range.len()).unwrap_or(u32::MAX),
+            offset: u32::try_from(range.start).unwrap_or(u32::MAX),
+            ..query
+        };
+        let deals = if range.is_empty() { Vec::new() } else { self.store.deals(g, query).await? };
+        Ok(DealList { deals, totals, open })
     }
 
     /// The user's open deals (for autocomplete).

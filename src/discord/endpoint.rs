@@ -120,19 +120,23 @@ async fn interaction(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     match early {
         Some(Response::Message(m)) if !m.attachments.is_empty() => {
             // Files cannot ride in a JSON body: defer now, upload them with the edit.
-            let ephemeral = m.ephemeral;
+            let body = if m.update { serde_json::json!({"type": 6}) } else { deferred(m.ephemeral) };
             tokio::spawn(async move { complete(&shared, &token, Response::Message(m)).await });
-            Json(deferred(ephemeral)).into_response()
+            Json(body).into_response()
         }
         Some(response) => Json(render::interaction_json(&response)).into_response(),
         None => {
-            let ephemeral = !super::gateway::public(&inv);
+            let body = if super::gateway::updates(&inv) {
+                serde_json::json!({"type": 6})
+            } else {
+                deferred(!super::gateway::public(&inv))
+            };
             tokio::spawn(async move {
                 if let Ok(response) = work.await {
                     complete(&shared, &token, response).await;
                 }
             });
-            Json(deferred(ephemeral)).into_response()
+            Json(body).into_response()
         }
     }
 }

@@ -130,6 +130,15 @@ pub(super) fn public(inv: &Invocation) -> bool {
     }
 }
 
+/// Whether the answer replaces the message a pressed button is on (a page turned by its owner): a
+/// slow one is then deferred as an update (type 6), which shows no "thinking…" message.
+pub(super) fn updates(inv: &Invocation) -> bool {
+    match &inv.action {
+        Action::Button { custom_id } => crate::handlers::paging::updates_in_place(custom_id, inv.user.get()),
+        _ => false,
+    }
+}
+
 /// Runs one interaction through the pipeline and answers it on Discord.
 pub async fn answer(
     app: &App,
@@ -168,7 +177,11 @@ pub async fn answer(
         send(http, id, token, &response).await;
         return;
     }
-    let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(!public(&inv)));
+    let defer = if updates(&inv) {
+        CreateInteractionResponse::Acknowledge
+    } else {
+        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(!public(&inv)))
+    };
     if let Err(e) = defer.execute(http, (id, token)).await {
         tracing::error!(interaction = inv.id, error = %e, "could not defer");
     }

@@ -44,11 +44,14 @@ fn rows(m: &Message) -> Vec<CreateActionRow> {
                 chunk
                     .iter()
                     .map(|b| {
-                        CreateButton::new(&b.custom_id).label(&b.label).style(match b.style {
-                            ButtonStyle::Primary => SerenityButtonStyle::Primary,
-                            ButtonStyle::Secondary => SerenityButtonStyle::Secondary,
-                            ButtonStyle::Danger => SerenityButtonStyle::Danger,
-                        })
+                        CreateButton::new(&b.custom_id)
+                            .label(&b.label)
+                            .style(match b.style {
+                                ButtonStyle::Primary => SerenityButtonStyle::Primary,
+                                ButtonStyle::Secondary => SerenityButtonStyle::Secondary,
+                                ButtonStyle::Danger => SerenityButtonStyle::Danger,
+                            })
+                            .disabled(b.disabled)
                     })
                     .collect(),
             )
@@ -70,7 +73,12 @@ pub fn files(m: &Message) -> Vec<CreateAttachment> {
 }
 
 pub fn message(m: &Message) -> CreateInteractionResponseMessage {
-    let mut out = CreateInteractionResponseMessage::new().ephemeral(m.ephemeral);
+    // An update keeps the message's own visibility; flags other than SUPPRESS_EMBEDS are not
+    // Discord's to change there.
+    let mut out = CreateInteractionResponseMessage::new();
+    if !m.update {
+        out = out.ephemeral(m.ephemeral);
+    }
     if let Some(c) = &m.content {
         out = out.content(c);
     }
@@ -87,6 +95,7 @@ pub fn message(m: &Message) -> CreateInteractionResponseMessage {
 /// The interaction response for Discord; attachments travel inside it as files.
 pub fn interaction_response(r: &Response) -> CreateInteractionResponse {
     match r {
+        Response::Message(m) if m.update => CreateInteractionResponse::UpdateMessage(message(m)),
         Response::Message(m) => CreateInteractionResponse::Message(message(m)),
         Response::Choices(choices) => {
             let mut out = CreateAutocompleteResponse::new();

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::format::{clip, fit_lines};
+use super::paging::Page;
 use super::{ADMINISTRATOR, Attachment, CommandCall, Ctx, Embed, Field, MANAGE_ROLES, Message, Response, private};
 use crate::app::competitions::{Board, Competition, CompetitionRequest};
 use crate::app::{App, AppError, AppResult};
@@ -13,7 +14,7 @@ use crate::domain::money::Money;
 use crate::domain::settings::GuildSettings;
 
 const CHART: &str = "standings.png";
-/// Rows shown in standings; the rest are counted.
+/// Rows per page of standings.
 const TOP: usize = 20;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
@@ -23,7 +24,15 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             let comp = ctx.app.competition(ctx.inv.guild, call.string("name"), ctx.now).await?;
             let board = ctx.app.current_board(&comp, ctx.now).await?;
             let settings = ctx.settings().await?;
-            Ok(Response::Message(standings_message(&comp, &board, &settings)))
+            let page = Page::of(call, board.standings.len(), TOP)?;
+            let mut message = standings_message(&comp, &board, &settings, &page, Some(ctx.inv.user.get()));
+            if super::paging::pressed(call) {
+                // The chart is on the message already; a turned page does not upload it again.
+                message.attachments.clear();
+                message.embeds.iter_mut().for_each(|e| e.image = None);
+            }
+            message.buttons = page.buttons(call, ctx.inv.user.get());
+            Ok(Response::Message(message))
         }
         Some("end") => {
             ctx.require_manager().await?;
@@ -173,11 +182,27 @@ fn show_score(comp: &Competition, s: &Standing, money: Money) -> String {
 
 /// Standings as a public embed with a bar chart: for `/compete show`, `what:competition`
 /// schedules and the announcement.
-pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSettings) -> Message {
-    let lines: Vec<String> = board
-        .standings
+/// `page` picks the rows shown; a `viewer` taking part in a contest between reps keeps their own
+/// row in sight on every page.
+pub fn standings_message(
+    comp: &Competition,
+    board: &Board,
+    settings: &GuildSettings,
+    page: &Page,
+    viewer: Option<u64>,
+) -> Message {
+    let mine = viewer
+        .filter(|_| comp.contest == crate::domain::competition::Contest::Reps)
+        .and_then(|v| board.standings.iter().position(|s| s.entry.id == v))
+        .filter(|i| !page.rows.contains(i));
+    let shown: Vec<usize> = match mine {
+        Some(i) if i < page.rows.start => std::iter::once(i).chain(page.rows.clone()).collect(),
+        Some(i) => page.rows.clone().chain(std::iter::once(i)).collect(),
+        None => page.rows.clone().collect(),
+    };
+    let lines: Vec<String> = shown
         .iter()
-        .take(TOP)
+        .map(|&i| &board.standings[i])
         .map(|s| {
             let medal = match s.rank {
                 Some(1) => "🥇",
@@ -194,8 +219,10 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
     } else {
         fit_lines(&lines, 0, 3900, "").0
     };
-    if board.standings.len() > TOP {
-        description.push_str(&format!("\n… and {} more", board.standings.len() - TOP));
+    if let Some(label) = page.label() {
+        // Posts nobody asked for carry no buttons; the command reaches the rest.
+        let how = if viewer.is_some() { "◀ ▶ or the page option" } else { "the rest with `/compete show page:`" };
+        description.push_str(&format!("\n{label} · {how}"));
     }
     let tz = settings.timezone;
     let ends = board.ends_at.with_timezone(&tz).format("%a %d %b %H:%M").to_string();
@@ -256,6 +283,12 @@ pub fn standings_message(comp: &Competition, board: &Board, settings: &GuildSett
     }
 }
 
+/// The first page of standings, for posts nobody asked for: the scheduler's and announcements.
+fn first_page(board: &Board) -> Page {
+    let pages = board.standings.len().div_ceil(TOP).max(1);
+    Page { number: 1, pages, rows: 0..board.standings.len().min(TOP) }
+}
+
 /// Money is charted in major units; everything else as scored.
 fn scale(comp: &Competition, v: f64, money: Money) -> f64 {
     if comp.metric == GoalMetric::Revenue && comp.scoring != Scoring::PercentOfGoal { money.to_major(v) } else { v }
@@ -263,7 +296,7 @@ fn scale(comp: &Competition, v: f64, money: Money) -> f64 {
 
 /// The winner announcement for a closed season: who won, the final standings and the reward.
 pub fn announcement(comp: &Competition, board: &Board, settings: &GuildSettings) -> Message {
-    let mut message = standings_message(comp, board, settings);
+    let mut message = standings_message(comp, board, settings, &first_page(board), None);
     let winners: Vec<String> = crate::domain::competition::winners(&board.standings)
         .iter()
         .map(|s| match comp.contest {
@@ -311,5 +344,5 @@ pub(super) async fn scheduled(
     }
     let board = app.current_board(&comp, slot).await?;
     let settings = app.settings(guild).await?;
-    Ok(Some(standings_message(&comp, &board, &settings)))
+    Ok(Some(standings_message(&comp, &board, &settings, &first_page(&board), None)))
 }

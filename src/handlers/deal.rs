@@ -2,6 +2,7 @@
 //! their own deals; listing others' deals and changing the stages is for managers.
 
 use super::format::{clip, fit_lines, table};
+use super::paging::Page;
 use super::{CommandCall, Ctx, Embed, Message, Response, private};
 use crate::app::deals::{CloseDealRequest, DealFilter, OpenDealRequest};
 use crate::app::{AppError, AppResult};
@@ -137,6 +138,8 @@ async fn close(ctx: &Ctx<'_>, call: &CommandCall, outcome: Outcome) -> AppResult
 
 /// Characters of an embed description: 4096, less the code fence.
 const TABLE_BUDGET: usize = 4096 - 8;
+/// Deals per page of `/deal list`.
+const LIST_PAGE: usize = 20;
 
 async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let user = call.user("user");
@@ -156,7 +159,17 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let stage = present(call, "stage").map(StageName::parse).transpose()?;
     let filter = DealFilter { user, team: team.map(str::to_string), stage };
-    let listed = ctx.app.list_deals(ctx.inv.guild, filter).await?;
+    let mut page = None;
+    let listed = ctx
+        .app
+        .list_deals(ctx.inv.guild, filter, |total| {
+            let p = Page::of(call, total, LIST_PAGE)?;
+            let rows = p.rows.clone();
+            page = Some(p);
+            Ok(rows)
+        })
+        .await?;
+    let page = page.unwrap_or(Page { number: 1, pages: 1, rows: 0..0 });
     let whose = match (user, team) {
         (Some(u), _) if u == ctx.inv.user => "Your".to_string(),
         (Some(u), _) => format!("{}'s", listed.deals.first().map_or(format!("<@{u}>"), |d| clip(&d.user_name, 40))),
@@ -188,29 +201,17 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         rows.push(row(d, listed.open, show_owner, money));
     }
     let lines = table(&rows, &[0, 1, 4]);
-    // Room for a longer "… and N more" when deals beyond those read are counted in.
-    let (mut body, mut omitted) = fit_lines(&lines, 1, TABLE_BUDGET - 24, "");
-    let unread = listed.total.saturating_sub(listed.deals.len() as u64) as usize;
-    if unread > 0 {
-        // More deals than were read: the note counts them too.
-        omitted += unread;
-        let kept: Vec<&str> = body.lines().filter(|l| !l.starts_with("… and ")).collect();
-        body = format!("{}\n… and {omitted} more", kept.join("\n"));
-    }
-    let total: i64 = listed.deals.iter().map(|d| d.value).sum();
-    let weighted: i64 = listed.deals.iter().map(|d| d.value * i64::from(d.probability) / 100).sum();
-    let footer = if listed.open {
-        format!(
-            "{} deal{} · {} in total · {} weighted by stage",
-            listed.total,
-            if listed.total == 1 { "" } else { "s" },
-            money.format(total),
-            money.format(weighted)
-        )
+    let (body, _) = fit_lines(&lines, 1, TABLE_BUDGET, " (all of them: /export)");
+    let t = listed.totals;
+    let count = format!("{} deal{}", t.count, if t.count == 1 { "" } else { "s" });
+    let mut footer = if listed.open {
+        format!("{count} · {} in total · {} weighted by stage", money.format(t.value), money.format(t.weighted))
     } else {
-        format!("{} deal{} · {} in total", listed.total, if listed.total == 1 { "" } else { "s" }, money.format(total))
+        format!("{count} · {} in total", money.format(t.value))
     };
-    let footer = if unread > 0 { format!("{footer} (of the first {} listed)", listed.deals.len()) } else { footer };
+    if let Some(label) = page.label() {
+        footer = format!("{label} · ◀ ▶ or the page option · {footer}");
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&title, 256)),
@@ -219,6 +220,7 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             color: Some(0x16a085),
             ..Embed::default()
         }],
+        buttons: page.buttons(call, ctx.inv.user.get()),
         ephemeral: true,
         ..Message::default()
     }))

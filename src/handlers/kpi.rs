@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::format::{clip, fit_lines, table};
+use super::paging::Page;
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
@@ -22,6 +23,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
 }
 
+/// Reps per page of the team table.
+const TABLE_PAGE: usize = 20;
 /// Characters of an embed description: 4096, less the code fence.
 const TABLE_BUDGET: usize = 4096 - 8;
 /// A field value holds 1024 characters; the table may take 4088 of the embed's 6000.
@@ -83,7 +86,16 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         }
         h
     }];
-    for m in &report.members {
+    let page = Page::of(call, report.members.len(), TABLE_PAGE)?;
+    // The page's reps, and the caller's own row when it is on another page.
+    let me = ctx.inv.user.to_string();
+    let mine = report.members.iter().position(|m| m.user_id == me).filter(|i| !page.rows.contains(i));
+    let shown: Vec<usize> = match mine {
+        Some(i) if i < page.rows.start => std::iter::once(i).chain(page.rows.clone()).collect(),
+        Some(i) => page.rows.clone().chain(std::iter::once(i)).collect(),
+        None => page.rows.clone().collect(),
+    };
+    for m in shown.iter().map(|&i| &report.members[i]) {
         let share = crate::domain::kpi::percent_of(m.points, total);
         let mut row = vec![
             m.rank.to_string(),
@@ -136,6 +148,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     let mut footer =
         format!("vs prev: against {} – {}", report.previous_period.first_day, report.previous_period.last_day);
+    if let Some(label) = page.label() {
+        footer = format!("{label} · ◀ ▶ or the page option · {footer}");
+    }
     // The columns show the kinds done most; say which others the points also count, so that a
     // reader adding up a row is not left wondering (issue 14).
     let unshown: Vec<&str> =
@@ -155,6 +170,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             color: Some(0x27ae60),
             ..Embed::default()
         }],
+        buttons: page.buttons(call, ctx.inv.user.get()),
         ephemeral: !call.boolean("public").unwrap_or(false),
         ..Message::default()
     }))

@@ -1,6 +1,7 @@
 //! `/leaderboard [metric] [period] [scope] [team]`: who leads, posted for everyone.
 
 use super::format::{clip, fit_lines};
+use super::paging::Page;
 use super::{CommandCall, Ctx, Embed, Message, Response};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
@@ -9,7 +10,7 @@ use crate::domain::kpi::competition_ranks;
 
 const CHART: &str = "leaderboard.png";
 
-/// Rows shown; the invoker's own place is added below when they are further down.
+/// Rows per page; the invoker's own place is added when it is on another page.
 const TOP: usize = 15;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
@@ -66,28 +67,29 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     let (ranked, none) = entries.split_at(scored);
     let ranks = competition_ranks(&ranked.iter().map(|e| e.1).collect::<Vec<_>>());
     let show = |v: i64| if metric == "revenue" { money.format(v) } else { v.to_string() };
-    let mut lines: Vec<String> = ranked
-        .iter()
-        .zip(&ranks)
-        .take(TOP)
-        .map(|((name, v, me), rank)| {
-            let medal = match rank {
-                1 => "🥇",
-                2 => "🥈",
-                3 => "🥉",
-                _ => "▫️",
-            };
-            let name = clip(name, 40);
-            let name = if *me { format!("**{name}** (you)") } else { name };
-            format!("{medal} `#{rank:<3}` {name} — **{}**", show(*v))
-        })
-        .collect();
-    if ranked.len() > TOP {
-        lines.push(format!("… and {} more", ranked.len() - TOP));
-        if let Some(i) = ranked.iter().position(|e| e.2)
-            && i >= TOP
-        {
-            lines.push(format!("You: `#{}` — **{}**", ranks[i], show(ranked[i].1)));
+    let page = Page::of(call, ranked.len(), TOP)?;
+    let row = |i: usize| {
+        let (name, v, me) = &ranked[i];
+        let medal = match ranks[i] {
+            1 => "🥇",
+            2 => "🥈",
+            3 => "🥉",
+            _ => "▫️",
+        };
+        let name = clip(name, 40);
+        let name = if *me { format!("**{name}** (you)") } else { name };
+        format!("{medal} `#{:<3}` {name} — **{}**", ranks[i], show(*v))
+    };
+    let mut lines: Vec<String> = page.rows.clone().map(row).collect();
+    // The caller's own place stays in sight on every page.
+    if let Some(i) = ranked.iter().position(|e| e.2)
+        && !page.rows.contains(&i)
+    {
+        let you = format!("You: `#{}` — **{}**", ranks[i], show(ranked[i].1));
+        if i < page.rows.start {
+            lines.insert(0, format!("{you}\n⋯"));
+        } else {
+            lines.push(format!("⋯\n{you}"));
         }
     }
     if !none.is_empty() {
@@ -105,6 +107,14 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     } else {
         fit_lines(&lines, 0, 4000, "").0
     };
+    let footer = page.label().map(|label| {
+        format!(
+            "{label} · ranks {}–{} of {} · ◀ ▶ or the page option",
+            page.rows.start + 1,
+            page.rows.end,
+            ranked.len()
+        )
+    });
     let what = if teams { "Teams" } else { "Reps" };
     let title = clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256);
     let mut attachments = Vec::new();
@@ -135,8 +145,10 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             description: Some(description),
             color: Some(0xf1c40f),
             image,
+            footer,
             ..Embed::default()
         }],
+        buttons: page.buttons(call, ctx.inv.user.get()),
         attachments,
         ephemeral: false,
         ..Message::default()

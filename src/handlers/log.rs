@@ -127,6 +127,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             custom_id: format!("undo:{}", r.id),
             label: "Undo".into(),
             style: ButtonStyle::Secondary,
+            disabled: false,
         }],
         ephemeral: true,
         ..Message::default()

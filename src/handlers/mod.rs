@@ -82,6 +82,9 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// Only the user who ran the command sees it.
     pub ephemeral: bool,
+    /// This answers a button press by replacing the message the button is on (a page turned),
+    /// rather than sending a new one.
+    pub update: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Default, Serialize)]
@@ -107,6 +110,8 @@ pub struct Button {
     pub custom_id: String,
     pub label: String,
     pub style: ButtonStyle,
+    /// Shown greyed out (◀ on the first page).
+    pub disabled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -150,6 +155,7 @@ mod log;
 mod me;
 mod mentor;
 mod nudges;
+pub mod paging;
 mod schedule;
 mod settings;
 mod team;
@@ -322,6 +328,7 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
         Action::Autocomplete { call, focused } => {
             return Response::Choices(autocomplete(&ctx, call, focused).await.unwrap_or_default());
         }
+        Action::Button { custom_id } if paging::is_page_button(custom_id) => paging::press(&ctx, custom_id).await,
         Action::Button { custom_id } => undo::button(&ctx, custom_id).await,
     };
     if result.is_ok()
@@ -474,7 +481,8 @@ async fn scheduled_post(
     match response {
         Response::Message(mut m) => {
             m.ephemeral = false;
-            m.buttons.clear();
+            // Page buttons stay: whoever presses one gets that page for themselves.
+            m.buttons.retain(|b| paging::is_page_button(&b.custom_id));
             Ok(Some(m))
         }
         Response::Choices(_) => Ok(None),

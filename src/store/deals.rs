@@ -81,6 +81,18 @@ pub struct DealQuery {
     pub stage: Option<String>,
     pub open_only: bool,
     pub limit: u32,
+    /// Matching deals skipped first (a later page).
+    pub offset: u32,
+}
+
+/// What a list of deals adds up to, over every matching deal (not one page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DealTotals {
+    pub count: u64,
+    /// Sum of values, minor units.
+    pub value: i64,
+    /// Sum of value x stage probability / 100, minor units (rounded down per deal).
+    pub weighted: i64,
 }
 
 /// An open deal as the forecast needs it.
@@ -558,10 +570,10 @@ impl Store {
                 "{DEAL_SELECT} WHERE d.guild_id = ?1 AND (?2 IS NULL OR d.user_id = ?2) AND (?3 IS NULL OR d.team_id = ?3)
                  AND (?4 IS NULL OR d.stage = ?4) AND (?5 = 0 OR d.outcome IS NULL)
                  ORDER BY d.outcome IS NOT NULL, d.expected_close IS NULL, d.expected_close, d.opened_at, d.deal_id
-                 LIMIT ?6"
+                 LIMIT ?6 OFFSET ?7"
             ))?;
             let rows = stmt.query_map(
-                params![guild, query.user, query.team, query.stage, query.open_only, query.limit.max(1)],
+                params![guild, query.user, query.team, query.stage, query.open_only, query.limit.max(1), query.offset],
                 deal_from_row,
             )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -569,17 +581,29 @@ impl Store {
         .await
     }
 
-    /// How many deals match `query`, ignoring its limit (for "… and N more").
-    pub async fn count_deals(&self, guild: i64, query: DealQuery) -> Result<u64> {
+    /// How many deals match `query` (ignoring its limit and offset), and their values.
+    pub async fn count_deals(&self, guild: i64, query: DealQuery) -> Result<DealTotals> {
         self.read(move |c| {
-            let n: i64 = c
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM deals d WHERE d.guild_id = ?1 AND (?2 IS NULL OR d.user_id = ?2)
-                     AND (?3 IS NULL OR d.team_id = ?3) AND (?4 IS NULL OR d.stage = ?4)
-                     AND (?5 = 0 OR d.outcome IS NULL)",
-                )?
-                .query_row(params![guild, query.user, query.team, query.stage, query.open_only], |r| r.get(0))?;
-            Ok(n as u64)
+            let pipeline = load_stages(c, guild)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT d.stage, d.value FROM deals d
+                 WHERE d.guild_id = ?1 AND (?2 IS NULL OR d.user_id = ?2)
+                 AND (?3 IS NULL OR d.team_id = ?3) AND (?4 IS NULL OR d.stage = ?4)
+                 AND (?5 = 0 OR d.outcome IS NULL)",
+            )?;
+            let rows = stmt.query_map(params![guild, query.user, query.team, query.stage, query.open_only], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            // Weighted per deal, as the forecast weighs it, so that both add up alike.
+            let mut totals = DealTotals::default();
+            for row in rows {
+                let (stage, value) = row?;
+                totals.count += 1;
+                totals.value += value;
+                let p = i64::from(pipeline.get(&stage).map_or(0, |s| s.probability));
+                totals.weighted += value * p / 100;
+            }
+            Ok(totals)
         })
         .await
     }

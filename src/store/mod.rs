@@ -38,7 +38,7 @@ use tokio::sync::oneshot;
 use crate::domain::DomainError;
 
 pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
-pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, FunnelDeal, NewDeal, OpenDeal};
+pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
 pub use migrations::{MIGRATIONS, schema_version};

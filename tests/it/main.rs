@@ -23,6 +23,7 @@ mod log_undo;
 mod manifests;
 mod money;
 mod nudges;
+mod paging;
 mod reliability;
 mod rollups_property;
 mod scheduler;

@@ -15,7 +15,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
 
 /// Files in src/handlers/ that serve every command rather than one manifest.
-const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits"];
+const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits", "paging"];
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
 const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor", "schedule", "crm"];

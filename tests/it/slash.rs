@@ -153,7 +153,7 @@ async fn manager_commands_are_refused_to_reps_and_allowed_to_the_manager_role() 
 }
 
 #[tokio::test]
-async fn kpi_team_for_two_hundred_reps_fits_discord_limits_with_and_n_more() {
+async fn kpi_team_for_two_hundred_reps_fits_discord_limits_in_pages() {
     let t = spawn_app();
     let mut csv = HEADER.to_string();
     for i in 0..200u64 {
@@ -169,16 +169,19 @@ async fn kpi_team_for_two_hundred_reps_fits_discord_limits_with_and_n_more() {
     let e = &m.embeds[0];
     let description = e.description.clone().unwrap();
     assert!(description.chars().count() <= 4096);
-    assert!(description.contains("… and "), "{description}");
-    assert!(description.contains("more (full list: /export)"));
+    assert!(e.footer.as_deref().unwrap_or("").starts_with("Page 1 of 10"), "{e:?}");
+    assert_eq!(description.lines().filter(|l| l.contains("Representative")).count(), 20, "{description}");
     assert!(description.contains("Representative …"), "names are clipped to keep rows narrow");
     let total: usize = e.title.as_deref().map_or(0, |t| t.chars().count())
         + description.chars().count()
         + e.fields.iter().map(|f| f.name.chars().count() + f.value.chars().count()).sum::<usize>()
         + e.footer.as_deref().map_or(0, |f| f.chars().count());
     assert!(total <= 6000, "{total}");
-    // The top of the table is the best rep.
+    // The top of the table is the best rep; the last page ends with the 200th.
     assert!(description.lines().nth(2).unwrap().contains("200"), "{description}");
+    let last = run(&t, 1, 9, MANAGE_GUILD, "/kpi team team:Alpha page:10").await;
+    let last = last.embeds[0].description.clone().unwrap();
+    assert!(last.lines().any(|l| l.starts_with("200 ")), "{last}");
 }
 
 #[tokio::test]
