@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const GUILD: u64 = 700_000_000_000_000_001;
-const CHANNEL: u64 = 700_000_000_000_000_002;
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const GUILD: u64 = 700_000_000_000_000_001;
+pub(crate) const CHANNEL: u64 = 700_000_000_000_000_002;
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 const NOW: &str = "2026-11-27T15:00:00Z";
 
 /// Kills the child when the test ends, however it ends.
-struct Bot(Child);
+pub(crate) struct Bot(Child);
 
 impl Drop for Bot {
     fn drop(&mut self) {
@@ -29,35 +29,35 @@ impl Drop for Bot {
     }
 }
 
-async fn loopback() -> Loopback {
+pub(crate) async fn loopback() -> Loopback {
     Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts")
 }
 
-fn rep(id: u64) -> payload::Member {
+pub(crate) fn rep(id: u64) -> payload::Member {
     payload::Member { user_id: id, username: format!("rep{id}"), roles: vec![], permissions: 0 }
 }
 
-fn manager(id: u64) -> payload::Member {
+pub(crate) fn manager(id: u64) -> payload::Member {
     payload::Member { user_id: id, username: format!("boss{id}"), roles: vec![], permissions: MANAGE_GUILD }
 }
 
-fn command(id: u64, who: &payload::Member, line: &str) -> Value {
+pub(crate) fn command(id: u64, who: &payload::Member, line: &str) -> Value {
     let call = rally::handlers::cmdline::parse(line).expect("a valid test command");
     payload::command(id, GUILD, CHANNEL, who, &call.name, rally::handlers::cmdline::discord_options(&call))
 }
 
-fn content(answer: &Value) -> String {
+pub(crate) fn content(answer: &Value) -> String {
     answer["data"]["content"].as_str().unwrap_or_default().to_string()
 }
 
-async fn points(db: &std::path::Path, user: u64) -> i64 {
+pub(crate) async fn points(db: &std::path::Path, user: u64) -> i64 {
     let app = rally::app::App::open(db).unwrap();
     let r = app.report(id(GUILD), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
     r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
 }
 
 /// Starts the real `rally run` against the loopback and waits until it has identified.
-async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
+pub(crate) async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
     let bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
         .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
         .env("DISCORD_TOKEN", "test-token")

@@ -24,6 +24,7 @@ mod manifests;
 mod money;
 mod nudges;
 mod reliability;
+mod review;
 mod rollups_property;
 mod scheduler;
 mod scheduler_restart;
