@@ -33,7 +33,9 @@ pub const UNDO_WINDOW_HOURS: i64 = 24;
 
 impl App {
     /// Logs one activity for the requester, within the guild's back-dating window and never in the
-    /// future. A retried request returns the first record.
+    /// future. A retried request returns the first record. An entry typed in chat is refused when
+    /// it would take the rep's local day above the kind's daily cap, and flagged for review
+    /// ([`crate::store::Logged::flag`]) when it is an outlier.
     pub async fn log(&self, req: LogRequest, now: DateTime<Utc>) -> AppResult<Logged> {
         let guild = req.guild.as_i64();
         // Both cached: a `/log` reads nothing before its write in the common case.
@@ -71,7 +73,12 @@ impl App {
             alt_key: None,
             actor: req.user.as_i64(),
         };
-        Ok(self.store.log_activity(activity, now).await?)
+        // What reps type is checked against the kind's daily cap and outlier rule (see `review`).
+        if matches!(activity.source, Source::Slash | Source::Button) {
+            Ok(self.store.log_checked_activity(activity, now).await?)
+        } else {
+            Ok(self.store.log_activity(activity, now).await?)
+        }
     }
 
     /// One member's totals for a period, on every team they logged for.

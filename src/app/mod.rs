@@ -15,6 +15,7 @@ pub mod log;
 pub mod milestones;
 pub mod nudges;
 pub mod report;
+pub mod review;
 pub mod settings;
 pub mod teams;
 

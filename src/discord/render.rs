@@ -36,9 +36,9 @@ fn rows(m: &Message) -> Vec<CreateActionRow> {
     if m.buttons.is_empty() {
         return Vec::new();
     }
-    // Five buttons per row is Discord's limit.
+    // Five buttons per row is Discord's limit; a message may ask for fewer, one row per item.
     m.buttons
-        .chunks(5)
+        .chunks(m.buttons_per_row())
         .map(|chunk| {
             CreateActionRow::Buttons(
                 chunk
@@ -168,16 +168,18 @@ pub fn text_from_json(body: &serde_json::Value) -> String {
             s.push_str(&format!("└ {f}\n"));
         }
     }
-    let buttons: Vec<String> = data["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row["components"].as_array().into_iter().flatten())
-        .filter_map(|b| b["label"].as_str().map(|l| format!("[{l}]")))
-        .collect();
-    if !buttons.is_empty() {
-        s.push_str(&buttons.join(" "));
-        s.push('\n');
+    // One line per action row, as Discord lays them out.
+    for row in data["components"].as_array().into_iter().flatten() {
+        let buttons: Vec<String> = row["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["label"].as_str().map(|l| format!("[{l}]")))
+            .collect();
+        if !buttons.is_empty() {
+            s.push_str(&buttons.join(" "));
+            s.push('\n');
+        }
     }
     for a in data["attachments"].as_array().into_iter().flatten() {
         s.push_str(&format!("📎 {}\n", a["filename"].as_str().unwrap_or("file")));

@@ -12,6 +12,7 @@ pub mod money;
 pub mod nudges;
 pub mod period;
 pub mod pipeline;
+pub mod review;
 pub mod schedule;
 pub mod settings;
 pub mod suggest;

@@ -76,8 +76,14 @@ fn message_problems(m: &Message, problems: &mut Vec<String>) {
         problems.push(format!("{} embeds; Discord allows 10", m.embeds.len()));
     }
     // Five action rows of five buttons each.
-    if m.buttons.len() > 25 {
-        problems.push(format!("{} buttons; Discord allows 25", m.buttons.len()));
+    let rows = m.buttons.len().div_ceil(m.buttons_per_row());
+    if rows > super::MAX_ACTION_ROWS {
+        problems.push(format!(
+            "{} buttons in rows of {} make {rows} action rows; Discord allows {}",
+            m.buttons.len(),
+            m.buttons_per_row(),
+            super::MAX_ACTION_ROWS
+        ));
     }
     if m.attachments.len() > 10 {
         problems.push(format!("{} attachments; Discord allows 10", m.attachments.len()));

@@ -87,6 +87,13 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             money.example()
         ));
     }
+    if let Some(flag) = &logged.flag {
+        text.push_str(&format!(
+            "\n🔎 Flagged for a manager's review: {}. {}",
+            flag.outlier.reason_to_rep(&r.kind),
+            if flag.counted { "It counts meanwhile." } else { "It counts once a manager approves it." }
+        ));
+    }
     // The kind's count first, then the day's points from every kind: "34 call" beside "50 pts"
     // read as if the calls alone made the points.
     text.push_str(&format!(

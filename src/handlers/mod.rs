@@ -85,7 +85,22 @@ pub struct Message {
     /// This answers a button press by replacing the message the button is on (a page turned),
     /// rather than sending a new one.
     pub update: bool,
+    /// Buttons per action row, 1..=5; `None` fills rows of five (Discord's most). A list with a
+    /// pair of buttons per item asks for 2, so each item's buttons sit on a row of their own.
+    pub row_width: Option<usize>,
 }
+
+impl Message {
+    /// Buttons per action row as rendered: [`Message::row_width`] within 1..=5.
+    pub fn buttons_per_row(&self) -> usize {
+        self.row_width.unwrap_or(MAX_BUTTONS_PER_ROW).clamp(1, MAX_BUTTONS_PER_ROW)
+    }
+}
+
+/// Discord's most buttons in one action row.
+pub const MAX_BUTTONS_PER_ROW: usize = 5;
+/// Discord's most action rows in one message.
+pub const MAX_ACTION_ROWS: usize = 5;
 
 #[derive(Clone, Debug, PartialEq, Default, Serialize)]
 pub struct Embed {
@@ -156,6 +171,7 @@ mod me;
 mod mentor;
 mod nudges;
 pub mod paging;
+mod review;
 mod schedule;
 mod settings;
 mod team;
@@ -186,6 +202,7 @@ pub const HANDLED: &[&str] = &[
     "me",
     "mentor",
     "nudges",
+    "review",
     "schedule",
     "settings",
     "team",
@@ -328,8 +345,11 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
         Action::Autocomplete { call, focused } => {
             return Response::Choices(autocomplete(&ctx, call, focused).await.unwrap_or_default());
         }
-        Action::Button { custom_id } if paging::is_page_button(custom_id) => paging::press(&ctx, custom_id).await,
-        Action::Button { custom_id } => undo::button(&ctx, custom_id).await,
+        Action::Button { custom_id } => match custom_id.split_once(':').map(|(prefix, _)| prefix) {
+            Some("review") => review::button(&ctx, custom_id).await,
+            Some(paging::PREFIX) => paging::press(&ctx, custom_id).await,
+            _ => undo::button(&ctx, custom_id).await,
+        },
     };
     if result.is_ok()
         && let Some(money) = unfixed_money
@@ -382,6 +402,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "compete" => compete::handle(ctx, call).await,
         "crm" => crm::handle(ctx, call).await,
         "schedule" => schedule::handle(ctx, call).await,
+        "review" => review::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
             crate::domain::activity::shorten(other, 32)

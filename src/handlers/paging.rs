@@ -11,7 +11,8 @@ use crate::app::{AppError, AppResult};
 
 /// Discord's limit on a component's custom id.
 const CUSTOM_ID_MAX: usize = 100;
-const PREFIX: &str = "pg";
+/// The custom-id prefix of page buttons.
+pub const PREFIX: &str = "pg";
 
 /// One page of `total` rows: `number` counts from 1; `rows` are the indices it shows.
 #[derive(Clone, Debug, PartialEq, Eq)]

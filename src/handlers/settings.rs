@@ -1,4 +1,4 @@
-//! `/settings show|timezone|currency|number-format|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|leaderboards|leaderboard-exclude|privacy|kind|kind-remove`:
+//! `/settings show|timezone|currency|number-format|week-start|fiscal-year|working-days|working-hours|manager-role|backdate|leaderboards|leaderboard-exclude|privacy|review|kind|kind-remove`:
 //! for managers.
 
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
@@ -6,6 +6,7 @@ use crate::app::settings::SettingsChange;
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::{ActivityKind, KindName};
 use crate::domain::money::{Currency, NumberFormat};
+use crate::domain::review::{KindLimits, OUTLIER_FACTOR, ReviewCounting, parse_limit};
 use crate::domain::settings::{
     FiscalStart, MoneyPrivacy, WorkingDays, WorkingHours, parse_timezone, parse_weekday, weekday_name,
 };
@@ -39,20 +40,26 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 u32::try_from(days).map_err(|_| AppError::User("the back-dating window is 0 to 366 days".into()))?,
             );
         }
-        Some("kind") => {
-            let name = KindName::parse(call.required_string("name")?)?;
-            let points = call.integer("points").ok_or_else(|| AppError::User("give the points per activity".into()))?;
-            if !(-1000..=1000).contains(&points) {
-                return Err(AppError::User("points must be between -1000 and 1000".into()));
-            }
-            let has_amount = call.boolean("amount").unwrap_or(name.as_str() == crate::domain::activity::WON);
-            let kind = ActivityKind { name: name.clone(), points, has_amount };
-            ctx.app.store.upsert_kind(guild.as_i64(), kind, ctx.actor(), ctx.now).await?;
-            return Ok(private(format!(
-                "Kind **{name}** scores {points} point{} per activity{}. Activities already logged keep their points.",
-                if points == 1 { "" } else { "s" },
-                if has_amount { " and carries a deal amount" } else { "" }
-            )));
+        Some("kind") => return kind(ctx, call).await,
+        Some("review") => {
+            let choice = ReviewCounting::parse(call.required_string("counting")?)?;
+            let moved = ctx.app.set_review_counting(guild, choice, ctx.actor(), ctx.now).await?;
+            let entries = |n: usize| format!("{n} entr{} waiting for review", if n == 1 { "y" } else { "ies" });
+            return Ok(private(match choice {
+                ReviewCounting::WhilePending => format!(
+                    "🔎 Flagged entries now count at once, in totals, boards and goals, until a manager removes \
+                     them in `/review`.{}",
+                    if moved > 0 { format!(" The {} count from now on.", entries(moved)) } else { String::new() }
+                ),
+                ReviewCounting::AfterApproval => format!(
+                    "🔎 Flagged entries now count only once a manager approves them in `/review`.{}",
+                    if moved > 0 {
+                        format!(" The {} no longer count until approved.", entries(moved))
+                    } else {
+                        String::new()
+                    }
+                ),
+            }));
         }
         Some("leaderboards") => {
             let on = call.boolean("on").ok_or_else(|| AppError::User("say on:true or on:false".into()))?;
@@ -98,19 +105,93 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     })
 }
 
+/// `/settings kind`: points for a new kind (required) or an existing one, and the kind's review
+/// limits. Giving only `daily-cap` or `review-min` leaves points and amount as they are.
+async fn kind(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
+    let guild = ctx.inv.guild;
+    let name = KindName::parse(call.required_string("name")?)?;
+    let daily_cap = call.integer("daily-cap").map(|v| parse_limit(v, "the daily cap")).transpose()?;
+    let review_min = call.integer("review-min").map(|v| parse_limit(v, "the review minimum")).transpose()?;
+    let existing = ctx.app.store.kinds(guild.as_i64()).await?.into_iter().find(|k| k.name == name);
+    let mut lines = Vec::new();
+    let points = match (call.integer("points"), &existing) {
+        (Some(points), _) => Some(points),
+        (None, None) => {
+            return Err(AppError::User(format!("`{name}` is a new kind: give its points too (points:)")));
+        }
+        // An existing kind keeps its points when only its amount changes.
+        (None, Some(k)) => call.boolean("amount").map(|_| k.points),
+    };
+    if let (None, None, None, Some(k)) = (points, daily_cap, review_min, &existing) {
+        // Nothing to change: say how the kind stands.
+        let limits = ctx.app.kind_limits(guild).await?.into_iter().find(|(n, _)| *n == name).map(|(_, l)| l);
+        return Ok(private(format!(
+            "Kind **{name}** scores {} point{} per activity{} · {}. Change it with points:, amount:, daily-cap: or \
+             review-min:.",
+            k.points,
+            if k.points == 1 { "" } else { "s" },
+            if k.has_amount { " and carries a deal amount" } else { "" },
+            describe_limits(&limits.unwrap_or_default())
+        )));
+    }
+    if let Some(points) = points {
+        if !(-1000..=1000).contains(&points) {
+            return Err(AppError::User("points must be between -1000 and 1000".into()));
+        }
+        // Without amount:, a kind keeps whether it carries one (a new one: only `won` does).
+        let has_amount = call.boolean("amount").unwrap_or_else(|| {
+            existing.as_ref().map_or(name.as_str() == crate::domain::activity::WON, |k| k.has_amount)
+        });
+        let kind = ActivityKind { name: name.clone(), points, has_amount };
+        ctx.app.store.upsert_kind(guild.as_i64(), kind, ctx.actor(), ctx.now).await?;
+        lines.push(format!(
+            "Kind **{name}** scores {points} point{} per activity{}. Activities already logged keep their points.",
+            if points == 1 { "" } else { "s" },
+            if has_amount { " and carries a deal amount" } else { "" }
+        ));
+    }
+    if daily_cap.is_some() || review_min.is_some() {
+        let cap = daily_cap.map(|c| (c > 0).then_some(c));
+        let limits = ctx.app.set_kind_limits(guild, name.clone(), cap, review_min, ctx.actor(), ctx.now).await?;
+        lines.push(format!("Kind **{name}**: {}.", describe_limits(&limits)));
+    }
+    Ok(private(lines.join("\n")))
+}
+
+/// `daily cap 200 per rep · entries from 25 above 5× the rep's usual go to /review`
+fn describe_limits(limits: &KindLimits) -> String {
+    let cap = match limits.daily_cap {
+        Some(cap) => format!("daily cap {cap} per rep (their local day)"),
+        None => "no daily cap".to_string(),
+    };
+    let review = match limits.review_min {
+        0 => "no outlier check".to_string(),
+        min => format!("entries of {min} or more above {OUTLIER_FACTOR}× the rep's usual go to `/review`"),
+    };
+    format!("{cap} · {review}")
+}
+
 async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
     let s = ctx.settings().await?;
     let leaderboards = ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await?;
     let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+    let limits = ctx.app.kind_limits(ctx.inv.guild).await?;
+    let counting = ctx.app.review_counting(ctx.inv.guild).await?;
     let kinds: Vec<String> = kinds
         .iter()
         .map(|k| {
+            let limits = limits.iter().find(|(n, _)| *n == k.name).map(|(_, l)| *l).unwrap_or_default();
             format!(
-                "`{}` {} pt{}{}",
+                "`{}` {} pt{}{}{}{}",
                 k.name,
                 k.points,
                 if k.points == 1 { "" } else { "s" },
-                if k.has_amount { " + amount" } else { "" }
+                if k.has_amount { " + amount" } else { "" },
+                limits.daily_cap.map_or(String::new(), |c| format!(", cap {c}/day")),
+                match limits.review_min {
+                    0 => ", no review".to_string(),
+                    min => format!(", review from {min}"),
+                }
             )
         })
         .collect();
@@ -135,6 +216,14 @@ async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
                     match s.money_privacy {
                         MoneyPrivacy::Everyone => "everyone",
                         MoneyPrivacy::Managers => "managers (reps: their own)",
+                    }
+                    .to_string(),
+                ),
+                field(
+                    "Flagged entries count",
+                    match counting {
+                        ReviewCounting::WhilePending => "while pending",
+                        ReviewCounting::AfterApproval => "after approval",
                     }
                     .to_string(),
                 ),

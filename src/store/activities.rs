@@ -73,6 +73,8 @@ pub struct Logged {
     pub record: ActivityRecord,
     /// True when the idempotency key was seen before and nothing new was stored.
     pub duplicate: bool,
+    /// Set when the entry was flagged for a manager's review (only chat entries are checked).
+    pub flag: Option<super::review::Flagged>,
 }
 
 const RECORD_SELECT: &str = "SELECT a.activity_id, a.guild_id, a.user_id, m.user_name, a.team_id, t.name, k.name,
@@ -259,6 +261,21 @@ pub(super) fn add_points(
     )
 }
 
+/// What `record` (of kind `kind`) contributes to the rollups.
+pub(super) fn rollup_key(record: &ActivityRecord, kind: i64) -> RollupKey {
+    RollupKey {
+        guild: record.guild_id,
+        day: day_number(record.local_day),
+        user: record.user_id as i64,
+        team: record.team_id,
+        kind,
+        quantity: record.quantity,
+        points: record.points,
+        amount: record.amount.unwrap_or(0),
+        won: record.kind == crate::domain::activity::WON,
+    }
+}
+
 pub(super) struct RollupKey {
     pub guild: i64,
     pub day: i64,
@@ -352,7 +369,7 @@ pub(super) fn write_row(
         .prepare_cached(
             "UPDATE activities SET user_id = ?2, team_id = ?3, kind_id = ?4, quantity = ?5, points = ?6, amount = ?7,
                 occurred_at = ?8, local_day = ?9, note = ?10, deal_ref = ?11, source = ?12, actor = ?14,
-                created_at = ?15, deleted_at = NULL
+                created_at = ?15, deleted_at = NULL, held = 0
              WHERE activity_id = ?16 AND guild_id = ?1 AND idem_key = ?13 AND deleted_at IS NOT NULL",
         )?
         .execute(values)?;
@@ -406,23 +423,19 @@ pub(super) fn retract(
     if deleted != 1 {
         return Err(StoreError::rule("that activity was already undone"));
     }
-    let kind: i64 =
-        conn.prepare_cached("SELECT kind_id FROM activities WHERE activity_id = ?1")?.query_row([id], |r| r.get(0))?;
-    apply_to_rollup(
-        conn,
-        &RollupKey {
-            guild: record.guild_id,
-            day: day_number(record.local_day),
-            user: record.user_id as i64,
-            team: record.team_id,
-            kind,
-            quantity: record.quantity,
-            points: record.points,
-            amount: record.amount.unwrap_or(0),
-            won: record.kind == crate::domain::activity::WON,
-        },
-        -1,
-    )?;
+    let (kind, held): (i64, bool) = conn
+        .prepare_cached("SELECT kind_id, held FROM activities WHERE activity_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // A flagged entry held out of the rollups while it waits for review has nothing to take back.
+    if !held {
+        apply_to_rollup(conn, &rollup_key(record, kind), -1)?;
+    }
+    // Undone by its rep (or removed by an import) before a manager decided: no longer to review.
+    conn.prepare_cached(
+        "UPDATE reviews SET status = 'withdrawn', decided_by = ?2, decided_at = ?3
+         WHERE activity_id = ?1 AND status = 'open'",
+    )?
+    .execute(params![id, actor, millis(now)])?;
     audit(
         conn,
         record.guild_id,
@@ -501,7 +514,7 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
             if record.user_id != a.user as u64 {
                 return Err(StoreError::rule("this request was already used for something else"));
             }
-            return Ok(Logged { record, duplicate: true });
+            return Ok(Logged { record, duplicate: true, flag: None });
         }
     }
     let kind = conn
@@ -572,7 +585,7 @@ pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<
             "local_day": local_day, "source": record.source});
         audit(conn, a.guild, &actor, "activity.log", &format!("activity:{id}"), None, Some(&after), now)?;
     }
-    Ok(Logged { record, duplicate: false })
+    Ok(Logged { record, duplicate: false, flag: None })
 }
 
 impl Store {

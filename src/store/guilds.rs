@@ -176,7 +176,7 @@ fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> R
     conn.execute(
         "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
          SELECT guild_id, local_day, user_id, team_id, kind_id, SUM(quantity), SUM(points), SUM(COALESCE(amount, 0)), COUNT(*)
-         FROM activities WHERE guild_id = ?1 AND deleted_at IS NULL
+         FROM activities WHERE guild_id = ?1 AND deleted_at IS NULL AND held = 0
          GROUP BY guild_id, local_day, user_id, team_id, kind_id",
         [guild],
     )?;

@@ -483,7 +483,8 @@ impl Store {
     }
 
     /// Compares the day and month rollups, the team rollups and the kind-less points rollups with
-    /// a full recomputation from live activities (all guilds, or one).
+    /// a full recomputation from live activities (all guilds, or one); a flagged entry held until
+    /// review is live but counts nowhere.
     pub async fn verify_rollups(&self, guild: Option<i64>) -> Result<Vec<RollupMismatch>> {
         self.read(move |c| {
             let mut out = Vec::new();
@@ -500,7 +501,7 @@ impl Store {
                     "WITH fresh AS (
                         SELECT guild_id, {fresh_period} AS period, {user} AS user_id, team_id, kind_id,
                                SUM(quantity) AS q, SUM(points) AS p, SUM(COALESCE(amount, 0)) AS a, COUNT(*) AS n
-                        FROM activities WHERE deleted_at IS NULL AND (?1 IS NULL OR guild_id = ?1)
+                        FROM activities WHERE deleted_at IS NULL AND held = 0 AND (?1 IS NULL OR guild_id = ?1)
                         GROUP BY 1, 2, 3, 4, 5
                     ), stored AS (
                         SELECT guild_id, {period} AS period, {user} AS user_id, team_id, kind_id, quantity AS q,
@@ -557,7 +558,7 @@ impl Store {
                                SUM(CASE WHEN k.name = '{won}' THEN COALESCE(a.amount, 0) ELSE 0 END) AS r,
                                COUNT(*) AS n
                         FROM activities a LEFT JOIN activity_kinds k ON k.kind_id = a.kind_id
-                        WHERE a.deleted_at IS NULL AND (?1 IS NULL OR a.guild_id = ?1)
+                        WHERE a.deleted_at IS NULL AND a.held = 0 AND (?1 IS NULL OR a.guild_id = ?1)
                         GROUP BY 1, 2, 3, 4
                     ), stored AS (
                         SELECT guild_id, {period} AS period, user_id, team_id, points AS p, revenue AS r,

@@ -546,6 +546,32 @@ ALTER TABLE guilds ADD COLUMN money_privacy TEXT NOT NULL DEFAULT 'everyone'
 -- rally has no member list of its own (that needs a privileged intent), so this is what it knows.
 ALTER TABLE members ADD COLUMN roles TEXT NOT NULL DEFAULT '';
 "#,
+    // 11: the review queue (issue 14): a kind's daily cap and outlier minimum, whether a guild's
+    // flagged entries count before review, an activity held out of the rollups while it waits, and
+    // one row per flagged entry with its reason and decision.
+    r#"
+ALTER TABLE activity_kinds ADD COLUMN daily_cap INTEGER CHECK (daily_cap IS NULL OR daily_cap > 0);
+ALTER TABLE activity_kinds ADD COLUMN review_min INTEGER NOT NULL DEFAULT 25 CHECK (review_min >= 0);
+-- 1: flagged entries count while they wait for review; 0: only once approved.
+ALTER TABLE guilds ADD COLUMN review_counts_pending INTEGER NOT NULL DEFAULT 1
+    CHECK (review_counts_pending IN (0, 1));
+-- 1: a live activity left out of every rollup until a manager approves it.
+ALTER TABLE activities ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
+
+-- usual: the rep's 90th percentile when flagged (NULL: no history); minimum: the kind's then.
+-- status: open until approved or removed by a manager, or withdrawn when the rep undid it.
+CREATE TABLE reviews (
+    activity_id INTEGER PRIMARY KEY REFERENCES activities (activity_id),
+    guild_id    INTEGER NOT NULL,
+    usual       INTEGER,
+    minimum     INTEGER NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'approved', 'removed', 'withdrawn')),
+    flagged_at  INTEGER NOT NULL,
+    decided_by  TEXT,
+    decided_at  INTEGER
+) STRICT;
+CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open';
+"#,
 ];
 
 /// How many migrations the database at hand has run.

@@ -23,6 +23,7 @@ mod kpis;
 mod migrations;
 pub mod milestones;
 mod nudges;
+mod review;
 pub mod schedules;
 mod teams;
 
@@ -42,6 +43,7 @@ pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, Funne
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
 pub use migrations::{MIGRATIONS, schema_version};
+pub use review::{Decision, Flagged, ReviewItem, ReviewQueue, ReviewStatus};
 pub use teams::{Member, Team};
 
 #[derive(Debug, thiserror::Error)]

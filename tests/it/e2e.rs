@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-pub(super) const GUILD: u64 = 700_000_000_000_000_001;
-pub(super) const CHANNEL: u64 = 700_000_000_000_000_002;
-pub(super) const WAIT: Duration = Duration::from_secs(10);
-pub(super) const NOW: &str = "2026-11-27T15:00:00Z";
+pub(crate) const GUILD: u64 = 700_000_000_000_000_001;
+pub(crate) const CHANNEL: u64 = 700_000_000_000_000_002;
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const NOW: &str = "2026-11-27T15:00:00Z";
 
 /// Kills the child when the test ends, however it ends.
-pub(super) struct Bot(Child);
+pub(crate) struct Bot(Child);
 
 impl Drop for Bot {
     fn drop(&mut self) {
@@ -29,35 +29,35 @@ impl Drop for Bot {
     }
 }
 
-pub(super) async fn loopback() -> Loopback {
+pub(crate) async fn loopback() -> Loopback {
     Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts")
 }
 
-fn rep(id: u64) -> payload::Member {
+pub(crate) fn rep(id: u64) -> payload::Member {
     payload::Member { user_id: id, username: format!("rep{id}"), roles: vec![], permissions: 0 }
 }
 
-fn manager(id: u64) -> payload::Member {
+pub(crate) fn manager(id: u64) -> payload::Member {
     payload::Member { user_id: id, username: format!("boss{id}"), roles: vec![], permissions: MANAGE_GUILD }
 }
 
-pub(super) fn command(id: u64, who: &payload::Member, line: &str) -> Value {
+pub(crate) fn command(id: u64, who: &payload::Member, line: &str) -> Value {
     let call = rally::handlers::cmdline::parse(line).expect("a valid test command");
     payload::command(id, GUILD, CHANNEL, who, &call.name, rally::handlers::cmdline::discord_options(&call))
 }
 
-fn content(answer: &Value) -> String {
+pub(crate) fn content(answer: &Value) -> String {
     answer["data"]["content"].as_str().unwrap_or_default().to_string()
 }
 
-async fn points(db: &std::path::Path, user: u64) -> i64 {
+pub(crate) async fn points(db: &std::path::Path, user: u64) -> i64 {
     let app = rally::app::App::open(db).unwrap();
     let r = app.report(id(GUILD), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
     r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
 }
 
 /// Starts the real `rally run` against the loopback and waits until it has identified.
-pub(super) async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
+pub(crate) async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
     let bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
         .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
         .env("DISCORD_TOKEN", "test-token")
@@ -185,7 +185,7 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-pub(super) struct Served {
+pub(crate) struct Served {
     _bot: Bot,
     base: String,
     client: reqwest::Client,
@@ -204,14 +204,14 @@ impl Served {
         req.body(body).send().await.expect("request reaches rally serve")
     }
 
-    pub(super) async fn signed(&self, body: &Value) -> Value {
+    pub(crate) async fn signed(&self, body: &Value) -> Value {
         let res = self.post(body, Some(&key()), now_secs()).await;
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
     }
 }
 
-pub(super) async fn serve(db: &std::path::Path, api: &str) -> Served {
+pub(crate) async fn serve(db: &std::path::Path, api: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rally"))
         .args(["--db", db.to_str().unwrap(), "--now", NOW, "serve", "--listen", "127.0.0.1:0"])
         .args(["--public-key", &hex(key().verifying_key().as_bytes())])

@@ -25,6 +25,7 @@ mod money;
 mod nudges;
 mod paging;
 mod reliability;
+mod review;
 mod rollups_property;
 mod scheduler;
 mod scheduler_restart;
