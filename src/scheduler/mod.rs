@@ -437,3 +437,22 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_next_step_is_the_next_due_instant_at_most_an_hour_away_and_never_in_the_past() {
+        let now = t("2026-11-26T08:00:00Z");
+        assert_eq!(next_step(now, Some(t("2026-11-26T08:30:00Z"))), t("2026-11-26T08:30:00Z"));
+        assert_eq!(next_step(now, Some(t("2026-11-27T08:30:00Z"))), t("2026-11-26T09:00:00Z"));
+        assert_eq!(next_step(now, None), t("2026-11-26T09:00:00Z"));
+        // A retry that came due while the step ran: step again at once, not an hour later.
+        assert_eq!(next_step(now, Some(t("2026-11-26T07:59:59Z"))), now);
+    }
+}

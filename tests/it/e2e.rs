@@ -342,6 +342,12 @@ fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_a
         "Dev's Pipedrive win on the board:\n{transcript}"
     );
 
+    // The README's Quick start quotes the transcript: word for word.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("the README");
+    let quick = &readme[readme.find("`rally demo` starts").expect("the demo's description")..];
+    let quoted = quick.split("```text\n").nth(1).and_then(|b| b.split("```").next()).expect("a quoted excerpt");
+    assert!(transcript.contains(quoted), "the README quotes\n{quoted}\nbut the demo printed\n{transcript}");
+
     // The ending names the server and commands that read its data back, and they do.
     let guild = rally::demo::GUILD.to_string();
     assert!(transcript.contains(&format!("The demo's server is guild {guild}")), "{transcript}");
