@@ -769,9 +769,16 @@ fn spawn_crm_poller(app: &App, clock: &Clock, every: u64) {
 
 async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
     let temporary = db.is_none();
-    let path = db.unwrap_or_else(|| std::env::temp_dir().join(format!("rally-demo-{}.db", std::process::id())));
+    let path = db.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("rally-demo-{}.db", std::process::id())));
+    // The forecast chart outlives the demo: beside a kept database, else in the temporary directory.
+    let files = match db.as_deref().and_then(|p| p.parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        Some(_) => PathBuf::from("."),
+        None => std::env::temp_dir(),
+    };
+    let files = std::path::absolute(&files).unwrap_or(files);
     let app = App::open(&path)?;
-    let result = rally::demo::run(app).await;
+    let result = rally::demo::run(app, &files).await;
     if temporary {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -779,26 +786,7 @@ async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
     }
     let transcript = result.map_err(|e| AppError::User(e.to_string()))?;
     print!("{transcript}");
-    println!(
-        "\nWhere to go next:\n  \
-         • Put rally on your server: DISCORD_TOKEN=... cargo run --release -- run   (README: Running it on Discord)\n  \
-         • Try a command offline:    cargo run --release -- exec --guild 1 --user 42 '/log kind:call count:3'\n  \
-         • Bring your history in:    cargo run --release -- import --guild 1 activities.csv{}",
-        if temporary {
-            format!(
-                "\n  • Keep the demo's data:     cargo run --release -- demo --db demo.db   (its server is guild {})",
-                rally::demo::GUILD
-            )
-        } else {
-            format!(
-                "\n  • The demo's data is in {}, under guild {}: cargo run --release -- --db {} report --guild {} --period 2026-W48",
-                path.display(),
-                rally::demo::GUILD,
-                path.display(),
-                rally::demo::GUILD
-            )
-        }
-    );
+    println!("\n{}", rally::demo::epilogue(db.as_deref()));
     Ok(ExitCode::SUCCESS)
 }
 

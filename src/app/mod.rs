@@ -53,7 +53,8 @@ pub type AppResult<T> = Result<T, AppError>;
 #[derive(Clone)]
 pub struct App {
     pub store: Store,
-    /// Wakes the scheduler when schedules change, so it never sleeps past a new first slot.
+    /// Wakes the scheduler when something it must act on changes (a schedule, a competition, a
+    /// milestone waiting to be announced), so it never sleeps past a new first slot or a post.
     scheduler_wake: std::sync::Arc<tokio::sync::Notify>,
     /// Wakes the CRM poller for a sync now (`/crm sync`).
     crm_wake: std::sync::Arc<tokio::sync::Notify>,
@@ -111,6 +112,7 @@ impl App {
         self.crm_wake.clone()
     }
 
+    /// The scheduler's wake-up: notified, it steps now (`Scheduler::run`, and `rally demo`'s clock).
     pub fn scheduler_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.scheduler_wake.clone()
     }

@@ -37,6 +37,17 @@ const MAX_BACKOFF: chrono::Duration = chrono::Duration::minutes(1);
 /// The longest sleep: a bound against clock jumps, not a polling interval.
 const MAX_SLEEP: Duration = Duration::from_secs(60 * 60);
 
+/// When a scheduler that stepped at `now`, and was told the next slot or retry is due at `next`,
+/// steps again unless woken first: at `next`, but never later than [`MAX_SLEEP`] from `now`, and at
+/// once when `next` is already past (a retry that came due while the step ran). [`Scheduler::run`]
+/// sleeps until then; `rally demo` advances its simulated clock through the same instants.
+pub fn next_step(now: DateTime<Utc>, next: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let bound = now + chrono::Duration::from_std(MAX_SLEEP).unwrap_or_default();
+    next.map_or(bound, |n| n.min(bound)).max(now)
+}
+
+/// The real scheduler: [`Scheduler::tick`] is one step at a given time, [`Scheduler::run`] the loop
+/// that steps at each due instant and whenever the app's wake-up is notified.
 pub struct Scheduler {
     app: App,
     http: Arc<Http>,
@@ -103,6 +114,7 @@ fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
 }
 
 impl Scheduler {
+    /// A scheduler for `app`'s schedules, posting through `http` with the default grace window.
     pub fn new(app: App, http: Arc<Http>) -> Scheduler {
         Scheduler {
             app,
@@ -112,6 +124,7 @@ impl Scheduler {
         }
     }
 
+    /// How late a missed slot or a failing post may still be delivered.
     pub fn with_grace(mut self, grace: Duration) -> Scheduler {
         self.grace = chrono::Duration::from_std(grace).unwrap_or(self.grace);
         self
@@ -415,12 +428,31 @@ impl Scheduler {
                     Some(now + chrono::Duration::seconds(30))
                 }
             };
-            let sleep = next.and_then(|n| (n - now).to_std().ok()).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+            let sleep = (next_step(now, next) - now).to_std().unwrap_or_default();
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = wake.notified() => {}
                 _ = stop.notified() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_next_step_is_the_next_due_instant_at_most_an_hour_away_and_never_in_the_past() {
+        let now = t("2026-11-26T08:00:00Z");
+        assert_eq!(next_step(now, Some(t("2026-11-26T08:30:00Z"))), t("2026-11-26T08:30:00Z"));
+        assert_eq!(next_step(now, Some(t("2026-11-27T08:30:00Z"))), t("2026-11-26T09:00:00Z"));
+        assert_eq!(next_step(now, None), t("2026-11-26T09:00:00Z"));
+        // A retry that came due while the step ran: step again at once, not an hour later.
+        assert_eq!(next_step(now, Some(t("2026-11-26T07:59:59Z"))), now);
     }
 }

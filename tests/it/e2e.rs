@@ -291,21 +291,46 @@ async fn rally_serve_verifies_signatures_and_answers_in_the_http_body() {
 }
 
 #[test]
-fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_competition_winner() {
+fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_add_up() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["--db", dir.path().join("demo.db").to_str().expect("utf-8 path"), "demo"])
-        .output()
-        .expect("rally demo runs");
+    let db = dir.path().join("demo.db");
+    let db = db.to_str().expect("utf-8 path");
+    let out = Command::new(env!("CARGO_BIN_EXE_rally")).args(["--db", db, "demo"]).output().expect("rally demo runs");
     let transcript = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{transcript}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{transcript}\n{stderr}");
+    // The demo's clock passes through every slot: nothing is missed, so nothing is warned about.
+    assert!(!stderr.contains("WARN") && !stderr.contains("ERROR"), "{stderr}");
+    assert!(!transcript.contains("WARN"), "{transcript}");
+
     let post = transcript.find("Thu 09:00  rally → #sales:").expect("the 09:00 leaderboard is posted");
     assert!(transcript[post..].contains("📎 leaderboard.png"), "the post carries its chart:\n{transcript}");
+    assert!(transcript.contains("Fri 09:00  rally → #sales:"), "Friday's slot is posted too:\n{transcript}");
     let dm = transcript.find("rally → a DM to Cara:").expect("Cara, behind on her call goal, is nudged");
     assert!(transcript[dm..].contains("pace says") && transcript[dm..].contains("/day"), "{transcript}");
     assert!(transcript.contains("Congratulations to **Beta**"), "the competition is announced:\n{transcript}");
     assert_eq!(transcript.matches("Congratulations to").count(), 1, "announced once");
     assert!(transcript.contains(" 0 requests Discord would have rejected"), "{transcript}");
+
+    // Each milestone is posted right after the /log that reached it, with the numbers of that
+    // moment: the team board read at the same minute agrees, and so do the reps' weeks so far.
+    let milestones = milestone_checks(&transcript);
+    assert_eq!(milestones, 2, "the halfway and the goal-reached posts:\n{transcript}");
+    let reached = transcript.find("🏆 Goal reached!").expect("the goal is reached");
+    assert!(!transcript[..reached].contains("── Friday"), "reached on Thursday, posted on Thursday:\n{transcript}");
+
+    // A deal worked from open to won; the forecast's chart saved where the transcript says; the
+    // commission estimate.
+    assert!(transcript.contains("✅ Opened **Acme renewal** · 12,500.00\u{a0}USD · **qualified**"), "{transcript}");
+    assert!(transcript.contains("moved from **qualified** to **proposal**"), "{transcript}");
+    assert!(transcript.contains("🏆 Won **Acme renewal** at 12,500.00\u{a0}USD"), "{transcript}");
+    assert!(transcript.contains("Weighted pipeline: 5,400.00\u{a0}USD (1 deal closing)"), "{transcript}");
+    let saved = transcript.split("(forecast.png saved as ").nth(1).expect("the chart's file is named");
+    let chart = &saved[..saved.find(": open it").expect("the file's name ends")];
+    let png = std::fs::read(chart).expect("the forecast chart is saved");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{chart} is a PNG");
+    assert!(transcript.contains("Estimated commission: **1,250.00\u{a0}USD**"), "{transcript}");
+
     // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
     // webhook reaches the revenue leaderboard.
     assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");
@@ -316,6 +341,64 @@ fn rally_demo_plays_a_week_with_a_scheduled_leaderboard_chart_a_nudge_dm_and_a_c
         transcript[board..].contains("Dev — **6,000.00\u{a0}USD**"),
         "Dev's Pipedrive win on the board:\n{transcript}"
     );
+
+    // The README's Quick start quotes the transcript: word for word.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("the README");
+    let quick = &readme[readme.find("`rally demo` starts").expect("the demo's description")..];
+    let quoted = quick.split("```text\n").nth(1).and_then(|b| b.split("```").next()).expect("a quoted excerpt");
+    assert!(transcript.contains(quoted), "the README quotes\n{quoted}\nbut the demo printed\n{transcript}");
+
+    // The ending names the server and commands that read its data back, and they do.
+    let guild = rally::demo::GUILD.to_string();
+    assert!(transcript.contains(&format!("The demo's server is guild {guild}")), "{transcript}");
+    assert!(transcript.contains(&format!("report --guild {guild} --period 2026-W48")), "{transcript}");
+    let report = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db, "report", "--guild", &guild, "--period", "2026-W48"])
+        .output()
+        .expect("rally report runs");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(String::from_utf8_lossy(&report.stdout).contains("Alice"), "{}", String::from_utf8_lossy(&report.stdout));
+}
+
+/// Checks every milestone post of the demo's transcript against what it showed before and the
+/// team board read right after it; returns how many it checked.
+fn milestone_checks(transcript: &str) -> usize {
+    let alpha = ["Alice", "Bob", "Cara"];
+    // Each rep's week so far, as the last /log reply (in full or in a digest) said it.
+    let mut week: std::collections::HashMap<String, i64> = Default::default();
+    let mut speaker: Option<String> = None;
+    let lines: Vec<&str> = transcript.lines().collect();
+    let mut checked = 0;
+    let number = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>().parse::<i64>().ok();
+    for (i, line) in lines.iter().enumerate() {
+        // `Tue 15:10  Bob: /log kind:call count:3`: a reply in full follows.
+        if !line.starts_with(' ') {
+            speaker = line.get(11..).and_then(|l| l.split_once(": /log")).map(|(who, _)| who.to_string());
+        }
+        let trimmed = line.trim_start();
+        if let (Some(who), true, Some(rest)) =
+            (&speaker, trimmed.starts_with("Today:"), line.split("This week: **").nth(1))
+        {
+            week.insert(who.clone(), number(rest.split("**").next().unwrap_or("")).expect("a week's points"));
+        }
+        if let Some((who, rest)) = trimmed.split_once(": ")
+            && let Some(total) = rest.split("· This week: ").nth(1)
+        {
+            week.insert(who.to_string(), number(total).expect("a digest's week"));
+        }
+        if line.contains("Team **Alpha** is halfway") || line.contains("Team **Alpha** hit") {
+            let said = number(line.split("**").nth(3).expect("the milestone's number")).expect("a number");
+            let sum: i64 = alpha.iter().map(|r| week.get(*r).copied().unwrap_or(0)).sum();
+            assert_eq!(said, sum, "the milestone adds up from the reps' weeks shown before it: {week:?}\n{line}");
+            let stamp = &lines[i - 2][..9];
+            let board = lines[i..].iter().position(|l| l.contains("/leaderboard scope:teams")).expect("a board");
+            assert_eq!(&lines[i + board][..9], stamp, "the board is read at the milestone's minute");
+            let alpha_line = lines[i + board..].iter().find(|l| l.contains("Alpha — **")).expect("Alpha's row");
+            assert!(alpha_line.contains(&format!("Alpha — **{said}**")), "board {alpha_line} vs milestone {line}");
+            checked += 1;
+        }
+    }
+    checked
 }
 
 #[tokio::test]
