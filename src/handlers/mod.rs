@@ -243,6 +243,31 @@ impl Ctx<'_> {
         Ok(settings.manager_role.is_some_and(|role| self.inv.roles.contains(&role)))
     }
 
+    /// Whether this answer is a post nobody asked for (a schedule's), rendered with the guild's own
+    /// id standing in as the caller: everyone in the channel reads it.
+    pub fn is_post(&self) -> bool {
+        self.inv.user == self.inv.guild
+    }
+
+    /// Whether the reader may see other members' money (revenue, deal values, money goals,
+    /// commission): always where the guild shows money to everyone; under
+    /// `/settings privacy money:managers`, only a manager asking for themselves, never a post.
+    pub async fn sees_others_money(&self) -> AppResult<bool> {
+        match self.app.settings(self.inv.guild).await?.money_privacy {
+            crate::domain::settings::MoneyPrivacy::Everyone => Ok(true),
+            crate::domain::settings::MoneyPrivacy::Managers => Ok(!self.is_post() && self.is_manager().await?),
+        }
+    }
+
+    /// Whether the reader may see `user`'s money: their own always, anyone's per
+    /// [`Ctx::sees_others_money`].
+    pub async fn sees_money_of(&self, user: u64) -> AppResult<bool> {
+        if user == self.inv.user.get() && !self.is_post() {
+            return Ok(true);
+        }
+        self.sees_others_money().await
+    }
+
     pub async fn require_manager(&self) -> AppResult<()> {
         if self.is_manager().await? {
             Ok(())
