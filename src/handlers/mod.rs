@@ -249,23 +249,26 @@ impl Ctx<'_> {
         self.inv.user == self.inv.guild
     }
 
-    /// Whether the reader may see other members' money (revenue, deal values, money goals,
-    /// commission): always where the guild shows money to everyone; under
-    /// `/settings privacy money:managers`, only a manager asking for themselves, never a post.
-    pub async fn sees_others_money(&self) -> AppResult<bool> {
+    /// Whether a reply may show other members' money (revenue, deal values, money goals and
+    /// quotas, commission). Always where the guild shows money to everyone. Under
+    /// `/settings privacy money:managers`, only in a reply only a manager reads: never in a
+    /// `public` reply or a post, which reps read too.
+    pub async fn sees_others_money(&self, public: bool) -> AppResult<bool> {
         match self.app.settings(self.inv.guild).await?.money_privacy {
             crate::domain::settings::MoneyPrivacy::Everyone => Ok(true),
-            crate::domain::settings::MoneyPrivacy::Managers => Ok(!self.is_post() && self.is_manager().await?),
+            crate::domain::settings::MoneyPrivacy::Managers => {
+                Ok(!public && !self.is_post() && self.is_manager().await?)
+            }
         }
     }
 
-    /// Whether the reader may see `user`'s money: their own always, anyone's per
-    /// [`Ctx::sees_others_money`].
-    pub async fn sees_money_of(&self, user: u64) -> AppResult<bool> {
-        if user == self.inv.user.get() && !self.is_post() {
+    /// Whether a reply may show `user`'s money: their own in a reply only they read, anyone's
+    /// per [`Ctx::sees_others_money`].
+    pub async fn sees_money_of(&self, user: u64, public: bool) -> AppResult<bool> {
+        if user == self.inv.user.get() && !public && !self.is_post() {
             return Ok(true);
         }
-        self.sees_others_money().await
+        self.sees_others_money(public).await
     }
 
     pub async fn require_manager(&self) -> AppResult<()> {
