@@ -33,6 +33,35 @@ pub fn percent_of(part: i64, whole: i64) -> String {
     format!("{}%", (i128::from(part) * 100).div_euclid(i128::from(whole)))
 }
 
+/// The least number of points an improvement is measured against: without it a rep going from 1
+/// point to 3 would "improve by 200 %" and win a most-improved board. 20 points is a few calls
+/// and a meeting; a rep above it is measured against their own previous period.
+pub const IMPROVEMENT_BASE_POINTS: i64 = 20;
+
+/// The improvement of `current` over `previous` points, in basis points (1/100 of a percent) of
+/// the larger of `previous` and [`IMPROVEMENT_BASE_POINTS`], rounded down: 100 → 150 is 5,000
+/// (+50 %), 1 → 3 is 1,000 (+10 %, measured against the base), 0 → 10 is 5,000.
+pub fn improvement_bp(current: i64, previous: i64) -> i64 {
+    let base = i128::from(previous.max(IMPROVEMENT_BASE_POINTS));
+    let bp = (i128::from(current) - i128::from(previous)) * 10_000;
+    i64::try_from(bp.div_euclid(base)).unwrap_or(if bp < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `actual` of `target` in basis points, rounded down (0 for a target of 0 or less): the score of a
+/// %-of-goal board, shown as whole percents by [`bp_percent`].
+pub fn attainment_bp(actual: i64, target: i64) -> i64 {
+    if target <= 0 {
+        return 0;
+    }
+    let bp = (i128::from(actual) * 10_000).div_euclid(i128::from(target));
+    i64::try_from(bp).unwrap_or(i64::MAX)
+}
+
+/// Basis points as a whole percent, rounded down like [`percent`]: 8,499 → `84%`, -250 → `-3%`.
+pub fn bp_percent(bp: i64) -> String {
+    format!("{}%", bp.div_euclid(100))
+}
+
 /// What a member or team did in a period, summed from day rollups.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -165,6 +194,20 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn improvement_is_measured_against_at_least_the_base() {
+        assert_eq!(improvement_bp(150, 100), 5_000);
+        assert_eq!(improvement_bp(3, 1), 1_000, "1 → 3 is +2 of a 20-point base");
+        assert_eq!(improvement_bp(10, 0), 5_000);
+        assert_eq!(improvement_bp(80, 100), -2_000);
+        assert_eq!(improvement_bp(i64::MAX, 0), i64::MAX);
+        assert_eq!(attainment_bp(3_750, 10_000), 3_750);
+        assert_eq!(bp_percent(attainment_bp(3_750, 10_000)), "37%");
+        assert_eq!(bp_percent(attainment_bp(2, 3)), "66%");
+        assert_eq!(attainment_bp(5, 0), 0);
+        assert_eq!(bp_percent(-250), "-3%");
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -5,8 +5,10 @@ use super::paging::Page;
 use super::{CommandCall, Ctx, Embed, Message, Response};
 use crate::app::report::ReportNeeds;
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::unknown_metric;
-use crate::domain::kpi::competition_ranks;
+use crate::domain::activity::{Snowflake, unknown_metric};
+use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject};
+use crate::domain::kpi::{IMPROVEMENT_BASE_POINTS, attainment_bp, bp_percent, competition_ranks, improvement_bp};
+use crate::domain::period::Period;
 
 const CHART: &str = "leaderboard.png";
 
@@ -24,110 +26,266 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     board(ctx, call, false).await
 }
 
+/// One place on a board: who, the score it is ranked by, and how the score reads.
+struct Entry {
+    name: String,
+    score: i64,
+    shown: String,
+    me: bool,
+}
+
 /// The leaderboard; with `chart`, a PNG bar chart of the leaders is attached (scheduled posts).
+/// Ranked by points, revenue, a kind's count, `goal` (% of each participant's goal for the
+/// period) or `improvement` (points against their own previous period).
 pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> AppResult<Response> {
     let spec = call.period()?;
-    let money = ctx.settings().await?.money();
+    let settings = ctx.settings().await?;
+    let money = settings.money();
     let metric =
         call.string("metric").map(|m| m.trim().to_lowercase()).filter(|m| !m.is_empty()).unwrap_or("points".into());
     let teams = call.string("scope").map(str::trim) == Some("teams");
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
-    if metric != "points" && metric != "revenue" {
+    if !BUILT_IN.contains(&metric.as_str()) {
         let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
         if !kinds.iter().any(|k| k.name.as_str() == metric) {
-            return Err(AppError::User(unknown_metric(&metric, &["points", "revenue"], &kinds)));
+            return Err(AppError::User(unknown_metric(&metric, BUILT_IN, &kinds)));
         }
     }
-    // Points and revenue come from the kind-less rollups; a kind needs the per-kind ones.
-    let needs = if metric == "points" || metric == "revenue" { ReportNeeds::POINTS } else { ReportNeeds::TOTALS };
-    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
-    let value = |points: i64, revenue: i64, counts: &std::collections::BTreeMap<String, i64>| match metric.as_str() {
-        "points" => points,
-        "revenue" => revenue,
-        kind => counts.get(kind).copied().unwrap_or(0),
+    // A board is public: under `money:managers` it shows no amounts to anyone (a manager reads
+    // them privately in /kpi team).
+    let amounts = ctx.sees_others_money(true).await?;
+    // Points and revenue come from the kind-less rollups; a kind needs the per-kind ones, an
+    // improvement the previous period's points.
+    let needs = match metric.as_str() {
+        "points" | "revenue" | "goal" => ReportNeeds::POINTS,
+        "improvement" => ReportNeeds { previous: true, ..ReportNeeds::POINTS },
+        _ => ReportNeeds::TOTALS,
     };
-    let mut entries: Vec<(String, i64, bool)> = if teams {
-        report.teams.iter().map(|t| (t.name.clone(), value(t.points, t.revenue_cents, &t.counts), false)).collect()
+    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
+    let me = ctx.inv.user.to_string();
+    // Each participant: (name, subject, points, previous points, revenue, counts, is the caller).
+    let participants: Vec<Participant> = if teams {
+        let ids: std::collections::HashMap<String, i64> =
+            ctx.app.store.teams(ctx.inv.guild.as_i64()).await?.into_iter().map(|t| (t.name, t.id)).collect();
+        report
+            .teams
+            .iter()
+            .map(|t| Participant {
+                name: t.name.clone(),
+                subject: ids.get(&t.name).map(|id| GoalSubject::Team(*id)),
+                points: t.points,
+                previous: t.previous_points,
+                revenue: t.revenue_cents,
+                counts: &t.counts,
+                me: false,
+            })
+            .collect()
     } else {
-        let me = ctx.inv.user.to_string();
         report
             .members
             .iter()
-            .map(|m| (m.user_name.clone(), value(m.points, m.revenue_cents, &m.counts), m.user_id == me))
+            .map(|m| Participant {
+                name: m.user_name.clone(),
+                subject: m.user_id.parse().ok().and_then(|u| Snowflake::new(u).ok()).map(GoalSubject::Member),
+                points: m.points,
+                previous: m.previous_points,
+                revenue: m.revenue_cents,
+                counts: &m.counts,
+                me: m.user_id == me,
+            })
             .collect()
+    };
+    let mut apart: Vec<&str> = Vec::new();
+    let mut about = None;
+    let mut goal_metric = None;
+    let mut entries: Vec<Entry> = match metric.as_str() {
+        "goal" => {
+            let period = Period::resolve(&spec, &settings, ctx.now)?;
+            if GoalPeriod::matching(&period, &settings).is_none() {
+                return Err(AppError::User(
+                    "goals are set per week, month, quarter or year: rank by goal over one of those \
+                     (period:this-week, this-month, this-quarter, this-year or a past one)"
+                        .into(),
+                ));
+            }
+            let subjects: std::collections::HashSet<GoalSubject> =
+                participants.iter().filter_map(|p| p.subject).collect();
+            let keep = move |k: &GoalKey| subjects.contains(&k.subject);
+            let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &keep, ctx.now).await?;
+            // One metric for everyone, so that percents compare like with like: the one most
+            // participants have a goal on (points first on a tie).
+            let Some(on) = super::goal::common_metric(goals.iter()) else {
+                let who = if teams { "No team" } else { "Nobody" };
+                return Err(AppError::User(format!(
+                    "{who} here has a goal for {}; set some with `/goal set`, then rank by goal",
+                    report.period.describe()
+                )));
+            };
+            let progress: std::collections::HashMap<&GoalSubject, (i64, i64)> =
+                goals.iter().filter(|g| g.key.metric == on).map(|g| (&g.key.subject, (g.actual, g.target))).collect();
+            let show_amounts = amounts || on != GoalMetric::Revenue;
+            let mut out = Vec::new();
+            for p in &participants {
+                match p.subject.as_ref().and_then(|s| progress.get(s)) {
+                    Some(&(actual, target)) => {
+                        let score = attainment_bp(actual, target);
+                        let detail = if show_amounts {
+                            format!(" · {} of {}", on.show(actual, money), on.show(target, money))
+                        } else {
+                            String::new()
+                        };
+                        out.push(Entry {
+                            name: p.name.clone(),
+                            score,
+                            shown: format!("**{}**{detail}", bp_percent(score)),
+                            me: p.me,
+                        });
+                    }
+                    None => apart.push(&p.name),
+                }
+            }
+            about = Some(format!("% of their {on} goal"));
+            goal_metric = Some(on);
+            out
+        }
+        "improvement" => {
+            about = Some(format!(
+                "improvement on {} – {} (at least {IMPROVEMENT_BASE_POINTS} pts as the base)",
+                report.previous_period.first_day.format("%-d %b"),
+                report.previous_period.last_day.format("%-d %b")
+            ));
+            participants
+                .iter()
+                .map(|p| {
+                    let score = improvement_bp(p.points, p.previous);
+                    Entry {
+                        name: p.name.clone(),
+                        score,
+                        shown: format!("**+{}** · {} → {} pts", bp_percent(score), p.previous, p.points),
+                        me: p.me,
+                    }
+                })
+                .collect()
+        }
+        _ => participants
+            .iter()
+            .map(|p| {
+                let score = match metric.as_str() {
+                    "points" => p.points,
+                    "revenue" => p.revenue,
+                    kind => p.counts.get(kind).copied().unwrap_or(0),
+                };
+                let shown = match metric.as_str() {
+                    "revenue" if !amounts => String::new(),
+                    "revenue" => format!("**{}**", money.format(score)),
+                    _ => format!("**{score}**"),
+                };
+                Entry { name: p.name.clone(), score, shown, me: p.me }
+            })
+            .collect(),
     };
     // Ties: teams by name; reps keep the report's order (points, then user id).
     if teams {
-        entries.sort_by_key(|e| e.0.to_lowercase());
+        entries.sort_by_key(|e| e.name.to_lowercase());
     }
-    entries.sort_by_key(|e| std::cmp::Reverse(e.1));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.score));
     // Only a score earns a place: a medal (or any rank) for nothing would tell the rest of the
     // board nothing and the middle of it something untrue. Those with none are counted below.
-    let scored = entries.iter().take_while(|e| e.1 > 0).count();
+    let scored = entries.iter().take_while(|e| e.score > 0).count();
     let (ranked, none) = entries.split_at(scored);
-    let ranks = competition_ranks(&ranked.iter().map(|e| e.1).collect::<Vec<_>>());
-    let show = |v: i64| if metric == "revenue" { money.format(v) } else { v.to_string() };
+    let ranks = competition_ranks(&ranked.iter().map(|e| e.score).collect::<Vec<_>>());
     let page = Page::of(call, ranked.len(), TOP)?;
-    let row = |i: usize| {
-        let (name, v, me) = &ranked[i];
+    let line = |i: usize| {
+        let e = &ranked[i];
         let medal = match ranks[i] {
             1 => "🥇",
             2 => "🥈",
             3 => "🥉",
             _ => "▫️",
         };
-        let name = clip(name, 40);
-        let name = if *me { format!("**{name}** (you)") } else { name };
-        format!("{medal} `#{:<3}` {name} — **{}**", ranks[i], show(*v))
+        let name = clip(&e.name, 40);
+        let name = if e.me { format!("**{name}** (you)") } else { name };
+        let shown = if e.shown.is_empty() { String::new() } else { format!(" — {}", e.shown) };
+        format!("{medal} `#{:<3}` {name}{shown}", ranks[i])
     };
-    let mut lines: Vec<String> = page.rows.clone().map(row).collect();
+    let mut lines: Vec<String> = page.rows.clone().map(line).collect();
     // The caller's own place stays in sight on every page.
-    if let Some(i) = ranked.iter().position(|e| e.2)
+    if let Some(i) = ranked.iter().position(|e| e.me)
         && !page.rows.contains(&i)
     {
-        let you = format!("You: `#{}` — **{}**", ranks[i], show(ranked[i].1));
+        let shown = if ranked[i].shown.is_empty() { String::new() } else { format!(" — {}", ranked[i].shown) };
+        let you = format!("You: `#{}`{shown}", ranks[i]);
         if i < page.rows.start {
             lines.insert(0, format!("{you}\n⋯"));
         } else {
             lines.push(format!("⋯\n{you}"));
         }
     }
+    let who = if teams { "team" } else { "rep" };
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     if !none.is_empty() {
-        let who = if teams { "team" } else { "rep" };
-        let mut line = format!("{} more {who}{} with none yet", none.len(), if none.len() == 1 { "" } else { "s" });
-        if none.iter().any(|e| e.2) {
-            line.push_str(", you among them");
+        let what = match metric.as_str() {
+            "improvement" => "no improvement yet",
+            "goal" => "nothing towards it yet",
+            _ => "none yet",
+        };
+        let mut text = format!("{} more {who}{} with {what}", none.len(), plural(none.len()));
+        if none.iter().any(|e| e.me) {
+            text.push_str(", you among them");
         }
-        lines.push(line);
+        lines.push(text);
     }
-    let description = if entries.is_empty() {
+    if !apart.is_empty() {
+        let names: Vec<String> = apart.iter().take(10).map(|n| clip(n, 40)).collect();
+        let more = if apart.len() > 10 { format!(" and {} more", apart.len() - 10) } else { String::new() };
+        lines.push(format!("Without such a goal: {}{more}", names.join(", ")));
+    }
+    let description = if entries.is_empty() && apart.is_empty() {
         "Nobody on the board yet. Log something with `/log`!".to_string()
     } else if ranked.is_empty() {
         format!("Nobody has any {metric} yet in this period. {}", lines.join(" "))
     } else {
         fit_lines(&lines, 0, 4000, "").0
     };
-    let footer = page.label().map(|label| {
-        format!(
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(label) = page.label() {
+        notes.push(format!(
             "{label} · ranks {}–{} of {} · ◀ ▶ or the page option",
             page.rows.start + 1,
             page.rows.end,
             ranked.len()
-        )
-    });
+        ));
+    }
+    let money_hidden = !amounts && (metric == "revenue" || goal_metric == Some(GoalMetric::Revenue));
+    if money_hidden {
+        notes.push("Amounts are private on this server: your own are in /me".into());
+    }
     let what = if teams { "Teams" } else { "Reps" };
-    let title = clip(&format!("🏆 {what} by {metric} · {}", report.period.describe()), 256);
+    let by = about.clone().unwrap_or_else(|| metric.clone());
+    let title = clip(&format!("🏆 {what} by {by} · {}", report.period.describe()), 256);
     let mut attachments = Vec::new();
     let mut image = None;
-    if chart && !ranked.is_empty() {
-        // Money is charted in major units; counts and points as they are.
+    // A chart's bars would show the amounts a private board leaves out.
+    if chart && !ranked.is_empty() && !money_hidden {
+        // Money is charted in major units; percents as percents; counts and points as they are.
         let revenue = metric == "revenue";
         let bars: Vec<(String, f64)> = ranked
             .iter()
-            .map(|(name, v, _)| (name.clone(), if revenue { money.to_major(*v as f64) } else { *v as f64 }))
+            .map(|e| {
+                let v = match metric.as_str() {
+                    "revenue" => money.to_major(e.score as f64),
+                    "goal" | "improvement" => e.score as f64 / 100.0,
+                    _ => e.score as f64,
+                };
+                (e.name.clone(), v)
+            })
             .collect();
-        let unit = if revenue { format!(" ({})", money.currency) } else { String::new() };
-        match crate::charts::bars(&format!("{what} by {metric}{unit}"), &bars) {
+        let unit = match metric.as_str() {
+            _ if revenue => format!(" ({})", money.currency),
+            "goal" | "improvement" => " (%)".to_string(),
+            _ => String::new(),
+        };
+        match crate::charts::bars(&format!("{what} by {by}{unit}"), &bars) {
             Ok(png) => {
                 image = Some(CHART.to_string());
                 attachments.push(super::Attachment {
@@ -145,7 +303,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             description: Some(description),
             color: Some(0xf1c40f),
             image,
-            footer,
+            footer: (!notes.is_empty()).then(|| notes.join(" · ")),
             ..Embed::default()
         }],
         buttons: page.buttons(call, ctx.inv.user.get()),
@@ -153,4 +311,18 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         ephemeral: false,
         ..Message::default()
     }))
+}
+
+/// The metrics a board ranks by besides the guild's activity kinds.
+pub(super) const BUILT_IN: &[&str] = &["points", "revenue", "goal", "improvement"];
+
+/// A rep or team as a board reads them.
+struct Participant<'a> {
+    name: String,
+    subject: Option<GoalSubject>,
+    points: i64,
+    previous: i64,
+    revenue: i64,
+    counts: &'a std::collections::BTreeMap<String, i64>,
+    me: bool,
 }

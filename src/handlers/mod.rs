@@ -653,8 +653,15 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             .map(|s| (format!("{} ({} %)", s.name, s.probability), s.name.to_string()))
             .collect(),
         ("leaderboard" | "schedule", "metric") => {
-            let mut v =
-                vec![("points".to_string(), "points".to_string()), ("revenue".to_string(), "revenue".to_string())];
+            let mut v: Vec<(String, String)> = [
+                ("points", "points"),
+                ("revenue", "revenue"),
+                ("goal (% of each one's goal)", "goal"),
+                ("improvement (against their previous period)", "improvement"),
+            ]
+            .into_iter()
+            .map(|(label, value)| (label.to_string(), value.to_string()))
+            .collect();
             v.extend(
                 ctx.app
                     .store

@@ -79,12 +79,11 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     // Refuse now what could never post, rather than fail at 9 tomorrow.
     if let Some(metric) = params.get("metric").and_then(|m| m.as_str())
-        && metric != "points"
-        && metric != "revenue"
+        && !super::leaderboard::BUILT_IN.contains(&metric)
     {
         let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
         if !kinds.iter().any(|k| k.name.as_str() == metric) {
-            return Err(AppError::User(unknown_metric(metric, &["points", "revenue"], &kinds)));
+            return Err(AppError::User(unknown_metric(metric, super::leaderboard::BUILT_IN, &kinds)));
         }
     }
     let row = ctx

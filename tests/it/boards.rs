@@ -114,3 +114,82 @@ async fn a_team_table_names_the_kinds_its_points_count_beyond_its_columns() {
     // 3 + 2 + 3 + 5 + 8 = 21 points; the columns show call, email and demo.
     assert!(team.contains("Pts also count meeting, proposal"), "{team}");
 }
+
+/// Logs `quantity` calls (1 pt each) for `rep` at `when`, as they happened.
+async fn calls(app: &App, rep: u64, quantity: i64, when_: &str, key: &str) {
+    app.log(when(log_req(GUILD, rep, "call", quantity, key), when_), at(when_)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_goal_board_ranks_by_percent_of_each_ones_goal_and_lists_those_without_one_apart() {
+    let t = spawn_app();
+    let now = at(NOW);
+    // Points goals for the week: rep 5 40, rep 6 100, rep 7 30; rep 9 has a calls goal only.
+    for (n, (rep, line)) in [
+        (5, "/goal set scope:me metric:points target:40 period:week"),
+        (6, "/goal set scope:me metric:points target:100 period:week"),
+        (7, "/goal set scope:me metric:points target:30 period:week"),
+        (9, "/goal set scope:me metric:call target:10 period:week"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(!ask(&t.app, rep, line, 60 + n as u64, now).await.contains("⚠️"), "{line}");
+    }
+    // This week: rep 5 30 pts (75 %), rep 6 90 (90 %), rep 7 nothing (a call last week only),
+    // rep 8 50 without a goal, rep 9 20 calls on a calls goal.
+    calls(&t.app, 7, 1, "2026-10-28T10:00:00Z", "g7").await;
+    calls(&t.app, 5, 30, "2026-11-05T10:00:00Z", "g5").await;
+    calls(&t.app, 6, 90, "2026-11-05T10:00:00Z", "g6").await;
+    calls(&t.app, 8, 50, "2026-11-05T10:00:00Z", "g8").await;
+    calls(&t.app, 9, 20, "2026-11-05T10:00:00Z", "g9").await;
+    let board = ask(&t.app, 5, "/leaderboard metric:goal period:this-week", 70, now).await;
+    assert!(board.contains("Reps by % of their points goal"), "{board}");
+    assert!(board.contains("🥇 `#1  ` rep6 — **90%** · 90 of 100\n"), "{board}");
+    assert!(board.contains("🥈 `#2  ` **rep5** (you) — **75%** · 30 of 40\n"), "{board}");
+    assert!(board.contains("1 more rep with nothing towards it yet\n"), "rep 7: {board}");
+    assert!(board.contains("Without such a goal: rep8, rep9"), "{board}");
+    let today = ask(&t.app, 5, "/leaderboard metric:goal period:today", 71, now).await;
+    assert!(today.contains("goals are set per week, month, quarter or year"), "{today}");
+}
+
+#[tokio::test]
+async fn an_improvement_board_measures_each_against_their_own_last_period_with_a_minimum_base() {
+    let t = spawn_app();
+    let now = at(NOW);
+    // Last week (26 Oct – 1 Nov) and this week (2 – 8 Nov):
+    // rep 5 100 → 150 (+50 %), rep 6 1 → 3 (+2 of the 20-pt base: +10 %), rep 7 0 → 10 (+50 %),
+    // rep 8 50 → 40 (no improvement).
+    for (rep, before, now_) in [(5u64, 100, 150), (6, 1, 3), (7, 0, 10), (8, 50, 40)] {
+        if before > 0 {
+            calls(&t.app, rep, before, "2026-10-28T10:00:00Z", &format!("b{rep}")).await;
+        }
+        calls(&t.app, rep, now_, "2026-11-04T10:00:00Z", &format!("n{rep}")).await;
+    }
+    let board = ask(&t.app, 8, "/leaderboard metric:improvement period:this-week", 80, now).await;
+    assert!(board.contains("Reps by improvement on 26 Oct – 1 Nov (at least 20 pts as the base)"), "{board}");
+    assert!(board.contains("🥇 `#1  ` rep5 — **+50%** · 100 → 150 pts\n"), "{board}");
+    assert!(board.contains("🥇 `#1  ` rep7 — **+50%** · 0 → 10 pts\n"), "a tie shares the rank: {board}");
+    assert!(board.contains("🥉 `#3  ` rep6 — **+10%** · 1 → 3 pts\n"), "1 → 3 does not win: {board}");
+    assert!(board.contains("1 more rep with no improvement yet, you among them"), "{board}");
+}
+
+#[tokio::test]
+async fn under_money_privacy_a_revenue_board_shows_ranks_without_amounts_to_everyone() {
+    let t = spawn_app();
+    let now = at(NOW);
+    for (rep, amount) in [(7u64, "500"), (8, "1200")] {
+        let win = with_amount(log_req(GUILD, rep, "won", 1, &format!("w{rep}")), amount);
+        t.app.log(when(win, "2026-11-05T11:00:00Z"), now).await.unwrap();
+    }
+    let open = ask(&t.app, 7, "/leaderboard metric:revenue period:this-week", 90, now).await;
+    assert!(open.contains("rep8 — **1,200.00") && open.contains("(you) — **500.00"), "{open}");
+    ask(&t.app, 7, "/settings privacy money:managers", 91, now).await;
+    // `ask` runs as a manager: a board is public, so even a manager's shows no amounts.
+    let private = ask(&t.app, 7, "/leaderboard metric:revenue period:this-week", 92, now).await;
+    assert!(private.contains("🥇 `#1  ` rep8\n") && private.contains("🥈 `#2  ` **rep7** (you)\n"), "{private}");
+    assert!(!private.contains("1,200") && !private.contains("500.00"), "{private}");
+    assert!(private.contains("Amounts are private on this server: your own are in /me"), "{private}");
+    let points = ask(&t.app, 7, "/leaderboard period:this-week", 93, now).await;
+    assert!(points.contains("rep8 — **20**"), "points are everyone's: {points}");
+}

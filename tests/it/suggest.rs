@@ -74,7 +74,9 @@ async fn a_metric_close_to_a_kind_or_a_named_metric_is_suggested_wherever_metric
     let cases = [
         (
             "/leaderboard metric:calls",
-            format!("⚠️ `calls` is not a metric here; did you mean `call`? Use points, revenue or a kind: {KINDS}"),
+            format!(
+                "⚠️ `calls` is not a metric here; did you mean `call`? Use points, revenue, goal, improvement or a kind: {KINDS}"
+            ),
         ),
         (
             "/goal set scope:me metric:reveune target:5 period:week",
@@ -92,7 +94,9 @@ async fn a_metric_close_to_a_kind_or_a_named_metric_is_suggested_wherever_metric
         ),
         (
             "/schedule add what:leaderboard channel:<#77> at:\"daily 17:00\" metric:demos",
-            format!("⚠️ `demos` is not a metric here; did you mean `demo`? Use points, revenue or a kind: {KINDS}"),
+            format!(
+                "⚠️ `demos` is not a metric here; did you mean `demo`? Use points, revenue, goal, improvement or a kind: {KINDS}"
+            ),
         ),
     ];
     for (i, (line, want)) in cases.iter().enumerate() {
