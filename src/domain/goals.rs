@@ -211,6 +211,11 @@ impl GoalMetric {
         }
     }
 
+    /// Whether its values are money, which the guild's money privacy setting may hide.
+    pub fn is_money(&self) -> bool {
+        matches!(self, GoalMetric::Revenue)
+    }
+
     /// An exact value of this metric for people: money for revenue, a plain number otherwise.
     pub fn show(&self, value: i64, money: Money) -> String {
         match self {
@@ -527,6 +532,53 @@ impl Pace {
             self.describe_required(metric, money)
         )
     }
+
+    /// A share of the target, as [`Pace::attainment_percent`] shows it: `92%`.
+    pub fn percent_of_target(&self, value: f64) -> String {
+        if self.target <= 0 {
+            return "-".into();
+        }
+        format!("{}%", clamp_i64((value / self.target as f64 * 100.0 + 1e-9).floor()))
+    }
+
+    /// The required rate as a share of the target per working day, rounded up to a tenth so that
+    /// doing it is enough: `4.2%`; none when nothing (or no working time) is left.
+    pub fn required_percent(&self) -> Option<String> {
+        match self.required {
+            Required::PerDay(rate) if self.target > 0 => {
+                Some(format!("{}%", decimal((rate / self.target as f64 * 1000.0 - 1e-9).ceil() / 10.0)))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Pace::describe_required`] in shares of the target: `need 4.2%/day`.
+    pub fn describe_required_percent(&self) -> String {
+        match self.required_percent() {
+            Some(share) => format!("need {share}/day"),
+            None => self.describe_required(&GoalMetric::Points, Money::default()),
+        }
+    }
+
+    /// [`Pace::describe`] without amounts, every number a share of the target, for a money goal
+    /// whose amounts the reader may not see:
+    /// `**60%** of the goal · expected by now 55% · projected 110% · need 4.2%/day`.
+    pub fn describe_percent(&self) -> String {
+        let expected = match self.expected_by_now {
+            Some(e) => format!("expected by now {}", self.percent_of_target(e)),
+            None => "no working days in this period".into(),
+        };
+        let projected = match self.projected {
+            Some(p) => format!("projected {}", self.percent_of_target(p)),
+            None if self.working_days == 0 => "projected —".into(),
+            None => "projected — (no working time yet)".into(),
+        };
+        format!(
+            "**{}** of the goal · {expected} · {projected} · {}",
+            self.attainment_percent(),
+            self.describe_required_percent()
+        )
+    }
 }
 
 /// Elapsed working time `E` (module docs): whole working days before today's local date, plus the
@@ -625,6 +677,19 @@ mod tests {
             pace.describe(&GoalMetric::Points, M),
             "**150** of 220 pts · **68%** · expected by now 204 · projected 161.8 · need 43.8/day"
         );
+    }
+
+    #[test]
+    fn a_money_goal_read_without_amounts_gives_every_pace_number_as_a_share_of_the_target() {
+        let berlin = guild("Europe/Berlin");
+        let march = period("2026-03", &berlin);
+        // The goal of the test above, in cents: 2,200.00 with 1,500.00 won.
+        let pace = Pace::compute(220_000, 150_000, &march, &berlin, at("2026-03-30T10:00:00Z"));
+        let text = pace.describe_percent();
+        assert_eq!(text, "**68%** of the goal · expected by now 92% · projected 73% · need 19.9%/day");
+        assert!(!text.contains("2,200") && !text.contains("1,500"), "{text}");
+        let met = Pace::compute(100, 120, &march, &berlin, at("2026-03-30T10:00:00Z"));
+        assert!(met.describe_percent().ends_with("target reached ✅"), "{}", met.describe_percent());
     }
 
     #[test]

@@ -58,6 +58,13 @@ async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let format_money = |v: i64| money.format(v);
     let (comp, mine) = ctx.app.my_comp(ctx.inv.guild, ctx.inv.user, &period(call)?, ctx.now).await?;
     let e = &mine.estimate;
+    // The estimate and its parts are the rep's own money; the team's goal is not.
+    let team_amounts = ctx.sees_others_money(false).await?;
+    let team_goal = match comp.team_goal {
+        Some(goal) if team_amounts => format!("{} · {}", format_money(goal), attainment(e.team_attainment)),
+        Some(_) => attainment(e.team_attainment),
+        None => format!("— · {}", attainment(e.team_attainment)),
+    };
     let mut fields = vec![
         Field { name: "Revenue".into(), value: format_money(mine.revenue), inline: true },
         Field {
@@ -65,11 +72,7 @@ async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             value: format!("{} · {}", mine.goal.map_or("—".into(), format_money), attainment(e.rep_attainment)),
             inline: true,
         },
-        Field {
-            name: "Team goal".into(),
-            value: format!("{} · {}", comp.team_goal.map_or("—".into(), format_money), attainment(e.team_attainment)),
-            inline: true,
-        },
+        Field { name: "Team goal".into(), value: team_goal, inline: true },
         Field { name: "Individual part".into(), value: format_money(e.individual), inline: true },
         Field { name: "Team part".into(), value: format_money(e.team), inline: true },
     ];
@@ -89,7 +92,10 @@ async fn me(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             title: Some(clip(&format!("💰 Your commission estimate · {}", comp.period.describe()), 256)),
             description: Some(format!("Plan of {}: {}", comp.team.name, plan_line(&comp.plan, money))),
             fields,
-            footer: Some(ESTIMATE.into()),
+            footer: super::with_note(
+                Some(ESTIMATE.into()),
+                (!team_amounts && comp.team_goal.is_some()).then_some(super::GROUP_MONEY_PRIVATE),
+            ),
             color: Some(0x27ae60),
             ..Embed::default()
         }],

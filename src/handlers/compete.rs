@@ -25,7 +25,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             let board = ctx.app.current_board(&comp, ctx.now).await?;
             let settings = ctx.settings().await?;
             let page = Page::of(call, board.standings.len(), TOP)?;
-            let mut message = standings_message(&comp, &board, &settings, &page, Some(ctx.inv.user.get()));
+            // Standings are a public reply: under money:managers nobody's amounts show in them.
+            let amounts = ctx.sees_others_money(true).await?;
+            let mut message = standings_message(&comp, &board, &settings, &page, Some(ctx.inv.user.get()), amounts);
             if super::paging::pressed(call) {
                 // The chart is on the message already; a turned page does not upload it again.
                 message.attachments.clear();
@@ -159,10 +161,18 @@ fn window_text(first: chrono::NaiveDate, end: chrono::NaiveDate) -> String {
     format!("{} – {}", first.format("%a %d %b"), last.format("%a %d %b %Y"))
 }
 
-/// A score in words: `**30**` points, `**12.5** per active member`, `**85%**`.
-fn show_score(comp: &Competition, s: &Standing, money: Money) -> String {
+/// A score in words: `**30**` points, `**12.5** per active member`, `**85%**`. Without `amounts`
+/// a money score is left out (the rank says it) and a percent of goal keeps only the percent.
+fn show_score(comp: &Competition, s: &Standing, money: Money, amounts: bool) -> Option<String> {
     let metric = &comp.metric;
-    match (comp.scoring, s.score) {
+    if !amounts && metric.is_money() {
+        return match (comp.scoring, s.score) {
+            (_, None) => Some("no goal set".into()),
+            (Scoring::PercentOfGoal, Some(v)) => Some(format!("**{:.0}%** of goal", v.floor())),
+            (Scoring::Total | Scoring::PerCapita, Some(_)) => None,
+        };
+    }
+    Some(match (comp.scoring, s.score) {
         (_, None) => "no goal set".into(),
         (Scoring::Total, Some(_)) => format!("**{}**", metric.show(s.entry.total, money)),
         (Scoring::PerCapita, Some(v)) => format!(
@@ -177,20 +187,24 @@ fn show_score(comp: &Competition, s: &Standing, money: Money) -> String {
             metric.show(s.entry.total, money),
             metric.show_f64(s.entry.target.unwrap_or_default(), money)
         ),
-    }
+    })
 }
 
 /// Standings as a public embed with a bar chart: for `/compete show`, `what:competition`
 /// schedules and the announcement.
 /// `page` picks the rows shown; a `viewer` taking part in a contest between reps keeps their own
-/// row in sight on every page.
+/// row in sight on every page. Without `amounts` (money privacy), a competition on money shows
+/// ranks only, or percents of goal, and charts only percents: bars of money would give the
+/// amounts away on their axis.
 pub fn standings_message(
     comp: &Competition,
     board: &Board,
     settings: &GuildSettings,
     page: &Page,
     viewer: Option<u64>,
+    amounts: bool,
 ) -> Message {
+    let hidden = !amounts && comp.metric.is_money();
     let mine = viewer
         .filter(|_| comp.contest == crate::domain::competition::Contest::Reps)
         .and_then(|v| board.standings.iter().position(|s| s.entry.id == v))
@@ -211,7 +225,10 @@ pub fn standings_message(
                 _ => "▫️",
             };
             let rank = s.rank.map_or("–".to_string(), |r| format!("#{r}"));
-            format!("{medal} `{rank:<4}` {} — {}", clip(&s.entry.name, 40), show_score(comp, s, settings.money()))
+            match show_score(comp, s, settings.money(), amounts) {
+                Some(score) => format!("{medal} `{rank:<4}` {} — {score}", clip(&s.entry.name, 40)),
+                None => format!("{medal} `{rank:<4}` {}", clip(&s.entry.name, 40)),
+            }
         })
         .collect();
     let mut description = if lines.is_empty() {
@@ -259,7 +276,8 @@ pub fn standings_message(
         .filter_map(|s| s.score.map(|v| (s.entry.name.clone(), scale(comp, v, settings.money()))))
         .take(TOP)
         .collect();
-    if !bars.is_empty() {
+    let money_bars = hidden && comp.scoring != Scoring::PercentOfGoal;
+    if !bars.is_empty() && !money_bars {
         match crate::charts::bars(&format!("{} · {}", comp.row.name, comp.scoring.describe()), &bars) {
             Ok(png) => {
                 image = Some(CHART.to_string());
@@ -275,7 +293,7 @@ pub fn standings_message(
             fields,
             color: Some(0xe67e22),
             image,
-            ..Embed::default()
+            footer: super::with_note(None, hidden.then_some(super::MONEY_PRIVATE)),
         }],
         attachments,
         ephemeral: false,
@@ -296,7 +314,8 @@ fn scale(comp: &Competition, v: f64, money: Money) -> f64 {
 
 /// The winner announcement for a closed season: who won, the final standings and the reward.
 pub fn announcement(comp: &Competition, board: &Board, settings: &GuildSettings) -> Message {
-    let mut message = standings_message(comp, board, settings, &first_page(board), None);
+    let amounts = super::everyone_sees_money(settings);
+    let mut message = standings_message(comp, board, settings, &first_page(board), None, amounts);
     let winners: Vec<String> = crate::domain::competition::winners(&board.standings)
         .iter()
         .map(|s| match comp.contest {
@@ -344,5 +363,6 @@ pub(super) async fn scheduled(
     }
     let board = app.current_board(&comp, slot).await?;
     let settings = app.settings(guild).await?;
-    Ok(Some(standings_message(&comp, &board, &settings, &first_page(&board), None)))
+    let amounts = super::everyone_sees_money(&settings);
+    Ok(Some(standings_message(&comp, &board, &settings, &first_page(&board), None, amounts)))
 }

@@ -16,9 +16,16 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     let money = ctx.settings().await?.money();
-    let format_money = |v: i64| money.format(v);
     let r = ctx.app.forecast(ctx.inv.guild, team, &spec, ctx.now).await?;
     let f = &r.forecast;
+    // A forecast is a team's or the server's money: under money:managers a rep reads it as shares
+    // of the goal (or not at all without one), and without the chart, whose axis is money.
+    let amounts = ctx.sees_others_money(false).await?;
+    let format_money = |v: i64| match f.goal {
+        _ if amounts => money.format(v),
+        Some(goal) => format!("{} of goal", crate::domain::kpi::percent_of(v, goal)),
+        None => "private".into(),
+    };
     let who = r.team.as_deref().map_or("Everyone".to_string(), |t| format!("Team {t}"));
     let mut fields = vec![
         Field { name: "Won so far".into(), value: format_money(f.won), inline: true },
@@ -44,8 +51,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         fields.push(Field {
             name: "Goal".into(),
             value: format!(
-                "{} · forecast at {}{}",
-                format_money(goal),
+                "{}forecast at {}{}",
+                if amounts { format!("{} · ", money.format(goal)) } else { String::new() },
                 pct,
                 if f.forecast >= goal { " ✅" } else { "" }
             ),
@@ -79,8 +86,14 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             forecast: d.forecast.map(to_major),
         })
         .collect();
-    let (image, attachments) = match cumulative(&format!("{who} · cumulative revenue ({})", money.currency), &series) {
-        Ok(png) => (
+    let chart = if amounts {
+        cumulative(&format!("{who} · cumulative revenue ({})", money.currency), &series).map(Some)
+    } else {
+        Ok(None)
+    };
+    let (image, attachments) = match chart {
+        Ok(None) => (None, Vec::new()),
+        Ok(Some(png)) => (
             Some(CHART.to_string()),
             vec![Attachment { filename: CHART.into(), data: png, description: Some(title.clone()) }],
         ),
@@ -94,9 +107,12 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             title: Some(title),
             description: (!notes.is_empty()).then(|| notes.join("\n")),
             fields,
-            footer: Some(
-                "Forecast = won + Σ(open deal value × stage probability) for deals expected to close in the period"
-                    .into(),
+            footer: super::with_note(
+                Some(
+                    "Forecast = won + Σ(open deal value × stage probability) for deals expected to close in the period"
+                        .into(),
+                ),
+                (!amounts).then_some(super::MONEY_PRIVATE),
             ),
             color: Some(0x2f80ed),
             image,

@@ -31,6 +31,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         None => PeriodSpec::ThisQuarter,
     };
     let own = subject == FunnelSubject::Rep(ctx.inv.user);
+    // The benchmark (a team, or all teams) is others' money; a rep's own funnel is theirs.
+    let their_amounts = ctx.sees_others_money(false).await?;
+    let my_amounts = own || their_amounts;
     let r = ctx.app.funnel(ctx.inv.guild, subject, &spec, ctx.now).await?;
     let me = if own { "You".to_string() } else { clip(&r.subject, 16) };
     let them = clip(&r.benchmark, 16);
@@ -46,9 +49,17 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let pair = |a: String, b: String| format!("{a} · {them}: {b}");
     let rate = |x: Option<Ratio>, n: u64| x.map_or("-".to_string(), |x| format!("{} ({}/{})", x.percent(), x.num, n));
-    let money = |x: Option<i64>| x.map_or("-".to_string(), |v| guild_money.format(v));
+    let money = |x: Option<i64>, shown: bool| match x {
+        Some(v) if shown => guild_money.format(v),
+        Some(_) => "private".to_string(),
+        None => "-".to_string(),
+    };
     let days = |x: Option<f64>| x.map_or("-".to_string(), |d| format!("{d:.1} days"));
-    let speed = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{}/day", guild_money.format_f64(v)));
+    let speed = |x: Option<f64>, shown: bool| match x {
+        Some(v) if shown => format!("{}/day", guild_money.format_f64(v)),
+        Some(_) => "private".to_string(),
+        None => "-".to_string(),
+    };
     let mut fields = vec![
         Field {
             name: "Deals".into(),
@@ -68,7 +79,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         },
         Field {
             name: "Average deal size".into(),
-            value: pair(money(r.mine.average_deal_size()), money(r.theirs.average_deal_size())),
+            value: pair(
+                money(r.mine.average_deal_size(), my_amounts),
+                money(r.theirs.average_deal_size(), their_amounts),
+            ),
             inline: false,
         },
         Field {
@@ -78,7 +92,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         },
         Field {
             name: "Sales velocity".into(),
-            value: format!("{} (per rep)", pair(speed(r.my_velocity), speed(r.their_velocity))),
+            value: format!(
+                "{} (per rep)",
+                pair(speed(r.my_velocity, my_amounts), speed(r.their_velocity, their_amounts))
+            ),
             inline: false,
         },
     ];
@@ -101,10 +118,14 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             title: Some(clip(&format!("Funnel · {} · {}", r.subject, r.period.describe()), 256)),
             description: Some(description),
             fields,
-            footer: Some(format!(
-                "Deals opened in the period; a skipped stage counts as reached. Velocity = open deals × win rate × \
-                 average deal size ÷ average cycle in days. Stages with fewer than {MIN_SAMPLE} deals are not judged."
-            )),
+            footer: super::with_note(
+                Some(format!(
+                    "Deals opened in the period; a skipped stage counts as reached. Velocity = open deals × win \
+                     rate × average deal size ÷ average cycle in days. Stages with fewer than {MIN_SAMPLE} deals \
+                     are not judged."
+                )),
+                (!their_amounts).then_some(super::GROUP_MONEY_PRIVATE),
+            ),
             color: Some(0xe67e22),
             ..Embed::default()
         }],

@@ -147,29 +147,38 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
     let money = ctx.settings().await?.money();
     let mut in_force = overview.in_force.clone();
     in_force.sort_by_key(|p| order(&p.key));
-    let mut lines: Vec<String> = in_force
-        .iter()
-        .map(|p| {
-            format!(
-                "**{}** · {} a {}: {}",
-                names.subject_short(&p.key.subject, me),
-                p.key.metric,
-                p.key.period,
-                short_pace(p, money)
-            )
-        })
-        .collect();
+    // Under money:managers a rep reads their team's and the server's money goals in percent.
+    let mut hidden = false;
+    let mut lines: Vec<String> = Vec::with_capacity(in_force.len());
+    for p in &in_force {
+        let amounts = shows_amounts(ctx, &p.key.subject).await?;
+        hidden |= !amounts && p.key.metric.is_money();
+        lines.push(format!(
+            "**{}** · {} a {}: {}",
+            names.subject_short(&p.key.subject, me),
+            p.key.metric,
+            p.key.period,
+            short_pace(p, money, amounts)
+        ));
+    }
     if !overview.scheduled.is_empty() {
         lines.push(String::new());
         lines.push("**Scheduled**".into());
-        lines.extend(overview.scheduled.iter().map(|v| scheduled_line(v, &names, me, money)));
+        for v in &overview.scheduled {
+            let amounts = shows_amounts(ctx, &v.key.subject).await?;
+            hidden |= !amounts && v.key.metric.is_money();
+            lines.push(scheduled_line(v, &names, me, money, amounts));
+        }
     }
     let (body, _) = fit_lines(&lines, 0, LIST_BUDGET, "");
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(if manager { "Goals".to_string() } else { "Your goals".to_string() }),
             description: Some(body),
-            footer: Some("Pace counts working days in the server's timezone. Clear one with /goal clear.".into()),
+            footer: super::with_note(
+                Some("Pace counts working days in the server's timezone. Clear one with /goal clear.".into()),
+                hidden.then_some(super::GROUP_MONEY_PRIVATE),
+            ),
             color: Some(0xf2994a),
             ..Embed::default()
         }],
@@ -178,14 +187,18 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
     }))
 }
 
-fn scheduled_line(v: &GoalVersion, names: &Names, me: Snowflake, money: Money) -> String {
+fn scheduled_line(v: &GoalVersion, names: &Names, me: Snowflake, money: Money, amounts: bool) -> String {
+    let target = if amounts || !v.key.metric.is_money() {
+        amount(&v.key.metric, v.target, money)
+    } else {
+        "a new target".into()
+    };
     format!(
-        "From {}: **{}** · {} a {} → {}",
+        "From {}: **{}** · {} a {} → {target}",
         v.effective_from.format("%-d %b %Y"),
         names.subject_short(&v.key.subject, me),
         v.key.metric,
         v.key.period,
-        amount(&v.key.metric, v.target, money)
     )
 }
 
@@ -253,8 +266,17 @@ pub(super) fn period_label(p: &GoalProgress, now: DateTime<Utc>) -> String {
 }
 
 /// `48/80 pts · 60% · need 8/day`: the short form for lists, tables and the `/log` reply.
-pub(super) fn short_pace(p: &GoalProgress, money: Money) -> String {
+pub(super) fn short_pace(p: &GoalProgress, money: Money, amounts: bool) -> String {
     let m = &p.key.metric;
+    if !amounts && m.is_money() {
+        // `45% of the revenue goal · need 4.2%/day`
+        return format!(
+            "{} of the {} goal · {}",
+            p.pace.attainment_percent(),
+            m.noun(),
+            p.pace.describe_required_percent()
+        );
+    }
     format!(
         "{}/{} {} · {} · {}",
         m.show(p.actual, money),
@@ -267,13 +289,28 @@ pub(super) fn short_pace(p: &GoalProgress, money: Money) -> String {
 
 /// One line per goal with every pace number, for `/me` and `/kpi rep`:
 /// `🎯 This week · points: **48** of 80 pts · **60%** · expected by now 56 · projected 72 · need 8/day`.
-pub(super) fn detail_lines(goals: &[GoalProgress], now: DateTime<Utc>, money: Money) -> Vec<String> {
+/// Without `amounts`, money goals give every number as a share of the target.
+pub(super) fn detail_lines(goals: &[GoalProgress], now: DateTime<Utc>, money: Money, amounts: bool) -> Vec<String> {
     let mut sorted: Vec<&GoalProgress> = goals.iter().collect();
     sorted.sort_by(|a, b| (a.key.period, &a.key.metric).cmp(&(b.key.period, &b.key.metric)));
     sorted
         .into_iter()
-        .map(|p| format!("🎯 {} · {}: {}", period_label(p, now), p.key.metric, p.pace.describe(&p.key.metric, money)))
+        .map(|p| format!("🎯 {} · {}: {}", period_label(p, now), p.key.metric, describe(p, money, amounts)))
         .collect()
+}
+
+/// Every pace number of a goal, as shares of its target for a money goal read without `amounts`.
+pub(super) fn describe(p: &GoalProgress, money: Money, amounts: bool) -> String {
+    if amounts || !p.key.metric.is_money() { p.pace.describe(&p.key.metric, money) } else { p.pace.describe_percent() }
+}
+
+/// Whether the reader may see the amounts of a goal on `subject`, per the guild's money privacy:
+/// their own always (goal replies are private), a team's or the server's when they see others'.
+pub(super) async fn shows_amounts(ctx: &Ctx<'_>, subject: &GoalSubject) -> AppResult<bool> {
+    match subject {
+        GoalSubject::Member(u) => ctx.sees_money_of(u.get(), false).await,
+        GoalSubject::Team(_) | GoalSubject::Guild => ctx.sees_others_money(false).await,
+    }
 }
 
 /// The metric most reps' goals share (points first on a tie), for the `/kpi team` goal column.

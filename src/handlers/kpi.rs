@@ -44,6 +44,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
     let settings = ctx.settings().await?;
     let money = settings.money();
+    // A public table (or a team-summary post, rendered through here) is read by reps too.
+    let public = call.boolean("public").unwrap_or(false);
+    let amounts = ctx.sees_others_money(public).await?;
     let period = Period::resolve(&spec, &settings, ctx.now)?;
     let group = match team {
         Some(name) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
@@ -80,7 +83,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let mut rows = vec![{
         let mut h = vec!["#".to_string(), "Rep".into(), "Pts".into(), "Share".into(), "vs prev".into()];
         h.extend(kinds.iter().map(|k| clip(k, 8)));
-        h.push(format!("Revenue {}", money.currency));
+        if amounts {
+            h.push(format!("Revenue {}", money.currency));
+        }
         if column.is_some() {
             h.push("Goal".into());
         }
@@ -105,7 +110,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             Change::new(m.points, m.previous_points).describe(),
         ];
         row.extend(kinds.iter().map(|k| m.counts.get(*k).copied().unwrap_or(0).to_string()));
-        row.push(money.number(m.revenue_cents));
+        if amounts {
+            row.push(money.number(m.revenue_cents));
+        }
         if column.is_some() {
             row.push(attainment.get(&m.user_id).cloned().unwrap_or_else(|| "-".into()));
         }
@@ -135,14 +142,18 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         },
         Field {
             name: "Won".into(),
-            value: format!("{} · {}", report.totals.deals_won(), money.format(report.totals.revenue)),
+            value: if amounts {
+                format!("{} · {}", report.totals.deals_won(), money.format(report.totals.revenue))
+            } else {
+                report.totals.deals_won().to_string()
+            },
             inline: true,
         },
     ];
     if !group_goals.is_empty() {
         fields.push(Field {
             name: if team.is_some() { "Team goals".into() } else { "Server goals".into() },
-            value: fit_lines(&goal::detail_lines(&group_goals, ctx.now, money), 0, GOAL_FIELD_BUDGET, "").0,
+            value: fit_lines(&goal::detail_lines(&group_goals, ctx.now, money, amounts), 0, GOAL_FIELD_BUDGET, "").0,
             inline: false,
         });
     }
@@ -161,6 +172,9 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     if let Some(metric) = &column {
         footer.push_str(&format!(" · Goal: % of each rep's {metric} goal"));
     }
+    if !amounts {
+        footer.push_str(&format!(" · {}", super::MONEY_PRIVATE));
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&title, 256)),
@@ -171,7 +185,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             ..Embed::default()
         }],
         buttons: page.buttons(call, ctx.inv.user.get()),
-        ephemeral: !call.boolean("public").unwrap_or(false),
+        ephemeral: !public,
         ..Message::default()
     }))
 }
@@ -194,7 +208,9 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let theirs = move |k: &GoalKey| k.subject == subject;
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &theirs, ctx.now).await?;
     let mut about: Vec<String> = m.team.iter().map(|t| format!("Team {t}")).collect();
-    about.extend(goal::detail_lines(&goals, ctx.now, money));
+    // Only managers run this, privately; the rule still decides.
+    let amounts = ctx.sees_others_money(false).await?;
+    about.extend(goal::detail_lines(&goals, ctx.now, money, amounts));
     let previous_spec = crate::domain::period::PeriodSpec::Range {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
@@ -215,11 +231,11 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             inline: true,
         }
     };
-    let mut fields = vec![
-        line("Points", pick(&|x| x.points), false),
-        line("Revenue", pick(&|x| x.revenue_cents), true),
-        line("Deals won", pick(&|x| x.deals_won), false),
-    ];
+    let mut fields = vec![line("Points", pick(&|x| x.points), false)];
+    if amounts {
+        fields.push(line("Revenue", pick(&|x| x.revenue_cents), true));
+    }
+    fields.push(line("Deals won", pick(&|x| x.deals_won), false));
     let mut kinds: Vec<&String> = m.counts.keys().collect();
     if let Some(p) = p {
         kinds.extend(p.counts.keys().filter(|k| !m.counts.contains_key(*k)));

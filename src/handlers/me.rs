@@ -21,7 +21,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let subject = GoalSubject::Member(ctx.inv.user);
     let mine = move |k: &GoalKey| k.subject == subject;
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
-    let goal_lines = goal::detail_lines(&goals, ctx.now, money);
+    let goal_lines = goal::detail_lines(&goals, ctx.now, money, true);
     let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);
     let Some(row) = &report.member else {
         let mut text = format!(

@@ -254,12 +254,10 @@ impl Ctx<'_> {
     /// `/settings privacy money:managers`, only in a reply only a manager reads: never in a
     /// `public` reply or a post, which reps read too.
     pub async fn sees_others_money(&self, public: bool) -> AppResult<bool> {
-        match self.app.settings(self.inv.guild).await?.money_privacy {
-            crate::domain::settings::MoneyPrivacy::Everyone => Ok(true),
-            crate::domain::settings::MoneyPrivacy::Managers => {
-                Ok(!public && !self.is_post() && self.is_manager().await?)
-            }
+        if everyone_sees_money(&self.app.settings(self.inv.guild).await?) {
+            return Ok(true);
         }
+        Ok(!public && !self.is_post() && self.is_manager().await?)
     }
 
     /// Whether a reply may show `user`'s money: their own in a reply only they read, anyone's
@@ -279,6 +277,29 @@ impl Ctx<'_> {
                 "this command is for managers (Manage Server permission or the manager role set in /settings)".into(),
             ))
         }
+    }
+}
+
+/// Whether a message everyone in a channel reads may show members' money: a schedule's post, a
+/// goal milestone, a competition's announcement, a `public` reply. The half of the money privacy
+/// rule that needs no reader, for the posts rendered without a [`Ctx`];
+/// [`Ctx::sees_others_money`] reads it for replies.
+pub fn everyone_sees_money(settings: &crate::domain::settings::GuildSettings) -> bool {
+    settings.money_privacy == crate::domain::settings::MoneyPrivacy::Everyone
+}
+
+/// Said once in a message that leaves amounts out under `/settings privacy money:managers`.
+pub const MONEY_PRIVATE: &str = "Amounts are private on this server: yours are in /me";
+
+/// Said once in a reply about the reader's own money that leaves their team's or the server's out.
+pub const GROUP_MONEY_PRIVATE: &str = "Team and server amounts are for managers on this server";
+
+/// `footer` with `note` (one of the notes above) added, when there is one.
+pub(crate) fn with_note(footer: Option<String>, note: Option<&str>) -> Option<String> {
+    match (footer, note) {
+        (footer, None) => footer,
+        (Some(f), Some(note)) if !f.is_empty() => Some(format!("{f} · {note}")),
+        (_, Some(note)) => Some(note.to_string()),
     }
 }
 

@@ -92,7 +92,10 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
     let Ok(team) = team_filter(app, s).await? else {
         return Ok(Vec::new());
     };
-    let money = app.settings(guild).await?.money();
+    let settings = app.settings(guild).await?;
+    let money = settings.money();
+    // A team's post is read by its whole channel; a DM about a rep's own goals only by them.
+    let amounts = super::everyone_sees_money(&settings);
     let threshold = threshold(s);
     if s.params.get("to").and_then(|t| t.as_str()) == Some("team-channel") {
         return match app.teams_behind(guild, team, threshold, slot).await? {
@@ -105,7 +108,7 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
                 .map(|t| Outgoing {
                     to: Recipient::Channel(t.team.channel_id.unwrap_or(s.channel_id)),
                     key: format!("team:{}", t.team.id),
-                    message: team_nudge(&t.team.name, &t.goals, t.reps_behind, threshold, money),
+                    message: team_nudge(&t.team.name, &t.goals, t.reps_behind, threshold, money, amounts),
                 })
                 .collect()),
         };
@@ -173,22 +176,29 @@ pub async fn milestone_posts(app: &App, limit: usize) -> AppResult<Vec<(Mileston
                 .map(|t| format!("Team **{}**", super::clip(&t.name, 100))),
             GoalSubject::Guild => None,
         };
-        let money = app.settings(Snowflake::new(m.guild_id as u64)?).await?.money();
+        let settings = app.settings(Snowflake::new(m.guild_id as u64)?).await?;
+        // A rep's milestone too is posted to the channel, where everyone reads it.
+        let amounts = super::everyone_sees_money(&settings);
         let post = who.zip(m.channel_id).map(|(who, channel)| Outgoing {
             to: Recipient::Channel(channel),
             key: m.unique_key(),
-            message: milestone_message(&who, &m, money),
+            message: milestone_message(&who, &m, settings.money(), amounts),
         });
         out.push((m, post));
     }
     Ok(out)
 }
 
-fn milestone_message(who: &str, m: &Milestone, money: Money) -> Message {
+fn milestone_message(who: &str, m: &Milestone, money: Money, amounts: bool) -> Message {
     let metric = &m.key.metric;
     let their = if matches!(m.key.subject, GoalSubject::Team(_)) { "its" } else { "their" };
     let goal = format!("{their} {}ly {} goal", m.key.period, goal_word(metric));
-    let score = format!("**{}** of {}", metric.show(m.actual, money), show(metric, m.target, money));
+    let hidden = !amounts && metric.is_money();
+    let score = if hidden {
+        format!("**{}**", crate::domain::kpi::percent_of(m.actual, m.target))
+    } else {
+        format!("**{}** of {}", metric.show(m.actual, money), show(metric, m.target, money))
+    };
     let (title, text) = if m.level >= 100 {
         ("🏆 Goal reached!", format!("{who} hit {goal}: {score}. Huge! 🎉"))
     } else {
@@ -198,7 +208,10 @@ fn milestone_message(who: &str, m: &Milestone, money: Money) -> Message {
         embeds: vec![Embed {
             title: Some(title.into()),
             description: Some(text),
-            footer: Some(format!("Goal period from {}", m.first_day.format("%a %-d %b %Y"))),
+            footer: super::with_note(
+                Some(format!("Goal period from {}", m.first_day.format("%a %-d %b %Y"))),
+                hidden.then_some(super::MONEY_PRIVATE),
+            ),
             color: Some(MILESTONE_COLOR),
             ..Embed::default()
         }],
@@ -208,8 +221,10 @@ fn milestone_message(who: &str, m: &Milestone, money: Money) -> Message {
 
 /// One DM to a rep with a line per goal they are behind on.
 fn rep_nudge(name: &str, goals: &[GoalProgress], money: Money) -> Message {
-    let lines: Vec<String> =
-        goals.iter().map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "You're", "you", money))).collect();
+    let lines: Vec<String> = goals
+        .iter()
+        .map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "You're", "you", money, true)))
+        .collect();
     Message {
         embeds: vec![Embed {
             title: Some(format!("📈 {}, here's your catch-up plan", super::clip(name, 80))),
@@ -223,11 +238,19 @@ fn rep_nudge(name: &str, goals: &[GoalProgress], money: Money) -> Message {
 }
 
 /// One post in a team's channel with a line per team goal behind pace.
-fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold: u32, money: Money) -> Message {
+fn team_nudge(
+    team: &str,
+    goals: &[GoalProgress],
+    reps_behind: usize,
+    threshold: u32,
+    money: Money,
+    amounts: bool,
+) -> Message {
     let mut lines: Vec<String> = goals
         .iter()
-        .map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "The team is", "the team", money)))
+        .map(|p| format!("**{}** — {}", goal_title(p), catch_up(p, "The team is", "the team", money, amounts)))
         .collect();
+    let hidden = !amounts && goals.iter().any(|p| p.key.metric.is_money());
     lines.push(match reps_behind {
         0 => format!(
             "No rep is more than {threshold} points behind on their own goals — a push from everyone closes it."
@@ -239,7 +262,10 @@ fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold:
         embeds: vec![Embed {
             title: Some(format!("📣 Team {} is behind pace", super::clip(team, 100))),
             description: Some(fit_lines(&lines, 0, LINES_BUDGET, "").0),
-            footer: Some("Every call counts — let's go! 💪".into()),
+            footer: super::with_note(
+                Some("Every call counts — let's go! 💪".into()),
+                hidden.then_some(super::MONEY_PRIVATE),
+            ),
             color: Some(NUDGE_COLOR),
             ..Embed::default()
         }],
@@ -248,9 +274,13 @@ fn team_nudge(team: &str, goals: &[GoalProgress], reps_behind: usize, threshold:
 }
 
 /// `You're at 20 of 100 calls (20%) — pace says 50 by now. 32/day over the 2.5 working days left
-/// gets you there.`
-fn catch_up(p: &GoalProgress, subject: &str, object: &str, money: Money) -> String {
+/// gets you there.` Without `amounts`, a money goal in shares of its target: `The team is at
+/// **20%** of the goal — pace says 50% by now. **6.3% of the goal a day** over …`.
+fn catch_up(p: &GoalProgress, subject: &str, object: &str, money: Money, amounts: bool) -> String {
     let m = &p.key.metric;
+    if !amounts && m.is_money() {
+        return catch_up_percent(p, subject, object);
+    }
     let expected =
         p.pace.expected_by_now.map_or_else(String::new, |e| format!(" — pace says {} by now", m.show_f64(e, money)));
     let plan = match p.pace.required {
@@ -269,6 +299,25 @@ fn catch_up(p: &GoalProgress, subject: &str, object: &str, money: Money) -> Stri
         show(m, p.target, money),
         p.pace.attainment_percent()
     )
+}
+
+/// [`catch_up`] for a money goal whose amounts the channel may not see.
+fn catch_up_percent(p: &GoalProgress, subject: &str, object: &str) -> String {
+    let expected = p
+        .pace
+        .expected_by_now
+        .map_or_else(String::new, |e| format!(" — pace says {} by now", p.pace.percent_of_target(e)));
+    let plan = match p.pace.required {
+        Required::PerDay(_) => format!(
+            "**{} of the goal a day** over the {} working day{} left gets {object} there.",
+            p.pace.required_percent().unwrap_or_default(),
+            days(p.pace.left),
+            if (p.pace.left - 1.0).abs() < 0.05 { "" } else { "s" }
+        ),
+        Required::Reached => "Target reached — nice work.".into(),
+        Required::NoWorkingDaysLeft => "No working time is left in this period; the next one starts fresh.".into(),
+    };
+    format!("{subject} at **{}** of the goal{expected}. {plan}", p.pace.attainment_percent())
 }
 
 /// `Calls this week`, `Revenue this month`.

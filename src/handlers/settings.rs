@@ -89,8 +89,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             )
         }
         (_, Some(None), _) => " Nobody is left off boards any more.".to_string(),
-        (_, _, Some(MoneyPrivacy::Managers)) => " Reps now see only their own money; boards ranked by money show \
-             them ranks without amounts. Managers see everything."
+        (_, _, Some(MoneyPrivacy::Managers)) => " Reps now see only their own money: boards, competitions and \
+             team goals on money show them ranks and percentages without amounts, and so does everything posted \
+             in a channel or shared with `public:true`. Managers see all amounts in replies only they read."
             .to_string(),
         (_, _, Some(MoneyPrivacy::Everyone)) => " Everyone sees everyone's money again.".to_string(),
         _ => String::new(),
