@@ -269,13 +269,8 @@ pub(super) fn period_label(p: &GoalProgress, now: DateTime<Utc>) -> String {
 pub(super) fn short_pace(p: &GoalProgress, money: Money, amounts: bool) -> String {
     let m = &p.key.metric;
     if !amounts && m.is_money() {
-        // `45% of the revenue goal · need 4.2%/day`
-        return format!(
-            "{} of the {} goal · {}",
-            p.pace.attainment_percent(),
-            m.noun(),
-            p.pace.describe_required_percent()
-        );
+        // `45% of the goal · need 4.2%/day`
+        return format!("{} of the goal · {}", p.pace.attainment_percent(), p.pace.describe_required_percent());
     }
     format!(
         "{}/{} {} · {} · {}",

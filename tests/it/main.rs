@@ -24,6 +24,7 @@ mod manifests;
 mod money;
 mod nudges;
 mod paging;
+mod privacy;
 mod reliability;
 mod review;
 mod rollups_property;
