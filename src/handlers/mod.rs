@@ -289,7 +289,7 @@ pub fn everyone_sees_money(settings: &crate::domain::settings::GuildSettings) ->
 }
 
 /// Said once in a message that leaves amounts out under `/settings privacy money:managers`.
-pub const MONEY_PRIVATE: &str = "Amounts are private on this server: yours are in /me";
+pub const MONEY_PRIVATE: &str = "Amounts are private on this server: your own are in /me";
 
 /// Said once in a reply about the reader's own money that leaves their team's or the server's out.
 pub const GROUP_MONEY_PRIVATE: &str = "Team and server amounts are for managers on this server";
