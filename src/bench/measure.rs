@@ -185,7 +185,16 @@ fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
         app_permissions: None,
         resolved_users: Vec::new(),
         locale: None,
-        action: Action::Command(crate::handlers::cmdline::parse(line)?),
+        action: match line.strip_prefix("press ") {
+            // A ◀ ▶ press far past the end: the board's last page, as a pressed button shows it.
+            Some(command) => {
+                let call = crate::handlers::cmdline::parse(command)?;
+                let custom_id = crate::handlers::paging::custom_id(&call, 1000, 0)
+                    .ok_or_else(|| crate::app::AppError::User(format!("`{command}` does not fit a button")))?;
+                Action::Button { custom_id }
+            }
+            None => Action::Command(crate::handlers::cmdline::parse(line)?),
+        },
     })
 }
 
@@ -219,28 +228,48 @@ pub async fn queries(
     let team_ids = big.store.teams(g.guild).await?;
     let team_id = team_ids.iter().find(|t| t.name == team).map_or(0, |t| t.id);
     let settings: GuildSettings = big.store.guild_settings(g.guild).await?;
-    let commands: [(String, String, RawScope); 4] = [
-        ("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0)),
+    const ALL: &[&str] = &["this-week", "this-month", "this-year"];
+    // Goals are weekly (points) and monthly (revenue) for reps: a yearly goal board has none.
+    const GOAL_PERIODS: &[&str] = &["this-week", "this-month"];
+    let commands: [(String, String, RawScope, &[&str]); 7] = [
+        ("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0), ALL),
         (
             format!("`/kpi team` ({} reps)", org.first_team_size()),
             format!("/kpi team team:\"{team}\""),
             RawScope::Team(team_id),
+            ALL,
         ),
-        (format!("`/leaderboard` ({} reps)", g.reps.len()), "/leaderboard".into(), RawScope::Reps),
+        (format!("`/leaderboard` ({} reps)", g.reps.len()), "/leaderboard".into(), RawScope::Reps, ALL),
+        (
+            format!("`/leaderboard` ▶ to the last page ({} reps)", g.reps.len()),
+            "press /leaderboard".into(),
+            RawScope::Reps,
+            ALL,
+        ),
+        (
+            format!("`/leaderboard metric:goal` ({} reps)", g.reps.len()),
+            "/leaderboard metric:goal".into(),
+            RawScope::Reps,
+            GOAL_PERIODS,
+        ),
+        (
+            format!("`/leaderboard metric:improvement` ({} reps)", g.reps.len()),
+            "/leaderboard metric:improvement".into(),
+            RawScope::Reps,
+            ALL,
+        ),
         (
             format!("`/leaderboard scope:teams` ({} teams)", g.teams.len()),
             "/leaderboard scope:teams".into(),
             RawScope::Teams,
+            ALL,
         ),
     ];
     let mut out = Vec::new();
     let mut id = 990_000_000_000_000_000u64;
-    for (label, line, scope) in commands {
-        for (period, spec) in [
-            ("this-week", PeriodSpec::ThisWeek),
-            ("this-month", PeriodSpec::ThisMonth),
-            ("this-year", PeriodSpec::ThisYear),
-        ] {
+    for (label, line, scope, periods) in commands {
+        for period in periods.iter().copied() {
+            let spec = PeriodSpec::parse(period)?;
             id += 1;
             let inv = invocation(org, &format!("{line} period:{period}"), id)?;
             eprintln!("rally bench:   {label} {period}");

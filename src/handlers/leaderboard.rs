@@ -258,7 +258,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     }
     let money_hidden = !amounts && (metric == "revenue" || goal_metric == Some(GoalMetric::Revenue));
     if money_hidden {
-        notes.push("Amounts are private on this server: your own are in /me".into());
+        notes.push(super::MONEY_PRIVATE.into());
     }
     let what = if teams { "Teams" } else { "Reps" };
     let by = about.clone().unwrap_or_else(|| metric.clone());

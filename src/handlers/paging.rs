@@ -151,6 +151,13 @@ pub struct Press {
     pub call: CommandCall,
 }
 
+/// The custom id of a button that shows page `page` of `call` (`None` past Discord's 100
+/// characters); `owner` turns the message in place. What the ◀ ▶ buttons carry; the bench
+/// presses one built here.
+pub fn custom_id(call: &CommandCall, page: usize, owner: u64) -> Option<String> {
+    encode(call, page.max(1), owner, "▶")
+}
+
 /// Whether a button's custom id is a page button's.
 pub fn is_page_button(custom_id: &str) -> bool {
     custom_id.starts_with("pg:")

@@ -54,7 +54,7 @@ pub async fn handle(ctx: &Ctx<'_>, _call: &CommandCall) -> AppResult<Response> {
     };
     footer.push_str(" (/settings review) · Remove takes an entry back like an undo");
     if queue.open > shown {
-        footer = format!("{} more after these: decide these, then run /review again · {footer}", queue.open - shown);
+        footer = format!("{} more after these: they move up as these are decided · {footer}", queue.open - shown);
     }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
@@ -117,7 +117,7 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
             }
             match still_open {
                 0 => text.push_str(" Nothing else waits for review."),
-                n => text.push_str(&format!(" {n} more waiting: `/review`.")),
+                n => text.push_str(&format!(" {n} more waiting.")),
             }
             text
         }
@@ -142,7 +142,15 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
             }
         }
     };
-    Ok(private(text))
+    // The list the button was on is redrawn in place, with the decision on top: a manager works
+    // down the queue without running /review again.
+    let mut refreshed = match handle(ctx, &CommandCall::default()).await? {
+        Response::Message(m) => m,
+        other => return Ok(other),
+    };
+    refreshed.content = Some(text);
+    refreshed.update = true;
+    Ok(Response::Message(refreshed))
 }
 
 /// `user:42` (an audit actor) as a mention; other actors as they are.

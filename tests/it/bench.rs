@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-/// The figures of issues 6 and 12, by the start of their row.
-const FIGURES: [&str; 21] = [
+/// The figures of issues 6, 12 and 14, by the start of their row.
+const FIGURES: [&str; 29] = [
     "| durable `/log` via `App::log`",
     "| durable `/log` via `rally serve`",
     "| resident memory of `rally serve`",
@@ -17,6 +17,14 @@ const FIGURES: [&str; 21] = [
     "| `/leaderboard` (20 reps) this-week",
     "| `/leaderboard` (20 reps) this-month",
     "| `/leaderboard` (20 reps) this-year",
+    "| `/leaderboard` ▶ to the last page (20 reps) this-week",
+    "| `/leaderboard` ▶ to the last page (20 reps) this-month",
+    "| `/leaderboard` ▶ to the last page (20 reps) this-year",
+    "| `/leaderboard metric:goal` (20 reps) this-week",
+    "| `/leaderboard metric:goal` (20 reps) this-month",
+    "| `/leaderboard metric:improvement` (20 reps) this-week",
+    "| `/leaderboard metric:improvement` (20 reps) this-month",
+    "| `/leaderboard metric:improvement` (20 reps) this-year",
     "| `/leaderboard scope:teams` (2 teams) this-week",
     "| `/leaderboard scope:teams` (2 teams) this-month",
     "| `/leaderboard scope:teams` (2 teams) this-year",

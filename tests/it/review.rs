@@ -406,9 +406,15 @@ async fn review_lists_the_oldest_five_with_a_row_of_buttons_each_and_says_how_ma
     assert!(text.contains("**1.** rep101 · **26 × call** · Sat 21 Nov 15:00"), "oldest first: {text}");
     assert!(text.contains("**5.** rep105 · **30 × call**"), "{text}");
     assert!(!text.contains("rep106"), "{text}");
-    assert!(text.contains("2 more after these: decide these, then run /review again"), "{text}");
-    let decided = f.press(BOSS, &m.buttons[0].custom_id).await;
-    assert!(decided.ends_with("6 more waiting: `/review`."), "{decided}");
+    assert!(text.contains("2 more after these: they move up as these are decided"), "{text}");
+    let pressed = f.send(BOSS, Action::Button { custom_id: m.buttons[0].custom_id.clone() }, at(NOW)).await;
+    assert!(pressed.update, "the list is redrawn in place");
+    let decided = message_text(&pressed);
+    assert!(
+        decided.starts_with("✅ Approved: **26 × call** by rep101") && decided.contains("6 more waiting."),
+        "{decided}"
+    );
+    assert!(decided.contains("**5.** rep106") && !decided.contains("rep101 ·"), "the next entry moved up: {decided}");
     let rendered = rally::discord::render::text(&Response::Message(m));
     assert!(rendered.contains("[Approve 1] [Remove 1]\n[Approve 2] [Remove 2]\n"), "{rendered}");
 }
