@@ -193,3 +193,38 @@ async fn under_money_privacy_a_revenue_board_shows_ranks_without_amounts_to_ever
     let points = ask(&t.app, 7, "/leaderboard period:this-week", 93, now).await;
     assert!(points.contains("rep8 — **20**"), "points are everyone's: {points}");
 }
+
+#[tokio::test]
+async fn teams_rank_by_their_team_goal_and_by_improvement_on_their_own_last_week() {
+    let t = spawn_app();
+    let now = at(NOW);
+    for (n, line) in [
+        "/team create name:Alpha",
+        "/team create name:Beta",
+        "/team create name:Gamma",
+        "/team add team:Alpha user:<@5>",
+        "/team add team:Beta user:<@6>",
+        "/team add team:Gamma user:<@7>",
+        "/goal set scope:team team:Alpha metric:points target:200 period:week",
+        "/goal set scope:team team:Beta metric:points target:50 period:week",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(!ask(&t.app, 9, line, 100 + n as u64, now).await.contains("⚠️"), "{line}");
+    }
+    // Last week: Alpha 100, Beta 40, Gamma 10. This week: Alpha 150 (75 % of 200, +50 %), Beta 45
+    // (90 % of 50, +12 %: 5 of 40), Gamma 30 (no goal; +20 of a 20-pt base: +100 %).
+    for (rep, before, now_) in [(5u64, 100, 150), (6, 40, 45), (7, 10, 30)] {
+        calls(&t.app, rep, before, "2026-10-28T10:00:00Z", &format!("tb{rep}")).await;
+        calls(&t.app, rep, now_, "2026-11-04T10:00:00Z", &format!("tn{rep}")).await;
+    }
+    let goal = ask(&t.app, 9, "/leaderboard metric:goal scope:teams", 110, now).await;
+    assert!(goal.contains("Teams by % of their points goal"), "{goal}");
+    assert!(goal.contains("🥇 `#1  ` Beta — **90%** · 45 of 50\n🥈 `#2  ` Alpha — **75%** · 150 of 200"), "{goal}");
+    assert!(goal.contains("Without such a goal: Gamma"), "{goal}");
+    let better = ask(&t.app, 9, "/leaderboard metric:improvement scope:teams", 111, now).await;
+    assert!(better.contains("🥇 `#1  ` Gamma — **+100%** · 10 → 30 pts"), "{better}");
+    assert!(better.contains("🥈 `#2  ` Alpha — **+50%** · 100 → 150 pts"), "{better}");
+    assert!(better.contains("🥉 `#3  ` Beta — **+12%** · 40 → 45 pts"), "{better}");
+}
