@@ -688,7 +688,7 @@ pub fn epilogue(db: Option<&Path>) -> String {
          • Every rep and team:  {rally} report --guild {GUILD} --period {WEEK}\n  \
          • A manager's view:    {rally} exec --guild {GUILD} --user {MANAGER_ID} --roles manager '/kpi team team:Alpha period:{WEEK}'\n  \
          • A rep's view:        {rally} exec --guild {GUILD} --user {alice} '/me period:{WEEK}'\n  \
-         • The forecast:        {rally} exec --guild {GUILD} --user {MANAGER_ID} '/forecast period:2026-11'\n  \
+         • The forecast:        {rally} exec --guild {GUILD} --user {MANAGER_ID} --roles manager '/forecast period:2026-11'\n  \
          • Every activity, CSV: {rally} export --guild {GUILD} --period {WEEK} --out demo-week.csv"
     )
 }

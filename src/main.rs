@@ -642,6 +642,11 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 locale: None,
                 action: Action::Command(call),
             };
+            // Role ids given here are the member's roles, as Discord would show them on a command
+            // (the board exclusion reads them); `--roles manager` alone changes nothing stored.
+            if !inv.roles.is_empty() {
+                app.note_roles(guild, user, &inv.roles).await?;
+            }
             let response = rally::handlers::dispatch(&app, &inv, now).await;
             if json {
                 writeln!(
@@ -704,7 +709,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let s = app.change_settings(set.guild, change, "cli".into(), now).await?;
             writeln!(
                 out,
-                "guild {}: timezone {}, week starts {}, fiscal year starts in month {}, working days {}, back-dating {} days, money in {} written {}",
+                "guild {}: timezone {}, week starts {}, fiscal year starts in month {}, working days {}, back-dating {} days, money in {} written {}, shown to {}",
                 set.guild,
                 s.timezone.name(),
                 weekday_name(s.week_start),
@@ -712,7 +717,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 s.working_days,
                 s.backdate_days,
                 s.money().currency,
-                s.money().format
+                s.money().format,
+                s.money_privacy.as_str()
             )
             .map_err(io)?;
         }

@@ -352,7 +352,9 @@ impl App {
         } else {
             self.store.teams(g).await?.into_iter().find(|t| t.id == member.team_id).map(|t| t.name)
         };
-        if team.is_some() {
+        // A member the guild leaves off its boards is ranked nowhere, and ranks nobody.
+        let excluded = self.board_excluded(guild).await?;
+        if team.is_some() && !excluded.contains(&member.user_id) {
             // Rank among the members on the team now, by their points on any team.
             let mut points: HashMap<u64, i64> = HashMap::new();
             for (mate, _, p) in self
@@ -367,7 +369,7 @@ impl App {
                 .members(g)
                 .await?
                 .into_iter()
-                .filter(|m| m.team_id == member.team_id)
+                .filter(|m| m.team_id == member.team_id && !excluded.contains(&m.user_id))
                 .map(|m| (points.get(&m.user_id).copied().unwrap_or(0), m.user_id))
                 .collect();
             mates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -174,6 +174,8 @@ pub fn text_from_json(body: &serde_json::Value) -> String {
             .as_array()
             .into_iter()
             .flatten()
+            // A greyed-out button (◀ on the first page) cannot be pressed: the transcript leaves it out.
+            .filter(|b| b["disabled"] != true)
             .filter_map(|b| b["label"].as_str().map(|l| format!("[{l}]")))
             .collect();
         if !buttons.is_empty() {

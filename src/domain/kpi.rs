@@ -185,7 +185,8 @@ impl Change {
         let magnitude = show(d.abs());
         match (d, self.percent()) {
             (0, _) => "±0".to_string(),
-            (_, Some(p)) => format!("{sign}{magnitude} ({p:+.0}%)"),
+            // Rounded down like every percent rally shows (`+104.7` is `+104%`, `-25.9` is `-26%`).
+            (_, Some(p)) => format!("{sign}{magnitude} ({:+}%)", (p + 1e-9).floor() as i64),
             (_, None) => format!("{sign}{magnitude} (new)"),
         }
     }

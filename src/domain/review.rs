@@ -115,7 +115,7 @@ impl Outlier {
                 self.quantity
             ),
             None => format!(
-                "{} × {kind}; no {kind} logged in the last {HISTORY_DAYS} days, and entries of {} or more are reviewed",
+                "{} × {kind}; no {kind} logged in chat in the last {HISTORY_DAYS} days, and entries of {} or more are reviewed",
                 self.quantity, self.minimum
             ),
         }
@@ -132,7 +132,7 @@ impl Outlier {
                 self.quantity
             ),
             None => format!(
-                "you logged no {kind} in the last {HISTORY_DAYS} days, and entries of {} or more are reviewed",
+                "you logged no {kind} in chat in the last {HISTORY_DAYS} days, and entries of {} or more are reviewed",
                 self.minimum
             ),
         }

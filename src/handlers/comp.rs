@@ -19,7 +19,8 @@ fn period(call: &CommandCall) -> AppResult<PeriodSpec> {
 }
 
 fn attainment(a: Option<f64>) -> String {
-    a.map_or("no goal (counted as 100%)".into(), crate::domain::kpi::percent)
+    // Commission reads revenue goals only: a points goal does not count here.
+    a.map_or("no revenue goal (counted as 100%)".into(), crate::domain::kpi::percent)
 }
 
 fn plan_line(p: &Plan, money: Money) -> String {

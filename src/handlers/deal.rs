@@ -184,7 +184,7 @@ async fn list(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     let title = format!("{whose} {what}");
     if listed.deals.is_empty() {
-        let hint = if user == Some(ctx.inv.user) { " Open one with `/deal open`." } else { "" };
+        let hint = if user == Some(ctx.inv.user) && listed.open { " Open one with `/deal open`." } else { "" };
         return Ok(private(format!("{title}: none.{hint}")));
     }
     let show_owner = user.is_none();

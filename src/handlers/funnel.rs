@@ -108,8 +108,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             g.shown_points_below()
         ),
         None => format!(
-            "No stage where {} converts below {them} with at least {MIN_SAMPLE} deals reaching it.",
-            if own { "you".to_string() } else { me.clone() }
+            "No stage where {} below {them} with at least {MIN_SAMPLE} deals reaching it.",
+            if own { "you convert".to_string() } else { format!("{me} converts") }
         ),
     };
     fields.push(Field { name: "Furthest below".into(), value: gap, inline: false });

@@ -149,11 +149,13 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             out
         }
         "improvement" => {
-            about = Some(format!(
-                "improvement on {} – {} (at least {IMPROVEMENT_BASE_POINTS} pts as the base)",
-                report.previous_period.first_day.format("%-d %b"),
-                report.previous_period.last_day.format("%-d %b")
-            ));
+            let previous = &report.previous_period;
+            let on = if previous.first_day == previous.last_day {
+                previous.first_day.format("%a %-d %b").to_string()
+            } else {
+                format!("{} – {}", previous.first_day.format("%-d %b"), previous.last_day.format("%-d %b"))
+            };
+            about = Some(format!("improvement on {on} (at least {IMPROVEMENT_BASE_POINTS} pts as the base)"));
             participants
                 .iter()
                 .map(|p| {
@@ -240,17 +242,28 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         let more = if apart.len() > 10 { format!(" and {} more", apart.len() - 10) } else { String::new() };
         lines.push(format!("Without such a goal: {}{more}", names.join(", ")));
     }
+    let over = report.period.end <= ctx.now;
     let description = if entries.is_empty() && apart.is_empty() {
         "Nobody on the board yet. Log something with `/log`!".to_string()
     } else if ranked.is_empty() {
-        format!("Nobody has any {metric} yet in this period. {}", lines.join(" "))
+        // "N more with none" after "nobody" would count what is not there.
+        let what = match metric.as_str() {
+            "improvement" => format!("improved on their previous period{}", if over { "" } else { " yet" }),
+            "goal" => format!("made progress towards their goal{}", if over { "" } else { " yet" }),
+            m => format!("any {m} in this period{}", if over { "" } else { " yet" }),
+        };
+        let nobody = format!("{} {what}.", if teams { "No team has" } else { "Nobody has" });
+        match lines.iter().find(|l| l.starts_with("Without such a goal")) {
+            Some(apart) => format!("{nobody}\n{apart}"),
+            None => nobody,
+        }
     } else {
         fit_lines(&lines, 0, 4000, "").0
     };
     let mut notes: Vec<String> = Vec::new();
     if let Some(label) = page.label() {
         notes.push(format!(
-            "{label} · ranks {}–{} of {} · ◀ ▶ or the page option",
+            "{label} · places {}–{} of {} · ◀ ▶ or the page option",
             page.rows.start + 1,
             page.rows.end,
             ranked.len()

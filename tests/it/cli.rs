@@ -472,3 +472,28 @@ fn a_one_row_import_says_one_row() {
     let o = rally(&db, &["import", "--guild", "1", file.to_str().unwrap()]);
     assert!(stdout(&o).contains("1 row: 1 imported"), "{}", stdout(&o));
 }
+
+#[test]
+fn exec_role_ids_are_the_members_roles_so_a_role_left_off_the_boards_can_be_tried_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    for (user, line) in [("42", "/log kind:call count:5"), ("43", "/log kind:call count:2")] {
+        assert!(rally(&db, &["exec", "--guild", "1", "--user", user, line]).status.success());
+    }
+    let before = stdout(&rally(&db, &["exec", "--guild", "1", "--user", "43", "/leaderboard"]));
+    assert!(before.contains("user 42 — **5**"), "{before}");
+    let o = rally(
+        &db,
+        &["exec", "--guild", "1", "--user", "9", "--roles", "manager", "/settings leaderboard-exclude role:777"],
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    // Rep 42 runs a command holding role 777: from then on they are off the boards.
+    let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "--roles", "777", "/me"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let board = stdout(&rally(&db, &["exec", "--guild", "1", "--user", "43", "/leaderboard"]));
+    assert!(!board.contains("user 42") && board.contains("🥇"), "{board}");
+    // `--roles manager` alone says nothing about Discord roles and changes nothing stored.
+    rally(&db, &["exec", "--guild", "1", "--user", "42", "--roles", "manager", "/me"]);
+    let board = stdout(&rally(&db, &["exec", "--guild", "1", "--user", "43", "/leaderboard"]));
+    assert!(board.lines().filter(|l| l.contains("🥇") || l.contains("🥈")).count() == 1, "{board}");
+}

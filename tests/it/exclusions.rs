@@ -64,7 +64,9 @@ async fn members_with_the_excluded_role_are_left_off_boards_tables_and_competiti
     let table = run(MANAGER, &[TESTER], "/kpi team period:this-week team:Alpha".into()).await;
     assert!(!table.contains("rep9") && table.contains("Points: **7**"), "{table}");
     let me = run(MANAGER, &[TESTER], "/me".into()).await;
-    assert!(me.contains("200"), "the tester keeps their own numbers: {me}");
+    assert!(me.contains("200") && !me.contains("Rank in team"), "the tester keeps their numbers, unranked: {me}");
+    let rep_me = run(5, &[], "/me".into()).await;
+    assert!(rep_me.contains("#1 of 1 in Alpha"), "the tester is not counted among the team: {rep_me}");
     let rep = run(MANAGER, &[TESTER], "/kpi rep user:<@9> period:this-week".into()).await;
     assert!(rep.contains("left off boards") && rep.contains("200"), "{rep}");
 

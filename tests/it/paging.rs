@@ -70,7 +70,7 @@ async fn a_sixty_rep_board_pages_through_every_rank_with_the_callers_row_on_each
     assert!(text.contains("🥇 `#1  ` rep60 — **60**") && text.contains("`#15 ` rep46 — **46**"), "{text}");
     assert!(!text.contains("rep45 —"), "rank 16 is on page 2: {text}");
     assert!(text.contains("⋯\nYou: `#31` — **30**"), "the caller's row below the page: {text}");
-    assert!(text.contains("Page 1 of 4 · ranks 1–15 of 60"), "{text}");
+    assert!(text.contains("Page 1 of 4 · places 1–15 of 60"), "{text}");
     assert!(first.buttons[0].label == "◀" && first.buttons[0].disabled, "no page before the first");
     assert!(!first.update, "a command's answer is a new message");
 
@@ -78,7 +78,7 @@ async fn a_sixty_rep_board_pages_through_every_rank_with_the_callers_row_on_each
     assert!(second.update && !second.ephemeral, "the owner turns the page in place");
     let text = message_text(&second);
     assert!(text.contains("`#16 ` rep45 — **45**") && text.contains("`#30 ` rep31 — **31**"), "{text}");
-    assert!(text.contains("You: `#31` — **30**") && text.contains("Page 2 of 4 · ranks 16–30 of 60"), "{text}");
+    assert!(text.contains("You: `#31` — **30**") && text.contains("Page 2 of 4 · places 16–30 of 60"), "{text}");
     let third = press(&t.app, 30, &button(&second, "▶"), 3).await;
     let text = message_text(&third);
     assert!(text.contains("`#31 ` **rep30** (you) — **30**") && !text.contains("You: `#"), "{text}");

@@ -194,7 +194,7 @@ async fn without_history_the_minimum_alone_decides_and_a_kind_can_set_or_switch_
     let first = call(&f, rep, 25, 0).await;
     assert!(
         first.contains(
-            "🔎 Flagged for a manager's review: you logged no call in the last 30 days, and entries of 25 or more \
+            "🔎 Flagged for a manager's review: you logged no call in chat in the last 30 days, and entries of 25 or more \
              are reviewed."
         ),
         "{first}"
