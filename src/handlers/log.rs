@@ -47,7 +47,10 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         )
         .await?;
     let r = &logged.record;
-    let today = Period::resolve(&PeriodSpec::Today, &settings, ctx.now)?;
+    // The day the entry went to: today, or the day it was back-dated to.
+    let day = crate::domain::period::local_date(settings.timezone, r.occurred_at);
+    let is_today = day == crate::domain::period::local_date(settings.timezone, ctx.now);
+    let today = Period::resolve(&PeriodSpec::Range { first: day, last: day }, &settings, ctx.now)?;
     let week = Period::resolve(&PeriodSpec::ThisWeek, &settings, ctx.now)?;
     // Totals and the member's own goals in one read. The activity is stored by now: a failed
     // read must not turn the reply into an error that invites logging it again.
@@ -64,12 +67,15 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let (t_today, t_week) = (both.next().unwrap_or_default(), both.next().unwrap_or_default());
 
     let local = r.occurred_at.with_timezone(&settings.timezone);
+    // A flagged entry held until approval has points it does not count yet.
+    let held = logged.flag.as_ref().is_some_and(|f| !f.counted);
     let mut text = format!(
-        "✅ {}Logged **{} × {}** (+{}) · {}",
+        "✅ {}Logged **{} × {}** (+{}{}) · {}",
         if logged.duplicate { "Already " } else { "" },
         r.quantity,
         r.kind,
         super::format::pts(r.points),
+        if held { " once approved" } else { "" },
         local.format("%a %d %b %H:%M")
     );
     if let Some(amount) = r.amount {
@@ -96,8 +102,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     // The kind's count first, then the day's points from every kind: "34 call" beside "50 pts"
     // read as if the calls alone made the points.
+    let day_label = if is_today { "Today".to_string() } else { day.format("%a %-d %b").to_string() };
     text.push_str(&format!(
-        "\nToday: **{} × {}**, **{}** from everything · This week: **{}**",
+        "\n{day_label}: **{} × {}**, **{}** from everything · This week: **{}**",
         t_today.count(&r.kind),
         r.kind,
         super::format::pts(t_today.points),

@@ -228,3 +228,16 @@ async fn teams_rank_by_their_team_goal_and_by_improvement_on_their_own_last_week
     assert!(better.contains("🥈 `#2  ` Alpha — **+50%** · 100 → 150 pts"), "{better}");
     assert!(better.contains("🥉 `#3  ` Beta — **+12%** · 40 → 45 pts"), "{better}");
 }
+
+#[tokio::test]
+async fn a_back_dated_log_reports_the_totals_of_the_day_it_went_to() {
+    let t = spawn_app();
+    let now = at(NOW);
+    // Thursday already holds 3 calls; today (Friday) 2.
+    calls(&t.app, 5, 3, "2026-11-05T10:00:00Z", "thu").await;
+    calls(&t.app, 5, 2, "2026-11-06T10:00:00Z", "fri").await;
+    let line = ask(&t.app, 5, "/log kind:call count:4 when:yesterday", 120, now).await;
+    assert!(line.contains("\nThu 5 Nov: **7 × call**, **7 pts** from everything · This week: **9 pts**"), "{line}");
+    let line = ask(&t.app, 5, "/log kind:call", 121, now).await;
+    assert!(line.contains("\nToday: **3 × call**, **3 pts** from everything · This week: **10 pts**"), "{line}");
+}
