@@ -168,6 +168,24 @@ impl App {
         Ok(out)
     }
 
+    /// The targets in force for `period` when it is a whole goal period (none otherwise), without
+    /// reading any totals: for a board that has its participants' totals already. Cleared goals
+    /// are left out; revenue targets are in minor units.
+    pub async fn goal_targets(&self, guild: Snowflake, period: &Period) -> AppResult<Vec<(GoalKey, i64)>> {
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
+        let Some(unit) = GoalPeriod::matching(period, &settings) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .store
+            .goals_in_force(guild.as_i64(), unit, period.first_day)
+            .await?
+            .into_iter()
+            .filter(|v| !v.cleared && v.target > 0)
+            .map(|v| (v.key, v.target))
+            .collect())
+    }
+
     /// The goals `keep` accepts in their current periods, week first.
     pub async fn current_goals(
         &self,

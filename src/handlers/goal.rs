@@ -308,11 +308,12 @@ pub(super) async fn shows_amounts(ctx: &Ctx<'_>, subject: &GoalSubject) -> AppRe
     }
 }
 
-/// The metric most reps' goals share (points first on a tie), for the `/kpi team` goal column.
-pub(super) fn common_metric<'a>(goals: impl Iterator<Item = &'a GoalProgress>) -> Option<GoalMetric> {
+/// The metric most of these goals are on (points first on a tie): the `/kpi team` goal column's,
+/// and the one a %-of-goal board measures everyone on.
+pub(super) fn common_metric<'a>(metrics: impl Iterator<Item = &'a GoalMetric>) -> Option<GoalMetric> {
     let mut counts: HashMap<&GoalMetric, usize> = HashMap::new();
-    for p in goals {
-        *counts.entry(&p.key.metric).or_default() += 1;
+    for m in metrics {
+        *counts.entry(m).or_default() += 1;
     }
     let best = counts.values().copied().max()?;
     let tied: BTreeSet<&GoalMetric> = counts.into_iter().filter(|(_, n)| *n == best).map(|(m, _)| m).collect();

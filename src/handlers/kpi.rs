@@ -69,7 +69,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             .map(|p| &p.key.metric)
             .find(|metric| rep_goals.iter().any(|r| r.key.metric == **metric))
             .cloned()
-            .or_else(|| goal::common_metric(rep_goals.iter()))
+            .or_else(|| goal::common_metric(rep_goals.iter().map(|p| &p.key.metric)))
     });
     let attainment: HashMap<String, String> = match &column {
         Some(metric) => rep_goals

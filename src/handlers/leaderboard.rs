@@ -54,28 +54,80 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     // A board is public: under `money:managers` it shows no amounts to anyone (a manager reads
     // them privately in /kpi team).
     let amounts = ctx.sees_others_money(true).await?;
-    // Points and revenue come from the kind-less rollups; a kind needs the per-kind ones, an
-    // improvement the previous period's points.
+    // A goal board reads the targets first: they say which metric it measures, and so what the
+    // report must read. Totals come from the report, as on every board.
+    let goal_targets = if metric == "goal" {
+        let period = Period::resolve(&spec, &settings, ctx.now)?;
+        if GoalPeriod::matching(&period, &settings).is_none() {
+            return Err(AppError::User(
+                "goals are set per week, month, quarter or year: rank by goal over one of those \
+                 (period:this-week, this-month, this-quarter, this-year or a past one)"
+                    .into(),
+            ));
+        }
+        let targets: Vec<(GoalKey, i64)> = ctx
+            .app
+            .goal_targets(ctx.inv.guild, &period)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| {
+                if teams {
+                    matches!(k.subject, GoalSubject::Team(_))
+                } else {
+                    matches!(k.subject, GoalSubject::Member(_))
+                }
+            })
+            .collect();
+        Some(targets)
+    } else {
+        None
+    };
+    let guild_goal_on =
+        goal_targets.as_ref().and_then(|t| super::goal::common_metric(t.iter().map(|(k, _)| &k.metric)));
+    // Points and revenue come from the kind-less rollups; a kind (or a goal on one, or on deals
+    // won) needs the per-kind ones, an improvement the previous period's points.
     let needs = match metric.as_str() {
-        "points" | "revenue" | "goal" => ReportNeeds::POINTS,
+        "points" | "revenue" => ReportNeeds::POINTS,
+        "goal" if matches!(guild_goal_on, None | Some(GoalMetric::Points | GoalMetric::Revenue)) => ReportNeeds::POINTS,
         "improvement" => ReportNeeds { previous: true, ..ReportNeeds::POINTS },
         _ => ReportNeeds::TOTALS,
     };
-    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
+    let mut report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
+    let ids: std::collections::HashMap<String, i64> = if teams {
+        ctx.app.store.teams(ctx.inv.guild.as_i64()).await?.into_iter().map(|t| (t.name, t.id)).collect()
+    } else {
+        Default::default()
+    };
+    let subject_of_team = |name: &str| ids.get(name).map(|id| GoalSubject::Team(*id));
+    let subject_of_member =
+        |user_id: &str| user_id.parse().ok().and_then(|u| Snowflake::new(u).ok()).map(GoalSubject::Member);
+    // The goals of those on this board: most of them decide the metric a goal board measures.
+    let goal_on = goal_targets.as_ref().and_then(|targets| {
+        let subjects: std::collections::HashSet<GoalSubject> = if teams {
+            report.teams.iter().filter_map(|t| subject_of_team(&t.name)).collect()
+        } else {
+            report.members.iter().filter_map(|m| subject_of_member(&m.user_id)).collect()
+        };
+        super::goal::common_metric(
+            targets.iter().filter(|(k, _)| subjects.contains(&k.subject)).map(|(k, _)| &k.metric),
+        )
+    });
+    if !needs.kinds && goal_on.as_ref().is_some_and(|m| !matches!(m, GoalMetric::Points | GoalMetric::Revenue)) {
+        // The guild's goals mostly measure points or revenue, this board's a kind or deals won.
+        report = ctx.app.report_with(ctx.inv.guild, &spec, team, ReportNeeds::TOTALS, ctx.now).await?;
+    }
     let me = ctx.inv.user.to_string();
-    // Each participant: (name, subject, points, previous points, revenue, counts, is the caller).
     let participants: Vec<Participant> = if teams {
-        let ids: std::collections::HashMap<String, i64> =
-            ctx.app.store.teams(ctx.inv.guild.as_i64()).await?.into_iter().map(|t| (t.name, t.id)).collect();
         report
             .teams
             .iter()
             .map(|t| Participant {
                 name: t.name.clone(),
-                subject: ids.get(&t.name).map(|id| GoalSubject::Team(*id)),
+                subject: subject_of_team(&t.name),
                 points: t.points,
                 previous: t.previous_points,
                 revenue: t.revenue_cents,
+                deals_won: t.deals_won,
                 counts: &t.counts,
                 me: false,
             })
@@ -86,10 +138,11 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             .iter()
             .map(|m| Participant {
                 name: m.user_name.clone(),
-                subject: m.user_id.parse().ok().and_then(|u| Snowflake::new(u).ok()).map(GoalSubject::Member),
+                subject: subject_of_member(&m.user_id),
                 points: m.points,
                 previous: m.previous_points,
                 revenue: m.revenue_cents,
+                deals_won: m.deals_won,
                 counts: &m.counts,
                 me: m.user_id == me,
             })
@@ -100,29 +153,28 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     let mut goal_metric = None;
     let mut entries: Vec<Entry> = match metric.as_str() {
         "goal" => {
-            let period = Period::resolve(&spec, &settings, ctx.now)?;
-            if GoalPeriod::matching(&period, &settings).is_none() {
-                return Err(AppError::User(
-                    "goals are set per week, month, quarter or year: rank by goal over one of those \
-                     (period:this-week, this-month, this-quarter, this-year or a past one)"
-                        .into(),
-                ));
-            }
-            let subjects: std::collections::HashSet<GoalSubject> =
-                participants.iter().filter_map(|p| p.subject).collect();
-            let keep = move |k: &GoalKey| subjects.contains(&k.subject);
-            let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &keep, ctx.now).await?;
             // One metric for everyone, so that percents compare like with like: the one most
             // participants have a goal on (points first on a tie).
-            let Some(on) = super::goal::common_metric(goals.iter()) else {
+            let Some(on) = goal_on.clone() else {
                 let who = if teams { "No team" } else { "Nobody" };
                 return Err(AppError::User(format!(
                     "{who} here has a goal for {}; set some with `/goal set`, then rank by goal",
                     report.period.describe()
                 )));
             };
-            let progress: std::collections::HashMap<&GoalSubject, (i64, i64)> =
-                goals.iter().filter(|g| g.key.metric == on).map(|g| (&g.key.subject, (g.actual, g.target))).collect();
+            let subjects: std::collections::HashSet<GoalSubject> =
+                participants.iter().filter_map(|p| p.subject).collect();
+            let targets: Vec<&(GoalKey, i64)> =
+                goal_targets.iter().flatten().filter(|(k, _)| subjects.contains(&k.subject)).collect();
+            let target_of: std::collections::HashMap<&GoalSubject, i64> =
+                targets.iter().filter(|(k, _)| k.metric == on).map(|(k, t)| (&k.subject, *t)).collect();
+            let progress: std::collections::HashMap<&GoalSubject, (i64, i64)> = participants
+                .iter()
+                .filter_map(|p| {
+                    let subject = p.subject.as_ref()?;
+                    target_of.get(subject).map(|t| (subject, (p.value(&on), *t)))
+                })
+                .collect();
             let show_amounts = amounts || on != GoalMetric::Revenue;
             let mut out = Vec::new();
             for p in &participants {
@@ -336,6 +388,19 @@ struct Participant<'a> {
     points: i64,
     previous: i64,
     revenue: i64,
+    deals_won: i64,
     counts: &'a std::collections::BTreeMap<String, i64>,
     me: bool,
+}
+
+impl Participant<'_> {
+    /// What a goal on `metric` measures, from the report's totals.
+    fn value(&self, metric: &GoalMetric) -> i64 {
+        match metric {
+            GoalMetric::Points => self.points,
+            GoalMetric::Revenue => self.revenue,
+            GoalMetric::DealsWon => self.deals_won,
+            GoalMetric::Kind(kind) => self.counts.get(kind.as_str()).copied().unwrap_or(0),
+        }
+    }
 }

@@ -241,3 +241,29 @@ async fn a_back_dated_log_reports_the_totals_of_the_day_it_went_to() {
     let line = ask(&t.app, 5, "/log kind:call", 121, now).await;
     assert!(line.contains("\nToday: **3 × call**, **3 pts** from everything · This week: **10 pts**"), "{line}");
 }
+
+#[tokio::test]
+async fn a_goal_board_on_a_kind_counts_that_kind() {
+    let t = spawn_app();
+    let now = at(NOW);
+    for (n, (rep, line)) in [
+        (5, "/goal set scope:me metric:call target:20 period:week"),
+        (6, "/goal set scope:me metric:call target:10 period:week"),
+        (7, "/goal set scope:me metric:points target:10 period:week"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(!ask(&t.app, rep, line, 130 + n as u64, now).await.contains("⚠️"), "{line}");
+    }
+    calls(&t.app, 5, 5, "2026-11-05T10:00:00Z", "k5").await;
+    calls(&t.app, 6, 5, "2026-11-05T10:00:00Z", "k6").await;
+    calls(&t.app, 7, 5, "2026-11-05T10:00:00Z", "k7").await;
+    let board = ask(&t.app, 5, "/leaderboard metric:goal", 140, now).await;
+    assert!(board.contains("Reps by % of their call goal"), "{board}");
+    assert!(
+        board.contains("🥇 `#1  ` rep6 — **50%** · 5 of 10\n🥈 `#2  ` **rep5** (you) — **25%** · 5 of 20"),
+        "{board}"
+    );
+    assert!(board.contains("Without such a goal: rep7"), "{board}");
+}
