@@ -213,9 +213,13 @@ pub fn standings(scoring: Scoring, entries: Vec<Entry>) -> Vec<Standing> {
         let key = |s: &Option<f64>| s.unwrap_or(f64::NEG_INFINITY);
         key(&b.1).total_cmp(&key(&a.1)).then_with(|| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()))
     });
-    let ranked: Vec<f64> = scored.iter().filter_map(|(_, s)| *s).collect();
+    // Only a score above nothing earns a place, as on every board: no medal for 0 % of a goal.
+    let ranked: Vec<f64> = scored.iter().filter_map(|(_, s)| *s).filter(|v| *v > 0.0).collect();
     let mut ranks = competition_ranks(&ranked).into_iter();
-    scored.into_iter().map(|(entry, score)| Standing { rank: score.and_then(|_| ranks.next()), entry, score }).collect()
+    scored
+        .into_iter()
+        .map(|(entry, score)| Standing { rank: score.filter(|v| *v > 0.0).and_then(|_| ranks.next()), entry, score })
+        .collect()
 }
 
 /// Scores are compared at a millionth, so 2/3 and 4/6 tie as a person would expect.
@@ -238,6 +242,21 @@ mod tests {
 
     fn entry(name: &str, total: i64, active: u32, target: Option<f64>) -> Entry {
         Entry { id: name.len() as u64, name: name.into(), total, active, target }
+    }
+
+    #[test]
+    fn nothing_earns_no_place_and_ties_share_one() {
+        let s = standings(
+            Scoring::PercentOfGoal,
+            vec![
+                entry("A", 50, 1, Some(100.0)),
+                entry("B", 0, 1, Some(100.0)),
+                entry("C", 50, 1, Some(100.0)),
+                entry("D", 10, 1, None),
+            ],
+        );
+        let ranks: Vec<(&str, Option<u32>)> = s.iter().map(|s| (s.entry.name.as_str(), s.rank)).collect();
+        assert_eq!(ranks, vec![("A", Some(1)), ("C", Some(1)), ("B", None), ("D", None)]);
     }
 
     #[test]
