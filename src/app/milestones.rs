@@ -10,7 +10,10 @@ use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::GoalSubject;
 use crate::domain::nudges::milestones_reached;
-use crate::store::milestones::Milestone;
+
+/// A goal milestone reached, as the storage interface returns it (its row type; for now the
+/// SQLite store's own, later backend-neutral).
+pub use crate::store::milestones::Milestone;
 
 impl App {
     /// Records the 50 % and 100 % milestones that `progress` (a member's own goals and their team's,

@@ -16,6 +16,7 @@ pub mod milestones;
 pub mod nudges;
 pub mod report;
 pub mod review;
+pub mod schedules;
 pub mod settings;
 pub mod teams;
 
