@@ -70,6 +70,17 @@ impl App {
         Ok(self.store.record_milestones(reached, format!("user:{user}"), now).await?.len())
     }
 
+    /// Marks the milestone announced and queues its post (if any) in one transaction: posted once
+    /// across crashes and restarts. False when it was announced before.
+    pub async fn announce_milestone(
+        &self,
+        m: Milestone,
+        post: Option<crate::app::schedules::QueuedPost>,
+        now: DateTime<Utc>,
+    ) -> AppResult<bool> {
+        Ok(self.store.announce_milestone(m, post, now).await?)
+    }
+
     /// Milestones waiting to be announced, oldest first (every guild).
     pub async fn pending_milestones(&self, limit: usize) -> AppResult<Vec<Milestone>> {
         Ok(self.store.pending_milestones(limit).await?)

@@ -70,6 +70,15 @@ impl App {
         Ok(self.store.next_post_attempt().await?)
     }
 
+    /// Whether the item is a DM to a rep who turned nudges off while it waited (for a retry):
+    /// they do not get it.
+    pub async fn dm_opted_out(&self, item: &OutboxItem) -> AppResult<bool> {
+        Ok(match item.target {
+            PostTarget::Dm(user) => self.store.nudges_off_since(item.guild_id, user as i64).await?.is_some(),
+            _ => false,
+        })
+    }
+
     pub async fn post_delivered(&self, id: i64, message_id: u64, now: DateTime<Utc>) -> AppResult<()> {
         Ok(self.store.post_delivered(id, message_id, now).await?)
     }
