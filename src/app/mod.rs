@@ -6,6 +6,7 @@ pub mod comp;
 pub mod competitions;
 pub mod crm;
 pub mod csv_dialect;
+pub mod db;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
