@@ -3,7 +3,7 @@
 //! Layers, and the one rule about who may import whom (arrows point one way):
 //!
 //! ```text
-//! main (CLI), discord, crm, scheduler ──> handlers ──> app ──> store ──> domain
+//! main (CLI), discord, crm, web, scheduler ──> handlers ──> app ──> store ──> domain
 //! ```
 //!
 //! - [`domain`]: pure rules (periods, money and number formats, activities, KPIs, goals and pace,
@@ -12,7 +12,11 @@
 //! - [`store`]: the SQLite schema and every SQL statement; the only module that names rusqlite.
 //! - [`app`]: use cases shared by every transport: log, undo, KPIs, import (with the CSV dialects
 //!   of other tools) and export, goals, deals and forecast, competitions, settings. Speaks domain
-//!   types in and out.
+//!   types in and out. The only way into [`store`] from above: the layers above call `App` methods
+//!   and name the store's row types (`ScheduleRow`, `DealRecord`, ...) through their `app` module's
+//!   re-exports, so a second backend can change what is under `app` alone (issue 13;
+//!   `tests/it/layers.rs` keeps it so). [`bench`](mod@bench) alone reads and loads the store
+//!   directly, to measure it.
 //! - [`handlers`]: one file per manifest in `commands/`: typed options in, one app call, a reply out.
 //! - [`crm`](mod@crm): the CRM edge: the Pipedrive client and the parsing of its records and webhooks.
 //! - [`discord`]: the serenity edge: the gateway client, the HTTP interactions endpoint, rendering.

@@ -420,7 +420,7 @@ fn new_guild(guild: Snowflake, db: &std::path::Path) -> AppError {
 }
 
 async fn known_guild(app: &App, guild: Snowflake, db: &std::path::Path) -> Result<(), AppError> {
-    if app.store.guild_exists(guild.as_i64()).await? {
+    if app.guild_exists(guild).await? {
         return Ok(());
     }
     Err(AppError::User(format!(
@@ -473,7 +473,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         }
         // A new guild's timezone and currency decide how the file's times and amounts read: an
         // import never guesses them (nor turns a mistyped id into a new server).
-        if !app.store.guild_exists(guild.as_i64()).await? {
+        if !app.guild_exists(*guild).await? {
             return Err(new_guild(*guild, &db));
         }
         return import_file(&app, *guild, input, &read.options(), *format, now, &mut out).await;
@@ -487,7 +487,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     };
     if let Some(guild) = crm_guild {
         let app = App::open_existing(&db)?.ok_or_else(|| new_guild(guild, &db))?;
-        if !app.store.guild_exists(guild.as_i64()).await? {
+        if !app.guild_exists(guild).await? {
             return Err(new_guild(guild, &db));
         }
         let mut out = std::io::stdout().lock();
@@ -615,12 +615,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             }
             let user_name = match user_name {
                 Some(n) => n,
-                None => app
-                    .store
-                    .member(guild.as_i64(), user.as_i64())
-                    .await?
-                    .map(|m| m.user_name)
-                    .unwrap_or_else(|| format!("user {user}")),
+                None => app.member(guild, user).await?.map(|m| m.user_name).unwrap_or_else(|| format!("user {user}")),
             };
             let inv = Invocation {
                 // Real time, not `--now`: two runs with the same --now are still two interactions.
@@ -735,16 +730,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                     dir.display()
                 )));
             }
-            app.store.backup(file.clone()).await?;
+            app.backup(file.clone()).await?;
             writeln!(out, "backed up {} to {}", db.display(), file.display()).map_err(io)?;
         }
         Command::Db { command: DbCommand::Check } => {
-            let integrity = app.store.integrity_check().await?;
-            let version = app.store.schema_version().await?;
-            let mismatches = app.store.verify_rollups(None).await?;
-            let ok = integrity == ["ok"] && mismatches.is_empty();
-            writeln!(out, "integrity: {}", integrity.join("; ")).map_err(io)?;
-            writeln!(out, "schema version: {version} of {}", rally::store::MIGRATIONS.len()).map_err(io)?;
+            let check = app.db_check().await?;
+            let (ok, mismatches) = (check.ok(), &check.mismatches);
+            writeln!(out, "integrity: {}", check.integrity.join("; ")).map_err(io)?;
+            writeln!(out, "schema version: {} of {}", check.version, check.latest).map_err(io)?;
             writeln!(
                 out,
                 "rollups: {}",

@@ -15,6 +15,10 @@ use crate::domain::settings::GuildSettings;
 use crate::store::StoreError;
 use crate::store::competitions::{CompetitionRow, NewCompetition};
 
+/// A season's close and a closed season, as the storage interface speaks them (its row types; for
+/// now the SQLite store's own, later backend-neutral).
+pub use crate::store::competitions::{ClosedSeason, SeasonClose};
+
 /// Ended competitions stay visible in `/compete list` and `/compete show` this long.
 const SHOWN_AFTER_END_DAYS: i64 = 30;
 
@@ -170,6 +174,17 @@ impl App {
             .into_iter()
             .map(Competition::from_row)
             .collect()
+    }
+
+    /// Records a season's close once, with its announcement and reward-role posts; false when it
+    /// was recorded before.
+    pub async fn close_season(&self, close: SeasonClose, now: DateTime<Utc>) -> AppResult<bool> {
+        Ok(self.store.close_season(close, now).await?)
+    }
+
+    /// The competition's closed seasons, oldest first.
+    pub async fn closed_seasons(&self, comp: &Competition) -> AppResult<Vec<ClosedSeason>> {
+        Ok(self.store.closed_seasons(comp.row.id).await?)
     }
 
     /// Every guild's competitions that may still have a season to close (the scheduler's view).

@@ -473,6 +473,11 @@ impl App {
         Ok(self.store.crm_disconnect(guild, now).await?.map(|c| (c, removed, failed)))
     }
 
+    /// Every guild connected to a CRM (the poller's round).
+    pub async fn crm_guilds(&self) -> AppResult<Vec<i64>> {
+        Ok(self.store.crm_guilds().await?)
+    }
+
     /// The guild's connection (with its token: for building a client, never for showing).
     pub async fn crm_connection(&self, guild: i64) -> AppResult<CrmConnection> {
         self.store.crm_connection(guild).await?.ok_or_else(|| {

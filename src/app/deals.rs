@@ -13,7 +13,11 @@ use crate::domain::pipeline::{
     DealName, FunnelStats, Gap, LostReason, MIN_SAMPLE, Outcome, Pipeline, StageName, Step, mentor_matches,
     weakest_step,
 };
-use crate::store::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
+use crate::store::{CloseDeal, DealChanged, DealQuery, DealTotals, FunnelDeal, NewDeal, OpenDeal};
+
+/// A stored deal, as the storage interface returns it (its row type; for now the SQLite store's
+/// own, later backend-neutral).
+pub use crate::store::DealRecord;
 
 /// What a rep asked to open, already parsed.
 #[derive(Clone, Debug)]

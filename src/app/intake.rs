@@ -15,7 +15,11 @@ use crate::domain::crm::{TrackedDeal, deal_name};
 use crate::domain::money::Currency;
 use crate::domain::pipeline::{LostReason, Outcome, StageName};
 use crate::store::NewActivity;
-use crate::store::intake::{ApiKeyRow, Upserted};
+use crate::store::intake::ApiKeyRow;
+
+/// Whether an intake record was created or was there already, as the storage interface says it
+/// (its type; for now the SQLite store's own, later backend-neutral).
+pub use crate::store::intake::Upserted;
 
 /// The longest `external_id` accepted.
 pub const MAX_EXTERNAL_ID: usize = 200;

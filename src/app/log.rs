@@ -8,7 +8,11 @@ use crate::domain::activity::{
 };
 use crate::domain::kpi::Totals;
 use crate::domain::period::Period;
-use crate::store::{Logged, NewActivity, Undone};
+use crate::store::{Logged, NewActivity};
+
+/// What an undo took back, as the storage interface returns it (its row type; for now the SQLite
+/// store's own, later backend-neutral).
+pub use crate::store::Undone;
 
 /// What a person asked to log, already parsed into valid parts.
 #[derive(Clone, Debug)]

@@ -10,7 +10,10 @@ use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::GoalSubject;
 use crate::domain::nudges::milestones_reached;
-use crate::store::milestones::Milestone;
+
+/// A goal milestone reached, as the storage interface returns it (its row type; for now the
+/// SQLite store's own, later backend-neutral).
+pub use crate::store::milestones::Milestone;
 
 impl App {
     /// Records the 50 % and 100 % milestones that `progress` (a member's own goals and their team's,
@@ -65,6 +68,17 @@ impl App {
             m.channel_id = channel;
         }
         Ok(self.store.record_milestones(reached, format!("user:{user}"), now).await?.len())
+    }
+
+    /// Marks the milestone announced and queues its post (if any) in one transaction: posted once
+    /// across crashes and restarts. False when it was announced before.
+    pub async fn announce_milestone(
+        &self,
+        m: Milestone,
+        post: Option<crate::app::schedules::QueuedPost>,
+        now: DateTime<Utc>,
+    ) -> AppResult<bool> {
+        Ok(self.store.announce_milestone(m, post, now).await?)
     }
 
     /// Milestones waiting to be announced, oldest first (every guild).

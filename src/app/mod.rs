@@ -6,6 +6,7 @@ pub mod comp;
 pub mod competitions;
 pub mod crm;
 pub mod csv_dialect;
+pub mod db;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
@@ -16,6 +17,7 @@ pub mod milestones;
 pub mod nudges;
 pub mod report;
 pub mod review;
+pub mod schedules;
 pub mod settings;
 pub mod teams;
 

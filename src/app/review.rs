@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 use super::{App, AppResult};
 use crate::domain::activity::{KindName, Snowflake};
 use crate::domain::review::{KindLimits, ReviewCounting};
-use crate::store::{Decision, ReviewQueue};
+use crate::store::ReviewQueue;
+
+/// A flagged entry, a manager's decision on one and where it stands, as the storage interface
+/// speaks them (its types; for now the SQLite store's own, later backend-neutral).
+pub use crate::store::{Decision, ReviewItem, ReviewStatus};
 
 impl App {
     /// The guild's open flagged entries, oldest first, at most `limit`, and how many are open.

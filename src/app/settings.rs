@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::{App, AppResult};
-use crate::domain::activity::Snowflake;
+use crate::domain::activity::{ActivityKind, KindName, Snowflake};
 use crate::domain::money::{Currency, Money, NumberFormat};
 use crate::domain::settings::{FiscalStart, GuildSettings, MoneyPrivacy, WorkingDays, WorkingHours};
 
@@ -29,6 +29,58 @@ pub struct SettingsChange {
 }
 
 impl App {
+    /// The guild's activity kinds in force.
+    pub async fn kinds(&self, guild: Snowflake) -> AppResult<Vec<ActivityKind>> {
+        Ok(self.store.kinds(guild.as_i64()).await?)
+    }
+
+    /// The guild's activity kinds, shared from the store's cache (no copy on the hot path).
+    pub async fn kinds_shared(&self, guild: Snowflake) -> AppResult<std::sync::Arc<Vec<ActivityKind>>> {
+        Ok(self.store.kinds_shared(guild.as_i64()).await?)
+    }
+
+    /// Adds a kind or changes its points and whether it carries an amount.
+    pub async fn upsert_kind(
+        &self,
+        guild: Snowflake,
+        kind: ActivityKind,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        Ok(self.store.upsert_kind(guild.as_i64(), kind, actor, now).await?)
+    }
+
+    /// Retires a kind: it can no longer be logged; its history still counts.
+    pub async fn retire_kind(
+        &self,
+        guild: Snowflake,
+        name: KindName,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        Ok(self.store.retire_kind(guild.as_i64(), name, actor, now).await?)
+    }
+
+    /// Whether `/leaderboard` and scheduled leaderboard posts are on in the guild.
+    pub async fn leaderboards_enabled(&self, guild: Snowflake) -> AppResult<bool> {
+        Ok(self.store.leaderboards_enabled(guild.as_i64()).await?)
+    }
+
+    pub async fn set_leaderboards(
+        &self,
+        guild: Snowflake,
+        on: bool,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        Ok(self.store.set_leaderboards(guild.as_i64(), on, actor, now).await?)
+    }
+
+    /// Whether rally has ever stored anything for the guild.
+    pub async fn guild_exists(&self, guild: Snowflake) -> AppResult<bool> {
+        Ok(self.store.guild_exists(guild.as_i64()).await?)
+    }
+
     pub async fn settings(&self, guild: Snowflake) -> AppResult<GuildSettings> {
         Ok(self.store.guild_settings(guild.as_i64()).await?)
     }

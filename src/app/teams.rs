@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppError, AppResult};
 use crate::domain::activity::{Name, Snowflake};
-use crate::store::{Member, Team};
+/// A team and a member as the storage interface returns them (its row types; for now the SQLite
+/// store's own, later backend-neutral).
+pub use crate::store::{Member, Team};
 
 /// A team with its current members.
 #[derive(Clone, Debug)]
@@ -14,6 +16,22 @@ pub struct Roster {
 }
 
 impl App {
+    /// The guild's teams.
+    pub async fn teams(&self, guild: Snowflake) -> AppResult<Vec<Team>> {
+        Ok(self.store.teams(guild.as_i64()).await?)
+    }
+
+    /// A team by name, case-insensitively; `None` when there is none (see [`App::team`] for the
+    /// friendly error).
+    pub async fn team_named(&self, guild: Snowflake, name: &str) -> AppResult<Option<Team>> {
+        Ok(self.store.team_by_name(guild.as_i64(), name.to_string()).await?)
+    }
+
+    /// A member rally knows, with their current team; `None` when they never logged or joined one.
+    pub async fn member(&self, guild: Snowflake, user: Snowflake) -> AppResult<Option<Member>> {
+        Ok(self.store.member(guild.as_i64(), user.as_i64()).await?)
+    }
+
     /// Finds a team by name, case-insensitively, with a friendly error when there is none.
     pub async fn team(&self, guild: Snowflake, name: &str) -> AppResult<Team> {
         let name = name.trim();

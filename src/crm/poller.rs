@@ -30,7 +30,7 @@ pub async fn run(app: App, clock: Clock, every: Duration, wake: Arc<Notify>, sto
 
 /// One pass for every connected guild; errors are logged and kept in the guild's status.
 pub async fn round(app: &App, clock: &Clock) {
-    let guilds = match app.store.crm_guilds().await {
+    let guilds = match app.crm_guilds().await {
         Ok(g) => g,
         Err(e) => {
             tracing::error!(error = %e, "cannot list the guilds connected to a CRM");

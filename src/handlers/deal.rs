@@ -4,12 +4,12 @@
 use super::format::{clip, fit_lines, table};
 use super::paging::Page;
 use super::{CommandCall, Ctx, Embed, Message, Response, private};
+use crate::app::deals::DealRecord;
 use crate::app::deals::{CloseDealRequest, DealFilter, OpenDealRequest};
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::Name;
 use crate::domain::money::Money;
 use crate::domain::pipeline::{DealName, LostReason, Outcome, Pipeline, StageName, parse_close_date};
-use crate::store::DealRecord;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     match call.sub.as_deref() {

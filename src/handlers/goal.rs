@@ -128,7 +128,7 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
     let me = ctx.inv.user;
     let manager = ctx.is_manager().await?;
     // Reps see their own goals, their team's and the server's; managers see every goal.
-    let my_team = ctx.app.store.member(guild.as_i64(), me.as_i64()).await?.map_or(0, |m| m.team_id);
+    let my_team = ctx.app.member(guild, me).await?.map_or(0, |m| m.team_id);
     let visible = move |k: &GoalKey| {
         manager
             || match k.subject {
@@ -219,7 +219,7 @@ struct Names {
 
 impl Names {
     async fn load(ctx: &Ctx<'_>) -> AppResult<Names> {
-        let teams = ctx.app.store.teams(ctx.inv.guild.as_i64()).await?;
+        let teams = ctx.app.teams(ctx.inv.guild).await?;
         Ok(Names { teams: teams.into_iter().map(|t| (t.id, t.name)).collect() })
     }
 

@@ -16,7 +16,7 @@ const CHART: &str = "leaderboard.png";
 const TOP: usize = 15;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
-    if !ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await? {
+    if !ctx.app.leaderboards_enabled(ctx.inv.guild).await? {
         return Err(AppError::User(
             "leaderboards are turned off on this server; a manager can turn them on with \
              `/settings leaderboards on:true`"
@@ -46,7 +46,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     let teams = call.string("scope").map(str::trim) == Some("teams");
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     if !BUILT_IN.contains(&metric.as_str()) {
-        let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+        let kinds = ctx.app.kinds(ctx.inv.guild).await?;
         if !kinds.iter().any(|k| k.name.as_str() == metric) {
             return Err(AppError::User(unknown_metric(&metric, BUILT_IN, &kinds)));
         }
@@ -94,7 +94,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     };
     let mut report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
     let ids: std::collections::HashMap<String, i64> = if teams {
-        ctx.app.store.teams(ctx.inv.guild.as_i64()).await?.into_iter().map(|t| (t.name, t.id)).collect()
+        ctx.app.teams(ctx.inv.guild).await?.into_iter().map(|t| (t.name, t.id)).collect()
     } else {
         Default::default()
     };

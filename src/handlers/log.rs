@@ -82,8 +82,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         text.push_str(&format!(" · {}", money.format(amount)));
     } else if ctx
         .app
-        .store
-        .kinds_shared(ctx.inv.guild.as_i64())
+        .kinds_shared(ctx.inv.guild)
         .await
         .is_ok_and(|kinds| kinds.iter().any(|k| k.name.as_str() == r.kind && k.has_amount))
     {

@@ -479,7 +479,7 @@ pub struct Outgoing {
 /// nobody behind pace).
 pub async fn scheduled_posts(
     app: &App,
-    schedule: &crate::store::schedules::ScheduleRow,
+    schedule: &crate::app::schedules::ScheduleRow,
     slot: DateTime<Utc>,
 ) -> AppResult<Vec<Outgoing>> {
     let post = match schedule.what.as_str() {
@@ -511,7 +511,7 @@ async fn scheduled_post(
         |k: &str| params.get(k).and_then(|v| v.as_str()).map(|v| (k.to_string(), OptionValue::String(v.to_string())));
     let call = match what {
         "leaderboard" => {
-            if !app.store.leaderboards_enabled(guild).await? {
+            if !app.leaderboards_enabled(Snowflake::new(guild as u64)?).await? {
                 return Ok(None);
             }
             CommandCall {
@@ -590,13 +590,10 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
         (_, "period") | ("compete", "start" | "end") => {
             PERIOD_SUGGESTIONS.iter().map(|p| (p.to_string(), p.to_string())).collect()
         }
-        (_, "team") => {
-            ctx.app.store.teams(guild.as_i64()).await?.into_iter().map(|t| (t.name.clone(), t.name)).collect()
-        }
+        (_, "team") => ctx.app.teams(guild).await?.into_iter().map(|t| (t.name.clone(), t.name)).collect(),
         ("log", "kind") | ("settings", "name") => ctx
             .app
-            .store
-            .kinds(guild.as_i64())
+            .kinds(guild)
             .await?
             .into_iter()
             .map(|k| {
@@ -613,8 +610,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             // `won` is deals-won already; offering both would invite two goals for one thing.
             v.extend(
                 ctx.app
-                    .store
-                    .kinds(guild.as_i64())
+                    .kinds(guild)
                     .await?
                     .into_iter()
                     .filter(|k| k.name.as_str() != "won")
@@ -641,14 +637,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             .collect(),
         ("crm", "kind") => {
             let mut v = vec![("ignore (do not count it)".to_string(), "ignore".to_string())];
-            v.extend(
-                ctx.app
-                    .store
-                    .kinds(guild.as_i64())
-                    .await?
-                    .into_iter()
-                    .map(|k| (k.name.to_string(), k.name.to_string())),
-            );
+            v.extend(ctx.app.kinds(guild).await?.into_iter().map(|k| (k.name.to_string(), k.name.to_string())));
             v
         }
         ("deal", "deal") => {
@@ -683,14 +672,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
             .into_iter()
             .map(|(label, value)| (label.to_string(), value.to_string()))
             .collect();
-            v.extend(
-                ctx.app
-                    .store
-                    .kinds(guild.as_i64())
-                    .await?
-                    .into_iter()
-                    .map(|k| (k.name.to_string(), k.name.to_string())),
-            );
+            v.extend(ctx.app.kinds(guild).await?.into_iter().map(|k| (k.name.to_string(), k.name.to_string())));
             v
         }
         ("settings", "code") => crate::domain::money::Currency::all()

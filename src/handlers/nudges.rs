@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 use super::format::fit_lines;
 use super::{CommandCall, Ctx, Embed, Message, Outgoing, Recipient, Response, private};
 use crate::app::goals::GoalProgress;
+use crate::app::milestones::Milestone;
+use crate::app::schedules::ScheduleRow;
 use crate::app::{App, AppError, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalMetric, GoalSubject, Required};
 use crate::domain::money::Money;
 use crate::domain::nudges::DEFAULT_THRESHOLD;
-use crate::store::milestones::Milestone;
-use crate::store::schedules::ScheduleRow;
 
 const NUDGE_COLOR: u32 = 0xf39c12;
 const MILESTONE_COLOR: u32 = 0x2ecc71;
@@ -76,7 +76,7 @@ async fn team_filter(app: &App, s: &ScheduleRow) -> AppResult<Result<Option<i64>
     let Some(name) = s.params.get("team").and_then(|t| t.as_str()) else {
         return Ok(Ok(None));
     };
-    match app.store.team_by_name(s.guild_id, name.to_string()).await? {
+    match app.team_named(Snowflake::new(s.guild_id as u64)?, name).await? {
         Some(team) => Ok(Ok(Some(team.id))),
         None => {
             tracing::warn!(schedule = s.id, team = name, "the schedule's team no longer exists; nothing sent");
@@ -168,8 +168,7 @@ pub async fn milestone_posts(app: &App, limit: usize) -> AppResult<Vec<(Mileston
         let who = match m.key.subject {
             GoalSubject::Member(user) => Some(format!("<@{user}>")),
             GoalSubject::Team(team) => app
-                .store
-                .teams(m.guild_id)
+                .teams(Snowflake::new(m.guild_id as u64)?)
                 .await?
                 .into_iter()
                 .find(|t| t.id == team)

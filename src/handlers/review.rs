@@ -3,9 +3,9 @@
 //! checks again that the presser is a manager; a second press on a decided entry changes nothing.
 
 use super::{Button, ButtonStyle, CommandCall, Ctx, Embed, MAX_ACTION_ROWS, Message, Response, private};
+use crate::app::review::{Decision, ReviewItem, ReviewStatus};
 use crate::app::{AppError, AppResult};
 use crate::domain::review::ReviewCounting;
-use crate::store::{Decision, ReviewItem, ReviewStatus};
 
 /// Entries shown at once: one action row each, and Discord allows five rows.
 pub const SHOWN: usize = MAX_ACTION_ROWS;

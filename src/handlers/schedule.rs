@@ -5,18 +5,18 @@ use serde_json::json;
 
 use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, private};
+use crate::app::schedules::{NewSchedule, ScheduleChange};
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::unknown_metric;
 use crate::domain::period::PeriodSpec;
 use crate::domain::schedule::When;
-use crate::store::schedules::{NewSchedule, ScheduleChange};
 
 /// What a schedule can post.
 const WHATS: &[&str] = &["leaderboard", "team-summary", "competition", "nudges", "hygiene"];
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
-    let guild = ctx.inv.guild.as_i64();
+    let guild = ctx.inv.guild;
     let id =
         || call.integer("id").ok_or_else(|| AppError::User("give the schedule's number (see /schedule list)".into()));
     let change = match call.sub.as_deref() {
@@ -27,8 +27,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         Some("remove") => ScheduleChange::Remove,
         _ => return Err(AppError::User("use /schedule add, list, pause, resume or remove".into())),
     };
-    let row = ctx.app.store.change_schedule(guild, id()?, change, ctx.actor(), ctx.now).await?;
-    ctx.app.schedules_changed();
+    let row = ctx.app.change_schedule(guild, id()?, change, ctx.actor(), ctx.now).await?;
     let verb = match change {
         ScheduleChange::Pause => "paused",
         ScheduleChange::Resume => "resumed",
@@ -81,22 +80,20 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     if let Some(metric) = params.get("metric").and_then(|m| m.as_str())
         && !super::leaderboard::BUILT_IN.contains(&metric)
     {
-        let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+        let kinds = ctx.app.kinds(ctx.inv.guild).await?;
         if !kinds.iter().any(|k| k.name.as_str() == metric) {
             return Err(AppError::User(unknown_metric(metric, super::leaderboard::BUILT_IN, &kinds)));
         }
     }
     let row = ctx
         .app
-        .store
         .add_schedule(
-            ctx.inv.guild.as_i64(),
+            ctx.inv.guild,
             NewSchedule { what, channel, at: when.to_string(), params: serde_json::Value::Object(params) },
             ctx.actor(),
             ctx.now,
         )
         .await?;
-    ctx.app.schedules_changed();
     let settings = ctx.settings().await?;
     let next = when.next_after(ctx.now, settings.timezone, settings.working_days);
     Ok(private(format!(
@@ -112,7 +109,7 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 
 async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
     let settings = ctx.settings().await?;
-    let rows = ctx.app.store.schedules(Some(ctx.inv.guild.as_i64())).await?;
+    let rows = ctx.app.schedules(Some(ctx.inv.guild)).await?;
     if rows.is_empty() {
         return Ok(private(
             "No schedules yet. Try `/schedule add what:leaderboard channel:#sales at:\"weekdays 09:00\"`.",
@@ -143,7 +140,7 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
             clip(&format!("**#{}** {} in <#{}> · {} · {state} {params}", r.id, r.what, r.channel_id, r.at), 300)
         })
         .collect();
-    let enabled = ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await?;
+    let enabled = ctx.app.leaderboards_enabled(ctx.inv.guild).await?;
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some("Schedules".into()),

@@ -63,7 +63,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         }
         Some("leaderboards") => {
             let on = call.boolean("on").ok_or_else(|| AppError::User("say on:true or on:false".into()))?;
-            ctx.app.store.set_leaderboards(guild.as_i64(), on, ctx.actor(), ctx.now).await?;
+            ctx.app.set_leaderboards(guild, on, ctx.actor(), ctx.now).await?;
             return Ok(private(if on {
                 "🏆 Leaderboards are on: `/leaderboard` and scheduled leaderboard posts work again."
             } else {
@@ -73,7 +73,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         }
         Some("kind-remove") => {
             let name = KindName::parse(call.required_string("name")?)?;
-            ctx.app.store.retire_kind(guild.as_i64(), name.clone(), ctx.actor(), ctx.now).await?;
+            ctx.app.retire_kind(guild, name.clone(), ctx.actor(), ctx.now).await?;
             return Ok(private(format!(
                 "Kind **{name}** retired: it can no longer be logged; its history still counts."
             )));
@@ -113,7 +113,7 @@ async fn kind(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let name = KindName::parse(call.required_string("name")?)?;
     let daily_cap = call.integer("daily-cap").map(|v| parse_limit(v, "the daily cap")).transpose()?;
     let review_min = call.integer("review-min").map(|v| parse_limit(v, "the review minimum")).transpose()?;
-    let existing = ctx.app.store.kinds(guild.as_i64()).await?.into_iter().find(|k| k.name == name);
+    let existing = ctx.app.kinds(guild).await?.into_iter().find(|k| k.name == name);
     let mut lines = Vec::new();
     let points = match (call.integer("points"), &existing) {
         (Some(points), _) => Some(points),
@@ -144,7 +144,7 @@ async fn kind(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             existing.as_ref().map_or(name.as_str() == crate::domain::activity::WON, |k| k.has_amount)
         });
         let kind = ActivityKind { name: name.clone(), points, has_amount };
-        ctx.app.store.upsert_kind(guild.as_i64(), kind, ctx.actor(), ctx.now).await?;
+        ctx.app.upsert_kind(guild, kind, ctx.actor(), ctx.now).await?;
         lines.push(format!(
             "Kind **{name}** scores {points} point{} per activity{}. Activities already logged keep their points.",
             if points == 1 { "" } else { "s" },
@@ -174,8 +174,8 @@ fn describe_limits(limits: &KindLimits) -> String {
 
 async fn show(ctx: &Ctx<'_>) -> AppResult<Response> {
     let s = ctx.settings().await?;
-    let leaderboards = ctx.app.store.leaderboards_enabled(ctx.inv.guild.as_i64()).await?;
-    let kinds = ctx.app.store.kinds(ctx.inv.guild.as_i64()).await?;
+    let leaderboards = ctx.app.leaderboards_enabled(ctx.inv.guild).await?;
+    let kinds = ctx.app.kinds(ctx.inv.guild).await?;
     let limits = ctx.app.kind_limits(ctx.inv.guild).await?;
     let counting = ctx.app.review_counting(ctx.inv.guild).await?;
     let kinds: Vec<String> = kinds

@@ -2,8 +2,8 @@
 //! Imported rows are not yours to undo here: `rally import --remove` takes them back.
 
 use super::{CommandCall, Ctx, Response, private};
+use crate::app::log::Undone;
 use crate::app::{AppError, AppResult};
-use crate::store::Undone;
 
 pub async fn handle(ctx: &Ctx<'_>, _call: &CommandCall) -> AppResult<Response> {
     let undone = ctx.app.undo(ctx.inv.guild, ctx.inv.user, None, ctx.now).await?;

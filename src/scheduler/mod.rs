@@ -19,14 +19,14 @@ use serenity::http::Http;
 use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
 use tokio::sync::Notify;
 
-use crate::app::competitions::{Competition, SeasonState};
+use crate::app::competitions::{Competition, SeasonClose, SeasonState};
+use crate::app::schedules::{OutboxItem, PostTarget, QueuedPost, ScheduleRow};
 use crate::app::{App, AppError, AppResult};
 use crate::discord::{Clock, render};
+use crate::domain::activity::Snowflake;
 use crate::domain::competition::Season;
 use crate::domain::schedule::When;
 use crate::handlers::{self, Recipient};
-use crate::store::competitions::SeasonClose;
-use crate::store::schedules::{OutboxItem, PostTarget, QueuedPost, ScheduleRow};
 
 /// Missed slots older than this are skipped rather than posted late.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 60 * 60);
@@ -134,7 +134,7 @@ impl Scheduler {
     /// slot or retry is due.
     pub async fn tick(&self, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
         let mut next: Option<DateTime<Utc>> = None;
-        for schedule in self.app.store.schedules(None).await? {
+        for schedule in self.app.schedules(None).await? {
             if schedule.paused {
                 continue;
             }
@@ -147,7 +147,7 @@ impl Scheduler {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
         self.deliver(now).await?;
-        if let Some(retry) = self.app.store.next_post_attempt().await? {
+        if let Some(retry) = self.app.next_post_attempt().await? {
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }
         Ok(next)
@@ -159,7 +159,7 @@ impl Scheduler {
         for (milestone, outgoing) in handlers::milestone_posts(&self.app, 50).await? {
             let source = format!("milestone:{}", milestone.unique_key());
             let post = outgoing.map(|o| queued(o.to, &o.message, short_nonce('m', &o.key), source)).transpose()?;
-            self.app.store.announce_milestone(milestone, post, now).await?;
+            self.app.announce_milestone(milestone, post, now).await?;
         }
         Ok(())
     }
@@ -170,7 +170,7 @@ impl Scheduler {
             tracing::error!(schedule = s.id, at = %s.at, "a stored schedule no longer parses; it is skipped");
             return Ok(None);
         };
-        let settings = self.app.store.guild_settings(s.guild_id).await?;
+        let settings = self.app.settings(Snowflake::new(s.guild_id as u64)?).await?;
         let mut cursor = s.cursor;
         // A bounded walk: a schedule that was down for months skips what is too old in one pass.
         for _ in 0..1000 {
@@ -185,7 +185,7 @@ impl Scheduler {
                 self.posts_for(s, slot).await?
             };
             let queued = posts.len();
-            if self.app.store.record_slot(s.id, s.guild_id, slot, posts, now).await? {
+            if self.app.record_slot(s, slot, posts, now).await? {
                 tracing::info!(schedule = s.id, slot = %slot, queued, "slot recorded");
             }
             cursor = slot;
@@ -210,7 +210,7 @@ impl Scheduler {
                     SeasonState::Over => break,
                 };
                 let close = self.season_close(&comp, season, latest, last, now).await?;
-                if self.app.store.close_season(close, now).await? {
+                if self.app.close_season(close, now).await? {
                     tracing::info!(
                         competition = comp.row.id,
                         season = season.index,
@@ -246,14 +246,13 @@ impl Scheduler {
         let source = format!("competition:{}:{}", comp.row.id, season.index);
         let mut posts = Vec::new();
         if announce && let Some(channel) = comp.row.channel_id {
-            let settings = self.app.store.guild_settings(comp.row.guild_id).await?;
+            let settings = self.app.settings(Snowflake::new(comp.row.guild_id as u64)?).await?;
             let message = handlers::compete::announcement(comp, &board, &settings);
             posts.push(queued(Recipient::Channel(channel), &message, short_nonce('c', &source), source.clone())?);
             if let Some(role) = comp.row.reward_role {
                 let holders: Vec<u64> = self
                     .app
-                    .store
-                    .closed_seasons(comp.row.id)
+                    .closed_seasons(comp)
                     .await?
                     .into_iter()
                     .rev()
@@ -317,12 +316,10 @@ impl Scheduler {
 
     /// Delivers every due item once; failures are rescheduled or given up.
     async fn deliver(&self, now: DateTime<Utc>) -> AppResult<()> {
-        for item in self.app.store.due_posts(now, 50).await? {
+        for item in self.app.due_posts(now, 50).await? {
             // A rep who opted out while their DM waited for a retry does not get it.
-            if let PostTarget::Dm(user) = item.target
-                && self.app.store.nudges_off_since(item.guild_id, user as i64).await?.is_some()
-            {
-                self.app.store.post_failed(item.id, "the rep turned nudges off".into(), None, now).await?;
+            if self.app.dm_opted_out(&item).await? {
+                self.app.post_failed(item.id, "the rep turned nudges off".into(), None, now).await?;
                 continue;
             }
             let attempt = match self.attempt(&item).await {
@@ -330,18 +327,18 @@ impl Scheduler {
                 Err(e) => classify(&e, item.attempts),
             };
             match attempt {
-                Attempt::Delivered(id) => self.app.store.post_delivered(item.id, id, now).await?,
+                Attempt::Delivered(id) => self.app.post_delivered(item.id, id, now).await?,
                 // A post that failed for a passing reason is retried until it is as late as a
                 // missed slot may be (the grace window), so a ten-minute outage loses nothing.
                 Attempt::Retry(error, backoff)
                     if item.attempts + 1 < MAX_ATTEMPTS && now + backoff - item.created_at <= self.grace =>
                 {
                     tracing::warn!(post = item.id, %error, "delivery failed; will retry");
-                    self.app.store.post_failed(item.id, error, Some(now + backoff), now).await?;
+                    self.app.post_failed(item.id, error, Some(now + backoff), now).await?;
                 }
                 Attempt::Retry(error, _) | Attempt::GiveUp(error) => {
                     tracing::error!(post = item.id, target = ?item.target, %error, "delivery given up");
-                    self.app.store.post_failed(item.id, error.clone(), None, now).await?;
+                    self.app.post_failed(item.id, error.clone(), None, now).await?;
                     self.report_failure(&item, &error, now).await?;
                 }
             }
@@ -413,7 +410,7 @@ impl Scheduler {
             format!("{}:role-failure", item.source),
         )?;
         // Delivered by the next step, which the returned next attempt (now) makes immediate.
-        self.app.store.queue_post(item.guild_id, post, now).await?;
+        self.app.queue_post(item.guild_id, post, now).await?;
         Ok(())
     }
 

@@ -117,8 +117,8 @@ fn failed(e: IntakeError) -> Response {
     }
 }
 
-fn created_or_ok(status: crate::store::intake::Upserted) -> StatusCode {
-    if status == crate::store::intake::Upserted::Created { StatusCode::CREATED } else { StatusCode::OK }
+fn created_or_ok(status: crate::app::intake::Upserted) -> StatusCode {
+    if status == crate::app::intake::Upserted::Created { StatusCode::CREATED } else { StatusCode::OK }
 }
 
 async fn activities(State(intake): State<Arc<Intake>>, headers: HeaderMap, body: Bytes) -> Response {

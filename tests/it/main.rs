@@ -19,6 +19,7 @@ mod import_export;
 mod intake;
 mod interaction_payloads;
 mod kpis;
+mod layers;
 mod log_undo;
 mod manifests;
 mod money;
