@@ -449,7 +449,7 @@ mod tests {
         // Touched at 12:00 CEST on 15 October; Berlin leaves summer time on 25 October 2026.
         let d = deal("2026-10-15T10:00:00Z");
         let rules = HygieneRules::default();
-        // 23:59 CET on 29 October: 14 days and 13 hours of elapsed time, still the 14th local day.
+        // 23:59 CET on 29 October: 14 days 12 h 59 min of elapsed time, still the 14th local day.
         assert_eq!(stale_days(&d, &rules, "2026-10-29T22:59:00Z"), None);
         // 00:00 CET on 30 October: 15 local days, one more than the limit.
         assert_eq!(stale_days(&d, &rules, "2026-10-29T23:00:00Z"), Some(15));
