@@ -23,11 +23,12 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
 async fn reply(ctx: &Ctx<'_>, undone: &Undone) -> AppResult<Response> {
     let r = &undone.record;
     let tz = ctx.settings().await?.timezone;
+    // A flagged entry still waiting for review never counted: there are no points to take back.
+    let points = if undone.counted { format!("−{} pts", r.points) } else { "it had not counted yet".to_string() };
     let mut text = format!(
-        "↩️ Undone: **{} × {}** (−{} pts) from {}.",
+        "↩️ Undone: **{} × {}** ({points}) from {}.",
         r.quantity,
         r.kind,
-        r.points,
         r.occurred_at.with_timezone(&tz).format("%a %d %b %H:%M")
     );
     if let Some(deal) = &undone.reopened_deal {

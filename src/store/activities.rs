@@ -66,6 +66,9 @@ pub struct Undone {
     pub record: ActivityRecord,
     /// The deal this activity had closed, now open again.
     pub reopened_deal: Option<String>,
+    /// Whether the activity counted until now: false for a flagged entry held out of the totals
+    /// while it waited for review, whose points were never added.
+    pub counted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -652,8 +655,15 @@ impl Store {
                     }
                 }
             };
+            let held: bool = c
+                .prepare_cached("SELECT held FROM activities WHERE activity_id = ?1")?
+                .query_row([record.id], |r| r.get(0))?;
             let reopened = soft_delete(c, &record, &format!("user:{user}"), "activity.undo", now)?;
-            Ok(Some(Undone { record: ActivityRecord { deleted: true, ..record }, reopened_deal: reopened }))
+            Ok(Some(Undone {
+                record: ActivityRecord { deleted: true, ..record },
+                reopened_deal: reopened,
+                counted: !held,
+            }))
         })
         .await
     }

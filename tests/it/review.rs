@@ -284,6 +284,19 @@ async fn removing_a_held_entry_soft_deletes_it_and_leaves_rollups_exact() {
 }
 
 #[tokio::test]
+async fn undoing_a_held_entry_says_it_had_not_counted_and_takes_nothing_back() {
+    let f = Floor::new();
+    f.ok(BOSS, "/settings review counting:after-approval").await;
+    call(&f, REP, 1, 1).await;
+    let logged = call(&f, REP, 30, 0).await;
+    assert!(logged.contains("(+30 pts once approved)"), "{logged}");
+    let undo = f.ok(REP, "/undo").await;
+    assert!(undo.starts_with("↩️ Undone: **30 × call** (it had not counted yet)"), "{undo}");
+    assert_eq!(f.points(REP).await, 1);
+    f.rollups_exact().await;
+}
+
+#[tokio::test]
 async fn changing_the_counting_choice_moves_the_entries_waiting_now_in_or_out_of_the_totals() {
     let f = Floor::new();
     call(&f, REP, 30, 0).await;
