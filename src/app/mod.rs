@@ -84,8 +84,8 @@ impl App {
 
     /// Keeps the Discord roles a member holds, as their interaction showed them, for the guild's
     /// board exclusion (see `GuildSettings::board_exclude_role`). Writes only when they changed
-    /// since this process last stored them; a member rally does not know yet is skipped (their
-    /// next interaction stores them).
+    /// since they were last stored; a member rally does not know yet is skipped (their next
+    /// interaction stores them).
     pub async fn note_roles(&self, guild: Snowflake, user: Snowflake, roles: &[u64]) -> AppResult<()> {
         let key = (guild.as_i64(), user.get());
         let mut sorted = roles.to_vec();
@@ -94,10 +94,15 @@ impl App {
         if self.roles_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&sorted) {
             return Ok(());
         }
-        self.store.note_roles(key.0, user.as_i64(), sorted.clone()).await?;
-        if self.store.member(key.0, user.as_i64()).await?.is_some() {
-            self.roles_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, sorted);
+        // A read first: the writer is taken only when the roles really changed, and not at all for
+        // someone who is not a member yet (their interaction after their first log stores them).
+        let Some(stored) = self.store.member_roles(key.0, user.as_i64()).await? else {
+            return Ok(());
+        };
+        if stored != sorted {
+            self.store.set_member_roles(key.0, user.as_i64(), &sorted).await?;
         }
+        self.roles_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, sorted);
         Ok(())
     }
 

@@ -165,17 +165,26 @@ impl Store {
         .await
     }
 
-    /// Records the Discord roles a member holds, as seen on one of their interactions (space-separated
-    /// ids, sorted). Nothing happens for someone who is not a member yet; returns whether a row changed.
-    pub async fn note_roles(&self, guild: i64, user: i64, roles: Vec<u64>) -> Result<bool> {
-        let mut roles = roles;
-        roles.sort_unstable();
-        roles.dedup();
+    /// The Discord role ids last stored for a member (sorted); `None` when they are not a member.
+    pub async fn member_roles(&self, guild: i64, user: i64) -> Result<Option<Vec<u64>>> {
+        self.read(move |c| {
+            let text: Option<String> = c
+                .prepare_cached("SELECT roles FROM members WHERE guild_id = ?1 AND user_id = ?2")?
+                .query_row(params![guild, user], |r| r.get(0))
+                .optional()?;
+            Ok(text.map(|t| t.split_whitespace().filter_map(|id| id.parse().ok()).collect()))
+        })
+        .await
+    }
+
+    /// Stores the Discord roles a member holds (ids, sorted by the caller), as seen on one of their
+    /// interactions. Nothing happens for someone who is not a member.
+    pub async fn set_member_roles(&self, guild: i64, user: i64, roles: &[u64]) -> Result<()> {
         let text = roles.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
         self.write(move |c| {
-            Ok(c.prepare_cached("UPDATE members SET roles = ?3 WHERE guild_id = ?1 AND user_id = ?2 AND roles <> ?3")?
-                .execute(params![guild, user, text])?
-                > 0)
+            c.prepare_cached("UPDATE members SET roles = ?3 WHERE guild_id = ?1 AND user_id = ?2")?
+                .execute(params![guild, user, text])?;
+            Ok(())
         })
         .await
     }
