@@ -4,25 +4,14 @@ use chrono::{DateTime, Utc};
 use rally::app::App;
 use rally::handlers::{Action, Invocation, MANAGE_GUILD, Response, cmdline, dispatch};
 
-use super::helpers::{at, id, log_req, message_text, spawn_app, when, with_amount};
+use super::helpers::{at, invocation, log_req, message_text, spawn_app, when, with_amount};
 
 const GUILD: u64 = 4_000_000_000_000_001;
 const NOW: &str = "2026-11-06T17:00:00Z";
 
 async fn ask(app: &App, user: u64, line: &str, n: u64, now: DateTime<Utc>) -> String {
-    let inv = Invocation {
-        id: 4_900_000_000_000_000 + n,
-        guild: id(GUILD),
-        channel: None,
-        user: id(user),
-        user_name: format!("rep{user}"),
-        roles: Vec::new(),
-        permissions: MANAGE_GUILD,
-        app_permissions: None,
-        resolved_users: Vec::new(),
-        locale: None,
-        action: Action::Command(cmdline::parse(line).unwrap()),
-    };
+    let action = Action::Command(cmdline::parse(line).unwrap());
+    let inv = Invocation { channel: None, ..invocation(GUILD, user, 4_900_000_000_000_000 + n, MANAGE_GUILD, action) };
     match dispatch(app, &inv, now).await {
         Response::Message(m) => message_text(&m),
         other => panic!("{line}: {other:?}"),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rally::app::App;
 use rally::handlers::{Action, Invocation, MANAGE_GUILD, Response, cmdline, dispatch};
 
-use super::helpers::{at, id, message_text, spawn_app};
+use super::helpers::{at, invocation, message_text, spawn_app};
 
 const GUILD: u64 = 4_100_000_000_000_001;
 const NOW: &str = "2026-11-26T15:00:00Z";
@@ -15,18 +15,13 @@ const MANAGER: u64 = 9;
 /// Runs `line` as `user` holding `roles`, as Discord delivers it (roles and the bot's permissions
 /// present, so rally notes the roles).
 async fn ask(app: &App, user: u64, roles: &[u64], line: &str, n: u64, now: DateTime<Utc>) -> String {
+    let permissions = if user == MANAGER { MANAGE_GUILD } else { 0 };
+    let action = Action::Command(cmdline::parse(line).unwrap());
     let inv = Invocation {
-        id: 4_910_000_000_000_000 + n,
-        guild: id(GUILD),
         channel: Some(55),
-        user: id(user),
-        user_name: format!("rep{user}"),
         roles: roles.to_vec(),
-        permissions: if user == MANAGER { MANAGE_GUILD } else { 0 },
         app_permissions: Some(0x4_0000_0800),
-        resolved_users: Vec::new(),
-        locale: None,
-        action: Action::Command(cmdline::parse(line).unwrap()),
+        ..invocation(GUILD, user, 4_910_000_000_000_000 + n, permissions, action)
     };
     match dispatch(app, &inv, now).await {
         Response::Message(m) => message_text(&m),
@@ -99,19 +94,8 @@ async fn commands_run_from_the_cli_do_not_erase_the_roles_discord_showed() {
     ask(&t.app, MANAGER, &[TESTER], &format!("/settings leaderboard-exclude role:<@&{TESTER}>"), 2, now).await;
     ask(&t.app, 5, &[], "/log kind:call", 3, now).await;
     // `rally exec` builds invocations without roles or the bot's permissions.
-    let inv = Invocation {
-        id: 4_910_000_000_000_099,
-        guild: id(GUILD),
-        channel: None,
-        user: id(MANAGER),
-        user_name: "rep9".into(),
-        roles: Vec::new(),
-        permissions: MANAGE_GUILD,
-        app_permissions: None,
-        resolved_users: Vec::new(),
-        locale: None,
-        action: Action::Command(cmdline::parse("/me").unwrap()),
-    };
+    let action = Action::Command(cmdline::parse("/me").unwrap());
+    let inv = Invocation { channel: None, ..invocation(GUILD, MANAGER, 4_910_000_000_000_099, MANAGE_GUILD, action) };
     dispatch(&t.app, &inv, now).await;
     let board = ask(&t.app, 5, &[], "/leaderboard period:this-week", 4, now).await;
     assert!(!board.contains("rep9"), "{board}");

@@ -5,6 +5,30 @@ use rally::app::App;
 use rally::app::log::LogRequest;
 use rally::domain::activity::{KindName, Name, Note, Quantity, Snowflake, Source};
 
+/// An interaction in `guild` by `user` (named `rep{user}`) in channel 7, as the CLI builds one: no
+/// roles, no bot permissions, no locale. Tests change what they need with struct update syntax.
+pub fn invocation(
+    guild: u64,
+    user: u64,
+    interaction: u64,
+    permissions: u64,
+    action: rally::handlers::Action,
+) -> rally::handlers::Invocation {
+    rally::handlers::Invocation {
+        id: interaction,
+        guild: id(guild),
+        channel: Some(7),
+        user: id(user),
+        user_name: format!("rep{user}"),
+        roles: Vec::new(),
+        permissions,
+        app_permissions: None,
+        resolved_users: Vec::new(),
+        locale: None,
+        action,
+    }
+}
+
 pub struct TestApp {
     pub app: App,
     pub dir: tempfile::TempDir,

@@ -9,24 +9,16 @@ use rally::loopback::payload;
 use serde_json::Value;
 
 use super::e2e::{Bot, WAIT, loopback, rally_run, serve};
-use super::helpers::{at, id, log_req, message_text, spawn_app, when};
+use super::helpers::{at, log_req, message_text, spawn_app, when};
 
 const GUILD: u64 = 4_200_000_000_000_001;
 const NOW: &str = "2026-11-26T15:00:00Z";
 
 fn invocation(user: u64, action: Action, n: u64) -> Invocation {
+    let permissions = if user == 99 { MANAGE_GUILD } else { 0 };
     Invocation {
-        id: 4_920_000_000_000_000 + n,
-        guild: id(GUILD),
         channel: Some(55),
-        user: id(user),
-        user_name: format!("rep{user}"),
-        roles: Vec::new(),
-        permissions: if user == 99 { MANAGE_GUILD } else { 0 },
-        app_permissions: None,
-        resolved_users: Vec::new(),
-        locale: None,
-        action,
+        ..super::helpers::invocation(GUILD, user, 4_920_000_000_000_000 + n, permissions, action)
     }
 }
 

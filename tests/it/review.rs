@@ -15,19 +15,7 @@ const BOSS: u64 = 9;
 const REP: u64 = 42;
 
 fn invocation(n: u64, user: u64, permissions: u64, action: Action) -> Invocation {
-    Invocation {
-        id: 5_100_000_000_000_000 + n,
-        guild: id(GUILD),
-        channel: Some(7),
-        user: id(user),
-        user_name: format!("rep{user}"),
-        roles: Vec::new(),
-        permissions,
-        app_permissions: None,
-        resolved_users: Vec::new(),
-        locale: None,
-        action,
-    }
+    super::helpers::invocation(GUILD, user, 5_100_000_000_000_000 + n, permissions, action)
 }
 
 /// Runs commands and presses buttons through `dispatch`, each with an interaction id of its own.
