@@ -162,24 +162,16 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
                     report.period.describe()
                 )));
             };
-            let subjects: std::collections::HashSet<GoalSubject> =
-                participants.iter().filter_map(|p| p.subject).collect();
-            let targets: Vec<&(GoalKey, i64)> =
-                goal_targets.iter().flatten().filter(|(k, _)| subjects.contains(&k.subject)).collect();
+            // Each participant's target on that metric (looked up by subject, so others' goals
+            // never show).
             let target_of: std::collections::HashMap<&GoalSubject, i64> =
-                targets.iter().filter(|(k, _)| k.metric == on).map(|(k, t)| (&k.subject, *t)).collect();
-            let progress: std::collections::HashMap<&GoalSubject, (i64, i64)> = participants
-                .iter()
-                .filter_map(|p| {
-                    let subject = p.subject.as_ref()?;
-                    target_of.get(subject).map(|t| (subject, (p.value(&on), *t)))
-                })
-                .collect();
+                goal_targets.iter().flatten().filter(|(k, _)| k.metric == on).map(|(k, t)| (&k.subject, *t)).collect();
             let show_amounts = amounts || on != GoalMetric::Revenue;
             let mut out = Vec::new();
             for p in &participants {
-                match p.subject.as_ref().and_then(|s| progress.get(s)) {
-                    Some(&(actual, target)) => {
+                match p.subject.as_ref().and_then(|s| target_of.get(s)) {
+                    Some(&target) => {
+                        let actual = p.value(&on);
                         let score = attainment_bp(actual, target);
                         let detail = if show_amounts {
                             format!(" · {} of {}", on.show(actual, money), on.show(target, money))
