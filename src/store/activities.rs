@@ -1,8 +1,8 @@
 //! Logging and undoing activities. Each write updates the day rollups in the same transaction, so
 //! rollups always equal a recomputation from raw activities.
 
+use super::sql::{Db, OptionalExtension, Row, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -88,7 +88,7 @@ const RECORD_SELECT: &str = "SELECT a.activity_id, a.guild_id, a.user_id, m.user
     JOIN activity_kinds k ON k.kind_id = a.kind_id
     LEFT JOIN teams t ON t.team_id = a.team_id";
 
-fn record_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
+fn record_from_row(r: &Row<'_>) -> super::sql::Result<ActivityRecord> {
     Ok(ActivityRecord {
         id: r.get(0)?,
         guild_id: r.get(1)?,
@@ -111,13 +111,13 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
     })
 }
 
-pub(super) fn load_record(conn: &Connection, id: i64) -> Result<ActivityRecord> {
+pub(super) fn load_record(conn: &Db, id: i64) -> Result<ActivityRecord> {
     Ok(conn.prepare_cached(&format!("{RECORD_SELECT} WHERE a.activity_id = ?1"))?.query_row([id], record_from_row)?)
 }
 
 /// Adds (sign 1) or removes (sign -1) one activity's contribution to its day and month rollups and
 /// to the kind-less points rollups.
-pub(super) fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Result<()> {
+pub(super) fn apply_to_rollup(conn: &Db, r: &RollupKey, sign: i64) -> Result<()> {
     let month = month_number(day_from_number(r.day));
     if sign > 0 {
         for (sql, period) in [
@@ -180,7 +180,7 @@ pub(super) fn apply_to_rollup(conn: &Connection, r: &RollupKey, sign: i64) -> Re
 /// negative values take a contribution away. Every rollup table is written through here or by a
 /// rebuild, so they stay identical to a recomputation.
 pub(super) fn add_to_rollup(
-    conn: &Connection,
+    conn: &Db,
     table: &'static str,
     keys: &[(&'static str, i64)],
     values: &[(&'static str, i64)],
@@ -217,16 +217,16 @@ pub(super) fn add_to_rollup(
             .clone()
     });
     let args: Vec<i64> = keys.iter().chain(values).map(|(_, v)| *v).collect();
-    conn.prepare_cached(&sql.0)?.execute(rusqlite::params_from_iter(&args))?;
+    conn.prepare_cached(&sql.0)?.execute(super::sql::params_from_iter(&args))?;
     if values.last().is_some_and(|(_, n)| *n < 0) {
-        conn.prepare_cached(&sql.1)?.execute(rusqlite::params_from_iter(&args[..keys.len()]))?;
+        conn.prepare_cached(&sql.1)?.execute(super::sql::params_from_iter(&args[..keys.len()]))?;
     }
     Ok(())
 }
 
 /// Adds (quantity, points, amount, activities) to one team's day (or month) rollup of one kind.
 pub(super) fn add_team_rollup(
-    conn: &Connection,
+    conn: &Db,
     month: bool,
     guild: i64,
     period: i64,
@@ -247,7 +247,7 @@ pub(super) fn add_team_rollup(
 /// Adds (points, revenue, activities) to one member's and team's day (or month) points rollup (the
 /// kind-less ones leaderboards read).
 pub(super) fn add_points(
-    conn: &Connection,
+    conn: &Db,
     month: bool,
     guild: i64,
     period: i64,
@@ -295,7 +295,7 @@ pub(super) struct RollupKey {
 /// The guild's timezone as stored, creating the guild on first sight. The writer takes local days
 /// from here, never from a caller's (possibly cached) settings, so rollups always follow the
 /// timezone that `rebuild_rollups` last applied.
-pub(super) fn guild_timezone(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<chrono_tz::Tz> {
+pub(super) fn guild_timezone(conn: &Db, guild: i64, now: DateTime<Utc>) -> Result<chrono_tz::Tz> {
     let tz: Option<String> = conn
         .prepare_cached("SELECT timezone FROM guilds WHERE guild_id = ?1")?
         .query_row([guild], |r| r.get(0))
@@ -327,7 +327,7 @@ pub(super) struct Inserted {
 /// shows it was taken back and brought back.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_row(
-    conn: &Connection,
+    conn: &Db,
     tz: chrono_tz::Tz,
     a: &NewActivity,
     team_id: i64,
@@ -360,13 +360,13 @@ pub(super) fn write_row(
     ];
     let amount = a.amount.map(Amount::minor).unwrap_or(0);
     let Some(id) = revive else {
-        conn.prepare_cached(
+        let id = conn.prepare_cached(
             "INSERT INTO activities (guild_id, user_id, team_id, kind_id, quantity, points, amount, occurred_at, local_day,
                 note, deal_ref, source, idem_key, actor, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING activity_id",
         )?
-        .execute(&values[..15])?;
-        return Ok(Inserted { id: conn.last_insert_rowid(), local_day, day, quantity, points, amount });
+        .query_row(&values[..15], |r| r.get(0))?;
+        return Ok(Inserted { id, local_day, day, quantity, points, amount });
     };
     let revived = conn
         .prepare_cached(
@@ -400,7 +400,7 @@ pub(super) fn write_row(
 /// revenue never disagree. Shared by `/undo` and `rally import --remove`. Returns the reopened
 /// deal's name.
 pub(super) fn soft_delete(
-    conn: &Connection,
+    conn: &Db,
     record: &ActivityRecord,
     actor: &str,
     action: &str,
@@ -412,13 +412,7 @@ pub(super) fn soft_delete(
 
 /// Soft-deletes one live activity and takes its contribution out of the rollups, with its audit
 /// row, leaving any deal it closed as it is: for callers that set the deal themselves (the CRM).
-pub(super) fn retract(
-    conn: &Connection,
-    record: &ActivityRecord,
-    actor: &str,
-    action: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub(super) fn retract(conn: &Db, record: &ActivityRecord, actor: &str, action: &str, now: DateTime<Utc>) -> Result<()> {
     let id = record.id;
     let deleted = conn
         .prepare_cached("UPDATE activities SET deleted_at = ?2 WHERE activity_id = ?1 AND deleted_at IS NULL")?
@@ -454,7 +448,7 @@ pub(super) fn retract(
 /// Stores one activity inside the caller's transaction. Shared by live logging and deals.
 /// The activity holding `a`'s key, or else its older key: its id, and whether it was found
 /// through the older key.
-pub(super) fn find_key(conn: &Connection, a: &NewActivity) -> Result<Option<(i64, bool)>> {
+pub(super) fn find_key(conn: &Db, a: &NewActivity) -> Result<Option<(i64, bool)>> {
     let mut stmt = conn.prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?;
     if let Some(id) = stmt.query_row(params![a.guild, a.idem_key], |r| r.get::<_, i64>(0)).optional()? {
         return Ok(Some((id, false)));
@@ -502,7 +496,7 @@ pub enum Difference {
     Deal(Option<String>, Option<String>),
 }
 
-pub(super) fn insert_activity(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
+pub(super) fn insert_activity(conn: &Db, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
     let tz = guild_timezone(conn, a.guild, now)?;
     let mut revive = None;
     if let Some((id, via_alt)) = find_key(conn, a)? {
@@ -690,7 +684,7 @@ impl Store {
                  ORDER BY a.occurred_at, a.activity_id"
             ))?;
             let rows = stmt.query_map(params![guild, day_number(first), day_number(end)], record_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }

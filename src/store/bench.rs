@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags};
+
+use super::sql::params;
 
 use super::guilds::{ensure_guild, load_kinds};
 use super::import::add_sums;
@@ -145,7 +147,7 @@ impl Store {
             let mut deal = c.prepare_cached(
                 "INSERT INTO deals (guild_id, user_id, team_id, name, value, stage, expected_close, opened_at, closed_at,
                     outcome, idem_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING deal_id",
             )?;
             let mut history = c.prepare_cached(
                 "INSERT INTO deal_stage_history (deal_id, seq, stage, position, entered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -174,7 +176,7 @@ impl Store {
                         let Some((stage_name, position, _)) = stage else { continue };
                         let close = day_number(today + chrono::Days::new(((i + d * 11) % 120) as u64));
                         let opened = at - ((i + d) % 90) as i64 * 86_400_000;
-                        deal.execute(params![
+                        let id: i64 = deal.query_row(params![
                             g.guild,
                             user,
                             team_id,
@@ -186,8 +188,7 @@ impl Store {
                             outcome.map(|_| at),
                             outcome,
                             format!("bench-deal:{user}:{d}"),
-                        ])?;
-                        let id = c.last_insert_rowid();
+                        ], |r| r.get(0))?;
                         // Every open stage up to the one it is in (or the last open one, for a
                         // closed deal), then its terminal stage.
                         let mut seq = 0;
@@ -223,7 +224,9 @@ impl Store {
     /// 2 MB cache nearly every insert of a 10 M-row load reads pages back from disk.
     pub async fn bench_bulk_mode(&self, mib: i64) -> Result<()> {
         self.write(move |c| {
-            c.pragma_update(None, "cache_size", -mib * 1024)?;
+            if let Some(c) = c.as_sqlite() {
+                c.pragma_update(None, "cache_size", -mib * 1024)?;
+            }
             Ok(())
         })
         .await
@@ -266,7 +269,7 @@ impl Store {
             for i in 0..n {
                 let key = format!("baseline:{salt:x}:{i}");
                 let t = Instant::now();
-                stmt.execute(params![guild, user, kind_id, day_number(day), key])?;
+                stmt.execute(rusqlite::params![guild, user, kind_id, day_number(day), key])?;
                 out.push(t.elapsed());
             }
             Ok(out)
@@ -372,7 +375,7 @@ impl Store {
              WHERE guild_id = ?1 AND user_id = ?2 AND local_day >= ?3 AND local_day < ?4 AND deleted_at IS NULL
              GROUP BY kind_id",
         )?;
-        let n = stmt.query_map(params![guild, user, day_number(first), day_number(end)], |_| Ok(()))?.count();
+        let n = stmt.query_map(rusqlite::params![guild, user, day_number(first), day_number(end)], |_| Ok(()))?.count();
         Ok(n)
     }
 }

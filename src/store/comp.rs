@@ -1,8 +1,8 @@
 //! Compensation plans, kept as versions per team: a plan applies from its first local day on, and
 //! earlier periods keep the plan they had.
 
+use super::sql::{OptionalExtension, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::guilds::{audit, ensure_guild};
 use super::{Result, Store, day_number};

@@ -2,8 +2,8 @@
 //! refuses a second close) and queues its announcement and reward-role changes in the outbox in the
 //! same transaction: the exactly-once point of a winner announcement.
 
+use super::sql::{OptionalExtension, Row, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::guilds::{audit, ensure_guild};
@@ -78,7 +78,7 @@ pub struct SeasonClose {
 const SELECT: &str = "SELECT competition_id, guild_id, name, metric, contest, scoring, first_day, last_day, repeat,
     teams, channel_id, reward_role, created_at, ended_at FROM competitions";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<CompetitionRow> {
+fn from_row(r: &Row<'_>) -> super::sql::Result<CompetitionRow> {
     Ok(CompetitionRow {
         id: r.get(0)?,
         guild_id: r.get(1)?,
@@ -120,27 +120,30 @@ impl Store {
                     new.name
                 )));
             }
-            c.prepare_cached(
-                "INSERT INTO competitions (guild_id, name, metric, contest, scoring, first_day, last_day, repeat,
+            let id: i64 = c
+                .prepare_cached(
+                    "INSERT INTO competitions (guild_id, name, metric, contest, scoring, first_day, last_day, repeat,
                  teams, channel_id, reward_role, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
-            .execute(params![
-                guild,
-                new.name,
-                new.metric,
-                new.contest,
-                new.scoring,
-                day_number(new.first_day),
-                day_number(new.last_day),
-                new.repeat,
-                serde_json::to_string(&new.teams).unwrap_or_else(|_| "[]".into()),
-                new.channel_id.map(|c| c as i64),
-                new.reward_role.map(|r| r as i64),
-                millis(now),
-                actor,
-            ])?;
-            let id = c.last_insert_rowid();
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING competition_id",
+                )?
+                .query_row(
+                    params![
+                        guild,
+                        new.name,
+                        new.metric,
+                        new.contest,
+                        new.scoring,
+                        day_number(new.first_day),
+                        day_number(new.last_day),
+                        new.repeat,
+                        serde_json::to_string(&new.teams).unwrap_or_else(|_| "[]".into()),
+                        new.channel_id.map(|c| c as i64),
+                        new.reward_role.map(|r| r as i64),
+                        millis(now),
+                        actor,
+                    ],
+                    |r| r.get(0),
+                )?;
             let row = c.prepare_cached(&format!("{SELECT} WHERE competition_id = ?1"))?.query_row([id], from_row)?;
             let after = serde_json::to_value(&row).unwrap_or_default();
             audit(c, guild, &actor, "competition.create", &format!("competition:{id}"), None, Some(&after), now)?;
@@ -162,7 +165,7 @@ impl Store {
                  ORDER BY competition_id DESC"
             ))?;
             let rows = stmt.query_map(params![guild, running_since.map(millis)], from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -211,7 +214,7 @@ impl Store {
                     winners: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use super::sql::{Db, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -236,14 +236,14 @@ pub(super) struct Ctx {
     pending: Vec<(Contribution, [i64; 4])>,
 }
 
-fn load_ctx(conn: &Connection, guild: i64, provider: Provider, now: DateTime<Utc>) -> Result<Ctx> {
+fn load_ctx(conn: &Db, guild: i64, provider: Provider, now: DateTime<Utc>) -> Result<Ctx> {
     let mut ctx = load_ctx_for(conn, guild, now)?.acting_as(Source::Crm, actor(provider));
     ctx.provider = Some(provider);
     Ok(ctx)
 }
 
 /// A batch's context without a CRM: activities marked as from the intake API.
-pub(super) fn load_ctx_for(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<Ctx> {
+pub(super) fn load_ctx_for(conn: &Db, guild: i64, now: DateTime<Utc>) -> Result<Ctx> {
     ensure_guild(conn, guild, now)?;
     let settings = load_settings(conn, guild)?;
     let tz = guild_timezone(conn, guild, now)?;
@@ -321,7 +321,7 @@ impl Ctx {
         self
     }
 
-    fn team_of(&mut self, conn: &Connection, user: i64) -> Result<i64> {
+    fn team_of(&mut self, conn: &Db, user: i64) -> Result<i64> {
         if let Some(t) = self.teams.get(&user) {
             return Ok(*t);
         }
@@ -342,7 +342,7 @@ struct Stored {
     state: String,
 }
 
-fn load_stored(conn: &Connection, guild: i64, object: Object, id: &str) -> Result<Option<Stored>> {
+fn load_stored(conn: &Db, guild: i64, object: Object, id: &str) -> Result<Option<Stored>> {
     Ok(conn
         .prepare_cached(
             "SELECT body, updated_at, state FROM crm_records
@@ -356,7 +356,7 @@ fn load_stored(conn: &Connection, guild: i64, object: Object, id: &str) -> Resul
 
 #[allow(clippy::too_many_arguments)] // one column each
 fn save_record(
-    conn: &Connection,
+    conn: &Db,
     guild: i64,
     record: &CrmRecord,
     body: &str,
@@ -419,13 +419,7 @@ impl ApplyCounts {
 
 /// Puts `a` in as a live activity: a new row, or the soft-deleted row `revive` rewritten. Adds its
 /// contribution to the rollups. Returns its id.
-fn put_activity(
-    ctx: &mut Ctx,
-    conn: &Connection,
-    a: &NewActivity,
-    revive: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<i64> {
+fn put_activity(ctx: &mut Ctx, conn: &Db, a: &NewActivity, revive: Option<i64>, now: DateTime<Utc>) -> Result<i64> {
     let Some(&(kind_id, points)) = ctx.kinds.get(a.kind.as_str()) else {
         return Err(StoreError::rule(format!("`{}` is not an activity kind of this server", a.kind)));
     };
@@ -471,7 +465,7 @@ fn same_activity(r: &ActivityRecord, a: &NewActivity) -> bool {
 /// rewrites (out of the rollups and back in) or retracts it. `current`: the row that key holds.
 pub(super) fn settle_activity(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     current: Option<ActivityRecord>,
     desired: Option<&NewActivity>,
     now: DateTime<Utc>,
@@ -496,7 +490,7 @@ pub(super) fn settle_activity(
     }
 }
 
-pub(super) fn find_activity(conn: &Connection, guild: i64, key: &str) -> Result<Option<ActivityRecord>> {
+pub(super) fn find_activity(conn: &Db, guild: i64, key: &str) -> Result<Option<ActivityRecord>> {
     let id: Option<i64> = conn
         .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![guild, key], |r| r.get(0))
@@ -507,7 +501,7 @@ pub(super) fn find_activity(conn: &Connection, guild: i64, key: &str) -> Result<
 #[allow(clippy::too_many_arguments)] // the record, its stored state and the pass's stamps
 fn apply_activity(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     a: &CrmActivity,
     record: &CrmRecord,
     body: &str,
@@ -595,7 +589,7 @@ fn stage_for<'a>(pipeline: &'a Pipeline, t: &TrackedDeal) -> Result<&'a Stage> {
 
 fn apply_deal(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     d: &CrmDeal,
     record: &CrmRecord,
     body: &str,
@@ -639,7 +633,7 @@ fn apply_deal(
 /// and the deal's id. Shared by the CRM sync and the intake API.
 pub(super) fn settle_deal(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     key: &str,
     close: &str,
     target: Option<(i64, &str, &TrackedDeal)>,
@@ -661,12 +655,12 @@ pub(super) fn settle_deal(
             let team = ctx.team_of(conn, user)?;
             match existing {
                 None => {
-                    conn.prepare_cached(
+                    let id: i64 = conn.prepare_cached(
                         "INSERT INTO deals (guild_id, user_id, team_id, name, value, stage, expected_close, opened_at,
                             closed_at, outcome, lost_reason, won_activity, idem_key)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING deal_id",
                     )?
-                    .execute(params![
+                    .query_row(params![
                         ctx.guild,
                         user,
                         team,
@@ -680,8 +674,7 @@ pub(super) fn settle_deal(
                         t.lost_reason.as_deref().filter(|r| !r.is_empty()),
                         won_activity,
                         key,
-                    ])?;
-                    let id = conn.last_insert_rowid();
+                    ], |r| r.get(0))?;
                     // What rally saw of the deal's way: where it was opened, and where it is now.
                     if t.closed.is_some() {
                         if let Some(first) = ctx.pipeline.first_open() {
@@ -792,7 +785,7 @@ pub(super) fn settle_deal(
 /// mapping or a stage change).
 fn apply_record(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     record: &CrmRecord,
     force: bool,
     checked: Option<DateTime<Utc>>,
@@ -836,7 +829,7 @@ fn apply_record(
 /// cost half of a backfill: SQLite walks the batch's dirty pages at each one.)
 fn apply_all(
     ctx: &mut Ctx,
-    conn: &Connection,
+    conn: &Db,
     records: &[CrmRecord],
     force: bool,
     checked: Option<DateTime<Utc>>,
@@ -929,7 +922,7 @@ fn apply_all(
     Ok(counts)
 }
 
-fn rollback_record(conn: &Connection) -> Result<()> {
+fn rollback_record(conn: &Db) -> Result<()> {
     conn.prepare_cached("ROLLBACK TO crm_record")?.execute([])?;
     conn.prepare_cached("RELEASE crm_record")?.execute([])?;
     Ok(())
@@ -949,7 +942,7 @@ fn absorb(ctx: &mut Ctx) {
 
 /// Writes the summed rollup contributions of the batch's new activities (those of a record still
 /// pending included: the caller's transaction holds it).
-pub(super) fn flush(ctx: &mut Ctx, conn: &Connection) -> Result<()> {
+pub(super) fn flush(ctx: &mut Ctx, conn: &Db) -> Result<()> {
     absorb(ctx);
     let days = std::mem::take(&mut ctx.days);
     let months = std::mem::take(&mut ctx.months);
@@ -957,7 +950,7 @@ pub(super) fn flush(ctx: &mut Ctx, conn: &Connection) -> Result<()> {
     super::import::add_sums(conn, ctx.guild, months, true)
 }
 
-fn add_totals(conn: &Connection, guild: i64, counts: &ApplyCounts) -> Result<()> {
+fn add_totals(conn: &Db, guild: i64, counts: &ApplyCounts) -> Result<()> {
     conn.prepare_cached(
         "UPDATE crm_connections SET imported = imported + ?2, updated = updated + ?3, removed = removed + ?4
          WHERE guild_id = ?1",
@@ -968,13 +961,13 @@ fn add_totals(conn: &Connection, guild: i64, counts: &ApplyCounts) -> Result<()>
 
 /// Re-decides every stored record matching `filter` (an SQL condition on `crm_records`, with `?1`
 /// the guild and `?2` its one argument).
-fn reapply_where(ctx: &mut Ctx, conn: &Connection, filter: &str, arg: &str, now: DateTime<Utc>) -> Result<ApplyCounts> {
+fn reapply_where(ctx: &mut Ctx, conn: &Db, filter: &str, arg: &str, now: DateTime<Utc>) -> Result<ApplyCounts> {
     let bodies: Vec<String> = conn
         .prepare(&format!(
             "SELECT body FROM crm_records WHERE guild_id = ?1 AND ({filter}) ORDER BY object, external_id"
         ))?
         .query_map(params![ctx.guild, arg], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<super::sql::Result<_>>()?;
     let records: Vec<CrmRecord> = bodies
         .iter()
         .map(|b| serde_json::from_str(b).map_err(|e| StoreError::Corrupt(format!("stored CRM record: {e}"))))
@@ -984,7 +977,7 @@ fn reapply_where(ctx: &mut Ctx, conn: &Connection, filter: &str, arg: &str, now:
     Ok(counts)
 }
 
-fn read_cursor(conn: &Connection, guild: i64, object: &str) -> Result<CursorState> {
+fn read_cursor(conn: &Db, guild: i64, object: &str) -> Result<CursorState> {
     let row = conn
         .prepare_cached(
             "SELECT watermark, pass_since, pass_until, cursor FROM crm_cursors WHERE guild_id = ?1 AND object = ?2",
@@ -1007,7 +1000,7 @@ fn read_cursor(conn: &Connection, guild: i64, object: &str) -> Result<CursorStat
     })
 }
 
-fn write_cursor(conn: &Connection, guild: i64, object: &str, state: &CursorState) -> Result<()> {
+fn write_cursor(conn: &Db, guild: i64, object: &str, state: &CursorState) -> Result<()> {
     let (since, until, cursor) = match &state.pass {
         Some((w, c)) => (w.since.map(millis), Some(millis(w.until)), c.clone()),
         None => (None, None, None),
@@ -1022,7 +1015,7 @@ fn write_cursor(conn: &Connection, guild: i64, object: &str, state: &CursorState
     Ok(())
 }
 
-fn read_connection(conn: &Connection, guild: i64) -> Result<Option<CrmConnection>> {
+fn read_connection(conn: &Db, guild: i64) -> Result<Option<CrmConnection>> {
     let row = conn
         .prepare_cached(
             "SELECT provider, api_url, api_token, pipeline, webhook_user, webhook_ids, connected_at, last_sync_at,
@@ -1071,7 +1064,7 @@ fn read_connection(conn: &Connection, guild: i64) -> Result<Option<CrmConnection
     }))
 }
 
-fn set_crm_fed(conn: &Connection, guild: i64, kinds: &[KindName]) -> Result<()> {
+fn set_crm_fed(conn: &Db, guild: i64, kinds: &[KindName]) -> Result<()> {
     let text: Vec<&str> = kinds.iter().map(KindName::as_str).collect();
     conn.prepare_cached("UPDATE guilds SET crm_fed = ?2 WHERE guild_id = ?1")?
         .execute(params![guild, text.join(",")])?;
@@ -1150,7 +1143,7 @@ impl Store {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT guild_id FROM crm_connections ORDER BY guild_id")?
                 .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -1262,7 +1255,7 @@ impl Store {
                      AND NOT (state = 'ignored' AND reason = 'deleted in the CRM')",
                 )?
                 .query_map(params![guild, object.as_str(), millis(checked)], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             let mut records = Vec::with_capacity(bodies.len());
             for body in bodies {
                 let mut record: CrmRecord =
@@ -1392,7 +1385,7 @@ impl Store {
             let previous: HashMap<String, Option<String>> = conn
                 .prepare_cached("SELECT stage_id, rally_stage FROM crm_stages WHERE guild_id = ?1")?
                 .query_map([guild], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             conn.prepare_cached("DELETE FROM crm_stages WHERE guild_id = ?1")?.execute([guild])?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO crm_stages (guild_id, stage_id, pipeline, pipeline_name, name, position, probability, rally_stage)
@@ -1450,7 +1443,7 @@ impl Store {
                     held: r.get::<_, i64>(5)? as u64,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -1463,7 +1456,7 @@ impl Store {
             )?;
             let rows =
                 stmt.query_map([guild], |r| Ok(CrmTypeRow { key: r.get(0)?, name: r.get(1)?, kind: r.get(2)? }))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -1696,7 +1689,7 @@ impl Store {
             // Only the types that cost something: a type nobody used yet is listed by `rally crm types`.
             status.unmapped_types = stmt
                 .query_map([guild], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             for object in ["activity", "deal", "deleted_deal"] {
                 let cursor = read_cursor(c, guild, object)?;
                 if cursor != CursorState::default() {

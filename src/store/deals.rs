@@ -2,8 +2,8 @@
 //! time a guild writes to its pipeline). Winning or losing a deal logs its `won` or `lost` activity
 //! in the same transaction, so a deal and the revenue it brought can never disagree.
 
+use super::sql::{Db, OptionalExtension, Row, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -125,7 +125,7 @@ const DEAL_SELECT: &str = "SELECT d.deal_id, d.user_id, m.user_name, d.team_id, 
     LEFT JOIN teams t ON t.team_id = d.team_id AND t.guild_id = d.guild_id
     LEFT JOIN pipeline_stages s ON s.guild_id = d.guild_id AND s.name = d.stage";
 
-fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<DealRecord> {
+fn deal_from_row(r: &Row<'_>) -> super::sql::Result<DealRecord> {
     Ok(DealRecord {
         id: r.get(0)?,
         user_id: r.get::<_, i64>(1)? as u64,
@@ -145,14 +145,14 @@ fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<DealRecord> {
     })
 }
 
-pub(super) fn load_deal(conn: &Connection, guild: i64, id: i64) -> Result<DealRecord> {
+pub(super) fn load_deal(conn: &Db, guild: i64, id: i64) -> Result<DealRecord> {
     Ok(conn
         .prepare_cached(&format!("{DEAL_SELECT} WHERE d.deal_id = ?1 AND d.guild_id = ?2"))?
         .query_row(params![id, guild], deal_from_row)?)
 }
 
 /// The guild's stages; a guild that never touched its pipeline has the defaults.
-pub(super) fn load_stages(conn: &Connection, guild: i64) -> Result<Pipeline> {
+pub(super) fn load_stages(conn: &Db, guild: i64) -> Result<Pipeline> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, position, probability, outcome FROM pipeline_stages WHERE guild_id = ?1 ORDER BY position",
     )?;
@@ -177,7 +177,7 @@ pub(super) fn load_stages(conn: &Connection, guild: i64) -> Result<Pipeline> {
 
 /// Stores the default stages the first time a guild's pipeline is written to, so that reads before
 /// that (which see the defaults) and after it agree.
-pub(super) fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn seed_stages(conn: &Db, guild: i64, now: DateTime<Utc>) -> Result<()> {
     ensure_guild(conn, guild, now)?;
     let count: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM pipeline_stages WHERE guild_id = ?1")?
@@ -190,7 +190,7 @@ pub(super) fn seed_stages(conn: &Connection, guild: i64, now: DateTime<Utc>) -> 
 
 /// The guild's stages (seeded if needed) as (name, position, outcome), for the bench's generator.
 pub(super) fn bench_seed_stages(
-    conn: &Connection,
+    conn: &Db,
     guild: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, i64, Option<String>)>> {
@@ -202,7 +202,7 @@ pub(super) fn bench_seed_stages(
         .collect())
 }
 
-pub(super) fn save_stages(conn: &Connection, guild: i64, pipeline: &Pipeline) -> Result<()> {
+pub(super) fn save_stages(conn: &Db, guild: i64, pipeline: &Pipeline) -> Result<()> {
     conn.prepare_cached("DELETE FROM pipeline_stages WHERE guild_id = ?1")?.execute([guild])?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO pipeline_stages (guild_id, name, position, probability, outcome) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -217,7 +217,7 @@ fn stages_json(pipeline: &Pipeline) -> serde_json::Value {
     serde_json::to_value(pipeline.stages()).unwrap_or_default()
 }
 
-fn open_in_stage(conn: &Connection, guild: i64, stage: &str) -> Result<u64> {
+fn open_in_stage(conn: &Db, guild: i64, stage: &str) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM deals WHERE guild_id = ?1 AND stage = ?2 AND outcome IS NULL")?
         .query_row(params![guild, stage], |r| r.get(0))?;
@@ -241,7 +241,7 @@ fn open_stage<'a>(pipeline: &'a Pipeline, name: &StageName) -> Result<&'a Stage>
 }
 
 /// The rep's open deal with this name (names are unique among a rep's open deals, any case).
-fn find_open(conn: &Connection, guild: i64, user: i64, name: &DealName) -> Result<DealRecord> {
+fn find_open(conn: &Db, guild: i64, user: i64, name: &DealName) -> Result<DealRecord> {
     let id: Option<i64> = conn
         .prepare_cached(
             "SELECT deal_id FROM deals WHERE guild_id = ?1 AND user_id = ?2 AND outcome IS NULL
@@ -255,7 +255,7 @@ fn find_open(conn: &Connection, guild: i64, user: i64, name: &DealName) -> Resul
     }
 }
 
-pub(super) fn record_stage(conn: &Connection, deal: i64, stage: &Stage, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn record_stage(conn: &Db, deal: i64, stage: &Stage, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO deal_stage_history (deal_id, seq, stage, position, entered_at)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deal_stage_history WHERE deal_id = ?1), ?2, ?3, ?4)",
@@ -266,12 +266,7 @@ pub(super) fn record_stage(conn: &Connection, deal: i64, stage: &Stage, now: Dat
 
 /// Reopens the deal that the activity `activity` closed (its win, or its loss), when an undo takes
 /// that activity back: the deal returns to the stage it was in before closing. Returns its name.
-pub(super) fn reopen_closed_by(
-    conn: &Connection,
-    guild: i64,
-    activity: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<String>> {
+pub(super) fn reopen_closed_by(conn: &Db, guild: i64, activity: i64, now: DateTime<Utc>) -> Result<Option<String>> {
     let deal: Option<i64> = conn
         .prepare_cached(
             "SELECT d.deal_id FROM deals d JOIN activities a ON a.activity_id = ?2
@@ -421,11 +416,11 @@ impl Store {
                     shorten(deal.name.as_str(), 60)
                 )));
             }
-            c.prepare_cached(
+            let id: i64 = c.prepare_cached(
                 "INSERT INTO deals (guild_id, user_id, team_id, name, value, stage, expected_close, opened_at, idem_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING deal_id",
             )?
-            .execute(params![
+            .query_row(params![
                 deal.guild,
                 deal.user,
                 team,
@@ -435,8 +430,7 @@ impl Store {
                 deal.expected_close.map(day_number),
                 millis(now),
                 deal.idem_key,
-            ])?;
-            let id = c.last_insert_rowid();
+            ], |r| r.get(0))?;
             record_stage(c, id, stage, now)?;
             let record = load_deal(c, deal.guild, id)?;
             audit(c, deal.guild, &actor, "deal.open", &format!("deal:{id}"), None, Some(&deal_json(&record)), now)?;
@@ -576,7 +570,7 @@ impl Store {
                 params![guild, query.user, query.team, query.stage, query.open_only, query.limit.max(1), query.offset],
                 deal_from_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -661,7 +655,7 @@ impl Store {
             let rows = stmt.query_map(params![guild, WON, day_number(first), day_number(end), team], |r| {
                 Ok((day_from_number(r.get(0)?), r.get(1)?))
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -690,7 +684,7 @@ impl Store {
                         },
                     ))
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             let mut stmt = c.prepare_cached(
                 "SELECT h.deal_id, h.stage, h.position FROM deal_stage_history h JOIN deals d ON d.deal_id = h.deal_id
                  WHERE d.guild_id = ?1 AND d.opened_at >= ?2 AND d.opened_at < ?3 ORDER BY h.deal_id, h.seq",
@@ -717,14 +711,14 @@ impl Store {
                  WHERE d.guild_id = ?1 AND h.deal_id = ?2 ORDER BY h.seq",
             )?;
             let rows = stmt.query_map(params![guild, deal], |r| Ok((r.get(0)?, r.get(1)?, from_millis(r.get(2)?))))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
 }
 
 /// The deal an earlier delivery of this close already closed, if any.
-fn closed_by_key(conn: &Connection, close: &CloseDeal) -> Result<Option<DealRecord>> {
+fn closed_by_key(conn: &Db, close: &CloseDeal) -> Result<Option<DealRecord>> {
     let activity: Option<i64> = conn
         .prepare_cached("SELECT activity_id FROM activities WHERE guild_id = ?1 AND idem_key = ?2")?
         .query_row(params![close.guild, close.idem_key], |r| r.get(0))

@@ -2,8 +2,8 @@
 //! A version applies from `effective_from` (the local day number of the first day of a goal period)
 //! until a later version of the same key; setting twice in one period replaces that period's version.
 
+use super::sql::{Db, OptionalExtension, Row, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::json;
 
 use super::guilds::{audit, ensure_guild};
@@ -33,7 +33,7 @@ const IN_FORCE: &str = "g.cleared = 0 AND g.effective_from = (
 
 /// A row the domain cannot read (a metric written by a newer rally, say) is skipped, not fatal:
 /// one odd goal must not take every KPI reply down with it.
-fn version_from_row(r: &Row<'_>) -> rusqlite::Result<Option<GoalVersion>> {
+fn version_from_row(r: &Row<'_>) -> super::sql::Result<Option<GoalVersion>> {
     let scope: String = r.get(0)?;
     let metric: String = r.get(2)?;
     let period: String = r.get(3)?;
@@ -48,7 +48,7 @@ fn version_from_row(r: &Row<'_>) -> rusqlite::Result<Option<GoalVersion>> {
     Ok(Some(GoalVersion { key, target: r.get(4)?, effective_from: day_from_number(r.get(5)?), cleared: r.get(6)? }))
 }
 
-fn collect(rows: impl Iterator<Item = rusqlite::Result<Option<GoalVersion>>>) -> Result<Vec<GoalVersion>> {
+fn collect(rows: impl Iterator<Item = super::sql::Result<Option<GoalVersion>>>) -> Result<Vec<GoalVersion>> {
     let mut out = Vec::new();
     for row in rows {
         if let Some(v) = row? {
@@ -59,7 +59,7 @@ fn collect(rows: impl Iterator<Item = rusqlite::Result<Option<GoalVersion>>>) ->
 }
 
 /// The latest version of `key` starting on or before `day`, cleared or not.
-fn latest_version(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
+fn latest_version(conn: &Db, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
     Ok(conn
         .prepare_cached(&format!(
             "{VERSION_SELECT} WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND metric = ?4 AND period = ?5
@@ -81,7 +81,7 @@ fn latest_version(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) 
 }
 
 /// Versions of `key` that start after `day`: changes scheduled with `from`.
-fn later_versions(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Vec<GoalVersion>> {
+fn later_versions(conn: &Db, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Vec<GoalVersion>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{VERSION_SELECT} WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND metric = ?4 AND period = ?5
          AND effective_from > ?6 ORDER BY effective_from"
@@ -102,7 +102,7 @@ fn later_versions(conn: &Connection, guild: i64, key: &GoalKey, day: NaiveDate) 
 
 #[allow(clippy::too_many_arguments)] // one value per column of the version
 fn upsert_version(
-    conn: &Connection,
+    conn: &Db,
     guild: i64,
     key: &GoalKey,
     target: i64,

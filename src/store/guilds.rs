@@ -1,7 +1,7 @@
 //! Guilds, their settings and activity kinds; the audit trail every write goes through.
 
+use super::sql::{Db, OptionalExtension, params};
 use chrono::{DateTime, Utc, Weekday};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::{Result, Store, StoreError, millis};
@@ -15,7 +15,7 @@ use crate::domain::settings::{
 /// Records one write in the audit table. `before`/`after` are JSON snapshots of what changed.
 #[allow(clippy::too_many_arguments)] // mirrors the audit table's columns one to one
 pub(super) fn audit(
-    conn: &Connection,
+    conn: &Db,
     guild: i64,
     actor: &str,
     action: &str,
@@ -40,7 +40,7 @@ pub(super) fn audit(
 }
 
 /// Creates the guild with default settings and kinds the first time it is seen.
-pub(super) fn ensure_guild(conn: &Connection, guild: i64, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn ensure_guild(conn: &Db, guild: i64, now: DateTime<Utc>) -> Result<()> {
     let inserted = conn
         .prepare_cached("INSERT INTO guilds (guild_id, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
         .execute(params![guild, millis(now)])?;
@@ -56,7 +56,7 @@ pub(super) fn ensure_guild(conn: &Connection, guild: i64, now: DateTime<Utc>) ->
     Ok(())
 }
 
-pub(super) fn load_settings(conn: &Connection, guild: i64) -> Result<GuildSettings> {
+pub(super) fn load_settings(conn: &Db, guild: i64) -> Result<GuildSettings> {
     let row = conn
         .prepare_cached(
             "SELECT timezone, week_start, fiscal_year_start, working_days, manager_role, backdate_days,
@@ -143,7 +143,7 @@ pub fn settings_json(s: &GuildSettings) -> serde_json::Value {
     })
 }
 
-pub(super) fn load_kinds(conn: &Connection, guild: i64) -> Result<Vec<(i64, ActivityKind)>> {
+pub(super) fn load_kinds(conn: &Db, guild: i64) -> Result<Vec<(i64, ActivityKind)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind_id, name, points, has_amount FROM activity_kinds
          WHERE guild_id = ?1 AND retired_at IS NULL ORDER BY kind_id",
@@ -161,12 +161,12 @@ pub(super) fn load_kinds(conn: &Connection, guild: i64) -> Result<Vec<(i64, Acti
 
 /// Rewrites every activity's local day and rebuilds the guild's rollups from raw activities: needed
 /// when the timezone changes, since local days move.
-fn rebuild_rollups(conn: &Connection, guild: i64, settings: &GuildSettings) -> Result<()> {
+fn rebuild_rollups(conn: &Db, guild: i64, settings: &GuildSettings) -> Result<()> {
     {
         let mut select = conn.prepare("SELECT activity_id, occurred_at FROM activities WHERE guild_id = ?1")?;
         let mut update = conn.prepare("UPDATE activities SET local_day = ?2 WHERE activity_id = ?1")?;
         let rows: Vec<(i64, i64)> =
-            select.query_map([guild], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            select.query_map([guild], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<super::sql::Result<_>>()?;
         for (id, at) in rows {
             let day = local_date(settings.timezone, super::from_millis(at));
             update.execute(params![id, super::day_number(day)])?;
@@ -245,7 +245,7 @@ impl Store {
     pub(super) async fn write_guild<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         self.inner.cache.invalidate();
         let result = self.write(f).await;

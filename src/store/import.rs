@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::sql::{Db, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::activities::{
     Difference, Inserted, NewActivity, add_points, add_team_rollup, differences, find_key, guild_timezone,
@@ -39,7 +39,7 @@ pub enum RemoveRowOutcome {
     Rejected(String),
 }
 
-fn insert_row(conn: &Connection, row: &ImportRow, now: DateTime<Utc>) -> ImportRowOutcome {
+fn insert_row(conn: &Db, row: &ImportRow, now: DateTime<Utc>) -> ImportRowOutcome {
     if let Err(e) = conn.execute_batch("SAVEPOINT import_row") {
         return ImportRowOutcome::Rejected(e.to_string());
     }
@@ -63,7 +63,7 @@ pub(super) type Sums = HashMap<(i64, i64, i64, i64), [i64; 4]>;
 
 /// The fast path: every row checked before anything of it is written, so the only errors left are
 /// the database's own, and those fail the whole batch (the caller rolls back and goes row by row).
-fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Result<Vec<ImportRowOutcome>> {
+fn insert_batch(conn: &Db, rows: &[ImportRow], now: DateTime<Utc>) -> Result<Vec<ImportRowOutcome>> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
@@ -173,7 +173,7 @@ fn insert_batch(conn: &Connection, rows: &[ImportRow], now: DateTime<Utc>) -> Re
 
 /// Adds summed contributions to the day (or month) rollups, one upsert per rollup row, and to the
 /// kind-less day (or month) points rollups.
-pub(super) fn add_sums(conn: &Connection, guild: i64, sums: Sums, month: bool) -> Result<()> {
+pub(super) fn add_sums(conn: &Db, guild: i64, sums: Sums, month: bool) -> Result<()> {
     let sql = if month {
         "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -195,7 +195,7 @@ pub(super) fn add_sums(conn: &Connection, guild: i64, sums: Sums, month: bool) -
     let won: std::collections::HashSet<i64> = conn
         .prepare_cached("SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?2")?
         .query_map(params![guild, crate::domain::activity::WON], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<super::sql::Result<_>>()?;
     let mut points: std::collections::BTreeMap<(i64, i64, i64), [i64; 3]> = std::collections::BTreeMap::new();
     // And without the member, for the team rollups.
     let mut teams: std::collections::BTreeMap<(i64, i64, i64), [i64; 4]> = std::collections::BTreeMap::new();

@@ -2,8 +2,8 @@
 //! keyed by the sender's external id, through the same settling as the CRM sync (one row per key,
 //! rewritten in place, rollups exact).
 
+use super::sql::{Db, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -46,7 +46,7 @@ fn upserted(change: Change) -> Upserted {
     }
 }
 
-fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+fn key_row(r: &super::sql::Row<'_>) -> super::sql::Result<ApiKeyRow> {
     Ok(ApiKeyRow {
         id: r.get(0)?,
         guild: r.get(1)?,
@@ -60,7 +60,7 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
 
 const KEY_SELECT: &str = "SELECT key_id, guild_id, label, prefix, created_at, revoked_at, last_used_at FROM api_keys";
 
-fn touch(conn: &rusqlite::Connection, key: i64, now: DateTime<Utc>) -> Result<()> {
+fn touch(conn: &Db, key: i64, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE key_id = ?1")?
         .execute(params![key, millis(now)])?;
     Ok(())
@@ -78,11 +78,10 @@ impl Store {
     ) -> Result<ApiKeyRow> {
         self.write(move |c| {
             ensure_guild(c, guild, now)?;
-            c.prepare_cached(
-                "INSERT INTO api_keys (guild_id, label, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            let id: i64 = c.prepare_cached(
+                "INSERT INTO api_keys (guild_id, label, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING key_id",
             )?
-            .execute(params![guild, label, prefix, hash, millis(now)])?;
-            let id = c.last_insert_rowid();
+            .query_row(params![guild, label, prefix, hash, millis(now)], |r| r.get(0))?;
             audit(
                 c,
                 guild,
@@ -102,7 +101,7 @@ impl Store {
     pub async fn api_keys(&self, guild: i64) -> Result<Vec<ApiKeyRow>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!("{KEY_SELECT} WHERE guild_id = ?1 ORDER BY key_id DESC"))?;
-            Ok(stmt.query_map([guild], key_row)?.collect::<rusqlite::Result<_>>()?)
+            Ok(stmt.query_map([guild], key_row)?.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -115,7 +114,7 @@ impl Store {
                     "{KEY_SELECT} WHERE guild_id = ?1 AND revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2"
                 ))?
                 .query_map(params![guild, prefix], key_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             match found.as_slice() {
                 [] => Ok(None),
                 [key] => {

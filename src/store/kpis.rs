@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::sql::{Db, params};
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::{Result, Store, day_from_number, day_number, month_number};
@@ -121,13 +121,13 @@ const TEAM_ROLLUPS: (&str, &str) = ("team_day_rollups", "team_month_rollups");
 /// Runs `sql(months)` over the odd days (day rollups) and the whole months (month rollups) of
 /// [first, end), binding ?1 guild, ?2..?3 the range and ?4 `arg`, and hands every row to `each`.
 fn each_row_in(
-    c: &Connection,
+    c: &Db,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
     arg: Option<i64>,
     sql: impl Fn(bool) -> String,
-    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    mut each: impl FnMut(&super::sql::Row<'_>) -> Result<()>,
 ) -> Result<()> {
     let split = split(first, end);
     let ranges = split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r)));
@@ -138,7 +138,7 @@ fn each_row_in(
             None => stmt.query(params![guild, from, to])?,
         };
         while let Some(r) = rows.next()? {
-            each(r)?;
+            each(&r)?;
         }
     }
     Ok(())
@@ -146,7 +146,7 @@ fn each_row_in(
 
 /// Sums (quantity, points, amount) per (user, team, kind id) over [first, end) in `scope`.
 fn sums(
-    c: &Connection,
+    c: &Db,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
@@ -174,7 +174,7 @@ fn sums(
 /// Sums (points, revenue) per (user, team) over [first, end) in `scope`, from the kind-less
 /// rollups.
 fn points_sums(
-    c: &Connection,
+    c: &Db,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
@@ -201,7 +201,7 @@ fn points_sums(
 /// Sums (quantity, points, amount) per (team, kind id) over [first, end) for every team (team 0:
 /// members without one) or one.
 fn team_sums(
-    c: &Connection,
+    c: &Db,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
@@ -230,13 +230,13 @@ fn team_sums(
 }
 
 /// Every kind of the guild by id, retired ones included (history keeps them).
-fn kind_names(c: &Connection, guild: i64) -> Result<HashMap<i64, String>> {
+fn kind_names(c: &Db, guild: i64) -> Result<HashMap<i64, String>> {
     let mut stmt = c.prepare_cached("SELECT kind_id, name FROM activity_kinds WHERE guild_id = ?1")?;
     let rows = stmt.query_map([guild], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<super::sql::Result<_>>()?)
 }
 
-fn named(c: &Connection, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -> Result<Vec<KindTotalsRow>> {
+fn named(c: &Db, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -> Result<Vec<KindTotalsRow>> {
     let names = kind_names(c, guild)?;
     let mut rows: Vec<KindTotalsRow> = sums
         .into_iter()
@@ -260,7 +260,7 @@ pub type MemberRows = Vec<(String, i64, i64, i64)>;
 
 /// One member's (kind, quantity, points, amount) over each of `ranges`, on every team.
 pub(super) fn member_totals(
-    c: &Connection,
+    c: &Db,
     guild: i64,
     user: i64,
     ranges: Vec<(NaiveDate, NaiveDate)>,
@@ -287,13 +287,7 @@ pub(super) fn member_totals(
 }
 
 /// One team's (kind, quantity, points, amount) over [first, end), from the team rollups.
-pub(super) fn team_totals(
-    c: &Connection,
-    guild: i64,
-    team: i64,
-    first: NaiveDate,
-    end: NaiveDate,
-) -> Result<MemberRows> {
+pub(super) fn team_totals(c: &Db, guild: i64, team: i64, first: NaiveDate, end: NaiveDate) -> Result<MemberRows> {
     let names = kind_names(c, guild)?;
     let mut rows: MemberRows = team_sums(c, guild, first, end, Some(team))?
         .into_iter()
@@ -456,7 +450,7 @@ impl Store {
             let rows = stmt.query_map(params![guild, day_number(first), day_number(end)], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, day_from_number(r.get(1)?)))
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -477,7 +471,7 @@ impl Store {
             let rows = stmt.query_map(params![guild, user, day_number(first), day_number(end)], |r| {
                 Ok(day_from_number(r.get(0)?))
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -520,7 +514,7 @@ impl Store {
                 );
                 let mut stmt = c.prepare(&sql)?;
                 let rows = stmt.query_map([guild], |r| {
-                    let quad = |i: usize| -> rusqlite::Result<Option<(i64, i64, i64, i64)>> {
+                    let quad = |i: usize| -> super::sql::Result<Option<(i64, i64, i64, i64)>> {
                         Ok(match r.get::<_, Option<i64>>(i)? {
                             Some(q) => Some((q, r.get(i + 1)?, r.get(i + 2)?, r.get(i + 3)?)),
                             None => None,
@@ -576,7 +570,7 @@ impl Store {
                 );
                 let mut stmt = c.prepare(&sql)?;
                 let rows = stmt.query_map([guild], |r| {
-                    let triple = |i: usize| -> rusqlite::Result<Option<(i64, i64, i64, i64)>> {
+                    let triple = |i: usize| -> super::sql::Result<Option<(i64, i64, i64, i64)>> {
                         Ok(match r.get::<_, Option<i64>>(i)? {
                             Some(p) => Some((0, p, r.get(i + 1)?, r.get(i + 2)?)),
                             None => None,
@@ -607,7 +601,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare("PRAGMA integrity_check")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -621,7 +615,12 @@ impl Store {
         self.read(move |c| {
             let mut target = rusqlite::Connection::open(&dest)
                 .map_err(|source| super::StoreError::Open { path: dest.clone(), source })?;
-            let backup = rusqlite::backup::Backup::new(c, &mut target)?;
+            let backup = rusqlite::backup::Backup::new(
+                c.as_sqlite().ok_or_else(|| {
+                    super::StoreError::rule("a backup copies a SQLite database; use `rally db copy` for PostgreSQL")
+                })?,
+                &mut target,
+            )?;
             backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
             Ok(())
         })
@@ -650,16 +649,17 @@ mod tests {
     #[test]
     fn member_reads_use_the_member_indexes_and_guild_reads_the_period_range() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Connection::open(dir.path().join("k.db")).unwrap();
+        let mut c = rusqlite::Connection::open(dir.path().join("k.db")).unwrap();
         super::super::migrations::migrate(&mut c).unwrap();
+        let c = Db::sqlite(c);
         let plan_of = |sql: String, scope: TotalsScope| -> String {
             let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let detail = |r: &rusqlite::Row<'_>| r.get::<_, String>(3);
+            let detail = |r: &crate::store::sql::Row<'_>| r.get::<_, String>(3);
             let rows = match scope {
                 TotalsScope::Guild => stmt.query_map(params![1, 2, 3], detail),
                 _ => stmt.query_map(params![1, 2, 3, 4], detail),
             };
-            rows.unwrap().collect::<rusqlite::Result<Vec<_>>>().unwrap().join(" / ")
+            rows.unwrap().collect::<crate::store::sql::Result<Vec<_>>>().unwrap().join(" / ")
         };
         for months in [false, true] {
             let kinds = if months { "month_rollups" } else { "day_rollups" };

@@ -575,13 +575,19 @@ CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open
 ];
 
 /// How many migrations the database at hand has run.
-pub fn schema_version(conn: &Connection) -> Result<usize> {
+/// The schema version of the database `db` is connected to: how many migrations ran.
+pub fn schema_version(db: &super::sql::Db) -> Result<usize> {
+    let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(v as usize)
+}
+
+fn sqlite_schema_version(conn: &Connection) -> Result<usize> {
     let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     Ok(v as usize)
 }
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
-    let current = schema_version(conn)?;
+    let current = sqlite_schema_version(conn)?;
     if current > MIGRATIONS.len() {
         return Err(StoreError::Migration(format!(
             "the database has schema version {current}, newer than this rally ({}); upgrade rally",
@@ -724,7 +730,7 @@ mod tests {
         let mut conn = Connection::open(dir.path().join("m.db")).unwrap();
         migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(sqlite_schema_version(&conn).unwrap(), MIGRATIONS.len());
         conn.pragma_update(None, "user_version", 999).unwrap();
         assert!(migrate(&mut conn).is_err());
     }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use super::sql::params;
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
 use serde_json::json;
 
 use super::guilds::audit;

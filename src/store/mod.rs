@@ -25,6 +25,7 @@ pub mod milestones;
 mod nudges;
 mod review;
 pub mod schedules;
+pub mod sql;
 mod teams;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -37,6 +38,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use crate::domain::DomainError;
+use sql::Db;
 
 pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
@@ -52,7 +54,7 @@ pub enum StoreError {
     #[error("{0}")]
     Rule(#[from] DomainError),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] sql::Error),
     #[error("the database writer stopped; the write was not stored")]
     WriterGone,
     #[error("cannot open the database at {path}: {source}")]
@@ -62,6 +64,12 @@ pub enum StoreError {
     /// A stored row no longer reads as what it should be.
     #[error("unreadable stored data: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.into())
+    }
 }
 
 impl StoreError {
@@ -74,7 +82,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A write waiting for the writer thread: it runs inside a savepoint and returns whether it
 /// succeeded plus what to do once the surrounding transaction is (or is not) committed.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&Db) -> (bool, Completion) + Send>;
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// Most writes committed in one transaction; bounds the latency a write can add to its batch.
@@ -99,7 +107,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Dropping the sender stops the checkpointer (after one last checkpoint).
     checkpoints: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Db>>,
     /// One permit per pooled reader: reads wait here instead of opening connections beyond the
     /// pool (each with its own page cache and schema parse) when many requests arrive at once.
     read_slots: tokio::sync::Semaphore,
@@ -202,7 +210,7 @@ impl Store {
         let writer_wal = wal.clone();
         let writer = std::thread::Builder::new()
             .name("rally-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_wal))
+            .spawn(move || writer_loop(Db::sqlite(conn), rx, &writer_wal))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
         let (stop, stopped) = mpsc::channel::<()>();
         let checkpoints = std::thread::Builder::new()
@@ -231,7 +239,7 @@ impl Store {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| {
@@ -264,13 +272,17 @@ impl Store {
         let (kib, frames) =
             if on { (BULK_WRITER_CACHE_KIB, BULK_WAL_RESTART_FRAMES) } else { (WRITER_CACHE_KIB, WAL_RESTART_FRAMES) };
         self.inner.wal.restart_frames.store(frames, Ordering::Release);
-        self.write(move |c| Ok(c.pragma_update(None, "cache_size", -kib)?)).await
+        self.write(move |c| match c.as_sqlite() {
+            Some(c) => Ok(c.pragma_update(None, "cache_size", -kib)?),
+            None => Ok(()),
+        })
+        .await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let _slot = self.inner.read_slots.acquire().await.map_err(|_| StoreError::WriterGone)?;
         let store = self.clone();
@@ -279,7 +291,7 @@ impl Store {
             .map_err(|e| StoreError::Migration(format!("read task failed: {e}")))?
     }
 
-    fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    fn read_blocking<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
             Some(c) => c,
@@ -291,7 +303,7 @@ impl Store {
                 .map_err(|source| StoreError::Open { path: self.inner.path.clone(), source })?;
                 configure(&c)?;
                 c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                c
+                Db::sqlite(c)
             }
         };
         let result = f(&conn);
@@ -360,7 +372,7 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, wal: &WalState) {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: &WalState) {
+fn writer_loop(conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -410,11 +422,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: &WalState) {
             // RESTART waits for readers to leave the log; a long read (a backup, an export) must
             // not hold the writer up, so it gets a few milliseconds and is otherwise tried again
             // after a later checkpoint.
-            let _ = conn.busy_timeout(RESTART_WAIT);
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
+            if let Some(conn) = conn.as_sqlite() {
+                let _ = conn.busy_timeout(RESTART_WAIT);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL restart failed; the log keeps growing until the next one");
+                }
+                let _ = conn.busy_timeout(BUSY_TIMEOUT);
             }
-            let _ = conn.busy_timeout(BUSY_TIMEOUT);
         }
         for completion in completions {
             completion(committed.clone());

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use super::sql::{OptionalExtension, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 use super::guilds::{audit, ensure_guild};
@@ -68,7 +68,7 @@ impl Store {
         self.read(move |c| {
             let mut stmt = c.prepare_cached("SELECT user_id FROM nudge_optouts WHERE guild_id = ?1")?;
             let rows = stmt.query_map([guild], |r| Ok(r.get::<_, i64>(0)? as u64))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -80,7 +80,7 @@ impl Store {
                 "SELECT DISTINCT user_id FROM day_rollups WHERE guild_id = ?1 AND local_day = ?2 AND activities > 0",
             )?;
             let rows = stmt.query_map(params![guild, day_number(day)], |r| Ok(r.get::<_, i64>(0)? as u64))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }

@@ -6,8 +6,8 @@
 //! one transaction with its rollup changes and audit rows, so rollups always equal a
 //! recomputation from live, unheld activities.
 
+use super::sql::{Db, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -90,7 +90,7 @@ pub enum Decision {
 }
 
 /// A kind's limits, and its id; `None` for a kind the guild does not have (or retired).
-fn kind_limits_row(conn: &Connection, guild: i64, kind: &str) -> Result<Option<(i64, KindLimits)>> {
+fn kind_limits_row(conn: &Db, guild: i64, kind: &str) -> Result<Option<(i64, KindLimits)>> {
     let row = conn
         .prepare_cached(
             "SELECT kind_id, daily_cap, review_min FROM activity_kinds
@@ -106,7 +106,7 @@ fn kind_limits_row(conn: &Connection, guild: i64, kind: &str) -> Result<Option<(
     }))
 }
 
-fn counting(conn: &Connection, guild: i64) -> Result<ReviewCounting> {
+fn counting(conn: &Db, guild: i64) -> Result<ReviewCounting> {
     let pending: Option<bool> = conn
         .prepare_cached("SELECT review_counts_pending FROM guilds WHERE guild_id = ?1")?
         .query_row([guild], |r| r.get(0))
@@ -118,7 +118,7 @@ fn counting(conn: &Connection, guild: i64) -> Result<ReviewCounting> {
 }
 
 /// The rep's quantity of a kind on one local day, counted or held: a held entry was still logged.
-fn day_total(conn: &Connection, guild: i64, user: i64, kind: i64, day: i64) -> Result<i64> {
+fn day_total(conn: &Db, guild: i64, user: i64, kind: i64, day: i64) -> Result<i64> {
     let counted: i64 = conn
         .prepare_cached(
             "SELECT COALESCE(SUM(quantity), 0) FROM day_rollups
@@ -137,14 +137,7 @@ fn day_total(conn: &Connection, guild: i64, user: i64, kind: i64, day: i64) -> R
 
 /// The rep's chat entries of a kind logged in [since, now], leaving out entries still waiting for
 /// review (approved ones are their usual; pending ones must not raise the bar for the next).
-fn history(
-    conn: &Connection,
-    guild: i64,
-    user: i64,
-    kind: i64,
-    since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>> {
+fn history(conn: &Db, guild: i64, user: i64, kind: i64, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.quantity FROM activities a
          WHERE a.guild_id = ?1 AND a.user_id = ?2 AND a.created_at >= ?3 AND a.created_at <= ?4
@@ -155,10 +148,10 @@ fn history(
         params![guild, user, millis(since), millis(now), kind, Source::Slash.as_str(), Source::Button.as_str()],
         |r| r.get::<_, i64>(0),
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<super::sql::Result<_>>()?)
 }
 
-fn load_flag(conn: &Connection, activity: i64) -> Result<Option<Flagged>> {
+fn load_flag(conn: &Db, activity: i64) -> Result<Option<Flagged>> {
     let row = conn
         .prepare_cached(
             "SELECT r.usual, r.minimum, r.status, r.decided_by, r.decided_at, a.quantity, a.held, a.deleted_at IS NULL
@@ -189,20 +182,20 @@ fn load_flag(conn: &Connection, activity: i64) -> Result<Option<Flagged>> {
     }))
 }
 
-fn load_item(conn: &Connection, activity: i64) -> Result<Option<ReviewItem>> {
+fn load_item(conn: &Db, activity: i64) -> Result<Option<ReviewItem>> {
     let Some(flag) = load_flag(conn, activity)? else {
         return Ok(None);
     };
     Ok(Some(ReviewItem { record: load_record(conn, activity)?, flag }))
 }
 
-fn open_count(conn: &Connection, guild: i64) -> Result<i64> {
+fn open_count(conn: &Db, guild: i64) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM reviews WHERE guild_id = ?1 AND status = 'open'")?
         .query_row([guild], |r| r.get(0))?)
 }
 
-fn kind_id_of(conn: &Connection, activity: i64) -> Result<(i64, bool)> {
+fn kind_id_of(conn: &Db, activity: i64) -> Result<(i64, bool)> {
     Ok(conn
         .prepare_cached("SELECT kind_id, held FROM activities WHERE activity_id = ?1")?
         .query_row([activity], |r| Ok((r.get(0)?, r.get(1)?)))?)
@@ -210,7 +203,7 @@ fn kind_id_of(conn: &Connection, activity: i64) -> Result<(i64, bool)> {
 
 /// Moves a live activity in (`held` false) or out (`held` true) of the rollups; nothing when it
 /// is there already.
-fn set_held(conn: &Connection, record: &ActivityRecord, held: bool) -> Result<bool> {
+fn set_held(conn: &Db, record: &ActivityRecord, held: bool) -> Result<bool> {
     let changed = conn
         .prepare_cached("UPDATE activities SET held = ?2 WHERE activity_id = ?1 AND held <> ?2 AND deleted_at IS NULL")?
         .execute(params![record.id, held])?;
@@ -225,7 +218,7 @@ fn set_held(conn: &Connection, record: &ActivityRecord, held: bool) -> Result<bo
 /// would take the rep's day above the kind's daily cap; stored and flagged when it is an outlier,
 /// held out of the rollups if the guild counts flagged entries only after approval. A retry is
 /// answered as the first time, without checking again.
-fn log_checked(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
+fn log_checked(conn: &Db, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged> {
     let mut found = None;
     // The timezone first: it creates a guild seen for the first time, with its kinds and limits.
     if find_key(conn, a)?.is_none() {
@@ -272,14 +265,7 @@ fn log_checked(conn: &Connection, a: &NewActivity, now: DateTime<Utc>) -> Result
     Ok(logged)
 }
 
-fn decide(
-    conn: &Connection,
-    guild: i64,
-    activity: i64,
-    approve: bool,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<Decision> {
+fn decide(conn: &Db, guild: i64, activity: i64, approve: bool, actor: &str, now: DateTime<Utc>) -> Result<Decision> {
     let exists = conn
         .prepare_cached("SELECT 1 FROM reviews WHERE activity_id = ?1 AND guild_id = ?2")?
         .exists(params![activity, guild])?;
@@ -337,7 +323,7 @@ impl Store {
                      ORDER BY flagged_at, activity_id LIMIT ?2",
                 )?
                 .query_map(params![guild, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             let mut items = Vec::with_capacity(ids.len());
             for id in ids {
                 items.extend(load_item(c, id)?);
@@ -382,7 +368,7 @@ impl Store {
             let ids: Vec<i64> = c
                 .prepare_cached("SELECT activity_id FROM reviews WHERE guild_id = ?1 AND status = 'open'")?
                 .query_map([guild], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::Result<_>>()?;
             let mut moved = 0;
             for id in ids {
                 if set_held(c, &load_record(c, id)?, !choice.counts_pending())? {

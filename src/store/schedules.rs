@@ -2,8 +2,8 @@
 //! slot and queueing its post happen in one transaction, and a slot's primary key refuses a second
 //! recording: that is the exactly-once point. Delivery retries from the outbox after any crash.
 
+use super::sql::{Db, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -91,7 +91,7 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
 }
 
-fn schedule_from_row(r: &Row<'_>) -> rusqlite::Result<ScheduleRow> {
+fn schedule_from_row(r: &Row<'_>) -> super::sql::Result<ScheduleRow> {
     Ok(ScheduleRow {
         id: r.get(0)?,
         guild_id: r.get(1)?,
@@ -106,14 +106,14 @@ fn schedule_from_row(r: &Row<'_>) -> rusqlite::Result<ScheduleRow> {
 
 const SCHEDULE_SELECT: &str = "SELECT schedule_id, guild_id, what, channel_id, at, params, paused, cursor FROM schedules WHERE removed_at IS NULL";
 
-fn load_files(conn: &Connection, outbox: i64) -> Result<Vec<(String, Vec<u8>)>> {
+fn load_files(conn: &Db, outbox: i64) -> Result<Vec<(String, Vec<u8>)>> {
     let mut stmt =
         conn.prepare_cached("SELECT filename, data FROM outbox_files WHERE outbox_id = ?1 ORDER BY filename")?;
     let rows = stmt.query_map([outbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<super::sql::Result<_>>()?)
 }
 
-fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
+fn outbox_from_row(conn: &Db, r: &Row<'_>) -> Result<OutboxItem> {
     let id: i64 = r.get(0)?;
     Ok(OutboxItem {
         id,
@@ -134,13 +134,13 @@ fn outbox_from_row(conn: &Connection, r: &Row<'_>) -> Result<OutboxItem> {
 const OUTBOX_SELECT: &str = "SELECT outbox_id, guild_id, channel_id, user_id, nonce, body, attempts,
     delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error, action, role_id, source, created_at FROM outbox";
 
-pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn queue(conn: &Db, guild: i64, post: &QueuedPost, now: DateTime<Utc>) -> Result<()> {
     let (channel, user, action, role) = post.target.columns();
-    conn.prepare_cached(
+    let id: i64 = conn.prepare_cached(
         "INSERT INTO outbox (guild_id, channel_id, user_id, nonce, body, source, created_at, next_attempt, action, role_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING outbox_id",
     )?
-    .execute(params![
+    .query_row(params![
         guild,
         channel,
         user,
@@ -150,8 +150,7 @@ pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateT
         millis(now),
         action,
         role,
-    ])?;
-    let id = conn.last_insert_rowid();
+    ], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached("INSERT INTO outbox_files (outbox_id, filename, data) VALUES (?1, ?2, ?3)")?;
     for (name, data) in &post.files {
         stmt.execute(params![id, name, data])?;
@@ -159,7 +158,7 @@ pub(super) fn queue(conn: &Connection, guild: i64, post: &QueuedPost, now: DateT
     Ok(())
 }
 
-pub(super) fn nonce_seen(conn: &Connection, nonce: &str) -> Result<bool> {
+pub(super) fn nonce_seen(conn: &Db, nonce: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM outbox WHERE nonce = ?1")?
         .query_row([nonce], |_| Ok(()))
@@ -177,20 +176,15 @@ impl Store {
     ) -> Result<ScheduleRow> {
         self.write(move |c| {
             ensure_guild(c, guild, now)?;
-            c.prepare_cached(
-                "INSERT INTO schedules (guild_id, what, channel_id, at, params, created_at, created_by, cursor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
-            )?
-            .execute(params![
-                guild,
-                new.what,
-                new.channel as i64,
-                new.at,
-                new.params.to_string(),
-                millis(now),
-                actor
-            ])?;
-            let id = c.last_insert_rowid();
+            let id: i64 = c
+                .prepare_cached(
+                    "INSERT INTO schedules (guild_id, what, channel_id, at, params, created_at, created_by, cursor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6) RETURNING schedule_id",
+                )?
+                .query_row(
+                    params![guild, new.what, new.channel as i64, new.at, new.params.to_string(), millis(now), actor],
+                    |r| r.get(0),
+                )?;
             let row = c
                 .prepare_cached(&format!("{SCHEDULE_SELECT} AND schedule_id = ?1"))?
                 .query_row([id], schedule_from_row)?;
@@ -215,7 +209,7 @@ impl Store {
             let mut stmt =
                 c.prepare_cached(&format!("{SCHEDULE_SELECT} AND (?1 IS NULL OR guild_id = ?1) ORDER BY schedule_id"))?;
             let rows = stmt.query_map([guild], schedule_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -329,7 +323,7 @@ impl Store {
             let mut rows = stmt.query(params![millis(now), limit as i64])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(outbox_from_row(c, r)?);
+                out.push(outbox_from_row(c, &r)?);
             }
             Ok(out)
         })
@@ -389,7 +383,7 @@ impl Store {
             let mut rows = stmt.query([guild])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(outbox_from_row(c, r)?);
+                out.push(outbox_from_row(c, &r)?);
             }
             Ok(out)
         })
@@ -403,7 +397,7 @@ impl Store {
                 "SELECT slot_at, outcome = 'queued' FROM schedule_slots WHERE schedule_id = ?1 ORDER BY slot_at",
             )?;
             let rows = stmt.query_map([schedule], |r| Ok((from_millis(r.get(0)?), r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }

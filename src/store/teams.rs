@@ -1,8 +1,8 @@
 //! Teams and members. A member is on at most one team at a time (team 0 = none); activities keep
 //! the team they were logged under, so moving a rep never moves their history.
 
+use super::sql::{Db, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -25,7 +25,7 @@ pub struct Member {
     pub team_id: i64,
 }
 
-pub(super) fn find_team(conn: &Connection, guild: i64, name: &str) -> Result<Option<Team>> {
+pub(super) fn find_team(conn: &Db, guild: i64, name: &str) -> Result<Option<Team>> {
     Ok(conn
         .prepare_cached(
             "SELECT team_id, name, channel_id FROM teams
@@ -38,27 +38,18 @@ pub(super) fn find_team(conn: &Connection, guild: i64, name: &str) -> Result<Opt
 }
 
 /// Finds a team by name (case-insensitive), creating it when missing.
-pub(super) fn find_or_create_team(
-    conn: &Connection,
-    guild: i64,
-    name: &Name,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<i64> {
+pub(super) fn find_or_create_team(conn: &Db, guild: i64, name: &Name, actor: &str, now: DateTime<Utc>) -> Result<i64> {
     if let Some(team) = find_team(conn, guild, name.as_str())? {
         return Ok(team.id);
     }
-    conn.prepare_cached("INSERT INTO teams (guild_id, name, created_at) VALUES (?1, ?2, ?3)")?.execute(params![
-        guild,
-        name.as_str(),
-        millis(now)
-    ])?;
-    let id = conn.last_insert_rowid();
+    let id: i64 = conn
+        .prepare_cached("INSERT INTO teams (guild_id, name, created_at) VALUES (?1, ?2, ?3) RETURNING team_id")?
+        .query_row(params![guild, name.as_str(), millis(now)], |r| r.get(0))?;
     audit(conn, guild, actor, "team.create", &format!("team:{id}"), None, Some(&json!({"name": name.as_str()})), now)?;
     Ok(id)
 }
 
-pub(super) fn load_member(conn: &Connection, guild: i64, user: i64) -> Result<Option<Member>> {
+pub(super) fn load_member(conn: &Db, guild: i64, user: i64) -> Result<Option<Member>> {
     Ok(conn
         .prepare_cached("SELECT user_id, user_name, team_id FROM members WHERE guild_id = ?1 AND user_id = ?2")?
         .query_row(params![guild, user], |r| {
@@ -71,7 +62,7 @@ pub(super) fn load_member(conn: &Connection, guild: i64, user: i64) -> Result<Op
 /// the time it applied from, the member moves to it unless a later team assignment is on record.
 /// Returns the member's team as of now.
 pub(super) fn upsert_member(
-    conn: &Connection,
+    conn: &Db,
     guild: i64,
     user: i64,
     name: &str,
@@ -143,7 +134,7 @@ impl Store {
             let rows = stmt.query_map([guild], |r| {
                 Ok(Team { id: r.get(0)?, name: r.get(1)?, channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64) })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -160,7 +151,7 @@ impl Store {
             let rows = stmt.query_map([guild], |r| {
                 Ok(Member { user_id: r.get::<_, i64>(0)? as u64, user_name: r.get(1)?, team_id: r.get(2)? })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
     }
@@ -197,7 +188,7 @@ impl Store {
                  WHERE guild_id = ?1 AND instr(' ' || roles || ' ', ' ' || ?2 || ' ') > 0",
             )?;
             let rows = stmt.query_map(params![guild, role.to_string()], |r| r.get::<_, i64>(0))?;
-            Ok(rows.map(|r| r.map(|u| u as u64)).collect::<rusqlite::Result<_>>()?)
+            Ok(rows.map(|r| r.map(|u| u as u64)).collect::<super::sql::Result<_>>()?)
         })
         .await
     }
