@@ -668,11 +668,12 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
 /// What the demo prints after its transcript: where to go next, the demo's server id, and the
 /// commands that read its data back from `db` (the database `--db` kept; `None` when the demo
 /// used a temporary file, which it has removed).
-pub fn epilogue(db: Option<&Path>) -> String {
+/// `db`: the `--db` the demo ran on, as shown to the user (a path, or a URL without its password).
+pub fn epilogue(db: Option<&str>) -> String {
     let cargo = "cargo run --release --";
-    let db_arg = db.map_or_else(|| "demo.db".to_string(), |p| p.display().to_string());
+    let db_arg = db.unwrap_or("demo.db");
     let kept = match db {
-        Some(p) => format!("Its data is in {}; read it back:", p.display()),
+        Some(p) => format!("Its data is in {p}; read it back:"),
         None => format!(
             "Its data was in a temporary file, now removed: `{cargo} demo --db demo.db` keeps it, then read it back:"
         ),

@@ -15,7 +15,7 @@ use rally::app::csv_dialect::ColumnMap;
 use rally::app::import::{ExportOptions, ImportOptions, ImportSummary};
 use rally::app::report::Report;
 use rally::app::settings::SettingsChange;
-use rally::app::{App, AppError};
+use rally::app::{App, AppError, Location};
 use rally::discord::Clock;
 use rally::discord::endpoint::EndpointConfig;
 use rally::discord::gateway::GatewayConfig;
@@ -28,9 +28,10 @@ use rally::handlers::{Action, Invocation, Response};
 #[derive(Parser, Debug)]
 #[command(name = "rally", version, about = "rally: a Discord bot for sales teams", propagate_version = true)]
 struct Cli {
-    /// The SQLite database file [default: rally.db; the demo uses a temporary file].
-    #[arg(long, global = true, env = "RALLY_DB")]
-    db: Option<PathBuf>,
+    /// The database: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL URL (postgres://user@host/db)
+    /// [default: rally.db; the demo uses a temporary file].
+    #[arg(long, global = true, env = "RALLY_DB", value_parser = parse_db)]
+    db: Option<Location>,
     /// The current time as RFC 3339 (e.g. 2026-11-27T09:00:00Z), for reproducible runs. Default: the clock.
     #[arg(long, global = true, value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
@@ -335,6 +336,11 @@ const GUILD_HELP: &str = "The Discord server (guild) id, e.g. 123456789012345678
 /// The help shared by every `--period`: the forms `PeriodSpec::parse` accepts.
 const PERIOD_HELP: &str = "The period, in the guild's timezone: today, yesterday, this-week, last-week, this-month, last-month, this-quarter, last-quarter, this-year, last-year (fiscal), 2026-10 (a month), 2026-W44 (an ISO week), 2026-Q4, 2026, FY2026 (the fiscal year starting in 2026), or 2026-10-01..2026-10-15 (local dates, both included)";
 
+/// `--db`: a SQLite path (or `sqlite:PATH`) or a `postgres://` URL.
+fn parse_db(s: &str) -> Result<Location, String> {
+    Location::parse(s)
+}
+
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.with_timezone(&Utc))
@@ -409,23 +415,23 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
 /// Refuses a guild rally has never stored anything for, which would otherwise read as an empty
 /// period and hide a mistyped id.
 /// Why an import into a guild rally holds nothing for waits for `rally guild set`.
-fn new_guild(guild: Snowflake, db: &std::path::Path) -> AppError {
+fn new_guild(guild: Snowflake, db: &Location) -> AppError {
     AppError::User(format!(
         "guild {guild} has no data in {} yet. Imports, the CRM and the intake API read local times in the server's \
          timezone and amounts in its currency and number format, so set them first, e.g. `rally guild set --guild {guild} --timezone \
          Europe/Berlin --currency EUR --number-format 1.234,56` (or `--timezone UTC --currency USD` for the \
          defaults); if the id is mistyped, check --guild",
-        db.display()
+        db
     ))
 }
 
-async fn known_guild(app: &App, guild: Snowflake, db: &std::path::Path) -> Result<(), AppError> {
+async fn known_guild(app: &App, guild: Snowflake, db: &Location) -> Result<(), AppError> {
     if app.guild_exists(guild).await? {
         return Ok(());
     }
     Err(AppError::User(format!(
         "guild {guild} has no data in {} (no settings, members or activities); check --guild",
-        db.display()
+        db
     )))
 }
 
@@ -452,7 +458,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);
     }
-    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(rally::config::DEFAULT_DB));
+    let db = cli.db.clone().unwrap_or_else(|| Location::Sqlite(PathBuf::from(rally::config::DEFAULT_DB)));
     // Commands that only read never create a database: a mistyped --db is an error, not an empty one.
     let reads_only = matches!(
         cli.command,
@@ -465,7 +471,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     // that exists: it never creates the database either.
     if let Command::Import { guild, file, format, remove, read } = &cli.command {
         let input = open_input(file)?;
-        let app = App::open_existing(&db)?.ok_or_else(|| new_guild(*guild, &db))?;
+        let app = App::open_existing_at(&db)?.ok_or_else(|| new_guild(*guild, &db))?;
         let mut out = std::io::stdout().lock();
         if *remove {
             known_guild(&app, *guild, &db).await?;
@@ -486,7 +492,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         _ => None,
     };
     if let Some(guild) = crm_guild {
-        let app = App::open_existing(&db)?.ok_or_else(|| new_guild(guild, &db))?;
+        let app = App::open_existing_at(&db)?.ok_or_else(|| new_guild(guild, &db))?;
         if !app.guild_exists(guild).await? {
             return Err(new_guild(guild, &db));
         }
@@ -498,14 +504,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         };
     }
     let app = if reads_only {
-        App::open_existing(&db)?.ok_or_else(|| {
+        App::open_existing_at(&db)?.ok_or_else(|| {
             AppError::User(format!(
                 "no database at {} (rally creates one on the first exec, run, serve or guild set); check --db or RALLY_DB",
-                db.display()
+                db
             ))
         })?
     } else {
-        App::open(&db)?
+        App::open_at(&db)?
     };
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
@@ -731,7 +737,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 )));
             }
             app.backup(file.clone()).await?;
-            writeln!(out, "backed up {} to {}", db.display(), file.display()).map_err(io)?;
+            writeln!(out, "backed up {} to {}", db, file.display()).map_err(io)?;
         }
         Command::Db { command: DbCommand::Check } => {
             let check = app.db_check().await?;
@@ -766,26 +772,28 @@ fn spawn_crm_poller(app: &App, clock: &Clock, every: u64) {
     ));
 }
 
-async fn demo(db: Option<PathBuf>) -> Result<ExitCode, AppError> {
+async fn demo(db: Option<Location>) -> Result<ExitCode, AppError> {
     let temporary = db.is_none();
-    let path = db.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("rally-demo-{}.db", std::process::id())));
-    // The forecast chart outlives the demo: beside a kept database, else in the temporary directory.
-    let files = match db.as_deref().and_then(|p| p.parent()) {
+    let location = db.clone().unwrap_or_else(|| {
+        Location::Sqlite(std::env::temp_dir().join(format!("rally-demo-{}.db", std::process::id())))
+    });
+    // The forecast chart outlives the demo: beside a kept database file, else in the temporary directory.
+    let files = match db.as_ref().and_then(Location::sqlite_path).and_then(|p| p.parent()) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         Some(_) => PathBuf::from("."),
         None => std::env::temp_dir(),
     };
     let files = std::path::absolute(&files).unwrap_or(files);
-    let app = App::open(&path)?;
+    let app = App::open_at(&location)?;
     let result = rally::demo::run(app, &files).await;
-    if temporary {
+    if temporary && let Some(path) = location.sqlite_path() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
     let transcript = result.map_err(|e| AppError::User(e.to_string()))?;
     print!("{transcript}");
-    println!("\n{}", rally::demo::epilogue(db.as_deref()));
+    println!("\n{}", rally::demo::epilogue(db.map(|l| l.to_string()).as_deref()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,6 +23,8 @@ pub mod teams;
 
 use crate::domain::DomainError;
 use crate::domain::activity::Snowflake;
+/// Where the database lives (`--db`): a SQLite file or a PostgreSQL URL.
+pub use crate::store::Location;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,18 @@ impl App {
     /// The scheduler's wake-up: notified, it steps now (`Scheduler::run`, and `rally demo`'s clock).
     pub fn scheduler_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.scheduler_wake.clone()
+    }
+
+    /// Opens the database at `location` (a SQLite file, created if needed, or PostgreSQL): for
+    /// commands that write.
+    pub fn open_at(location: &Location) -> AppResult<App> {
+        Ok(App::new(Store::open_at(location)?))
+    }
+
+    /// Opens the database at `location` only if it holds rally's data (`None` if not): for
+    /// commands that only read.
+    pub fn open_existing_at(location: &Location) -> AppResult<Option<App>> {
+        Ok(Store::open_existing_at(location)?.map(App::new))
     }
 
     /// Opens the database at `path`, creating it if needed: for commands that write.

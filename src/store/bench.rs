@@ -254,7 +254,11 @@ impl Store {
         day: NaiveDate,
         n: usize,
     ) -> Result<Vec<Duration>> {
-        let path = self.path().to_path_buf();
+        let path = self
+            .location()
+            .sqlite_path()
+            .ok_or_else(|| StoreError::rule("the plain-insert baseline measures a SQLite file"))?
+            .to_path_buf();
         tokio::task::spawn_blocking(move || {
             let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
             configure(&conn)?;

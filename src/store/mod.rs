@@ -59,6 +59,10 @@ pub enum StoreError {
     WriterGone,
     #[error("cannot open the database at {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
+    /// PostgreSQL could not be reached or refused the connection. `location` never holds the
+    /// password.
+    #[error("cannot connect to the database at {location}: {message}")]
+    Connect { location: String, message: String },
     #[error("{0}")]
     Migration(String),
     /// A stored row no longer reads as what it should be.
@@ -102,7 +106,7 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 pub const BULK_WRITER_CACHE_KIB: i64 = 256 * 1024;
 
 struct Inner {
-    path: PathBuf,
+    location: Location,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Dropping the sender stops the checkpointer (after one last checkpoint).
@@ -159,10 +163,188 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Where a rally database lives: a SQLite file (the default) or a PostgreSQL database.
+///
+/// Parsed from `--db` / `RALLY_DB` by [`Location::parse`]. Shown (`Display`, `Debug`) without the
+/// password a PostgreSQL URL may carry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file, created on first use by commands that write.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string: a `postgres://` or `postgresql://` URL (libpq's form,
+    /// e.g. `postgres://rally@db.internal/rally` or `postgresql://postgres@%2Frun%2Fpostgresql/rally`
+    /// for a Unix socket). The database must exist; rally creates its tables.
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://...` or `postgresql://...` is PostgreSQL; `sqlite:PATH` or any other text is a
+    /// SQLite file path. Errors: an empty text, or `sqlite:` without a path.
+    pub fn parse(text: &str) -> std::result::Result<Location, String> {
+        let text = text.trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Location::Postgres(text.to_owned()));
+        }
+        let path = text.strip_prefix("sqlite:").unwrap_or(text);
+        if path.is_empty() {
+            return Err("--db needs a file path (rally.db, sqlite:rally.db) or a postgres:// URL".into());
+        }
+        Ok(Location::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The SQLite file, when it is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Location::Sqlite(p) => Some(p),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Self {
+        Location::Sqlite(path)
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Self {
+        Location::Sqlite(path.to_path_buf())
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// `url` with any password replaced by `***`: in the user-info part (`user:secret@host`) and in a
+/// `password=` query parameter.
+fn redact_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The advisory lock every PostgreSQL write transaction takes first: writes from every rally
+/// instance on one database run one batch at a time, as SQLite's single writer does, so the
+/// checks a write makes before it writes (a daily cap, a name taken) hold when it commits.
+const PG_WRITE_LOCK: i64 = 0x7261_6c6c_7901;
+
+/// Connects to PostgreSQL at `url` (errors name the database without its password).
+fn pg_connect(url: &str) -> Result<Db> {
+    let location = redact_password(url);
+    let mut config: ::postgres::Config = url
+        .parse()
+        .map_err(|e: ::postgres::Error| StoreError::Connect { location: location.clone(), message: e.to_string() })?;
+    config.application_name("rally");
+    let client = config
+        .connect(::postgres::NoTls)
+        .map_err(|e| StoreError::Connect { location, message: sql::Error::from(e).to_string() })?;
+    Ok(Db::postgres(client))
+}
+
+/// Whether the PostgreSQL database holds rally's tables.
+fn postgres_has_schema(db: &Db) -> Result<bool> {
+    Ok(db.query_row("SELECT to_regclass('rally_schema') IS NOT NULL", [], |r| r.get(0))?)
+}
+
+/// Brings the PostgreSQL schema up to date (several instances starting at once migrate once).
+fn postgres_migrate(db: &Db) -> Result<()> {
+    let _ = db;
+    Err(StoreError::Migration("PostgreSQL migrations are not merged yet".into()))
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(path.as_ref(), OpenFlags::default())
+    }
+
+    /// Opens the database at `location`, creating a SQLite file if needed, and brings its schema up
+    /// to date. A PostgreSQL database must exist; its tables are created on first use.
+    pub fn open_at(location: &Location) -> Result<Store> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(url) => Store::open_postgres(url, true)?
+                .ok_or_else(|| StoreError::Migration("the PostgreSQL database could not be prepared".into())),
+        }
+    }
+
+    /// [`Store::open_existing`] for any location: `None` when there is no SQLite file there, or
+    /// when the PostgreSQL database holds no rally schema yet.
+    pub fn open_existing_at(location: &Location) -> Result<Option<Store>> {
+        match location {
+            Location::Sqlite(path) => Store::open_existing(path),
+            Location::Postgres(url) => Store::open_postgres(url, false),
+        }
+    }
+
+    fn open_postgres(url: &str, create: bool) -> Result<Option<Store>> {
+        let writer = pg_connect(url)?;
+        if !create && !postgres_has_schema(&writer)? {
+            return Ok(None);
+        }
+        postgres_migrate(&writer)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let wal = Arc::new(WalState::default());
+        let writer_wal = wal.clone();
+        let reconnect_url = url.to_owned();
+        let writer = std::thread::Builder::new()
+            .name("rally-writer".into())
+            .spawn(move || {
+                let reconnect = move || pg_connect(&reconnect_url);
+                writer_loop(writer, rx, &writer_wal, Some(&reconnect))
+            })
+            .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        Ok(Some(Store {
+            inner: Arc::new(Inner {
+                location: Location::Postgres(url.to_owned()),
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                checkpoints: Mutex::new(None),
+                readers: Mutex::new(Vec::new()),
+                read_slots: tokio::sync::Semaphore::new(READERS),
+                cache: cache::GuildCache::default(),
+                wal,
+            }),
+        }))
     }
 
     /// Opens the database at `path` only if it is already there (`None` if not), so a mistyped
@@ -210,7 +392,7 @@ impl Store {
         let writer_wal = wal.clone();
         let writer = std::thread::Builder::new()
             .name("rally-writer".into())
-            .spawn(move || writer_loop(Db::sqlite(conn), rx, &writer_wal))
+            .spawn(move || writer_loop(Db::sqlite(conn), rx, &writer_wal, None))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
         let (stop, stopped) = mpsc::channel::<()>();
         let checkpoints = std::thread::Builder::new()
@@ -219,7 +401,7 @@ impl Store {
             .map_err(|e| StoreError::Migration(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
-                path,
+                location: Location::Sqlite(path),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 checkpoints: Mutex::new(Some((stop, checkpoints))),
@@ -231,8 +413,9 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the database is.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
     }
 
     /// Runs `f` on the writer thread inside its own savepoint and resolves once it is durable.
@@ -292,23 +475,27 @@ impl Store {
     }
 
     fn read_blocking<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
+        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop()).filter(|c| !c.is_broken());
         let conn = match pooled {
             Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.inner.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|source| StoreError::Open { path: self.inner.path.clone(), source })?;
-                configure(&c)?;
-                c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                Db::sqlite(c)
-            }
+            None => match &self.inner.location {
+                Location::Sqlite(path) => {
+                    let c = Connection::open_with_flags(
+                        path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+                    configure(&c)?;
+                    c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+                    Db::sqlite(c)
+                }
+                Location::Postgres(url) => pg_connect(url)?,
+            },
         };
         let result = f(&conn);
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READERS
+            && !conn.is_broken()
         {
             pool.push(conn);
         }
@@ -372,7 +559,13 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, wal: &WalState) {
     }
 }
 
-fn writer_loop(conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState) {
+/// Commits the queued writes in batches, each job in its own savepoint. `reconnect` (PostgreSQL)
+/// replaces a connection the server closed; the batch that found it closed is refused.
+fn writer_loop(mut conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState, reconnect: Option<&dyn Fn() -> Result<Db>>) {
+    let begin = match conn.dialect() {
+        sql::Dialect::Sqlite => "BEGIN IMMEDIATE".to_owned(),
+        sql::Dialect::Postgres => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"),
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -381,8 +574,16 @@ fn writer_loop(conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState) {
                 Err(_) => break,
             }
         }
+        if conn.is_broken()
+            && let Some(reconnect) = reconnect
+        {
+            match reconnect() {
+                Ok(c) => conn = c,
+                Err(e) => tracing::error!(error = %e, "the database connection was lost and cannot be made again"),
+            }
+        }
         let mut completions = Vec::with_capacity(batch.len());
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let began = conn.execute_batch(&begin);
         if let Err(e) = began {
             let message = e.to_string();
             for job in batch {
@@ -401,17 +602,26 @@ fn writer_loop(conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState) {
             }
             match catch_unwind(AssertUnwindSafe(|| job(&conn))) {
                 Ok((ok, completion)) => {
-                    if !ok {
-                        let _ = step("ROLLBACK TO job");
-                    }
-                    completions.push(completion);
+                    // A job that swallowed a failed statement leaves a PostgreSQL transaction
+                    // aborted, and COMMIT would then roll the whole batch back without an error:
+                    // RELEASE fails in that state, so the job is rolled back and told it failed.
+                    let released = if ok { step("RELEASE job").map_err(|e| e.to_string()) } else { Err(String::new()) };
+                    let failed = match released {
+                        Ok(()) => None,
+                        Err(e) => {
+                            let _ = step("ROLLBACK TO job");
+                            let _ = step("RELEASE job");
+                            (ok).then_some(e)
+                        }
+                    };
+                    completions.push((completion, failed));
                 }
                 Err(_) => {
                     tracing::error!("a write panicked; it was rolled back");
                     let _ = step("ROLLBACK TO job");
+                    let _ = step("RELEASE job");
                 }
             }
-            let _ = step("RELEASE job");
         }
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
@@ -430,8 +640,11 @@ fn writer_loop(conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState) {
                 let _ = conn.busy_timeout(BUSY_TIMEOUT);
             }
         }
-        for completion in completions {
-            completion(committed.clone());
+        for (completion, failed) in completions {
+            completion(match failed {
+                Some(e) => Err(e),
+                None => committed.clone(),
+            });
         }
     }
 }
