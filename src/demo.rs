@@ -507,6 +507,7 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
         // The demo steps the scheduler itself, on the simulated clock (see `Floor::at`).
         scheduler: false,
         defer_after: gateway::DEFER_AFTER,
+        shards: crate::discord::shards::Shards::Recommended,
     };
     let scheduler_app = app.clone();
     let crm_app = app.clone();

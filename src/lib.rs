@@ -19,7 +19,7 @@
 //!   directly, to measure it.
 //! - [`handlers`]: one file per manifest in `commands/`: typed options in, one app call, a reply out.
 //! - [`crm`](mod@crm): the CRM edge: the Pipedrive client and the parsing of its records and webhooks.
-//! - [`discord`]: the serenity edge: the gateway client, the HTTP interactions endpoint, rendering.
+//! - [`discord`]: the serenity edge: the gateway client (sharded), the HTTP interactions endpoint, rendering.
 //! - [`web`]: rally's own HTTP routes beside Discord's endpoint: the CRM webhook receivers.
 //! - [`scheduler`]: wakes at the next due slot, claims it once, delivers through the outbox.
 //! - [`loopback`]: Discord on 127.0.0.1, strict against its API description; for the demo and tests.

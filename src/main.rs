@@ -101,6 +101,13 @@ enum Command {
         /// Talk to this Discord API base URL instead of discord.com (a loopback Discord in tests).
         #[arg(long, env = "RALLY_DISCORD_API", hide = true)]
         api_url: Option<String>,
+        /// Run only gateway shards A to B, both included (`3` alone is 3-3), so several processes share
+        /// one bot; needs --total. Default: as many shards as Discord recommends, all in this process.
+        #[arg(long, env = "RALLY_SHARDS", value_name = "A-B")]
+        shards: Option<String>,
+        /// The number of shards across every process running this bot (with --shards).
+        #[arg(long, env = "RALLY_TOTAL_SHARDS", value_name = "N")]
+        total: Option<String>,
     },
     /// Serve Discord's HTTP interactions endpoint.
     Serve {
@@ -458,6 +465,12 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Bad shard flags are refused before anything else happens: no database, no token, no poller.
+    let shards = match &cli.command {
+        Command::Run { shards, total, .. } => rally::discord::shards::parse(shards.as_deref(), total.as_deref())
+            .map_err(|e| AppError::User(e.to_string()))?,
+        _ => rally::discord::shards::Shards::Recommended,
+    };
     let db = cli.db.clone().unwrap_or_else(|| Location::Sqlite(PathBuf::from(rally::config::DEFAULT_DB)));
     // Commands that only read never create a database: a mistyped --db is an error, not an empty one.
     let reads_only = matches!(
@@ -555,7 +568,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 }
             }
         }
-        Command::Run { dev_guild, api_url, crm_sync_every } => {
+        Command::Run { dev_guild, api_url, crm_sync_every, shards: _, total: _ } => {
             spawn_crm_poller(&app, &clock, crm_sync_every);
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
             if token.trim().is_empty() {
@@ -570,6 +583,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 clock,
                 scheduler: true,
                 defer_after: rally::discord::gateway::DEFER_AFTER,
+                shards,
             };
             let client = rally::discord::gateway::start(app, config)
                 .await

@@ -1,4 +1,5 @@
-//! `rally run`: the serenity gateway client. Registers the manifests with one bulk overwrite after
+//! `rally run`: the serenity gateway client, on Discord's recommended number of shards or on a range
+//! of them ([`Shards`]). Registers the manifests with one bulk overwrite after the process's first
 //! READY, and answers every interaction through the shared pipeline within Discord's 3 seconds,
 //! deferring first when the work takes longer. An interaction serenity's model cannot read is
 //! read the way `rally serve` reads one instead of being dropped.
@@ -15,6 +16,7 @@ use serenity::http::Http;
 use tokio::sync::watch;
 
 use super::convert::Incoming;
+use super::shards::{MAX_TOTAL_SHARDS, Shards};
 use super::{Clock, convert, render};
 use crate::app::App;
 use crate::handlers::{self, Action, Invocation, Response};
@@ -35,6 +37,9 @@ pub struct GatewayConfig {
     pub scheduler: bool,
     /// How long to wait for the work before deferring ([`DEFER_AFTER`]; zero defers every reply).
     pub defer_after: Duration,
+    /// Which shards this process connects: Discord's recommended count (the default), or a range of
+    /// a total shared with other processes.
+    pub shards: Shards,
 }
 
 struct Handler {
@@ -43,12 +48,21 @@ struct Handler {
     defer_after: Duration,
     dev_guild: Option<u64>,
     registered: watch::Sender<Option<Result<usize, String>>>,
+    /// Held while registering, so two shards' READYs cannot both register.
+    registering: tokio::sync::Mutex<()>,
 }
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
-        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        let shard = ready.shard.map(|s| format!("{}/{}", s.id, s.total));
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), shard, "connected to Discord");
+        // Every shard gets a READY (and again after a reconnect that cannot resume); the commands
+        // belong to the application, so one successful overwrite per process is enough.
+        let _registering = self.registering.lock().await;
+        if matches!(*self.registered.borrow(), Some(Ok(_))) {
+            return;
+        }
         let commands = handlers::manifests::all();
         let result = match self.dev_guild {
             Some(g) => ctx.http.create_guild_commands(GuildId::new(g), &commands).await,
@@ -239,7 +253,11 @@ impl GatewayHandle {
     }
 }
 
-/// Connects to the gateway and starts answering interactions.
+/// Connects to the gateway on the configured shards and starts answering interactions, and starts the
+/// scheduler (when asked) once for the whole process, whatever the number of shards.
+///
+/// Errors: the gateway URL (`GET /gateway`) or, for [`Shards::Recommended`], the recommended count
+/// (`GET /gateway/bot`, which needs a valid token) could not be read.
 pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, serenity::Error> {
     let http = super::http_client(&config.token, config.api_url.as_deref());
     let (tx, rx) = watch::channel(None);
@@ -251,13 +269,30 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
         defer_after: config.defer_after,
         dev_guild: config.dev_guild,
         registered: tx,
+        registering: tokio::sync::Mutex::new(()),
     };
     let mut client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::empty())
         .event_handler(handler)
         .raw_event_handler(unread)
         .await?;
-    let shards = client.shard_manager.clone();
-    // Scheduled posts go through the same REST client as the replies.
+    let manager = client.shard_manager.clone();
+    let (first, last, total) = match config.shards {
+        Shards::Range(range) => (range.first(), range.last(), range.total()),
+        // What serenity's `start_autosharded` does (0 to `shards - 1` of `shards`), asked here so a
+        // refused token fails `start` itself, and so a count of 0 cannot underflow its `shards - 1`.
+        Shards::Recommended => {
+            let recommended = client.http.get_bot_gateway().await?.shards;
+            let total = recommended.clamp(1, MAX_TOTAL_SHARDS);
+            if total != recommended {
+                tracing::warn!(recommended, using = total, "Discord recommended an unusable shard count");
+            }
+            (0, total - 1, total)
+        }
+    };
+    tracing::info!(first, last, total, "starting gateway shards");
+    // Once per process, never per shard: the scheduler claims each slot in the database, and the
+    // shards' handlers only answer interactions. Scheduled posts go through the same REST client as
+    // the replies.
     let stop = Arc::new(tokio::sync::Notify::new());
     let scheduler = crate::scheduler::Scheduler::new(scheduler_app.clone(), client.http.clone());
     let scheduler_task = if config.scheduler {
@@ -266,6 +301,11 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
         tokio::spawn(async {})
     };
     let http = client.http.clone();
-    let task = tokio::spawn(async move { client.start().await });
-    Ok(GatewayHandle { shards, task, registered: rx, scheduler_stop: stop, scheduler_task, http })
+    // serenity 0.12.5 `Client::start_shard_range(range: Range<u32>, total_shards)` calls
+    // `start_connection(range.start, range.end, total_shards)`, whose second argument is the shard "to
+    // initialize up to and including" (it boots `end - start + 1` shards; its own example, `4..7` of
+    // 10, starts shards 4, 5, 6 and 7). So despite the `Range` type its end is inclusive: shards
+    // `first..=last` are `first..last` there.
+    let task = tokio::spawn(async move { client.start_shard_range(first..last, total).await });
+    Ok(GatewayHandle { shards: manager, task, registered: rx, scheduler_stop: stop, scheduler_task, http })
 }

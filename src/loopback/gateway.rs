@@ -1,12 +1,13 @@
-//! The gateway half of the loopback: HELLO, IDENTIFY -> READY, RESUME -> RESUMED, heartbeat ACKs, and dispatches
-//! on the latest live session. Plain text JSON frames only: serenity reads text frames and never needs zlib.
+//! The gateway half of the loopback: HELLO, IDENTIFY -> READY (or a close with 4010 Invalid shard / 4011 Sharding
+//! required), RESUME -> RESUMED, heartbeat ACKs, and dispatches on the session whose shard owns the event's guild.
+//! Plain text JSON frames only: serenity reads text frames and never needs zlib.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -17,6 +18,15 @@ use super::{APPLICATION_ID, Conn, Session, Shared, objects, rest};
 
 /// Discord's usual interval; long enough that serenity never heartbeats during a test unless it wants to.
 const HEARTBEAT_INTERVAL_MS: u64 = 41_250;
+
+/// Discord's gateway close codes for a refused IDENTIFY (Discord's "Opcodes and Status Codes", Gateway Close
+/// Event Codes; serenity 0.12.5 `constants::close_codes` has the same numbers). Neither may be reconnected with
+/// the same payload.
+pub(super) const INVALID_SHARD: u16 = 4010;
+pub(super) const SHARDING_REQUIRED: u16 = 4011;
+
+/// A connection the gateway ends with a close code and reason, as Discord does.
+struct Close(u16, &'static str);
 
 /// Serves the websocket at `/` (serenity appends `?v=10`); anything that is not an upgrade is an unknown route.
 pub(super) async fn upgrade(
@@ -55,7 +65,14 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
                 }
             }
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => on_frame(&shared, conn_id, &tx, text.as_str()),
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(Close(code, reason)) = on_frame(&shared, conn_id, &tx, text.as_str()) {
+                        shared.lock().close_codes.push(code);
+                        let frame = CloseFrame { code, reason: reason.into() };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        break;
+                    }
+                }
                 Some(Ok(Message::Binary(_))) => {
                     shared.lock().violations.push("gateway: binary frame from the client (Discord expects JSON text)".into());
                 }
@@ -81,12 +98,13 @@ fn detach(shared: &Shared, conn_id: u64) {
     }
 }
 
-fn on_frame(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, text: &str) {
+/// Answers one frame; `Some` when the connection must be closed.
+fn on_frame(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, text: &str) -> Option<Close> {
     let frame: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             shared.lock().violations.push(format!("gateway: frame is not JSON: {e}"));
-            return;
+            return None;
         }
     };
     // A failed send means the connection is closing; the read loop notices on its own.
@@ -94,7 +112,7 @@ fn on_frame(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, t
         Some(1) => {
             let _ = tx.send(json!({"op": 11}).to_string());
         }
-        Some(2) => identify(shared, conn_id, tx, frame.get("d").cloned().unwrap_or(Value::Null)),
+        Some(2) => return identify(shared, conn_id, tx, frame.get("d").cloned().unwrap_or(Value::Null)),
         Some(6) => resume(shared, conn_id, tx, frame.get("d").cloned().unwrap_or(Value::Null)),
         // Presence (3), voice state (4), member requests (8) and the like need no answer here.
         Some(_) => {}
@@ -102,9 +120,27 @@ fn on_frame(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, t
             shared.lock().violations.push(format!("gateway: frame without op: {}", super::schema::shorten(text, 200)))
         }
     }
+    None
 }
 
-fn identify(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d: Value) {
+/// IDENTIFY's `shard`, `[shard_id, num_shards]` with `shard_id < num_shards`; `[0, 1]` when absent (Discord's
+/// default: one session gets every guild). `Err` says why Discord would close with 4010.
+pub(super) fn identify_shard(d: &Value) -> Result<[u32; 2], String> {
+    let Some(shard) = d.get("shard") else { return Ok([0, 1]) };
+    let pair =
+        shard.as_array().filter(|a| a.len() == 2).ok_or_else(|| format!("{shard} is not [shard_id, num_shards]"))?;
+    // Discord's integers are 32-bit; serenity's ShardInfo holds u32s.
+    let int = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| i32::try_from(*n).is_ok());
+    let (Some(id), Some(total)) = (int(&pair[0]), int(&pair[1])) else {
+        return Err(format!("{shard} is not two non-negative 32-bit integers"));
+    };
+    if total == 0 || id >= total {
+        return Err(format!("{shard}: shard_id must be below num_shards, which must be at least 1"));
+    }
+    Ok([id, total])
+}
+
+fn identify(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d: Value) -> Option<Close> {
     let mut state = shared.lock();
     if d.get("token").and_then(Value::as_str).is_none_or(str::is_empty) {
         state.violations.push("gateway: IDENTIFY without a token".into());
@@ -114,6 +150,21 @@ fn identify(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d
         obj.insert("token".into(), json!("<redacted>"));
     }
     state.identifies.push(recorded);
+    let shard = match identify_shard(&d) {
+        Ok(shard) => shard,
+        Err(why) => {
+            state.violations.push(format!("gateway: IDENTIFY with an invalid shard, closed with 4010: {why}"));
+            return Some(Close(INVALID_SHARD, "Invalid shard."));
+        }
+    };
+    if shard[1] < state.shard_rules.required {
+        let required = state.shard_rules.required;
+        state.violations.push(format!(
+            "gateway: IDENTIFY on {shard:?} would hold too many guilds (at least {required} shards are required), \
+             closed with 4011"
+        ));
+        return Some(Close(SHARDING_REQUIRED, "Sharding required."));
+    }
     let session_id = state.next_session();
     let ready = json!({
         "op": 0,
@@ -125,13 +176,15 @@ fn identify(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d
             "guilds": [],
             "session_id": session_id,
             "resume_gateway_url": shared.ws_url,
-            "shard": d.get("shard").cloned().unwrap_or(json!([0, 1])),
+            "shard": shard,
             "application": {"id": APPLICATION_ID.to_string(), "flags": 0},
         },
     });
     let _ = tx.send(ready.to_string());
-    state.sessions.insert(session_id.clone(), Session { seq: 1, conn: Some(Conn { id: conn_id, tx: tx.clone() }) });
-    state.latest = Some(session_id);
+    let live_since = state.next_live();
+    let conn = Some(Conn { id: conn_id, tx: tx.clone() });
+    state.sessions.insert(session_id, Session { seq: 1, conn, shard, live_since });
+    None
 }
 
 fn resume(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d: Value) {
@@ -146,5 +199,8 @@ fn resume(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<String>, d: 
     session.seq += 1;
     session.conn = Some(Conn { id: conn_id, tx: tx.clone() });
     let _ = tx.send(json!({"op": 0, "s": session.seq, "t": "RESUMED", "d": {}}).to_string());
-    state.latest = Some(session_id);
+    let live_since = state.next_live();
+    if let Some(session) = state.sessions.get_mut(&session_id) {
+        session.live_since = live_since;
+    }
 }

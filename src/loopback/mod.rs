@@ -6,6 +6,10 @@
 //! or a malformed body is answered as Discord would (400/404) *and* recorded as a violation, so a test can fail on
 //! anything the real Discord would not have accepted. Interactions are timed from dispatch to callback.
 //!
+//! The gateway shards as Discord's does: `GET /gateway/bot` recommends [`Loopback::set_recommended_shards`]
+//! shards, IDENTIFY may carry `shard: [id, num_shards]`, and each event goes only to a session whose
+//! shard owns its guild (`shard_id = (guild_id >> 22) % num_shards`; events without a guild to shard 0).
+//!
 //! Imports serenity only to check that what it sends and answers fits serenity's own models.
 //!
 //! ```ignore
@@ -100,6 +104,9 @@ pub struct Answer {
     pub files: Vec<(String, Vec<u8>)>,
     /// From sending INTERACTION_CREATE to the callback's arrival.
     pub elapsed: Duration,
+    /// The `[shard_id, num_shards]` of the session the interaction was sent over; `None` for one that
+    /// did not come through the gateway (an HTTP interaction, or a callback for one built by hand).
+    pub shard: Option<[u32; 2]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +115,9 @@ pub enum LoopbackError {
     Timeout(String),
     #[error("no gateway session")]
     NoSession,
+    /// Sessions are live, but none on the shard that owns the event's guild: Discord would hold the event.
+    #[error("no live gateway session on the shard of {0}")]
+    NoShard(String),
     /// serenity would drop this event silently (its `Event::Unknown`), so it is refused before sending.
     #[error("payload rejected before dispatch: {0}")]
     BadPayload(String),
@@ -143,6 +153,8 @@ pub(crate) struct Pending {
     pub dispatched_at: Instant,
     pub answered: bool,
     pub waiter: Option<oneshot::Sender<Answer>>,
+    /// The session's `[shard_id, num_shards]` it was sent over, when it came through the gateway.
+    pub shard: Option<[u32; 2]>,
 }
 
 pub(crate) struct Failure {
@@ -159,6 +171,43 @@ pub(crate) struct Conn {
 pub(crate) struct Session {
     pub seq: u64,
     pub conn: Option<Conn>,
+    /// `[shard_id, num_shards]` from its IDENTIFY (`[0, 1]` when it sent none).
+    pub shard: [u32; 2],
+    /// When it last identified or resumed, in the order of [`State::next_live`]: when two live sessions own
+    /// a guild, the newer one gets its events (a restarted bot, before its old connection is noticed gone).
+    pub live_since: u64,
+}
+
+/// What `GET /gateway/bot` recommends and what IDENTIFY must respect.
+pub(crate) struct ShardRules {
+    /// `shards` in `GET /gateway/bot`.
+    pub recommended: u32,
+    /// The fewest `num_shards` an IDENTIFY may give before it is closed with 4011 "Sharding required"
+    /// (Discord's answer when a session would hold too many guilds, over 2,500 each).
+    pub required: u32,
+}
+
+impl Default for ShardRules {
+    fn default() -> ShardRules {
+        ShardRules { recommended: 1, required: 1 }
+    }
+}
+
+/// Discord's sharding formula: the shard of `num_shards` that receives a guild's events
+/// (<https://discord.com/developers/docs/events/gateway#sharding>). Events without a guild (DMs) go to
+/// shard 0 only.
+pub fn shard_of(guild: Option<u64>, num_shards: u32) -> u32 {
+    match guild {
+        // The remainder is below `num_shards`, a u32.
+        Some(guild) => u32::try_from((guild >> 22) % u64::from(num_shards.max(1))).unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// The guild an event belongs to, which decides its shard: `guild_id`, or `id` for the guild's own events.
+fn guild_of(event: &str, d: &Value) -> Option<u64> {
+    let field = if matches!(event, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE") { "id" } else { "guild_id" };
+    objects::snowflake_of(d.get(field))
 }
 
 #[derive(Default)]
@@ -179,13 +228,16 @@ pub(crate) struct State {
     pub followups: HashMap<String, Vec<Value>>,
     pub failures: Vec<Failure>,
     pub sessions: HashMap<String, Session>,
-    pub latest: Option<String>,
     pub identifies: Vec<Value>,
+    pub shard_rules: ShardRules,
+    /// Close codes the gateway ended connections with (4010, 4011), in order.
+    pub close_codes: Vec<u16>,
     /// `None` means Discord's own [`INTERACTION_DEADLINE`].
     pub deadline: Option<Duration>,
     next_id: u64,
     next_conn: u64,
     next_session: u64,
+    next_live: u64,
 }
 
 impl State {
@@ -204,15 +256,40 @@ impl State {
         format!("loopback-session-{}", self.next_session)
     }
 
-    fn live_session(&self) -> Option<&Session> {
-        let session = self.sessions.get(self.latest.as_ref()?)?;
-        session.conn.as_ref().filter(|c| !c.tx.is_closed()).map(|_| session)
+    pub fn next_live(&mut self) -> u64 {
+        self.next_live += 1;
+        self.next_live
     }
 
-    /// Sends a dispatch on the latest live session, numbering it with that session's sequence.
-    pub fn dispatch(&mut self, event: &str, d: Value) -> Result<u64, LoopbackError> {
-        let latest = self.latest.clone().ok_or(LoopbackError::NoSession)?;
-        let session = self.sessions.get_mut(&latest).ok_or(LoopbackError::NoSession)?;
+    fn live_sessions(&self) -> impl Iterator<Item = (&String, &Session)> {
+        self.sessions.iter().filter(|(_, s)| s.conn.as_ref().is_some_and(|c| !c.tx.is_closed()))
+    }
+
+    /// The `[shard_id, num_shards]` of every live session, sorted.
+    fn live_shards(&self) -> Vec<[u32; 2]> {
+        let mut shards: Vec<[u32; 2]> = self.live_sessions().map(|(_, s)| s.shard).collect();
+        shards.sort_unstable();
+        shards
+    }
+
+    /// Sends a dispatch on the newest live session whose shard owns the event's guild, numbering it with that
+    /// session's sequence; returns the sequence and the session's shard. (Discord would send it on every
+    /// session of that shard; one per event keeps "answered once" checkable.)
+    pub fn dispatch(&mut self, event: &str, d: Value) -> Result<(u64, [u32; 2]), LoopbackError> {
+        let guild = guild_of(event, &d);
+        let target = self
+            .live_sessions()
+            .filter(|(_, s)| shard_of(guild, s.shard[1]) == s.shard[0])
+            .max_by_key(|(_, s)| s.live_since)
+            .map(|(id, _)| id.clone());
+        let Some(target) = target else {
+            if self.live_sessions().next().is_none() {
+                return Err(LoopbackError::NoSession);
+            }
+            let of = guild.map_or("an event without a guild (shard 0)".to_string(), |g| format!("guild {g}"));
+            return Err(LoopbackError::NoShard(format!("{of}; live shards: {:?}", self.live_shards())));
+        };
+        let session = self.sessions.get_mut(&target).ok_or(LoopbackError::NoSession)?;
         let conn = session.conn.as_ref().ok_or(LoopbackError::NoSession)?;
         let seq = session.seq + 1;
         let frame = json!({"op": 0, "s": seq, "t": event, "d": d}).to_string();
@@ -221,7 +298,7 @@ impl State {
             return Err(LoopbackError::NoSession);
         }
         session.seq = seq;
-        Ok(seq)
+        Ok((seq, session.shard))
     }
 }
 
@@ -280,7 +357,7 @@ impl Loopback {
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), LoopbackError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.shared.lock().live_session().is_some() {
+            if self.shared.lock().live_sessions().next().is_some() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -290,7 +367,27 @@ impl Loopback {
         }
     }
 
-    /// Sends INTERACTION_CREATE with `interaction` as `d` on the latest session and waits for the bot's
+    /// Waits until a live session has identified (or resumed) on each of `shards` (`[shard_id, num_shards]`).
+    pub async fn wait_shards(&self, shards: &[[u32; 2]], timeout: Duration) -> Result<(), LoopbackError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let live = self.shared.lock().live_shards();
+            if shards.iter().all(|s| live.contains(s)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LoopbackError::Timeout(format!("sessions on shards {shards:?} (live: {live:?})")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The `[shard_id, num_shards]` of every live gateway session, sorted.
+    pub fn live_shards(&self) -> Vec<[u32; 2]> {
+        self.shared.lock().live_shards()
+    }
+
+    /// Sends INTERACTION_CREATE with `interaction` as `d` on the session whose shard owns its guild and waits for the bot's
     /// `POST /interactions/{id}/{token}/callback`; returns its body. The payload is first checked against serenity's
     /// `Interaction` model, because serenity drops an event it cannot parse without a word.
     pub async fn interact(&self, interaction: Value, timeout: Duration) -> Result<Answer, LoopbackError> {
@@ -311,11 +408,25 @@ impl Loopback {
             let before = state.violations.len();
             state.interactions.insert(
                 id,
-                Pending { token, channel_id, dispatched_at: Instant::now(), answered: false, waiter: Some(tx) },
+                Pending {
+                    token,
+                    channel_id,
+                    dispatched_at: Instant::now(),
+                    answered: false,
+                    waiter: Some(tx),
+                    shard: None,
+                },
             );
-            if let Err(e) = state.dispatch("INTERACTION_CREATE", interaction) {
-                state.interactions.remove(&id);
-                return Err(e);
+            match state.dispatch("INTERACTION_CREATE", interaction) {
+                Ok((_, shard)) => {
+                    if let Some(p) = state.interactions.get_mut(&id) {
+                        p.shard = Some(shard);
+                    }
+                }
+                Err(e) => {
+                    state.interactions.remove(&id);
+                    return Err(e);
+                }
             }
             before
         };
@@ -335,7 +446,8 @@ impl Loopback {
         }
     }
 
-    /// Sends any gateway dispatch (`t` = `event`, `d` = `d`) on the latest session; returns its sequence number.
+    /// Sends any gateway dispatch (`t` = `event`, `d` = `d`) on the session whose shard owns its guild (`d.guild_id`,
+    /// or `d.id` for GUILD_CREATE/UPDATE/DELETE; shard 0 without one); returns its sequence number.
     /// Refused when serenity would not recognise the event.
     pub fn dispatch(&self, event: &str, d: Value) -> Result<u64, LoopbackError> {
         let frame = json!({"op": 0, "s": 1, "t": event, "d": d.clone()});
@@ -349,7 +461,7 @@ impl Loopback {
             }
             Err(e) => return Err(LoopbackError::BadPayload(format!("serenity cannot parse this {event}: {e}"))),
         }
-        self.shared.lock().dispatch(event, d)
+        self.shared.lock().dispatch(event, d).map(|(seq, _)| seq)
     }
 
     /// Waits until a recorded request matches `pred` (earlier requests included) and returns the first such one.
@@ -424,6 +536,22 @@ impl Loopback {
     /// IDENTIFY payloads received, with the token replaced by `"<redacted>"`.
     pub fn identifies(&self) -> Vec<Value> {
         self.shared.lock().identifies.clone()
+    }
+
+    /// Sets the `shards` that `GET /gateway/bot` recommends (at least 1; Discord's answer is never 0).
+    pub fn set_recommended_shards(&self, shards: u32) {
+        self.shared.lock().shard_rules.recommended = shards.max(1);
+    }
+
+    /// Makes an IDENTIFY with fewer than `shards` shards (`num_shards`, 1 without a `shard` field) close with
+    /// 4011 "Sharding required", as Discord does when a session would hold too many guilds. Default 1: never.
+    pub fn set_required_shards(&self, shards: u32) {
+        self.shared.lock().shard_rules.required = shards.max(1);
+    }
+
+    /// The close codes the gateway ended connections with (4010 Invalid shard, 4011 Sharding required), in order.
+    pub fn close_codes(&self) -> Vec<u16> {
+        self.shared.lock().close_codes.clone()
     }
 
     /// Shortens (or lengthens) the first-response deadline, so a test can check a slow reply without waiting 3 s.

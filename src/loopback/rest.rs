@@ -433,7 +433,7 @@ fn run(op: Op, ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, 
         Op::GetGateway => Reply::ok(json!({"url": ctx.shared.ws_url})),
         Op::GetBotGateway => Reply::ok(json!({
             "url": ctx.shared.ws_url,
-            "shards": 1,
+            "shards": state.shard_rules.recommended,
             "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1},
         })),
         Op::GetMe => Reply::ok(objects::bot_user()),
@@ -548,6 +548,7 @@ fn callback(ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, res
             dispatched_at: ctx.at,
             answered: false,
             waiter: None,
+            shard: None,
         }),
         None => {
             violations.push(format!("{}: unknown interaction {id}", ctx.label));
@@ -566,7 +567,8 @@ fn callback(ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, res
     let elapsed = ctx.at.saturating_duration_since(pending.dispatched_at);
     let channel = pending.channel_id;
     if let Some(waiter) = pending.waiter.take() {
-        *resolved = Some((waiter, Answer { body: body.clone(), files: ctx.files.to_vec(), elapsed }));
+        let shard = pending.shard;
+        *resolved = Some((waiter, Answer { body: body.clone(), files: ctx.files.to_vec(), elapsed, shard }));
     }
     let deadline = state.deadline.unwrap_or(INTERACTION_DEADLINE);
     if elapsed > deadline {

@@ -605,3 +605,151 @@ async fn after_shutdown_the_port_is_closed() {
     lb.shutdown().await;
     assert!(http.get_gateway().await.is_err());
 }
+
+// ---- sharding ----
+
+/// A guild id whose events Discord routes to `shard` of `total`: `(id >> 22) % total == shard`.
+fn guild_on(shard: u32, total: u32) -> u64 {
+    ((1_000_000 * u64::from(total) + u64::from(shard)) << 22) | 1
+}
+
+/// A real serenity client running shard `shard` of `total` (no wait: a test waits for the shards it needs).
+async fn spawn_shard(lb: &Loopback, shard: u32, total: u32) -> (Arc<Bot>, Arc<ShardManager>) {
+    let bot = Arc::new(Bot::default());
+    let http = HttpBuilder::new("test-token").proxy(lb.url()).ratelimiter_disabled(true).build();
+    let builder =
+        serenity::all::ClientBuilder::new_with_http(http, GatewayIntents::empty()).event_handler(Handler(bot.clone()));
+    let mut client = builder.await.expect("client");
+    let manager = client.shard_manager.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.start_shard(shard, total).await {
+            tracing::warn!("test client ended: {e}");
+        }
+    });
+    (bot, manager)
+}
+
+/// Connects a bare websocket, sends `identify` as IDENTIFY's `d`, and returns the close code the gateway
+/// ended the connection with, or `None` when it answered READY instead.
+async fn identify_raw(lb: &Loopback, identify: Value) -> Option<u16> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{}/?v=10", lb.gateway_url())).await.expect("the gateway accepts");
+    ws.send(Ws::text(json!({"op": 2, "d": identify}).to_string())).await.expect("IDENTIFY sent");
+    loop {
+        match tokio::time::timeout(QUICK, ws.next()).await.expect("an answer in time") {
+            Some(Ok(Ws::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(Ws::Text(text))) if text.contains("\"READY\"") => return None,
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn discords_formula_puts_a_guild_on_shard_its_id_shifted_22_modulo_the_total() {
+    // serenity's documented example: guild 81384788765712384 lives on shard 7 of 17.
+    assert_eq!(shard_of(Some(81_384_788_765_712_384), 17), 7);
+    assert_eq!(shard_of(Some(81_384_788_765_712_384), 1), 0);
+    assert_eq!(shard_of(None, 17), 0, "events without a guild go to shard 0");
+    assert_eq!(shard_of(Some(u64::MAX), 0), 0, "a total of 0 cannot divide by zero");
+    for shard in 0..5 {
+        assert_eq!(shard_of(Some(guild_on(shard, 5)), 5), shard);
+    }
+}
+
+#[test]
+fn identify_without_a_shard_is_shard_0_of_1_and_a_bad_pair_is_refused() {
+    use super::gateway::identify_shard;
+    assert_eq!(identify_shard(&json!({"token": "t"})), Ok([0, 1]));
+    assert_eq!(identify_shard(&json!({"shard": [2, 3]})), Ok([2, 3]));
+    for bad in [
+        json!([3, 3]),
+        json!([0, 0]),
+        json!([1]),
+        json!([0, 1, 2]),
+        json!("0,1"),
+        json!([-1, 3]),
+        json!([0.5, 2]),
+        json!([0, 2_147_483_648_u64]),
+        json!(null),
+    ] {
+        assert!(identify_shard(&json!({"shard": bad})).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn get_gateway_bot_recommends_the_configured_shard_count() {
+    let lb = start().await;
+    lb.set_recommended_shards(3);
+    let bot_gateway = http(&lb).get_bot_gateway().await.expect("GET /gateway/bot");
+    assert_eq!(bot_gateway.shards, 3);
+    lb.set_recommended_shards(0);
+    assert_eq!(http(&lb).get_bot_gateway().await.expect("GET /gateway/bot").shards, 1, "never 0, as Discord");
+    assert_clean(&lb);
+}
+
+#[tokio::test]
+async fn an_invalid_shard_is_closed_with_4010_and_too_few_shards_with_4011() {
+    let lb = start().await;
+    let identify = |shard: Value| json!({"token": "t", "intents": 0, "properties": {}, "shard": shard});
+    assert_eq!(identify_raw(&lb, identify(json!([3, 3]))).await, Some(4010), "shard ids run from 0 to 2");
+    assert_eq!(identify_raw(&lb, identify(json!([0, 0]))).await, Some(4010));
+    assert_eq!(identify_raw(&lb, identify(json!(["0", "1"]))).await, Some(4010));
+    assert_eq!(identify_raw(&lb, identify(json!([0, 1]))).await, None, "one shard is fine while not required");
+    lb.set_required_shards(2);
+    assert_eq!(identify_raw(&lb, json!({"token": "t", "intents": 0, "properties": {}})).await, Some(4011));
+    assert_eq!(identify_raw(&lb, identify(json!([0, 1]))).await, Some(4011));
+    assert_eq!(identify_raw(&lb, identify(json!([1, 2]))).await, None);
+    assert_eq!(lb.close_codes(), [4010, 4010, 4010, 4011, 4011]);
+    let violations = lb.violations();
+    assert_eq!(violations.len(), 5, "{violations:?}");
+    assert!(violations[0].contains("invalid shard") && violations[3].contains("4011"), "{violations:?}");
+    assert_eq!(lb.identifies().len(), 7, "refused IDENTIFYs are recorded too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_guilds_interactions_reach_only_the_session_of_its_shard() {
+    let lb = start().await;
+    let mut bots = Vec::new();
+    for shard in 0..3 {
+        bots.push(spawn_shard(&lb, shard, 3).await);
+    }
+    lb.wait_shards(&[[0, 3], [1, 3], [2, 3]], QUICK).await.expect("three shards identify");
+    let m = alice();
+    for shard in 0..3u32 {
+        let id = 600 + u64::from(shard);
+        let answer = lb.interact(payload::command(id, guild_on(shard, 3), 2, &m, "kpi", json!([])), QUICK).await;
+        let answer = answer.expect("answered");
+        assert_eq!(answer.shard, Some([shard, 3]));
+        assert_eq!(answer.body["data"]["content"], "pong from kpi");
+    }
+    // A DM has no guild: shard 0 gets it.
+    let dm = lb.interact(payload::dm_command(610, 3, 4242, "alice", "me", json!([])), QUICK).await.expect("answered");
+    assert_eq!(dm.shard, Some([0, 3]));
+    let handled: Vec<usize> = bots.iter().map(|(bot, _)| bot.commands.load(Ordering::SeqCst)).collect();
+    assert_eq!(handled, [2, 1, 1], "each shard's client ran the handler for its own guild only");
+    let identified: Vec<Value> = lb.identifies().iter().map(|i| i["shard"].clone()).collect();
+    for shard in 0..3 {
+        assert!(identified.contains(&json!([shard, 3])), "{identified:?}");
+    }
+    assert_clean(&lb);
+    for (_, manager) in bots {
+        manager.shutdown_all().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interaction_for_a_shard_nobody_runs_is_not_delivered() {
+    let lb = start().await;
+    let (bot, manager) = spawn_shard(&lb, 0, 2).await;
+    lb.wait_shards(&[[0, 2]], QUICK).await.expect("shard 0 identifies");
+    let missing = lb.interact(payload::command(701, guild_on(1, 2), 2, &alice(), "kpi", json!([])), QUICK).await;
+    assert!(matches!(&missing, Err(LoopbackError::NoShard(why)) if why.contains("[[0, 2]]")), "{missing:?}");
+    let answer = lb.interact(payload::command(702, guild_on(0, 2), 2, &alice(), "kpi", json!([])), QUICK).await;
+    assert_eq!(answer.expect("answered").shard, Some([0, 2]));
+    assert_eq!(bot.commands.load(Ordering::SeqCst), 1);
+    assert_clean(&lb);
+    manager.shutdown_all().await;
+}

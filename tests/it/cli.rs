@@ -497,3 +497,45 @@ fn exec_role_ids_are_the_members_roles_so_a_role_left_off_the_boards_can_be_trie
     let board = stdout(&rally(&db, &["exec", "--guild", "1", "--user", "43", "/leaderboard"]));
     assert!(board.lines().filter(|l| l.contains("🥇") || l.contains("🥈")).count() == 1, "{board}");
 }
+
+#[test]
+fn bad_shard_flags_are_refused_with_the_reason_before_the_token_or_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    // (flags, environment, what the error says)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 9] = [
+        (&["--shards", "2-1", "--total", "3"], &[], "shard range 2-1 runs backwards: write the lower id first (1-2)"),
+        (
+            &["--shards", "0-3", "--total", "3"],
+            &[],
+            "shard 3 does not exist in a total of 3: shard ids run from 0 to 2",
+        ),
+        (&["--shards", "3", "--total", "3"], &[], "shard 3 does not exist in a total of 3"),
+        (&["--shards", "0", "--total", "0"], &[], "a bot needs at least one shard"),
+        (&["--shards", "0", "--total", "2147483648"], &[], "more shards than Discord accepts (at most 2147483647)"),
+        (&["--shards", "one-two", "--total", "3"], &[], "`one-two` is not a shard range: write FIRST-LAST"),
+        (&["--shards", "0-1", "--total", "three"], &[], "`three` is not a shard count"),
+        (&["--shards", "0-1"], &[], "--shards needs --total"),
+        (&[], &[("RALLY_TOTAL_SHARDS", "3")], "--total needs --shards"),
+    ];
+    for (args, env, says) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_rally"))
+            .arg("--db")
+            .arg(&db)
+            .arg("run")
+            .args(args)
+            .env_remove("RALLY_DB")
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("RALLY_SHARDS")
+            .env_remove("RALLY_TOTAL_SHARDS")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run rally");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?} {env:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(says), "{args:?} {env:?} printed:\n{err}");
+        assert!(!err.contains("DISCORD_TOKEN"), "the flags are checked before the token: {err}");
+        assert!(!db.exists(), "{args:?}: nothing is created");
+    }
+}

@@ -22,6 +22,12 @@ pub(crate) const NOW: &str = "2026-11-27T15:00:00Z";
 /// Kills the child when the test ends, however it ends.
 pub(crate) struct Bot(Child);
 
+impl Bot {
+    pub(crate) fn new(child: Child) -> Bot {
+        Bot(child)
+    }
+}
+
 impl Drop for Bot {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -42,8 +48,13 @@ pub(crate) fn manager(id: u64) -> payload::Member {
 }
 
 pub(crate) fn command(id: u64, who: &payload::Member, line: &str) -> Value {
+    command_in(GUILD, id, who, line)
+}
+
+/// [`command`] in another guild.
+pub(crate) fn command_in(guild: u64, id: u64, who: &payload::Member, line: &str) -> Value {
     let call = rally::handlers::cmdline::parse(line).expect("a valid test command");
-    payload::command(id, GUILD, CHANNEL, who, &call.name, rally::handlers::cmdline::discord_options(&call))
+    payload::command(id, guild, CHANNEL, who, &call.name, rally::handlers::cmdline::discord_options(&call))
 }
 
 pub(crate) fn content(answer: &Value) -> String {
@@ -415,6 +426,7 @@ async fn work_that_outlasts_the_defer_deadline_is_deferred_then_completed_by_edi
         clock: Clock::starting_at(at(NOW)),
         scheduler: false,
         defer_after: Duration::ZERO,
+        shards: rally::discord::shards::Shards::Recommended,
     };
     let mut bot = gateway::start(t.app.clone(), config).await.expect("the client starts");
     lb.wait_ready(WAIT).await.expect("the bot identifies");

@@ -31,6 +31,7 @@ mod review;
 mod rollups_property;
 mod scheduler;
 mod scheduler_restart;
+mod sharding;
 mod slash;
 mod store;
 mod suggest;
