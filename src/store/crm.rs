@@ -373,7 +373,7 @@ fn save_record(
          ON CONFLICT (guild_id, object, external_id) DO UPDATE SET owner = excluded.owner, body = excluded.body,
             updated_at = excluded.updated_at, state = excluded.state, reason = excluded.reason,
             activity_id = excluded.activity_id, deal_id = excluded.deal_id,
-            checked_at = MAX(crm_records.checked_at, excluded.checked_at)",
+            checked_at = CASE WHEN crm_records.checked_at > excluded.checked_at THEN crm_records.checked_at ELSE excluded.checked_at END",
     )?
     .execute(params![
         guild,
@@ -1568,7 +1568,8 @@ impl Store {
                 now,
             )?;
             let mut ctx = load_ctx(conn, guild, provider, now)?;
-            reapply_where(&mut ctx, conn, "object = 'activity' AND json_extract(body, '$.type_key') = ?2", &type_key, now)
+            let filter = format!("object = 'activity' AND {} = ?2", conn.dialect().json_text("body", "type_key"));
+            reapply_where(&mut ctx, conn, &filter, &type_key, now)
         })
         .await
     }
@@ -1613,12 +1614,15 @@ impl Store {
             )?;
             let mut ctx = load_ctx(conn, guild, provider, now)?;
             let filter = if kind.as_str() == WON || kind.as_str() == LOST {
-                "object = 'deal' AND ?2 = ?2"
+                // ?2 is bound either way; PostgreSQL wants its type named where nothing else says it.
+                "object = 'deal' AND CAST(?2 AS TEXT) = CAST(?2 AS TEXT)".to_owned()
             } else {
-                "object = 'activity' AND json_extract(body, '$.type_key') IN
-                    (SELECT type_key FROM crm_types WHERE guild_id = ?1 AND kind = ?2)"
+                format!(
+                    "object = 'activity' AND {} IN (SELECT type_key FROM crm_types WHERE guild_id = ?1 AND kind = ?2)",
+                    conn.dialect().json_text("body", "type_key")
+                )
             };
-            reapply_where(&mut ctx, conn, filter, kind.as_str(), now)
+            reapply_where(&mut ctx, conn, &filter, kind.as_str(), now)
         })
         .await
     }
@@ -1679,13 +1683,14 @@ impl Store {
                     }
                 }
             }
-            let mut stmt = c.prepare_cached(
-                // One pass over the ignored activities, whatever the number of unmapped types.
-                "WITH used AS (SELECT json_extract(body, '$.type_key') AS type_key, COUNT(*) AS n FROM crm_records
+            // One pass over the ignored activities, whatever the number of unmapped types.
+            let mut stmt = c.prepare_cached(&format!(
+                "WITH used AS (SELECT {} AS type_key, COUNT(*) AS n FROM crm_records
                     WHERE guild_id = ?1 AND object = 'activity' AND state = 'ignored' GROUP BY 1)
                  SELECT t.type_key, t.name, u.n FROM crm_types t JOIN used u ON u.type_key = t.type_key
                  WHERE t.guild_id = ?1 AND t.kind IS NULL ORDER BY 3 DESC, t.name",
-            )?;
+                c.dialect().json_text("body", "type_key")
+            ))?;
             // Only the types that cost something: a type nobody used yet is listed by `rally crm types`.
             status.unmapped_types = stmt
                 .query_map([guild], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?

@@ -181,7 +181,7 @@ fn rebuild_rollups(conn: &Db, guild: i64, settings: &GuildSettings) -> Result<()
         [guild],
     )?;
     conn.execute("DELETE FROM month_rollups WHERE guild_id = ?1", [guild])?;
-    conn.execute(MONTH_ROLLUPS_FROM_DAYS, [guild])?;
+    conn.execute(&month_rollups_from_days(conn.dialect()), [guild])?;
     // The kind-less points rollups, from the day rollups.
     conn.execute("DELETE FROM day_points WHERE guild_id = ?1", [guild])?;
     conn.execute(
@@ -195,11 +195,13 @@ fn rebuild_rollups(conn: &Db, guild: i64, settings: &GuildSettings) -> Result<()
     )?;
     conn.execute("DELETE FROM month_points WHERE guild_id = ?1", [guild])?;
     conn.execute(
-        "INSERT INTO month_points (guild_id, month, user_id, team_id, points, revenue, activities)
-         SELECT guild_id, local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1, user_id, team_id,
-                SUM(points), SUM(revenue), SUM(activities)
-         FROM day_points WHERE guild_id = ?1
-         GROUP BY 1, 2, 3, 4",
+        &format!(
+            "INSERT INTO month_points (guild_id, month, user_id, team_id, points, revenue, activities)
+             SELECT guild_id, {}, user_id, team_id, SUM(points), SUM(revenue), SUM(activities)
+             FROM day_points WHERE guild_id = ?1
+             GROUP BY 1, 2, 3, 4",
+            conn.dialect().month_start("local_day")
+        ),
         [guild],
     )?;
     // The team rollups, from the member ones.
@@ -220,14 +222,17 @@ fn rebuild_rollups(conn: &Db, guild: i64, settings: &GuildSettings) -> Result<()
     Ok(())
 }
 
-/// Rebuilds one guild's month rollups from its day rollups (day numbers count from 0001-01-01 = 1,
-/// Julian day 1721425.5).
-pub(super) const MONTH_ROLLUPS_FROM_DAYS: &str =
-    "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
-     SELECT guild_id, local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1, user_id, team_id,
-            kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
-     FROM day_rollups WHERE guild_id = ?1
-     GROUP BY 1, 2, 3, 4, 5";
+/// Rebuilds one guild's month rollups from its day rollups (`?1`: the guild).
+pub(super) fn month_rollups_from_days(dialect: super::sql::Dialect) -> String {
+    format!(
+        "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
+         SELECT guild_id, {}, user_id, team_id,
+                kind_id, SUM(quantity), SUM(points), SUM(amount), SUM(activities)
+         FROM day_rollups WHERE guild_id = ?1
+         GROUP BY 1, 2, 3, 4, 5",
+        dialect.month_start("local_day")
+    )
+}
 
 impl Store {
     pub async fn guild_settings(&self, guild: i64) -> Result<GuildSettings> {

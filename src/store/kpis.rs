@@ -483,13 +483,14 @@ impl Store {
         self.read(move |c| {
             let mut out = Vec::new();
             // Day numbers count from 0001-01-01 = 1 (Julian day 1721425.5).
-            const MONTH_OF_DAY: &str = "local_day - CAST(strftime('%d', 1721424.5 + local_day) AS INTEGER) + 1";
+            let month_of_day = c.dialect().month_start("local_day");
+            let month_of_day = month_of_day.as_str();
             // The team rollups have no member: user_id reads as 0 on both sides.
             for (rollup, table, period, fresh_period, user) in [
                 ("day", "day_rollups", "local_day", "local_day", "user_id"),
-                ("month", "month_rollups", "month", MONTH_OF_DAY, "user_id"),
+                ("month", "month_rollups", "month", month_of_day, "user_id"),
                 ("team_day", "team_day_rollups", "local_day", "local_day", "0"),
-                ("team_month", "team_month_rollups", "month", MONTH_OF_DAY, "0"),
+                ("team_month", "team_month_rollups", "month", month_of_day, "0"),
             ] {
                 let sql = format!(
                     "WITH fresh AS (
@@ -543,7 +544,7 @@ impl Store {
                     "month_points",
                     "month_points",
                     "month",
-                    "a.local_day - CAST(strftime('%d', 1721424.5 + a.local_day) AS INTEGER) + 1",
+                    &c.dialect().month_start("a.local_day"),
                 ),
             ] {
                 let sql = format!(

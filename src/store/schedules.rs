@@ -236,7 +236,7 @@ impl Store {
                     ("UPDATE schedules SET paused = 1 WHERE schedule_id = ?1 AND ?2 IS NOT NULL", "schedule.pause")
                 }
                 ScheduleChange::Resume => (
-                    "UPDATE schedules SET paused = 0, cursor = MAX(cursor, ?2) WHERE schedule_id = ?1",
+                    "UPDATE schedules SET paused = 0, cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END WHERE schedule_id = ?1",
                     "schedule.resume",
                 ),
                 ScheduleChange::Remove => {
@@ -285,7 +285,7 @@ impl Store {
                     if posts.is_empty() { "skipped" } else { "queued" },
                     millis(now)
                 ])?;
-            c.prepare_cached("UPDATE schedules SET cursor = MAX(cursor, ?2) WHERE schedule_id = ?1")?
+            c.prepare_cached("UPDATE schedules SET cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END WHERE schedule_id = ?1")?
                 .execute(params![schedule, millis(slot)])?;
             if inserted == 0 {
                 return Ok(false);

@@ -22,6 +22,36 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The day number (days from 0001-01-01 = 1, `store::day_number`) of the first day of the month
+    /// that day number `day` (an SQL expression) falls in.
+    pub fn month_start(self, day: &str) -> String {
+        match self {
+            // Julian day 1721425.5 is 0001-01-01.
+            Dialect::Sqlite => format!("{day} - CAST(strftime('%d', 1721424.5 + {day}) AS INTEGER) + 1"),
+            Dialect::Postgres => {
+                format!("{day} - CAST(EXTRACT(DAY FROM DATE '0001-01-01' + CAST({day} - 1 AS INTEGER)) AS BIGINT) + 1")
+            }
+        }
+    }
+
+    /// The text at top-level key `key` of the JSON text in `column` (NULL when absent).
+    pub fn json_text(self, column: &str, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{key}')"),
+            Dialect::Postgres => format!("(CAST({column} AS jsonb) ->> '{key}')"),
+        }
+    }
+
+    /// Whether text `needle` occurs in text `haystack` (both SQL expressions), as a condition.
+    pub fn contains(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Dialect::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+        }
+    }
+}
+
 /// An error from running a statement or reading what it returned.
 #[derive(Debug)]
 pub enum Error {

@@ -183,10 +183,10 @@ impl Store {
     /// The members whose last seen roles include `role`: those the guild leaves off its boards.
     pub async fn members_with_role(&self, guild: i64, role: u64) -> Result<std::collections::HashSet<u64>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT user_id FROM members
-                 WHERE guild_id = ?1 AND instr(' ' || roles || ' ', ' ' || ?2 || ' ') > 0",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT user_id FROM members WHERE guild_id = ?1 AND {}",
+                c.dialect().contains("' ' || roles || ' '", "' ' || ?2 || ' '")
+            ))?;
             let rows = stmt.query_map(params![guild, role.to_string()], |r| r.get::<_, i64>(0))?;
             Ok(rows.map(|r| r.map(|u| u as u64)).collect::<super::sql::Result<_>>()?)
         })
