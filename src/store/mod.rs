@@ -23,6 +23,7 @@ mod kpis;
 mod migrations;
 pub mod milestones;
 mod nudges;
+pub mod postgres;
 mod review;
 pub mod schedules;
 pub mod sql;
