@@ -125,16 +125,16 @@ pub(super) fn apply_to_rollup(conn: &Db, r: &RollupKey, sign: i64) -> Result<()>
                 "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
                  ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
-                    quantity = quantity + excluded.quantity, points = points + excluded.points,
-                    amount = amount + excluded.amount, activities = activities + 1",
+                    quantity = day_rollups.quantity + excluded.quantity, points = day_rollups.points + excluded.points,
+                    amount = day_rollups.amount + excluded.amount, activities = day_rollups.activities + 1",
                 r.day,
             ),
             (
                 "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)
                  ON CONFLICT (guild_id, month, user_id, team_id, kind_id) DO UPDATE SET
-                    quantity = quantity + excluded.quantity, points = points + excluded.points,
-                    amount = amount + excluded.amount, activities = activities + 1",
+                    quantity = month_rollups.quantity + excluded.quantity, points = month_rollups.points + excluded.points,
+                    amount = month_rollups.amount + excluded.amount, activities = month_rollups.activities + 1",
                 month,
             ),
         ] {
@@ -200,7 +200,8 @@ pub(super) fn add_to_rollup(
                 let value_names: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
                 let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
                 let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
-                let sets: Vec<String> = value_names.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+                let sets: Vec<String> =
+                    value_names.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
                 let matches: Vec<String> =
                     key_names.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
                 std::rc::Rc::new((

@@ -161,7 +161,7 @@ impl Store {
     ) -> Result<Vec<CompetitionRow>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "{SELECT} WHERE (?1 IS NULL OR guild_id = ?1) AND (?2 IS NULL OR ended_at IS NULL OR ended_at > ?2)
+                "{SELECT} WHERE (CAST(?1 AS BIGINT) IS NULL OR guild_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR ended_at IS NULL OR ended_at > ?2)
                  ORDER BY competition_id DESC"
             ))?;
             let rows = stmt.query_map(params![guild, running_since.map(millis)], from_row)?;

@@ -369,7 +369,7 @@ fn save_record(
     conn.prepare_cached(
         "INSERT INTO crm_records (guild_id, object, external_id, owner, body, updated_at, state, reason, activity_id,
             deal_id, checked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, COALESCE(?11, 0))
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, COALESCE(?11, CAST(0 AS BIGINT)))
          ON CONFLICT (guild_id, object, external_id) DO UPDATE SET owner = excluded.owner, body = excluded.body,
             updated_at = excluded.updated_at, state = excluded.state, reason = excluded.reason,
             activity_id = excluded.activity_id, deal_id = excluded.deal_id,
@@ -1288,9 +1288,9 @@ impl Store {
         self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE crm_connections SET api_calls = api_calls + ?2, token_cost = token_cost + ?3,
-                    last_sync_at = CASE WHEN ?4 IS NULL THEN ?5 ELSE last_sync_at END,
-                    last_full_at = CASE WHEN ?4 IS NULL AND ?6 THEN ?5 ELSE last_full_at END,
-                    last_error = ?4, last_error_at = CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END
+                    last_sync_at = CASE WHEN CAST(?4 AS TEXT) IS NULL THEN ?5 ELSE last_sync_at END,
+                    last_full_at = CASE WHEN CAST(?4 AS TEXT) IS NULL AND ?6 THEN ?5 ELSE last_full_at END,
+                    last_error = ?4, last_error_at = CASE WHEN CAST(?4 AS TEXT) IS NULL THEN NULL ELSE ?5 END
                  WHERE guild_id = ?1",
             )?
             .execute(params![guild, calls as i64, cost as i64, error, millis(now), full])?;

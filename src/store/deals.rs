@@ -561,8 +561,8 @@ impl Store {
     pub async fn deals(&self, guild: i64, query: DealQuery) -> Result<Vec<DealRecord>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "{DEAL_SELECT} WHERE d.guild_id = ?1 AND (?2 IS NULL OR d.user_id = ?2) AND (?3 IS NULL OR d.team_id = ?3)
-                 AND (?4 IS NULL OR d.stage = ?4) AND (?5 = 0 OR d.outcome IS NULL)
+                "{DEAL_SELECT} WHERE d.guild_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR d.user_id = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR d.team_id = ?3)
+                 AND (CAST(?4 AS TEXT) IS NULL OR d.stage = ?4) AND (?5 = 0 OR d.outcome IS NULL)
                  ORDER BY d.outcome IS NOT NULL, d.expected_close IS NULL, d.expected_close, d.opened_at, d.deal_id
                  LIMIT ?6 OFFSET ?7"
             ))?;
@@ -581,8 +581,8 @@ impl Store {
             let pipeline = load_stages(c, guild)?;
             let mut stmt = c.prepare_cached(
                 "SELECT d.stage, d.value FROM deals d
-                 WHERE d.guild_id = ?1 AND (?2 IS NULL OR d.user_id = ?2)
-                 AND (?3 IS NULL OR d.team_id = ?3) AND (?4 IS NULL OR d.stage = ?4)
+                 WHERE d.guild_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR d.user_id = ?2)
+                 AND (CAST(?3 AS BIGINT) IS NULL OR d.team_id = ?3) AND (CAST(?4 AS TEXT) IS NULL OR d.stage = ?4)
                  AND (?5 = 0 OR d.outcome IS NULL)",
             )?;
             let rows = stmt.query_map(params![guild, query.user, query.team, query.stage, query.open_only], |r| {
@@ -609,7 +609,7 @@ impl Store {
             let pipeline = load_stages(c, guild)?;
             let mut stmt = c.prepare_cached(
                 "SELECT deal_id, user_id, team_id, name, value, stage, expected_close FROM deals
-                 WHERE guild_id = ?1 AND outcome IS NULL AND (?2 IS NULL OR team_id = ?2)
+                 WHERE guild_id = ?1 AND outcome IS NULL AND (CAST(?2 AS BIGINT) IS NULL OR team_id = ?2)
                  ORDER BY expected_close IS NULL, expected_close, deal_id",
             )?;
             let rows = stmt.query_map(params![guild, team], |r| {
@@ -649,7 +649,7 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "SELECT r.local_day, SUM(r.amount) FROM day_rollups r JOIN activity_kinds k ON k.kind_id = r.kind_id
                  WHERE r.guild_id = ?1 AND k.name = ?2 AND r.local_day >= ?3 AND r.local_day < ?4
-                 AND (?5 IS NULL OR r.team_id = ?5)
+                 AND (CAST(?5 AS BIGINT) IS NULL OR r.team_id = ?5)
                  GROUP BY r.local_day HAVING SUM(r.amount) <> 0 ORDER BY r.local_day",
             )?;
             let rows = stmt.query_map(params![guild, WON, day_number(first), day_number(end), team], |r| {

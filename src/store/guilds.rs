@@ -424,4 +424,15 @@ impl Store {
         self.read(move |c| Ok(c.query_row("SELECT COUNT(*) FROM audit WHERE guild_id = ?1", [guild], |r| r.get(0))?))
             .await
     }
+
+    /// A guild's audit trail, oldest first: (actor, action, target) of every entry.
+    pub async fn audit_trail(&self, guild: i64) -> Result<Vec<(String, String, String)>> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT actor, action, target FROM audit WHERE guild_id = ?1 ORDER BY audit_id")?;
+            let rows = stmt.query_map([guild], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<super::sql::Result<_>>()?)
+        })
+        .await
+    }
 }

@@ -178,14 +178,14 @@ pub(super) fn add_sums(conn: &Db, guild: i64, sums: Sums, month: bool) -> Result
         "INSERT INTO month_rollups (guild_id, month, user_id, team_id, kind_id, quantity, points, amount, activities)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (guild_id, month, user_id, team_id, kind_id) DO UPDATE SET
-            quantity = quantity + excluded.quantity, points = points + excluded.points,
-            amount = amount + excluded.amount, activities = activities + excluded.activities"
+            quantity = month_rollups.quantity + excluded.quantity, points = month_rollups.points + excluded.points,
+            amount = month_rollups.amount + excluded.amount, activities = month_rollups.activities + excluded.activities"
     } else {
         "INSERT INTO day_rollups (guild_id, local_day, user_id, team_id, kind_id, quantity, points, amount, activities)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (guild_id, local_day, user_id, team_id, kind_id) DO UPDATE SET
-            quantity = quantity + excluded.quantity, points = points + excluded.points,
-            amount = amount + excluded.amount, activities = activities + excluded.activities"
+            quantity = day_rollups.quantity + excluded.quantity, points = day_rollups.points + excluded.points,
+            amount = day_rollups.amount + excluded.amount, activities = day_rollups.activities + excluded.activities"
     };
     let mut upsert = conn.prepare_cached(sql)?;
     let mut keys: Vec<_> = sums.into_iter().collect();

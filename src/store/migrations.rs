@@ -577,6 +577,9 @@ CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open
 /// How many migrations the database at hand has run.
 /// The schema version of the database `db` is connected to: how many migrations ran.
 pub fn schema_version(db: &super::sql::Db) -> Result<usize> {
+    if let Some(version) = db.with_postgres_client(super::postgres::schema_version) {
+        return version.map_err(|e| StoreError::Migration(e.to_string()));
+    }
     let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(v as usize)
 }

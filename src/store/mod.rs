@@ -123,6 +123,14 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // PostgreSQL clients block on a runtime of their own when dropped: not on this thread,
+        // which may be an async task's.
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.iter().any(|r| r.dialect() == sql::Dialect::Postgres)
+        {
+            let readers = std::mem::take(&mut *readers);
+            off_runtime(move || drop(readers));
+        }
         // Closing the channel lets the writer finish its queue and exit; joining makes sure every
         // queued write is committed before the process moves on.
         if let Ok(mut jobs) = self.jobs.lock() {
@@ -288,8 +296,16 @@ fn postgres_has_schema(db: &Db) -> Result<bool> {
 
 /// Brings the PostgreSQL schema up to date (several instances starting at once migrate once).
 fn postgres_migrate(db: &Db) -> Result<()> {
-    let _ = db;
-    Err(StoreError::Migration("PostgreSQL migrations are not merged yet".into()))
+    match db.with_postgres_client(postgres::migrate) {
+        Some(result) => result.map_err(|e| StoreError::Migration(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Runs `f` on a thread of its own and waits for it: the `postgres` crate blocks on a runtime of its
+/// own in every call (and when a client is dropped), which tokio refuses inside an async task.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Store {
@@ -318,11 +334,15 @@ impl Store {
     }
 
     fn open_postgres(url: &str, create: bool) -> Result<Option<Store>> {
-        let writer = pg_connect(url)?;
-        if !create && !postgres_has_schema(&writer)? {
-            return Ok(None);
-        }
-        postgres_migrate(&writer)?;
+        let writer = off_runtime(|| -> Result<Option<Db>> {
+            let writer = pg_connect(url)?;
+            if !create && !postgres_has_schema(&writer)? {
+                return Ok(None);
+            }
+            postgres_migrate(&writer)?;
+            Ok(Some(writer))
+        })?;
+        let Some(writer) = writer else { return Ok(None) };
         let (tx, rx) = mpsc::channel::<Job>();
         let wal = Arc::new(WalState::default());
         let writer_wal = wal.clone();

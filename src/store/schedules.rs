@@ -206,8 +206,9 @@ impl Store {
     /// The guild's schedules, or every guild's when `guild` is `None` (the scheduler's view).
     pub async fn schedules(&self, guild: Option<i64>) -> Result<Vec<ScheduleRow>> {
         self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached(&format!("{SCHEDULE_SELECT} AND (?1 IS NULL OR guild_id = ?1) ORDER BY schedule_id"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "{SCHEDULE_SELECT} AND (CAST(?1 AS BIGINT) IS NULL OR guild_id = ?1) ORDER BY schedule_id"
+            ))?;
             let rows = stmt.query_map([guild], schedule_from_row)?;
             Ok(rows.collect::<super::sql::Result<_>>()?)
         })
@@ -233,7 +234,7 @@ impl Store {
             // Every statement takes the same two parameters, so one call serves all three.
             let (sql, action) = match change {
                 ScheduleChange::Pause => {
-                    ("UPDATE schedules SET paused = 1 WHERE schedule_id = ?1 AND ?2 IS NOT NULL", "schedule.pause")
+                    ("UPDATE schedules SET paused = 1 WHERE schedule_id = ?1 AND CAST(?2 AS BIGINT) IS NOT NULL", "schedule.pause")
                 }
                 ScheduleChange::Resume => (
                     "UPDATE schedules SET paused = 0, cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END WHERE schedule_id = ?1",
@@ -285,8 +286,10 @@ impl Store {
                     if posts.is_empty() { "skipped" } else { "queued" },
                     millis(now)
                 ])?;
-            c.prepare_cached("UPDATE schedules SET cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END WHERE schedule_id = ?1")?
-                .execute(params![schedule, millis(slot)])?;
+            c.prepare_cached(
+                "UPDATE schedules SET cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END WHERE schedule_id = ?1",
+            )?
+            .execute(params![schedule, millis(slot)])?;
             if inserted == 0 {
                 return Ok(false);
             }

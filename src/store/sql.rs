@@ -43,6 +43,15 @@ impl Dialect {
         }
     }
 
+    /// ` INDEXED BY index` where SQLite needs telling which index to read (it keeps no statistics
+    /// unless asked); nothing on PostgreSQL, whose planner has them.
+    pub fn index_hint(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
+        }
+    }
+
     /// Whether text `needle` occurs in text `haystack` (both SQL expressions), as a condition.
     pub fn contains(self, haystack: &str, needle: &str) -> String {
         match self {
@@ -455,6 +464,15 @@ impl Db {
         match &self.conn {
             Conn::Sqlite(c) => Some(c),
             Conn::Postgres(_) => None,
+        }
+    }
+
+    /// Runs `f` on the PostgreSQL client underneath (`None` on SQLite): for what the `postgres`
+    /// crate does itself, such as migrations in transactions of their own.
+    pub(crate) fn with_postgres_client<T>(&self, f: impl FnOnce(&mut postgres::Client) -> T) -> Option<T> {
+        match &self.conn {
+            Conn::Sqlite(_) => None,
+            Conn::Postgres(c) => Some(f(&mut c.client.borrow_mut())),
         }
     }
 

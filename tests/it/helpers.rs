@@ -29,21 +29,52 @@ pub fn invocation(
     }
 }
 
+/// A rally on a database of its own, dropped with it: a SQLite file in a temporary directory, or,
+/// when `RALLY_TEST_BACKEND=postgres`, a scratch database on the PostgreSQL `RALLY_TEST_POSTGRES`
+/// names (`.ci/run` runs the whole suite once per backend).
 pub struct TestApp {
     pub app: App,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, dropped after `app` (fields drop in order).
+    pub postgres: Option<rally::store::postgres::testing::ScratchDatabase>,
+}
+
+/// The backend the suite runs on: `RALLY_TEST_BACKEND` (`sqlite`, the default, or `postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("RALLY_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 impl TestApp {
+    /// The SQLite file, for tests that look inside it with SQLite itself; those do not apply on
+    /// PostgreSQL, where this panics: check [`TestApp::is_sqlite`] first.
     pub fn db_path(&self) -> std::path::PathBuf {
+        assert!(self.postgres.is_none(), "db_path() is a SQLite file; this test runs on PostgreSQL");
         self.dir.path().join("rally.db")
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.postgres.is_none()
+    }
+
+    /// Where the database is, to open it again.
+    pub fn location(&self) -> rally::app::Location {
+        match &self.postgres {
+            Some(db) => rally::app::Location::Postgres(db.url().to_owned()),
+            None => rally::app::Location::Sqlite(self.dir.path().join("rally.db")),
+        }
     }
 }
 
 pub fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    if on_postgres() {
+        let db = rally::store::postgres::testing::scratch_database()
+            .expect("RALLY_TEST_BACKEND=postgres needs RALLY_TEST_POSTGRES (see the README's tests section)");
+        let app = App::open_at(&rally::app::Location::Postgres(db.url().to_owned())).expect("open store");
+        return TestApp { app, dir, postgres: Some(db) };
+    }
     let app = App::open(dir.path().join("rally.db")).expect("open store");
-    TestApp { app, dir }
+    TestApp { app, dir, postgres: None }
 }
 
 pub fn at(s: &str) -> DateTime<Utc> {

@@ -8,7 +8,7 @@ use rally::app::App;
 use rally::domain::period::{Period, PeriodSpec};
 use serde_json::{Value, json};
 
-use super::helpers::{at, id, spawn_app};
+use super::helpers::{TestApp, at, id, spawn_app};
 
 const GUILD: u64 = 6_000_000_000_000_001;
 const ALICE: &str = "6100000000000000001";
@@ -41,7 +41,7 @@ struct Api {
     key: String,
     http: reqwest::Client,
     now: DateTime<Utc>,
-    _dir: tempfile::TempDir,
+    _t: TestApp,
 }
 
 impl Api {
@@ -78,7 +78,7 @@ async fn api() -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Api { app: t.app.clone(), base, key, http: reqwest::Client::new(), now, _dir: t.dir }
+    Api { app: t.app.clone(), base, key, http: reqwest::Client::new(), now, _t: t }
 }
 
 #[tokio::test]

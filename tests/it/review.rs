@@ -70,14 +70,8 @@ impl Floor {
     }
 
     /// The audit trail's (actor, action, target) rows, oldest first.
-    fn audit(&self) -> Vec<(String, String, String)> {
-        let conn = rusqlite::Connection::open(self.t.db_path()).unwrap();
-        let mut stmt =
-            conn.prepare("SELECT actor, action, target FROM audit WHERE guild_id = ?1 ORDER BY audit_id").unwrap();
-        stmt.query_map([GUILD as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    async fn audit(&self) -> Vec<(String, String, String)> {
+        self.t.app.store.audit_trail(GUILD as i64).await.unwrap()
     }
 
     /// `/review`'s buttons' ids, in order.
@@ -110,7 +104,7 @@ async fn a_daily_cap_accepts_a_day_exactly_at_the_cap_and_refuses_one_more_sayin
         )
     );
     assert!(f.ok(REP, "/log kind:call count:4").await.starts_with("✅ Logged **4 × call**"), "exactly the cap");
-    let audit = f.audit().len();
+    let audit = f.audit().await.len();
     let full = f.run(REP, "/log kind:call count:1").await;
     assert_eq!(
         full.content.as_deref(),
@@ -119,7 +113,7 @@ async fn a_daily_cap_accepts_a_day_exactly_at_the_cap_and_refuses_one_more_sayin
              logged. Ask a manager if it should be higher"
         )
     );
-    assert_eq!(f.audit().len(), audit, "a refusal writes nothing");
+    assert_eq!(f.audit().await.len(), audit, "a refusal writes nothing");
     assert_eq!(f.points(REP).await, 10);
     // The cap is per rep and per kind.
     assert!(f.ok(43, "/log kind:call count:10").await.starts_with("✅"));
@@ -317,13 +311,13 @@ async fn a_second_press_says_who_decided_and_changes_nothing() {
     call(&f, REP, 30, 0).await;
     let buttons = f.review_buttons().await;
     f.press(BOSS, &buttons[0]).await;
-    let audit = f.audit().len();
+    let audit = f.audit().await.len();
     let again = f.press(BOSS, &buttons[1]).await;
     assert_eq!(
         again,
         "ℹ️ **30 × call** by rep42 (Fri 27 Nov 15:00) was already approved by <@9> on Fri 27 Nov 15:00; nothing changed."
     );
-    assert_eq!(f.audit().len(), audit);
+    assert_eq!(f.audit().await.len(), audit);
     assert_eq!(f.points(REP).await, 30);
     // A rep who undid their flagged entry withdrew it: nothing left to decide.
     call(&f, 43, 30, 0).await;
@@ -340,7 +334,7 @@ async fn a_rep_pressing_a_review_button_is_refused_and_nothing_changes() {
     let f = Floor::new();
     call(&f, REP, 30, 0).await;
     let buttons = f.review_buttons().await;
-    let audit = f.audit().len();
+    let audit = f.audit().await.len();
     for id in &buttons {
         let refused = f.press(REP, id).await;
         assert_eq!(
@@ -350,7 +344,7 @@ async fn a_rep_pressing_a_review_button_is_refused_and_nothing_changes() {
     }
     let refused = message_text(&f.run(REP, "/review").await);
     assert!(refused.starts_with("⚠️ this command is for managers"), "{refused}");
-    assert_eq!(f.audit().len(), audit);
+    assert_eq!(f.audit().await.len(), audit);
     assert_eq!(f.review_buttons().await, buttons, "still waiting");
     // Forged or stale ids: a clear error, and undo buttons still go to undo.
     assert!(f.press(BOSS, "review:approve:999999").await.starts_with("⚠️ there is no flagged entry #999999"));
@@ -370,7 +364,7 @@ async fn every_flag_setting_and_decision_is_in_the_audit_log() {
     let buttons = f.review_buttons().await;
     f.press(BOSS, &buttons[0]).await;
     f.press(BOSS, &buttons[3]).await;
-    let audit = f.audit();
+    let audit = f.audit().await;
     let ids: Vec<String> = buttons.iter().map(|b| format!("activity:{}", b.rsplit(':').next().unwrap())).collect();
     let want = [
         ("user:9", "kind.limits", "kind:call".to_string()),
