@@ -9,7 +9,8 @@
 //! - [`domain`]: pure rules (periods, money and number formats, activities, KPIs, goals and pace,
 //!   pipeline, compensation, competitions, schedules). Imports nothing of ours, does no I/O and
 //!   never reads the clock: `now` is an argument.
-//! - [`store`]: the SQLite schema and every SQL statement; the only module that names rusqlite.
+//! - [`store`]: the schema and every SQL statement, on SQLite or PostgreSQL; the only module that
+//!   names rusqlite or postgres.
 //! - [`app`]: use cases shared by every transport: log, undo, KPIs, import (with the CSV dialects
 //!   of other tools) and export, goals, deals and forecast, competitions, settings. Speaks domain
 //!   types in and out. The only way into [`store`] from above: the layers above call `App` methods

@@ -1,12 +1,16 @@
-//! The SQLite store: schema, migrations and every SQL statement of rally. The only module that
-//! imports rusqlite. Imports `domain` types only.
+//! The store: schema, migrations and every SQL statement of rally, on a SQLite file (the default) or
+//! a PostgreSQL database ([`Location`]). The only module that imports rusqlite or postgres. Imports
+//! `domain` types only. Store modules write their SQL once, against [`sql::Db`]; the schema has a
+//! migration list per backend (`migrations.rs`, `postgres/migrations.rs`), checked to agree.
 //!
 //! Writes go to one writer thread that commits whatever is queued together (group commit): many
 //! concurrent `/log`s share one fsync, and each is acknowledged only after its commit is durable
 //! (WAL, `synchronous=FULL`). Each write runs in its own savepoint, so a failing write never takes
 //! its neighbours down. Reads use a small pool of read-only connections on blocking threads, so
 //! async callers never block the runtime. A checkpointer thread copies the WAL into the database
-//! file beside them, so no commit waits for that.
+//! file beside them, so no commit waits for that. On PostgreSQL the writer and the readers are the
+//! same, with connections instead of files: each batch takes one advisory lock first, so batches
+//! from every process on the database commit one at a time, as on SQLite.
 
 mod activities;
 pub mod bench;
