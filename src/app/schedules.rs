@@ -60,6 +60,12 @@ impl App {
         Ok(self.store.queue_post(guild, post, now).await?)
     }
 
+    /// Takes up to `limit` posts due at `now` for delivery: no other scheduler on the database
+    /// attempts them for a minute, or until they are marked delivered or failed.
+    pub async fn claim_posts(&self, now: DateTime<Utc>, limit: usize) -> AppResult<Vec<OutboxItem>> {
+        Ok(self.store.claim_posts(now, limit).await?)
+    }
+
     /// The outbox's posts due at `now`, at most `limit`.
     pub async fn due_posts(&self, now: DateTime<Utc>, limit: usize) -> AppResult<Vec<OutboxItem>> {
         Ok(self.store.due_posts(now, limit).await?)

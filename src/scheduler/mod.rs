@@ -316,7 +316,7 @@ impl Scheduler {
 
     /// Delivers every due item once; failures are rescheduled or given up.
     async fn deliver(&self, now: DateTime<Utc>) -> AppResult<()> {
-        for item in self.app.due_posts(now, 50).await? {
+        for item in self.app.claim_posts(now, 50).await? {
             // A rep who opted out while their DM waited for a retry does not get it.
             if self.app.dm_opted_out(&item).await? {
                 self.app.post_failed(item.id, "the rep turned nudges off".into(), None, now).await?;

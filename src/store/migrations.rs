@@ -572,6 +572,11 @@ CREATE TABLE reviews (
 ) STRICT;
 CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open';
 "#,
+    // 12: outbox leases. A scheduler takes due posts for a while (`lease_until`, UTC ms) before it
+    // delivers them, so that several processes on one database never attempt the same post at once.
+    r#"
+ALTER TABLE outbox ADD COLUMN lease_until INTEGER;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

@@ -131,6 +131,9 @@ fn outbox_from_row(conn: &Db, r: &Row<'_>) -> Result<OutboxItem> {
     })
 }
 
+/// How long a scheduler holds a post it took ([`Store::claim_posts`]).
+pub const POST_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 const OUTBOX_SELECT: &str = "SELECT outbox_id, guild_id, channel_id, user_id, nonce, body, attempts,
     delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error, action, role_id, source, created_at FROM outbox";
 
@@ -316,7 +319,42 @@ impl Store {
         .await
     }
 
-    /// Undelivered posts whose next attempt is due, oldest first.
+    /// Takes up to `limit` due posts for delivery, oldest first, for [`POST_LEASE`] from `now`:
+    /// another scheduler on the database (another process) skips them until they are marked
+    /// delivered or failed, or the lease runs out (their deliverer died). The lease is well inside
+    /// the few minutes Discord remembers a nonce, so a post delivered again after its deliverer died
+    /// is still recognised and not posted twice.
+    pub async fn claim_posts(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.write(move |c| {
+            // Writes already take one lock per batch; SKIP LOCKED keeps the claim right should they
+            // ever lock less (per guild), and SQLite's one writer needs nothing.
+            let ids: Vec<i64> = c
+                .prepare_cached(&format!(
+                    "SELECT outbox_id FROM outbox
+                     WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt <= ?1
+                       AND (lease_until IS NULL OR lease_until <= ?1)
+                     ORDER BY next_attempt, outbox_id LIMIT ?2{}",
+                    c.dialect().lock_rows()
+                ))?
+                .query_map(params![millis(now), limit as i64], |r| r.get(0))?
+                .collect::<super::sql::Result<_>>()?;
+            let mut lease = c.prepare_cached("UPDATE outbox SET lease_until = ?2 WHERE outbox_id = ?1")?;
+            let mut load = c.prepare_cached(&format!("{OUTBOX_SELECT} WHERE outbox_id = ?1"))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                lease.execute(params![id, millis(now + POST_LEASE)])?;
+                let mut rows = load.query([id])?;
+                if let Some(r) = rows.next()? {
+                    out.push(outbox_from_row(c, &r)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Undelivered posts whose next attempt is due, oldest first, leased or not (for inspection;
+    /// delivery takes them with [`Store::claim_posts`]).
     pub async fn due_posts(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxItem>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -337,7 +375,8 @@ impl Store {
     pub async fn next_post_attempt(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT MIN(next_attempt) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+                "SELECT MIN(CASE WHEN lease_until > next_attempt THEN lease_until ELSE next_attempt END) FROM outbox
+                 WHERE delivered_at IS NULL AND failed_at IS NULL",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )?
@@ -349,7 +388,8 @@ impl Store {
     pub async fn post_delivered(&self, id: i64, message_id: u64, now: DateTime<Utc>) -> Result<()> {
         self.write(move |c| {
             c.prepare_cached(
-                "UPDATE outbox SET delivered_at = ?2, message_id = ?3, attempts = attempts + 1 WHERE outbox_id = ?1",
+                "UPDATE outbox SET delivered_at = ?2, message_id = ?3, attempts = attempts + 1, lease_until = NULL
+                 WHERE outbox_id = ?1",
             )?
             .execute(params![id, millis(now), message_id as i64])?;
             Ok(())
@@ -368,10 +408,10 @@ impl Store {
         self.write(move |c| {
             match retry_at {
                 Some(at) => c
-                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE outbox_id = ?1")?
+                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL WHERE outbox_id = ?1")?
                     .execute(params![id, millis(at), error])?,
                 None => c
-                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE outbox_id = ?1")?
+                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3, lease_until = NULL WHERE outbox_id = ?1")?
                     .execute(params![id, millis(now), error])?,
             };
             Ok(())

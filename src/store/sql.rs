@@ -52,6 +52,15 @@ impl Dialect {
         }
     }
 
+    /// ` FOR UPDATE SKIP LOCKED` after a SELECT that takes rows for the writing transaction: other
+    /// transactions pass over them instead of waiting; nothing on SQLite, whose one writer is alone.
+    pub fn lock_rows(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Whether text `needle` occurs in text `haystack` (both SQL expressions), as a condition.
     pub fn contains(self, haystack: &str, needle: &str) -> String {
         match self {

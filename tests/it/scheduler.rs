@@ -221,3 +221,71 @@ async fn a_post_is_retried_through_a_long_outage_and_given_up_only_after_the_gra
     assert!(now - at("2026-03-30T07:00:00Z") <= chrono::Duration::hours(2), "given up within the grace window");
     assert!(lb.channel_messages(CHANNEL).len() == 1);
 }
+
+/// `n` posts to `CHANNEL`, each with its own nonce, queued at `now`.
+async fn queue_posts(app: &rally::app::App, n: usize, now: chrono::DateTime<chrono::Utc>) {
+    for i in 0..n {
+        let nonce = format!("race-{i}");
+        let post = rally::store::schedules::QueuedPost {
+            target: rally::store::schedules::PostTarget::Channel(CHANNEL),
+            body: serde_json::json!({"content": format!("post {i}"), "nonce": nonce, "enforce_nonce": true}),
+            files: Vec::new(),
+            nonce,
+            source: "test".into(),
+        };
+        assert!(app.queue_post(1, post, now).await.unwrap());
+    }
+}
+
+/// Discord's message-create requests the loopback received, by nonce.
+fn attempts_by_nonce(lb: &Loopback) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in lb
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("/channels/{CHANNEL}/messages")))
+    {
+        let nonce = r.body.as_ref().and_then(|b| b["nonce"].as_str()).unwrap_or_default().to_owned();
+        *out.entry(nonce).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_schedulers_on_one_database_attempt_each_post_once() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    let now = at("2026-03-27T08:00:00Z");
+    queue_posts(&t.app, 40, now).await;
+    // A second process's view of the same database.
+    let other = rally::app::App::open_at(&t.location()).unwrap();
+    let a = Scheduler::new(t.app.clone(), http(&lb.url()));
+    let b = Scheduler::new(other.clone(), http(&lb.url()));
+    let (ra, rb) = tokio::join!(a.tick(now), b.tick(now));
+    ra.unwrap();
+    rb.unwrap();
+    let attempts = attempts_by_nonce(&lb);
+    assert_eq!(attempts.len(), 40, "every post was attempted: {attempts:?}");
+    assert!(attempts.values().all(|n| *n == 1), "no post was attempted twice: {attempts:?}");
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 40);
+    assert!(t.app.store.posts(1).await.unwrap().iter().all(|p| p.delivered));
+}
+
+#[tokio::test]
+async fn a_post_whose_deliverer_died_is_delivered_by_another_after_the_lease_once() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    let now = at("2026-03-27T08:00:00Z");
+    queue_posts(&t.app, 3, now).await;
+    // One process takes the posts and dies before delivering them.
+    assert_eq!(t.app.claim_posts(now, 50).await.unwrap().len(), 3);
+    let other = rally::app::App::open_at(&t.location()).unwrap();
+    let b = Scheduler::new(other.clone(), http(&lb.url()));
+    // Within the lease the survivor leaves them alone, and sleeps until it ends.
+    let wake = b.tick(now + chrono::Duration::seconds(30)).await.unwrap();
+    assert!(lb.channel_messages(CHANNEL).is_empty());
+    assert_eq!(wake, Some(now + rally::store::schedules::POST_LEASE), "it wakes when the lease runs out");
+    b.tick(now + chrono::Duration::seconds(61)).await.unwrap();
+    assert_eq!(lb.channel_messages(CHANNEL).len(), 3);
+    assert!(attempts_by_nonce(&lb).values().all(|n| *n == 1));
+}

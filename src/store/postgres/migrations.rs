@@ -529,6 +529,10 @@ CREATE TABLE reviews (
 );
 CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open';
 "#,
+    // 12: outbox leases (SQLite's migration 12).
+    r#"
+ALTER TABLE outbox ADD COLUMN lease_until BIGINT;
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
