@@ -452,8 +452,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         return demo(cli.db).await;
     }
     if let Command::Bench { scale, out, data, crm_only } = &cli.command {
-        // The bench builds its own temporary databases; it never opens --db.
+        // The bench builds its own temporary SQLite databases; a PostgreSQL --db is where it loads
+        // the same org to measure side by side (a SQLite --db is not used).
+        let postgres = match &cli.db {
+            Some(Location::Postgres(url)) => Some(url.clone()),
+            _ => None,
+        };
         let options = rally::bench::BenchOptions {
+            postgres,
             scale: *scale,
             out: out.clone(),
             now: cli.now,

@@ -2,7 +2,6 @@
 //! generated day by day (weekdays busy, weekends quiet) and written with the store's bulk loader.
 //! Deterministic: the same scale and seed give the same data.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc, Weekday};
@@ -121,11 +120,17 @@ fn weight(day: NaiveDate) -> f64 {
     }
 }
 
-/// Creates the org in a new database at `path` and writes `activities` activities over the two
-/// years ending at `now`.
-pub async fn load(path: &Path, org: &Org, activities: u64, now: DateTime<Utc>, seed: u64) -> AppResult<Loaded> {
+/// Creates the org in a new database at `location` and writes `activities` activities over the
+/// two years ending at `now`.
+pub async fn load(
+    location: &crate::app::Location,
+    org: &Org,
+    activities: u64,
+    now: DateTime<Utc>,
+    seed: u64,
+) -> AppResult<Loaded> {
     let started = Instant::now();
-    let app = App::open(path)?;
+    let app = App::open_at(location)?;
     let mut all = org.guilds.clone();
     all.push(org.baseline.clone());
     let ids = app.store.bench_setup_org(all, now).await?;

@@ -6,6 +6,7 @@
 mod crm;
 mod data;
 mod measure;
+mod postgres;
 mod serve;
 
 use std::fmt::Write as _;
@@ -119,6 +120,9 @@ pub struct BenchOptions {
     pub data: Option<PathBuf>,
     /// Only the CRM figures.
     pub crm_only: bool,
+    /// A PostgreSQL URL (`--db postgres://...`): an empty database to load the same org into and
+    /// measure side by side with SQLite, plus the scale-out of several `rally serve`.
+    pub postgres: Option<String>,
 }
 
 /// The end of the synthetic two years when no `--now` is given.
@@ -145,7 +149,7 @@ async fn generate(
     now: DateTime<Utc>,
 ) -> AppResult<data::Loaded> {
     progress(&format!("generating {} activities ({} scale)", sizes.activities, scale.name()));
-    let loaded = data::load(big, org, sizes.activities, now, 1).await?;
+    let loaded = data::load(&big.into(), org, sizes.activities, now, 1).await?;
     progress(&format!(
         "  {} rows in {:.1} s ({:.0} rows/s)",
         loaded.rows,
@@ -154,7 +158,7 @@ async fn generate(
     ));
     let growth_rows = (sizes.activities / 100).max(1);
     progress(&format!("generating the growth data set ({growth_rows} activities)"));
-    data::load(growth, org, growth_rows, now, 2).await?;
+    data::load(&growth.into(), org, growth_rows, now, 2).await?;
     Ok(loaded)
 }
 
@@ -253,6 +257,14 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     drop(app);
     let db_bytes = file_size(&big);
 
+    let postgres_section = match &options.postgres {
+        Some(url) => {
+            let pg = postgres::run(url, &options, &org, &sizes, now, &growth).await?;
+            Some(pg.render(&queries, &logs, served.as_ref()))
+        }
+        None => None,
+    };
+
     progress(&format!(
         "CRM: backfill of {} activities from the loopback Pipedrive, then {} webhooks to /me",
         sizes.crm_activities, sizes.webhooks
@@ -282,6 +294,7 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
         crm,
     }
     .render();
+    let report = report + postgres_section.as_deref().unwrap_or_default();
     std::fs::write(&options.out, &report)
         .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
     Ok(report)

@@ -63,53 +63,120 @@ pub async fn run(
     n: usize,
     clients: usize,
 ) -> AppResult<ServeRun> {
+    let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
+    let load = ServeLoad { n, clients, instances: 1, first_id: 970_000_000_000_000_000 };
+    let run = run_instances(exe, db, org, now, load).await?;
+    let first = run.processes.first();
+    Ok(ServeRun {
+        load: run.load,
+        vm_hwm_kb: first.and_then(|p| p.vm_hwm_kb),
+        vm_rss_kb: first.and_then(|p| p.vm_rss_kb),
+        start: run.start,
+    })
+}
+
+/// One `rally serve` process of a scale-out run.
+pub struct Process {
+    /// CPU time (user + system) it spent during the measured load.
+    pub cpu: Duration,
+    pub vm_hwm_kb: Option<u64>,
+    pub vm_rss_kb: Option<u64>,
+}
+
+/// What a run of several `rally serve` on one database measured.
+pub struct ScaleRun {
+    pub instances: usize,
+    /// Every acknowledged `/log` of the measured load, whichever process answered it.
+    pub load: Load,
+    pub processes: Vec<Process>,
+    /// From spawning the last process to it listening.
+    pub start: Duration,
+}
+
+/// User + system CPU time of a process so far (Linux `/proc/PID/stat`, in clock ticks of 1/100 s,
+/// `USER_HZ` on every Linux this runs on); zero where there is no `/proc`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The load of a serve run: `n` signed `/log`s from `clients` concurrent clients spread evenly over
+/// `instances` processes, with interaction ids from `first_id` (a run that reuses ids would be
+/// answered "Already logged" from a read, not a write).
+#[derive(Clone, Copy, Debug)]
+pub struct ServeLoad {
+    pub n: usize,
+    pub clients: usize,
+    pub instances: usize,
+    pub first_id: u64,
+}
+
+/// Spawns `load.instances` `exe serve` processes on `db` (as `--db` takes it) and drives `load`.
+pub async fn run_instances(
+    exe: &Path,
+    db: &str,
+    org: &Org,
+    now: DateTime<Utc>,
+    load: ServeLoad,
+) -> AppResult<ScaleRun> {
+    let ServeLoad { n, clients, instances, first_id } = load;
     let key = SigningKey::from_bytes(&[7u8; 32]);
-    let spawned = Instant::now();
-    let mut child = Command::new(exe)
-        .arg("--db")
-        .arg(db)
-        .args(["--now", &now.to_rfc3339_opts(SecondsFormat::Secs, true), "serve", "--listen", "127.0.0.1:0"])
-        .args(["--public-key", &hex(key.verifying_key().as_bytes())])
-        // Nothing is deferred in this load, but should anything be, it must not reach discord.com.
-        .env("RALLY_DISCORD_API", "http://127.0.0.1:9")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| AppError::User(format!("cannot start {} serve: {e}", exe.display())))?;
-    let stderr = child.stderr.take();
-    let server = Server(child);
-    let pid = server.0.id();
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-    {
-        let log = log.clone();
-        // Keeps draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let Some(stderr) = stderr else { return };
-            let mut lines = BufReader::new(stderr).lines();
-            let first = lines.next().and_then(Result::ok).unwrap_or_default();
-            let _ = tx.send(first);
-            for line in lines.map_while(Result::ok) {
-                if let Ok(mut l) = log.lock()
-                    && l.len() < 20
-                {
-                    l.push(line);
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    let mut logs = Vec::new();
+    let mut start = Duration::ZERO;
+    for _ in 0..instances.max(1) {
+        let spawned = Instant::now();
+        let mut child = Command::new(exe)
+            .args(["--db", db])
+            .args(["--now", &now.to_rfc3339_opts(SecondsFormat::Secs, true), "serve", "--listen", "127.0.0.1:0"])
+            .args(["--public-key", &hex(key.verifying_key().as_bytes())])
+            // Nothing is deferred in this load, but should anything be, it must not reach discord.com.
+            .env("RALLY_DISCORD_API", "http://127.0.0.1:9")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| AppError::User(format!("cannot start {} serve: {e}", exe.display())))?;
+        let stderr = child.stderr.take();
+        servers.push(Server(child));
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        {
+            let log = log.clone();
+            // Keeps draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let Some(stderr) = stderr else { return };
+                let mut lines = BufReader::new(stderr).lines();
+                let first = lines.next().and_then(Result::ok).unwrap_or_default();
+                let _ = tx.send(first);
+                for line in lines.map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock()
+                        && l.len() < 20
+                    {
+                        l.push(line);
+                    }
                 }
-            }
-        });
+            });
+        }
+        logs.push(log);
+        let first = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .map_err(|_| AppError::User("rally serve did not start within 30 s".into()))?
+            .unwrap_or_default();
+        start = spawned.elapsed();
+        let base = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .ok_or_else(|| AppError::User(format!("rally serve did not start: {first}")))?
+            .to_string();
+        urls.push(format!("{base}/interactions"));
     }
-    let first = tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .map_err(|_| AppError::User("rally serve did not start within 30 s".into()))?
-        .unwrap_or_default();
-    let start = spawned.elapsed();
-    let base = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .ok_or_else(|| AppError::User(format!("rally serve did not start: {first}")))?
-        .to_string();
-    let url = format!("{base}/interactions");
 
     // Signed up front: signing is the client's cost, not the server's, and a signature stays
     // valid for five minutes, longer than any run.
@@ -123,7 +190,7 @@ pub async fn run(
                 let member =
                     payload::Member { user_id: *user as u64, username: name.clone(), roles: vec![], permissions: 0 };
                 let options = serde_json::json!([{"name": "kind", "type": 3, "value": "call"}]);
-                let id = 970_000_000_000_000_000u64 + i as u64;
+                let id = first_id + i as u64;
                 let body = payload::command(id, g.guild as u64, 1, &member, "log", options).to_string();
                 let sig = hex(&key.sign(format!("{stamp}{body}").as_bytes()).to_bytes());
                 (body, sig)
@@ -134,24 +201,33 @@ pub async fn run(
         .pool_max_idle_per_host(clients)
         .build()
         .map_err(|e| AppError::User(format!("cannot build the HTTP client: {e}")))?;
-    // Warm-up: opens the keep-alive connections and the server's reader pool.
-    let warm = drive(&client, &url, &stamp, requests.clone(), 0..warmup, clients).await;
+    // Warm-up: opens the keep-alive connections and the servers' reader pools.
+    let warm = drive(&client, &urls, &stamp, requests.clone(), 0..warmup, clients).await;
     if warm.latencies.is_empty() {
-        let log = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        let log = logs.iter().filter_map(|l| l.lock().ok().map(|l| l.join("\n"))).collect::<Vec<_>>().join("\n");
         return Err(AppError::User(format!(
             "rally serve answered no request: {} {log}",
             warm.first_failure.unwrap_or_default()
         )));
     }
-    let load = drive(&client, &url, &stamp, requests, warmup..warmup + n, clients).await;
-    let (vm_hwm_kb, vm_rss_kb) = memory_kb(pid);
-    drop(server);
-    Ok(ServeRun { load, vm_hwm_kb, vm_rss_kb, start })
+    let before: Vec<Duration> = servers.iter().map(|s| cpu_time(s.0.id())).collect();
+    let load = drive(&client, &urls, &stamp, requests, warmup..warmup + n, clients).await;
+    let processes = servers
+        .iter()
+        .zip(before)
+        .map(|(s, before)| {
+            let (vm_hwm_kb, vm_rss_kb) = memory_kb(s.0.id());
+            Process { cpu: cpu_time(s.0.id()).saturating_sub(before), vm_hwm_kb, vm_rss_kb }
+        })
+        .collect();
+    drop(servers);
+    Ok(ScaleRun { instances: instances.max(1), load, processes, start })
 }
 
+/// Sends requests `range` from `clients` concurrent clients, client `k` to `urls[k % urls.len()]`.
 async fn drive(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     stamp: &str,
     requests: Arc<Vec<(String, String)>>,
     range: std::ops::Range<usize>,
@@ -160,9 +236,10 @@ async fn drive(
     let next = Arc::new(AtomicUsize::new(range.start));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, url, stamp, requests, next, end) =
-            (client.clone(), url.to_string(), stamp.to_string(), requests.clone(), next.clone(), range.end);
+    for k in 0..clients {
+        let url = urls[k % urls.len()].clone();
+        let (client, stamp, requests, next, end) =
+            (client.clone(), stamp.to_string(), requests.clone(), next.clone(), range.end);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut failures = Vec::new();

@@ -295,7 +295,7 @@ impl Store {
             let base = "SELECT {g}, kind_id, SUM(quantity), SUM(points), SUM(COALESCE(amount, 0)) FROM activities
                         WHERE guild_id = ?1 AND local_day >= ?2 AND local_day < ?3 AND deleted_at IS NULL";
             let (sql, extra) = match scope {
-                RawScope::Member(u) => (format!("{base} AND user_id = ?4 GROUP BY kind_id"), Some(u)),
+                RawScope::Member(u) => (format!("{base} AND user_id = ?4 GROUP BY user_id, kind_id"), Some(u)),
                 RawScope::Team(t) => (format!("{base} AND team_id = ?4 GROUP BY user_id, kind_id"), Some(t)),
                 RawScope::Reps => (format!("{base} GROUP BY user_id, kind_id"), None),
                 RawScope::Teams => (format!("{base} GROUP BY team_id, kind_id"), None),

@@ -73,3 +73,49 @@ fn an_unknown_scale_is_refused_by_the_command_line() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("huge"));
 }
+
+#[test]
+fn a_tiny_bench_on_postgres_adds_replies_side_by_side_and_the_scale_out_of_three_instances() {
+    let Some(db) = rally::store::postgres::testing::scratch_database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("BENCH.md");
+    let run = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db.url(), "bench", "--scale", "tiny", "--out"])
+        .arg(&out)
+        .output()
+        .expect("rally bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    let section = stdout.split("## PostgreSQL, side by side with SQLite").nth(1).expect("the PostgreSQL section");
+    let replies: Vec<&str> =
+        section.lines().skip_while(|l| !l.starts_with("| reply")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    assert!(replies.len() >= 20, "every reply measured on both: {replies:#?}");
+    for row in &replies {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 8, "{row}");
+        assert!(cells[6].ends_with('x') && ["met", "**MISSED**"].contains(&cells[7].trim()), "{row}");
+        assert!(!cells[0].contains("⚠️"), "a reply was an error on PostgreSQL: {row}");
+    }
+    assert!(section.contains("| `/log` through `App::log`, 64 loggers |"), "{section}");
+    let scale: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| processes"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(scale.len(), 3, "1, 2 and 3 processes: {scale:#?}");
+    for (k, row) in scale.iter().enumerate() {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells[0].trim(), (k + 1).to_string(), "{row}");
+        assert_eq!(cells[4].trim(), "0", "no failed request: {row}");
+        assert_eq!(cells[5].split(", ").count(), k + 1, "CPU of every process: {row}");
+    }
+    // A second run into the same database is refused: it already holds the org.
+    let again = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["--db", db.url(), "bench", "--scale", "tiny", "--out"])
+        .arg(dir.path().join("again.md"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds one"), "{again:?}");
+}

@@ -1,0 +1,190 @@
+//! `rally bench --db postgres://...`: the same org loaded into a PostgreSQL database, the same
+//! replies and durable writes measured on it, side by side with SQLite's figures from the same run,
+//! and the scale-out of 1, 2 and 3 `rally serve` processes against it (issue 13).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::data::{self, Org};
+use super::measure::{self, Load, QueryFigure};
+use super::serve::{self, ScaleRun, ServeRun};
+use super::{BenchOptions, CONCURRENCY, Sizes, count, ms, progress, verdict};
+use crate::app::{App, AppError, AppResult, Location};
+
+/// Reply p99 on PostgreSQL may be at most this many times SQLite's (the issue's target).
+const P99_RATIO_TARGET: f64 = 2.0;
+
+/// Interaction ids of the scale-out runs: far from every other run's, one block per instance count.
+const SCALE_IDS: u64 = 960_000_000_000_000_000;
+
+/// What the PostgreSQL part measured.
+pub struct PgRun {
+    pub loaded: data::Loaded,
+    pub queries: Vec<QueryFigure>,
+    pub logs: Load,
+    pub scale: Vec<AppResult<ScaleRun>>,
+}
+
+/// Loads the org into the empty database `url` and measures it. `growth` is SQLite's small data
+/// set (the query runner times it too; only the PostgreSQL figures are used here).
+pub async fn run(
+    url: &str,
+    options: &BenchOptions,
+    org: &Org,
+    sizes: &Sizes,
+    now: DateTime<Utc>,
+    growth: &Path,
+) -> AppResult<PgRun> {
+    let location = Location::Postgres(url.to_owned());
+    if let Some(app) = App::open_existing_at(&location)?
+        && app.guild_exists(crate::domain::activity::Snowflake::new(org.main().guild as u64)?).await?
+    {
+        return Err(AppError::User(format!(
+            "rally bench loads its synthetic org into {location}, which already holds one: give it a new, empty \
+             database (createdb rally_bench_2, then --db postgres://.../rally_bench_2)"
+        )));
+    }
+    progress(&format!("PostgreSQL: loading {} activities into {location}", sizes.activities));
+    let loaded = data::load(&location, org, sizes.activities, now, 1).await?;
+    progress(&format!(
+        "  {} rows in {:.1} s ({:.0} rows/s)",
+        loaded.rows,
+        loaded.took.as_secs_f64(),
+        loaded.rows as f64 / loaded.took.as_secs_f64().max(1e-9)
+    ));
+    let app = App::open_at(&location)?;
+    let small = App::open(growth)?;
+    progress("PostgreSQL: queries through handlers::dispatch");
+    let queries = measure::queries(&app, &small, org, now, sizes.budget).await?;
+    drop(small);
+    progress(&format!("PostgreSQL: {} /log through App::log, {CONCURRENCY} loggers", sizes.logs));
+    let logs = measure::log_load(&app, org, now, sizes.logs, CONCURRENCY).await?;
+    drop(app);
+    let mut scale = Vec::new();
+    if let Some(exe) = &options.rally_exe {
+        for k in 1..=3usize {
+            progress(&format!(
+                "PostgreSQL: {k} rally serve, {} signed /log, {CONCURRENCY} clients",
+                sizes.serve_requests
+            ));
+            let first_id = SCALE_IDS + k as u64 * 100_000_000;
+            let load = serve::ServeLoad { n: sizes.serve_requests, clients: CONCURRENCY, instances: k, first_id };
+            scale.push(serve::run_instances(exe, url, org, now, load).await);
+        }
+    }
+    Ok(PgRun { loaded, queries, logs, scale })
+}
+
+fn p99_ratio(sqlite: Duration, postgres: Duration) -> f64 {
+    postgres.as_secs_f64() / sqlite.as_secs_f64().max(1e-9)
+}
+
+impl PgRun {
+    /// The section appended to the report: replies side by side, durable writes, scale-out.
+    pub fn render(
+        &self,
+        sqlite_queries: &[QueryFigure],
+        sqlite_logs: &Load,
+        sqlite_serve: Option<&AppResult<ServeRun>>,
+    ) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "\n## PostgreSQL, side by side with SQLite (same run, same data)\n");
+        let _ = writeln!(
+            s,
+            "The same synthetic org loaded into PostgreSQL ({} rows in {:.1} s, {} rows/s through the store's \
+             writer). Replies go through `handlers::dispatch` as on SQLite. Target: reply p99 at most {P99_RATIO_TARGET}x \
+             SQLite's.\n",
+            count(self.loaded.rows as f64),
+            self.loaded.took.as_secs_f64(),
+            count(self.loaded.rows as f64 / self.loaded.took.as_secs_f64().max(1e-9)),
+        );
+        s.push_str("| reply | period | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 | p99 ratio | verdict |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        let mut worst: f64 = 0.0;
+        for q in &self.queries {
+            let Some(lite) = sqlite_queries.iter().find(|l| l.command == q.command && l.period == q.period) else {
+                continue;
+            };
+            let ratio = p99_ratio(lite.big.p99, q.big.p99);
+            worst = worst.max(ratio);
+            let error = q.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {}{error} | {} | {} | {} | {} | {} | {ratio:.2}x | {} |",
+                q.command,
+                q.period,
+                ms(lite.big.median),
+                ms(lite.big.p99),
+                ms(q.big.median),
+                ms(q.big.p99),
+                verdict(Some(ratio <= P99_RATIO_TARGET && q.error.is_none())),
+            );
+        }
+        let _ = writeln!(s, "\nWorst p99 ratio: {worst:.2}x.\n");
+
+        let lite = measure::stats(sqlite_logs.latencies.clone());
+        let pg = measure::stats(self.logs.latencies.clone());
+        s.push_str("| durable writes | SQLite | PostgreSQL | ratio |\n| --- | --- | --- | --- |\n");
+        let _ = writeln!(
+            s,
+            "| `/log` through `App::log`, {CONCURRENCY} loggers | {}/s, p99 {} | {}/s, p99 {} | {:.2}x the throughput |",
+            count(sqlite_logs.per_second()),
+            ms(lite.p99),
+            count(self.logs.per_second()),
+            ms(pg.p99),
+            self.logs.per_second() / sqlite_logs.per_second().max(1e-9),
+        );
+        if let (Some(Ok(lite)), Some(Ok(one))) = (sqlite_serve, self.scale.first()) {
+            let (a, b) = (measure::stats(lite.load.latencies.clone()), measure::stats(one.load.latencies.clone()));
+            let _ = writeln!(
+                s,
+                "| `rally serve`, signed `/log` over HTTP, {CONCURRENCY} clients | {}/s, p99 {} | {}/s, p99 {} | {:.2}x the throughput |",
+                count(lite.load.per_second()),
+                ms(a.p99),
+                count(one.load.per_second()),
+                ms(b.p99),
+                one.load.per_second() / lite.load.per_second().max(1e-9),
+            );
+        }
+
+        let _ = writeln!(s, "\n### Scale-out: several `rally serve` on one PostgreSQL\n");
+        s.push_str(
+            "Clients spread evenly over the processes; every process, the load generator and PostgreSQL share this \
+             machine's cores. CPU is each `rally serve` process's user + system time during the measured load, as a \
+             share of one core over the run's wall time.\n\n",
+        );
+        s.push_str("| processes | throughput | median | p99 | failures | CPU per process | efficiency vs 1 |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+        let one = self.scale.first().and_then(|r| r.as_ref().ok()).map(|r| r.load.per_second());
+        for run in &self.scale {
+            match run {
+                Ok(r) => {
+                    let st = measure::stats(r.load.latencies.clone());
+                    let wall = r.load.wall.as_secs_f64().max(1e-9);
+                    let cpu: Vec<String> =
+                        r.processes.iter().map(|p| format!("{:.0} %", p.cpu.as_secs_f64() / wall * 100.0)).collect();
+                    let efficiency = one.map_or("-".into(), |one| {
+                        format!("{:.0} %", r.load.per_second() / (one * r.instances as f64).max(1e-9) * 100.0)
+                    });
+                    let _ = writeln!(
+                        s,
+                        "| {} | {}/s | {} | {} | {} | {} | {efficiency} |",
+                        r.instances,
+                        count(r.load.per_second()),
+                        ms(st.median),
+                        ms(st.p99),
+                        r.load.failures,
+                        cpu.join(", "),
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(s, "| - | not run: {e} | | | | | |");
+                }
+            }
+        }
+        s
+    }
+}
