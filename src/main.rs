@@ -1,5 +1,5 @@
 //! The `rally` command line: the operator's tools (import, export, report, guild settings, database
-//! backup and check). Parses arguments at the edge and calls the `app` layer; prints results.
+//! backup, copy and check). Parses arguments at the edge and calls the `app` layer; prints results.
 
 mod api_cli;
 mod crm_cli;
@@ -321,8 +321,26 @@ enum DbCommand {
         /// The new file to write; it must not exist yet.
         file: PathBuf,
     },
-    /// Integrity check, schema version, and rollups against a recomputation.
+    /// Integrity check, schema version, rollups against a recomputation, and the totals a copy keeps
+    /// (rows per table, live activities, points, amounts, deal values, rollup sums).
     Check,
+    /// Copy the whole database into another, SQLite or PostgreSQL either way (stop rally on FROM
+    /// first). Resumable: after an interruption, run the same command again to finish.
+    Copy {
+        /// The database to copy: a SQLite file (a path, or sqlite:PATH) or a postgres:// URL.
+        #[arg(value_parser = parse_db)]
+        from: Location,
+        /// Where to copy it: a new or empty SQLite file, or an existing, empty PostgreSQL database
+        /// (rally creates its tables); or the same TO as an interrupted copy of FROM.
+        #[arg(value_parser = parse_db)]
+        to: Location,
+        /// Rows per batch (one transaction each).
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=100_000), hide = true)]
+        batch_rows: u64,
+        /// Milliseconds to wait after each batch (tests kill the copy midway).
+        #[arg(long, default_value_t = 0, hide = true)]
+        batch_pause_ms: u64,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -470,6 +488,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         };
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Db { command: DbCommand::Copy { from, to, batch_rows, batch_pause_ms } } = &cli.command {
+        // A copy opens its two databases itself; --db plays no part.
+        let options = rally::app::db::CopyOptions {
+            batch_rows: usize::try_from(*batch_rows).unwrap_or(2000),
+            pause_after_batch: (*batch_pause_ms > 0).then(|| std::time::Duration::from_millis(*batch_pause_ms)),
+            ..Default::default()
+        };
+        return copy_database(from.clone(), to.clone(), options).await;
     }
     // Bad shard flags are refused before anything else happens: no database, no token, no poller.
     let shards = match &cli.command {
@@ -774,9 +801,58 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 }
             )
             .map_err(io)?;
+            let rows: Vec<String> = check.totals.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            writeln!(out, "rows: {}", rows.join(", ")).map_err(io)?;
+            let sums: Vec<String> = check.totals.sums.iter().map(|(what, n)| format!("{what} {n}")).collect();
+            writeln!(out, "totals: {}", sums.join(", ")).map_err(io)?;
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
+        Command::Db { command: DbCommand::Copy { .. } } => {}
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rally db copy FROM TO`: a bar on stderr when it is a terminal, a summary line on stdout.
+async fn copy_database(
+    from: Location,
+    to: Location,
+    options: rally::app::db::CopyOptions,
+) -> Result<ExitCode, AppError> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg:<20} {bar:30} {pos}/{len} rows ({per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let shown = bar.clone();
+    let result = rally::app::db::copy_database(from.clone(), to.clone(), options, move |p| {
+        if let Some(bar) = &shown {
+            bar.set_length(p.rows_total);
+            bar.set_position(p.rows_done);
+            bar.set_message(p.table.clone());
+        }
+    })
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    let rate = if summary.seconds > 0.0 { summary.rows_this_run as f64 / summary.seconds } else { 0.0 };
+    println!(
+        "copied {} tables, {} rows{} from {from} to {to} in {:.1} s ({:.0} rows/s)",
+        summary.tables,
+        summary.rows,
+        if summary.resumed {
+            format!(" ({} in this run, finishing an interrupted copy)", summary.rows_this_run)
+        } else {
+            String::new()
+        },
+        summary.seconds,
+        rate
+    );
     Ok(ExitCode::SUCCESS)
 }
 

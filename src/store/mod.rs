@@ -17,6 +17,7 @@ pub mod bench;
 mod cache;
 mod comp;
 pub mod competitions;
+pub mod copy;
 pub mod crm;
 mod deals;
 pub mod goals;
@@ -449,6 +450,26 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
+        self.submit(f)?.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`Store::write`] for a thread that is not an async task's (the database copy's): waits for
+    /// the commit by blocking. Never call it from an async task.
+    fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        self.submit(f)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `f` for the writer thread; the receiver gets its result once the batch it ran in is
+    /// committed (or refused).
+    fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
@@ -469,7 +490,7 @@ impl Store {
             .ok_or(StoreError::WriterGone)?
             .send(job)
             .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        Ok(rx)
     }
 
     /// Runs `f` on a pooled read-only connection on a blocking thread.

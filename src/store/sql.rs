@@ -170,6 +170,42 @@ impl ValueRef<'_> {
     }
 }
 
+/// A value owned, of the same five kinds as [`ValueRef`]: what a copy carries from one database to
+/// the other, read with `row.get::<_, Value>(i)` and bound as it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The value borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Self {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(t) => Value::Text(t.to_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
 /// Something a statement can bind as a parameter.
 pub trait ToValue {
     fn to_value(&self) -> ValueRef<'_>;
@@ -231,6 +267,12 @@ impl<T: ToValue + ?Sized> ToValue for &T {
 impl ToValue for ValueRef<'_> {
     fn to_value(&self) -> ValueRef<'_> {
         *self
+    }
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> ValueRef<'_> {
+        self.as_ref()
     }
 }
 
@@ -376,6 +418,13 @@ impl FromValue for Vec<u8> {
             ValueRef::Text(t) => Some(t.as_bytes().to_vec()),
             _ => None,
         }
+    }
+}
+
+impl FromValue for Value {
+    const EXPECTED: &'static str = "any value";
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
+        Some(v.into())
     }
 }
 

@@ -9,6 +9,7 @@ mod competitions;
 mod crm;
 mod crm_crash;
 mod csv_dialects;
+mod db_copy;
 mod deals;
 mod e2e;
 mod exclusions;
