@@ -61,16 +61,16 @@ pub(crate) fn content(answer: &Value) -> String {
     answer["data"]["content"].as_str().unwrap_or_default().to_string()
 }
 
-pub(crate) async fn points(db: &std::path::Path, user: u64) -> i64 {
-    let app = rally::app::App::open(db).unwrap();
+pub(crate) async fn points(db: &TestDb, user: u64) -> i64 {
+    let app = db.app();
     let r = app.report(id(GUILD), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
     r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
 }
 
 /// Starts the real `rally run` against the loopback and waits until it has identified.
-pub(crate) async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
+pub(crate) async fn rally_run(lb: &Loopback, db: &TestDb) -> Bot {
     let bot = Bot(Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["--db", db.to_str().unwrap(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
+        .args(["--db", &db.arg(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
         .env("DISCORD_TOKEN", "test-token")
         .env("RALLY_DISCORD_API", lb.url())
         .stdout(Stdio::null())
@@ -84,8 +84,7 @@ pub(crate) async fn rally_run(lb: &Loopback, db: &std::path::Path) -> Bot {
 #[tokio::test]
 async fn rally_run_registers_and_answers_every_kind_of_interaction_through_serenity() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     let _bot = rally_run(&lb, &db).await;
     lb.wait_for(|r| r.method == "PUT" && r.path.ends_with(&format!("/guilds/{GUILD}/commands")), WAIT)
         .await
@@ -145,8 +144,7 @@ async fn rally_run_registers_and_answers_every_kind_of_interaction_through_seren
 #[tokio::test]
 async fn goals_deals_forecast_and_commission_work_through_serenity() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     let _bot = rally_run(&lb, &db).await;
     let boss = manager(9);
     let mut id = 100;
@@ -222,9 +220,9 @@ impl Served {
     }
 }
 
-pub(crate) async fn serve(db: &std::path::Path, api: &str) -> Served {
+pub(crate) async fn serve(db: &TestDb, api: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["--db", db.to_str().unwrap(), "--now", NOW, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--db", &db.arg(), "--now", NOW, "serve", "--listen", "127.0.0.1:0"])
         .args(["--public-key", &hex(key().verifying_key().as_bytes())])
         .env("RALLY_DISCORD_API", api)
         .stdout(Stdio::null())
@@ -240,8 +238,7 @@ pub(crate) async fn serve(db: &std::path::Path, api: &str) -> Served {
 #[tokio::test]
 async fn rally_serve_verifies_signatures_and_answers_in_the_http_body() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     let s = serve(&db, &lb.url()).await;
 
     assert_eq!(s.client.get(format!("{}/healthz", s.base)).send().await.unwrap().text().await.unwrap(), "ok");
@@ -303,9 +300,9 @@ async fn rally_serve_verifies_signatures_and_answers_in_the_http_body() {
 
 #[test]
 fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_add_up() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("demo.db");
-    let db = db.to_str().expect("utf-8 path");
+    let test_db = TestDb::new();
+    let db_arg = test_db.arg();
+    let db = db_arg.as_str();
     let out = Command::new(env!("CARGO_BIN_EXE_rally")).args(["--db", db, "demo"]).output().expect("rally demo runs");
     let transcript = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -65,6 +65,42 @@ impl TestApp {
     }
 }
 
+/// A fresh, empty database for tests that run the `rally` binary on it (`rally run`, `rally serve`,
+/// `rally demo`): a SQLite file in a temporary directory, or a scratch PostgreSQL database when
+/// `RALLY_TEST_BACKEND=postgres`. Dropped (the directory removed, the database dropped) with it.
+pub struct TestDb {
+    dir: tempfile::TempDir,
+    postgres: Option<rally::store::postgres::testing::ScratchDatabase>,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let postgres = on_postgres().then(|| {
+            rally::store::postgres::testing::scratch_database()
+                .expect("RALLY_TEST_BACKEND=postgres needs RALLY_TEST_POSTGRES (see the README's tests section)")
+        });
+        TestDb { dir, postgres }
+    }
+
+    /// The database as `--db` takes it.
+    pub fn arg(&self) -> String {
+        match &self.postgres {
+            Some(db) => db.url().to_owned(),
+            None => self.dir.path().join("rally.db").display().to_string(),
+        }
+    }
+
+    pub fn location(&self) -> rally::app::Location {
+        rally::app::Location::parse(&self.arg()).expect("a test location")
+    }
+
+    /// The app on it, as the binary would open it.
+    pub fn app(&self) -> App {
+        App::open_at(&self.location()).expect("open store")
+    }
+}
+
 pub fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     if on_postgres() {

@@ -9,7 +9,7 @@ use rally::domain::activity::Snowflake;
 use rally::handlers::{Action, HANDLED, Invocation, MANAGE_GUILD, Message, Response, cmdline, dispatch, manifests};
 use serde_json::{Value, json};
 
-use crate::helpers::at;
+use crate::helpers::{TestDb, at};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
@@ -444,8 +444,8 @@ fn invocation_by(id: u64, user: u64, user_name: &str, line: &str, focused: Optio
 
 /// A guild where every command has something to act on: team Alpha with rep 42, who logged a call
 /// and has an open deal, Acme.
-async fn seeded_app(dir: &Path) -> App {
-    let app = App::open(dir.join("rally.db")).expect("open store");
+async fn seeded_app(db: &TestDb) -> App {
+    let app = db.app();
     for (id, line) in [
         (1, "/team create name:Alpha"),
         (2, "/team add team:Alpha user:<@42>"),
@@ -510,8 +510,8 @@ async fn every_command_and_subcommand_reaches_its_handler_and_answers_within_dis
     let mut ran = 0;
     for entry in entries() {
         let line = command_line(&entry, None);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let app = seeded_app(dir.path()).await;
+        let db = TestDb::new();
+        let app = seeded_app(&db).await;
         let inv = match invocation(100, &line, None) {
             Ok(inv) => inv,
             Err(e) => {
@@ -539,8 +539,8 @@ async fn every_command_and_subcommand_reaches_its_handler_and_answers_within_dis
 
 #[tokio::test]
 async fn every_autocomplete_option_offers_suggestions_within_discords_limits() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = seeded_app(dir.path()).await;
+    let db = TestDb::new();
+    let app = seeded_app(&db).await;
     let mut problems = Vec::new();
     for entry in entries() {
         for opt in entry.options.iter().filter(|o| o["autocomplete"] == true) {
@@ -581,8 +581,8 @@ fn long_team(i: usize) -> String {
 /// A guild at the edge of what rally allows: 30 teams with 100-character names, 33 activity kinds
 /// with 32-character names and 60 reps with 32-character names who logged a little of everything.
 /// Replies that list teams, reps or kinds are where Discord's limits bite.
-async fn crowded_app(dir: &Path) -> App {
-    let app = App::open(dir.join("rally.db")).expect("open store");
+async fn crowded_app(db: &TestDb) -> App {
+    let app = db.app();
     let mut id = 1_000;
     let mut run = |user: u64, name: String, line: String| {
         id += 1;
@@ -623,8 +623,8 @@ async fn crowded_app(dir: &Path) -> App {
 
 #[tokio::test]
 async fn replies_in_a_crowded_guild_still_fit_discords_limits() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = crowded_app(dir.path()).await;
+    let db = TestDb::new();
+    let app = crowded_app(&db).await;
     let mut lines: Vec<(String, Option<String>)> = Vec::new();
     for entry in entries() {
         lines.push((command_line(&entry, None), None));

@@ -9,7 +9,7 @@ use rally::loopback::payload;
 use serde_json::Value;
 
 use super::e2e::{Bot, WAIT, loopback, rally_run, serve};
-use super::helpers::{at, log_req, message_text, spawn_app, when};
+use super::helpers::{TestDb, at, log_req, message_text, spawn_app, when};
 
 const GUILD: u64 = 4_200_000_000_000_001;
 const NOW: &str = "2026-11-26T15:00:00Z";
@@ -161,8 +161,8 @@ fn next_button(body: &Value) -> String {
         .to_string()
 }
 
-async fn seeded(db: &std::path::Path) {
-    let app = App::open(db).unwrap();
+async fn seeded(db: &TestDb) {
+    let app = db.app();
     for rep in 1..=20u64 {
         let req = when(log_req(super::e2e::GUILD, rep, "call", rep as i64, &format!("s{rep}")), "2026-11-26T09:00:00Z");
         app.log(req, at(super::e2e::NOW)).await.unwrap();
@@ -176,8 +176,7 @@ fn rep(n: u64) -> payload::Member {
 #[tokio::test]
 async fn a_page_turns_in_place_through_serenitys_gateway_client() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     seeded(&db).await;
     let _bot: Bot = rally_run(&lb, &db).await;
     let board = lb.interact(super::e2e::command(1, &rep(3), "/leaderboard"), WAIT).await.unwrap();
@@ -196,8 +195,7 @@ async fn a_page_turns_in_place_through_serenitys_gateway_client() {
 #[tokio::test]
 async fn a_page_turns_in_place_through_the_http_endpoint() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     seeded(&db).await;
     let s = serve(&db, &lb.url()).await;
     let board = s.signed(&super::e2e::command(1, &rep(3), "/leaderboard")).await;

@@ -279,8 +279,7 @@ async fn under_money_managers_a_rep_running_forecast_or_funnel_sees_no_team_mone
 async fn through_serenity_a_rep_under_money_managers_reads_their_own_commission_and_goals_but_not_the_teams_amounts() {
     use crate::e2e::{WAIT, command, content, loopback, manager, rally_run, rep};
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = crate::helpers::TestDb::new();
     let _bot = rally_run(&lb, &db).await;
     let boss = manager(MANAGER);
     let mut id = 100;

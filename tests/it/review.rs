@@ -470,8 +470,7 @@ async fn a_manager_approves_a_flagged_entry_by_pressing_its_button_through_seren
     use rally::loopback::payload;
 
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = crate::helpers::TestDb::new();
     let _bot = rally_run(&lb, &db).await;
     let logged = lb.interact(command(1, &rep(42), "/log kind:call count:30"), WAIT).await.unwrap();
     assert!(content(&logged.body).contains("🔎 Flagged for a manager's review"), "{}", logged.body);
