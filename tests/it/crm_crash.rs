@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::helpers::TestDb;
 use chrono::{DateTime, Utc};
-use rally::app::App;
 use rally::app::crm::{ConnectRequest, secret_hash};
 use rally::crm::pipedrive::Pipedrive;
 use rally::domain::crm::{Provider, Secret};
@@ -41,8 +41,8 @@ impl Lcg {
 }
 
 /// Calls counted for every member over the whole year, and whether the rollups match.
-async fn counted(db: &std::path::Path) -> (i64, bool) {
-    let app = App::open(db).unwrap();
+async fn counted(db: &TestDb) -> (i64, bool) {
+    let app = db.app();
     let settings = app.settings(id(GUILD)).await.unwrap();
     let year = Period::resolve(&PeriodSpec::ThisYear, &settings, at(NOW)).unwrap();
     let mut total = 0;
@@ -55,8 +55,8 @@ async fn counted(db: &std::path::Path) -> (i64, bool) {
 }
 
 /// A guild connected to `pd`, its users linked, in the database at `db`.
-async fn connect(pd: &PipedriveLoopback, db: &std::path::Path, webhook: Option<(&str, &str)>) {
-    let app = App::open(db).unwrap();
+async fn connect(pd: &PipedriveLoopback, db: &TestDb, webhook: Option<(&str, &str)>) {
+    let app = db.app();
     let client = Pipedrive::new(&pd.url(), Secret::new(PdOptions::default().token));
     let request = ConnectRequest {
         guild: GUILD as i64,
@@ -112,10 +112,10 @@ async fn company(activities: u64) -> PipedriveLoopback {
     pd
 }
 
-fn sync(db: &std::path::Path) -> Child {
+fn sync(db: &TestDb) -> Child {
     Command::new(env!("CARGO_BIN_EXE_rally"))
         .arg("--db")
-        .arg(db)
+        .arg(db.arg())
         .args(["--now", NOW, "crm", "sync", "--guild", &GUILD.to_string()])
         .env_remove("RALLY_DB")
         .stdout(Stdio::null())
@@ -127,8 +127,7 @@ fn sync(db: &std::path::Path) -> Child {
 /// `latest_kill_ms`: kills land between 30 ms and this after the start, while the pass runs.
 async fn backfill_run(kills: u64, activities: u64, latest_kill_ms: u64, seed: u64) {
     let pd = company(activities).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crm.db");
+    let db = TestDb::new();
     connect(&pd, &db, None).await;
     let mut rng = Lcg(seed);
     let mut killed = 0;
@@ -155,7 +154,7 @@ async fn backfill_run(kills: u64, activities: u64, latest_kill_ms: u64, seed: u6
 }
 
 /// `rally serve` on `db`; returns the child and its base URL.
-fn serve(db: &std::path::Path) -> (Child, String) {
+fn serve(db: &TestDb) -> (Child, String) {
     let key: String = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
         .verifying_key()
         .as_bytes()
@@ -164,7 +163,7 @@ fn serve(db: &std::path::Path) -> (Child, String) {
         .collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rally"))
         .arg("--db")
-        .arg(db)
+        .arg(db.arg())
         .args(["--now", NOW, "serve", "--listen", "127.0.0.1:0", "--public-key", &key, "--crm-sync-every", "3600"])
         .env_remove("RALLY_DB")
         .env_remove("DISCORD_TOKEN")
@@ -212,8 +211,7 @@ fn put_events(pd: &PipedriveLoopback, events: std::ops::Range<u64>) {
 
 async fn webhook_run(kills: u64, per_burst: u64, seed: u64) {
     let pd = company(0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crm.db");
+    let db = TestDb::new();
     connect(&pd, &db, Some(("rally-test", "burst-password"))).await;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let mut rng = Lcg(seed);
@@ -253,7 +251,7 @@ async fn webhook_run(kills: u64, per_burst: u64, seed: u64) {
         let (counted_now, exact) = counted(&db).await;
         assert!(exact, "rollups differ after a kill");
         if counted_now < acknowledged.len() as i64 {
-            let app = App::open(&db).unwrap();
+            let app = db.app();
             let status = app.crm_status(GUILD as i64).await.unwrap();
             panic!(
                 "an acknowledged event was lost: {counted_now} counted, {} acknowledged; {status:?}",
