@@ -611,14 +611,40 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// A stable 64-bit FNV-1a fingerprint of a migration's text, for the append-only check.
+#[cfg(test)]
+fn fingerprint(sql: &str) -> u64 {
+    sql.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The append-only check of a migration list against its lock file, for both backends: every
+/// locked line still matches its migration (`first` is the version of `migrations[0]`), none was
+/// removed, and the lines of new migrations are named for `lock_path`.
+#[cfg(test)]
+pub(crate) fn check_lock(lock: &str, migrations: &[&str], first: usize, lock_path: &str) {
+    let locked: Vec<&str> = lock.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+    assert!(
+        locked.len() <= migrations.len(),
+        "a migration was removed: {lock_path} lists {} but the code has {}",
+        locked.len(),
+        migrations.len()
+    );
+    let line = |k: usize| format!("{} {:016x}", first + k, fingerprint(migrations[k]));
+    for (k, locked) in locked.iter().enumerate() {
+        assert_eq!(
+            locked.trim(),
+            line(k),
+            "migration {} changed after it shipped; add a new migration instead",
+            first + k
+        );
+    }
+    let missing: Vec<String> = (locked.len()..migrations.len()).map(line).collect();
+    assert!(missing.is_empty(), "append these lines to {lock_path}:\n{}", missing.join("\n"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A stable 64-bit FNV-1a fingerprint of a migration's text, for the append-only check.
-    fn fingerprint(sql: &str) -> u64 {
-        sql.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
-    }
 
     const LOCK: &str = include_str!("migrations.lock");
 
@@ -690,21 +716,7 @@ mod tests {
 
     #[test]
     fn shipped_migrations_are_never_edited_only_appended() {
-        let locked: Vec<&str> = LOCK.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
-        assert!(
-            locked.len() <= MIGRATIONS.len(),
-            "a migration was removed: migrations.lock lists {} but the code has {}",
-            locked.len(),
-            MIGRATIONS.len()
-        );
-        for (i, line) in locked.iter().enumerate() {
-            let want = format!("{} {:016x}", i + 1, fingerprint(MIGRATIONS[i]));
-            assert_eq!(line.trim(), want, "migration {} changed after it shipped; add a new migration instead", i + 1);
-        }
-        let missing: Vec<String> = (locked.len()..MIGRATIONS.len())
-            .map(|i| format!("{} {:016x}", i + 1, fingerprint(MIGRATIONS[i])))
-            .collect();
-        assert!(missing.is_empty(), "append these lines to src/store/migrations.lock:\n{}", missing.join("\n"));
+        check_lock(LOCK, MIGRATIONS, 1, "src/store/migrations.lock");
     }
 
     #[test]

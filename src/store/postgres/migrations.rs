@@ -639,40 +639,11 @@ mod tests {
     use super::*;
     use crate::store::postgres::testing::scratch_database;
 
-    /// A stable 64-bit FNV-1a fingerprint of a migration's text, for the append-only check: the
-    /// same function as SQLite's, so both lock files read alike.
-    fn fingerprint(sql: &str) -> u64 {
-        sql.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
-    }
-
     const LOCK: &str = include_str!("migrations.lock");
 
     #[test]
     fn shipped_migrations_are_never_edited_only_appended() {
-        let locked: Vec<&str> = LOCK.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
-        assert!(
-            locked.len() <= MIGRATIONS.len(),
-            "a migration was removed: migrations.lock lists {} but the code has {}",
-            locked.len(),
-            MIGRATIONS.len()
-        );
-        for (k, line) in locked.iter().enumerate() {
-            let want = format!("{} {:016x}", BASELINE + k, fingerprint(MIGRATIONS[k]));
-            assert_eq!(
-                line.trim(),
-                want,
-                "migration {} changed after it shipped; add a new migration instead",
-                BASELINE + k
-            );
-        }
-        let missing: Vec<String> = (locked.len()..MIGRATIONS.len())
-            .map(|k| format!("{} {:016x}", BASELINE + k, fingerprint(MIGRATIONS[k])))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "append these lines to src/store/postgres/migrations.lock:\n{}",
-            missing.join("\n")
-        );
+        crate::store::migrations::check_lock(LOCK, MIGRATIONS, BASELINE, "src/store/postgres/migrations.lock");
     }
 
     #[test]
