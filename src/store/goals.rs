@@ -275,7 +275,7 @@ impl Store {
                  ORDER BY g.scope, g.subject_id, g.metric"
             ))?;
             let mut out = Vec::with_capacity(periods.len());
-            for (period, first_day) in periods {
+            for &(period, first_day) in &periods {
                 let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], version_from_row)?;
                 out.push(collect(rows)?);
             }
@@ -304,7 +304,7 @@ impl Store {
             ))?;
             let mut read = MemberGoalRead::default();
             let mut goal_ranges = Vec::new();
-            for (period, first_day, end_day) in periods {
+            for &(period, first_day, end_day) in &periods {
                 let mut both = |scope: &str, subject: i64| -> Result<Vec<GoalVersion>> {
                     let at = day_number(first_day);
                     collect(stmt.query_map(params![guild, period.as_str(), at, subject, scope], version_from_row)?)
@@ -327,7 +327,7 @@ impl Store {
             distinct.extend(goal_ranges.iter().flatten().copied());
             distinct.sort_unstable();
             distinct.dedup();
-            let totals = super::kpis::member_totals(c, guild, user, distinct.clone())?;
+            let totals = super::kpis::member_totals(c, guild, user, &distinct)?;
             let of = |range: &(NaiveDate, NaiveDate)| {
                 distinct.binary_search(range).ok().and_then(|i| totals.get(i).cloned()).unwrap_or_default()
             };

@@ -139,7 +139,7 @@ impl Store {
             Ok(c.prepare_cached(
                 "SELECT key_id, guild_id, prefix FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
             )?
-            .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?)
         })
         .await

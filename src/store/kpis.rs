@@ -263,11 +263,11 @@ pub(super) fn member_totals(
     c: &Db,
     guild: i64,
     user: i64,
-    ranges: Vec<(NaiveDate, NaiveDate)>,
+    ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<Vec<MemberRows>> {
     let names = kind_names(c, guild)?;
     let mut out = Vec::with_capacity(ranges.len());
-    for (first, end) in ranges {
+    for &(first, end) in ranges {
         let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
         for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
             let e = by_kind.entry(kind).or_default();
@@ -437,7 +437,7 @@ impl Store {
         user: i64,
         ranges: Vec<(NaiveDate, NaiveDate)>,
     ) -> Result<Vec<MemberRows>> {
-        self.read(move |c| member_totals(c, guild, user, ranges)).await
+        self.read(move |c| member_totals(c, guild, user, &ranges)).await
     }
 
     /// The local days in [first, end) on which each member logged anything (for streaks).

@@ -130,7 +130,7 @@ impl Store {
                  WHERE guild_id = ?1 AND scope = ?2 AND subject_id = ?3 AND first_day >= ?4",
             )?;
             let mut out = BTreeSet::new();
-            for subject in subjects {
+            for subject in &subjects {
                 let rows =
                     stmt.query_map(params![guild, subject.scope(), subject.subject_id(), day_number(since)], |r| {
                         Ok(unique_key(

@@ -511,7 +511,7 @@ impl Store {
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         let _slot = self.inner.read_slots.acquire().await.map_err(|_| StoreError::WriterGone)?;
         let store = self.clone();
@@ -520,25 +520,20 @@ impl Store {
             .map_err(|e| StoreError::Migration(format!("read task failed: {e}")))?
     }
 
-    fn read_blocking<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    fn read_blocking<T>(&self, f: impl Fn(&Db) -> Result<T>) -> Result<T> {
         let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop()).filter(|c| !c.is_broken());
         let conn = match pooled {
             Some(c) => c,
-            None => match &self.inner.location {
-                Location::Sqlite(path) => {
-                    let c = Connection::open_with_flags(
-                        path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-                    configure(&c)?;
-                    c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                    Db::sqlite(c)
-                }
-                Location::Postgres(url) => pg_connect(url)?,
-            },
+            None => self.new_reader()?,
         };
-        let result = f(&conn);
+        let mut result = f(&conn);
+        let mut conn = conn;
+        // A connection the server closed since it was pooled (a restart, a failover, an admin):
+        // the read runs once more on a new one. A read changes nothing, so running it twice is safe.
+        if result.is_err() && conn.is_broken() {
+            conn = self.new_reader()?;
+            result = f(&conn);
+        }
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READERS
             && !conn.is_broken()
@@ -546,6 +541,23 @@ impl Store {
             pool.push(conn);
         }
         result
+    }
+
+    /// A new read connection: read-only on SQLite, with a small page cache.
+    fn new_reader(&self) -> Result<Db> {
+        match &self.inner.location {
+            Location::Sqlite(path) => {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+                configure(&c)?;
+                c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+                Ok(Db::sqlite(c))
+            }
+            Location::Postgres(url) => pg_connect(url),
+        }
     }
 }
 
@@ -629,7 +641,21 @@ fn writer_loop(mut conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState, reconnect:
             }
         }
         let mut completions = Vec::with_capacity(batch.len());
-        let began = conn.execute_batch(&begin);
+        let mut began = conn.execute_batch(&begin);
+        // The server closed the connection while it was idle (a restart, a failover): no job has
+        // run yet, so the batch begins again on a new connection.
+        if began.is_err()
+            && conn.is_broken()
+            && let Some(reconnect) = reconnect
+        {
+            match reconnect() {
+                Ok(c) => {
+                    conn = c;
+                    began = conn.execute_batch(&begin);
+                }
+                Err(e) => tracing::error!(error = %e, "the database connection was lost and cannot be made again"),
+            }
+        }
         if let Err(e) = began {
             let message = e.to_string();
             for job in batch {

@@ -111,3 +111,43 @@ async fn a_removed_row_logged_again_one_by_one_as_an_import_comes_back_and_a_cha
     let r = t.app.report(id(1), &rally::domain::period::PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
     assert_eq!(r.totals.points, 5);
 }
+
+/// Ends every other connection to the PostgreSQL database at `url`, as a server restart or a
+/// failover would, and returns how many it ended.
+async fn end_connections(url: &str) -> i64 {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("an admin connection");
+        admin
+            .query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .expect("the connections end")
+            .get(0)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn on_postgres_logs_and_reads_go_on_after_the_server_closes_every_connection() {
+    let Some(db) = rally::store::postgres::testing::scratch_database() else { return };
+    let app = rally::app::App::open_at(&rally::app::Location::Postgres(db.url().to_owned())).unwrap();
+    app.log(log_req(1, 101, "call", 2, "before"), at(NOW)).await.unwrap();
+    let week = rally::domain::period::PeriodSpec::ThisWeek;
+    assert_eq!(app.report(id(1), &week, None, at(NOW)).await.unwrap().members[0].points, 2);
+    let ended = end_connections(db.url()).await;
+    assert!(ended >= 2, "the writer and a reader were connected: {ended}");
+    // Neither the next write nor the next read sees the lost connections: both start over on new
+    // ones (no job had run on the writer's; a read changes nothing, so it runs again).
+    let logged = app.log(log_req(1, 101, "call", 3, "after"), at(NOW)).await.expect("the next /log is stored");
+    assert!(!logged.duplicate);
+    assert_eq!(app.report(id(1), &week, None, at(NOW)).await.unwrap().members[0].points, 5);
+    // And again, with the new connections ended too.
+    end_connections(db.url()).await;
+    assert_eq!(app.report(id(1), &week, None, at(NOW)).await.unwrap().members[0].points, 5);
+    app.log(log_req(1, 101, "call", 1, "again"), at(NOW)).await.expect("and the one after");
+    assert!(app.store.verify_rollups(None).await.unwrap().is_empty());
+}
