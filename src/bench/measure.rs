@@ -151,7 +151,24 @@ pub struct Budget {
     pub min: usize,
 }
 
-async fn repeat<F, Fut>(budget: Budget, mut f: F) -> AppResult<(Stats, Option<String>)>
+/// The cost of a read through the store and of each statement in it: median and p99 of a read of
+/// one `SELECT 1`, and of a read of ten.
+pub async fn round_trips(app: &App, budget: Budget) -> AppResult<(Stats, Stats)> {
+    let store = &app.store;
+    let (one, _) = repeat(budget, || async move {
+        store.bench_statements(1).await?;
+        Ok(None)
+    })
+    .await?;
+    let (ten, _) = repeat(budget, || async move {
+        store.bench_statements(10).await?;
+        Ok(None)
+    })
+    .await?;
+    Ok((one, ten))
+}
+
+pub(crate) async fn repeat<F, Fut>(budget: Budget, mut f: F) -> AppResult<(Stats, Option<String>)>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = AppResult<Option<String>>>,

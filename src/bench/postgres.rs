@@ -23,6 +23,8 @@ const SCALE_IDS: u64 = 960_000_000_000_000_000;
 /// What the PostgreSQL part measured.
 pub struct PgRun {
     pub loaded: data::Loaded,
+    /// A read of 1 and of 10 `SELECT 1`, on SQLite (the growth database) and on PostgreSQL.
+    pub round_trips: [(measure::Stats, measure::Stats); 2],
     pub queries: Vec<QueryFigure>,
     pub logs: Load,
     pub scale: Vec<AppResult<ScaleRun>>,
@@ -57,6 +59,9 @@ pub async fn run(
     ));
     let app = App::open_at(&location)?;
     let small = App::open(growth)?;
+    progress("PostgreSQL: statement round trips (SELECT 1), SQLite and PostgreSQL");
+    let round_trips =
+        [measure::round_trips(&small, sizes.budget).await?, measure::round_trips(&app, sizes.budget).await?];
     progress("PostgreSQL: queries through handlers::dispatch");
     let queries = measure::queries(&app, &small, org, now, sizes.budget).await?;
     drop(small);
@@ -75,7 +80,7 @@ pub async fn run(
             scale.push(serve::run_instances(exe, url, org, now, load).await);
         }
     }
-    Ok(PgRun { loaded, queries, logs, scale })
+    Ok(PgRun { loaded, round_trips, queries, logs, scale })
 }
 
 fn p99_ratio(sqlite: Duration, postgres: Duration) -> f64 {
@@ -124,6 +129,31 @@ impl PgRun {
             );
         }
         let _ = writeln!(s, "\nWorst p99 ratio: {worst:.2}x.\n");
+        s.push_str(
+            "Where a reply's time goes: a read through the store (a blocking thread, a pooled connection) of one \
+             `SELECT 1`, and of ten; the difference over nine is one statement's round trip.\n\n",
+        );
+        s.push_str("| read | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 |\n| --- | --- | --- | --- | --- |\n");
+        let [(lite_one, lite_ten), (pg_one, pg_ten)] = &self.round_trips;
+        for (label, lite, pg) in [("1 statement", lite_one, pg_one), ("10 statements", lite_ten, pg_ten)] {
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {} |",
+                ms(lite.median),
+                ms(lite.p99),
+                ms(pg.median),
+                ms(pg.p99)
+            );
+        }
+        let per = |one: &measure::Stats, ten: &measure::Stats| {
+            format!("{:.1} µs", ten.median.saturating_sub(one.median).as_secs_f64() * 1e6 / 9.0)
+        };
+        let _ = writeln!(
+            s,
+            "| one more statement (median) | {} | | {} | |\n",
+            per(lite_one, lite_ten),
+            per(pg_one, pg_ten)
+        );
 
         let lite = measure::stats(sqlite_logs.latencies.clone());
         let pg = measure::stats(self.logs.latencies.clone());

@@ -232,6 +232,19 @@ impl Store {
         .await
     }
 
+    /// `n` trivial statements (`SELECT 1`) on one pooled read connection, in one read: what a
+    /// statement costs through the store's read path with no table in it (the bench's round-trip
+    /// figure; a read of 1 and a read of 10 tell the read's own cost from each statement's).
+    pub async fn bench_statements(&self, n: usize) -> Result<()> {
+        self.read(move |c| {
+            for _ in 0..n {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Row counts of activities and day rollups, for describing the data set.
     pub async fn bench_counts(&self) -> Result<(i64, i64)> {
         self.read(|c| {
