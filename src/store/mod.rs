@@ -83,6 +83,11 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database connection was lost underneath ([`sql::Error::connection_lost`]).
+    pub fn connection_lost(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.connection_lost())
+    }
+
     pub fn rule(message: impl Into<String>) -> Self {
         StoreError::Rule(DomainError::invalid(message))
     }
@@ -530,13 +535,14 @@ impl Store {
         let mut conn = conn;
         // A connection the server closed since it was pooled (a restart, a failover, an admin):
         // the read runs once more on a new one. A read changes nothing, so running it twice is safe.
-        if result.is_err() && conn.is_broken() {
+        if result.as_ref().is_err_and(|e| e.connection_lost()) || (result.is_err() && conn.is_broken()) {
             conn = self.new_reader()?;
             result = f(&conn);
         }
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READERS
             && !conn.is_broken()
+            && !result.as_ref().is_err_and(|e| e.connection_lost())
         {
             pool.push(conn);
         }
@@ -644,8 +650,7 @@ fn writer_loop(mut conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState, reconnect:
         let mut began = conn.execute_batch(&begin);
         // The server closed the connection while it was idle (a restart, a failover): no job has
         // run yet, so the batch begins again on a new connection.
-        if began.is_err()
-            && conn.is_broken()
+        if began.as_ref().is_err_and(|e| e.connection_lost() || conn.is_broken())
             && let Some(reconnect) = reconnect
         {
             match reconnect() {

@@ -116,6 +116,18 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// Whether the statement failed because the connection is gone (the server closed it, shut
+    /// down, or ended this session: SQLSTATE class 57P), so the same work may be tried again on a
+    /// new connection. Never true on SQLite.
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            Error::Postgres(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match e {
