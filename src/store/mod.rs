@@ -638,18 +638,10 @@ fn writer_loop(mut conn: Db, rx: mpsc::Receiver<Job>, wal: &WalState, reconnect:
                 Err(_) => break,
             }
         }
-        if conn.is_broken()
-            && let Some(reconnect) = reconnect
-        {
-            match reconnect() {
-                Ok(c) => conn = c,
-                Err(e) => tracing::error!(error = %e, "the database connection was lost and cannot be made again"),
-            }
-        }
         let mut completions = Vec::with_capacity(batch.len());
         let mut began = conn.execute_batch(&begin);
-        // The server closed the connection while it was idle (a restart, a failover): no job has
-        // run yet, so the batch begins again on a new connection.
+        // The connection is gone (the server closed it while idle, or a batch before found it
+        // closed): no job has run yet, so the batch begins again on a new connection.
         if began.as_ref().is_err_and(|e| e.connection_lost() || conn.is_broken())
             && let Some(reconnect) = reconnect
         {
