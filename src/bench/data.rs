@@ -212,6 +212,8 @@ pub async fn load(
     if let Some(last) = pending.take() {
         written += join(last).await?;
     }
+    // As a database that has run a while has them (autovacuum's), not as a load of a moment ago.
+    app.store.refresh_statistics().await?;
     drop(app);
     Ok(Loaded { rows: written, took: started.elapsed(), deals, goals })
 }

@@ -780,7 +780,8 @@ fn finish(db: &Db, plan: &[TablePlan]) -> Result<()> {
         }
     }
     db.execute_batch("DROP TABLE rally_copy")?;
-    Ok(())
+    // Statistics for what was just copied, before the first rally reads it.
+    super::refresh_statistics(db)
 }
 
 /// The totals `rally db check` prints: equal on both sides of a finished copy.

@@ -449,6 +449,15 @@ impl Store {
         &self.inner.location
     }
 
+    /// Refreshes the query planner's statistics after a bulk load (`rally db copy`, the bench's
+    /// loader). PostgreSQL plans every read from them, and has none for rows loaded moments ago
+    /// until autovacuum gets to them (a minute or more later): a fresh copy would meanwhile read a
+    /// year of a team by scanning the whole table. SQLite keeps no statistics on purpose (the reads
+    /// that need an index name it), so there it does nothing. Errors: the database's.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        self.write(refresh_statistics).await
+    }
+
     /// Runs `f` on the writer thread inside its own savepoint and resolves once it is durable.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
@@ -741,4 +750,12 @@ pub(crate) fn month_number(d: chrono::NaiveDate) -> i64 {
 
 pub(crate) fn day_from_number(n: i64) -> chrono::NaiveDate {
     chrono::NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
+}
+
+/// `ANALYZE` on PostgreSQL, nothing on SQLite: see [`Store::refresh_statistics`].
+pub(crate) fn refresh_statistics(db: &sql::Db) -> Result<()> {
+    if db.dialect() == sql::Dialect::Postgres {
+        db.execute_batch("ANALYZE")?;
+    }
+    Ok(())
 }
