@@ -1,9 +1,11 @@
-use std::path::Path;
+use std::ffi::OsStr;
 use std::process::{Command, Output};
+
+use crate::helpers::{TestDb, on_postgres};
 
 const NOW: &str = "2026-11-27T12:00:00Z";
 
-fn rally(db: &Path, args: &[&str]) -> Output {
+fn rally(db: impl AsRef<OsStr>, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rally"))
         .arg("--db")
         .arg(db)
@@ -176,8 +178,8 @@ fn a_command_that_only_reads_refuses_a_missing_database_and_creates_none() {
 
 #[test]
 fn a_guild_rally_has_never_seen_is_an_error_not_an_empty_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let o = rally(&db, &["guild", "set", "--guild", "7", "--timezone", "Europe/Berlin"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for args in [
@@ -191,7 +193,7 @@ fn a_guild_rally_has_never_seen_is_an_error_not_an_empty_report() {
             stderr(&o),
             format!(
                 "error: guild 999 has no data in {} (no settings, members or activities); check --guild\n",
-                db.display()
+                t.location()
             ),
             "{args:?}"
         );
@@ -242,9 +244,9 @@ fn an_internal_error_prints_one_clean_line_without_a_debug_dump() {
 
 #[test]
 fn import_report_export_and_check_work_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
-    let csv = dir.path().join("in.csv");
+    let t = TestDb::new();
+    let db = t.arg();
+    let csv = t.dir().join("in.csv");
     std::fs::write(
         &csv,
         "occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n\
@@ -282,7 +284,7 @@ fn import_report_export_and_check_work_from_the_command_line() {
     let text = stdout(&o);
     assert!(text.contains("Alice") && text.contains("1,250.00"), "{text}");
 
-    let out = dir.path().join("out.csv");
+    let out = t.dir().join("out.csv");
     let o = rally(&db, &["export", "--guild", "7", "--period", "2026-11", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let exported = std::fs::read_to_string(&out).unwrap();
@@ -292,7 +294,10 @@ fn import_report_export_and_check_work_from_the_command_line() {
     let o = rally(&db, &["db", "check"]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("integrity: ok"));
-    let copy = dir.path().join("copy.db");
+    if on_postgres() {
+        return; // `db backup` copies a SQLite file; PostgreSQL has pg_dump
+    }
+    let copy = t.dir().join("copy.db");
     let o = rally(&db, &["db", "backup", copy.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = rally(&copy, &["report", "--guild", "7", "--period", "this-week", "--format", "json"]);
@@ -304,9 +309,9 @@ fn import_report_export_and_check_work_from_the_command_line() {
 
 #[test]
 fn import_remove_takes_a_files_rows_back_and_prints_its_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
-    let csv = dir.path().join("in.csv");
+    let t = TestDb::new();
+    let db = t.arg();
+    let csv = t.dir().join("in.csv");
     std::fs::write(
         &csv,
         "occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n\
@@ -340,8 +345,8 @@ fn import_remove_takes_a_files_rows_back_and_prints_its_counts() {
 
 #[test]
 fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     for _ in 0..2 {
         let o = rally(&db, &["exec", "--guild", "1", "--user", "42", "/log kind:call count:2"]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -363,9 +368,9 @@ fn exec_runs_a_command_through_the_pipeline_and_each_run_is_its_own_interaction(
 
 #[test]
 fn import_reads_another_tools_semicolon_file_with_columns_and_number_format_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
-    let csv = dir.path().join("crm.csv");
+    let t = TestDb::new();
+    let db = t.arg();
+    let csv = t.dir().join("crm.csv");
     std::fs::write(
         &csv,
         "\u{feff}Due date;Owner;Owner name;Type;Count;Value\r\n\
@@ -399,8 +404,8 @@ fn import_reads_another_tools_semicolon_file_with_columns_and_number_format_flag
 
 #[test]
 fn exec_roles_take_manager_in_any_case_and_suggest_it_for_a_near_miss() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let o = rally(&db, &["exec", "--guild", "1", "--user", "9", "--roles", "Manger", "/settings show"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
@@ -419,8 +424,8 @@ fn exec_roles_take_manager_in_any_case_and_suggest_it_for_a_near_miss() {
 
 #[test]
 fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let o = rally(&db, &["guild", "set", "--guild", "1", "--timezone", "europe/berlin"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
@@ -430,13 +435,13 @@ fn a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling_and_saves_not
         "{}",
         stderr(&o)
     );
-    assert!(!db.exists(), "a refused argument creates no database");
+    assert!(!t.exists(), "a refused argument creates no database");
 }
 
 #[test]
 fn an_id_in_scientific_notation_is_refused_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let o = rally(&db, &["exec", "--guild", "1.01E+17", "--user", "9", "/me"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("`1.01E+17` looks like an id a spreadsheet turned into scientific notation"));
@@ -444,17 +449,18 @@ fn an_id_in_scientific_notation_is_refused_with_the_reason() {
 
 #[test]
 fn an_import_into_a_guild_rally_has_never_seen_asks_for_its_settings_and_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("new.db");
-    let csv = dir.path().join("in.csv");
+    let t = TestDb::new();
+    let db = t.arg();
+    let csv = t.dir().join("in.csv");
     std::fs::write(&csv, "occurred_at,user_id,user_name,kind,quantity\n2026-11-02 09:00,101,Alice,call,1\n").unwrap();
     let o = rally(&db, &["import", "--guild", "5", csv.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("guild 5 has no data in") && err.contains("rally guild set --guild 5 --timezone"), "{err}");
-    assert!(!db.exists(), "no database is created for a refused import");
+    assert!(!t.exists(), "no database is created for a refused import");
     let o = rally(&db, &["guild", "set", "--guild", "5", "--timezone", "Europe/Berlin"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t.exists(), "settings make the database");
     let o = rally(&db, &["import", "--guild", "6", csv.to_str().unwrap()]);
     assert!(stderr(&o).contains("guild 6 has no data in"), "a mistyped id is not a new server: {}", stderr(&o));
     let o = rally(&db, &["import", "--guild", "5", csv.to_str().unwrap()]);
@@ -464,10 +470,10 @@ fn an_import_into_a_guild_rally_has_never_seen_asks_for_its_settings_and_creates
 
 #[test]
 fn a_one_row_import_says_one_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     assert!(rally(&db, &["guild", "set", "--guild", "1", "--timezone", "UTC"]).status.success());
-    let file = dir.path().join("one.csv");
+    let file = t.dir().join("one.csv");
     std::fs::write(&file, "occurred_at,user_id,user_name,kind,quantity\n2026-11-20T09:00:00Z,42,Ann,call,1\n").unwrap();
     let o = rally(&db, &["import", "--guild", "1", file.to_str().unwrap()]);
     assert!(stdout(&o).contains("1 row: 1 imported"), "{}", stdout(&o));
@@ -475,8 +481,8 @@ fn a_one_row_import_says_one_row() {
 
 #[test]
 fn exec_role_ids_are_the_members_roles_so_a_role_left_off_the_boards_can_be_tried_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     for (user, line) in [("42", "/log kind:call count:5"), ("43", "/log kind:call count:2")] {
         assert!(rally(&db, &["exec", "--guild", "1", "--user", user, line]).status.success());
     }

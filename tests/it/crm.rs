@@ -14,7 +14,7 @@ use rally::domain::period::{Period, PeriodSpec};
 use rally::loopback::pipedrive::{PdActivity, PdDeal, PdOptions, PipedriveLoopback};
 use rally::store::DealQuery;
 
-use super::helpers::{TestApp, at, id, log_req, spawn_app};
+use super::helpers::{TestApp, TestDb, at, id, log_req, spawn_app};
 
 const GUILD: u64 = 7_000_000_000_000_001;
 const ALICE: u64 = 7_100_000_000_000_001;
@@ -499,8 +499,8 @@ async fn the_cli_connects_syncs_and_reports_without_ever_printing_the_token() {
     pd.add_pipeline(1, "Sales");
     pd.add_stage(11, 1, "Qualified", 1, 10);
     pd.put_activity(call(1, "2026-11-05T09:00:00Z"));
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let url = pd.url();
     let guild = GUILD.to_string();
     let alice = ALICE.to_string();
@@ -623,8 +623,8 @@ async fn kpi_leaderboard_funnel_and_forecast_show_what_pipedrive_holds() {
 /// say where a Pipedrive that cannot be reached was looked for, and never echo a secret back.
 #[test]
 fn crm_and_api_key_commands_need_a_guild_set_up_and_explain_what_went_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db");
+    let t = TestDb::new();
+    let db = t.arg();
     let rally = |args: &[&str], token: Option<&str>| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rally"));
         c.arg("--db").arg(&db).args(args).env_remove("RALLY_DB").env_remove("PIPEDRIVE_API_TOKEN");
@@ -635,7 +635,7 @@ fn crm_and_api_key_commands_need_a_guild_set_up_and_explain_what_went_wrong() {
         (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
     };
     let (ok, text) = rally(&["api-key", "create", "--guild", "42"], None);
-    assert!(!ok && text.contains("guild 42 has no data in") && !db.exists(), "{text}");
+    assert!(!ok && text.contains("guild 42 has no data in") && !t.exists(), "{text}");
     let (ok, _) = rally(&["guild", "set", "--guild", "42", "--timezone", "UTC", "--currency", "USD"], None);
     assert!(ok);
     let (ok, text) = rally(&["crm", "connect", "--guild", "42", "--provider", "pipedrive"], None);

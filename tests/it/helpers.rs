@@ -99,6 +99,154 @@ impl TestDb {
     pub fn app(&self) -> App {
         App::open_at(&self.location()).expect("open store")
     }
+
+    /// A temporary directory of the test's own, for its other files (CSVs, exports).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Runs `sql` straight on the database, outside rally, and returns its rows: for a test that
+    /// looks at rows rally has no call for. Placeholders are `?1`, `?2`, … on both backends;
+    /// columns come back as [`Cell`]s. Blocking; on PostgreSQL it runs on a thread of its own, as
+    /// the `postgres` client may not run inside an async task. Panics on any error.
+    pub fn raw_query(&self, sql: &str, params: &[Cell]) -> Vec<Vec<Cell>> {
+        match &self.postgres {
+            None => {
+                let c = rusqlite::Connection::open(self.dir.path().join("rally.db")).expect("open the database");
+                // A normal connection, so that it may recover the WAL a killed rally left behind, and
+                // waits while a running rally holds the write lock.
+                c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+                let mut stmt = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let n = stmt.column_count();
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(params.iter().map(Cell::to_sqlite)), |r| {
+                        (0..n).map(|i| Ok(Cell::from_sqlite(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.collect::<rusqlite::Result<Vec<_>>>().unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Some(db) => std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut client = db.connect();
+                    let sql = dollar_placeholders(sql);
+                    let values: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+                        params.iter().map(Cell::to_postgres).collect();
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+                    let rows = client.query(&sql, &refs).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    rows.iter().map(|r| (0..r.len()).map(|i| Cell::from_postgres(r, i)).collect()).collect()
+                })
+                .join()
+                .expect("the query thread")
+            }),
+        }
+    }
+
+    /// [`TestDb::raw_query`] for a statement that returns no rows: how many rows it changed.
+    pub fn raw_execute(&self, sql: &str, params: &[Cell]) -> u64 {
+        match &self.postgres {
+            None => {
+                let c = rusqlite::Connection::open(self.dir.path().join("rally.db")).expect("open the database");
+                c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+                c.execute(sql, rusqlite::params_from_iter(params.iter().map(Cell::to_sqlite)))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64
+            }
+            Some(db) => std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut client = db.connect();
+                    let sql = dollar_placeholders(sql);
+                    let values: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+                        params.iter().map(Cell::to_postgres).collect();
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+                    client.execute(&sql, &refs).unwrap_or_else(|e| panic!("{sql}: {e}"))
+                })
+                .join()
+                .expect("the statement thread")
+            }),
+        }
+    }
+
+    /// Whether rally has made a database here yet: the SQLite file, or rally's schema in the
+    /// scratch PostgreSQL database (which itself always exists). Creates nothing.
+    pub fn exists(&self) -> bool {
+        App::open_existing_at(&self.location()).expect("look for the database").is_some()
+    }
+}
+
+/// One column of a row [`TestDb::raw_query`] read, or one parameter of it: rally's columns are
+/// integers (any width) and text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn to_sqlite(&self) -> rusqlite::types::Value {
+        match self {
+            Cell::Null => rusqlite::types::Value::Null,
+            Cell::Int(i) => rusqlite::types::Value::Integer(*i),
+            Cell::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        }
+    }
+
+    fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Cell {
+        match v {
+            rusqlite::types::ValueRef::Integer(i) => Cell::Int(i),
+            rusqlite::types::ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+            rusqlite::types::ValueRef::Null => Cell::Null,
+            other => panic!("a column rally does not use: {other:?}"),
+        }
+    }
+
+    fn to_postgres(&self) -> Box<dyn postgres::types::ToSql + Sync> {
+        match self {
+            Cell::Null => Box::new(None::<i64>),
+            Cell::Int(i) => Box::new(*i),
+            Cell::Text(t) => Box::new(t.clone()),
+        }
+    }
+
+    fn from_postgres(row: &postgres::Row, i: usize) -> Cell {
+        use postgres::types::Type;
+        let ty = row.columns()[i].type_().clone();
+        let cell = if ty == Type::INT8 {
+            row.get::<_, Option<i64>>(i).map(Cell::Int)
+        } else if ty == Type::INT4 {
+            row.get::<_, Option<i32>>(i).map(|v| Cell::Int(v.into()))
+        } else if ty == Type::INT2 {
+            row.get::<_, Option<i16>>(i).map(|v| Cell::Int(v.into()))
+        } else if ty == Type::TEXT || ty == Type::VARCHAR {
+            row.get::<_, Option<String>>(i).map(Cell::Text)
+        } else {
+            panic!("a column rally does not use: {ty}")
+        };
+        cell.unwrap_or(Cell::Null)
+    }
+}
+
+/// `?1`, `?2`, … as PostgreSQL writes them: `$1`, `$2`, ….
+fn dollar_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '?' && chars.peek().is_some_and(|d| d.is_ascii_digit()) { '$' } else { c });
+    }
+    out
 }
 
 pub fn spawn_app() -> TestApp {

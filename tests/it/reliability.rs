@@ -638,13 +638,12 @@ async fn every_hostile_command_gets_a_clear_private_error_and_changes_nothing() 
 
 #[tokio::test]
 async fn hostile_http_requests_are_refused_by_rally_serve_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     {
-        let app = App::open(&db).unwrap();
+        let app = db.app();
         hostile_ground(&app).await;
-    } // dropping the app commits and closes before rally serve opens the file
-    let server = Server::start(db.to_str().unwrap());
+    } // dropping the app commits and closes before rally serve opens the database
+    let server = Server::start(&db.arg());
     let client = reqwest::Client::new();
     let url = format!("{}/interactions", server.base);
     let rep = member(REP, 0);
@@ -745,7 +744,7 @@ async fn hostile_http_requests_are_refused_by_rally_serve_and_change_nothing() {
         200,
     ));
 
-    let app = App::open(&db).unwrap();
+    let app = db.app();
     let mut problems = Vec::new();
     for (label, request, want) in cases {
         let before = (snapshot(&app, GUILD).await, snapshot(&app, OTHER_GUILD).await);

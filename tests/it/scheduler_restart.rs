@@ -7,11 +7,12 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+use crate::helpers::{Cell, TestDb};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rally::loopback::{Loopback, Recorded, openapi_for_tests};
-use rusqlite::{Connection, OptionalExtension};
 
 const GUILD: u64 = 700_000_000_000_000_101;
 const CHANNEL: u64 = 555;
@@ -64,10 +65,10 @@ fn read_log(path: &Path) -> String {
 }
 
 /// Starts the real `rally run` (gateway client and scheduler) against the loopback.
-fn rally_run(lb: &Loopback, db: &Path, now: &str, log: PathBuf) -> Rally {
+fn rally_run(lb: &Loopback, db: &TestDb, now: &str, log: PathBuf) -> Rally {
     let child = Command::new(env!("CARGO_BIN_EXE_rally"))
         .arg("--db")
-        .arg(db)
+        .arg(db.arg())
         .args(["--now", now, "run", "--dev-guild", &GUILD.to_string()])
         .env_remove("RALLY_DB")
         .env("DISCORD_TOKEN", "test-token")
@@ -82,10 +83,10 @@ fn rally_run(lb: &Loopback, db: &Path, now: &str, log: PathBuf) -> Rally {
 }
 
 /// One offline command through `rally exec`, as a manager, at `SETUP`.
-fn exec(db: &Path, user: u64, line: &str) {
+fn exec(db: &TestDb, user: u64, line: &str) {
     let o = Command::new(env!("CARGO_BIN_EXE_rally"))
         .arg("--db")
-        .arg(db)
+        .arg(db.arg())
         .args(["--now", SETUP, "exec", "--guild", &GUILD.to_string(), "--user", &user.to_string()])
         .args(["--roles", "manager", line])
         .env_remove("RALLY_DB")
@@ -95,7 +96,7 @@ fn exec(db: &Path, user: u64, line: &str) {
 }
 
 /// A guild with some activity and a daily 09:00 leaderboard in channel 555.
-fn guild_with_a_daily_leaderboard(db: &Path) {
+fn guild_with_a_daily_leaderboard(db: &TestDb) {
     exec(db, 42, "/log kind:call count:3");
     exec(db, 43, "/log kind:demo count:2");
     exec(db, 9, &format!("/schedule add what:leaderboard channel:<#{CHANNEL}> at:\"daily 09:00\""));
@@ -135,39 +136,32 @@ struct OutboxRow {
 }
 
 /// What the database says: the recorded slots `(slot_at ms, outcome)` and the channel's outbox rows.
-/// A fresh connection each time; only reads (a normal connection, so that it may recover the WAL a
-/// killed process left behind).
-fn db_state(db: &Path) -> (Vec<(i64, String)>, Vec<OutboxRow>) {
-    let c = Connection::open(db).expect("open the database");
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    let slots = c
-        .prepare("SELECT slot_at, outcome FROM schedule_slots ORDER BY slot_at")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let rows = c
-        .prepare(
+/// A fresh connection each time (on SQLite a normal one, so that it may recover the WAL a killed
+/// process left behind).
+fn db_state(db: &TestDb) -> (Vec<(i64, String)>, Vec<OutboxRow>) {
+    let slots = db
+        .raw_query("SELECT slot_at, outcome FROM schedule_slots ORDER BY slot_at", &[])
+        .into_iter()
+        .map(|r| (r[0].int().expect("slot_at"), r[1].text().expect("outcome").to_owned()))
+        .collect();
+    let rows = db
+        .raw_query(
             "SELECT nonce, attempts, delivered_at, message_id, failed_at FROM outbox WHERE channel_id = ?1 ORDER BY outbox_id",
+            &[Cell::Int(CHANNEL as i64)],
         )
-        .unwrap()
-        .query_map([CHANNEL as i64], |r| {
-            Ok(OutboxRow {
-                nonce: r.get(0)?,
-                attempts: r.get(1)?,
-                delivered_at: r.get(2)?,
-                message_id: r.get(3)?,
-                failed_at: r.get(4)?,
-            })
+        .into_iter()
+        .map(|r| OutboxRow {
+            nonce: r[0].text().expect("nonce").to_owned(),
+            attempts: r[1].int().expect("attempts"),
+            delivered_at: r[2].int(),
+            message_id: r[3].int(),
+            failed_at: r[4].int(),
         })
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
+        .collect();
     (slots, rows)
 }
 
-fn delivered(db: &Path) -> bool {
+fn delivered(db: &TestDb) -> bool {
     // A restarted process may hold the write lock for a moment; the busy timeout covers that.
     db_state(db).1.first().is_some_and(|r| r.delivered_at.is_some())
 }
@@ -179,8 +173,7 @@ fn slot_ms() -> i64 {
 #[tokio::test]
 async fn a_rally_killed_between_recording_a_slot_and_delivering_it_posts_once_after_restart() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     guild_with_a_daily_leaderboard(&db);
 
     // Discord answers the channel post with 500 more often than one run can try before the kill
@@ -188,7 +181,7 @@ async fn a_rally_killed_between_recording_a_slot_and_delivering_it_posts_once_af
     // whenever the kill lands.
     const FAILURES: usize = 20;
     lb.fail_next(&posts_path(), 500, FAILURES);
-    let mut first = rally_run(&lb, &db, FIRST_RUN, dir.path().join("first.log"));
+    let mut first = rally_run(&lb, &db, FIRST_RUN, db.dir().join("first.log"));
     wait_until(&mut first, "a failed attempt at the slot's post", || {
         post_attempts(&lb).iter().any(|r| r.status == 500)
     })
@@ -217,7 +210,7 @@ async fn a_rally_killed_between_recording_a_slot_and_delivering_it_posts_once_af
     }
 
     // Restart on the same database, still within the grace window of the 09:00 slot.
-    let mut second = rally_run(&lb, &db, RESTART, dir.path().join("second.log"));
+    let mut second = rally_run(&lb, &db, RESTART, db.dir().join("second.log"));
     wait_until(&mut second, "the post, delivered and marked so", || {
         !lb.channel_messages(CHANNEL).is_empty() && delivered(&db)
     })
@@ -254,12 +247,11 @@ async fn a_rally_killed_between_recording_a_slot_and_delivering_it_posts_once_af
 #[tokio::test]
 async fn a_post_delivered_but_not_marked_before_a_kill_is_not_posted_again_after_restart() {
     let lb = loopback().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     guild_with_a_daily_leaderboard(&db);
 
     // The first run delivers normally and is killed.
-    let mut first = rally_run(&lb, &db, FIRST_RUN, dir.path().join("first.log"));
+    let mut first = rally_run(&lb, &db, FIRST_RUN, db.dir().join("first.log"));
     wait_until(&mut first, "the post, delivered and marked so", || {
         !lb.channel_messages(CHANNEL).is_empty() && delivered(&db)
     })
@@ -271,25 +263,21 @@ async fn a_post_delivered_but_not_marked_before_a_kill_is_not_posted_again_after
 
     // Rewind the outbox row to what a kill between Discord's 200 and the commit that marks it
     // delivered would have left: the post still due.
-    let c = Connection::open(&db).unwrap();
-    let rewound = c
-        .execute(
-            "UPDATE outbox SET delivered_at = NULL, message_id = NULL, attempts = 0 WHERE nonce = ?1",
-            [&original.nonce],
-        )
-        .unwrap();
+    let rewound = db.raw_execute(
+        "UPDATE outbox SET delivered_at = NULL, message_id = NULL, attempts = 0 WHERE nonce = ?1",
+        &[Cell::Text(original.nonce.clone())],
+    );
     assert_eq!(rewound, 1);
-    let pending: Option<i64> =
-        c.query_row("SELECT next_attempt FROM outbox WHERE delivered_at IS NULL", [], |r| r.get(0)).optional().unwrap();
+    let pending = db.raw_query("SELECT next_attempt FROM outbox WHERE delivered_at IS NULL", &[]);
+    let pending = pending.first().and_then(|r| r[0].int());
     assert!(
         pending.is_some_and(|t| t <= crate::helpers::at(RESTART).timestamp_millis()),
         "due on restart: {pending:?}"
     );
-    drop(c);
 
     // The restart delivers it again with the same nonce and enforce_nonce; Discord answers with the
     // earlier message instead of posting a second one.
-    let mut second = rally_run(&lb, &db, RESTART, dir.path().join("second.log"));
+    let mut second = rally_run(&lb, &db, RESTART, db.dir().join("second.log"));
     wait_until(&mut second, "the retried delivery, marked delivered", || delivered(&db)).await;
     second.kill();
 

@@ -22,9 +22,9 @@ fn guild_on(shard: u32, total: u32) -> u64 {
 
 /// Starts `rally run` on its own database with these extra arguments and environment; it registers
 /// commands globally (no `--dev-guild`), as in production.
-fn rally_run(lb: &Loopback, db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Bot {
+fn rally_run(lb: &Loopback, db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Bot {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rally"));
-    cmd.args(["--db", db.to_str().unwrap(), "--now", NOW, "run"])
+    cmd.args(["--db", &db.arg(), "--now", NOW, "run"])
         .args(args)
         .env("DISCORD_TOKEN", "test-token")
         .env("RALLY_DISCORD_API", lb.url())
@@ -39,8 +39,8 @@ fn rally_run(lb: &Loopback, db: &std::path::Path, args: &[&str], env: &[(&str, &
 }
 
 /// Points `user` has this week in `guild`, as the database at `db` holds them.
-async fn points_in(db: &std::path::Path, guild: u64, user: u64) -> i64 {
-    let app = rally::app::App::open(db).unwrap();
+async fn points_in(db: &TestDb, guild: u64, user: u64) -> i64 {
+    let app = db.app();
     let r = app.report(id(guild), &PeriodSpec::ThisWeek, None, at(NOW)).await.unwrap();
     r.members.iter().find(|m| m.user_id == user.to_string()).map_or(0, |m| m.points)
 }
@@ -58,8 +58,7 @@ fn global_registrations(lb: &Loopback) -> usize {
 async fn by_default_rally_run_connects_discords_recommended_shards_and_answers_guilds_on_each() {
     let lb = loopback().await;
     lb.set_recommended_shards(3);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("rally.db");
+    let db = TestDb::new();
     let _bot = rally_run(&lb, &db, &[], &[]);
     lb.wait_shards(&[[0, 3], [1, 3], [2, 3]], SHARDS_UP).await.expect("three shards identify");
     let asked = lb.requests().iter().filter(|r| r.method == "GET" && r.path == "/api/v10/gateway/bot").count();
@@ -85,9 +84,8 @@ async fn by_default_rally_run_connects_discords_recommended_shards_and_answers_g
 async fn two_processes_with_shard_ranges_answer_every_guild_once_each_its_own() {
     let lb = loopback().await;
     lb.set_recommended_shards(3);
-    let dir = tempfile::tempdir().unwrap();
-    // A database each, so what each process answered shows in its own file.
-    let (db_low, db_high) = (dir.path().join("low.db"), dir.path().join("high.db"));
+    // A database each, so what each process answered shows in its own.
+    let (db_low, db_high) = (TestDb::new(), TestDb::new());
     let _low = rally_run(&lb, &db_low, &["--shards", "0-1", "--total", "3"], &[]);
     let _high = rally_run(&lb, &db_high, &[], &[("RALLY_SHARDS", "2"), ("RALLY_TOTAL_SHARDS", "3")]);
     lb.wait_shards(&[[0, 3], [1, 3], [2, 3]], SHARDS_UP).await.expect("three shards identify across two processes");
