@@ -208,18 +208,8 @@ impl App {
         let settings = self.store.guild_settings(g).await?;
         let today = local_date(settings.timezone, now);
         let checks = self.hygiene_checks(guild, now).await?;
-        let mut snapshot = Snapshot::default();
-        let mut names: BTreeMap<u64, String> = BTreeMap::new();
-        for c in &checks {
-            let d = &c.deal;
-            snapshot.total.add(d.value, d.probability, &c.breaches);
-            snapshot.teams.entry(d.team_id).or_default().add(d.value, d.probability, &c.breaches);
-            snapshot.reps.entry(d.user_id).or_default().add(d.value, d.probability, &c.breaches);
-            names.insert(d.user_id, d.user_name.clone());
-        }
-        let body =
-            serde_json::to_string(&snapshot).map_err(|e| AppError::Internal(StoreError::Corrupt(e.to_string())))?;
-        self.store.save_hygiene_snapshot(g, today, body).await?;
+        let names: BTreeMap<u64, String> = checks.iter().map(|c| (c.deal.user_id, c.deal.user_name.clone())).collect();
+        let snapshot = self.keep_hygiene_figures(g, today, &checks).await?;
         let earlier = self.store.hygiene_snapshot_on_or_before(g, today - Duration::days(7)).await?;
         let (trend_from, before) = match earlier {
             Some((day, body)) => match serde_json::from_str::<Snapshot>(&body) {
@@ -298,7 +288,23 @@ impl App {
         })
     }
 
-    /// For the hygiene schedule at `at`: each rep (on team `team` when given: the deal's team)
+    /// Keeps the day's figures of `checks` (the guild's every open deal), replacing any kept
+    /// earlier that day, for the trend a week later; returns them.
+    async fn keep_hygiene_figures(&self, guild: i64, today: NaiveDate, checks: &[DealCheck]) -> AppResult<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        for c in checks {
+            let d = &c.deal;
+            snapshot.total.add(d.value, d.probability, &c.breaches);
+            snapshot.teams.entry(d.team_id).or_default().add(d.value, d.probability, &c.breaches);
+            snapshot.reps.entry(d.user_id).or_default().add(d.value, d.probability, &c.breaches);
+        }
+        let body =
+            serde_json::to_string(&snapshot).map_err(|e| AppError::Internal(StoreError::Corrupt(e.to_string())))?;
+        self.store.save_hygiene_snapshot(guild, today, body).await?;
+        Ok(snapshot)
+    }
+
+    /// For the hygiene schedule at `at` (which keeps the day's figures for the trend): each rep (on team `team` when given: the deal's team)
     /// with deals breaking a rule they were not told of yet, leaving out reps who turned nudges
     /// off; nothing outside the guild's working time. The breaches are noted as told when the DM
     /// is queued (see `store::schedules::QueuedPost::marks`).
@@ -314,9 +320,10 @@ impl App {
         }
         let g = guild.as_i64();
         let optouts = self.store.nudge_optouts(g).await?;
-        let checks: Vec<DealCheck> = self
-            .hygiene_checks(guild, at)
-            .await?
+        let all = self.hygiene_checks(guild, at).await?;
+        // The schedule keeps the day's figures too, so a manager has a trend without asking daily.
+        self.keep_hygiene_figures(g, local_date(settings.timezone, at), &all).await?;
+        let checks: Vec<DealCheck> = all
             .into_iter()
             .filter(|c| !c.breaches.is_empty())
             .filter(|c| team.is_none_or(|t| t == c.deal.team_id) && !optouts.contains(&c.deal.user_id))

@@ -216,7 +216,9 @@ fn report_message(r: &HygieneReport, money: Money, amounts: bool) -> Message {
                 if diff > 0 { "+" } else { "" }
             )
         }
-        _ => "No trend yet: rally keeps a figure each day `/hygiene show` runs, and compares with a week ago.".into(),
+        _ => "No trend yet: rally keeps a figure each day `/hygiene show` or the hygiene schedule runs, and \
+              compares with the one from a week before."
+            .into(),
     });
     let mut fields: Vec<Field> = Rule::ALL
         .iter()

@@ -383,6 +383,9 @@ async fn the_hygiene_schedule_dms_each_owner_their_deals_once_per_deal_state_wit
     s.tick(at("2026-12-08T16:00:00Z")).await.unwrap();
     let last = shown(lb.dm_messages(ANN).last().unwrap());
     assert!(last.contains("⏰ close date passed 1 day ago") && !last.contains("💤"), "{last}");
+    // Each run kept the day's figures: a week on, the trend compares with Tuesday's.
+    let view = message_text(&g.run(BOSS, "2026-12-08T17:00:00Z", "/hygiene show").await);
+    assert!(view.contains("Since Tue 1 Dec:"), "{view}");
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
 
