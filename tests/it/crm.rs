@@ -657,3 +657,35 @@ fn crm_and_api_key_commands_need_a_guild_set_up_and_explain_what_went_wrong() {
     let (ok, text) = rally(&["api-key", "revoke", "--guild", "42", "--prefix", &key], None);
     assert!(ok && text.contains("revoked"), "the whole key revokes it: {text}");
 }
+
+#[tokio::test]
+async fn an_open_crm_deal_with_nothing_planned_next_breaks_no_next_activity_and_one_with_a_plan_does_not() {
+    use rally::domain::hygiene::Rule;
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    let close = NaiveDate::from_ymd_opt(2026, 12, 1);
+    let acme = crm.pd.put_deal(PdDeal { expected_close_date: close, ..deal(1, "Acme renewal", 12_500.0, 12) });
+    crm.pd.put_deal(PdDeal {
+        expected_close_date: close,
+        next_activity_id: Some(77),
+        ..deal(1, "Globex", 3_000.0, 11)
+    });
+    crm.sync(now).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    let of = |name: &str| checks.iter().find(|c| c.deal.name == name).unwrap_or_else(|| panic!("{name}: {checks:?}"));
+    let rules = |name: &str| of(name).breaches.iter().map(|b| b.rule()).collect::<Vec<_>>();
+    assert_eq!(rules("Acme renewal"), vec![Rule::NoNextActivity]);
+    assert_eq!(of("Acme renewal").deal.crm_id, Some(acme.to_string()));
+    assert_eq!(rules("Globex"), Vec::<Rule>::new());
+    // Something planned on Acme in Pipedrive: the next sync clears it.
+    crm.pd.put_deal(PdDeal {
+        id: acme,
+        expected_close_date: close,
+        next_activity_id: Some(78),
+        ..deal(1, "Acme renewal", 12_500.0, 12)
+    });
+    crm.sync(at("2026-11-06T17:05:00Z")).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), at("2026-11-06T17:05:00Z")).await.unwrap();
+    assert!(checks.iter().all(|c| c.breaches.is_empty()), "{checks:?}");
+    crm.strict();
+}

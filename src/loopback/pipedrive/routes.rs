@@ -518,7 +518,12 @@ fn list_activities(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
 }
 
 fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
-    q.unsupported(&["filter_id", "include_fields", "custom_fields"])?;
+    q.unsupported(&["filter_id", "custom_fields"])?;
+    let next_activity = match q.get("include_fields") {
+        None => false,
+        Some("next_activity_id") => true,
+        Some(other) => return q.unsupported(&["include_fields"]).and(Err(Refusal::bad(format!("{other:?}")))),
+    };
     let listing = q.listing(&["id", "update_time", "add_time"])?;
     let (owner, pipeline, stage, ids) = (q.int("owner_id")?, q.int("pipeline_id")?, q.int("stage_id")?, q.ids()?);
     let status = q.get("status").map(str::to_string);
@@ -539,7 +544,10 @@ fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     let state = shared.lock();
     let store = &state.store;
     let page = store.deal_page(&listing, &keep);
-    Ok(page_reply(page, &listing, |out, d| serde_item(out, DealJson::of(d, store.stage_change_time(d.id)))))
+    Ok(page_reply(page, &listing, |out, d| {
+        let json = DealJson::of(d, store.stage_change_time(d.id));
+        serde_item(out, if next_activity { json.with_next_activity(d) } else { json })
+    }))
 }
 
 fn list_stages(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
