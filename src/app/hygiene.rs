@@ -366,9 +366,96 @@ impl App {
         Ok(self.store.deal_by_id(guild.as_i64(), deal).await?)
     }
 
+    /// Whether a hygiene DM's buttons write to the guild's CRM: its connection allows it (`rally
+    /// crm write-back`) and a writer is installed. Otherwise a CRM deal's DM links to the CRM.
+    pub async fn crm_writes(&self, guild: Snowflake) -> AppResult<bool> {
+        Ok(self.crm_writer().is_some()
+            && self.store.crm_connection(guild.as_i64()).await?.is_some_and(|c| c.write_back))
+    }
+
+    /// The rep's own open deal `deal`, or a clear refusal.
+    async fn own_open_deal(&self, guild: Snowflake, user: Snowflake, deal: i64) -> AppResult<crate::store::DealRecord> {
+        let record = self
+            .store
+            .deal_by_id(guild.as_i64(), deal)
+            .await?
+            .filter(|d| d.user_id == user.get())
+            .ok_or_else(|| AppError::User("that deal is not one of yours any more".into()))?;
+        match record.outcome {
+            Some(outcome) => Err(AppError::User(format!(
+                "`{}` is already {}: nothing to do",
+                crate::domain::activity::shorten(&record.name, 60),
+                outcome.as_str()
+            ))),
+            None => Ok(record),
+        }
+    }
+
+    /// Writes a rep's change of a CRM deal to the CRM, then applies the deal as the CRM returns
+    /// it, through the sync's own path, so rally and the CRM agree at once.
+    async fn crm_change(
+        &self,
+        guild: Snowflake,
+        deal: i64,
+        crm_id: &str,
+        change: crate::app::crm::DealChange,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<crate::store::DealRecord>> {
+        let g = guild.as_i64();
+        let refused = || {
+            AppError::User(
+                "this deal comes from your CRM, and this server's connection takes no changes from rally: change it in the CRM"
+                    .into(),
+            )
+        };
+        let connection = self.store.crm_connection(g).await?.filter(|c| c.write_back).ok_or_else(refused)?;
+        let writer = self.crm_writer().ok_or_else(refused)?;
+        let record = writer.update_deal(&connection, crm_id, change).await.map_err(|e| {
+            tracing::warn!(guild = g, deal, error = %e, "a hygiene change was not written to the CRM");
+            AppError::User(format!("the CRM did not take the change, so nothing changed: {e}"))
+        })?;
+        self.store.crm_apply_page(g, connection.provider, vec![record], None, None, now).await?;
+        Ok(self.store.deal_by_id(g, deal).await?)
+    }
+
+    /// A rep marks one of their open deals lost from a hygiene DM: in the CRM for a CRM deal
+    /// (then applied as the CRM returns it), else as `/deal lost` does (logging its `lost`).
+    /// `idem_key`: the interaction's, so a redelivery logs nothing twice. Returns the deal's name.
+    pub async fn lose_from_dm(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        deal: i64,
+        idem_key: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<String> {
+        let record = self.own_open_deal(guild, user, deal).await?;
+        if let Some(crm_id) = self.store.crm_deal_id(guild.as_i64(), deal).await? {
+            self.crm_change(guild, deal, &crm_id, crate::app::crm::DealChange::Lost, now).await?;
+            return Ok(record.name);
+        }
+        let closed = self
+            .close_deal(
+                crate::app::deals::CloseDealRequest {
+                    guild,
+                    user,
+                    user_name: crate::domain::activity::Name::parse(&record.user_name, "your name")?,
+                    name: crate::domain::pipeline::DealName::parse(&record.name)?,
+                    outcome: crate::domain::pipeline::Outcome::Lost,
+                    value: None,
+                    reason: None,
+                    idem_key,
+                },
+                now,
+            )
+            .await?;
+        Ok(closed.deal.name)
+    }
+
     /// A rep pushes the expected close date of one of their open deals from a hygiene DM. `from`
     /// is the date the button was made for: a second press (or one after the date changed in
-    /// another way) changes nothing. Returns the deal and whether it changed.
+    /// another way) changes nothing. A CRM deal's date is changed in the CRM (see
+    /// [`App::crm_writes`]). Returns the deal and whether it changed.
     pub async fn push_close_date(
         &self,
         guild: Snowflake,
@@ -382,6 +469,15 @@ impl App {
         let settings = self.store.guild_settings(g).await?;
         let today = local_date(settings.timezone, now);
         let to = pushed(from, today, push);
+        if let Some(crm_id) = self.store.crm_deal_id(g, deal).await? {
+            let record = self.own_open_deal(guild, user, deal).await?;
+            if record.expected_close != from {
+                return Ok((record, false));
+            }
+            let after =
+                self.crm_change(guild, deal, &crm_id, crate::app::crm::DealChange::ExpectedClose(to), now).await?;
+            return Ok((after.unwrap_or(record), true));
+        }
         Ok(self.store.push_close_date(g, user.as_i64(), deal, from, to, now).await?)
     }
 }

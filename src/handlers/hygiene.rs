@@ -9,11 +9,10 @@ use super::format::{clip, fit_lines};
 use super::{Button, ButtonStyle, CommandCall, Ctx, Embed, Field, Message, Response, private};
 use crate::app::hygiene::{DealCheck, HygieneDeal, HygieneReport, HygieneRow, Push, RepHygiene, RulesChange};
 use crate::app::{AppError, AppResult};
-use crate::domain::activity::{Name, Snowflake};
+use crate::domain::activity::Snowflake;
 use crate::domain::hygiene::{Facts, HygieneRules, Rule, Tally};
 use crate::domain::money::Money;
 use crate::domain::period::local_date;
-use crate::domain::pipeline::{DealName, Outcome};
 
 /// The custom_id prefix of the buttons on a hygiene DM.
 pub const PREFIX: &str = "hyg";
@@ -295,20 +294,21 @@ fn breach_text(facts: &Facts, stage_name: &dyn Fn(i64) -> String) -> String {
     }
 }
 
-/// A deal's buttons: push the close date, mark it lost, log the next step; for a deal the CRM
-/// feeds, one link to it in the CRM (rally does not write to the CRM).
-fn deal_buttons(n: usize, d: &HygieneDeal, guild: Snowflake, crm_url: Option<&str>) -> Vec<Button> {
-    if d.crm_id.is_some() {
-        return crm_url
-            .map(|url| Button {
-                custom_id: String::new(),
-                label: format!("{n} · Open in the CRM"),
-                style: ButtonStyle::Secondary,
-                disabled: false,
-                url: Some(url.to_string()),
-            })
-            .into_iter()
-            .collect();
+/// A deal's buttons: push the close date, mark it lost, log the next step. A deal the CRM feeds
+/// gets them too where the connection writes to the CRM (`crm_writes`; the change is made there),
+/// and its next step and otherwise everything is a link to the deal in the CRM.
+fn deal_buttons(n: usize, d: &HygieneDeal, guild: Snowflake, crm_url: Option<&str>, crm_writes: bool) -> Vec<Button> {
+    let link = |label: &str| {
+        crm_url.map(|url| Button {
+            custom_id: String::new(),
+            label: format!("{n} · {label}"),
+            style: ButtonStyle::Secondary,
+            disabled: false,
+            url: Some(url.to_string()),
+        })
+    };
+    if d.crm_id.is_some() && !crm_writes {
+        return link("Open in the CRM").into_iter().collect();
     }
     let from = d.expected_close.map_or_else(|| "-".to_string(), |c| c.format("%Y-%m-%d").to_string());
     let button = |what: &str, label: &str, style| Button {
@@ -321,23 +321,33 @@ fn deal_buttons(n: usize, d: &HygieneDeal, guild: Snowflake, crm_url: Option<&st
         disabled: false,
         url: None,
     };
-    vec![
-        button("week", "+1 week", ButtonStyle::Primary),
-        button("eom", "End of month", ButtonStyle::Secondary),
-        button("lost", "Lost", ButtonStyle::Danger),
-        button("next", "Next step", ButtonStyle::Secondary),
+    let next = match d.crm_id {
+        // The next activity is planned in the CRM itself.
+        Some(_) => link("Plan next step"),
+        None => Some(button("next", "Next step", ButtonStyle::Secondary)),
+    };
+    [
+        Some(button("week", "+1 week", ButtonStyle::Primary)),
+        Some(button("eom", "End of month", ButtonStyle::Secondary)),
+        Some(button("lost", "Lost", ButtonStyle::Danger)),
+        next,
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The hygiene DM to one rep: their deals with untold breaches (the first [`DM_DEALS`] with
 /// buttons), and the state keys it tells of. `nothing_logged`: the reminder line for a rep who
-/// logged nothing that working day. `crm_url(id)`: the deal's page in the CRM.
+/// logged nothing that working day. `crm_url(id)`: the deal's page in the CRM; `crm_writes`:
+/// whether the buttons of a CRM deal write to the CRM.
 pub(super) fn rep_dm(
     rep: &RepHygiene,
     guild: Snowflake,
     money: Money,
     stage_name: &dyn Fn(i64) -> String,
     crm_url: &dyn Fn(&str) -> Option<String>,
+    crm_writes: bool,
 ) -> (Message, Vec<String>) {
     let shown: Vec<&DealCheck> = rep.deals.iter().take(DM_DEALS).collect();
     let mut lines = Vec::new();
@@ -356,7 +366,7 @@ pub(super) fn rep_dm(
             close_text(d.expected_close),
             why.join(" · ")
         ));
-        let row = deal_buttons(i + 1, d, guild, d.crm_id.as_deref().and_then(crm_url).as_deref());
+        let row = deal_buttons(i + 1, d, guild, d.crm_id.as_deref().and_then(crm_url).as_deref(), crm_writes);
         if !row.is_empty() {
             row_sizes.push(row.len());
             buttons.extend(row);
@@ -427,25 +437,13 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
             }))
         }
         "lost" => {
-            let closed = ctx
+            let name = ctx
                 .app
-                .close_deal(
-                    crate::app::deals::CloseDealRequest {
-                        guild: ctx.inv.guild,
-                        user: ctx.inv.user,
-                        user_name: Name::parse(&record.user_name, "your name")?,
-                        name: DealName::parse(&record.name)?,
-                        outcome: Outcome::Lost,
-                        value: None,
-                        reason: None,
-                        idem_key: format!("{PREFIX}:{}", ctx.inv.id),
-                    },
-                    ctx.now,
-                )
+                .lose_from_dm(ctx.inv.guild, ctx.inv.user, deal, format!("{PREFIX}:{}", ctx.inv.id), ctx.now)
                 .await?;
             Ok(private(format!(
                 "❌ `{}` is marked lost. Better to know — it no longer props up the forecast.",
-                clip(&closed.deal.name, 60)
+                clip(&name, 60)
             )))
         }
         "next" => {

@@ -161,6 +161,7 @@ pub(super) async fn hygiene_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc
     } else {
         None
     };
+    let crm_writes = crm_base.is_some() && app.crm_writes(guild).await?;
     let crm_url = |id: &str| {
         // Pipedrive's ids are numbers; anything else is not put into a link.
         (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
@@ -179,7 +180,7 @@ pub(super) async fn hygiene_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc
         .into_iter()
         .map(|(user, (idle_name, rep))| {
             let (mut message, marks) = match rep {
-                Some(rep) => super::hygiene::rep_dm(rep, guild, money, &stage_name, &crm_url),
+                Some(rep) => super::hygiene::rep_dm(rep, guild, money, &stage_name, &crm_url, crm_writes),
                 None => (Message::default(), Vec::new()),
             };
             if let Some(name) = idle_name {

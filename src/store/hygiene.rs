@@ -287,6 +287,18 @@ impl Store {
         .await
     }
 
+    /// The CRM's id of a deal the CRM feeds; `None` for one opened in chat or by intake.
+    pub async fn crm_deal_id(&self, guild: i64, deal: i64) -> Result<Option<String>> {
+        self.read(move |c| {
+            let key: Option<String> = c
+                .prepare_cached("SELECT idem_key FROM deals WHERE guild_id = ?1 AND deal_id = ?2")?
+                .query_row(params![guild, deal], |r| r.get(0))
+                .optional()?;
+            Ok(key.and_then(|k| k.strip_prefix(CRM_DEAL_PREFIX).map(str::to_string)))
+        })
+        .await
+    }
+
     /// One deal of the guild, open or closed.
     pub async fn deal_by_id(&self, guild: i64, deal: i64) -> Result<Option<super::DealRecord>> {
         self.read(move |c| find_deal(c, guild, deal)).await

@@ -601,6 +601,8 @@ CREATE TABLE hygiene_snapshots (
     totals    TEXT    NOT NULL,
     PRIMARY KEY (guild_id, local_day)
 ) STRICT, WITHOUT ROWID;
+-- 1: a hygiene DM's buttons write a rep's change to a CRM deal back to the CRM (a manager's choice).
+ALTER TABLE crm_connections ADD COLUMN write_back INTEGER NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
 "#,
 ];
 

@@ -553,6 +553,7 @@ CREATE TABLE hygiene_snapshots (
     totals    TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (guild_id, local_day)
 );
+ALTER TABLE crm_connections ADD COLUMN write_back BIGINT NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
 "#,
 ];
 
