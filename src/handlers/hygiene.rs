@@ -153,7 +153,13 @@ fn row_line(row: &HygieneRow, rules: &HygieneRules, money: Money, amounts: bool)
         .filter(|r| rules.is_enabled(**r) && t.rule(**r).deals > 0)
         .map(|r| format!("{} {}", r, t.rule(*r).deals))
         .collect();
-    let value = if amounts { format!(" · {}", money.format(t.broken.value)) } else { String::new() };
+    // The share of its weighted pipeline on flagged deals: how much of its forecast to doubt.
+    let weighted = share(t.broken.weighted, t.open.weighted);
+    let value = if amounts {
+        format!(" · {} ({weighted} of weighted)", money.format(t.broken.value))
+    } else {
+        format!(" · {weighted} of weighted")
+    };
     format!(
         "**{}** · {} of {} open{value}{}{}{}",
         clip(&row.name, 60),
