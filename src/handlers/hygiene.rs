@@ -467,14 +467,76 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
     }
 }
 
-/// When a DM's button press answers the DM (a private reply) rather than a guild channel.
-pub fn is_hygiene_button(custom_id: &str) -> bool {
-    custom_id.split(':').next() == Some(PREFIX)
-}
-
 /// The guild a hygiene button belongs to: DMs carry no guild, so the button does.
 pub fn button_guild(custom_id: &str) -> Option<u64> {
     let mut parts = custom_id.split(':');
     (parts.next() == Some(PREFIX)).then_some(())?;
     parts.nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deal(crm_id: Option<&str>) -> HygieneDeal {
+        HygieneDeal {
+            id: 7,
+            user_id: 42,
+            user_name: "Ann".into(),
+            team_id: 0,
+            name: "Acme".into(),
+            value: 100_000,
+            stage: "demo".into(),
+            probability: 40,
+            expected_close: NaiveDate::from_ymd_opt(2026, 11, 20),
+            opened_at: "2026-11-01T10:00:00Z".parse().unwrap(),
+            history: Vec::new(),
+            last_activity_at: None,
+            crm_id: crm_id.map(str::to_string),
+            next_activity: None,
+        }
+    }
+
+    fn shown(buttons: &[Button]) -> Vec<(String, String)> {
+        buttons.iter().map(|b| (b.label.clone(), b.url.clone().unwrap_or_else(|| b.custom_id.clone()))).collect()
+    }
+
+    #[test]
+    fn a_crm_deal_gets_the_buttons_only_where_the_connection_writes_and_otherwise_a_link() {
+        let guild = Snowflake::new(1).unwrap();
+        let url = Some("https://acme.pipedrive.com/deal/55");
+        let pair = |l: &str, v: &str| (l.to_string(), v.to_string());
+        assert_eq!(
+            shown(&deal_buttons(2, &deal(None), guild, None, false)),
+            vec![
+                pair("2 · +1 week", "hyg:week:1:7:2026-11-20"),
+                pair("2 · End of month", "hyg:eom:1:7:2026-11-20"),
+                pair("2 · Lost", "hyg:lost:1:7"),
+                pair("2 · Next step", "hyg:next:1:7"),
+            ]
+        );
+        assert_eq!(
+            shown(&deal_buttons(1, &deal(Some("55")), guild, url, false)),
+            vec![pair("1 · Open in the CRM", "https://acme.pipedrive.com/deal/55")]
+        );
+        assert_eq!(
+            shown(&deal_buttons(1, &deal(Some("55")), guild, url, true)),
+            vec![
+                pair("1 · +1 week", "hyg:week:1:7:2026-11-20"),
+                pair("1 · End of month", "hyg:eom:1:7:2026-11-20"),
+                pair("1 · Lost", "hyg:lost:1:7"),
+                pair("1 · Plan next step", "https://acme.pipedrive.com/deal/55"),
+            ]
+        );
+        let undated = HygieneDeal { expected_close: None, ..deal(None) };
+        assert_eq!(deal_buttons(1, &undated, guild, None, false)[0].custom_id, "hyg:week:1:7:-");
+    }
+
+    #[test]
+    fn a_button_names_its_guild_for_a_press_in_a_dm() {
+        assert_eq!(button_guild("hyg:week:123:7:2026-11-20"), Some(123));
+        assert_eq!(button_guild("hyg:lost:123:7"), Some(123));
+        assert_eq!(button_guild("undo:5"), None);
+        assert_eq!(button_guild("hyg:week:x:7"), None);
+    }
 }
