@@ -107,6 +107,14 @@ pub enum CrmCommand {
         #[arg(long, value_enum)]
         from: SourceArg,
     },
+    /// Whether a rep's buttons on a hygiene DM (push the close date, mark lost) change a CRM deal
+    /// in the CRM itself (on), or only link to it there (off, the default).
+    WriteBack {
+        #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
+        guild: Snowflake,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
     /// The CRM's users and the members they are linked to.
     Users {
         #[arg(long, value_parser = parse_guild, help = GUILD_HELP)]
@@ -130,6 +138,7 @@ impl CrmCommand {
             | CrmCommand::Link { guild, .. }
             | CrmCommand::Map { guild, .. }
             | CrmCommand::Source { guild, .. }
+            | CrmCommand::WriteBack { guild, .. }
             | CrmCommand::Users { guild }
             | CrmCommand::Types { guild } => *guild,
         }
@@ -139,6 +148,12 @@ impl CrmCommand {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderArg {
     Pipedrive,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,6 +361,20 @@ pub async fn run(
                 "{kind} now comes from {}: {}",
                 if from == SourceArg::Crm { "the CRM (/log refuses it)" } else { "chat (/log)" },
                 rally::app::crm::counts_line(&counts)
+            )
+            .map_err(io)?;
+        }
+        CrmCommand::WriteBack { guild, state } => {
+            let on = state == OnOff::On;
+            app.crm_set_write_back(guild.as_i64(), on, "cli".into(), now).await?;
+            writeln!(
+                out,
+                "guild {guild}: {}",
+                if on {
+                    "a rep's hygiene DM buttons now change CRM deals in the CRM (close date, lost)"
+                } else {
+                    "a rep's hygiene DM links CRM deals to the CRM; rally changes nothing there"
+                }
             )
             .map_err(io)?;
         }

@@ -190,6 +190,18 @@ impl Floor {
         self.woken().await
     }
 
+    /// Presses a button on a message the bot sent `who` by DM (a hygiene DM's).
+    async fn press_dm(&mut self, who: (u64, &str), custom_id: &str, label: &str) -> Result<(), DemoError> {
+        self.next_id += 1;
+        let channel =
+            self.lb.dm_channel(who.0).ok_or_else(|| DemoError::Script(format!("the bot never DM'd {}", who.1)))?;
+        let interaction = payload::dm_button(self.next_id, channel, who.0, who.1, custom_id);
+        let answer = self.lb.interact(interaction, TIMEOUT).await.map_err(|e| DemoError::Loopback(e.to_string()))?;
+        self.answered += 1;
+        self.print(who.1, &format!("[presses {label} in the DM]"), &answer.body);
+        self.woken().await
+    }
+
     fn print(&mut self, who: &str, line: &str, reply: &Value) {
         self.digest();
         let stamp = self.stamp();
@@ -578,11 +590,15 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
                 f.at(date, 8, 45).await?;
                 f.say(ALPHA[0], "/deal open name:\"Acme renewal\" value:12500 stage:qualified close:2026-11-27", true)
                     .await?;
+                f.say(BETA[0], "/deal open name:\"Hooli pilot\" value:4000 stage:proposal close:2026-12-18", true)
+                    .await?;
             }
             1 => {
                 f.note(name);
                 f.at(date, 8, 45).await?;
                 f.say(ALPHA[0], "/deal move deal:\"Acme renewal\" stage:proposal", true).await?;
+                // Hooli's buyer went quiet: Dev steps the deal back, which hygiene will flag.
+                f.say(BETA[0], "/deal move deal:\"Hooli pilot\" stage:qualified", true).await?;
             }
             3 => f.note("Thursday: the first morning with schedules; the scheduler posts on its own"),
             _ => f.note(name),
@@ -621,8 +637,20 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
             .await?;
             f.say(MANAGER, &format!("/schedule add what:nudges channel:<#{CHANNEL}> at:\"weekdays 08:30\""), true)
                 .await?;
+            f.say(MANAGER, &format!("/schedule add what:hygiene channel:<#{CHANNEL}> at:\"weekdays 16:00\""), true)
+                .await?;
         }
         if day == 3 {
+            // 16:00: the hygiene DMs went out; Dev pushes Hooli's close date from his.
+            f.at(date, 16, 5).await?;
+            let dm = f.lb.dm_messages(BETA[0].0).last().cloned().unwrap_or_default();
+            let button = &dm["components"][0]["components"][0];
+            let (custom_id, label) =
+                (button["custom_id"].as_str().unwrap_or_default(), button["label"].as_str().unwrap_or_default());
+            if custom_id.is_empty() {
+                return Err(DemoError::Script("Dev's hygiene DM has no button".into()));
+            }
+            f.press_dm(BETA[0], custom_id, label).await?;
             f.at(date, 17, 30).await?;
             f.say(ALPHA[2], "/me", true).await?;
         }
@@ -644,6 +672,11 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
         "Won so far is the month's revenue board: 12,500.00 + 8,400.00 + 6,000.00. The weighted pipeline is \
          Initech expansion, 9,000.00 at 60 %; Dev's Umbrella pilot was won. The run rate stretches the \
          26,900.00 won in the 19.9 of November's 21 working days gone (08:00-18:00) over all 21",
+    );
+    f.say(MANAGER, "/hygiene show", true).await?;
+    f.note(
+        "Pipeline hygiene: Hooli pilot moved back (Tuesday) and the deals Pipedrive brought in are checked \
+         by the same rules; the daily hygiene schedule keeps a figure each day, so next Friday shows the week's trend",
     );
     f.say(ALPHA[0], "/comp me", true).await?;
 

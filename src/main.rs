@@ -572,6 +572,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     } else {
         App::open_at(&db)?
     };
+    // A guild whose connection allows it gets a rep's hygiene changes written to its Pipedrive.
+    app.set_crm_writer(std::sync::Arc::new(rally::crm::pipedrive::PipedriveWriter::default()));
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
     match cli.command {

@@ -119,6 +119,28 @@ pub trait CrmSource: Send + Sync {
     fn usage(&self) -> Usage;
 }
 
+/// A change a rep asks of a CRM deal from a hygiene DM's button.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DealChange {
+    /// A new expected close date, a local date.
+    ExpectedClose(chrono::NaiveDate),
+    /// The deal is lost.
+    Lost,
+}
+
+/// Writes a rep's change to a deal in the guild's CRM and returns the deal as the CRM holds it
+/// afterwards. Implemented by the `crm` edge (Pipedrive's `PATCH /api/v2/deals/{id}`); `app`
+/// never speaks HTTP.
+pub trait CrmWriter: Send + Sync {
+    /// Changes deal `id` (the CRM's id) over `connection`.
+    fn update_deal<'a>(
+        &'a self,
+        connection: &'a CrmConnection,
+        id: &'a str,
+        change: DealChange,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<CrmRecord, SourceError>> + Send + 'a>>;
+}
+
 /// How a pass went: counts per feed, and the API calls it took.
 #[derive(Clone, Debug, Default)]
 pub struct SyncReport {
@@ -476,6 +498,16 @@ impl App {
     /// Every guild connected to a CRM (the poller's round).
     pub async fn crm_guilds(&self) -> AppResult<Vec<i64>> {
         Ok(self.store.crm_guilds().await?)
+    }
+
+    /// Turns writing a rep's hygiene changes back to the guild's CRM on or off.
+    pub async fn crm_set_write_back(&self, guild: i64, on: bool, actor: String, now: DateTime<Utc>) -> AppResult<()> {
+        match self.store.crm_set_write_back(guild, on, actor, now).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::User(format!(
+                "guild {guild} is not connected to a CRM; connect it with `rally crm connect --guild {guild}` first"
+            ))),
+        }
     }
 
     /// The guild's connection (with its token: for building a client, never for showing).

@@ -10,6 +10,7 @@ use super::{App, AppResult};
 use crate::domain::activity::Snowflake;
 use crate::domain::forecast::{Day, Forecast, OpenDeal, forecast};
 use crate::domain::goals::{GoalKey, GoalMetric, GoalPeriod, GoalSubject, elapsed_working_days};
+use crate::domain::hygiene::Rule;
 use crate::domain::period::{Period, PeriodSpec, local_date};
 
 #[derive(Clone, Debug)]
@@ -39,12 +40,22 @@ impl App {
         let team_id = team.as_ref().map(|t| t.id);
         let won: BTreeMap<_, _> =
             self.store.won_revenue_by_day(g, team_id, period.first_day, period.end_day).await?.into_iter().collect();
+        // Which deals the hygiene rules flag, for the part of the pipeline that rests on them.
+        let flags: std::collections::BTreeMap<i64, (bool, bool)> = self
+            .hygiene_checks(guild, now)
+            .await?
+            .into_iter()
+            .map(|c| (c.deal.id, (c.breaches.iter().any(|b| b.rule() == Rule::Stale), !c.breaches.is_empty())))
+            .collect();
         let open: Vec<OpenDeal> = self
             .store
             .open_pipeline(g, team_id)
             .await?
             .into_iter()
-            .map(|d| OpenDeal { value: d.value, probability: d.probability, expected_close: d.expected_close })
+            .map(|d| {
+                let (stale, broken) = flags.get(&d.id).copied().unwrap_or_default();
+                OpenDeal { stale, broken, ..OpenDeal::new(d.value, d.probability, d.expected_close) }
+            })
             .collect();
         // A revenue goal counts when the period is one whole goal period (a month, a fiscal quarter…).
         let goal = match GoalPeriod::matching(&period, &settings) {

@@ -10,6 +10,7 @@ pub mod db;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
+pub mod hygiene;
 pub mod import;
 pub mod intake;
 pub mod log;
@@ -64,6 +65,9 @@ pub struct App {
     crm_wake: std::sync::Arc<tokio::sync::Notify>,
     /// The roles last stored per (guild, member), so that an interaction writes only on a change.
     roles_seen: std::sync::Arc<std::sync::Mutex<RolesSeen>>,
+    /// Writes a rep's change to a CRM deal back to the CRM (the `crm` edge installs it at start,
+    /// see [`App::set_crm_writer`]); none: rally never writes to a CRM.
+    crm_writer: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn crm::CrmWriter>>>>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -76,7 +80,19 @@ impl App {
             scheduler_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             roles_seen: Default::default(),
+            crm_writer: Default::default(),
         }
+    }
+
+    /// Installs the writer that sends a rep's change to a CRM deal to the CRM (for guilds whose
+    /// connection allows it, `rally crm write-back`).
+    pub fn set_crm_writer(&self, writer: std::sync::Arc<dyn crm::CrmWriter>) {
+        *self.crm_writer.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(writer);
+    }
+
+    /// The installed CRM writer, if any.
+    pub(crate) fn crm_writer(&self) -> Option<std::sync::Arc<dyn crm::CrmWriter>> {
+        self.crm_writer.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Tells a sleeping scheduler to look at the schedules again.

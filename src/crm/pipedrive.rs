@@ -11,7 +11,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::app::crm::{CrmSource, Feed, NewWebhook, Page, PipelineRef, SourceError, Usage, Webhook};
+use crate::app::crm::{
+    CrmConnection, CrmSource, CrmWriter, DealChange, Feed, NewWebhook, Page, PipelineRef, SourceError, Usage, Webhook,
+};
 use crate::domain::crm::{
     CrmActivity, CrmDeal, CrmRecord, CrmStage, CrmType, CrmUser, DealStatus, Provider, Secret, Window, minor_units,
 };
@@ -60,6 +62,7 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", "/v1/users" | "/v1/activityTypes") => 20,
         ("GET" | "POST", "/v1/webhooks") => 10,
         ("DELETE", _) => 6,
+        ("PATCH", _) => 5,
         _ => 10,
     }
 }
@@ -357,6 +360,12 @@ pub fn parse_deal(v: &Value) -> Result<CrmDeal, String> {
         updated_at,
         deleted: bool_field(v, "is_deleted") || status_text == "deleted",
         merged_into: None,
+        // Listed only when asked for (`include_fields`); null when nothing is planned.
+        next_activity: match v.get("next_activity_id") {
+            None => None,
+            Some(Value::Null) => Some(String::new()),
+            Some(other) => id_text(Some(other)),
+        },
         id,
     })
 }
@@ -420,6 +429,45 @@ pub fn parse_webhook(body: &[u8]) -> Result<WebhookEvent, String> {
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Pipedrive {
+    /// Changes one deal (`PATCH /api/v2/deals/{id}`) and returns it as Pipedrive holds it after.
+    pub async fn update_deal(&self, id: &str, change: &DealChange) -> Result<CrmDeal, SourceError> {
+        let id: u64 = id.parse().map_err(|_| SourceError::Invalid(format!("`{id}` is not a Pipedrive deal id")))?;
+        let body = match change {
+            DealChange::ExpectedClose(day) => json!({"expected_close_date": day.format("%Y-%m-%d").to_string()}),
+            DealChange::Lost => json!({"status": "lost"}),
+        };
+        let path = format!("/api/v2/deals/{id}");
+        let answer = self.send(Method::PATCH, &path, &[], Some(&body)).await?;
+        let data = answer
+            .get("data")
+            .ok_or_else(|| SourceError::Invalid(format!("Pipedrive answered {path} without data")))?;
+        parse_deal(data).map_err(|e| SourceError::Invalid(format!("Pipedrive answered {path} with {e}")))
+    }
+}
+
+/// Writes a rep's hygiene change to a guild's Pipedrive, with a client per call made from the
+/// guild's connection (its URL and token).
+#[derive(Clone, Debug, Default)]
+pub struct PipedriveWriter {
+    /// How requests are retried.
+    pub retry: Retry,
+}
+
+impl CrmWriter for PipedriveWriter {
+    fn update_deal<'a>(
+        &'a self,
+        connection: &'a CrmConnection,
+        id: &'a str,
+        change: DealChange,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<CrmRecord, SourceError>> + Send + 'a>> {
+        Box::pin(async move {
+            let client = Pipedrive::with_retry(&connection.api_url, connection.api_token.clone(), self.retry);
+            client.update_deal(id, &change).await.map(CrmRecord::Deal)
+        })
+    }
 }
 
 impl CrmSource for Pipedrive {
@@ -495,6 +543,10 @@ impl CrmSource for Pipedrive {
         }
         if feed == Feed::DeletedDeals {
             query.push(("status", "deleted".into()));
+        }
+        if feed == Feed::Deals {
+            // What the hygiene rule `no-next-activity` reads.
+            query.push(("include_fields", "next_activity_id".into()));
         }
         if let Some(c) = cursor {
             query.push(("cursor", c));

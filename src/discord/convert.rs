@@ -112,6 +112,26 @@ fn from_command(c: &CommandInteraction, autocomplete: bool) -> Result<Invocation
 }
 
 fn from_component(c: &ComponentInteraction) -> Result<Invocation, Unsupported> {
+    // A hygiene DM's buttons are pressed in a DM, which has no guild: the button names its guild,
+    // and the handler lets only the deal's owner act. No roles or permissions come with a DM.
+    if c.guild_id.is_none() && c.member.is_none() {
+        let guild = crate::handlers::hygiene::button_guild(&c.data.custom_id)
+            .and_then(|g| Snowflake::new(g).ok())
+            .ok_or(Unsupported::NotInGuild)?;
+        return Ok(Invocation {
+            id: c.id.get(),
+            guild,
+            channel: Some(c.channel_id.get()),
+            user: Snowflake::new(c.user.id.get()).map_err(|_| Unsupported::Kind)?,
+            user_name: display_name(&c.user, None),
+            roles: Vec::new(),
+            permissions: 0,
+            app_permissions: None,
+            resolved_users: Vec::new(),
+            locale: None,
+            action: Action::Button { custom_id: c.data.custom_id.clone() },
+        });
+    }
     let (guild, user, user_name, roles, permissions) = guild_and_member(c.guild_id, &c.user, c.member.as_ref())?;
     Ok(Invocation {
         id: c.id.get(),

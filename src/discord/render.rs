@@ -32,19 +32,25 @@ pub fn embed(e: &Embed) -> CreateEmbed {
     out
 }
 
-fn rows(m: &Message) -> Vec<CreateActionRow> {
+/// The message's buttons in action rows (a link button opens its URL; the others come back as
+/// interactions with their `custom_id`).
+pub fn rows(m: &Message) -> Vec<CreateActionRow> {
     if m.buttons.is_empty() {
         return Vec::new();
     }
     // Five buttons per row is Discord's limit; a message may ask for fewer, one row per item.
-    m.buttons
-        .chunks(m.buttons_per_row())
+    m.button_rows()
+        .into_iter()
         .map(|chunk| {
             CreateActionRow::Buttons(
                 chunk
                     .iter()
                     .map(|b| {
-                        CreateButton::new(&b.custom_id)
+                        let button = match &b.url {
+                            Some(url) => return CreateButton::new_link(url).label(&b.label).disabled(b.disabled),
+                            None => CreateButton::new(&b.custom_id),
+                        };
+                        button
                             .label(&b.label)
                             .style(match b.style {
                                 ButtonStyle::Primary => SerenityButtonStyle::Primary,

@@ -183,6 +183,11 @@ pub struct CrmDeal {
     pub deleted: bool,
     /// Set when the deal was merged into another one (it is gone; the other one holds it now).
     pub merged_into: Option<String>,
+    /// The CRM's next activity planned on the deal (Pipedrive's `next_activity_id`): its id, `""`
+    /// when the CRM says none is planned, `None` when the CRM did not say (the hygiene rule
+    /// `no-next-activity` then leaves the deal alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_activity: Option<String>,
 }
 
 /// A record of either kind, for one ingestion path.
@@ -609,6 +614,7 @@ mod tests {
             updated_at: at("2026-11-01T10:00:00Z"),
             deleted: false,
             merged_into: None,
+            next_activity: None,
         }
     }
 

@@ -15,9 +15,18 @@ pub struct OpenDeal {
     /// The stage's win probability, 0..=100.
     pub probability: u8,
     pub expected_close: Option<NaiveDate>,
+    /// Whether the deal is stale by the guild's hygiene rules (`domain::hygiene`, rule `stale`).
+    pub stale: bool,
+    /// Whether the deal breaks any of the guild's enabled hygiene rules.
+    pub broken: bool,
 }
 
 impl OpenDeal {
+    /// A deal no hygiene rule flags (stale and broken false).
+    pub fn new(value: i64, probability: u8, expected_close: Option<NaiveDate>) -> OpenDeal {
+        OpenDeal { value, probability, expected_close, stale: false, broken: false }
+    }
+
     pub fn weighted(&self) -> i64 {
         (self.value as i128 * self.probability.min(100) as i128 / 100) as i64
     }
@@ -48,6 +57,13 @@ pub struct Forecast {
     /// Open deals whose expected close date has passed: they count on the last day they could close
     /// (today), since a slipping deal is still in play, and are named so a manager can chase them.
     pub overdue: usize,
+    /// The part of `weighted_open` that sits on deals overdue (close date before today) or stale
+    /// (`OpenDeal::stale`), each deal once, minor units.
+    pub weighted_overdue_or_stale: i64,
+    /// How many of the counted deals are overdue or stale.
+    pub deals_overdue_or_stale: usize,
+    /// The part of `weighted_open` that sits on deals breaking any hygiene rule, minor units.
+    pub weighted_broken: i64,
     /// Cumulative series, one entry per day (minor units).
     pub series: Vec<SeriesDay>,
 }
@@ -83,6 +99,9 @@ pub fn forecast(
             deals_in_period: 0,
             undated: 0,
             overdue: 0,
+            weighted_overdue_or_stale: 0,
+            deals_overdue_or_stale: 0,
+            weighted_broken: 0,
             series: Vec::new(),
         };
     };
@@ -90,12 +109,14 @@ pub fn forecast(
     // A deal closes, for the forecast, on its expected date, or today when that date has passed.
     let mut closing: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     let (mut undated, mut overdue, mut counted) = (0, 0, 0);
+    let (mut at_risk, mut at_risk_deals, mut broken) = (0i64, 0, 0i64);
     for deal in open {
         let Some(close) = deal.expected_close else {
             undated += 1;
             continue;
         };
-        let when = if close < today {
+        let late = close < today;
+        let when = if late {
             overdue += 1;
             today
         } else {
@@ -104,6 +125,13 @@ pub fn forecast(
         if when >= first && when <= last && when >= today {
             *closing.entry(when).or_default() += deal.weighted();
             counted += 1;
+            if late || deal.stale {
+                at_risk += deal.weighted();
+                at_risk_deals += 1;
+            }
+            if deal.broken {
+                broken += deal.weighted();
+            }
         }
     }
     let weighted_open: i64 = closing.values().sum();
@@ -136,6 +164,9 @@ pub fn forecast(
         deals_in_period: counted,
         undated,
         overdue,
+        weighted_overdue_or_stale: at_risk,
+        deals_overdue_or_stale: at_risk_deals,
+        weighted_broken: broken,
         series,
     }
 }
@@ -158,11 +189,11 @@ mod tests {
         let won: BTreeMap<_, _> =
             [(d("2026-11-23"), 100_000), (d("2026-11-24"), 50_000), (d("2026-11-20"), 999_999)].into();
         let open = vec![
-            OpenDeal { value: 200_000, probability: 60, expected_close: Some(d("2026-11-26")) }, // 120,000
-            OpenDeal { value: 100_000, probability: 25, expected_close: Some(d("2026-11-29")) }, // 25,000
-            OpenDeal { value: 500_000, probability: 80, expected_close: Some(d("2026-12-02")) }, // next period
-            OpenDeal { value: 300_000, probability: 40, expected_close: Some(d("2026-11-20")) }, // overdue: today
-            OpenDeal { value: 700_000, probability: 90, expected_close: None },
+            OpenDeal::new(200_000, 60, Some(d("2026-11-26"))), // 120,000
+            OpenDeal::new(100_000, 25, Some(d("2026-11-29"))), // 25,000
+            OpenDeal::new(500_000, 80, Some(d("2026-12-02"))), // next period
+            OpenDeal::new(300_000, 40, Some(d("2026-11-20"))), // overdue: today
+            OpenDeal::new(700_000, 90, None),
         ];
         // Wednesday: two of five working days done.
         let f = forecast(&week(), d("2026-11-25"), &won, &open, Some(400_000), 0.4);
@@ -177,6 +208,28 @@ mod tests {
         assert_eq!((thu.actual, thu.forecast), (None, Some(390_000)));
         let sun = &f.series[6];
         assert_eq!((sun.forecast, sun.goal), (Some(415_000), Some(400_000)));
+    }
+
+    #[test]
+    fn the_part_on_overdue_or_stale_deals_counts_each_deal_once_and_only_inside_the_period() {
+        let stale = |value, probability, close: &str| OpenDeal {
+            stale: true,
+            broken: true,
+            ..OpenDeal::new(value, probability, Some(d(close)))
+        };
+        let open = vec![
+            OpenDeal::new(200_000, 60, Some(d("2026-11-26"))), // 120,000, healthy
+            stale(100_000, 25, "2026-11-29"),                  // 25,000, stale
+            stale(500_000, 80, "2026-12-02"),                  // stale, but closes next period
+            OpenDeal { broken: true, ..OpenDeal::new(300_000, 40, Some(d("2026-11-20"))) }, // 120,000, overdue
+            stale(50_000, 10, "2026-11-18"),                   // 5,000, overdue and stale: once
+            OpenDeal { broken: true, ..OpenDeal::new(80_000, 50, Some(d("2026-11-27"))) }, // 40,000, missing data
+        ];
+        let f = forecast(&week(), d("2026-11-25"), &BTreeMap::new(), &open, None, 0.4);
+        assert_eq!(f.weighted_open, 120_000 + 25_000 + 120_000 + 5_000 + 40_000);
+        assert_eq!(f.weighted_overdue_or_stale, 25_000 + 120_000 + 5_000);
+        assert_eq!(f.deals_overdue_or_stale, 3);
+        assert_eq!(f.weighted_broken, 25_000 + 120_000 + 5_000 + 40_000);
     }
 
     #[test]

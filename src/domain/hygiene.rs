@@ -1,7 +1,7 @@
 //! Pipeline hygiene (issue 17): the rules that flag open deals a forecast should not trust, the
-//! guild's settings for them, and the state key that lets a rule fire once per deal state. Pure:
-//! `now` is an argument; imports nothing of ours outside `domain`. Used by the hygiene use case in
-//! app, next (not wired into store, app or handlers yet).
+//! guild's settings for them, the state key that lets a rule fire once per deal state, and the
+//! tallies a manager's view adds up. Pure: `now` is an argument; imports nothing of ours outside
+//! `domain`. Used by `app::hygiene`.
 //!
 //! Days are counted in local dates of the guild's timezone, never as 24-hour spans, so a DST
 //! change neither adds nor removes a day.
@@ -23,7 +23,8 @@ pub const DEFAULT_STALE_DAYS: u32 = 14;
 pub const MAX_STALE_DAYS: u32 = 365;
 
 /// One hygiene rule. The wording of each is the issue's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// "an open deal whose expected close date has passed": the close date is before today's
     /// local date (a close date of today is not overdue yet).
@@ -163,6 +164,86 @@ impl HygieneRules {
         let mut next = self.clone();
         next.stale_by_stage.remove(stage);
         next
+    }
+
+    /// The names of the rules turned off, in `Rule::ALL` order (what the store keeps).
+    pub fn disabled_names(&self) -> Vec<&'static str> {
+        Rule::ALL.into_iter().filter(|r| self.disabled.contains(r)).map(Rule::as_str).collect()
+    }
+
+    /// Rebuilds settings the store kept: rule names turned off, the default limit and the limits
+    /// per stage. What no longer reads (a rule renamed, a stage removed, a limit out of range) is
+    /// left out, so stored settings can never make a value this type does not allow.
+    pub fn from_stored<'a>(
+        disabled: impl IntoIterator<Item = &'a str>,
+        stale_default: i64,
+        stale_by_stage: impl IntoIterator<Item = (String, i64)>,
+    ) -> HygieneRules {
+        let in_range = |d: i64| u32::try_from(d).ok().filter(|d| (1..=MAX_STALE_DAYS).contains(d));
+        HygieneRules {
+            disabled: disabled.into_iter().filter_map(|n| Rule::parse(n).ok()).collect(),
+            stale_default: in_range(stale_default).unwrap_or(DEFAULT_STALE_DAYS),
+            stale_by_stage: stale_by_stage
+                .into_iter()
+                .filter_map(|(stage, d)| Some((StageName::parse(&stage).ok()?, in_range(d)?)))
+                .collect(),
+        }
+    }
+}
+
+/// Open deals, their value and their weighted value: one cell of the manager's view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    /// How many deals.
+    pub deals: u64,
+    /// Their value, minor units.
+    pub value: i64,
+    /// Their value × stage probability / 100, minor units (rounded down per deal, as the forecast).
+    pub weighted: i64,
+}
+
+impl Tally {
+    /// Counts one more deal of `value` at `probability` percent.
+    pub fn add(&mut self, value: i64, probability: u8) {
+        self.deals += 1;
+        self.value = self.value.saturating_add(value);
+        self.weighted = self.weighted.saturating_add(weighted(value, probability));
+    }
+}
+
+/// A deal's value weighted by its stage's probability (percent), rounded down: the forecast's rule.
+pub fn weighted(value: i64, probability: u8) -> i64 {
+    (i128::from(value) * i128::from(probability.min(100)) / 100) as i64
+}
+
+/// What the open deals of a rep, a team or the guild add up to: all of them, those breaking any
+/// rule (each deal once), and those breaking each rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tallies {
+    /// Every open deal.
+    pub open: Tally,
+    /// Open deals breaking at least one enabled rule, each counted once.
+    pub broken: Tally,
+    /// Open deals breaking each rule (a deal breaking two rules counts under both).
+    pub by_rule: BTreeMap<Rule, Tally>,
+}
+
+impl Tallies {
+    /// Counts one open deal and the rules it breaks.
+    pub fn add(&mut self, value: i64, probability: u8, breaches: &[Breach]) {
+        self.open.add(value, probability);
+        if !breaches.is_empty() {
+            self.broken.add(value, probability);
+        }
+        let rules: BTreeSet<Rule> = breaches.iter().map(Breach::rule).collect();
+        for rule in rules {
+            self.by_rule.entry(rule).or_default().add(value, probability);
+        }
+    }
+
+    /// The deals breaking `rule` (zero when none does).
+    pub fn rule(&self, rule: Rule) -> Tally {
+        self.by_rule.get(&rule).copied().unwrap_or_default()
     }
 }
 

@@ -1,5 +1,6 @@
 //! `/forecast [team] [period]`: won so far plus weighted pipeline, next to the goal and the run
-//! rate, with the cumulative chart attached.
+//! rate, the part of the weighted pipeline on overdue or stale deals, with the cumulative chart
+//! attached.
 
 use super::format::clip;
 use super::{Attachment, CommandCall, Ctx, Embed, Field, Message, Response};
@@ -59,6 +60,22 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             inline: true,
         });
     }
+    // The part of the weighted pipeline a manager should not lean on (issue 17's hygiene rules).
+    fields.push(Field {
+        name: "On overdue or stale deals".into(),
+        value: format!(
+            "{} ({} · {} deal{})",
+            format_money(f.weighted_overdue_or_stale),
+            if f.weighted_open > 0 {
+                crate::domain::kpi::percent_of(f.weighted_overdue_or_stale, f.weighted_open)
+            } else {
+                "—".into()
+            },
+            f.deals_overdue_or_stale,
+            if f.deals_overdue_or_stale == 1 { "" } else { "s" }
+        ),
+        inline: true,
+    });
     let mut notes = Vec::new();
     if f.overdue > 0 {
         notes.push(format!(

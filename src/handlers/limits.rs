@@ -63,6 +63,9 @@ fn message_problems(m: &Message, problems: &mut Vec<String>) {
     for b in &m.buttons {
         over(&format!("button label `{}`", b.label), chars(&b.label), 80);
         over(&format!("button custom_id `{}`", b.custom_id), chars(&b.custom_id), 100);
+        if let Some(url) = &b.url {
+            over(&format!("button url `{url}`"), chars(url), 512);
+        }
     }
     for (i, e) in m.embeds.iter().enumerate() {
         if e.fields.len() > 25 {
@@ -76,7 +79,7 @@ fn message_problems(m: &Message, problems: &mut Vec<String>) {
         problems.push(format!("{} embeds; Discord allows 10", m.embeds.len()));
     }
     // Five action rows of five buttons each.
-    let rows = m.buttons.len().div_ceil(m.buttons_per_row());
+    let rows = m.button_rows().len();
     if rows > super::MAX_ACTION_ROWS {
         problems.push(format!(
             "{} buttons in rows of {} make {rows} action rows; Discord allows {}",

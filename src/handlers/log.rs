@@ -141,6 +141,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             label: "Undo".into(),
             style: ButtonStyle::Secondary,
             disabled: false,
+            url: None,
         }],
         ephemeral: true,
         ..Message::default()

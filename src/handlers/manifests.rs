@@ -12,6 +12,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("funnel", include_str!("../../commands/funnel.json")),
     ("goal", include_str!("../../commands/goal.json")),
     ("help", include_str!("../../commands/help.json")),
+    ("hygiene", include_str!("../../commands/hygiene.json")),
     ("kpi", include_str!("../../commands/kpi.json")),
     ("leaderboard", include_str!("../../commands/leaderboard.json")),
     ("log", include_str!("../../commands/log.json")),

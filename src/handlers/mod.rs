@@ -88,12 +88,34 @@ pub struct Message {
     /// Buttons per action row, 1..=5; `None` fills rows of five (Discord's most). A list with a
     /// pair of buttons per item asks for 2, so each item's buttons sit on a row of their own.
     pub row_width: Option<usize>,
+    /// Buttons in each action row, in order, when the rows differ in length (a row per item, some
+    /// items with fewer buttons); empty: rows of [`Message::row_width`]. Buttons past their sum
+    /// fill rows of five.
+    pub row_sizes: Vec<usize>,
 }
 
 impl Message {
     /// Buttons per action row as rendered: [`Message::row_width`] within 1..=5.
     pub fn buttons_per_row(&self) -> usize {
         self.row_width.unwrap_or(MAX_BUTTONS_PER_ROW).clamp(1, MAX_BUTTONS_PER_ROW)
+    }
+
+    /// The buttons as rendered, one slice per action row (none empty, none over five).
+    pub fn button_rows(&self) -> Vec<&[Button]> {
+        let mut rows = Vec::new();
+        let mut rest = self.buttons.as_slice();
+        for size in &self.row_sizes {
+            let size = (*size).clamp(1, MAX_BUTTONS_PER_ROW).min(rest.len());
+            if size == 0 {
+                break;
+            }
+            let (row, tail) = rest.split_at(size);
+            rows.push(row);
+            rest = tail;
+        }
+        let width = if self.row_sizes.is_empty() { self.buttons_per_row() } else { MAX_BUTTONS_PER_ROW };
+        rows.extend(rest.chunks(width));
+        rows
     }
 }
 
@@ -127,6 +149,9 @@ pub struct Button {
     pub style: ButtonStyle,
     /// Shown greyed out (◀ on the first page).
     pub disabled: bool,
+    /// A link button: opens this URL (a deal in the CRM) instead of sending an interaction;
+    /// `custom_id` and `style` are then not sent.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -164,6 +189,7 @@ mod forecast;
 mod funnel;
 mod goal;
 mod help;
+pub mod hygiene;
 mod kpi;
 mod leaderboard;
 mod log;
@@ -196,6 +222,7 @@ pub const HANDLED: &[&str] = &[
     "funnel",
     "goal",
     "help",
+    "hygiene",
     "kpi",
     "leaderboard",
     "log",
@@ -396,6 +423,7 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
         }
         Action::Button { custom_id } => match custom_id.split_once(':').map(|(prefix, _)| prefix) {
             Some("review") => review::button(&ctx, custom_id).await,
+            Some(hygiene::PREFIX) => hygiene::button(&ctx, custom_id).await,
             Some(paging::PREFIX) => paging::press(&ctx, custom_id).await,
             _ => undo::button(&ctx, custom_id).await,
         },
@@ -441,6 +469,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "settings" => settings::handle(ctx, call).await,
         "export" => export::handle(ctx, call).await,
         "help" => help::handle(ctx, call).await,
+        "hygiene" => hygiene::handle(ctx, call).await,
         "deal" => deal::handle(ctx, call).await,
         "funnel" => funnel::handle(ctx, call).await,
         "mentor" => mentor::handle(ctx, call).await,
@@ -473,6 +502,8 @@ pub struct Outgoing {
     pub to: Recipient,
     pub key: String,
     pub message: Message,
+    /// Hygiene breach state keys this message tells of, noted as fired when it is queued.
+    pub marks: Vec<String>,
 }
 
 /// Everything a schedule sends at `slot`: none when there is nothing to send (leaderboards off,
@@ -494,7 +525,12 @@ pub async fn scheduled_posts(
     };
     Ok(post
         .into_iter()
-        .map(|message| Outgoing { to: Recipient::Channel(schedule.channel_id), key: String::new(), message })
+        .map(|message| Outgoing {
+            to: Recipient::Channel(schedule.channel_id),
+            key: String::new(),
+            message,
+            marks: Vec::new(),
+        })
         .collect())
 }
 
@@ -653,6 +689,14 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
                 .collect()
         }
         // Listing may ask for closed deals; everywhere else a deal can only sit in an open stage.
+        ("hygiene", "stage") => ctx
+            .app
+            .pipeline(guild)
+            .await?
+            .open_stages()
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.name.to_string()))
+            .collect(),
         ("deal", "stage") => ctx
             .app
             .pipeline(guild)

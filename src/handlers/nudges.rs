@@ -109,6 +109,7 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
                     to: Recipient::Channel(t.team.channel_id.unwrap_or(s.channel_id)),
                     key: format!("team:{}", t.team.id),
                     message: team_nudge(&t.team.name, &t.goals, t.reps_behind, threshold, money, amounts),
+                    marks: Vec::new(),
                 })
                 .collect()),
         };
@@ -124,40 +125,76 @@ pub(super) async fn nudge_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>)
                 to: Recipient::Dm(r.user),
                 key: format!("user:{}", r.user),
                 message: rep_nudge(&r.name, &r.goals, money),
+                marks: Vec::new(),
             })
             .collect()),
     }
 }
 
-/// A `hygiene` schedule at `slot`: a DM to each rep on a team who logged nothing that working day.
+/// A `hygiene` schedule at `slot`: one DM per rep (on the schedule's team, when it names one)
+/// who logged nothing that working day, or who owns open deals breaking a hygiene rule they were
+/// not told of yet, or both in one DM. Quiet outside working time; never to a rep who opted out.
 pub(super) async fn hygiene_posts(app: &App, s: &ScheduleRow, slot: DateTime<Utc>) -> AppResult<Vec<Outgoing>> {
     let guild = Snowflake::new(s.guild_id as u64)?;
     let Ok(team) = team_filter(app, s).await? else {
         return Ok(Vec::new());
     };
-    match app.reps_without_activity(guild, team, slot).await? {
+    let (day, idle) = match app.reps_without_activity(guild, team, slot).await? {
         Err(quiet) => {
             tracing::info!(schedule = s.id, slot = %slot, %quiet, "no reminders: outside working time");
-            Ok(Vec::new())
+            return Ok(Vec::new());
         }
-        Ok((day, reps)) => Ok(reps
-            .into_iter()
-            .map(|m| Outgoing {
-                to: Recipient::Dm(m.user_id),
-                key: format!("user:{}", m.user_id),
-                message: Message {
-                    content: Some(format!(
-                        "👋 Hi {} — nothing logged for today ({}) yet. Calls, emails, meetings? \
-                         `/log kind:call` takes a few seconds, and every one counts toward your numbers.\n\
-                         -# Don't want these? `/nudges off`",
-                        super::clip(&m.user_name, 80),
-                        day.format("%a %-d %b")
-                    )),
-                    ..Message::default()
-                },
-            })
-            .collect()),
+        Ok(found) => found,
+    };
+    let deals = app.hygiene_for_reps(guild, team, slot).await?.unwrap_or_default();
+    let money = app.settings(guild).await?.money();
+    let pipeline = app.pipeline(guild).await?;
+    let stage_name = |position: i64| {
+        pipeline
+            .stages()
+            .iter()
+            .find(|s| s.position == position)
+            .map_or_else(|| format!("stage {position}"), |s| s.name.to_string())
+    };
+    let crm_base = if deals.iter().flat_map(|r| &r.deals).any(|c| c.deal.crm_id.is_some()) {
+        app.crm_deal_base(guild).await?
+    } else {
+        None
+    };
+    let crm_writes = crm_base.is_some() && app.crm_writes(guild).await?;
+    let crm_url = |id: &str| {
+        // Pipedrive's ids are numbers; anything else is not put into a link.
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| crm_base.as_ref().map(|b| format!("{b}{id}")))
+            .flatten()
+    };
+    let mut by_user: std::collections::BTreeMap<u64, (Option<String>, Option<&crate::app::hygiene::RepHygiene>)> =
+        std::collections::BTreeMap::new();
+    for m in &idle {
+        by_user.entry(m.user_id).or_default().0 = Some(m.user_name.clone());
     }
+    for rep in &deals {
+        by_user.entry(rep.user).or_default().1 = Some(rep);
+    }
+    Ok(by_user
+        .into_iter()
+        .map(|(user, (idle_name, rep))| {
+            let (mut message, marks) = match rep {
+                Some(rep) => super::hygiene::rep_dm(rep, guild, money, &stage_name, &crm_url, crm_writes),
+                None => (Message::default(), Vec::new()),
+            };
+            if let Some(name) = idle_name {
+                message.content = Some(format!(
+                    "👋 Hi {} — nothing logged for today ({}) yet. Calls, emails, meetings? \
+                     `/log kind:call` takes a few seconds, and every one counts toward your numbers.\n\
+                     -# Don't want these? `/nudges off`",
+                    super::clip(&name, 80),
+                    day.format("%a %-d %b")
+                ));
+            }
+            Outgoing { to: Recipient::Dm(user), key: format!("user:{user}"), message, marks }
+        })
+        .collect())
 }
 
 /// Pending milestones rendered as posts for their team channel; `None` for one that can no longer
@@ -182,6 +219,7 @@ pub async fn milestone_posts(app: &App, limit: usize) -> AppResult<Vec<(Mileston
             to: Recipient::Channel(channel),
             key: m.unique_key(),
             message: milestone_message(&who, &m, settings.money(), amounts),
+            marks: Vec::new(),
         });
         out.push((m, post));
     }

@@ -68,7 +68,13 @@ impl Page {
             let Some(custom_id) = encode(call, page, owner, label) else {
                 return Vec::new();
             };
-            out.push(Button { custom_id, label: label.into(), style: ButtonStyle::Secondary, disabled: !usable });
+            out.push(Button {
+                custom_id,
+                label: label.into(),
+                style: ButtonStyle::Secondary,
+                disabled: !usable,
+                url: None,
+            });
         }
         out
     }

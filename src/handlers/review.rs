@@ -39,12 +39,14 @@ pub async fn handle(ctx: &Ctx<'_>, _call: &CommandCall) -> AppResult<Response> {
             label: format!("Approve {n}"),
             style: ButtonStyle::Primary,
             disabled: false,
+            url: None,
         });
         buttons.push(Button {
             custom_id: format!("{PREFIX}remove:{}", item.record.id),
             label: format!("Remove {n}"),
             style: ButtonStyle::Danger,
             disabled: false,
+            url: None,
         });
     }
     let shown = queue.items.len() as i64;

@@ -196,6 +196,35 @@ pub fn button(id: u64, guild: u64, channel: u64, member: &Member, custom_id: &st
     payload
 }
 
+/// A button press (type 3) in the bot's DM `channel` with `user_id`, on a message the bot sent
+/// there (its id is `id - 1`): `user` instead of `member`, no guild, as Discord sends it.
+pub fn dm_button(id: u64, channel: u64, user_id: u64, username: &str, custom_id: &str) -> Value {
+    let member = Member::new(user_id, username);
+    let mut payload = json!({
+        "id": id.to_string(),
+        "application_id": APPLICATION_ID.to_string(),
+        "type": 3,
+        "data": {"custom_id": custom_id, "component_type": 2},
+        "channel": {"id": channel.to_string(), "type": 1, "recipients": [user(&member)]},
+        "channel_id": channel.to_string(),
+        "user": user(&member),
+        "token": token(id),
+        "version": 1,
+        "app_permissions": APP_PERMISSIONS.to_string(),
+        "locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": "0"},
+        "context": 1,
+        "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+    });
+    if let Some(message) = button(id, 1, channel, &member, custom_id).get("message").cloned()
+        && let Some(obj) = payload.as_object_mut()
+    {
+        obj.insert("message".into(), message);
+    }
+    payload
+}
+
 /// A PING (type 1), as Discord sends to an HTTP interactions endpoint to check it.
 pub fn ping(id: u64) -> Value {
     json!({

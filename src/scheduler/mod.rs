@@ -66,10 +66,25 @@ fn short_nonce(prefix: char, key: &str) -> String {
 /// A message rendered to Discord's JSON, with `nonce` + `enforce_nonce` so that a retried delivery
 /// returns the earlier message instead of posting twice, and no mentions that ping.
 fn queued(to: Recipient, message: &handlers::Message, nonce: String, source: String) -> AppResult<QueuedPost> {
+    queued_marking(to, message, nonce, source, Vec::new())
+}
+
+/// [`queued`] for a post that tells of hygiene breaches (`marks`: their state keys).
+fn queued_marking(
+    to: Recipient,
+    message: &handlers::Message,
+    nonce: String,
+    source: String,
+    marks: Vec<String>,
+) -> AppResult<QueuedPost> {
     let mut files = Vec::new();
     let mut builder = CreateMessage::new().embeds(message.embeds.iter().map(render::embed).collect());
     if let Some(content) = &message.content {
         builder = builder.content(content);
+    }
+    let rows = render::rows(message);
+    if !rows.is_empty() {
+        builder = builder.components(rows);
     }
     for a in &message.attachments {
         builder = builder.add_file(CreateAttachment::bytes(a.data.clone(), a.filename.clone()));
@@ -84,7 +99,7 @@ fn queued(to: Recipient, message: &handlers::Message, nonce: String, source: Str
         Recipient::Channel(c) => PostTarget::Channel(c),
         Recipient::Dm(u) => PostTarget::Dm(u),
     };
-    Ok(QueuedPost { target, body, files, nonce, source })
+    Ok(QueuedPost { target, body, files, nonce, source, marks })
 }
 
 /// What one attempt at a post came to.
@@ -266,6 +281,7 @@ impl Scheduler {
                     files: Vec::new(),
                     nonce: short_nonce('r', &format!("{source}:{user}:{what}")),
                     source: source.clone(),
+                    marks: Vec::new(),
                 };
                 for user in holders.iter().filter(|u| !winners.contains(u)) {
                     posts.push(change(PostTarget::RoleRemove { user: *user, role }, *user, "remove"));
@@ -309,7 +325,7 @@ impl Scheduler {
                 } else {
                     short_nonce('n', &format!("{}:{}:{}", s.id, slot.timestamp(), o.key))
                 };
-                queued(o.to, &o.message, nonce, format!("schedule:{}", s.id))
+                queued_marking(o.to, &o.message, nonce, format!("schedule:{}", s.id), o.marks)
             })
             .collect()
     }

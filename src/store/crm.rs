@@ -55,6 +55,9 @@ pub struct CrmConnection {
     /// CRM API requests made and the CRM's token cost of them (Pipedrive's `x-token-cost`).
     pub api_calls: u64,
     pub token_cost: u64,
+    /// Whether a rep's change from a hygiene DM (a pushed close date, a deal marked lost) is
+    /// written to the CRM; off until a manager turns it on (`rally crm write-back`).
+    pub write_back: bool,
 }
 
 /// A new connection: what `rally crm connect` stores.
@@ -1019,7 +1022,7 @@ fn read_connection(conn: &Db, guild: i64) -> Result<Option<CrmConnection>> {
     let row = conn
         .prepare_cached(
             "SELECT provider, api_url, api_token, pipeline, webhook_user, webhook_ids, connected_at, last_sync_at,
-                last_full_at, last_error, last_error_at, imported, updated, removed, api_calls, token_cost
+                last_full_at, last_error, last_error_at, imported, updated, removed, api_calls, token_cost, write_back
              FROM crm_connections WHERE guild_id = ?1",
         )?
         .query_row([guild], |r| {
@@ -1035,7 +1038,7 @@ fn read_connection(conn: &Db, guild: i64) -> Result<Option<CrmConnection>> {
                 r.get::<_, Option<i64>>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 r.get::<_, Option<i64>>(10)?,
-                [r.get::<_, i64>(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?],
+                [r.get::<_, i64>(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?],
             ))
         })
         .optional()?;
@@ -1061,6 +1064,7 @@ fn read_connection(conn: &Db, guild: i64) -> Result<Option<CrmConnection>> {
         removed: n[2] as u64,
         api_calls: n[3] as u64,
         token_cost: n[4] as u64,
+        write_back: n[5] != 0,
     }))
 }
 
@@ -1134,6 +1138,33 @@ impl Store {
     }
 
     /// The guild's connection, token included (for the sync; never show it).
+    /// Turns writing a rep's hygiene changes back to the CRM on or off; `None` without a connection.
+    pub async fn crm_set_write_back(
+        &self,
+        guild: i64,
+        on: bool,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CrmConnection>> {
+        self.write(move |c| {
+            let Some(before) = read_connection(c, guild)? else { return Ok(None) };
+            c.prepare_cached("UPDATE crm_connections SET write_back = ?2 WHERE guild_id = ?1")?
+                .execute(params![guild, i64::from(on)])?;
+            audit(
+                c,
+                guild,
+                &actor,
+                "crm.write_back",
+                "crm",
+                Some(&serde_json::json!({"write_back": before.write_back})),
+                Some(&serde_json::json!({"write_back": on})),
+                now,
+            )?;
+            read_connection(c, guild)
+        })
+        .await
+    }
+
     pub async fn crm_connection(&self, guild: i64) -> Result<Option<CrmConnection>> {
         self.read(move |c| read_connection(c, guild)).await
     }

@@ -577,6 +577,33 @@ CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open
     r#"
 ALTER TABLE outbox ADD COLUMN lease_until INTEGER;
 "#,
+    // 13: pipeline hygiene (issue 17): each guild's rules, the deal states a rule already fired for
+    // (so a rep hears of one once), and one figure per guild and local day for the week's trend.
+    r#"
+-- disabled: rule names turned off, comma-separated; stale_stages: JSON {"stage": days}.
+CREATE TABLE hygiene_rules (
+    guild_id      INTEGER PRIMARY KEY REFERENCES guilds (guild_id),
+    disabled      TEXT    NOT NULL DEFAULT '',
+    stale_default INTEGER NOT NULL CHECK (stale_default BETWEEN 1 AND 365),
+    stale_stages  TEXT    NOT NULL DEFAULT '{}'
+) STRICT, WITHOUT ROWID;
+-- state_key: domain::hygiene::Breach::state_key; written with the DM that tells of it.
+CREATE TABLE hygiene_fired (
+    guild_id  INTEGER NOT NULL,
+    state_key TEXT    NOT NULL,
+    fired_at  INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, state_key)
+) STRICT, WITHOUT ROWID;
+-- totals: JSON of the guild's, each team's and each rep's tallies on that local day.
+CREATE TABLE hygiene_snapshots (
+    guild_id  INTEGER NOT NULL,
+    local_day INTEGER NOT NULL,
+    totals    TEXT    NOT NULL,
+    PRIMARY KEY (guild_id, local_day)
+) STRICT, WITHOUT ROWID;
+-- 1: a hygiene DM's buttons write a rep's change to a CRM deal back to the CRM (a manager's choice).
+ALTER TABLE crm_connections ADD COLUMN write_back INTEGER NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
+"#,
 ];
 
 /// How many migrations the database at hand has run.

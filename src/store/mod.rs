@@ -22,6 +22,7 @@ pub mod crm;
 mod deals;
 pub mod goals;
 mod guilds;
+pub mod hygiene;
 mod import;
 pub mod intake;
 mod kpis;

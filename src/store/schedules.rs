@@ -73,6 +73,9 @@ pub struct QueuedPost {
     pub files: Vec<(String, Vec<u8>)>,
     pub nonce: String,
     pub source: String,
+    /// Hygiene breach state keys the post tells of (`domain::hygiene::Breach::state_key`), noted
+    /// as fired in the transaction that queues it, so that none is told twice and none is lost.
+    pub marks: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +161,7 @@ pub(super) fn queue(conn: &Db, guild: i64, post: &QueuedPost, now: DateTime<Utc>
     for (name, data) in &post.files {
         stmt.execute(params![id, name, data])?;
     }
+    super::hygiene::mark_fired(conn, guild, &post.marks, now)?;
     Ok(())
 }
 

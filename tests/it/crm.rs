@@ -657,3 +657,129 @@ fn crm_and_api_key_commands_need_a_guild_set_up_and_explain_what_went_wrong() {
     let (ok, text) = rally(&["api-key", "revoke", "--guild", "42", "--prefix", &key], None);
     assert!(ok && text.contains("revoked"), "the whole key revokes it: {text}");
 }
+
+#[tokio::test]
+async fn an_open_crm_deal_with_nothing_planned_next_breaks_no_next_activity_and_one_with_a_plan_does_not() {
+    use rally::domain::hygiene::Rule;
+    let now = at("2026-11-06T17:00:00Z");
+    let crm = connected(now).await;
+    let close = NaiveDate::from_ymd_opt(2026, 12, 1);
+    let acme = crm.pd.put_deal(PdDeal { expected_close_date: close, ..deal(1, "Acme renewal", 12_500.0, 12) });
+    crm.pd.put_deal(PdDeal {
+        expected_close_date: close,
+        next_activity_id: Some(77),
+        ..deal(1, "Globex", 3_000.0, 11)
+    });
+    crm.sync(now).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    let of = |name: &str| checks.iter().find(|c| c.deal.name == name).unwrap_or_else(|| panic!("{name}: {checks:?}"));
+    let rules = |name: &str| of(name).breaches.iter().map(|b| b.rule()).collect::<Vec<_>>();
+    assert_eq!(rules("Acme renewal"), vec![Rule::NoNextActivity]);
+    assert_eq!(of("Acme renewal").deal.crm_id, Some(acme.to_string()));
+    assert_eq!(rules("Globex"), Vec::<Rule>::new());
+    // Something planned on Acme in Pipedrive: the next sync clears it.
+    crm.pd.put_deal(PdDeal {
+        id: acme,
+        expected_close_date: close,
+        next_activity_id: Some(78),
+        ..deal(1, "Acme renewal", 12_500.0, 12)
+    });
+    crm.sync(at("2026-11-06T17:05:00Z")).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), at("2026-11-06T17:05:00Z")).await.unwrap();
+    assert!(checks.iter().all(|c| c.breaches.is_empty()), "{checks:?}");
+    crm.strict();
+}
+
+/// Alice presses a hygiene DM's button.
+async fn press(app: &App, custom_id: &str, now: DateTime<Utc>) -> String {
+    use rally::handlers::{Action, Invocation, Response};
+    let inv = Invocation {
+        id: 9_000 + now.timestamp() as u64 % 1_000 + custom_id.len() as u64,
+        guild: id(GUILD),
+        channel: Some(7),
+        user: id(ALICE),
+        user_name: "Alice".into(),
+        roles: Vec::new(),
+        permissions: 0,
+        app_permissions: None,
+        resolved_users: Vec::new(),
+        locale: None,
+        action: Action::Button { custom_id: custom_id.into() },
+    };
+    match rally::handlers::dispatch(app, &inv, now).await {
+        Response::Message(m) => m.content.unwrap_or_default(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reps_hygiene_buttons_change_a_crm_deal_in_pipedrive_only_where_the_connection_allows_it() {
+    use rally::crm::pipedrive::PipedriveWriter;
+    use rally::domain::hygiene::Rule;
+    let now = at("2026-11-06T17:00:00Z"); // a Friday
+    let crm = connected(now).await;
+    crm.app().set_crm_writer(std::sync::Arc::new(PipedriveWriter { retry: quick() }));
+    let due = NaiveDate::from_ymd_opt(2026, 11, 2);
+    let acme = crm.pd.put_deal(PdDeal {
+        expected_close_date: due,
+        next_activity_id: Some(5),
+        ..deal(1, "Acme renewal", 12_500.0, 12)
+    });
+    crm.sync(now).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    let check = checks.iter().find(|c| c.deal.name == "Acme renewal").expect("the CRM deal");
+    assert_eq!(check.breaches.iter().map(|b| b.rule()).collect::<Vec<_>>(), vec![Rule::Overdue]);
+    let week = format!("hyg:week:{GUILD}:{}:2026-11-02", check.deal.id);
+
+    // Write-back off (the default): refused, and nothing changes anywhere.
+    assert!(!crm.app().crm_writes(id(GUILD)).await.unwrap());
+    let refused = press(crm.app(), &week, now).await;
+    assert!(refused.contains("takes no changes from rally: change it in the CRM"), "{refused}");
+    assert_eq!(crm.pd.deal(acme).unwrap().expected_close_date, due);
+    // So the hygiene DM links to the deal in Pipedrive rather than offer buttons that cannot work.
+    let discord = rally::loopback::Loopback::start(rally::loopback::openapi_for_tests().as_deref()).await.unwrap();
+    let schedule = rally::app::schedules::NewSchedule {
+        what: "hygiene".into(),
+        channel: 555,
+        at: "weekdays 17:30".into(),
+        params: serde_json::json!({}),
+    };
+    crm.app().add_schedule(id(GUILD), schedule, "test".into(), now).await.unwrap();
+    let http = std::sync::Arc::new(rally::discord::http_client("test-token", Some(&discord.url())));
+    rally::scheduler::Scheduler::new(crm.app().clone(), http).tick(at("2026-11-06T17:30:00Z")).await.unwrap();
+    let dm = discord.dm_messages(ALICE).pop().expect("Alice's hygiene DM");
+    let buttons = dm["components"][0]["components"].as_array().cloned().unwrap_or_default();
+    assert_eq!(buttons.len(), 1, "{dm}");
+    assert_eq!(buttons[0]["label"], "1 · Open in the CRM");
+    assert_eq!(buttons[0]["url"], format!("{}/deal/{acme}", crm.pd.url()));
+    assert!(discord.violations().is_empty(), "{:#?}", discord.violations());
+
+    // On: the close date changes in Pipedrive, and in rally at once (not at the next sync).
+    crm.app().crm_set_write_back(GUILD as i64, true, "test".into(), now).await.unwrap();
+    assert!(crm.app().crm_writes(id(GUILD)).await.unwrap());
+    // A change Pipedrive refuses (a token without write access) changes nothing, and says so.
+    crm.pd.fail_next(&format!("/api/v2/deals/{acme}"), 403, 1);
+    let refused = press(crm.app(), &week, now).await;
+    assert!(refused.contains("the CRM did not take the change, so nothing changed"), "{refused}");
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    assert_eq!(checks[0].deal.expected_close, due);
+    let pushed = press(crm.app(), &week, now).await;
+    assert_eq!(pushed, "📅 `Acme renewal` now closes Fri 13 Nov 2026.");
+    assert_eq!(crm.pd.deal(acme).unwrap().expected_close_date, NaiveDate::from_ymd_opt(2026, 11, 13));
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    let check = checks.iter().find(|c| c.deal.name == "Acme renewal").unwrap();
+    assert_eq!(check.deal.expected_close, NaiveDate::from_ymd_opt(2026, 11, 13));
+    assert!(check.breaches.is_empty(), "{check:?}");
+    let patches = crm.pd.requests().into_iter().filter(|r| r.method == "PATCH" && r.status == 200).count();
+    assert_eq!(patches, 1);
+    let again = press(crm.app(), &week, now).await;
+    assert!(again.contains("already had its close date changed"), "{again}");
+    assert_eq!(crm.pd.requests().into_iter().filter(|r| r.method == "PATCH").count(), 2, "nothing sent twice");
+
+    // Lost, in Pipedrive; rally no longer counts the deal as open.
+    let lost = press(crm.app(), &format!("hyg:lost:{GUILD}:{}", check.deal.id), now).await;
+    assert!(lost.starts_with("❌ `Acme renewal` is marked lost"), "{lost}");
+    assert_eq!(crm.pd.deal(acme).unwrap().status, "lost");
+    assert!(crm.app().hygiene_checks(id(GUILD), now).await.unwrap().is_empty());
+    crm.strict();
+}

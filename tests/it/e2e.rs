@@ -339,6 +339,17 @@ fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_a
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{chart} is a PNG");
     assert!(transcript.contains("Estimated commission: **1,250.00\u{a0}USD**"), "{transcript}");
 
+    // Thursday 16:00: the hygiene DM about the deal Dev moved back, its button pressed in the DM;
+    // Friday: the manager's hygiene view.
+    let dm = transcript.find("Thu 16:00  rally → a DM to Dev:").expect("Dev's hygiene DM");
+    let dm = &transcript[dm..];
+    assert!(dm.contains("**1. Hooli pilot** · qualified · 4,000.00\u{a0}USD · closes Fri 18 Dec"), "{transcript}");
+    assert!(dm.contains("↩️ moved back from proposal to qualified"), "{transcript}");
+    assert!(dm.contains("[1 · +1 week] [1 · End of month] [1 · Lost] [1 · Next step]"), "{transcript}");
+    assert!(dm.contains("📅 `Hooli pilot` now closes Fri 25 Dec 2026."), "{transcript}");
+    let view = transcript.find("Morgan: /hygiene show").expect("the manager's hygiene view");
+    assert!(transcript[view..].contains("Moved back: 1 deal · 4,000.00\u{a0}USD"), "{transcript}");
+
     // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
     // webhook reaches the revenue leaderboard.
     assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");

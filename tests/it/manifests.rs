@@ -18,7 +18,8 @@ const NOW: &str = "2026-11-27T15:00:00Z"; // a Friday
 const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limits", "paging"];
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
-const MANAGER_COMMANDS: &[&str] = &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review"];
+const MANAGER_COMMANDS: &[&str] =
+    &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review", "hygiene"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS

@@ -232,6 +232,7 @@ async fn queue_posts(app: &rally::app::App, n: usize, now: chrono::DateTime<chro
             files: Vec::new(),
             nonce,
             source: "test".into(),
+            marks: Vec::new(),
         };
         assert!(app.queue_post(1, post, now).await.unwrap());
     }

@@ -176,6 +176,8 @@ pub struct PdDeal {
     pub update_time: Option<DateTime<Utc>>,
     /// Set by [`PipedriveLoopback::delete_deal`] and merges; a deleted deal is listed only with `status=deleted`.
     pub is_deleted: bool,
+    /// The id of the next activity planned on the deal; listed only with `include_fields=next_activity_id`.
+    pub next_activity_id: Option<i64>,
 }
 
 /// One request as it arrived, with how it was answered.

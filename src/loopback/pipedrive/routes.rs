@@ -35,6 +35,7 @@ enum Endpoint {
     Webhooks,
     AddWebhook,
     DeleteWebhook,
+    UpdateDeal,
 }
 
 /// What the loopback serves, spelled as the descriptions' `paths` keys. The costs are the operations' `x-token-cost`,
@@ -49,6 +50,7 @@ const SERVED: &[(Api, &str, &str, Endpoint, u32)] = &[
     (Api::V1, "GET", "/webhooks", Endpoint::Webhooks, 10),
     (Api::V1, "POST", "/webhooks", Endpoint::AddWebhook, 10),
     (Api::V1, "DELETE", "/webhooks/{id}", Endpoint::DeleteWebhook, 6),
+    (Api::V2, "PATCH", "/deals/{id}", Endpoint::UpdateDeal, 5),
 ];
 
 #[cfg(test)]
@@ -296,6 +298,7 @@ fn respond(
         Endpoint::Webhooks => Ok(list_webhooks(shared)),
         Endpoint::AddWebhook => add_webhook(shared, json_body.as_ref()),
         Endpoint::DeleteWebhook => delete_webhook(shared, &path_params),
+        Endpoint::UpdateDeal => update_deal(shared, &path_params, json_body.as_ref()),
     };
     match result {
         Ok(reply) => (reply, violations, false),
@@ -518,7 +521,12 @@ fn list_activities(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
 }
 
 fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
-    q.unsupported(&["filter_id", "include_fields", "custom_fields"])?;
+    q.unsupported(&["filter_id", "custom_fields"])?;
+    let next_activity = match q.get("include_fields") {
+        None => false,
+        Some("next_activity_id") => true,
+        Some(other) => return q.unsupported(&["include_fields"]).and(Err(Refusal::bad(format!("{other:?}")))),
+    };
     let listing = q.listing(&["id", "update_time", "add_time"])?;
     let (owner, pipeline, stage, ids) = (q.int("owner_id")?, q.int("pipeline_id")?, q.int("stage_id")?, q.ids()?);
     let status = q.get("status").map(str::to_string);
@@ -539,7 +547,10 @@ fn list_deals(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
     let state = shared.lock();
     let store = &state.store;
     let page = store.deal_page(&listing, &keep);
-    Ok(page_reply(page, &listing, |out, d| serde_item(out, DealJson::of(d, store.stage_change_time(d.id)))))
+    Ok(page_reply(page, &listing, |out, d| {
+        let json = DealJson::of(d, store.stage_change_time(d.id));
+        serde_item(out, if next_activity { json.with_next_activity(d) } else { json })
+    }))
 }
 
 fn list_stages(shared: &Shared, q: &Query) -> Result<Reply, Refusal> {
@@ -633,6 +644,46 @@ fn add_webhook(shared: &Arc<Shared>, body: Option<&Value>) -> Result<Reply, Refu
     let queue = webhooks::start_worker(shared);
     state.queues.insert(id, queue);
     Ok(Reply::json(201, &json!({"status": "ok", "success": true, "data": shown})))
+}
+
+/// `PATCH /api/v2/deals/{id}`: the fields rally changes (the expected close date; the status, to
+/// `lost`), others refused as not implemented; answers the deal as listed, and fires a `change`
+/// webhook like any edit.
+fn update_deal(shared: &Shared, params: &[(String, String)], body: Option<&Value>) -> Result<Reply, Refusal> {
+    let id = params.iter().find(|(n, _)| n == "id").and_then(|(_, v)| v.parse::<i64>().ok());
+    let Some(id) = id else {
+        return Err(Refusal::bad("path parameter `id` is not an integer".into()));
+    };
+    let Some(body) = body.and_then(Value::as_object) else {
+        return Err(Refusal::bad("the request body is required".into()));
+    };
+    if let Some(other) = body.keys().find(|k| !["expected_close_date", "status"].contains(&k.as_str())) {
+        let v = format!("the loopback does not implement changing `{other}`");
+        return Err(Refusal { reply: Reply::error(501, &v), violation: Some(v) });
+    }
+    let mut state = shared.lock();
+    let Some(mut deal) = state.store.deals.get(&id).filter(|d| !d.is_deleted).cloned() else {
+        return Err(Refusal { reply: Reply::error(404, "Deal not found"), violation: None });
+    };
+    if let Some(date) = body.get("expected_close_date") {
+        let day = date.as_str().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        match (date, day) {
+            (Value::Null, _) => deal.expected_close_date = None,
+            (_, Some(day)) => deal.expected_close_date = Some(day),
+            _ => return Err(Refusal::bad(format!("`expected_close_date`={date} is not a date"))),
+        }
+    }
+    if let Some(status) = body.get("status") {
+        match status.as_str() {
+            Some(s @ ("open" | "won" | "lost")) => deal.status = s.to_string(),
+            _ => return Err(Refusal::bad(format!("`status`={status} is not open, won or lost"))),
+        }
+    }
+    let now = state.now();
+    let (stored, previous) = state.store.put_deal(deal, now);
+    webhooks::deal_put(&mut state, &stored, previous.as_ref(), None);
+    let data = store::deal_value(&state.store, &stored);
+    Ok(Reply::json(200, &json!({"success": true, "data": data})))
 }
 
 fn delete_webhook(shared: &Shared, params: &[(String, String)]) -> Result<Reply, Refusal> {

@@ -632,6 +632,9 @@ pub(crate) struct DealJson<'a> {
     mrr: Option<f64>,
     acv: Option<f64>,
     custom_fields: Map0,
+    /// Only when asked for with `include_fields=next_activity_id` (then null when none is planned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_activity_id: Option<Option<i64>>,
 }
 
 /// `{}`.
@@ -684,7 +687,14 @@ impl<'a> DealJson<'a> {
             mrr: None,
             acv: None,
             custom_fields: Map0,
+            next_activity_id: None,
         }
+    }
+
+    /// The deal with its `next_activity_id` listed (`include_fields=next_activity_id`).
+    pub fn with_next_activity(mut self, d: &PdDeal) -> DealJson<'a> {
+        self.next_activity_id = Some(d.next_activity_id);
+        self
     }
 }
 

@@ -533,6 +533,28 @@ CREATE INDEX reviews_open ON reviews (guild_id, flagged_at) WHERE status = 'open
     r#"
 ALTER TABLE outbox ADD COLUMN lease_until BIGINT;
 "#,
+    // 13: pipeline hygiene (SQLite's migration 13).
+    r#"
+CREATE TABLE hygiene_rules (
+    guild_id      BIGINT PRIMARY KEY REFERENCES guilds (guild_id),
+    disabled      TEXT COLLATE "C" NOT NULL DEFAULT '',
+    stale_default BIGINT NOT NULL CHECK (stale_default BETWEEN 1 AND 365),
+    stale_stages  TEXT COLLATE "C" NOT NULL DEFAULT '{}'
+);
+CREATE TABLE hygiene_fired (
+    guild_id  BIGINT NOT NULL,
+    state_key TEXT COLLATE "C" NOT NULL,
+    fired_at  BIGINT NOT NULL,
+    PRIMARY KEY (guild_id, state_key)
+);
+CREATE TABLE hygiene_snapshots (
+    guild_id  BIGINT NOT NULL,
+    local_day BIGINT NOT NULL,
+    totals    TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (guild_id, local_day)
+);
+ALTER TABLE crm_connections ADD COLUMN write_back BIGINT NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
