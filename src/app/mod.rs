@@ -10,6 +10,7 @@ pub mod db;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
+pub mod history;
 pub mod import;
 pub mod intake;
 pub mod log;
