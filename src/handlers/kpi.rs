@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::format::{clip, fit_lines, table};
 use super::paging::Page;
 use super::{Attachment, CommandCall, Ctx, Embed, Field, Message, Response, goal};
-use crate::app::history::{HistoryMetric, RepHistory};
+use crate::app::history::{HistoryMetric, Mover, RepHistory};
 use crate::app::report::{PeriodView, ReportNeeds};
 use crate::app::{AppError, AppResult};
 use crate::charts::{BandChart, band};
@@ -36,6 +36,9 @@ const GOAL_FIELD_BUDGET: usize = 1000;
 async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    if let Some(n) = history_length(call, None)? {
+        return team_history(ctx, call, &spec, team, n).await;
+    }
     // The table shows no streaks.
     let needs = ReportNeeds { previous: true, streaks: false, kinds: true, everyone: false };
     let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
@@ -443,4 +446,95 @@ fn rep_history_embed(h: &RepHistory, money: crate::domain::money::Money, amounts
         image: attachment.as_ref().map(|_| HISTORY_CHART.to_string()),
     };
     (embed, attachment)
+}
+
+/// `/kpi team history:N`: the team's totals, reps, median and goal attainment per period, and
+/// the reps who moved most against their own history.
+async fn team_history(
+    ctx: &Ctx<'_>,
+    call: &CommandCall,
+    spec: &crate::domain::period::PeriodSpec,
+    team: Option<&str>,
+    n: usize,
+) -> AppResult<Response> {
+    let h = ctx.app.team_history(ctx.inv.guild, team, spec, n, ctx.now).await?;
+    let money = ctx.settings().await?.money();
+    let public = call.boolean("public").unwrap_or(false);
+    let amounts = ctx.sees_others_money(public).await?;
+    let mut head = vec![String::new(), "Pts".to_string(), "Won".into()];
+    if amounts {
+        head.push(format!("Revenue {}", money.currency));
+    }
+    head.extend(["Reps".to_string(), "Median".into(), "q1–q3".into()]);
+    if h.goal_metric.is_some() {
+        head.push("Goal".into());
+    }
+    let mut rows = vec![head];
+    for (p, r) in h.periods.iter().zip(&h.rows) {
+        let mut row = vec![p.label.clone(), r.points.to_string(), r.deals_won.to_string()];
+        if amounts {
+            row.push(money.number(r.revenue));
+        }
+        row.push(r.reps.to_string());
+        row.push(r.spread.map_or("-".into(), |s| figure(s.median)));
+        row.push(r.spread.map_or("-".into(), |s| format!("{:.0}–{:.0}", s.q1, s.q3)));
+        if h.goal_metric.is_some() {
+            row.push(r.attainment.map_or("-".into(), crate::domain::kpi::percent));
+        }
+        rows.push(row);
+    }
+    let noun = history::noun(h.unit);
+    let who = h.team.as_ref().map_or("All reps".to_string(), |t| format!("Team {t}"));
+    let latest = h.periods.last().map_or(String::new(), |p| p.label.clone());
+    let mover = |m: &Mover| {
+        let sign = if m.change >= 0.0 { "+" } else { "" };
+        format!(
+            "• **{}**: {} in {latest}, usually {} ({sign}{})",
+            clip(&m.user_name, 40),
+            m.latest,
+            figure(m.own_median),
+            crate::domain::kpi::percent(m.change)
+        )
+    };
+    let listed = |movers: &[Mover], none: &str| {
+        if movers.is_empty() { none.to_string() } else { movers.iter().map(mover).collect::<Vec<_>>().join("\n") }
+    };
+    let fields = vec![
+        Field {
+            name: "Moved up most, against their own history".into(),
+            value: clip(&listed(&h.up, &format!("nobody is above their usual {noun}")), 1024),
+            inline: false,
+        },
+        Field {
+            name: "Moved down most, against their own history".into(),
+            value: clip(&listed(&h.down, &format!("nobody is below their usual {noun}")), 1024),
+            inline: false,
+        },
+    ];
+    let mut footer = format!(
+        "Usually = the rep's median over the earlier {noun}s since their first log in these {n}; the change is \
+         measured against at least {} points. Reps = those who logged for the team that {noun}.",
+        crate::domain::kpi::IMPROVEMENT_BASE_POINTS
+    );
+    if let Some(metric) = &h.goal_metric {
+        footer.push_str(&format!(
+            " Goal: % of the {} {metric} goal.",
+            if h.team.is_some() { "team's" } else { "server's" }
+        ));
+    }
+    if !amounts {
+        footer.push_str(&format!(" · {}", super::MONEY_PRIVATE));
+    }
+    Ok(Response::Message(Message {
+        embeds: vec![Embed {
+            title: Some(clip(&format!("{who} · last {} {noun}s", h.periods.len()), 256)),
+            description: Some(format!("```\n{}\n```", table(&rows, &[0]).join("\n"))),
+            fields,
+            footer: Some(clip(&footer, 2048)),
+            color: Some(0x27ae60),
+            ..Embed::default()
+        }],
+        ephemeral: !public,
+        ..Message::default()
+    }))
 }

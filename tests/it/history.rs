@@ -238,3 +238,93 @@ async fn a_quarterly_history_follows_the_fiscal_year() {
     assert_eq!(labels, ["May–Jul 2026", "Aug–Oct 2026", "Nov–Jan 2027"]);
     assert_eq!(h.metrics[0].rep, [Some(3.0), Some(12.0), Some(11.0)]);
 }
+
+#[tokio::test]
+async fn a_teams_history_shows_totals_attainment_and_who_moved_against_their_own_past() {
+    let t = spawn_app();
+    let mut csv = half_year();
+    // Revenue in November: Cara wins 1,000.00, so the revenue column has something to hide.
+    csv.push_str("2026-11-12T10:00:00Z,103,Cara,Alpha,won,1,1000.00,,cw\n");
+    import(&t.app, 1, &csv, NOW).await;
+    let alpha = t.app.team(id(1), "Alpha").await.unwrap().id;
+    let money = t.app.settings(id(1)).await.unwrap().money();
+    let key = GoalKey { subject: GoalSubject::Team(alpha), metric: GoalMetric::Points, period: GoalPeriod::Month };
+    t.app.set_goal(id(1), key, "100", money, "", "test".into(), at("2026-06-01T09:00:00Z")).await.unwrap();
+
+    let h = t.app.team_history(id(1), Some("alpha"), &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    assert_eq!(h.team.as_deref(), Some("Alpha"));
+    let points: Vec<i64> = h.rows.iter().map(|r| r.points).collect();
+    // Nov: 5 + 10 + 40 (20 calls and a win) + 25.
+    assert_eq!(points, [85, 85, 100, 85, 85, 80]);
+    let attainment: Vec<Option<f64>> = h.rows.iter().map(|r| r.attainment).collect();
+    assert_eq!(attainment, [0.85, 0.85, 1.0, 0.85, 0.85, 0.8].map(Some));
+    assert_eq!(h.rows[5].revenue, 100_000);
+    assert_eq!(h.rows[5].spread.map(|s| s.median), Some(17.5));
+    // Alice: 5 against her usual 30, (5 - 30) / 30. Cara: 40 against 20, (40 - 20) / 20.
+    let up: Vec<(&str, i64, f64, f64)> =
+        h.up.iter().map(|m| (m.user_name.as_str(), m.latest, m.own_median, m.change)).collect();
+    assert_eq!(up, [("Cara", 40, 20.0, 1.0)]);
+    assert_eq!(h.down.len(), 1);
+    assert_eq!((h.down[0].user_name.as_str(), h.down[0].own_median), ("Alice", 30.0));
+    assert!((h.down[0].change + 25.0 / 30.0).abs() < 1e-9);
+
+    let m = ask(&t, 1, "/kpi team team:Alpha history:6 period:this-month").await;
+    let e = &m.embeds[0];
+    assert_eq!(e.title.as_deref(), Some("Team Alpha · last 6 months"));
+    let table = e.description.as_deref().unwrap();
+    // November: 5 10 25 40, q1 = 5 + 0.75 x 5, q3 = 25 + 0.25 x 15 (8.75 and 28.75, shown whole).
+    assert!(table.contains("Nov 2026   80    1     1,000.00     4    17.5   9–29   80%"), "{table}");
+    assert_eq!(e.fields[0].value, "• **Cara**: 40 in Nov 2026, usually 20 (+100%)");
+    assert_eq!(e.fields[1].value, "• **Alice**: 5 in Nov 2026, usually 30 (-84%)");
+    // Posted for everyone, the revenue column goes under money privacy.
+    t.app
+        .change_settings(
+            id(1),
+            rally::app::settings::SettingsChange {
+                money_privacy: Some(rally::domain::settings::MoneyPrivacy::Managers),
+                ..Default::default()
+            },
+            "test".into(),
+            at(NOW),
+        )
+        .await
+        .unwrap();
+    let public = message_text(&ask(&t, 2, "/kpi team team:Alpha history:6 period:this-month public:true").await);
+    assert!(!public.contains("Revenue") && !public.contains("1,000.00"), "{public}");
+    assert!(public.contains("Amounts are private on this server"), "{public}");
+}
+
+#[tokio::test]
+async fn reps_left_off_the_boards_count_in_no_median_rank_or_team_total() {
+    let t = spawn_app();
+    import(&t.app, 1, &half_year(), NOW).await;
+    const TESTER: u64 = 777;
+    let run = |user: u64, roles: Vec<u64>, line: &'static str, n: u64| {
+        let app = t.app.clone();
+        async move {
+            let action = Action::Command(cmdline::parse(line).unwrap());
+            let permissions = if user == MANAGER { MANAGE_GUILD } else { 0 };
+            let inv = rally::handlers::Invocation {
+                roles,
+                app_permissions: Some(0x4_0000_0800),
+                ..invocation(1, user, 6_000 + n, permissions, action)
+            };
+            dispatch(&app, &inv, at(NOW)).await
+        }
+    };
+    run(MANAGER, vec![], "/settings leaderboard-exclude role:<@&777>", 1).await;
+    // Dan runs a command with the role: rally notes it, and leaves him off.
+    run(104, vec![TESTER], "/me", 2).await;
+    let alice = t.app.rep_history(id(1), id(101), &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    // Without Dan: 10 20 30 (median 20), and in November 5 10 20 (median 10).
+    let medians: Vec<f64> = alice.metrics[0].team.iter().map(|s| s.unwrap().median).collect();
+    assert_eq!(medians, [20.0, 20.0, 25.0, 20.0, 20.0, 10.0]);
+    assert_eq!(alice.ranks[5], Some((3, 3)));
+    let dan = t.app.rep_history(id(1), id(104), &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    assert!(dan.left_off);
+    assert_eq!(dan.ranks, [None; 6]);
+    assert_eq!(dan.metrics[0].rep, [Some(25.0); 6]);
+    let team = t.app.team_history(id(1), None, &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    assert_eq!(team.rows.iter().map(|r| r.points).collect::<Vec<_>>(), [60, 60, 75, 60, 60, 35]);
+    assert_eq!(team.rows[0].reps, 3);
+}
