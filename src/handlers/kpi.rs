@@ -221,7 +221,9 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
     };
-    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, needs, ctx.now).await?;
+    // Only the rep's own totals are read from the previous period: no streaks, no period before it.
+    let prev_needs = ReportNeeds { previous: false, streaks: false, ..needs };
+    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, prev_needs, ctx.now).await?;
     let p = prev.members.iter().find(|p| p.user_id == m.user_id);
     let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
     let line = |name: &str, (cur, before): (i64, i64), is_money: bool| {

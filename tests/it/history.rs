@@ -144,6 +144,15 @@ async fn a_rep_with_one_bad_month_is_told_from_a_rep_below_the_median_for_half_a
     assert_eq!((m.attachments[0].filename.as_str(), h.image.as_deref()), ("history.png", Some("history.png")));
     assert!(m.attachments[0].data.starts_with(b"\x89PNG"));
 
+    // A year of months still fits Discord's limits (checked in `ask`); the months before June
+    // are before anyone's first log and are not judged.
+    let year = ask(&t, 3, "/kpi rep user:<@101> period:this-month history:12").await;
+    assert_eq!(year.embeds[1].title.as_deref(), Some("History · last 12 months"));
+    assert!(year.embeds[1].description.as_deref().unwrap().contains("Dec  Jan  Feb"), "{year:?}");
+    assert_eq!(
+        year.embeds[1].fields[0].value,
+        "**below only this month; at or above in the 5 months before: a bad month**"
+    );
     // Out of range, refused as Discord would refuse it, before anything runs.
     let refused = cmdline::parse("/kpi rep user:<@102> history:13").unwrap_err();
     assert_eq!(refused.to_string(), "`history` must be at most 12");
