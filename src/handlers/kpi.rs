@@ -37,6 +37,12 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
     if let Some(n) = history_length(call, None)? {
+        // The history has no pages; a page asked for would be silently ignored otherwise.
+        if call.integer("page").is_some() {
+            return Err(AppError::User(
+                "`page` turns the team table's pages; a `history` has none: leave one out".into(),
+            ));
+        }
         return team_history(ctx, call, &spec, team, n).await;
     }
     // The table shows no streaks.

@@ -285,6 +285,8 @@ async fn a_teams_history_shows_totals_attainment_and_who_moved_against_their_own
     assert!(table.contains("Nov 2026   80    1     1,000.00     4    17.5   9–29   80%"), "{table}");
     assert_eq!(e.fields[0].value, "• **Cara**: 40 in Nov 2026, usually 20 (+100%)");
     assert_eq!(e.fields[1].value, "• **Alice**: 5 in Nov 2026, usually 30 (-84%)");
+    let paged = message_text(&ask(&t, 3, "/kpi team team:Alpha history:6 page:2").await);
+    assert!(paged.contains("`page` turns the team table's pages; a `history` has none"), "{paged}");
     // Posted for everyone, the revenue column goes under money privacy.
     t.app
         .change_settings(
