@@ -33,6 +33,8 @@ pub const MANAGER_ID: u64 = 1_200_000_000_000_000_001;
 pub const WEEK: &str = "2026-W48";
 /// The file the forecast chart Morgan is sent is saved as, in the directory given to [`run`].
 pub const FORECAST_CHART: &str = "rally-demo-forecast.png";
+/// The file the history chart of Morgan's drill-down into Cara is saved as, beside the forecast's.
+pub const HISTORY_CHART: &str = "rally-demo-history.png";
 const CHANNEL: u64 = 1_100_000_000_000_000_002;
 const MANAGER: (u64, &str) = (MANAGER_ID, "Morgan");
 const ALPHA: [(u64, &str); 3] =
@@ -498,6 +500,34 @@ fn draw_day(rng: &mut Lcg, day: i64) -> Vec<Log> {
     logs
 }
 
+/// The five weeks before the demo's, as the old spreadsheet had them (calls and emails, one row
+/// per rep and week, on the Wednesday): Alice and Bob steady, Cara below them every week but the
+/// one of 2 November, Dev and Eve on Beta.
+fn earlier_weeks(monday: NaiveDate) -> String {
+    let weeks: [[i64; 5]; 5] = [
+        // Alice, Bob, Cara, Dev, Eve
+        [80, 70, 30, 60, 50],
+        [85, 65, 35, 55, 45],
+        [75, 70, 80, 60, 40],
+        [90, 60, 25, 65, 50],
+        [80, 75, 30, 60, 55],
+    ];
+    let mut csv = String::from("occurred_at,user_id,user_name,team,kind,quantity,amount,note,external_id\n");
+    for (w, points) in weeks.iter().enumerate() {
+        let wednesday = monday - Days::days(7 * (5 - w as i64) - 2);
+        for (i, ((id, name), n)) in ALPHA.iter().chain(BETA.iter()).zip(points).enumerate() {
+            let team = if i < ALPHA.len() { "Alpha" } else { "Beta" };
+            let (calls, emails) = (n * 3 / 5, n - n * 3 / 5);
+            for (kind, count) in [("call", calls), ("email", emails)] {
+                csv.push_str(&format!(
+                    "{wednesday}T11:00:00+01:00,{id},{name},{team},{kind},{count},,,sheet-{w}-{id}-{kind}\n"
+                ));
+            }
+        }
+    }
+    csv
+}
+
 /// Runs the demo on `app` and returns the transcript; the forecast chart is saved in `files`.
 pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
     let openapi = loopback::openapi_path();
@@ -679,6 +709,32 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
          by the same rules; the daily hygiene schedule keeps a figure each day, so next Friday shows the week's trend",
     );
     f.say(ALPHA[0], "/comp me", true).await?;
+
+    f.at(monday + Days::days(4), 17, 30).await?;
+    f.note(
+        "Friday 17:30: Morgan brings in the five weeks before from the old spreadsheet, and asks whether \
+         Cara's week is a bad week or a pattern",
+    );
+    let csv = earlier_weeks(monday);
+    let guild = crate::domain::activity::Snowflake::new(GUILD).map_err(|e| DemoError::Script(e.to_string()))?;
+    let imported = crm_app
+        .import_csv(guild, csv.as_bytes(), "Morgan".into(), f.clock.now())
+        .await
+        .map_err(|e| DemoError::Script(format!("the earlier weeks' import failed: {e}")))?;
+    f.shell(
+        &format!("rally import --guild {GUILD} earlier-weeks.csv"),
+        // The first line `rally import` prints.
+        &format!(
+            "{} rows: {} imported, {} already imported (skipped), {} rejected",
+            imported.rows(),
+            imported.imported,
+            imported.duplicates,
+            imported.rejected.len()
+        ),
+    );
+    let drill = f.say(MANAGER, &format!("/kpi rep user:{} period:this-week", mention(ALPHA[2])), true).await?;
+    f.save(&drill, "history.png", HISTORY_CHART)?;
+    f.say(MANAGER, "/kpi team team:Alpha history:6 period:this-week", true).await?;
 
     f.note("Midnight: the week's competition closes, announced once");
     f.at(monday + Days::days(5), 0, 0).await?;

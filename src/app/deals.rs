@@ -8,11 +8,13 @@ use serde::Serialize;
 use super::report::PeriodView;
 use super::{App, AppError, AppResult};
 use crate::domain::activity::{Amount, Name, Snowflake};
+use crate::domain::period::local_day_start;
 use crate::domain::period::{Period, PeriodSpec, local_date};
 use crate::domain::pipeline::{
-    DealName, FunnelStats, Gap, LostReason, MIN_SAMPLE, Outcome, Pipeline, StageName, Step, mentor_matches,
-    weakest_step,
+    DealName, FunnelStats, Gap, LostReason, MIN_SAMPLE, Outcome, Pipeline, ProcessFlag, StageName, Step, TREND_PERIODS,
+    mentor_matches_except, process_flags, weakest_step,
 };
+use crate::domain::settings::GuildSettings;
 use crate::store::{CloseDeal, DealChanged, DealQuery, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 
 /// A stored deal, as the storage interface returns it (its row type; for now the SQLite store's
@@ -91,6 +93,13 @@ pub struct FunnelReport {
     pub their_velocity: Option<f64>,
     /// Where the subject falls furthest below the benchmark.
     pub gap: Option<Gap>,
+    /// Stages where the team (a team's funnel; a rep's team, or all reps, for a rep's) stalls as
+    /// a whole: the process, not one rep.
+    pub process: Vec<ProcessFlag>,
+    /// The team (or `all reps`) the process flags are about.
+    pub process_of: String,
+    /// What one period of the trend is called: `quarter`, `month` ...
+    pub trend_noun: &'static str,
 }
 
 /// One rep's coaching suggestion.
@@ -105,6 +114,8 @@ pub struct MentorLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct TeamMentoring {
     pub team: String,
+    /// Stages the whole team stalls at: left out of the pairings.
+    pub process: Vec<ProcessFlag>,
     pub lines: Vec<MentorLine>,
     /// Reps without enough deals at any stage to say where they convert worst.
     pub thin: Vec<String>,
@@ -113,6 +124,8 @@ pub struct TeamMentoring {
 #[derive(Clone, Debug, Serialize)]
 pub struct MentorReport {
     pub period: PeriodView,
+    /// What one period of a process flag's trend is called.
+    pub trend_noun: &'static str,
     pub teams: Vec<TeamMentoring>,
 }
 
@@ -283,10 +296,14 @@ impl App {
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
         let pipeline = self.store.pipeline(g).await?;
-        let deals = self.store.funnel_deals(g, period.start, period.end).await?;
+        let window = ProcessWindow::new(&period, &settings)?;
+        let all = self.store.funnel_deals(g, window.read_from(), period.end).await?;
+        let deals: Vec<FunnelDeal> = all.iter().filter(|d| period.contains(d.facts.opened_at)).cloned().collect();
         let facts = |keep: &dyn Fn(&FunnelDeal) -> bool| {
             deals.iter().filter(|d| keep(d)).map(|d| d.facts.clone()).collect::<Vec<_>>()
         };
+        // The group the process is judged on: the benchmark's team, or everyone.
+        let mut group: Option<i64> = None;
         let (subject_name, benchmark_name, mine, theirs, per_rep) = match subject {
             FunnelSubject::Rep(user) => {
                 let member = self.store.member(g, user.as_i64()).await?;
@@ -299,6 +316,7 @@ impl App {
                 let mine = facts(&|d| d.facts.owner == user.get());
                 match team {
                     Some(team) => {
+                        group = Some(team.id);
                         let theirs = facts(&|d| d.team_id == team.id);
                         (name, format!("team {}", team.name), mine, theirs, false)
                     }
@@ -307,10 +325,14 @@ impl App {
             }
             FunnelSubject::Team(name) => {
                 let team = self.team(guild, &name).await?;
+                group = Some(team.id);
                 let mine = facts(&|d| d.team_id == team.id);
                 (format!("team {}", team.name), "all teams".to_string(), mine, facts(&|_| true), true)
             }
         };
+        // A team's own funnel judges that team; a rep's judges the team they are compared with.
+        let process_of = if per_rep { subject_name.clone() } else { benchmark_name.clone() };
+        let process = window.flags(&pipeline, &all, |d| group.is_none_or(|t| d.team_id == t));
         let mine = FunnelStats::compute(&pipeline, &mine);
         let theirs = FunnelStats::compute(&pipeline, &theirs);
         let gap = weakest_step(&mine, &theirs, MIN_SAMPLE);
@@ -324,6 +346,9 @@ impl App {
             mine,
             theirs,
             gap,
+            process,
+            process_of,
+            trend_noun: crate::domain::history::noun(period.unit),
         })
     }
 
@@ -355,9 +380,13 @@ impl App {
         };
         let members = self.store.members(g).await?;
         let pipeline = self.store.pipeline(g).await?;
-        let deals = self.store.funnel_deals(g, period.start, period.end).await?;
+        let window = ProcessWindow::new(&period, &settings)?;
+        let all = self.store.funnel_deals(g, window.read_from(), period.end).await?;
+        let deals: Vec<FunnelDeal> = all.iter().filter(|d| period.contains(d.facts.opened_at)).cloned().collect();
         let mut out = Vec::new();
         for team in teams {
+            let process = window.flags(&pipeline, &all, |d| d.team_id == team.id);
+            let skip: Vec<String> = process.iter().map(|f| f.step.from.clone()).collect();
             let mut reps: Vec<_> = members.iter().filter(|m| m.team_id == team.id).collect();
             reps.sort_by_key(|m| (m.user_name.to_lowercase(), m.user_id));
             let stats: Vec<(u64, FunnelStats)> = reps
@@ -370,11 +399,16 @@ impl App {
                 .collect();
             let name_of =
                 |id: u64| reps.iter().find(|m| m.user_id == id).map_or(id.to_string(), |m| m.user_name.clone());
-            let matches = mentor_matches(&stats, MIN_SAMPLE);
+            let matches = mentor_matches_except(&stats, MIN_SAMPLE, &skip);
+            // Thin: no stage with enough deals at all. A rep whose only such stages are the
+            // process's is not thin; the process line speaks for them.
             let thin = reps
                 .iter()
-                .filter(|m| !matches.iter().any(|x| x.rep == m.user_id))
-                .map(|m| m.user_name.clone())
+                .zip(&stats)
+                .filter(|(m, (_, s))| {
+                    !matches.iter().any(|x| x.rep == m.user_id) && !s.steps.iter().any(|s| s.reached_from >= MIN_SAMPLE)
+                })
+                .map(|(m, _)| m.user_name.clone())
                 .collect();
             let lines = matches
                 .into_iter()
@@ -384,9 +418,13 @@ impl App {
                     mentor: m.mentor.map(|(id, step)| (name_of(id), step)),
                 })
                 .collect();
-            out.push(TeamMentoring { team: team.name, lines, thin });
+            out.push(TeamMentoring { team: team.name, process, lines, thin });
         }
-        Ok(MentorReport { period: super::report::view(label, &period), teams: out })
+        Ok(MentorReport {
+            period: super::report::view(label, &period),
+            trend_noun: crate::domain::history::noun(period.unit),
+            teams: out,
+        })
     }
 
     /// The guild's open deals, or one team's, with value, stage probability and expected close day.
@@ -411,5 +449,70 @@ impl App {
             None => None,
         };
         Ok(self.store.won_revenue_by_day(guild.as_i64(), team, period.first_day, period.end_day).await?)
+    }
+}
+
+/// Days of deals before a period that make the guild's historical rate at each stage.
+pub const HISTORY_DAYS: i64 = 365;
+
+/// The periods a process flag looks at: the period and the [`TREND_PERIODS`]` - 1` before it
+/// (the team's trend), and the [`HISTORY_DAYS`] before the period (the guild's own rate).
+struct ProcessWindow {
+    trend: Vec<Period>,
+    history: (DateTime<Utc>, DateTime<Utc>),
+}
+
+impl ProcessWindow {
+    fn new(period: &Period, settings: &GuildSettings) -> AppResult<ProcessWindow> {
+        let mut trend = vec![period.clone()];
+        while trend.len() < TREND_PERIODS {
+            let before = trend.last().map(|p| p.previous(settings)).transpose()?;
+            trend.extend(before);
+        }
+        trend.reverse();
+        let first = period.first_day - Duration::days(HISTORY_DAYS);
+        Ok(ProcessWindow { trend, history: (local_day_start(settings.timezone, first), period.start) })
+    }
+
+    /// The earliest instant any part of the window reads from.
+    fn read_from(&self) -> DateTime<Utc> {
+        self.trend.first().map_or(self.history.0, |p| p.start.min(self.history.0))
+    }
+
+    /// The process flags of the group `keep` selects, from `all` (deals opened since
+    /// [`ProcessWindow::read_from`]): its reps' funnels in the period against the guild's rate over
+    /// the year before, and its own rate in each period of the trend.
+    fn flags(&self, pipeline: &Pipeline, all: &[FunnelDeal], keep: impl Fn(&FunnelDeal) -> bool) -> Vec<ProcessFlag> {
+        let Some(period) = self.trend.last() else { return Vec::new() };
+        let in_period: Vec<&FunnelDeal> =
+            all.iter().filter(|d| keep(d) && period.contains(d.facts.opened_at)).collect();
+        let group = FunnelStats::compute(pipeline, &in_period.iter().map(|d| d.facts.clone()).collect::<Vec<_>>());
+        let mut owners: Vec<u64> = in_period.iter().map(|d| d.facts.owner).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let reps: Vec<FunnelStats> = owners
+            .iter()
+            .map(|o| {
+                let own: Vec<_> = in_period.iter().filter(|d| d.facts.owner == *o).map(|d| d.facts.clone()).collect();
+                FunnelStats::compute(pipeline, &own)
+            })
+            .collect();
+        let (from, to) = self.history;
+        let before: Vec<_> = all
+            .iter()
+            .filter(|d| d.facts.opened_at >= from && d.facts.opened_at < to)
+            .map(|d| d.facts.clone())
+            .collect();
+        let historical = FunnelStats::compute(pipeline, &before);
+        let trend: Vec<FunnelStats> = self
+            .trend
+            .iter()
+            .map(|p| {
+                let facts: Vec<_> =
+                    all.iter().filter(|d| keep(d) && p.contains(d.facts.opened_at)).map(|d| d.facts.clone()).collect();
+                FunnelStats::compute(pipeline, &facts)
+            })
+            .collect();
+        process_flags(&group, &reps, &historical, &trend, MIN_SAMPLE)
     }
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod deals;
 pub mod forecast;
 pub mod goals;
+pub mod history;
 pub mod hygiene;
 pub mod import;
 pub mod intake;

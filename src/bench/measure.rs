@@ -248,7 +248,10 @@ pub async fn queries(
     const ALL: &[&str] = &["this-week", "this-month", "this-year"];
     // Goals are weekly (points) and monthly (revenue) for reps: a yearly goal board has none.
     const GOAL_PERIODS: &[&str] = &["this-week", "this-month"];
-    let commands: [(String, String, RawScope, &[&str]); 7] = [
+    // A history's figures: six months and the chart, the subject.
+    const MONTH: &[&str] = &["this-month"];
+    let history = crate::domain::history::DEFAULT_PERIODS;
+    let commands: [(String, String, RawScope, &[&str]); 9] = [
         ("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0), ALL),
         (
             format!("`/kpi team` ({} reps)", org.first_team_size()),
@@ -281,6 +284,18 @@ pub async fn queries(
             RawScope::Teams,
             ALL,
         ),
+        (
+            format!("`/kpi rep` with a {history}-month history and its chart"),
+            format!("/kpi rep user:<@{}> history:{history}", g.reps[0].0),
+            RawScope::Reps,
+            MONTH,
+        ),
+        (
+            format!("`/kpi team history:{history}` ({} reps)", org.first_team_size()),
+            format!("/kpi team team:\"{team}\" history:{history}"),
+            RawScope::Team(team_id),
+            MONTH,
+        ),
     ];
     let mut out = Vec::new();
     let mut id = 990_000_000_000_000_000u64;
@@ -292,7 +307,12 @@ pub async fn queries(
             eprintln!("rally bench:   {label} {period}");
             let (big_stats, error) = time_dispatch(big, &inv, now, budget).await?;
             let (small_stats, _) = time_dispatch(small, &inv, now, budget).await?;
-            let p = Period::resolve(&spec, &settings, now)?;
+            let mut p = Period::resolve(&spec, &settings, now)?;
+            // A history reads all its periods: the baseline sums the same span.
+            if line.contains("history:") {
+                p.first_day = crate::domain::history::periods(&p, history, &settings)?[0].first_day;
+            }
+            let p = p;
             let store = &big.store;
             let (baseline, _) = repeat(budget, || async move {
                 store.bench_raw_totals(g.guild, p.first_day, p.end_day, scope).await?;

@@ -7,6 +7,7 @@ pub mod competition;
 pub mod crm;
 pub mod forecast;
 pub mod goals;
+pub mod history;
 pub mod hygiene;
 pub mod kpi;
 pub mod money;

@@ -557,8 +557,14 @@ pub fn weakest_step(subject: &FunnelStats, benchmark: &FunnelStats, min_sample: 
 
 /// The step where a subject converts worst, among steps with enough data; ties go to the earlier.
 pub fn worst_step(stats: &FunnelStats, min_sample: u64) -> Option<&Step> {
+    worst_step_except(stats, min_sample, &[])
+}
+
+/// [`worst_step`] among the steps not starting at a stage in `skip` (stages flagged as the
+/// process's problem, which no one-to-one pairing fixes).
+pub fn worst_step_except<'a>(stats: &'a FunnelStats, min_sample: u64, skip: &[String]) -> Option<&'a Step> {
     let mut worst: Option<&Step> = None;
-    for step in stats.steps.iter().filter(|s| s.reached_from >= min_sample) {
+    for step in stats.steps.iter().filter(|s| s.reached_from >= min_sample && !skip.contains(&s.from)) {
         let Some(rate) = step.rate() else { continue };
         if worst.and_then(Step::rate).is_none_or(|w| rate.cmp_exact(w) == Ordering::Less) {
             worst = Some(step);
@@ -582,9 +588,14 @@ pub struct MentorMatch {
 /// better. Among equally good mentors the one with more deals there wins (more evidence), then
 /// the lower id (stable).
 pub fn mentor_matches(reps: &[(u64, FunnelStats)], min_sample: u64) -> Vec<MentorMatch> {
+    mentor_matches_except(reps, min_sample, &[])
+}
+
+/// [`mentor_matches`] leaving out the steps that start at a stage in `skip`.
+pub fn mentor_matches_except(reps: &[(u64, FunnelStats)], min_sample: u64, skip: &[String]) -> Vec<MentorMatch> {
     let mut out = Vec::new();
     for (rep, stats) in reps {
-        let Some(step) = worst_step(stats, min_sample) else { continue };
+        let Some(step) = worst_step_except(stats, min_sample, skip) else { continue };
         let Some(rate) = step.rate() else { continue };
         let mut mentor: Option<(u64, &Step)> = None;
         for (other, theirs) in reps.iter().filter(|(o, _)| o != rep) {
@@ -611,6 +622,99 @@ pub fn mentor_matches(reps: &[(u64, FunnelStats)], min_sample: u64) -> Vec<Mento
             }
         }
         out.push(MentorMatch { rep: *rep, step: step.clone(), mentor: mentor.map(|(id, s)| (id, s.clone())) });
+    }
+    out
+}
+
+/// Periods of a team's rate at a stage that must each fall for the stage to count as falling:
+/// the period asked for and the two before it.
+pub const TREND_PERIODS: usize = 3;
+
+/// Why a stage is the process's problem rather than one rep's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ProcessReason {
+    /// More than half of the reps with [`MIN_SAMPLE`] deals at the stage convert below the
+    /// guild's own rate there over the year before the period.
+    MostRepsBelow { below: usize, reps: usize, historical: Ratio },
+    /// The team's rate at the stage fell in each of the last [`TREND_PERIODS`] periods (oldest
+    /// first), each with [`MIN_SAMPLE`] deals reaching the stage.
+    Falling { rates: Vec<Ratio> },
+}
+
+/// A stage where many reps stall at once: coach the process, not one rep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessFlag {
+    /// The group's numbers at the stage in the period.
+    pub step: Step,
+    pub reasons: Vec<ProcessReason>,
+}
+
+impl ProcessFlag {
+    /// `3 of 4 reps convert below the server's rate of the year before (60%); the team's rate fell
+    /// 70% → 55% → 40% over the last 3 periods`, with `noun` naming the period kind.
+    pub fn describe(&self, noun: &str) -> String {
+        let parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|r| match r {
+                ProcessReason::MostRepsBelow { below, reps, historical } => format!(
+                    "{below} of {reps} reps convert below the server's rate of the year before ({})",
+                    historical.percent()
+                ),
+                ProcessReason::Falling { rates } => format!(
+                    "the team's rate fell {} over the last {} {noun}s",
+                    rates.iter().map(|r| r.percent()).collect::<Vec<_>>().join(" → "),
+                    rates.len()
+                ),
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
+
+/// The stages to flag as the process's problem: where most of `reps` (each rep's own funnel for
+/// the period) convert below `historical` (the guild's funnel over the year before), or where
+/// `trend` (the team's funnel in each of the last [`TREND_PERIODS`] periods, oldest first) fell
+/// every period. A rep, a historical rate or a period counts only with `min_sample` deals reaching
+/// the stage; "most" needs at least two reps judged.
+pub fn process_flags(
+    group: &FunnelStats,
+    reps: &[FunnelStats],
+    historical: &FunnelStats,
+    trend: &[FunnelStats],
+    min_sample: u64,
+) -> Vec<ProcessFlag> {
+    let mut out = Vec::new();
+    for (i, step) in group.steps.iter().enumerate() {
+        let mut reasons = Vec::new();
+        let history = historical.steps.get(i).filter(|h| h.from == step.from && h.reached_from >= min_sample);
+        if let Some(h) = history.and_then(Step::rate) {
+            let judged: Vec<Ratio> = reps
+                .iter()
+                .filter_map(|r| r.steps.get(i))
+                .filter(|s| s.from == step.from && s.reached_from >= min_sample)
+                .filter_map(Step::rate)
+                .collect();
+            let below = judged.iter().filter(|r| r.cmp_exact(h) == Ordering::Less).count();
+            if judged.len() >= 2 && below * 2 > judged.len() {
+                reasons.push(ProcessReason::MostRepsBelow { below, reps: judged.len(), historical: h });
+            }
+        }
+        let rates: Vec<Ratio> = trend
+            .iter()
+            .filter_map(|t| t.steps.get(i))
+            .filter(|s| s.from == step.from && s.reached_from >= min_sample)
+            .filter_map(Step::rate)
+            .collect();
+        if trend.len() >= TREND_PERIODS
+            && rates.len() == trend.len()
+            && rates.windows(2).all(|w| w[1].cmp_exact(w[0]) == Ordering::Less)
+        {
+            reasons.push(ProcessReason::Falling { rates });
+        }
+        if !reasons.is_empty() {
+            out.push(ProcessFlag { step: step.clone(), reasons });
+        }
     }
     out
 }
@@ -883,5 +987,60 @@ mod tests {
         }
         assert!(LostReason::parse(&"r".repeat(201)).is_err());
         assert!(LostReason::parse("budget\u{7}").is_err());
+    }
+
+    /// `qualified` of `n` deals at lead, each owned by `owner`.
+    fn leads(owner: u64, n: usize, qualified: usize) -> Vec<DealFacts> {
+        (0..n)
+            .map(|i| deal(owner, if i < qualified { &["lead", "qualified"] } else { &["lead"] }, None, 0, 0))
+            .collect()
+    }
+
+    #[test]
+    fn a_stage_is_the_process_when_most_reps_fall_below_the_servers_rate_or_the_teams_rate_keeps_falling() {
+        let p = Pipeline::defaults();
+        let stats = |deals: Vec<DealFacts>| FunnelStats::compute(&p, &deals);
+        // The year before: 8 of 10 leads qualified (80%).
+        let historical = stats(leads(9, 10, 8));
+        // This period: Ann 2/4, Bob 3/4, Cy 4/4: two of the three reps judged are below 80%.
+        let reps = [stats(leads(1, 4, 2)), stats(leads(2, 4, 3)), stats(leads(3, 4, 4))];
+        let group = stats([leads(1, 4, 2), leads(2, 4, 3), leads(3, 4, 4)].concat());
+        let flags = process_flags(&group, &reps, &historical, &[], MIN_SAMPLE);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].step.label(), "lead → qualified");
+        assert_eq!(
+            flags[0].reasons,
+            [ProcessReason::MostRepsBelow { below: 2, reps: 3, historical: Ratio { num: 8, den: 10 } }]
+        );
+        // One rep below of three is that rep's problem, not the process's.
+        let one_below = [stats(leads(1, 4, 2)), stats(leads(2, 4, 4)), stats(leads(3, 4, 4))];
+        assert!(process_flags(&group, &one_below, &historical, &[], MIN_SAMPLE).is_empty());
+        // A rep with fewer than MIN_SAMPLE leads is not judged: one of one is not "most".
+        assert!(process_flags(&group, &[stats(leads(1, 2, 0))], &historical, &[], MIN_SAMPLE).is_empty());
+
+        // The team's rate fell 3/4 → 2/4 → 1/4 over three quarters: falling, said in words.
+        let trend = [stats(leads(1, 4, 3)), stats(leads(1, 4, 2)), stats(leads(1, 4, 1))];
+        let flags = process_flags(&trend[2], &[], &stats(Vec::new()), &trend, MIN_SAMPLE);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].describe("quarter"), "the team's rate fell 75% → 50% → 25% over the last 3 quarters");
+        // Flat once is not falling; nor is a fall over too few deals.
+        let flat = [stats(leads(1, 4, 3)), stats(leads(1, 4, 3)), stats(leads(1, 4, 1))];
+        assert!(process_flags(&flat[2], &[], &stats(Vec::new()), &flat, MIN_SAMPLE).is_empty());
+        let thin = [stats(leads(1, 2, 2)), stats(leads(1, 4, 2)), stats(leads(1, 4, 1))];
+        assert!(process_flags(&thin[2], &[], &stats(Vec::new()), &thin, MIN_SAMPLE).is_empty());
+    }
+
+    #[test]
+    fn mentoring_leaves_a_process_stage_out_of_the_pairings() {
+        let p = Pipeline::defaults();
+        let ann = FunnelStats::compute(&p, &leads(1, 4, 1));
+        let bob = FunnelStats::compute(&p, &leads(2, 4, 4));
+        let reps = [(1, ann), (2, bob)];
+        assert_eq!(mentor_matches(&reps, MIN_SAMPLE)[0].mentor.as_ref().map(|m| m.0), Some(2));
+        // With lead → qualified the process's, Ann has no other stage with enough deals, and Bob
+        // is judged at qualified → demo (0 of his 4) instead.
+        let except = mentor_matches_except(&reps, MIN_SAMPLE, &["lead".to_string()]);
+        let got: Vec<(u64, String)> = except.iter().map(|m| (m.rep, m.step.label())).collect();
+        assert_eq!(got, [(2, "qualified → demo".to_string())]);
     }
 }

@@ -112,7 +112,26 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             if own { "you convert".to_string() } else { format!("{me} converts") }
         ),
     };
+    // A gap at a stage where the whole team stalls is not this rep's to fix alone.
+    let gap = match &r.gap {
+        Some(g) if r.process.iter().any(|f| f.step.from == g.step.from) => {
+            format!("{gap} The whole team stalls there too: the process, not one rep.")
+        }
+        _ => gap,
+    };
     fields.push(Field { name: "Furthest below".into(), value: gap, inline: false });
+    if !r.process.is_empty() {
+        let lines: Vec<String> = r
+            .process
+            .iter()
+            .map(|f| format!("**{}** ({}): {}", clip(&f.step.label(), 70), cell(&f.step), f.describe(r.trend_noun)))
+            .collect();
+        fields.push(Field {
+            name: clip(&format!("The process, not one rep · {}", r.process_of), 256),
+            value: super::format::fit_lines(&lines, 0, 1000, "").0,
+            inline: false,
+        });
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
             title: Some(clip(&format!("Funnel · {} · {}", r.subject, r.period.describe()), 256)),

@@ -6,13 +6,16 @@ use std::collections::{HashMap, HashSet};
 
 use super::format::{clip, fit_lines, table};
 use super::paging::Page;
-use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
-use crate::app::report::ReportNeeds;
+use super::{Attachment, CommandCall, Ctx, Embed, Field, Message, Response, goal};
+use crate::app::history::{HistoryMetric, Mover, RepHistory};
+use crate::app::report::{PeriodView, ReportNeeds};
 use crate::app::{AppError, AppResult};
+use crate::charts::{BandChart, band};
 use crate::domain::activity::Snowflake;
 use crate::domain::goals::{GoalKey, GoalPeriod, GoalSubject};
+use crate::domain::history;
 use crate::domain::kpi::Change;
-use crate::domain::period::Period;
+use crate::domain::period::{Period, PeriodUnit};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -33,6 +36,15 @@ const GOAL_FIELD_BUDGET: usize = 1000;
 async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
+    if let Some(n) = history_length(call, None)? {
+        // The history has no pages; a page asked for would be silently ignored otherwise.
+        if call.integer("page").is_some() {
+            return Err(AppError::User(
+                "`page` turns the team table's pages; a `history` has none: leave one out".into(),
+            ));
+        }
+        return team_history(ctx, call, &spec, team, n).await;
+    }
     // The table shows no streaks.
     let needs = ReportNeeds { previous: true, streaks: false, kinds: true, everyone: false };
     let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
@@ -215,7 +227,9 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
     };
-    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, needs, ctx.now).await?;
+    // Only the rep's own totals are read from the previous period: no streaks, no period before it.
+    let prev_needs = ReportNeeds { previous: false, streaks: false, ..needs };
+    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, prev_needs, ctx.now).await?;
     let p = prev.members.iter().find(|p| p.user_id == m.user_id);
     let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
     let line = |name: &str, (cur, before): (i64, i64), is_money: bool| {
@@ -257,16 +271,278 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         format!("#{} of {}", m.rank, report.members.len())
     };
     fields.push(Field { name: "Rank".into(), value: rank, inline: true });
+    let n = history_length(call, Some(history::DEFAULT_PERIODS))?;
+    let mut embeds = vec![Embed {
+        title: Some(clip(&format!("{} · {}", m.user_name, report.period.describe()), 256)),
+        // A history follows: the goal lines get less room, so both fit Discord's 6,000.
+        description: (!about.is_empty()).then(|| fit_lines(&about, 1, if n.is_some() { 1000 } else { 3000 }, "").0),
+        fields,
+        footer: Some(format!("prev: {} – {}", report.previous_period.first_day, report.previous_period.last_day)),
+        color: Some(0x8e44ad),
+        ..Embed::default()
+    }];
+    let mut attachments = Vec::new();
+    if let Some(n) = n {
+        let h = ctx.app.rep_history(ctx.inv.guild, Snowflake::new(user)?, &spec, n, ctx.now).await?;
+        let (embed, chart) = rep_history_embed(&h, money, amounts);
+        embeds.push(embed);
+        attachments.extend(chart);
+        fit_embeds(&mut embeds);
+    }
+    Ok(Response::Message(Message { embeds, attachments, ephemeral: true, ..Message::default() }))
+}
+
+/// The `history` option: `None` when the reply shows none. Discord enforces the manifest's
+/// bounds; a call from elsewhere (`rally exec`) is checked here too, and never silently clamped.
+fn history_length(call: &CommandCall, default: Option<usize>) -> AppResult<Option<usize>> {
+    match call.integer("history") {
+        None => Ok(default),
+        Some(n) if (history::MIN_PERIODS as i64..=history::MAX_PERIODS as i64).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(AppError::User(format!(
+            "`history` is how many periods to show, {} to {}, not {n}",
+            history::MIN_PERIODS,
+            history::MAX_PERIODS
+        ))),
+    }
+}
+
+/// The file name of the history chart.
+const HISTORY_CHART: &str = "history.png";
+/// Discord's most characters across a message's embeds.
+const EMBEDS_BUDGET: usize = 6000;
+
+fn embed_chars(e: &Embed) -> usize {
+    let n = |s: &Option<String>| s.as_deref().map_or(0, |s| s.chars().count());
+    n(&e.title)
+        + n(&e.description)
+        + n(&e.footer)
+        + e.fields.iter().map(|f| f.name.chars().count() + f.value.chars().count()).sum::<usize>()
+}
+
+/// Drops the last fields of the last embeds until the message fits Discord's 6,000 characters.
+fn fit_embeds(embeds: &mut [Embed]) {
+    while embeds.iter().map(embed_chars).sum::<usize>() > EMBEDS_BUDGET {
+        let Some(e) = embeds.iter_mut().rev().find(|e| !e.fields.is_empty()) else { return };
+        e.fields.pop();
+    }
+}
+
+/// A period's column heading: `Nov`, `23/11` (a week by its first day), `Aug` (a quarter by its
+/// first month), `2026`.
+fn column(unit: PeriodUnit, p: &PeriodView) -> String {
+    match unit {
+        PeriodUnit::Month | PeriodUnit::Quarter => p.first_day.format("%b").to_string(),
+        PeriodUnit::Year => p.first_day.format("%Y").to_string(),
+        PeriodUnit::Week | PeriodUnit::Day | PeriodUnit::Range => p.first_day.format("%-d/%-m").to_string(),
+    }
+}
+
+/// A median or quartile: whole when it is, else one decimal (the median of 2 reps may be 17.5).
+fn figure(v: f64) -> String {
+    if v.fract().abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.1}") }
+}
+
+/// One metric's value as shown: a count, an amount in the guild's money, or a percent.
+fn metric_value(metric: &HistoryMetric, v: f64, money: crate::domain::money::Money) -> String {
+    match metric {
+        HistoryMetric::Revenue => money.number(v.round() as i64),
+        HistoryMetric::Attainment(_) => crate::domain::kpi::percent(v),
+        HistoryMetric::Points | HistoryMetric::Kind(_) => figure(v),
+    }
+}
+
+/// `/kpi rep`'s history: a table of points, the team's quartiles and rank per period, a field
+/// per metric with its verdict, and the chart of the rep's points over the team's band.
+fn rep_history_embed(h: &RepHistory, money: crate::domain::money::Money, amounts: bool) -> (Embed, Option<Attachment>) {
+    let dash = || "-".to_string();
+    let mut rows = vec![std::iter::once(String::new()).chain(h.periods.iter().map(|p| column(h.unit, p))).collect()];
+    if let Some(points) = h.metrics.iter().find(|m| m.metric == HistoryMetric::Points) {
+        let mine = clip(&h.user_name, 10);
+        rows.push(std::iter::once(mine).chain(points.rep.iter().map(|v| v.map_or_else(dash, figure))).collect());
+        rows.push(
+            std::iter::once("median".to_string())
+                .chain(points.team.iter().map(|s| s.map_or_else(dash, |s| figure(s.median))))
+                .collect(),
+        );
+        rows.push(
+            std::iter::once("q1–q3".to_string())
+                .chain(points.team.iter().map(|s| s.map_or_else(dash, |s| format!("{:.0}–{:.0}", s.q1, s.q3))))
+                .collect(),
+        );
+    }
+    rows.push(
+        std::iter::once("rank".to_string())
+            .chain(h.ranks.iter().map(|r| r.map_or_else(dash, |(rank, of)| format!("{rank}/{of}"))))
+            .collect(),
+    );
+    let mut description = Vec::new();
+    // Whom the rep was compared with, period by period, in runs.
+    let mut runs: Vec<(Option<&String>, &str, &str)> = Vec::new();
+    for (t, p) in h.teams.iter().zip(&h.periods) {
+        match runs.last_mut() {
+            Some(run) if run.0 == t.as_ref() => run.2 = p.label.as_str(),
+            _ => runs.push((t.as_ref(), p.label.as_str(), p.label.as_str())),
+        }
+    }
+    let name = |t: Option<&String>| t.map_or("all reps".to_string(), |t| format!("Team {}", clip(t, 40)));
+    if let [(team, _, _)] = runs.as_slice() {
+        description.push(format!("Points per {} against {}.", history::noun(h.unit), name(*team)));
+    } else {
+        let parts: Vec<String> = runs
+            .iter()
+            .map(|(t, a, b)| if a == b { format!("{} ({a})", name(*t)) } else { format!("{} ({a} – {b})", name(*t)) })
+            .collect();
+        description.push(format!(
+            "Points per {} against the team of the time: {}.",
+            history::noun(h.unit),
+            parts.join(", ")
+        ));
+    }
+    if h.left_off {
+        description.push("Left off the boards by their role: compared, but in no median and ranked nowhere.".into());
+    }
+    description.push(format!("```\n{}\n```", table(&rows, &[0]).join("\n")));
+
+    let latest = h.latest_words();
+    let mut fields = Vec::new();
+    for m in &h.metrics {
+        if m.metric == HistoryMetric::Revenue && !amounts {
+            continue;
+        }
+        let verdict = m.judgement.describe(h.unit, &latest);
+        let value = if m.metric == HistoryMetric::Points {
+            format!("**{verdict}**")
+        } else {
+            let show = |v: &Option<f64>| v.map_or_else(dash, |v| metric_value(&m.metric, v, money));
+            let mine: Vec<String> = m.rep.iter().map(show).collect();
+            let median: Vec<String> = m.team.iter().map(|s| show(&s.map(|s| s.median))).collect();
+            format!("{}: {}\nmedian: {}\n**{verdict}**", clip(&h.user_name, 20), mine.join(" · "), median.join(" · "))
+        };
+        fields.push(Field { name: clip(&m.metric.name(), 256), value: clip(&value, 1024), inline: false });
+    }
+    let mut footer = history::thresholds(h.unit);
+    footer.push_str(" Team = the reps who logged for the team that period; quartiles by interpolation.");
+    if !amounts {
+        footer.push_str(&format!(" · {}", super::MONEY_PRIVATE));
+    }
+
+    let points = h.metrics.iter().find(|m| m.metric == HistoryMetric::Points);
+    let chart = points.map(|p| BandChart {
+        title: format!("{} · points per {}", h.user_name, history::noun(h.unit)),
+        rep_name: h.user_name.clone(),
+        labels: h.periods.iter().map(|p| p.label.clone()).collect(),
+        rep: p.rep.clone(),
+        team: p.team.iter().map(|s| s.map(|s| (s.q1, s.median, s.q3))).collect(),
+    });
+    let title = format!("History · last {} {}s", h.periods.len(), history::noun(h.unit));
+    let attachment = match chart.as_ref().map(band) {
+        Some(Ok(drawn)) => {
+            Some(Attachment { filename: HISTORY_CHART.into(), data: drawn.png, description: Some(title.clone()) })
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "history chart");
+            None
+        }
+        None => None,
+    };
+    let embed = Embed {
+        title: Some(clip(&title, 256)),
+        description: Some(fit_lines(&description, 0, 2000, "").0),
+        fields,
+        footer: Some(clip(&footer, 2048)),
+        color: Some(0x8e44ad),
+        image: attachment.as_ref().map(|_| HISTORY_CHART.to_string()),
+    };
+    (embed, attachment)
+}
+
+/// `/kpi team history:N`: the team's totals, reps, median and goal attainment per period, and
+/// the reps who moved most against their own history.
+async fn team_history(
+    ctx: &Ctx<'_>,
+    call: &CommandCall,
+    spec: &crate::domain::period::PeriodSpec,
+    team: Option<&str>,
+    n: usize,
+) -> AppResult<Response> {
+    let h = ctx.app.team_history(ctx.inv.guild, team, spec, n, ctx.now).await?;
+    let money = ctx.settings().await?.money();
+    let public = call.boolean("public").unwrap_or(false);
+    let amounts = ctx.sees_others_money(public).await?;
+    let mut head = vec![String::new(), "Pts".to_string(), "Won".into()];
+    if amounts {
+        head.push(format!("Revenue {}", money.currency));
+    }
+    head.extend(["Reps".to_string(), "Median".into(), "q1–q3".into()]);
+    if h.goal_metric.is_some() {
+        head.push("Goal".into());
+    }
+    let mut rows = vec![head];
+    for (p, r) in h.periods.iter().zip(&h.rows) {
+        let mut row = vec![p.label.clone(), r.points.to_string(), r.deals_won.to_string()];
+        if amounts {
+            row.push(money.number(r.revenue));
+        }
+        row.push(r.reps.to_string());
+        row.push(r.spread.map_or("-".into(), |s| figure(s.median)));
+        row.push(r.spread.map_or("-".into(), |s| format!("{:.0}–{:.0}", s.q1, s.q3)));
+        if h.goal_metric.is_some() {
+            row.push(r.attainment.map_or("-".into(), crate::domain::kpi::percent));
+        }
+        rows.push(row);
+    }
+    let noun = history::noun(h.unit);
+    let who = h.team.as_ref().map_or("All reps".to_string(), |t| format!("Team {t}"));
+    let latest = h.periods.last().map_or(String::new(), |p| p.label.clone());
+    let mover = |m: &Mover| {
+        let sign = if m.change >= 0.0 { "+" } else { "" };
+        format!(
+            "• **{}**: {} in {latest}, usually {} ({sign}{})",
+            clip(&m.user_name, 40),
+            m.latest,
+            figure(m.own_median),
+            crate::domain::kpi::percent(m.change)
+        )
+    };
+    let listed = |movers: &[Mover], none: &str| {
+        if movers.is_empty() { none.to_string() } else { movers.iter().map(mover).collect::<Vec<_>>().join("\n") }
+    };
+    let fields = vec![
+        Field {
+            name: "Moved up most, against their own history".into(),
+            value: clip(&listed(&h.up, &format!("nobody is above their usual {noun}")), 1024),
+            inline: false,
+        },
+        Field {
+            name: "Moved down most, against their own history".into(),
+            value: clip(&listed(&h.down, &format!("nobody is below their usual {noun}")), 1024),
+            inline: false,
+        },
+    ];
+    let mut footer = format!(
+        "Usually = the rep's median over the earlier {noun}s since their first log in these {n}; the change is \
+         measured against at least {} points. Reps = those who logged for the team that {noun}.",
+        crate::domain::kpi::IMPROVEMENT_BASE_POINTS
+    );
+    if let Some(metric) = &h.goal_metric {
+        footer.push_str(&format!(
+            " Goal: % of the {} {metric} goal.",
+            if h.team.is_some() { "team's" } else { "server's" }
+        ));
+    }
+    if !amounts {
+        footer.push_str(&format!(" · {}", super::MONEY_PRIVATE));
+    }
     Ok(Response::Message(Message {
         embeds: vec![Embed {
-            title: Some(clip(&format!("{} · {}", m.user_name, report.period.describe()), 256)),
-            description: (!about.is_empty()).then(|| fit_lines(&about, 1, 3000, "").0),
+            title: Some(clip(&format!("{who} · last {} {noun}s", h.periods.len()), 256)),
+            description: Some(format!("```\n{}\n```", table(&rows, &[0]).join("\n"))),
             fields,
-            footer: Some(format!("prev: {} – {}", report.previous_period.first_day, report.previous_period.last_day)),
-            color: Some(0x8e44ad),
+            footer: Some(clip(&footer, 2048)),
+            color: Some(0x27ae60),
             ..Embed::default()
         }],
-        ephemeral: true,
+        ephemeral: !public,
         ..Message::default()
     }))
 }

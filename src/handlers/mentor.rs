@@ -5,7 +5,7 @@ use super::format::{clip, fit_lines};
 use super::{CommandCall, Ctx, Embed, Message, Response};
 use crate::app::{AppError, AppResult};
 use crate::domain::period::PeriodSpec;
-use crate::domain::pipeline::{MIN_SAMPLE, Step};
+use crate::domain::pipeline::{MIN_SAMPLE, Step, TREND_PERIODS};
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
@@ -17,10 +17,17 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let report = ctx.app.mentor_suggestions(ctx.inv.guild, team, spec.as_ref(), ctx.now).await?;
     let mut lines = Vec::new();
     for t in &report.teams {
-        if t.lines.is_empty() && t.thin.is_empty() {
+        if t.lines.is_empty() && t.thin.is_empty() && t.process.is_empty() {
             continue;
         }
         lines.push(format!("**{}**", clip(&t.team, 100)));
+        for f in &t.process {
+            lines.push(format!(
+                "• *{}*: the process, not one rep ({}); left out of the pairings",
+                clip(&f.step.label(), 60),
+                f.describe(report.trend_noun)
+            ));
+        }
         for l in &t.lines {
             let mentor = match &l.mentor {
                 Some((name, step)) => format!("→ ask **{}**: {}", clip(name, 40), numbers(step)),
@@ -49,7 +56,9 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             description: Some(description),
             footer: Some(format!(
                 "A stage counts once at least {MIN_SAMPLE} of the rep's deals reached it, for the mentor too; a \
-                 skipped stage counts as reached."
+                 skipped stage counts as reached. A stage where most reps convert below the server's rate of the \
+                 year before, or where the team's rate fell {TREND_PERIODS} periods running, is the process's, \
+                 not one rep's."
             )),
             color: Some(0x9b59b6),
             ..Embed::default()

@@ -360,6 +360,23 @@ impl Store {
         .await
     }
 
+    /// [`Store::scoped_totals`] of the whole guild over each of `ranges` (local days [first,
+    /// end)), in one read: a history's periods. Each range reads its whole months from the month
+    /// rollups, so six months cost six rows per member, team and kind.
+    pub async fn kind_totals_many(
+        &self,
+        guild: i64,
+        ranges: Vec<(NaiveDate, NaiveDate)>,
+    ) -> Result<Vec<Vec<KindTotalsRow>>> {
+        self.read(move |c| {
+            ranges
+                .iter()
+                .map(|&(first, end)| named(c, guild, sums(c, guild, first, end, TotalsScope::Guild)?))
+                .collect()
+        })
+        .await
+    }
+
     /// Points and revenue (amounts of `won`) per member and team over [first, end), for the guild
     /// or the rows credited to one team, from the kind-less rollups: (user, team, points, revenue)
     /// for every member and team with a live activity in the range (as the kind rollups give them:

@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-/// The figures of issues 6, 12 and 14, by the start of their row.
-const FIGURES: [&str; 29] = [
+/// The figures of issues 6, 12, 14 and 16, by the start of their row.
+const FIGURES: [&str; 31] = [
     "| durable `/log` via `App::log`",
     "| durable `/log` via `rally serve`",
     "| resident memory of `rally serve`",
@@ -28,6 +28,8 @@ const FIGURES: [&str; 29] = [
     "| `/leaderboard scope:teams` (2 teams) this-week",
     "| `/leaderboard scope:teams` (2 teams) this-month",
     "| `/leaderboard scope:teams` (2 teams) this-year",
+    "| `/kpi rep` with a 6-month history and its chart this-month",
+    "| `/kpi team history:6` (10 reps) this-month",
     "| growth: each query",
     "| start to ready",
     "| import of a 200-row CSV",

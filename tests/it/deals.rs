@@ -531,3 +531,53 @@ async fn deal_autocomplete_offers_only_my_open_deals_and_stage_autocomplete_the_
     };
     assert_eq!(all.len(), 7, "listing may ask for won and lost too");
 }
+
+#[tokio::test]
+async fn a_stage_where_most_reps_fall_below_the_servers_own_rate_is_the_process_not_one_rep() {
+    let g = Guild::new();
+    for line in ["/team create name:Alpha", "/team add team:Alpha user:<@42>", "/team add team:Alpha user:<@43>"] {
+        g.ok_at(BOSS, "2026-09-01T08:00:00Z", line).await;
+    }
+    // October: Ann qualifies all four of her leads, so the server's rate at lead → qualified over
+    // the year before November is 4/4.
+    for i in 1..=4 {
+        g.ok_at(ANN, &format!("2026-10-0{i}T10:00:00Z"), &format!("/deal open name:O{i} value:1000")).await;
+        g.ok_at(ANN, &format!("2026-10-0{i}T12:00:00Z"), &format!("/deal move deal:O{i} stage:qualified")).await;
+    }
+    // November: Ann qualifies 1 of 3 leads, Bob 2 of 3: both below 4/4.
+    for (user, name, qualified) in [(ANN, "N", 1), (BOB, "M", 2)] {
+        for i in 1..=3 {
+            g.ok_at(user, &format!("2026-11-0{}T10:00:00Z", i + 1), &format!("/deal open name:{name}{i} value:1000"))
+                .await;
+            if i <= qualified {
+                g.ok_at(
+                    user,
+                    &format!("2026-11-0{}T12:00:00Z", i + 1),
+                    &format!("/deal move deal:{name}{i} stage:qualified"),
+                )
+                .await;
+            }
+        }
+    }
+    let team = g.ok_at(BOSS, NOW, "/funnel team:Alpha period:2026-11").await;
+    let flag = "The process, not one rep · team Alpha: **lead → qualified** (3/6 50%): 2 of 2 reps convert below \
+                the server's rate of the year before (100%)";
+    assert!(team.contains(flag), "{team}");
+    // Ann's own gap is at that stage: the reply says it is not hers alone.
+    let ann = g.ok_at(BOSS, NOW, "/funnel user:<@42> period:2026-11").await;
+    assert!(ann.contains("**lead → qualified**: 1/3 33% against 3/6 50% for team Alpha"), "{ann}");
+    assert!(ann.contains("The whole team stalls there too: the process, not one rep."), "{ann}");
+    // Mentoring pairs nobody on it: without the flag Ann would be sent to Bob there.
+    let mentor = g.ok_at(BOSS, NOW, "/mentor suggest team:Alpha period:2026-11").await;
+    assert!(
+        mentor.contains(
+            "• *lead → qualified*: the process, not one rep (2 of 2 reps convert below the server's rate of the \
+             year before (100%)); left out of the pairings"
+        ),
+        "{mentor}"
+    );
+    assert!(!mentor.contains("ask **Bob**") && !mentor.contains("not enough deals yet"), "{mentor}");
+    // October against the year before it (no deals): nothing to flag.
+    let october = g.ok_at(BOSS, NOW, "/funnel team:Alpha period:2026-10").await;
+    assert!(!october.contains("the process, not one rep"), "{october}");
+}

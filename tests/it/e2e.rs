@@ -350,6 +350,23 @@ fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_a
     let view = transcript.find("Morgan: /hygiene show").expect("the manager's hygiene view");
     assert!(transcript[view..].contains("Moved back: 1 deal · 4,000.00\u{a0}USD"), "{transcript}");
 
+    // Friday 17:30: the earlier weeks imported, Morgan's drill-down into Cara tells a pattern from
+    // a bad week, and its chart is saved.
+    assert!(transcript.contains("50 rows: 50 imported, 0 already imported (skipped), 0 rejected"), "{transcript}");
+    let drill = transcript.find("Morgan: /kpi rep user:").expect("the drill-down");
+    assert!(
+        transcript[drill..]
+            .contains("Points: **below the team's median in 5 of the last 6 weeks: a pattern, not a bad week**"),
+        "{transcript}"
+    );
+    let saved = transcript.split("(history.png saved as ").nth(1).expect("the history chart's file is named");
+    let chart = &saved[..saved.find(": open it").expect("the file's name ends")];
+    assert!(std::fs::read(chart).expect("the history chart is saved").starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(
+        transcript
+            .contains("Moved down most, against their own history: • **Bob**: 66 in w/c 23 Nov, usually 70 (-6%)")
+    );
+
     // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
     // webhook reaches the revenue leaderboard.
     assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");

@@ -16,6 +16,7 @@ mod exclusions;
 mod forecast_comp;
 mod fuzz;
 mod goals;
+mod history;
 mod hygiene;
 mod import_export;
 mod intake;
