@@ -431,7 +431,9 @@ impl GoalStart {
 pub enum Required {
     /// The target is met; nothing more is needed.
     Reached,
-    /// (target − actual) / working days left.
+    /// (target − actual) / working days left, or all of it when less than one working day is left
+    /// (the period's last working day is under way): Friday at 17:30 with 47 calls to go needs 47
+    /// today, not 940 "a day" over the half hour left.
     PerDay(f64),
     /// Short of the target with no working time left in the period.
     NoWorkingDaysLeft,
@@ -471,7 +473,7 @@ impl Pace {
         } else if left <= 0.0 {
             Required::NoWorkingDaysLeft
         } else {
-            Required::PerDay((t - a) / left)
+            Required::PerDay((t - a) / left.max(1.0))
         };
         Pace {
             target,
@@ -502,11 +504,12 @@ impl Pace {
         format!("{percent}%")
     }
 
-    /// The required rate in words: `need 8/day`, `target reached`, `n/a — no working days left`.
+    /// The required rate in words: `need 8/day`, `need 47 today` (on the period's last working day),
+    /// `target reached`, `n/a — no working days left`.
     pub fn describe_required(&self, metric: &GoalMetric, money: Money) -> String {
         match self.required {
             Required::Reached => "target reached ✅".into(),
-            Required::PerDay(rate) => format!("need {}/day", metric.show_rate(rate, money)),
+            Required::PerDay(rate) => format!("need {}{}", metric.show_rate(rate, money), self.per_day_or_today()),
             Required::NoWorkingDaysLeft => "n/a — no working days left".into(),
         }
     }
@@ -552,10 +555,16 @@ impl Pace {
         }
     }
 
+    /// `/day`, or ` today` once less than one working day is left (the rate is then all that is
+    /// left, see [`Required::PerDay`]).
+    fn per_day_or_today(&self) -> &'static str {
+        if self.left < 1.0 { " today" } else { "/day" }
+    }
+
     /// [`Pace::describe_required`] in shares of the target: `need 4.2%/day`.
     pub fn describe_required_percent(&self) -> String {
         match self.required_percent() {
-            Some(share) => format!("need {share}/day"),
+            Some(share) => format!("need {share}{}", self.per_day_or_today()),
             None => self.describe_required(&GoalMetric::Points, Money::default()),
         }
     }
@@ -764,15 +773,21 @@ mod tests {
     }
 
     #[test]
-    fn the_last_hours_of_the_last_working_day_still_have_a_rate() {
+    fn the_last_working_day_needs_what_is_left_today() {
         // 15:30 UTC on Friday 30 Oct: 21 whole days and three quarters of the last one's working
-        // hours (08:00-18:00) are gone.
+        // hours (08:00-18:00) are gone. 20 points are left to do today, not "80/day" (20 / 0.25
+        // extrapolated over a day that has 2.5 hours left).
         let utc = guild("UTC");
         let october = period("2026-10", &utc);
         let pace = Pace::compute(220, 200, &october, &utc, at("2026-10-30T15:30:00Z"));
         assert!(close(pace.elapsed, 21.75));
-        assert_eq!(pace.required, Required::PerDay(80.0)); // 20 / 0.25
-        assert_eq!(pace.describe_required(&GoalMetric::Points, M), "need 80/day");
+        assert_eq!(pace.required, Required::PerDay(20.0));
+        assert_eq!(pace.describe_required(&GoalMetric::Points, M), "need 20 today");
+        assert_eq!(pace.describe_required_percent(), "need 9.1% today"); // 20 of 220
+        // The morning before, a day and a quarter is left: a rate per day again.
+        let thursday = Pace::compute(220, 200, &october, &utc, at("2026-10-29T15:30:00Z"));
+        assert!(close(thursday.left, 1.25));
+        assert_eq!(thursday.describe_required(&GoalMetric::Points, M), "need 16/day");
     }
 
     #[test]
