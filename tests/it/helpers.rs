@@ -110,45 +110,35 @@ impl TestDb {
     /// columns come back as [`Cell`]s. Blocking; on PostgreSQL it runs on a thread of its own, as
     /// the `postgres` client may not run inside an async task. Panics on any error.
     pub fn raw_query(&self, sql: &str, params: &[Cell]) -> Vec<Vec<Cell>> {
-        match &self.postgres {
-            None => {
-                let c = rusqlite::Connection::open(self.dir.path().join("rally.db")).expect("open the database");
-                // A normal connection, so that it may recover the WAL a killed rally left behind, and
-                // waits while a running rally holds the write lock.
-                c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
-                let mut stmt = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                let n = stmt.column_count();
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(params.iter().map(Cell::to_sqlite)), |r| {
-                        (0..n).map(|i| Ok(Cell::from_sqlite(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
-                    })
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.collect::<rusqlite::Result<Vec<_>>>().unwrap_or_else(|e| panic!("{sql}: {e}"))
-            }
-            Some(db) => std::thread::scope(|s| {
-                s.spawn(|| {
-                    let mut client = db.connect();
-                    let sql = dollar_placeholders(sql);
-                    let values: Vec<Box<dyn postgres::types::ToSql + Sync>> =
-                        params.iter().map(Cell::to_postgres).collect();
-                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-                    let rows = client.query(&sql, &refs).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                    rows.iter().map(|r| (0..r.len()).map(|i| Cell::from_postgres(r, i)).collect()).collect()
-                })
-                .join()
-                .expect("the query thread")
-            }),
-        }
+        self.raw(sql, params, true).0
     }
 
     /// [`TestDb::raw_query`] for a statement that returns no rows: how many rows it changed.
     pub fn raw_execute(&self, sql: &str, params: &[Cell]) -> u64 {
+        self.raw(sql, params, false).1
+    }
+
+    /// `sql`'s rows when `query`, else how many rows it changed.
+    fn raw(&self, sql: &str, params: &[Cell], query: bool) -> (Vec<Vec<Cell>>, u64) {
+        let fail = |e: &dyn std::fmt::Display| -> ! { panic!("{sql}: {e}") };
         match &self.postgres {
             None => {
+                // A normal connection, so that it may recover the WAL a killed rally left behind,
+                // and waits while a running rally holds the write lock.
                 let c = rusqlite::Connection::open(self.dir.path().join("rally.db")).expect("open the database");
                 c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
-                c.execute(sql, rusqlite::params_from_iter(params.iter().map(Cell::to_sqlite)))
-                    .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64
+                let args = || rusqlite::params_from_iter(params.iter().map(Cell::to_sqlite));
+                if !query {
+                    return (Vec::new(), c.execute(sql, args()).unwrap_or_else(|e| fail(&e)) as u64);
+                }
+                let mut stmt = c.prepare(sql).unwrap_or_else(|e| fail(&e));
+                let n = stmt.column_count();
+                let rows = stmt
+                    .query_map(args(), |r| {
+                        (0..n).map(|i| Ok(Cell::from_sqlite(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .unwrap_or_else(|e| fail(&e));
+                (rows.collect::<rusqlite::Result<Vec<_>>>().unwrap_or_else(|e| fail(&e)), 0)
             }
             Some(db) => std::thread::scope(|s| {
                 s.spawn(|| {
@@ -157,10 +147,14 @@ impl TestDb {
                     let values: Vec<Box<dyn postgres::types::ToSql + Sync>> =
                         params.iter().map(Cell::to_postgres).collect();
                     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-                    client.execute(&sql, &refs).unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    if !query {
+                        return (Vec::new(), client.execute(&sql, &refs).unwrap_or_else(|e| fail(&e)));
+                    }
+                    let rows = client.query(&sql, &refs).unwrap_or_else(|e| fail(&e));
+                    (rows.iter().map(|r| (0..r.len()).map(|i| Cell::from_postgres(r, i)).collect()).collect(), 0)
                 })
                 .join()
-                .expect("the statement thread")
+                .expect("the statement's thread")
             }),
         }
     }
