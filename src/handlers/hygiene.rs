@@ -145,13 +145,21 @@ fn was(now: &Tally, before: Option<&Tally>) -> String {
     }
 }
 
-/// One line per team or rep: its deals breaking a rule, the value, and which rules.
+/// One line per team or rep: its deals breaking a rule, the value, and each rule's deals and
+/// value (values only where the reader may see others' money).
 fn row_line(row: &HygieneRow, rules: &HygieneRules, money: Money, amounts: bool) -> String {
     let t = &row.now;
     let per_rule: Vec<String> = Rule::ALL
         .iter()
         .filter(|r| rules.is_enabled(**r) && t.rule(**r).deals > 0)
-        .map(|r| format!("{} {}", r, t.rule(*r).deals))
+        .map(|r| {
+            let tally = t.rule(*r);
+            if amounts {
+                format!("{r} {} ({})", tally.deals, money.format(tally.value))
+            } else {
+                format!("{r} {}", tally.deals)
+            }
+        })
         .collect();
     // The share of its weighted pipeline on flagged deals: how much of its forecast to doubt.
     let weighted = share(t.broken.weighted, t.open.weighted);

@@ -224,17 +224,17 @@ async fn the_managers_view_adds_up_each_rule_per_team_and_rep_with_the_forecast_
     assert_eq!(
         field(&m, "Teams"),
         format!(
-            "**Alpha** · 1 of 2 open · 10,000.00{USD} (75% of weighted) · overdue 1, stale 1 (was 2)\n\
-             **Bravo** · 2 of 2 open · 20,000.00{USD} (100% of weighted) · missing-data 1, moved-back 1 (was 0)\n\
-             **No team** · 1 of 1 open · 3,000.00{USD} (100% of weighted) · missing-data 1 (was 0)"
+            "**Alpha** · 1 of 2 open · 10,000.00{USD} (75% of weighted) · overdue 1 (10,000.00{USD}), stale 1 (10,000.00{USD}) (was 2)\n\
+             **Bravo** · 2 of 2 open · 20,000.00{USD} (100% of weighted) · missing-data 1 (0.00{USD}), moved-back 1 (20,000.00{USD}) (was 0)\n\
+             **No team** · 1 of 1 open · 3,000.00{USD} (100% of weighted) · missing-data 1 (3,000.00{USD}) (was 0)"
         )
     );
     assert_eq!(
         field(&m, "Reps"),
         format!(
-            "**rep43** · 2 of 2 open · 20,000.00{USD} (100% of weighted) · missing-data 1, moved-back 1 (was 0)\n\
-             **rep42** · 1 of 2 open · 10,000.00{USD} (75% of weighted) · overdue 1, stale 1 (was 2)\n\
-             **rep44** · 1 of 1 open · 3,000.00{USD} (100% of weighted) · missing-data 1 (was 0)"
+            "**rep43** · 2 of 2 open · 20,000.00{USD} (100% of weighted) · missing-data 1 (0.00{USD}), moved-back 1 (20,000.00{USD}) (was 0)\n\
+             **rep42** · 1 of 2 open · 10,000.00{USD} (75% of weighted) · overdue 1 (10,000.00{USD}), stale 1 (10,000.00{USD}) (was 2)\n\
+             **rep44** · 1 of 1 open · 3,000.00{USD} (100% of weighted) · missing-data 1 (3,000.00{USD}) (was 0)"
         )
     );
     // One team: its deals only, and no team or rep trend from the guild's figures.
