@@ -308,3 +308,49 @@ fn deserialize<T: DeserializeOwned>(value: Value) -> Result<T, Unreadable> {
         Err(_) => Err(Unreadable::new("the interaction could not be parsed")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn submitted(components: Value) -> Result<Invocation, String> {
+        let mut payload = crate::loopback::payload::dm_modal_submit(77, 5, 42, "ann", "hyg:step:9:3", &[]);
+        payload["data"]["components"] = components;
+        let Ok(Incoming::Interaction(i)) = read_value(payload) else { return Err("unreadable".into()) };
+        invocation(&i).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_submitted_form_in_a_dm_gives_its_inputs_in_order_whether_in_rows_or_labels() {
+        let rows = json!([
+            {"type": 1, "id": 1, "components": [{"type": 4, "id": 2, "custom_id": "what", "value": "demo", "style": 1}]},
+            // Discord's newer shape: a label around the input; an input without a value reads as "".
+            {"type": 18, "id": 3, "component": {"type": 4, "custom_id": "due"}},
+            {"type": 10, "id": 4, "content": "text that is no input"},
+        ]);
+        let inv = submitted(rows).unwrap();
+        assert_eq!(inv.guild.get(), 9, "the form names its guild");
+        assert_eq!(inv.user.get(), 42);
+        assert_eq!(
+            inv.action,
+            Action::ModalSubmit {
+                custom_id: "hyg:step:9:3".into(),
+                fields: vec![("what".into(), "demo".into()), ("due".into(), String::new())],
+            }
+        );
+        for odd in [json!(null), json!("x"), json!([1, [2], {"type": 4}]), json!([{"type": 4, "custom_id": 5}])] {
+            let inv = submitted(odd.clone()).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            assert!(matches!(inv.action, Action::ModalSubmit { ref fields, .. } if fields.is_empty()), "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_form_from_a_dm_that_names_no_guild_is_refused() {
+        let mut payload = crate::loopback::payload::dm_modal_submit(77, 5, 42, "ann", "other:1", &[("a", "b")]);
+        payload["data"]["custom_id"] = json!("other:1");
+        let Ok(Incoming::Interaction(i)) = read_value(payload) else { panic!("unreadable") };
+        assert_eq!(invocation(&i), Err(Unsupported::NotInGuild));
+    }
+}

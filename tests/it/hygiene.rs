@@ -550,6 +550,21 @@ async fn a_hygiene_button_pressed_in_a_dm_is_answered_through_serenity() {
     );
     let again = lb.interact(sent, WAIT).await.unwrap();
     assert!(answer_text(&again.body).starts_with("That form was already sent"), "{}", again.body);
+    // The same through the HTTP interactions endpoint (`rally serve`): the form in the HTTP body.
+    let served = crate::e2e::serve(&db, &lb.url()).await;
+    let form = served.signed(&payload::dm_button(5_009, channel, ANN, "rep42", &next_id)).await;
+    assert_eq!(
+        (form["type"].as_u64(), form["data"]["custom_id"].as_str()),
+        (Some(9), Some(form_id.as_str())),
+        "{form}"
+    );
+    let fields = [("what", "send the contract"), ("due", "")];
+    let step = served.signed(&payload::dm_modal_submit(5_011, channel, ANN, "rep42", &form_id, &fields)).await;
+    assert_eq!(
+        answer_text(&step),
+        "📝 Next step on `Acme`: `send the contract`. The deal counts as worked on today.",
+        "{step}"
+    );
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
 
