@@ -129,8 +129,8 @@ pub enum DealChange {
 }
 
 /// Writes a rep's change to a deal in the guild's CRM and returns the deal as the CRM holds it
-/// afterwards. Implemented by the `crm` edge (Pipedrive's `PATCH /api/v2/deals/{id}`); `app`
-/// never speaks HTTP.
+/// afterwards. Implemented by the `crm` edge (Pipedrive's `PATCH /api/v2/deals/{id}`, and
+/// `POST /api/v2/activities` for a next step); `app` never speaks HTTP.
 pub trait CrmWriter: Send + Sync {
     /// Changes deal `id` (the CRM's id) over `connection`.
     fn update_deal<'a>(
@@ -138,6 +138,17 @@ pub trait CrmWriter: Send + Sync {
         connection: &'a CrmConnection,
         id: &'a str,
         change: DealChange,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<CrmRecord, SourceError>> + Send + 'a>>;
+
+    /// Plans a next step on deal `id` (the CRM's id): an activity with `subject` (1-200
+    /// characters) due on `due` (a local date; none: undated). Returns the deal as the CRM holds
+    /// it afterwards, its next activity included. Not retried: an error may mean it was not sent.
+    fn add_next_step<'a>(
+        &'a self,
+        connection: &'a CrmConnection,
+        id: &'a str,
+        subject: &'a str,
+        due: Option<chrono::NaiveDate>,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<CrmRecord, SourceError>> + Send + 'a>>;
 }
 

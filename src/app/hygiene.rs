@@ -17,6 +17,20 @@ use crate::domain::pipeline::{Pipeline, StageName};
 use crate::store::StoreError;
 /// An open deal as the hygiene rules read it (the storage interface's row type).
 pub use crate::store::hygiene::HygieneDeal;
+/// A next step on a deal (what, and the local date it is due).
+pub use crate::store::hygiene::NextStep;
+
+/// A next step a rep gave a deal from a hygiene DM's form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRecorded {
+    /// The deal's name.
+    pub deal: String,
+    pub step: NextStep,
+    /// False when the same submission (interaction id) had recorded it already.
+    pub new: bool,
+    /// True when the step went to the CRM as an activity (the deal is fed by the CRM).
+    pub in_crm: bool,
+}
 
 /// One open deal and the enabled rules it breaks now (none: healthy).
 #[derive(Clone, Debug, PartialEq)]
@@ -418,6 +432,34 @@ impl App {
         Ok(self.store.deal_by_id(g, deal).await?)
     }
 
+    /// Plans a next step on a CRM deal in the CRM, then applies the deal as the CRM returns it
+    /// (its next activity) through the sync's own path. Refused where the connection may not
+    /// write; a CRM refusal changes nothing and says why.
+    async fn crm_next_step(
+        &self,
+        guild: Snowflake,
+        deal: i64,
+        crm_id: &str,
+        step: &NextStep,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let g = guild.as_i64();
+        let refused = || {
+            AppError::User(
+                "this deal comes from your CRM, and this server's connection takes no changes from rally: plan the next step in the CRM"
+                    .into(),
+            )
+        };
+        let connection = self.store.crm_connection(g).await?.filter(|c| c.write_back).ok_or_else(refused)?;
+        let writer = self.crm_writer().ok_or_else(refused)?;
+        let record = writer.add_next_step(&connection, crm_id, &step.what, step.due).await.map_err(|e| {
+            tracing::warn!(guild = g, deal, error = %e, "a next step was not planned in the CRM");
+            AppError::User(format!("the CRM did not take the next step, so nothing changed: {e}"))
+        })?;
+        self.store.crm_apply_page(g, connection.provider, vec![record], None, None, now).await?;
+        Ok(())
+    }
+
     /// A rep marks one of their open deals lost from a hygiene DM: in the CRM for a CRM deal
     /// (then applied as the CRM returns it), else as `/deal lost` does (logging its `lost`).
     /// `idem_key`: the interaction's, so a redelivery logs nothing twice. Returns the deal's name.
@@ -479,6 +521,38 @@ impl App {
             return Ok((after.unwrap_or(record), true));
         }
         Ok(self.store.push_close_date(g, user.as_i64(), deal, from, to, now).await?)
+    }
+
+    /// A rep gives one of their open deals its next step from a hygiene DM's form: `what` and
+    /// `due`, the form's two inputs as typed (see [`crate::domain::hygiene::parse_next_step`]; `due` in the guild's
+    /// timezone). A chat deal keeps it as rally's own record, which the hygiene rules read as work
+    /// on the deal (no longer stale); `idem_key` (the interaction's) makes a resubmission record
+    /// nothing new. Bad input is a user error that changes nothing.
+    pub async fn record_next_step(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        deal: i64,
+        (what, due): (&str, &str),
+        idem_key: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<StepRecorded> {
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let (what, due) = crate::domain::hygiene::parse_next_step(what, due, now, settings.timezone)?;
+        let step = NextStep { what, due };
+        let record = self.own_open_deal(guild, user, deal).await?;
+        if let Some(crm_id) = self.store.crm_deal_id(g, deal).await? {
+            if let Some(step) = self.store.next_step_by_key(g, deal, idem_key.clone()).await? {
+                return Ok(StepRecorded { deal: record.name, step, new: false, in_crm: true });
+            }
+            self.crm_next_step(guild, deal, &crm_id, &step, now).await?;
+            // Rally keeps its own record too: a resubmission then sends nothing.
+            let (_, step, _) = self.store.record_next_step(g, user.as_i64(), deal, step, idem_key, now).await?;
+            return Ok(StepRecorded { deal: record.name, step, new: true, in_crm: true });
+        }
+        let (record, step, new) = self.store.record_next_step(g, user.as_i64(), deal, step, idem_key, now).await?;
+        Ok(StepRecorded { deal: record.name, step, new, in_crm: false })
     }
 }
 

@@ -219,7 +219,7 @@ fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
 fn reply_error(r: &Response) -> Option<String> {
     match r {
         Response::Message(m) => m.content.as_deref().filter(|c| c.starts_with("⚠️")).map(str::to_string),
-        Response::Choices(_) => None,
+        Response::Choices(_) | Response::Modal(_) => None,
     }
 }
 

@@ -62,7 +62,8 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", "/v1/users" | "/v1/activityTypes") => 20,
         ("GET" | "POST", "/v1/webhooks") => 10,
         ("DELETE", _) => 6,
-        ("PATCH", _) => 5,
+        ("PATCH", _) | ("POST", "/api/v2/activities") => 5,
+        ("GET", p) if p.starts_with("/api/v2/deals/") => 1,
         _ => 10,
     }
 }
@@ -448,6 +449,32 @@ impl Pipedrive {
     }
 }
 
+impl Pipedrive {
+    /// Plans a next step on a deal: `POST /api/v2/activities` with `deal_id`, `subject` and
+    /// `due_date` (omitted without one), sent once (never retried: a retry could plan it twice),
+    /// then reads the deal back (`GET /api/v2/deals/{id}` with its `next_activity_id`) and returns
+    /// it as Pipedrive holds it after.
+    pub async fn add_next_step(&self, id: &str, subject: &str, due: Option<NaiveDate>) -> Result<CrmDeal, SourceError> {
+        let deal: u64 = id.parse().map_err(|_| SourceError::Invalid(format!("`{id}` is not a Pipedrive deal id")))?;
+        let mut body = json!({"deal_id": deal, "subject": subject});
+        if let Some(day) = due {
+            body["due_date"] = json!(day.format("%Y-%m-%d").to_string());
+        }
+        let once = Pipedrive::with_retry(&self.base, self.token.clone(), Retry { attempts: 1, ..self.retry });
+        let path = "/api/v2/activities";
+        let answer = once.send(Method::POST, path, &[], Some(&body)).await?;
+        if answer.get("data").and_then(|d| d.get("id")).is_none() {
+            return Err(SourceError::Invalid(format!("Pipedrive answered {path} without the activity")));
+        }
+        let path = format!("/api/v2/deals/{deal}");
+        let answer = self.get(&path, &[("include_fields", "next_activity_id".into())]).await?;
+        let data = answer
+            .get("data")
+            .ok_or_else(|| SourceError::Invalid(format!("Pipedrive answered {path} without data")))?;
+        parse_deal(data).map_err(|e| SourceError::Invalid(format!("Pipedrive answered {path} with {e}")))
+    }
+}
+
 /// Writes a rep's hygiene change to a guild's Pipedrive, with a client per call made from the
 /// guild's connection (its URL and token).
 #[derive(Clone, Debug, Default)]
@@ -466,6 +493,19 @@ impl CrmWriter for PipedriveWriter {
         Box::pin(async move {
             let client = Pipedrive::with_retry(&connection.api_url, connection.api_token.clone(), self.retry);
             client.update_deal(id, &change).await.map(CrmRecord::Deal)
+        })
+    }
+
+    fn add_next_step<'a>(
+        &'a self,
+        connection: &'a CrmConnection,
+        id: &'a str,
+        subject: &'a str,
+        due: Option<NaiveDate>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<CrmRecord, SourceError>> + Send + 'a>> {
+        Box::pin(async move {
+            let client = Pipedrive::with_retry(&connection.api_url, connection.api_token.clone(), self.retry);
+            client.add_next_step(id, subject, due).await.map(CrmRecord::Deal)
         })
     }
 }

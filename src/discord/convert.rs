@@ -6,7 +6,8 @@ use std::panic::AssertUnwindSafe;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serenity::model::application::{
-    CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Interaction,
+    ActionRowComponent, CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
+    Interaction, ModalInteraction,
 };
 use serenity::model::guild::Member;
 use serenity::model::user::User;
@@ -112,39 +113,89 @@ fn from_command(c: &CommandInteraction, autocomplete: bool) -> Result<Invocation
 }
 
 fn from_component(c: &ComponentInteraction) -> Result<Invocation, Unsupported> {
-    // A hygiene DM's buttons are pressed in a DM, which has no guild: the button names its guild,
-    // and the handler lets only the deal's owner act. No roles or permissions come with a DM.
-    if c.guild_id.is_none() && c.member.is_none() {
-        let guild = crate::handlers::hygiene::button_guild(&c.data.custom_id)
+    let action = Action::Button { custom_id: c.data.custom_id.clone() };
+    let at = Pressed {
+        id: c.id.get(),
+        guild: c.guild_id,
+        channel: c.channel_id.get(),
+        user: &c.user,
+        member: c.member.as_ref(),
+        app_permissions: c.app_permissions.map(|p| p.bits()),
+        locale: c.guild_locale.as_ref(),
+    };
+    from_pressed(at, &c.data.custom_id, action)
+}
+
+fn from_modal(m: &ModalInteraction) -> Result<Invocation, Unsupported> {
+    let fields = m
+        .data
+        .components
+        .iter()
+        .flat_map(|row| &row.components)
+        .filter_map(|c| match c {
+            ActionRowComponent::InputText(i) => Some((i.custom_id.clone(), i.value.clone().unwrap_or_default())),
+            _ => None,
+        })
+        .collect();
+    let action = Action::ModalSubmit { custom_id: m.data.custom_id.clone(), fields };
+    let at = Pressed {
+        id: m.id.get(),
+        guild: m.guild_id,
+        channel: m.channel_id.get(),
+        user: &m.user,
+        member: m.member.as_ref(),
+        app_permissions: m.app_permissions.map(|p| p.bits()),
+        locale: m.guild_locale.as_ref(),
+    };
+    from_pressed(at, &m.data.custom_id, action)
+}
+
+/// What a button press and a modal submission share.
+struct Pressed<'a> {
+    id: u64,
+    guild: Option<serenity::model::id::GuildId>,
+    channel: u64,
+    user: &'a User,
+    member: Option<&'a Member>,
+    app_permissions: Option<u64>,
+    locale: Option<&'a String>,
+}
+
+fn from_pressed(at: Pressed<'_>, custom_id: &str, action: Action) -> Result<Invocation, Unsupported> {
+    // A hygiene DM's buttons (and the form one opens) are used in a DM, which has no guild: the
+    // custom_id names its guild, and the handler lets only the deal's owner act. No roles or
+    // permissions come with a DM.
+    if at.guild.is_none() && at.member.is_none() {
+        let guild = crate::handlers::hygiene::button_guild(custom_id)
             .and_then(|g| Snowflake::new(g).ok())
             .ok_or(Unsupported::NotInGuild)?;
         return Ok(Invocation {
-            id: c.id.get(),
+            id: at.id,
             guild,
-            channel: Some(c.channel_id.get()),
-            user: Snowflake::new(c.user.id.get()).map_err(|_| Unsupported::Kind)?,
-            user_name: display_name(&c.user, None),
+            channel: Some(at.channel),
+            user: Snowflake::new(at.user.id.get()).map_err(|_| Unsupported::Kind)?,
+            user_name: display_name(at.user, None),
             roles: Vec::new(),
             permissions: 0,
             app_permissions: None,
             resolved_users: Vec::new(),
             locale: None,
-            action: Action::Button { custom_id: c.data.custom_id.clone() },
+            action,
         });
     }
-    let (guild, user, user_name, roles, permissions) = guild_and_member(c.guild_id, &c.user, c.member.as_ref())?;
+    let (guild, user, user_name, roles, permissions) = guild_and_member(at.guild, at.user, at.member)?;
     Ok(Invocation {
-        id: c.id.get(),
+        id: at.id,
         guild,
-        channel: Some(c.channel_id.get()),
+        channel: Some(at.channel),
         user,
         user_name,
         roles,
         permissions,
-        app_permissions: c.app_permissions.map(|p| p.bits()),
+        app_permissions: at.app_permissions,
         resolved_users: Vec::new(),
-        locale: c.guild_locale.clone(),
-        action: Action::Button { custom_id: c.data.custom_id.clone() },
+        locale: at.locale.cloned(),
+        action,
     })
 }
 
@@ -154,6 +205,7 @@ pub fn invocation(interaction: &Interaction) -> Result<Invocation, Unsupported> 
         Interaction::Command(c) => from_command(c, false),
         Interaction::Autocomplete(c) => from_command(c, true),
         Interaction::Component(c) => from_component(c),
+        Interaction::Modal(m) => from_modal(m),
         _ => Err(Unsupported::Kind),
     }
 }
@@ -254,5 +306,51 @@ fn deserialize<T: DeserializeOwned>(value: Value) -> Result<T, Unreadable> {
         Ok(Ok(parsed)) => Ok(parsed),
         Ok(Err(e)) => Err(Unreadable::at(e)),
         Err(_) => Err(Unreadable::new("the interaction could not be parsed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn submitted(components: Value) -> Result<Invocation, String> {
+        let mut payload = crate::loopback::payload::dm_modal_submit(77, 5, 42, "ann", "hyg:step:9:3", &[]);
+        payload["data"]["components"] = components;
+        let Ok(Incoming::Interaction(i)) = read_value(payload) else { return Err("unreadable".into()) };
+        invocation(&i).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_submitted_form_in_a_dm_gives_its_inputs_in_order_whether_in_rows_or_labels() {
+        let rows = json!([
+            {"type": 1, "id": 1, "components": [{"type": 4, "id": 2, "custom_id": "what", "value": "demo", "style": 1}]},
+            // Discord's newer shape: a label around the input; an input without a value reads as "".
+            {"type": 18, "id": 3, "component": {"type": 4, "custom_id": "due"}},
+            {"type": 10, "id": 4, "content": "text that is no input"},
+        ]);
+        let inv = submitted(rows).unwrap();
+        assert_eq!(inv.guild.get(), 9, "the form names its guild");
+        assert_eq!(inv.user.get(), 42);
+        assert_eq!(
+            inv.action,
+            Action::ModalSubmit {
+                custom_id: "hyg:step:9:3".into(),
+                fields: vec![("what".into(), "demo".into()), ("due".into(), String::new())],
+            }
+        );
+        for odd in [json!(null), json!("x"), json!([1, [2], {"type": 4}]), json!([{"type": 4, "custom_id": 5}])] {
+            let inv = submitted(odd.clone()).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            assert!(matches!(inv.action, Action::ModalSubmit { ref fields, .. } if fields.is_empty()), "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_form_from_a_dm_that_names_no_guild_is_refused() {
+        let mut payload = crate::loopback::payload::dm_modal_submit(77, 5, 42, "ann", "other:1", &[("a", "b")]);
+        payload["data"]["custom_id"] = json!("other:1");
+        let Ok(Incoming::Interaction(i)) = read_value(payload) else { panic!("unreadable") };
+        assert_eq!(invocation(&i), Err(Unsupported::NotInGuild));
     }
 }

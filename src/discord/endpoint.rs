@@ -102,6 +102,7 @@ async fn interaction(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     let token = match &interaction {
         Interaction::Command(c) | Interaction::Autocomplete(c) => c.token.clone(),
         Interaction::Component(c) => c.token.clone(),
+        Interaction::Modal(m) => m.token.clone(),
         _ => String::new(),
     };
     if let Some(app_id) = application_id(&interaction) {
@@ -149,13 +150,14 @@ fn application_id(i: &Interaction) -> Option<serenity::all::ApplicationId> {
     match i {
         Interaction::Command(c) | Interaction::Autocomplete(c) => Some(c.application_id),
         Interaction::Component(c) => Some(c.application_id),
+        Interaction::Modal(m) => Some(m.application_id),
         _ => None,
     }
 }
 
 async fn complete(shared: &Shared, token: &str, response: Response) {
-    if let Response::Message(m) = &response
-        && let Err(e) = render::edit(m).execute(&shared.http, token).await
+    if let Some(m) = render::late(&response)
+        && let Err(e) = render::edit(&m).execute(&shared.http, token).await
     {
         tracing::error!(error = %e, "could not complete a deferred reply");
     }

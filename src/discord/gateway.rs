@@ -200,8 +200,8 @@ pub async fn answer(
         tracing::error!(interaction = inv.id, error = %e, "could not defer");
     }
     let response = work.await;
-    if let Response::Message(m) = &response
-        && let Err(e) = render::edit(m).execute(http, token).await
+    if let Some(m) = render::late(&response)
+        && let Err(e) = render::edit(&m).execute(http, token).await
     {
         tracing::error!(interaction = inv.id, error = %e, "could not complete a deferred reply");
     }

@@ -73,9 +73,38 @@ pub fn normalise(interaction: &mut Value) {
             }
             obj.insert("message".into(), placeholder_message());
         }
-        // Rally shows no modals, so it reads nothing of a submitted one.
-        (Some(5), _) => {
-            obj.insert("data".into(), json!({"custom_id": "", "components": []}));
+        // Of a submitted form rally reads its custom_id and each text input's custom_id and value,
+        // wherever Discord nests them (action rows, or labels around them).
+        (Some(5), data) => {
+            let custom_id = data.as_ref().and_then(|d| d.get("custom_id")).and_then(Value::as_str).unwrap_or("");
+            let custom_id = custom_id.to_string();
+            let mut inputs = Vec::new();
+            if let Some(data) = &data {
+                collect_inputs(data.get("components"), &mut inputs, 0);
+            }
+            let rows: Vec<Value> = inputs.into_iter().map(|i| json!({"type": 1, "components": [i]})).collect();
+            obj.insert("data".into(), json!({"custom_id": custom_id, "components": rows}));
+        }
+        _ => {}
+    }
+}
+
+/// The text inputs (type 4) under `v`, as `{type, custom_id, value}`, at most 5 levels deep and 25
+/// in all (Discord's most); anything else is dropped.
+fn collect_inputs(v: Option<&Value>, out: &mut Vec<Value>, depth: usize) {
+    let Some(v) = v.filter(|_| depth < 5 && out.len() < 25) else { return };
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| collect_inputs(Some(i), out, depth + 1)),
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_u64) == Some(4)
+                && let Some(id) = o.get("custom_id").and_then(Value::as_str)
+            {
+                let value = o.get("value").and_then(Value::as_str).unwrap_or("");
+                out.push(json!({"type": 4, "custom_id": id, "value": value}));
+                return;
+            }
+            collect_inputs(o.get("components"), out, depth + 1);
+            collect_inputs(o.get("component"), out, depth + 1);
         }
         _ => {}
     }

@@ -3,11 +3,11 @@
 
 use serenity::builder::{
     CreateActionRow, CreateAttachment, CreateAutocompleteResponse, CreateButton, CreateEmbed, CreateEmbedFooter,
-    CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
+    CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage, CreateModal, EditInteractionResponse,
 };
-use serenity::model::application::ButtonStyle as SerenityButtonStyle;
+use serenity::model::application::{ButtonStyle as SerenityButtonStyle, InputTextStyle};
 
-use crate::handlers::{ButtonStyle, Embed, Message, Response};
+use crate::handlers::{ButtonStyle, Embed, Message, Modal, Response};
 
 pub fn embed(e: &Embed) -> CreateEmbed {
     let mut out = CreateEmbed::new();
@@ -110,6 +110,39 @@ pub fn interaction_response(r: &Response) -> CreateInteractionResponse {
             }
             CreateInteractionResponse::Autocomplete(out)
         }
+        Response::Modal(m) => CreateInteractionResponse::Modal(modal(m)),
+    }
+}
+
+/// A modal: one action row per text input (Discord's shape for a form).
+pub fn modal(m: &Modal) -> CreateModal {
+    let rows = m
+        .inputs
+        .iter()
+        .map(|i| {
+            let mut input = CreateInputText::new(InputTextStyle::Short, &i.label, &i.custom_id)
+                .required(i.required)
+                .max_length(i.max_length);
+            if let Some(p) = &i.placeholder {
+                input = input.placeholder(p);
+            }
+            CreateActionRow::InputText(input)
+        })
+        .collect();
+    CreateModal::new(&m.custom_id, &m.title).components(rows)
+}
+
+/// What completes a deferred response: the message itself; a form (which can only be the first
+/// response) becomes a note to press the button again; suggestions complete nothing.
+pub fn late(r: &Response) -> Option<Message> {
+    match r {
+        Response::Message(m) => Some(m.clone()),
+        Response::Modal(_) => Some(Message {
+            content: Some("⚠️ The form took too long to open: press the button again.".into()),
+            ephemeral: true,
+            ..Message::default()
+        }),
+        Response::Choices(_) => None,
     }
 }
 
@@ -143,6 +176,19 @@ pub fn text_from_json(body: &serde_json::Value) -> String {
         let names: Vec<&str> =
             data["choices"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
         return format!("suggestions: {}\n", names.join(", "));
+    }
+    if body["type"] == 9 {
+        let inputs: Vec<String> = data["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row["components"].as_array().into_iter().flatten())
+            .map(|i| {
+                let mark = if i["required"] == false { "" } else { "*" };
+                format!("[{}{mark}]", i["label"].as_str().unwrap_or_default())
+            })
+            .collect();
+        return format!("(a form) {}: {}\n", data["title"].as_str().unwrap_or_default(), inputs.join(" "));
     }
     if body["type"] == 5 {
         s.push_str("(thinking…)\n");

@@ -444,6 +444,56 @@ pub fn check(deal: &DealState, rules: &HygieneRules, settings: &GuildSettings, n
     found.into_iter().map(|facts| Breach { deal: deal.id, facts }).collect()
 }
 
+/// The most characters of a next step's text (what the form's input allows too).
+pub const MAX_STEP_CHARS: usize = 200;
+/// How far ahead a next step may be due: two years.
+pub const MAX_DUE_DAYS: i64 = 730;
+
+/// A rep's next step on a deal, as typed in the hygiene DM's form: what (trimmed, 1 to
+/// [`MAX_STEP_CHARS`] characters, no control characters) and an optional due date (`today`,
+/// `tomorrow` or `2026-12-15`, a local date in `tz` from today up to [`MAX_DUE_DAYS`] ahead; empty:
+/// none). Errors say what to type instead.
+pub fn parse_next_step(
+    what: &str,
+    due: &str,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<(String, Option<NaiveDate>), DomainError> {
+    let what = what.trim();
+    if what.is_empty() {
+        return Err(DomainError::invalid("say what the next step is, e.g. `demo with their CTO`"));
+    }
+    if what.chars().count() > MAX_STEP_CHARS || what.chars().any(char::is_control) {
+        return Err(DomainError::invalid(format!(
+            "a next step must be at most {MAX_STEP_CHARS} characters on one line"
+        )));
+    }
+    let today = local_date(tz, now);
+    let due = due.trim();
+    let day = match due.to_ascii_lowercase().as_str() {
+        "" => return Ok((what.to_string(), None)),
+        "today" => today,
+        "tomorrow" => today.succ_opt().unwrap_or(today),
+        _ => super::pipeline::parse_close_date(due).map_err(|_| {
+            DomainError::invalid(format!(
+                "`{}` is not a date; write the due date like {}, or today or tomorrow",
+                shorten(due, 40),
+                (today + chrono::Duration::days(7)).format("%Y-%m-%d")
+            ))
+        })?,
+    };
+    if day < today {
+        return Err(DomainError::invalid(format!(
+            "{} has passed: a next step is due today or later",
+            day.format("%a %-d %b %Y")
+        )));
+    }
+    if (day - today).num_days() > MAX_DUE_DAYS {
+        return Err(DomainError::invalid("a next step is due within two years"));
+    }
+    Ok((what.to_string(), Some(day)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,5 +741,30 @@ mod tests {
         let set = set.with_stale_days(Some("demo"), "5", &pipeline).unwrap();
         assert_eq!((set.stale_days(&demo), set.stale_overrides().count()), (5, 1));
         assert_eq!(set.without_stale_override(&demo).stale_days(&demo), 21);
+    }
+
+    #[test]
+    fn a_next_step_needs_a_text_and_takes_a_due_date_from_today_in_the_guilds_timezone() {
+        let tz: chrono_tz::Tz = "Pacific/Auckland".parse().unwrap();
+        // 23:00 UTC on the 24th is already the 25th in Auckland.
+        let now = at("2026-11-24T23:00:00Z");
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(parse_next_step(" demo ", "", now, tz).unwrap(), ("demo".to_string(), None));
+        assert_eq!(parse_next_step("demo", "today", now, tz).unwrap().1, day(2026, 11, 25));
+        assert_eq!(parse_next_step("demo", "Tomorrow", now, tz).unwrap().1, day(2026, 11, 26));
+        assert_eq!(parse_next_step("demo", "2026-12-03", now, tz).unwrap().1, day(2026, 12, 3));
+        for (what, due) in [
+            ("", ""),
+            ("  ", "today"),
+            ("a\nb", ""),
+            ("demo", "next week"),
+            ("demo", "2026-11-24"),
+            ("demo", "2026-13-01"),
+            ("demo", "2029-01-01"),
+        ] {
+            assert!(parse_next_step(what, due, now, tz).is_err(), "{what:?} {due:?}");
+        }
+        assert!(parse_next_step(&"x".repeat(MAX_STEP_CHARS + 1), "", now, tz).is_err());
+        assert!(parse_next_step(&"é".repeat(MAX_STEP_CHARS), "", now, tz).is_ok());
     }
 }

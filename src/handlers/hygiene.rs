@@ -6,13 +6,12 @@
 use chrono::NaiveDate;
 
 use super::format::{clip, fit_lines};
-use super::{Button, ButtonStyle, CommandCall, Ctx, Embed, Field, Message, Response, private};
+use super::{Button, ButtonStyle, CommandCall, Ctx, Embed, Field, Message, Modal, Response, TextInput, private};
 use crate::app::hygiene::{DealCheck, HygieneDeal, HygieneReport, HygieneRow, Push, RepHygiene, RulesChange};
 use crate::app::{AppError, AppResult};
 use crate::domain::activity::Snowflake;
-use crate::domain::hygiene::{Facts, HygieneRules, Rule, Tally};
+use crate::domain::hygiene::{Facts, HygieneRules, MAX_STEP_CHARS, Rule, Tally};
 use crate::domain::money::Money;
-use crate::domain::period::local_date;
 
 /// The custom_id prefix of the buttons on a hygiene DM.
 pub const PREFIX: &str = "hyg";
@@ -308,9 +307,9 @@ fn breach_text(facts: &Facts, stage_name: &dyn Fn(i64) -> String) -> String {
     }
 }
 
-/// A deal's buttons: push the close date, mark it lost, log the next step. A deal the CRM feeds
-/// gets them too where the connection writes to the CRM (`crm_writes`; the change is made there),
-/// and its next step and otherwise everything is a link to the deal in the CRM.
+/// A deal's buttons: push the close date, mark it lost, log the next step (a form). A deal the CRM
+/// feeds gets them too where the connection writes to the CRM (`crm_writes`; the change is made
+/// there, the next step as a CRM activity), and otherwise one link to the deal in the CRM.
 fn deal_buttons(n: usize, d: &HygieneDeal, guild: Snowflake, crm_url: Option<&str>, crm_writes: bool) -> Vec<Button> {
     let link = |label: &str| {
         crm_url.map(|url| Button {
@@ -335,20 +334,12 @@ fn deal_buttons(n: usize, d: &HygieneDeal, guild: Snowflake, crm_url: Option<&st
         disabled: false,
         url: None,
     };
-    let next = match d.crm_id {
-        // The next activity is planned in the CRM itself.
-        Some(_) => link("Plan next step"),
-        None => Some(button("next", "Next step", ButtonStyle::Secondary)),
-    };
-    [
-        Some(button("week", "+1 week", ButtonStyle::Primary)),
-        Some(button("eom", "End of month", ButtonStyle::Secondary)),
-        Some(button("lost", "Lost", ButtonStyle::Danger)),
-        next,
+    vec![
+        button("week", "+1 week", ButtonStyle::Primary),
+        button("eom", "End of month", ButtonStyle::Secondary),
+        button("lost", "Lost", ButtonStyle::Danger),
+        button("next", "Next step", ButtonStyle::Secondary),
     ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// The hygiene DM to one rep: their deals with untold breaches (the first [`DM_DEALS`] with
@@ -411,7 +402,8 @@ pub(super) fn rep_dm(
 }
 
 /// Presses on a hygiene DM's buttons: `hyg:week|eom:GUILD:DEAL:FROM`, `hyg:lost|next:GUILD:DEAL`.
-/// Only the deal's owner may; each press is answered privately.
+/// Only the deal's owner may; each press is answered privately, "next" with a form (see
+/// [`submit`]).
 pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
     let parts: Vec<&str> = custom_id.split(':').collect();
     let bad = || AppError::User("this button is not one rally made".into());
@@ -460,19 +452,76 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
                 clip(&name, 60)
             )))
         }
-        "next" => {
-            let settings = ctx.app.settings(ctx.inv.guild).await?;
-            let today = local_date(settings.timezone, ctx.now);
-            Ok(private(format!(
-                "📝 Log what you did and what's next on `{name}` in the server, e.g. \
-                 `/log kind:call deal:{name} note:next: demo on {day}`. \
-                 Any activity on the deal resets its stale count.",
-                name = clip(&record.name, 60),
-                day = (today + chrono::Duration::days(2)).format("%a %-d %b")
-            )))
-        }
+        "next" => Ok(step_form(guild, deal, &record.name)),
         _ => Err(bad()),
     }
+}
+
+/// The custom_id of a next-step form's "what" input.
+const STEP_WHAT: &str = "what";
+/// The custom_id of a next-step form's "due" input.
+const STEP_DUE: &str = "due";
+
+/// The form the "Next step" button opens: `hyg:step:GUILD:DEAL`, what (required, at most
+/// [`MAX_STEP_CHARS`]) and when it is due (optional).
+fn step_form(guild: u64, deal: i64, name: &str) -> Response {
+    Response::Modal(Modal {
+        custom_id: format!("{PREFIX}:step:{guild}:{deal}"),
+        title: clip(&format!("Next step · {name}"), 45),
+        inputs: vec![
+            TextInput {
+                custom_id: STEP_WHAT.into(),
+                label: "What's next?".into(),
+                required: true,
+                max_length: MAX_STEP_CHARS as u16,
+                placeholder: Some("Demo with their CTO".into()),
+            },
+            TextInput {
+                custom_id: STEP_DUE.into(),
+                label: "Due (today, tomorrow or 2026-12-15)".into(),
+                required: false,
+                max_length: 20,
+                placeholder: Some("optional".into()),
+            },
+        ],
+    })
+}
+
+/// A submitted next-step form (`hyg:step:GUILD:DEAL`, see [`step_form`]): records the step on the
+/// deal (in the CRM for a CRM deal whose connection writes) and answers privately with what was
+/// recorded. Only the deal's owner may; the interaction id keeps a resubmission from recording
+/// twice; a bad date is a friendly error that changes nothing.
+pub async fn submit(ctx: &Ctx<'_>, custom_id: &str, fields: &[(String, String)]) -> AppResult<Response> {
+    let bad = || AppError::User("this form is not one rally made".into());
+    let (guild, deal) = match custom_id.split(':').collect::<Vec<_>>().as_slice() {
+        [PREFIX, "step", guild, deal] => {
+            (guild.parse::<u64>().map_err(|_| bad())?, deal.parse::<i64>().map_err(|_| bad())?)
+        }
+        _ => return Err(bad()),
+    };
+    if guild != ctx.inv.guild.get() {
+        return Err(bad());
+    }
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    let done = ctx
+        .app
+        .record_next_step(
+            ctx.inv.guild,
+            ctx.inv.user,
+            deal,
+            (field(STEP_WHAT), field(STEP_DUE)),
+            format!("{PREFIX}:{}", ctx.inv.id),
+            ctx.now,
+        )
+        .await?;
+    let due = done.step.due.map_or_else(String::new, |d| format!(", due {}", d.format("%a %-d %b %Y")));
+    let name = clip(&done.deal, 60);
+    let what = clip(&done.step.what, 200).replace('`', "'");
+    Ok(private(match (done.new, done.in_crm) {
+        (true, true) => format!("📝 Next step on `{name}` planned in the CRM: `{what}`{due}."),
+        (true, false) => format!("📝 Next step on `{name}`: `{what}`{due}. The deal counts as worked on today."),
+        (false, _) => format!("That form was already sent: the next step on `{name}` is `{what}`{due}."),
+    }))
 }
 
 /// The guild a hygiene button belongs to: DMs carry no guild, so the button does.
@@ -533,7 +582,7 @@ mod tests {
                 pair("1 · +1 week", "hyg:week:1:7:2026-11-20"),
                 pair("1 · End of month", "hyg:eom:1:7:2026-11-20"),
                 pair("1 · Lost", "hyg:lost:1:7"),
-                pair("1 · Plan next step", "https://acme.pipedrive.com/deal/55"),
+                pair("1 · Next step", "hyg:next:1:7"),
             ]
         );
         let undated = HygieneDeal { expected_close: None, ..deal(None) };
@@ -544,6 +593,7 @@ mod tests {
     fn a_button_names_its_guild_for_a_press_in_a_dm() {
         assert_eq!(button_guild("hyg:week:123:7:2026-11-20"), Some(123));
         assert_eq!(button_guild("hyg:lost:123:7"), Some(123));
+        assert_eq!(button_guild("hyg:step:123:7"), Some(123));
         assert_eq!(button_guild("undo:5"), None);
         assert_eq!(button_guild("hyg:week:x:7"), None);
     }

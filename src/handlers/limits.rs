@@ -25,8 +25,37 @@ pub fn check(response: &Response) -> Result<(), String> {
                 }
             }
         }
+        Response::Modal(modal) => modal_problems(modal, &mut problems),
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+/// A modal's limits: a title of 1-45 characters, a custom_id of 1-100, 1-5 text inputs, each with
+/// a custom_id of 1-100, a label of 1-45, a placeholder of at most 100 and a most length of 1-4000.
+fn modal_problems(m: &super::Modal, problems: &mut Vec<String>) {
+    if !(1..=45).contains(&chars(&m.title)) {
+        problems.push(format!("modal title `{}` must be 1-45 characters", m.title));
+    }
+    if !(1..=100).contains(&chars(&m.custom_id)) {
+        problems.push("a modal's custom_id must be 1-100 characters".into());
+    }
+    if !(1..=5).contains(&m.inputs.len()) {
+        problems.push(format!("{} text inputs in a modal; Discord allows 1 to 5", m.inputs.len()));
+    }
+    for i in &m.inputs {
+        if !(1..=100).contains(&chars(&i.custom_id)) {
+            problems.push("a text input's custom_id must be 1-100 characters".into());
+        }
+        if !(1..=45).contains(&chars(&i.label)) {
+            problems.push(format!("text input label `{}` must be 1-45 characters", i.label));
+        }
+        if i.placeholder.as_deref().is_some_and(|p| chars(p) > 100) {
+            problems.push("a text input's placeholder is longer than 100 characters".into());
+        }
+        if !(1..=4000).contains(&i.max_length) {
+            problems.push("a text input's max_length must be 1-4000".into());
+        }
+    }
 }
 
 /// The same check for a message the bot sends on its own (scheduled posts, DMs, announcements).

@@ -45,6 +45,9 @@ pub enum Action {
     Autocomplete { call: CommandCall, focused: String },
     /// A button on one of our messages was pressed.
     Button { custom_id: String },
+    /// A form rally opened ([`Response::Modal`]) was submitted: its `custom_id` and each text
+    /// input's (`custom_id`, value) in order, values as typed (an empty optional input is `""`).
+    ModalSubmit { custom_id: String, fields: Vec<(String, String)> },
 }
 
 /// A command with its subcommand and options, as the user gave them.
@@ -72,6 +75,29 @@ pub enum Response {
     Message(Message),
     /// Autocomplete suggestions (at most 25).
     Choices(Vec<Choice>),
+    /// A form to fill in (Discord's modal, interaction response type 9); its submission comes back
+    /// as [`Action::ModalSubmit`].
+    Modal(Modal),
+}
+
+/// A form of short text inputs (Discord's modal): a title up to 45 characters, a `custom_id` up to
+/// 100, and one to five inputs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Modal {
+    pub custom_id: String,
+    pub title: String,
+    pub inputs: Vec<TextInput>,
+}
+
+/// One single-line text input of a [`Modal`]: its label (up to 45 characters), whether it must be
+/// filled, its most characters (1..=4000), and a placeholder (up to 100 characters).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TextInput {
+    pub custom_id: String,
+    pub label: String,
+    pub required: bool,
+    pub max_length: u16,
+    pub placeholder: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default, Serialize)]
@@ -427,6 +453,10 @@ pub async fn dispatch(app: &App, inv: &Invocation, now: DateTime<Utc>) -> Respon
             Some(paging::PREFIX) => paging::press(&ctx, custom_id).await,
             _ => undo::button(&ctx, custom_id).await,
         },
+        Action::ModalSubmit { custom_id, fields } => match custom_id.split_once(':').map(|(prefix, _)| prefix) {
+            Some(hygiene::PREFIX) => hygiene::submit(&ctx, custom_id, fields).await,
+            _ => Err(AppError::User("this form is not one rally made".into())),
+        },
     };
     if result.is_ok()
         && let Some(money) = unfixed_money
@@ -591,7 +621,7 @@ async fn scheduled_post(
             m.buttons.retain(|b| paging::is_page_button(&b.custom_id));
             Ok(Some(m))
         }
-        Response::Choices(_) => Ok(None),
+        Response::Choices(_) | Response::Modal(_) => Ok(None),
     }
 }
 

@@ -225,6 +225,29 @@ pub fn dm_button(id: u64, channel: u64, user_id: u64, username: &str, custom_id:
     payload
 }
 
+/// A submitted form (MODAL_SUBMIT, type 5) in the bot's DM `channel` with `user_id`: the form's
+/// `custom_id` and each text input's (custom_id, value), one action row each, as Discord sends it.
+pub fn dm_modal_submit(
+    id: u64,
+    channel: u64,
+    user_id: u64,
+    username: &str,
+    custom_id: &str,
+    fields: &[(&str, &str)],
+) -> Value {
+    let mut payload = dm_button(id, channel, user_id, username, custom_id);
+    let rows: Vec<Value> = fields
+        .iter()
+        .map(|(id, value)| json!({"type": 1, "components": [{"type": 4, "custom_id": id, "value": value}]}))
+        .collect();
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert("type".into(), json!(5));
+        obj.insert("data".into(), json!({"custom_id": custom_id, "components": rows}));
+        obj.remove("message");
+    }
+    payload
+}
+
 /// A PING (type 1), as Discord sends to an HTTP interactions endpoint to check it.
 pub fn ping(id: u64) -> Value {
     json!({

@@ -1,7 +1,8 @@
 //! Pipeline hygiene (issue 17): each guild's rules, the open deals as the rules read them (stage
 //! history, last activity, CRM next activity), the deal states a rule already fired for, one
 //! figure per guild and local day for the manager's trend, and the changes a rep makes from a
-//! hygiene DM (a pushed close date).
+//! hygiene DM (a pushed close date, a next step: an audit row `deal.next_step` that the rules
+//! read as the deal being worked on).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,13 +95,102 @@ fn crm_facts(conn: &Db, guild: i64) -> Result<(BTreeMap<String, i64>, BTreeMap<i
     Ok((last, next))
 }
 
+/// The audit action of a next step recorded from a hygiene DM; its target is `deal:ID` and its
+/// `after` `{"what", "due", "key"}`.
+const NEXT_STEP: &str = "deal.next_step";
+
+/// When a next step was last recorded on each deal of the guild, in milliseconds, by deal id.
+fn next_steps(conn: &Db, guild: i64) -> Result<BTreeMap<i64, i64>> {
+    let mut out = BTreeMap::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT target, MAX(at) FROM audit WHERE guild_id = ?1 AND action = ?2 GROUP BY target")?;
+    for row in stmt.query_map(params![guild, NEXT_STEP], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (target, at) = row?;
+        if let Some(deal) = target.strip_prefix("deal:").and_then(|d| d.parse().ok()) {
+            out.insert(deal, at);
+        }
+    }
+    Ok(out)
+}
+
+/// The next step recorded on `deal` under `key`, if any.
+fn step_by_key(c: &Db, guild: i64, deal: i64, key: &str) -> Result<Option<NextStep>> {
+    let earlier: Option<String> = c
+        .prepare_cached(&format!(
+            "SELECT after FROM audit WHERE guild_id = ?1 AND action = ?2 AND target = ?3 AND {} = ?4",
+            c.dialect().json_text("after", "key")
+        ))?
+        .query_row(params![guild, NEXT_STEP, format!("deal:{deal}"), key], |r| r.get(0))
+        .optional()?;
+    Ok(earlier.map(|earlier| {
+        let v: serde_json::Value = serde_json::from_str(&earlier).unwrap_or_default();
+        NextStep {
+            what: v["what"].as_str().unwrap_or_default().to_string(),
+            due: v["due"].as_str().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+        }
+    }))
+}
+
+/// A next step on a deal: what (1-200 printable characters) and when it is due (a local date).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NextStep {
+    pub what: String,
+    pub due: Option<NaiveDate>,
+}
+
 impl Store {
+    /// Records the next step `step` a rep gives one of their open deals from a hygiene DM, once per
+    /// `key` (the interaction's): a second call with the same key records nothing and returns the
+    /// step recorded the first time. Returns the deal, the step and whether it was recorded now.
+    /// Errors: the deal is gone, not the rep's, or closed (a rule error, its text for the rep).
+    pub async fn record_next_step(
+        &self,
+        guild: i64,
+        user: i64,
+        deal: i64,
+        step: NextStep,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> Result<(super::DealRecord, NextStep, bool)> {
+        self.write(move |c| {
+            let record = find_deal(c, guild, deal)?.ok_or_else(|| StoreError::rule("that deal is gone"))?;
+            if record.user_id != user as u64 {
+                return Err(StoreError::rule("that deal is not yours"));
+            }
+            if let Some(step) = step_by_key(c, guild, deal, &key)? {
+                return Ok((record, step, false));
+            }
+            let target = format!("deal:{deal}");
+            if record.outcome.is_some() {
+                return Err(StoreError::rule(format!(
+                    "`{}` is already {}",
+                    crate::domain::activity::shorten(&record.name, 60),
+                    record.outcome.map_or("closed", |o| o.as_str())
+                )));
+            }
+            let after = json!({
+                "what": step.what,
+                "due": step.due.map(|d| d.format("%Y-%m-%d").to_string()),
+                "key": key,
+            });
+            audit(c, guild, &format!("user:{user}"), NEXT_STEP, &target, None, Some(&after), now)?;
+            Ok((record, step, true))
+        })
+        .await
+    }
+
+    /// The next step recorded on `deal` under `key` (an interaction's id), if any.
+    pub async fn next_step_by_key(&self, guild: i64, deal: i64, key: String) -> Result<Option<NextStep>> {
+        self.read(move |c| step_by_key(c, guild, deal, &key)).await
+    }
+
     /// The guild's open deals as the hygiene rules read them, by deal id.
     pub async fn hygiene_deals(&self, guild: i64) -> Result<Vec<HygieneDeal>> {
         self.read(move |c| {
             let pipeline = super::deals::load_stages(c, guild)?;
             let mut history = stage_entries(c, guild)?;
             let (crm_last, crm_next) = crm_facts(c, guild)?;
+            let steps = next_steps(c, guild)?;
             let mut stmt = c.prepare_cached(
                 "SELECT d.deal_id, d.user_id, m.user_name, d.team_id, d.name, d.value, d.stage, d.expected_close,
                     d.idem_key, d.opened_at,
@@ -129,7 +219,8 @@ impl Store {
                 let (id, user, user_name, team_id, name, value, stage, close, key, opened, chat_last) = row?;
                 let crm_id = key.strip_prefix(CRM_DEAL_PREFIX).map(str::to_string);
                 let crm_last_at = crm_id.as_ref().and_then(|x| crm_last.get(x)).copied();
-                let last = chat_last.into_iter().chain(crm_last_at).max().map(from_millis);
+                let step_at = steps.get(&id).copied();
+                let last = chat_last.into_iter().chain(crm_last_at).chain(step_at).max().map(from_millis);
                 out.push(HygieneDeal {
                     id,
                     user_id: user as u64,

@@ -783,3 +783,85 @@ async fn a_reps_hygiene_buttons_change_a_crm_deal_in_pipedrive_only_where_the_co
     assert!(crm.app().hygiene_checks(id(GUILD), now).await.unwrap().is_empty());
     crm.strict();
 }
+
+/// Alice submits a hygiene DM's next-step form for deal `deal` (rally's id) as interaction `id`.
+async fn submit_step(app: &App, id: u64, deal: i64, what: &str, due: &str, now: DateTime<Utc>) -> String {
+    use rally::handlers::{Action, Invocation, Response};
+    let inv = Invocation {
+        id,
+        guild: self::id(GUILD),
+        channel: Some(7),
+        user: self::id(ALICE),
+        user_name: "Alice".into(),
+        roles: Vec::new(),
+        permissions: 0,
+        app_permissions: None,
+        resolved_users: Vec::new(),
+        locale: None,
+        action: Action::ModalSubmit {
+            custom_id: format!("hyg:step:{GUILD}:{deal}"),
+            fields: vec![("what".into(), what.into()), ("due".into(), due.into())],
+        },
+    };
+    match rally::handlers::dispatch(app, &inv, now).await {
+        Response::Message(m) => m.content.unwrap_or_default(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_next_step_on_a_crm_deal_is_planned_in_pipedrive_only_where_the_connection_allows_it() {
+    use rally::crm::pipedrive::PipedriveWriter;
+    use rally::domain::hygiene::Rule;
+    let now = at("2026-11-06T17:00:00Z"); // a Friday
+    let crm = connected(now).await;
+    crm.app().set_crm_writer(std::sync::Arc::new(PipedriveWriter { retry: quick() }));
+    let acme = crm.pd.put_deal(PdDeal {
+        expected_close_date: NaiveDate::from_ymd_opt(2026, 12, 20),
+        ..deal(1, "Acme renewal", 12_500.0, 12)
+    });
+    crm.sync(now).await;
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    let check = checks.iter().find(|c| c.deal.name == "Acme renewal").expect("the CRM deal");
+    assert_eq!(check.breaches.iter().map(|b| b.rule()).collect::<Vec<_>>(), vec![Rule::NoNextActivity]);
+    let deal_id = check.deal.id;
+    let posts = |crm: &Crm| {
+        crm.pd.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/api/v2/activities").count()
+    };
+
+    // Write-back off (the default): refused, nothing sent.
+    let refused = submit_step(crm.app(), 8_001, deal_id, "call their CFO", "2026-11-10", now).await;
+    assert!(refused.contains("plan the next step in the CRM"), "{refused}");
+    assert_eq!(posts(&crm), 0);
+
+    crm.app().crm_set_write_back(GUILD as i64, true, "test".into(), now).await.unwrap();
+    // A bad date changes nothing and sends nothing.
+    let bad = submit_step(crm.app(), 8_002, deal_id, "call their CFO", "10/11/2026", now).await;
+    assert!(bad.starts_with("⚠️") && bad.contains("is not a date"), "{bad}");
+    assert_eq!(posts(&crm), 0);
+    // Pipedrive refusing it (a token without write access) changes nothing, and says so.
+    crm.pd.fail_next("/api/v2/activities", 403, 1);
+    let refused = submit_step(crm.app(), 8_003, deal_id, "call their CFO", "2026-11-10", now).await;
+    assert!(refused.contains("the CRM did not take the next step, so nothing changed"), "{refused}");
+    assert_eq!(crm.pd.deal(acme).unwrap().next_activity_id, None);
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    assert_eq!(checks[0].breaches.iter().map(|b| b.rule()).collect::<Vec<_>>(), vec![Rule::NoNextActivity]);
+
+    // Taken: the activity is in Pipedrive on the deal, and rally sees the deal's next activity at
+    // once (not at the next sync).
+    let done = submit_step(crm.app(), 8_004, deal_id, "call their CFO", "2026-11-10", now).await;
+    assert_eq!(done, "📝 Next step on `Acme renewal` planned in the CRM: `call their CFO`, due Tue 10 Nov 2026.");
+    let planned = crm.pd.deal(acme).unwrap().next_activity_id.expect("a next activity on the deal");
+    let activity = crm.pd.activity(planned).expect("the activity");
+    assert_eq!(
+        (activity.subject.as_str(), activity.deal_id, activity.due_date),
+        ("call their CFO", Some(acme), NaiveDate::from_ymd_opt(2026, 11, 10))
+    );
+    let checks = crm.app().hygiene_checks(id(GUILD), now).await.unwrap();
+    assert!(checks.iter().all(|c| c.breaches.is_empty()), "{checks:?}");
+    // The same submission again sends nothing.
+    let again = submit_step(crm.app(), 8_004, deal_id, "call their CFO", "2026-11-10", now).await;
+    assert!(again.starts_with("That form was already sent"), "{again}");
+    assert_eq!(posts(&crm), 2, "the refused one and the taken one");
+    crm.strict();
+}

@@ -417,10 +417,88 @@ async fn the_dm_buttons_push_the_close_date_once_mark_the_deal_lost_and_only_for
     assert!(!g.checks(NOW).await.iter().any(|c| c.deal.name == "Echo"));
     let again = g.press(CY, NOW, &format!("hyg:lost:1:{echo}")).await;
     assert!(again.contains("already lost"), "{again}");
-    let next = g.press(BOB, NOW, &format!("hyg:next:1:{}", deal_id(&g, "Delta").await)).await;
-    assert!(next.contains("/log kind:call deal:Delta"), "{next}");
     for forged in ["hyg:week:2:1:2026-11-20", "hyg:week:1:x:-", "hyg:nope:1:1", "hyg:week:1:999999:-"] {
         let reply = g.press(ANN, NOW, forged).await;
+        assert!(reply.starts_with("⚠️"), "{forged}: {reply}");
+    }
+}
+
+/// A next-step form submitted by `user` as interaction `id`.
+async fn submit(g: &Guild, user: u64, id: u64, deal: i64, what: &str, due: &str) -> String {
+    let action = Action::ModalSubmit {
+        custom_id: format!("hyg:step:1:{deal}"),
+        fields: vec![("what".into(), what.into()), ("due".into(), due.into())],
+    };
+    let inv = Invocation { id, ..g.invocation(user, action) };
+    let response = dispatch(&g.app, &inv, at(NOW)).await;
+    assert_eq!(rally::handlers::limits::check(&response), Ok(()));
+    match response {
+        Response::Message(m) => message_text(&m),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_next_step_button_opens_a_form_whose_submission_records_the_step_once_for_the_owner() {
+    let t = spawn_app();
+    let g = Guild::new(t.app.clone(), 1);
+    crowd(&g).await;
+    g.ok(BOSS, NOW, "/settings timezone timezone:Pacific/Auckland").await;
+    let acme = deal_id(&g, "Acme").await;
+    assert_eq!(rules(&g.facts("Acme", NOW).await), vec![Rule::Overdue, Rule::Stale]);
+
+    // The button opens a form (type 9): what (required) and when it is due (optional).
+    let press = g.invocation(ANN, Action::Button { custom_id: format!("hyg:next:1:{acme}") });
+    let response = dispatch(&g.app, &press, at(NOW)).await;
+    assert_eq!(rally::handlers::limits::check(&response), Ok(()));
+    let body = rally::discord::render::interaction_json(&response);
+    assert_eq!(body["type"], 9, "{body}");
+    assert_eq!(body["data"]["custom_id"], format!("hyg:step:1:{acme}"));
+    assert_eq!(body["data"]["title"], "Next step · Acme");
+    let inputs: Vec<&Value> =
+        body["data"]["components"].as_array().unwrap().iter().map(|row| &row["components"][0]).collect();
+    assert_eq!(inputs.len(), 2, "{body}");
+    assert_eq!((inputs[0]["custom_id"].as_str(), inputs[0]["required"].as_bool()), (Some("what"), Some(true)));
+    assert_eq!(inputs[0]["max_length"], 200);
+    assert_eq!((inputs[1]["custom_id"].as_str(), inputs[1]["required"].as_bool()), (Some("due"), Some(false)));
+    assert_eq!(
+        rally::discord::render::text(&response),
+        "(a form) Next step · Acme: [What's next?*] [Due (today, tomorrow or 2026-12-15)]\n"
+    );
+    // Someone else gets no form.
+    let stolen = g.press(BOB, NOW, &format!("hyg:next:1:{acme}")).await;
+    assert!(stolen.contains("not one of yours"), "{stolen}");
+
+    // A bad date, an empty step or someone else's submission change nothing.
+    for (user, what, due, says) in [
+        (ANN, "demo with their CTO", "next friday", "is not a date"),
+        (ANN, "demo with their CTO", "2026-11-27", "has passed"),
+        (ANN, "  ", "", "say what the next step is"),
+        (BOB, "demo with their CTO", "", "not one of yours"),
+    ] {
+        let reply = submit(&g, user, 7_000, acme, what, due).await;
+        assert!(reply.starts_with("⚠️") && reply.contains(says), "{what} {due}: {reply}");
+    }
+    assert_eq!(rules(&g.facts("Acme", NOW).await), vec![Rule::Overdue, Rule::Stale]);
+
+    // Ann's step is recorded (the due date in Auckland, where it is already Saturday the 28th), and
+    // the deal counts as worked on: no longer stale, still overdue.
+    let done = submit(&g, ANN, 7_000, acme, " demo with their CTO ", "tomorrow").await;
+    assert_eq!(
+        done,
+        "📝 Next step on `Acme`: `demo with their CTO`, due Sun 29 Nov 2026. The deal counts as worked on today."
+    );
+    assert_eq!(rules(&g.facts("Acme", NOW).await), vec![Rule::Overdue]);
+    // The same submission again (a redelivery) records nothing and tells the first step.
+    let again = submit(&g, ANN, 7_000, acme, "something else", "").await;
+    assert_eq!(
+        again,
+        "That form was already sent: the next step on `Acme` is `demo with their CTO`, due Sun 29 Nov 2026."
+    );
+    // Forged forms are refused.
+    for forged in ["hyg:step:2:1", "hyg:step:1:x", "nope:1", "hyg:step:1:999999"] {
+        let action = Action::ModalSubmit { custom_id: forged.into(), fields: Vec::new() };
+        let reply = message_text(&g.message(ANN, NOW, action).await);
         assert!(reply.starts_with("⚠️"), "{forged}: {reply}");
     }
 }
@@ -454,6 +532,39 @@ async fn a_hygiene_button_pressed_in_a_dm_is_answered_through_serenity() {
     // Someone else pressing it (a forwarded message) changes nothing.
     let other = lb.interact(payload::dm_button(5_003, channel, BOB, "rep43", &custom_id), WAIT).await.unwrap();
     assert!(answer_text(&other.body).contains("not one of yours"), "{}", other.body);
+    // Next step: the button opens a form (checked against Discord's description by the loopback),
+    // and its submission records the step.
+    let (next_id, label) = button_rows(&dm)[0][3].clone();
+    assert_eq!(label, "1 · Next step");
+    let form = lb.interact(payload::dm_button(5_005, channel, ANN, "rep42", &next_id), WAIT).await.unwrap();
+    assert_eq!(form.body["type"], 9, "{}", form.body);
+    let form_id = form.body["data"]["custom_id"].as_str().expect("the form's custom_id").to_string();
+    let fields = [("what", "call their CFO"), ("due", "2026-12-01")];
+    let sent = payload::dm_modal_submit(5_007, channel, ANN, "rep42", &form_id, &fields);
+    let answer = lb.interact(sent.clone(), WAIT).await.unwrap();
+    assert_eq!(
+        answer_text(&answer.body),
+        "📝 Next step on `Acme`: `call their CFO`, due Tue 1 Dec 2026. The deal counts as worked on today.",
+        "{}",
+        answer.body
+    );
+    let again = lb.interact(sent, WAIT).await.unwrap();
+    assert!(answer_text(&again.body).starts_with("That form was already sent"), "{}", again.body);
+    // The same through the HTTP interactions endpoint (`rally serve`): the form in the HTTP body.
+    let served = crate::e2e::serve(&db, &lb.url()).await;
+    let form = served.signed(&payload::dm_button(5_009, channel, ANN, "rep42", &next_id)).await;
+    assert_eq!(
+        (form["type"].as_u64(), form["data"]["custom_id"].as_str()),
+        (Some(9), Some(form_id.as_str())),
+        "{form}"
+    );
+    let fields = [("what", "send the contract"), ("due", "")];
+    let step = served.signed(&payload::dm_modal_submit(5_011, channel, ANN, "rep42", &form_id, &fields)).await;
+    assert_eq!(
+        answer_text(&step),
+        "📝 Next step on `Acme`: `send the contract`. The deal counts as worked on today.",
+        "{step}"
+    );
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
 

@@ -493,7 +493,7 @@ async fn connect_crm(app: &App) {
 fn content(response: &Response) -> String {
     match response {
         Response::Message(m) => m.content.clone().unwrap_or_default(),
-        Response::Choices(_) => String::new(),
+        Response::Choices(_) | Response::Modal(_) => String::new(),
     }
 }
 
@@ -561,6 +561,7 @@ async fn every_autocomplete_option_offers_suggestions_within_discords_limits() {
                 }
                 Response::Choices(_) => {}
                 Response::Message(m) => problems.push(format!("{line} (typing `{focused}`): a message: {m:?}")),
+                Response::Modal(m) => problems.push(format!("{line} (typing `{focused}`): a form: {m:?}")),
             }
             if let Err(e) = rally::handlers::limits::check(&response) {
                 problems.push(format!("{line} (typing `{focused}`): {e}"));

@@ -915,6 +915,7 @@ fn everything_shown(response: &Response) -> String {
             s
         }
         Response::Choices(choices) => choices.iter().map(|c| format!("{} = {}\n", c.name, c.value)).collect(),
+        Response::Modal(m) => format!("{m:?}"),
     }
 }
 

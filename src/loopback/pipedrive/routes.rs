@@ -36,6 +36,8 @@ enum Endpoint {
     AddWebhook,
     DeleteWebhook,
     UpdateDeal,
+    GetDeal,
+    AddActivity,
 }
 
 /// What the loopback serves, spelled as the descriptions' `paths` keys. The costs are the operations' `x-token-cost`,
@@ -51,6 +53,8 @@ const SERVED: &[(Api, &str, &str, Endpoint, u32)] = &[
     (Api::V1, "POST", "/webhooks", Endpoint::AddWebhook, 10),
     (Api::V1, "DELETE", "/webhooks/{id}", Endpoint::DeleteWebhook, 6),
     (Api::V2, "PATCH", "/deals/{id}", Endpoint::UpdateDeal, 5),
+    (Api::V2, "GET", "/deals/{id}", Endpoint::GetDeal, 1),
+    (Api::V2, "POST", "/activities", Endpoint::AddActivity, 5),
 ];
 
 #[cfg(test)]
@@ -299,6 +303,8 @@ fn respond(
         Endpoint::AddWebhook => add_webhook(shared, json_body.as_ref()),
         Endpoint::DeleteWebhook => delete_webhook(shared, &path_params),
         Endpoint::UpdateDeal => update_deal(shared, &path_params, json_body.as_ref()),
+        Endpoint::GetDeal => get_deal(shared, &path_params, &q),
+        Endpoint::AddActivity => add_activity(shared, json_body.as_ref()),
     };
     match result {
         Ok(reply) => (reply, violations, false),
@@ -684,6 +690,88 @@ fn update_deal(shared: &Shared, params: &[(String, String)], body: Option<&Value
     webhooks::deal_put(&mut state, &stored, previous.as_ref(), None);
     let data = store::deal_value(&state.store, &stored);
     Ok(Reply::json(200, &json!({"success": true, "data": data})))
+}
+
+/// `GET /api/v2/deals/{id}`: the deal as listed (with its `next_activity_id` when asked for with
+/// `include_fields=next_activity_id`); 404 for an unknown or deleted one.
+fn get_deal(shared: &Shared, params: &[(String, String)], q: &Query) -> Result<Reply, Refusal> {
+    q.unsupported(&["custom_fields"])?;
+    let next_activity = match q.get("include_fields") {
+        None => false,
+        Some("next_activity_id") => true,
+        Some(other) => return q.unsupported(&["include_fields"]).and(Err(Refusal::bad(format!("{other:?}")))),
+    };
+    let id = params.iter().find(|(n, _)| n == "id").and_then(|(_, v)| v.parse::<i64>().ok());
+    let Some(id) = id else {
+        return Err(Refusal::bad("path parameter `id` is not an integer".into()));
+    };
+    let state = shared.lock();
+    let Some(deal) = state.store.deals.get(&id).filter(|d| !d.is_deleted) else {
+        return Err(Refusal { reply: Reply::error(404, "Deal not found"), violation: None });
+    };
+    let json = DealJson::of(deal, state.store.stage_change_time(deal.id));
+    let data =
+        serde_json::to_value(if next_activity { json.with_next_activity(deal) } else { json }).unwrap_or(Value::Null);
+    Ok(Reply::json(200, &json!({"success": true, "data": data})))
+}
+
+/// `POST /api/v2/activities`: an activity on a deal with the fields rally sends (`subject`,
+/// `deal_id`, `due_date`; others refused as not implemented), not done, owned by the deal's owner,
+/// of type `task`. An undone activity due sooner than the deal's next one (or the first) becomes
+/// its `next_activity_id`, as in Pipedrive. Fires the activity's `create` webhook and the deal's
+/// `change`.
+fn add_activity(shared: &Shared, body: Option<&Value>) -> Result<Reply, Refusal> {
+    let Some(body) = body.and_then(Value::as_object) else {
+        return Err(Refusal::bad("the request body is required".into()));
+    };
+    if let Some(other) = body.keys().find(|k| !["subject", "deal_id", "due_date"].contains(&k.as_str())) {
+        let v = format!("the loopback does not implement adding an activity with `{other}`");
+        return Err(Refusal { reply: Reply::error(501, &v), violation: Some(v) });
+    }
+    let subject = body.get("subject").and_then(Value::as_str).unwrap_or_default().to_string();
+    if subject.trim().is_empty() {
+        return Err(Refusal::bad("`subject` is required".into()));
+    }
+    let due_date = match body.get("due_date") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_str().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) {
+            Some(day) => Some(day),
+            None => return Err(Refusal::bad(format!("`due_date`={v} is not a date"))),
+        },
+    };
+    let Some(deal_id) = body.get("deal_id").and_then(Value::as_i64) else {
+        return Err(Refusal::bad("the loopback needs `deal_id`".into()));
+    };
+    let mut state = shared.lock();
+    let Some(mut deal) = state.store.deals.get(&deal_id).filter(|d| !d.is_deleted).cloned() else {
+        return Err(Refusal { reply: Reply::error(404, "Deal not found"), violation: None });
+    };
+    let now = state.now();
+    let activity = super::PdActivity {
+        subject,
+        r#type: "task".into(),
+        owner_id: deal.owner_id,
+        due_date,
+        deal_id: Some(deal_id),
+        ..super::PdActivity::default()
+    };
+    let (stored, previous) = state.store.put_activity(activity, now);
+    webhooks::activity_put(&mut state, &stored, previous.as_ref());
+    let current = deal.next_activity_id.and_then(|id| state.store.activities.get(&id)).filter(|a| !a.done);
+    let sooner = match current {
+        None => true,
+        Some(a) => match (stored.due_date, a.due_date) {
+            (Some(new), Some(old)) => new < old,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+    };
+    if sooner {
+        deal.next_activity_id = Some(stored.id);
+        let (after, before) = state.store.put_deal(deal, now);
+        webhooks::deal_put(&mut state, &after, before.as_ref(), None);
+    }
+    Ok(Reply::json(200, &json!({"success": true, "data": store::activity_value(&stored)})))
 }
 
 fn delete_webhook(shared: &Shared, params: &[(String, String)]) -> Result<Reply, Refusal> {
