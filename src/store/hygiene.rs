@@ -99,12 +99,18 @@ fn crm_facts(conn: &Db, guild: i64) -> Result<(BTreeMap<String, i64>, BTreeMap<i
 /// `after` `{"what", "due", "key"}`.
 const NEXT_STEP: &str = "deal.next_step";
 
+/// The audit rows of next steps, as the partial index `audit_next_steps` (migration 14) covers
+/// them: the action written out, as both databases use a partial index only for a condition they
+/// can see in the statement, never for a parameter.
+const NEXT_STEP_ROWS: &str = "action = 'deal.next_step'";
+
 /// When a next step was last recorded on each deal of the guild, in milliseconds, by deal id.
 fn next_steps(conn: &Db, guild: i64) -> Result<BTreeMap<i64, i64>> {
     let mut out = BTreeMap::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT target, MAX(at) FROM audit WHERE guild_id = ?1 AND action = ?2 GROUP BY target")?;
-    for row in stmt.query_map(params![guild, NEXT_STEP], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT target, MAX(at) FROM audit WHERE guild_id = ?1 AND {NEXT_STEP_ROWS} GROUP BY target"
+    ))?;
+    for row in stmt.query_map([guild], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (target, at) = row?;
         if let Some(deal) = target.strip_prefix("deal:").and_then(|d| d.parse().ok()) {
             out.insert(deal, at);
@@ -117,10 +123,10 @@ fn next_steps(conn: &Db, guild: i64) -> Result<BTreeMap<i64, i64>> {
 fn step_by_key(c: &Db, guild: i64, deal: i64, key: &str) -> Result<Option<NextStep>> {
     let earlier: Option<String> = c
         .prepare_cached(&format!(
-            "SELECT after FROM audit WHERE guild_id = ?1 AND action = ?2 AND target = ?3 AND {} = ?4",
+            "SELECT after FROM audit WHERE guild_id = ?1 AND {NEXT_STEP_ROWS} AND target = ?2 AND {} = ?3",
             c.dialect().json_text("after", "key")
         ))?
-        .query_row(params![guild, NEXT_STEP, format!("deal:{deal}"), key], |r| r.get(0))
+        .query_row(params![guild, format!("deal:{deal}"), key], |r| r.get(0))
         .optional()?;
     Ok(earlier.map(|earlier| {
         let v: serde_json::Value = serde_json::from_str(&earlier).unwrap_or_default();
@@ -435,4 +441,33 @@ pub(super) fn mark_fired(conn: &Db, guild: i64, keys: &[String], now: DateTime<U
         stmt.execute(params![guild, key, millis(now)])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_steps_are_read_through_their_partial_index_not_the_guilds_audit_trail() {
+        assert_eq!(NEXT_STEP_ROWS, format!("action = '{NEXT_STEP}'"), "the index's condition is the action written");
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
+        super::super::migrations::migrate(&mut c).unwrap();
+        let db = Db::sqlite(c);
+        let plan = |sql: String, params: &[&dyn super::super::sql::ToValue]| -> String {
+            let mut stmt = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+            rows.collect::<super::super::sql::Result<Vec<_>>>().unwrap().join(" / ")
+        };
+        let all = plan(
+            format!("SELECT target, MAX(at) FROM audit WHERE guild_id = ?1 AND {NEXT_STEP_ROWS} GROUP BY target"),
+            &[&1i64],
+        );
+        assert!(all.contains("audit_next_steps"), "{all}");
+        let one = plan(
+            format!("SELECT after FROM audit WHERE guild_id = ?1 AND {NEXT_STEP_ROWS} AND target = ?2"),
+            &[&1i64, &"deal:1"],
+        );
+        assert!(one.contains("audit_next_steps"), "{one}");
+    }
 }

@@ -604,6 +604,12 @@ CREATE TABLE hygiene_snapshots (
 -- 1: a hygiene DM's buttons write a rep's change to a CRM deal back to the CRM (a manager's choice).
 ALTER TABLE crm_connections ADD COLUMN write_back INTEGER NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
 "#,
+    // 14: the next steps reps record from a hygiene DM (audit rows `deal.next_step`), found per deal
+    // without reading the guild's whole audit trail (one row per activity logged): every hygiene
+    // read and `/forecast` looks them up. Partial, so a `/log` writes no extra index entry.
+    r#"
+CREATE INDEX audit_next_steps ON audit (guild_id, target, at) WHERE action = 'deal.next_step';
+"#,
 ];
 
 /// How many migrations the database at hand has run.

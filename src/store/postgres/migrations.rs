@@ -555,6 +555,10 @@ CREATE TABLE hygiene_snapshots (
 );
 ALTER TABLE crm_connections ADD COLUMN write_back BIGINT NOT NULL DEFAULT 0 CHECK (write_back IN (0, 1));
 "#,
+    // 14: next steps found per deal (SQLite's migration 14).
+    r#"
+CREATE INDEX audit_next_steps ON audit (guild_id, target, at) WHERE action = 'deal.next_step';
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
