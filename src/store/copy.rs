@@ -141,7 +141,7 @@ pub fn copy(
     } else {
         drop(source);
     }
-    let to_store = Store::open_at(to)?;
+    let to_store = Store::open_at_for_copy(to)?;
     let to_version = to_store.read_blocking(migrations::schema_version)?;
     if to_version != latest() {
         return Err(StoreError::rule(format!(
@@ -391,6 +391,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
+}
+
+/// FROM as the unfinished copy into `db` recorded it (see [`identity`]), or `None` when `db` holds
+/// no copy's bookkeeping.
+pub(crate) fn unfinished_copy_source(db: &Db) -> Result<Option<String>> {
+    if !has_bookkeeping(db)? {
+        return Ok(None);
+    }
+    let source = db.query_row("SELECT source FROM rally_copy LIMIT 1", [], |r| r.get::<_, String>(0)).optional()?;
+    Ok(Some(source.unwrap_or_else(|| "another database".into())))
 }
 
 /// Whether the catalog of `db` has the bookkeeping table.

@@ -322,7 +322,7 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        Store::open_with(path.as_ref(), OpenFlags::default())
+        Store::open_with(path.as_ref(), OpenFlags::default(), false)
     }
 
     /// Opens the database at `location`, creating a SQLite file if needed, and brings its schema up
@@ -330,7 +330,17 @@ impl Store {
     pub fn open_at(location: &Location) -> Result<Store> {
         match location {
             Location::Sqlite(path) => Store::open(path),
-            Location::Postgres(url) => Store::open_postgres(url, true)?
+            Location::Postgres(url) => Store::open_postgres(url, true, false)?
+                .ok_or_else(|| StoreError::Migration("the PostgreSQL database could not be prepared".into())),
+        }
+    }
+
+    /// [`Store::open_at`] for the target of `rally db copy`, which may hold the bookkeeping of the
+    /// copy it is finishing.
+    pub(crate) fn open_at_for_copy(location: &Location) -> Result<Store> {
+        match location {
+            Location::Sqlite(path) => Store::open_with(path, OpenFlags::default(), true),
+            Location::Postgres(url) => Store::open_postgres(url, true, true)?
                 .ok_or_else(|| StoreError::Migration("the PostgreSQL database could not be prepared".into())),
         }
     }
@@ -340,17 +350,20 @@ impl Store {
     pub fn open_existing_at(location: &Location) -> Result<Option<Store>> {
         match location {
             Location::Sqlite(path) => Store::open_existing(path),
-            Location::Postgres(url) => Store::open_postgres(url, false),
+            Location::Postgres(url) => Store::open_postgres(url, false, false),
         }
     }
 
-    fn open_postgres(url: &str, create: bool) -> Result<Option<Store>> {
+    fn open_postgres(url: &str, create: bool, copying: bool) -> Result<Option<Store>> {
         let writer = off_runtime(|| -> Result<Option<Db>> {
             let writer = pg_connect(url)?;
             if !create && !postgres_has_schema(&writer)? {
                 return Ok(None);
             }
             postgres_migrate(&writer)?;
+            if !copying {
+                refuse_unfinished_copy(&writer, &Location::Postgres(url.to_owned()))?;
+            }
             Ok(Some(writer))
         })?;
         let Some(writer) = writer else { return Ok(None) };
@@ -388,10 +401,12 @@ impl Store {
             return Ok(None);
         }
         // Without CREATE, a file removed since the check above is an error rather than a new file.
-        Store::open_with(path, OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE)).map(Some)
+        Store::open_with(path, OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE), false).map(Some)
     }
 
-    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+    /// `copying`: the target of `rally db copy`, which may hold the copy's bookkeeping; any other
+    /// use refuses a database that does ([`refuse_unfinished_copy`]).
+    fn open_with(path: &Path, flags: OpenFlags, copying: bool) -> Result<Store> {
         // SQLite says only "unable to open database file" when the directory is missing.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && matches!(dir.try_exists(), Ok(false))
@@ -408,6 +423,12 @@ impl Store {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         migrations::migrate(&mut conn)?;
+        if !copying {
+            let location = Location::Sqlite(path.clone());
+            refuse_unfinished_copy(&Db::sqlite(conn), &location)?;
+            conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
+            configure(&conn).map_err(open_err)?;
+        }
         // Checkpoints run on a thread of their own (below), never inside a commit: under reads,
         // an automatic checkpoint at every commit past 1000 WAL pages made each /log wait for
         // the main database file's fsync too.
@@ -759,4 +780,16 @@ pub(crate) fn refresh_statistics(db: &sql::Db) -> Result<()> {
         db.execute_batch("ANALYZE")?;
     }
     Ok(())
+}
+
+/// Refuses the database at `location` while it holds the bookkeeping of a `rally db copy` that has
+/// not finished (the table `rally_copy`, dropped when the copy ends): its tables are partly copied,
+/// so a report would be silently short and a write would collide with rows still to come. Says
+/// how to finish the copy. Errors: that refusal, or the database's.
+fn refuse_unfinished_copy(db: &Db, location: &Location) -> Result<()> {
+    let Some(from) = copy::unfinished_copy_source(db)? else { return Ok(()) };
+    Err(StoreError::rule(format!(
+        "{location} holds an unfinished copy from {from}: run `rally db copy {from} {location}` again to finish \
+         it (rally uses the database only once the copy is done)"
+    )))
 }
