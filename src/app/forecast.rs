@@ -30,6 +30,20 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
     ) -> AppResult<ForecastReport> {
+        let checks = self.hygiene_checks(guild, now).await?;
+        self.forecast_with_checks(guild, team, spec, now, &checks).await
+    }
+
+    /// [`App::forecast`] with the guild's hygiene checks at `now` already made (`/hygiene show`
+    /// has them), so the open deals are not read and checked twice.
+    pub(crate) async fn forecast_with_checks(
+        &self,
+        guild: Snowflake,
+        team: Option<&str>,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+        checks: &[super::hygiene::DealCheck],
+    ) -> AppResult<ForecastReport> {
         let g = guild.as_i64();
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
@@ -41,10 +55,8 @@ impl App {
         let won: BTreeMap<_, _> =
             self.store.won_revenue_by_day(g, team_id, period.first_day, period.end_day).await?.into_iter().collect();
         // Which deals the hygiene rules flag, for the part of the pipeline that rests on them.
-        let flags: std::collections::BTreeMap<i64, (bool, bool)> = self
-            .hygiene_checks(guild, now)
-            .await?
-            .into_iter()
+        let flags: std::collections::BTreeMap<i64, (bool, bool)> = checks
+            .iter()
             .map(|c| (c.deal.id, (c.breaches.iter().any(|b| b.rule() == Rule::Stale), !c.breaches.is_empty())))
             .collect();
         let open: Vec<OpenDeal> = self

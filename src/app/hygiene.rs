@@ -235,8 +235,9 @@ impl App {
             },
             None => (None, None),
         };
-        let forecast =
-            self.forecast(guild, team.as_ref().map(|t| t.name.as_str()), &PeriodSpec::ThisMonth, now).await?;
+        let forecast = self
+            .forecast_with_checks(guild, team.as_ref().map(|t| t.name.as_str()), &PeriodSpec::ThisMonth, now, &checks)
+            .await?;
         let teams = self.store.teams(g).await?;
         let team_name =
             |id: i64| teams.iter().find(|t| t.id == id).map_or_else(|| "No team".to_string(), |t| t.name.clone());
