@@ -76,10 +76,12 @@ const LIST_LIMIT: u32 = 200;
 pub enum FunnelSubject {
     Rep(Snowflake),
     Team(String),
+    /// The whole server (every team's deals), next to its own deals of the [`HISTORY_DAYS`] before.
+    Server,
 }
 
 /// A funnel next to its benchmark: a rep next to their team (all reps when they are on none), a
-/// team next to the whole guild.
+/// team next to the whole guild, the whole guild next to its own year before.
 #[derive(Clone, Debug, Serialize)]
 pub struct FunnelReport {
     pub subject: String,
@@ -100,6 +102,8 @@ pub struct FunnelReport {
     pub process_of: String,
     /// What one period of the trend is called: `quarter`, `month` ...
     pub trend_noun: &'static str,
+    /// Whose rate the trend is: `team`, or `server` for the whole server's funnel.
+    pub trend_group: &'static str,
 }
 
 /// One rep's coaching suggestion.
@@ -304,6 +308,7 @@ impl App {
         };
         // The group the process is judged on: the benchmark's team, or everyone.
         let mut group: Option<i64> = None;
+        let server = subject == FunnelSubject::Server;
         let (subject_name, benchmark_name, mine, theirs, per_rep) = match subject {
             FunnelSubject::Rep(user) => {
                 let member = self.store.member(g, user.as_i64()).await?;
@@ -329,6 +334,12 @@ impl App {
                 let mine = facts(&|d| d.team_id == team.id);
                 (format!("team {}", team.name), "all teams".to_string(), mine, facts(&|_| true), true)
             }
+            FunnelSubject::Server => {
+                // The server has no peer to stand next to: its own year before is the benchmark, the
+                // same rate the process flags judge each stage against.
+                let before: Vec<_> = window.history_deals(&all).map(|d| d.facts.clone()).collect();
+                ("the server".to_string(), "the year before".to_string(), facts(&|_| true), before, true)
+            }
         };
         // A team's own funnel judges that team; a rep's judges the team they are compared with.
         let process_of = if per_rep { subject_name.clone() } else { benchmark_name.clone() };
@@ -349,6 +360,7 @@ impl App {
             process,
             process_of,
             trend_noun: crate::domain::history::noun(period.unit),
+            trend_group: if group.is_none() && server { "server" } else { "team" },
         })
     }
 
@@ -479,6 +491,12 @@ impl ProcessWindow {
         self.trend.first().map_or(self.history.0, |p| p.start.min(self.history.0))
     }
 
+    /// The deals of `all` opened in the [`HISTORY_DAYS`] before the period: the guild's own rate.
+    fn history_deals<'a>(&self, all: &'a [FunnelDeal]) -> impl Iterator<Item = &'a FunnelDeal> + use<'a> {
+        let (from, to) = self.history;
+        all.iter().filter(move |d| d.facts.opened_at >= from && d.facts.opened_at < to)
+    }
+
     /// The process flags of the group `keep` selects, from `all` (deals opened since
     /// [`ProcessWindow::read_from`]): its reps' funnels in the period against the guild's rate over
     /// the year before, and its own rate in each period of the trend.
@@ -497,12 +515,7 @@ impl ProcessWindow {
                 FunnelStats::compute(pipeline, &own)
             })
             .collect();
-        let (from, to) = self.history;
-        let before: Vec<_> = all
-            .iter()
-            .filter(|d| d.facts.opened_at >= from && d.facts.opened_at < to)
-            .map(|d| d.facts.clone())
-            .collect();
+        let before: Vec<_> = self.history_deals(all).map(|d| d.facts.clone()).collect();
         let historical = FunnelStats::compute(pipeline, &before);
         let trend: Vec<FunnelStats> = self
             .trend

@@ -651,8 +651,9 @@ pub struct ProcessFlag {
 
 impl ProcessFlag {
     /// `3 of 4 reps convert below the server's rate of the year before (60%); the team's rate fell
-    /// 70% → 55% → 40% over the last 3 periods`, with `noun` naming the period kind.
-    pub fn describe(&self, noun: &str) -> String {
+    /// 70% → 55% → 40% over the last 3 periods`, with `noun` naming the period kind and `group`
+    /// the group whose rate it is (`team`, or `server` for the whole server's funnel).
+    pub fn describe(&self, noun: &str, group: &str) -> String {
         let parts: Vec<String> = self
             .reasons
             .iter()
@@ -662,7 +663,7 @@ impl ProcessFlag {
                     historical.percent()
                 ),
                 ProcessReason::Falling { rates } => format!(
-                    "the team's rate fell {} over the last {} {noun}s",
+                    "the {group}'s rate fell {} over the last {} {noun}s",
                     rates.iter().map(|r| r.percent()).collect::<Vec<_>>().join(" → "),
                     rates.len()
                 ),
@@ -1022,7 +1023,10 @@ mod tests {
         let trend = [stats(leads(1, 4, 3)), stats(leads(1, 4, 2)), stats(leads(1, 4, 1))];
         let flags = process_flags(&trend[2], &[], &stats(Vec::new()), &trend, MIN_SAMPLE);
         assert_eq!(flags.len(), 1);
-        assert_eq!(flags[0].describe("quarter"), "the team's rate fell 75% → 50% → 25% over the last 3 quarters");
+        assert_eq!(
+            flags[0].describe("quarter", "team"),
+            "the team's rate fell 75% → 50% → 25% over the last 3 quarters"
+        );
         // Flat once is not falling; nor is a fall over too few deals.
         let flat = [stats(leads(1, 4, 3)), stats(leads(1, 4, 3)), stats(leads(1, 4, 1))];
         assert!(process_flags(&flat[2], &[], &stats(Vec::new()), &flat, MIN_SAMPLE).is_empty());

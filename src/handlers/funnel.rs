@@ -1,6 +1,7 @@
-//! `/funnel [user|team] [period]`: stage conversion, win rate, deal size, cycle time and velocity
-//! of a rep next to their team (or a team next to all teams), with the stage that lags most. A rep
-//! may look at their own funnel; anyone else's is for managers.
+//! `/funnel [user|team|server] [period]`: stage conversion, win rate, deal size, cycle time and
+//! velocity of a rep next to their team (a team next to all teams, the whole server next to its own
+//! year before), with the stage that lags most. A rep may look at their own funnel; anyone else's
+//! is for managers.
 
 use super::format::{clip, table};
 use super::{CommandCall, Ctx, Embed, Field, Message, Response};
@@ -14,15 +15,22 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let guild_money = ctx.settings().await?.money();
     let user = call.user("user");
     let team = call.string("team").map(str::trim).filter(|t| !t.is_empty());
-    let subject = match (user, team) {
-        (Some(_), Some(_)) => return Err(AppError::User("choose a rep or a team, not both".into())),
-        (_, Some(team)) => FunnelSubject::Team(team.to_string()),
-        (Some(u), None) => FunnelSubject::Rep(Snowflake::new(u)?),
-        (None, None) => FunnelSubject::Rep(ctx.inv.user),
+    let server = call.boolean("server").unwrap_or(false);
+    let subject = match (user, team, server) {
+        (Some(_), Some(_), _) => return Err(AppError::User("choose a rep or a team, not both".into())),
+        (Some(_), None, true) | (None, Some(_), true) => {
+            return Err(AppError::User("`server:True` is the whole server's funnel: leave out the rep or team".into()));
+        }
+        (None, None, true) => FunnelSubject::Server,
+        (_, Some(team), false) => FunnelSubject::Team(team.to_string()),
+        (Some(u), None, false) => FunnelSubject::Rep(Snowflake::new(u)?),
+        (None, None, false) => FunnelSubject::Rep(ctx.inv.user),
     };
     if subject != FunnelSubject::Rep(ctx.inv.user) {
         ctx.require_manager().await.map_err(|_| {
-            AppError::User("only managers can see another rep's or a team's funnel; `/funnel` shows yours".into())
+            AppError::User(
+                "only managers can see another rep's, a team's or the server's funnel; `/funnel` shows yours".into(),
+            )
         })?;
     }
     // A week rarely closes a deal; a quarter is the shortest span a funnel says much about.
@@ -31,6 +39,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         None => PeriodSpec::ThisQuarter,
     };
     let own = subject == FunnelSubject::Rep(ctx.inv.user);
+    let a_rep = matches!(subject, FunnelSubject::Rep(_));
     // The benchmark (a team, or all teams) is others' money; a rep's own funnel is theirs.
     let their_amounts = ctx.sees_others_money(false).await?;
     let my_amounts = own || their_amounts;
@@ -114,7 +123,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     };
     // A gap at a stage where the whole team stalls is not this rep's to fix alone.
     let gap = match &r.gap {
-        Some(g) if r.process.iter().any(|f| f.step.from == g.step.from) => {
+        Some(g) if a_rep && r.process.iter().any(|f| f.step.from == g.step.from) => {
             format!("{gap} The whole team stalls there too: the process, not one rep.")
         }
         _ => gap,
@@ -124,7 +133,14 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         let lines: Vec<String> = r
             .process
             .iter()
-            .map(|f| format!("**{}** ({}): {}", clip(&f.step.label(), 70), cell(&f.step), f.describe(r.trend_noun)))
+            .map(|f| {
+                format!(
+                    "**{}** ({}): {}",
+                    clip(&f.step.label(), 70),
+                    cell(&f.step),
+                    f.describe(r.trend_noun, r.trend_group)
+                )
+            })
             .collect();
         fields.push(Field {
             name: clip(&format!("The process, not one rep · {}", r.process_of), 256),

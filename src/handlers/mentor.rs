@@ -25,7 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             lines.push(format!(
                 "• *{}*: the process, not one rep ({}); left out of the pairings",
                 clip(&f.step.label(), 60),
-                f.describe(report.trend_noun)
+                f.describe(report.trend_noun, "team")
             ));
         }
         for l in &t.lines {

@@ -231,7 +231,10 @@ async fn bad_deal_input_gets_a_clear_private_error_and_writes_nothing() {
             "/deal stage-remove stage:demo",
             "⚠️ this command is for managers (Manage Server permission or the manager role set in /settings)",
         ),
-        ("/funnel user:<@43>", "⚠️ only managers can see another rep's or a team's funnel; `/funnel` shows yours"),
+        (
+            "/funnel user:<@43>",
+            "⚠️ only managers can see another rep's, a team's or the server's funnel; `/funnel` shows yours",
+        ),
         (
             "/funnel period:someday",
             "⚠️ `someday` is not a period. Try today, yesterday, this-week, last-month, this-quarter, this-year, 2026-10, 2026-W44, 2026-Q4, 2026, FY2026 or 2026-10-01..2026-10-15",
@@ -577,6 +580,24 @@ async fn a_stage_where_most_reps_fall_below_the_servers_own_rate_is_the_process_
         "{mentor}"
     );
     assert!(!mentor.contains("ask **Bob**") && !mentor.contains("not enough deals yet"), "{mentor}");
+    // The whole server's funnel: November next to the server's own year before, flagged the same.
+    let server = g.ok_at(BOSS, NOW, "/funnel server:true period:2026-11").await;
+    assert!(server.contains("Funnel · the server · "), "{server}");
+    assert_eq!(cells(&server, "lead → qualified"), ["3/6", "50%", "4/4", "100%"], "{server}");
+    assert!(server.contains("**lead → qualified**: 3/6 50% against 4/4 100% for the year before, 50"), "{server}");
+    assert!(
+        server.contains(
+            "The process, not one rep · the server: **lead → qualified** (3/6 50%): 2 of 2 reps convert below the \
+             server's rate of the year before (100%)"
+        ),
+        "{server}"
+    );
+    assert!(!server.contains("The whole team stalls"), "{server}");
+    // Reps see only their own; the server's view takes no rep or team.
+    let refused = g.run(ANN, "/funnel server:true").await;
+    assert!(refused.contains("only managers can see another rep's, a team's or the server's funnel"), "{refused}");
+    let both = g.run(BOSS, "/funnel server:true team:Alpha").await;
+    assert!(both.contains("leave out the rep or team"), "{both}");
     // October against the year before it (no deals): nothing to flag.
     let october = g.ok_at(BOSS, NOW, "/funnel team:Alpha period:2026-10").await;
     assert!(!october.contains("the process, not one rep"), "{october}");
