@@ -1,7 +1,8 @@
 //! History over the last N periods of one kind: a rep against their team's spread (`/kpi rep`),
 //! and a team's totals with the reps who moved most against their own past (`/kpi team
-//! history:N`). One read of the rollups for all periods, one of the goals in force; never raw
-//! activities. Members the guild leaves off its boards count in no median, rank or total.
+//! history:N`). Reads the rollups of the team in question (not the guild's) for all periods at
+//! once, and the goals in force; never raw activities. Members the guild leaves off its boards
+//! count in no median, rank or total.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,7 +15,7 @@ use crate::domain::goals::{GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
 use crate::domain::history::{self, Judgement, Spread, Standing};
 use crate::domain::kpi::{IMPROVEMENT_BASE_POINTS, Totals, competition_ranks};
 use crate::domain::period::{Period, PeriodSpec, PeriodUnit, local_date};
-use crate::store::KindTotalsRow;
+use crate::store::{KindTotalsRow, TotalsScope};
 
 /// Kinds a rep's history follows besides points: the ones that earned the team most points.
 pub const HISTORY_KINDS: usize = 3;
@@ -144,7 +145,7 @@ pub struct TeamHistory {
     pub down: Vec<Mover>,
 }
 
-/// The read both histories share: the periods, each period's rows, the members and teams.
+/// The periods both histories share, and each period's rows (what [`App::rows`] read).
 struct Window {
     periods: Vec<Period>,
     views: Vec<PeriodView>,
@@ -164,12 +165,11 @@ fn per_member(rows: &[KindTotalsRow], excluded: &HashSet<u64>) -> HashMap<u64, T
 }
 
 impl App {
+    /// The last `n` periods of `spec`'s kind, without rows yet.
     async fn window(&self, guild: Snowflake, spec: &PeriodSpec, n: usize, now: DateTime<Utc>) -> AppResult<Window> {
-        let g = guild.as_i64();
-        let settings = self.store.guild_settings(g).await?;
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
         let latest = Period::resolve(spec, &settings, now)?;
         let periods = history::periods(&latest, n, &settings)?;
-        let rows = self.store.kind_totals_many(g, periods.iter().map(|p| (p.first_day, p.end_day)).collect()).await?;
         let views = periods.iter().map(|p| view(history::label(p), p)).collect();
         let today = local_date(settings.timezone, now);
         Ok(Window {
@@ -178,8 +178,19 @@ impl App {
             goal_unit: GoalPeriod::matching(&latest, &settings),
             periods,
             views,
-            rows,
+            rows: Vec::new(),
         })
+    }
+
+    /// Each of `w`'s periods' rows in the scope `scope` gives it, in one read.
+    async fn rows(
+        &self,
+        guild: Snowflake,
+        w: &Window,
+        scope: impl Fn(usize) -> TotalsScope,
+    ) -> AppResult<Vec<Vec<KindTotalsRow>>> {
+        let ranges = w.periods.iter().enumerate().map(|(i, p)| (p.first_day, p.end_day, scope(i))).collect();
+        Ok(self.store.kind_totals_many(guild.as_i64(), ranges).await?)
     }
 
     /// The goals in force in each of the window's periods, when they are whole goal periods.
@@ -212,27 +223,43 @@ impl App {
             .member(g, user.as_i64())
             .await?
             .ok_or_else(|| AppError::User(format!("<@{u}> has not logged anything on this server yet.")))?;
-        let w = self.window(guild, spec, n, now).await?;
+        let mut w = self.window(guild, spec, n, now).await?;
         let excluded = self.board_excluded(guild).await?;
         let left_off = excluded.contains(&u);
         let team_names: HashMap<i64, String> = self.store.teams(g).await?.into_iter().map(|t| (t.id, t.name)).collect();
 
-        // Per period: everyone's totals, the rep's team that period, and whom they are compared with.
+        // The rep's team in each period: the one they earned most points for, then the lowest id
+        // (a tie reads the same every time), else the team they are on now.
+        let mine = self.rows(guild, &w, |_| TotalsScope::Member(user.as_i64())).await?;
+        let period_teams: Vec<Option<i64>> = mine
+            .iter()
+            .map(|rows| {
+                let mut by_team: HashMap<i64, i64> = HashMap::new();
+                for r in rows.iter().filter(|r| r.team_id != 0) {
+                    *by_team.entry(r.team_id).or_default() += r.points;
+                }
+                by_team
+                    .into_iter()
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map(|(t, _)| t)
+                    .or((member.team_id != 0).then_some(member.team_id))
+            })
+            .collect();
+        // That team's rows (the guild's for a rep on none), and the rep's own on any other team:
+        // teammates count with what they did for the team, the rep with everything.
+        w.rows = self.rows(guild, &w, |i| period_teams[i].map_or(TotalsScope::Guild, TotalsScope::Team)).await?;
+        for ((rows, own), team) in w.rows.iter_mut().zip(mine).zip(&period_teams) {
+            if team.is_some() {
+                rows.extend(own.into_iter().filter(|r| Some(r.team_id) != *team));
+            }
+        }
+
+        // Per period: everyone's totals and whom the rep is compared with.
         let mut totals: Vec<HashMap<u64, Totals>> = Vec::new();
         let mut groups: Vec<Vec<u64>> = Vec::new();
         let mut teams: Vec<Option<String>> = Vec::new();
         let mut active: Vec<bool> = Vec::new();
-        for rows in &w.rows {
-            let mut by_team: HashMap<i64, i64> = HashMap::new();
-            for r in rows.iter().filter(|r| r.user_id == u && r.team_id != 0) {
-                *by_team.entry(r.team_id).or_default() += r.points;
-            }
-            // Most points, then the lowest id, so a tie reads the same every time.
-            let team = by_team
-                .into_iter()
-                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-                .map(|(t, _)| t)
-                .or((member.team_id != 0).then_some(member.team_id));
+        for (rows, &team) in w.rows.iter().zip(&period_teams) {
             let mut group: Vec<u64> = rows
                 .iter()
                 .filter(|r| team.is_none_or(|t| r.team_id == t) && !excluded.contains(&r.user_id))
@@ -395,7 +422,23 @@ impl App {
             ),
             None => None,
         };
-        let w = self.window(guild, spec, n, now).await?;
+        let mut w = self.window(guild, spec, n, now).await?;
+        // A team's history reads its own rows, and its members' now on any team (their own
+        // history, for the movers); all reps' reads the guild's once for both.
+        let periods = w.periods.len();
+        let (credited, own) = match &team {
+            Some(t) => {
+                let ranges = [TotalsScope::Team(t.id), TotalsScope::CurrentTeam(t.id)]
+                    .into_iter()
+                    .flat_map(|scope| w.periods.iter().map(move |p| (p.first_day, p.end_day, scope)))
+                    .collect();
+                let mut rows = self.store.kind_totals_many(g, ranges).await?;
+                let own = rows.split_off(periods);
+                (rows, Some(own))
+            }
+            None => (self.rows(guild, &w, |_| TotalsScope::Guild).await?, None),
+        };
+        w.rows = credited;
         let excluded = self.board_excluded(guild).await?;
         let subject = team.as_ref().map_or(GoalSubject::Guild, |t| GoalSubject::Team(t.id));
         let goals = self.window_goals(guild, &w).await?;
@@ -441,7 +484,8 @@ impl App {
                 attainment,
             });
             // A rep's own history counts what they logged on any team.
-            points_by.push(per_member(period_rows, &excluded).into_iter().map(|(m, t)| (m, t.points)).collect());
+            let theirs = own.as_ref().map_or(period_rows, |o| &o[i]);
+            points_by.push(per_member(theirs, &excluded).into_iter().map(|(m, t)| (m, t.points)).collect());
         }
 
         let members = self.store.members(g).await?;

@@ -360,19 +360,17 @@ impl Store {
         .await
     }
 
-    /// [`Store::scoped_totals`] of the whole guild over each of `ranges` (local days [first,
-    /// end)), in one read: a history's periods. Each range reads its whole months from the month
-    /// rollups, so six months cost six rows per member, team and kind.
+    /// [`Store::scoped_totals`] over each of `ranges` (local days [first, end), each in its own
+    /// scope), in one read: a history's periods. Each range reads its whole months from the month
+    /// rollups, so six months cost six rows per member, team and kind of the scope; a team's scope
+    /// reads one team's rows, not the guild's.
     pub async fn kind_totals_many(
         &self,
         guild: i64,
-        ranges: Vec<(NaiveDate, NaiveDate)>,
+        ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
     ) -> Result<Vec<Vec<KindTotalsRow>>> {
         self.read(move |c| {
-            ranges
-                .iter()
-                .map(|&(first, end)| named(c, guild, sums(c, guild, first, end, TotalsScope::Guild)?))
-                .collect()
+            ranges.iter().map(|&(first, end, scope)| named(c, guild, sums(c, guild, first, end, scope)?)).collect()
         })
         .await
     }
