@@ -165,6 +165,10 @@ enum Command {
         /// database of their own: for iterating on the sync without the rest of the run.
         #[arg(long)]
         crm_only: bool,
+        /// Only the replies (each query on the data set and on 1/100 of it, and the growth between
+        /// them): for measuring growth at full scale without the writes, imports and CRM runs.
+        #[arg(long, conflicts_with = "crm_only")]
+        replies_only: bool,
     },
     /// Guild settings.
     Guild {
@@ -482,7 +486,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     if let Command::Demo = cli.command {
         return demo(cli.db).await;
     }
-    if let Command::Bench { scale, out, data, crm_only } = &cli.command {
+    if let Command::Bench { scale, out, data, crm_only, replies_only } = &cli.command {
         // The bench builds its own temporary SQLite databases; a PostgreSQL --db is where it loads
         // the same org to measure side by side (a SQLite --db is not used).
         let postgres = match &cli.db {
@@ -498,6 +502,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             rally_exe: std::env::current_exe().ok(),
             data: data.clone(),
             crm_only: *crm_only,
+            replies_only: *replies_only,
         };
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);

@@ -120,6 +120,9 @@ pub struct BenchOptions {
     pub data: Option<PathBuf>,
     /// Only the CRM figures.
     pub crm_only: bool,
+    /// Only the replies (each query on the main and the growth data set, and the growth between
+    /// them): for measuring a reply's growth at full scale without the hour of writes and imports.
+    pub replies_only: bool,
     /// A PostgreSQL URL (`--db postgres://...`): an empty database to load the same org into and
     /// measure side by side with SQLite, plus the scale-out of several `rally serve`.
     pub postgres: Option<String>,
@@ -223,6 +226,10 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
         None => generate(&big, &growth, &org, &sizes, options.scale, now).await?,
     };
 
+    if options.replies_only {
+        return replies_only(&options, &big, &growth, &org, sizes, now).await;
+    }
+
     progress("start to ready");
     let (ready, ready_plain) = measure::start_to_ready(&big, &org, now, 5).await?;
 
@@ -317,6 +324,42 @@ async fn crm_only(options: &BenchOptions, dir: &Path, sizes: Sizes, now: DateTim
     for n in &notes {
         let _ = writeln!(s, "\n- {n}");
     }
+    std::fs::write(&options.out, &s)
+        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
+    Ok(s)
+}
+
+/// `rally bench --replies-only`: the replies' rows and their detail, on the data just loaded.
+async fn replies_only(
+    options: &BenchOptions,
+    big: &Path,
+    growth: &Path,
+    org: &Org,
+    sizes: Sizes,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    progress("queries through handlers::dispatch");
+    let app = App::open(big)?;
+    let (activities, rollups) = app.store.bench_counts().await?;
+    let small_app = App::open(growth)?;
+    let queries = measure::queries(&app, &small_app, org, now, sizes.budget).await?;
+    let rows = reply_rows(&queries, sizes, options.scale);
+    let mut s = String::new();
+    let _ = writeln!(s, "## rally bench: replies only, {} scale\n", options.scale.name());
+    let _ = writeln!(s, "Command: `{}`\n", options.command);
+    let _ = writeln!(s, "Machine: {}\n", machine());
+    let _ = writeln!(
+        s,
+        "Data set: {} activities ({} day-rollup rows); measured on guild 1 ({} reps, {} teams; `/kpi team` on its \
+         largest team of {} reps).\n",
+        count(activities as f64),
+        count(rollups as f64),
+        org.main().reps.len(),
+        org.main().teams.len(),
+        org.first_team_size(),
+    );
+    s.push_str(&table(&rows));
+    s.push_str(&query_detail(&queries));
     std::fs::write(&options.out, &s)
         .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
     Ok(s)
@@ -514,57 +557,7 @@ impl Report<'_> {
             }
         }
 
-        for q in &self.queries {
-            // A year, or a history of six months with its chart (issue 16): 25 ms.
-            let long = q.period == "this-year" || q.command.contains("history");
-            let limit = Duration::from_millis(if long { 25 } else { 5 });
-            rows.push(Row {
-                figure: format!("{} {}", q.command, q.period),
-                measured: match &q.error {
-                    Some(e) => format!("{} — reply was an error: {e}", lat(&q.big)),
-                    None => lat(&q.big),
-                },
-                baseline: format!("{} raw `GROUP BY`", lat(&q.baseline)),
-                ratio: speedup(q.baseline.median.as_secs_f64(), q.big.median.as_secs_f64()),
-                target: format!("p99 <= {} ms", limit.as_millis()),
-                met: Some(q.big.p99 <= limit && q.error.is_none()),
-            });
-        }
-
-        let growth: Vec<(f64, &QueryFigure)> = self
-            .queries
-            .iter()
-            .map(|q| (q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9), q))
-            .collect();
-        let worst = growth.iter().cloned().fold(None, |w: Option<(f64, &QueryFigure)>, x| match w {
-            Some(w) if w.0 >= x.0 => Some(w),
-            _ => Some(x),
-        });
-        let (big_n, small_n) = (self.sizes.activities, (self.sizes.activities / 100).max(1));
-        let label = if self.options.scale == Scale::Full {
-            format!("growth: each query at {} vs {} activities", count(big_n as f64), count(small_n as f64))
-        } else {
-            format!(
-                "growth: each query at {} vs {} activities ({} scale: the data set against 1/100 of it, not 10 M vs 100 k)",
-                count(big_n as f64),
-                count(small_n as f64),
-                self.options.scale.name()
-            )
-        };
-        let base_growth = self.queries.iter().map(|q| q.baseline.median.as_secs_f64()).sum::<f64>();
-        rows.push(Row {
-            figure: label,
-            measured: worst
-                .map_or("-".into(), |(x, q)| format!("worst {x:.1}x ({} {}); per query below", q.command, q.period)),
-            baseline: format!(
-                "raw `GROUP BY` total {:.1} ms over the {} queries",
-                base_growth * 1000.0,
-                self.queries.len()
-            ),
-            ratio: "-".into(),
-            target: "<= 2x".into(),
-            met: worst.map(|(x, _)| x <= 2.0),
-        });
+        rows.extend(reply_rows(&self.queries, self.sizes, self.options.scale));
 
         rows.push(Row {
             figure: "start to ready: open + migrations + first `/me` (big database)".into(),
@@ -596,6 +589,84 @@ impl Report<'_> {
         crm_rows(&self.crm, self.sizes, &mut rows, &mut notes);
         (rows, notes)
     }
+}
+
+/// The rows of the replies: each query against its p99 target, and the worst growth from the
+/// growth data set (1/100) to the main one.
+fn reply_rows(queries: &[QueryFigure], sizes: Sizes, scale: Scale) -> Vec<Row> {
+    let mut out = Vec::new();
+    for q in queries {
+        // A year, or a history of six months with its chart (issue 16): 25 ms.
+        let long = q.period == "this-year" || q.command.contains("history");
+        let limit = Duration::from_millis(if long { 25 } else { 5 });
+        out.push(Row {
+            figure: format!("{} {}", q.command, q.period),
+            measured: match &q.error {
+                Some(e) => format!("{} — reply was an error: {e}", lat(&q.big)),
+                None => lat(&q.big),
+            },
+            baseline: format!("{} raw `GROUP BY`", lat(&q.baseline)),
+            ratio: speedup(q.baseline.median.as_secs_f64(), q.big.median.as_secs_f64()),
+            target: format!("p99 <= {} ms", limit.as_millis()),
+            met: Some(q.big.p99 <= limit && q.error.is_none()),
+        });
+    }
+
+    let growth: Vec<(f64, &QueryFigure)> =
+        queries.iter().map(|q| (q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9), q)).collect();
+    let worst = growth.iter().cloned().fold(None, |w: Option<(f64, &QueryFigure)>, x| match w {
+        Some(w) if w.0 >= x.0 => Some(w),
+        _ => Some(x),
+    });
+    let (big_n, small_n) = (sizes.activities, (sizes.activities / 100).max(1));
+    let label = if scale == Scale::Full {
+        format!("growth: each query at {} vs {} activities", count(big_n as f64), count(small_n as f64))
+    } else {
+        format!(
+            "growth: each query at {} vs {} activities ({} scale: the data set against 1/100 of it, not 10 M vs 100 k)",
+            count(big_n as f64),
+            count(small_n as f64),
+            scale.name()
+        )
+    };
+    let base_growth = queries.iter().map(|q| q.baseline.median.as_secs_f64()).sum::<f64>();
+    out.push(Row {
+        figure: label,
+        measured: worst
+            .map_or("-".into(), |(x, q)| format!("worst {x:.1}x ({} {}); per query below", q.command, q.period)),
+        baseline: format!("raw `GROUP BY` total {:.1} ms over the {} queries", base_growth * 1000.0, queries.len()),
+        ratio: "-".into(),
+        target: "<= 2x".into(),
+        met: worst.map(|(x, _)| x <= 2.0),
+    });
+
+    out
+}
+
+/// The "Queries in detail" table: each query on both data sets, its growth, the rollup rows in its
+/// period and the raw `GROUP BY` baseline.
+fn query_detail(queries: &[QueryFigure]) -> String {
+    let mut s = String::new();
+    s.push_str("\n### Queries in detail\n\n");
+    s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows in the period (guild; month + day rows) | raw `GROUP BY` |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for q in queries {
+        let _ = writeln!(
+            s,
+            "| {} {} | median {} / p99 {} | median {} / p99 {} | {:.1}x | {} | median {} / p99 {} |",
+            q.command,
+            q.period,
+            ms(q.big.median),
+            ms(q.big.p99),
+            ms(q.small.median),
+            ms(q.small.p99),
+            q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9),
+            count(q.rollup_rows as f64),
+            ms(q.baseline.median),
+            ms(q.baseline.p99)
+        );
+    }
+    s
 }
 
 /// The rows of the CRM figures: the backfill against the pages read alone, webhook to `/me`
@@ -700,25 +771,7 @@ impl Report<'_> {
             count(self.loaded_rows as f64 / self.loaded_secs.max(1e-9)),
         );
         s.push_str(&table(&rows));
-        s.push_str("\n### Queries in detail\n\n");
-        s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows in the period (guild; month + day rows) | raw `GROUP BY` |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
-        for q in &self.queries {
-            let _ = writeln!(
-                s,
-                "| {} {} | median {} / p99 {} | median {} / p99 {} | {:.1}x | {} | median {} / p99 {} |",
-                q.command,
-                q.period,
-                ms(q.big.median),
-                ms(q.big.p99),
-                ms(q.small.median),
-                ms(q.small.p99),
-                q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9),
-                count(q.rollup_rows as f64),
-                ms(q.baseline.median),
-                ms(q.baseline.p99)
-            );
-        }
+        s.push_str(&query_detail(&self.queries));
         let _ = writeln!(
             s,
             "\nQuery plans of the rollup reads behind every KPI reply, whole months then odd days (`EXPLAIN QUERY PLAN`):\n"

@@ -70,6 +70,35 @@ fn a_tiny_bench_reports_every_figure_with_its_baseline_and_writes_the_file() {
 }
 
 #[test]
+fn a_replies_only_bench_reports_each_reply_and_its_growth_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("REPLIES.md");
+    let run = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["bench", "--scale", "tiny", "--replies-only", "--out"])
+        .arg(&out)
+        .output()
+        .expect("rally bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), stdout.trim());
+    assert!(stdout.contains("## rally bench: replies only, tiny scale"), "{stdout}");
+    let table: Vec<&str> =
+        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    // The replies and the growth row: the figures between `/me` this-week and the growth, no writes.
+    let first = FIGURES.iter().position(|f| f.starts_with("| `/me` this-week")).unwrap();
+    let growth = FIGURES.iter().position(|f| f.starts_with("| growth")).unwrap();
+    assert_eq!(table.len(), growth + 1 - first, "{}", table.join("\n"));
+    for (row, figure) in table.iter().zip(&FIGURES[first..=growth]) {
+        assert!(row.starts_with(figure), "expected a row for {figure}, got {row}");
+        assert!(!row.contains("reply was an error"), "{row}");
+    }
+    assert!(
+        stdout.contains("### Queries in detail") && stdout.contains("| `/kpi team history:6` (10 reps) this-month")
+    );
+    assert!(!stdout.contains("durable `/log`") && !stdout.contains("CRM backfill"), "{stdout}");
+}
+
+#[test]
 fn an_unknown_scale_is_refused_by_the_command_line() {
     let run = Command::new(env!("CARGO_BIN_EXE_rally")).args(["bench", "--scale", "huge"]).output().unwrap();
     assert_eq!(run.status.code(), Some(2));
