@@ -424,6 +424,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        Err(_) if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) => ExitCode::SUCCESS,
         Err(e) => {
             match &e {
                 AppError::User(message) => eprintln!("error: {message}"),
@@ -436,6 +437,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Set when standard output's reader went away (`rally db check | head`): the run stops there, quietly.
+static READER_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Standard output, noting a closed pipe in [`READER_GONE`] whoever writes (`main`, or `app`
+/// writing an export into it) and however they word the error.
+struct Stdout<W>(W);
+
+impl<W: Write> Write for Stdout<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).inspect_err(note_reader_gone)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().inspect_err(note_reader_gone)
+    }
+}
+
+fn note_reader_gone(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        READER_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// An error writing to standard output. A closed pipe is the reader having read enough, not a
+/// failure: the run ends with nothing more said and exit code 0, as `grep`, `rg` and `cat` do.
+fn output_error(e: std::io::Error) -> AppError {
+    note_reader_gone(&e);
+    AppError::User(format!("cannot write output: {e}"))
 }
 
 /// The error and its causes on one line, joined by ": ", leaving out a cause whose text the
@@ -536,7 +567,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     if let Command::Import { guild, file, format, remove, read } = &cli.command {
         let input = open_input(file)?;
         let app = App::open_existing_at(&db)?.ok_or_else(|| new_guild(*guild, &db))?;
-        let mut out = std::io::stdout().lock();
+        let mut out = Stdout(std::io::stdout().lock());
         if *remove {
             known_guild(&app, *guild, &db).await?;
             return remove_import(&app, *guild, input, &read.options(), *format, now, &mut out).await;
@@ -560,7 +591,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         if !app.guild_exists(guild).await? {
             return Err(new_guild(guild, &db));
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = Stdout(std::io::stdout().lock());
         return match cli.command {
             Command::Crm { command } => crm_cli::run(&app, command, now, &mut out).await,
             Command::ApiKey { command } => api_cli::run(&app, command, now, &mut out).await,
@@ -569,18 +600,25 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     }
     let app = if reads_only {
         App::open_existing_at(&db)?.ok_or_else(|| {
-            AppError::User(format!(
-                "no database at {} (rally creates one on the first exec, run, serve or guild set); check --db or RALLY_DB",
-                db
-            ))
+            AppError::User(match &db {
+                Location::Sqlite(_) => format!(
+                    "no database at {db} (rally creates one on the first exec, run, serve or guild set); check --db or \
+                     RALLY_DB"
+                ),
+                // The database exists (rally reached it); it holds no rally tables yet.
+                Location::Postgres(_) => format!(
+                    "{db} holds no rally tables yet (rally creates them on the first exec, run, serve or guild set); \
+                     check --db or RALLY_DB"
+                ),
+            })
         })?
     } else {
         App::open_at(&db)?
     };
     // A guild whose connection allows it gets a rep's hygiene changes written to its Pipedrive.
     app.set_crm_writer(std::sync::Arc::new(rally::crm::pipedrive::PipedriveWriter::default()));
-    let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    let mut out = Stdout(std::io::stdout().lock());
+    let io = output_error;
     match cli.command {
         Command::Export { guild, period, format, out: file, delimiter, excel } => {
             known_guild(&app, guild, &db).await?;
@@ -669,7 +707,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let posts = if token.trim().is_empty() { "; scheduled posts off (no DISCORD_TOKEN)" } else { "" };
             eprintln!(
                 "rally serve: listening on http://{addr} (POST / for interactions, POST /crm/pipedrive/GUILD for webhooks, \
-                 POST /api/v1/activities|deals for the intake API, GET /healthz){posts}"
+                 POST /api/v1/activities|deals for the intake API, GET /healthz); database {db}{posts}"
             );
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
@@ -842,8 +880,16 @@ async fn copy_database(
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg:<20} {bar:30} {pos}/{len} rows ({per_sec})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg:<20} {bar:30} {human_pos}/{human_len} rows ({rate})",
+            )
+            .map(|style| {
+                // Whole rows a second (`68,382/s`): `{per_sec}` shows four decimals of a row.
+                style.with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", indicatif::HumanCount(state.per_sec().round() as u64));
+                })
+            })
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -862,16 +908,16 @@ async fn copy_database(
     let summary = result?;
     let rate = if summary.seconds > 0.0 { summary.rows_this_run as f64 / summary.seconds } else { 0.0 };
     println!(
-        "copied {} tables, {} rows{} from {from} to {to} in {:.1} s ({:.0} rows/s)",
+        "copied {} tables, {} rows{} from {from} to {to} in {:.1} s ({} rows/s)",
         summary.tables,
-        summary.rows,
+        indicatif::HumanCount(summary.rows),
         if summary.resumed {
-            format!(" ({} in this run, finishing an interrupted copy)", summary.rows_this_run)
+            format!(" ({} in this run, finishing an interrupted copy)", indicatif::HumanCount(summary.rows_this_run))
         } else {
             String::new()
         },
         summary.seconds,
-        rate
+        indicatif::HumanCount(rate.round() as u64)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -1026,7 +1072,7 @@ async fn import_file(
     out: &mut impl Write,
 ) -> Result<ExitCode, AppError> {
     let summary = app.import_csv_with(guild, input, options, "cli".into(), now).await?;
-    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    let io = output_error;
     match format {
         TextOrJson::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?
@@ -1047,7 +1093,7 @@ async fn remove_import(
     out: &mut impl Write,
 ) -> Result<ExitCode, AppError> {
     let summary = app.remove_csv_with(guild, input, options, "cli".into(), now).await?;
-    let io = |e: std::io::Error| AppError::User(format!("cannot write output: {e}"));
+    let io = output_error;
     match format {
         TextOrJson::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(io)?

@@ -125,9 +125,11 @@ pub fn copy(
         if version > 0 {
             check_target_is_ours(to, target, &identity)?;
         } else if has_tables(target)? {
-            return Err(StoreError::rule(format!(
-                "{to} holds tables but no rally schema; copy into a new file or an empty database"
-            )));
+            let into = match to {
+                Location::Sqlite(_) => "a new file",
+                Location::Postgres(_) => "an empty database",
+            };
+            return Err(StoreError::rule(format!("{to} holds tables but no rally schema; copy into {into}")));
         }
     }
     drop(target);
@@ -176,9 +178,9 @@ pub fn copy(
                 if recorded.as_ref() != snapshot.get(&t.name) {
                     return Err(StoreError::rule(format!(
                         "{from} changed since the interrupted copy into {to} began (table {}): the copy \
-                         cannot be finished; empty {to} (delete the file, or drop and create the database) \
-                         and copy again, with rally stopped on {from}",
-                        t.name
+                         cannot be finished; {} and copy again, with rally stopped on {from}",
+                        t.name,
+                        empty(to)
                     )));
                 }
             }
@@ -257,8 +259,8 @@ pub fn copy(
         };
         return Err(StoreError::rule(format!(
             "{from} was written to during the copy{which}: is rally still running on it? {to} holds {from} as \
-             it was when the copy began, and is left unfinished; stop every rally on {from}, empty {to} \
-             (delete the file, or drop and create the database) and copy again"
+             it was when the copy began, and is left unfinished; stop every rally on {from}, {} and copy again",
+            empty(to)
         )));
     }
     drop(source);
@@ -277,6 +279,14 @@ pub fn copy(
 }
 
 /// The schema version this build migrates to.
+/// How to empty TO before copying again, in the words of its backend.
+fn empty(to: &Location) -> String {
+    match to {
+        Location::Sqlite(_) => format!("delete {to}"),
+        Location::Postgres(_) => format!("empty {to} (drop and create the database)"),
+    }
+}
+
 fn latest() -> usize {
     migrations::MIGRATIONS.len()
 }
@@ -311,7 +321,16 @@ fn open_source(from: &Location) -> Result<Db> {
             if !matches!(path.try_exists(), Ok(true)) {
                 return Err(StoreError::rule(format!("there is no database at {from}; check FROM")));
             }
-            open_sqlite_read_only(path)
+            match open_sqlite_read_only(path) {
+                Err(StoreError::Open { source: rusqlite::Error::SqliteFailure(e, _), .. })
+                    if e.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    Err(StoreError::rule(format!(
+                        "{from} is not a rally database (it is not a SQLite file); check FROM"
+                    )))
+                }
+                other => other,
+            }
         }
         Location::Postgres(url) => {
             let db = off_runtime(|| pg_connect(url))?;

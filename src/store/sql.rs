@@ -96,7 +96,17 @@ impl fmt::Display for Error {
                     }
                     Ok(())
                 }
-                None => write!(f, "{e}"),
+                // "error connecting to server" alone; the cause (refused, no such socket, a
+                // timeout, TLS) is in the source chain.
+                None => {
+                    write!(f, "{e}")?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
             Error::NoRows => f.write_str("the query returned no rows"),
             Error::Conversion { column, expected, found } => {

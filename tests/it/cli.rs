@@ -545,3 +545,51 @@ fn bad_shard_flags_are_refused_with_the_reason_before_the_token_or_the_database(
         assert!(!db.exists(), "{args:?}: nothing is created");
     }
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_output_quietly_with_exit_0() {
+    let t = TestDb::new();
+    let db = t.arg();
+    let o = rally(&db, &["guild", "set", "--guild", "7", "--timezone", "UTC"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `rally export | head -0`: the pipe is closed before rally writes its first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--now", NOW, "export", "--guild", "7", "--period", "this-year"])
+        .env_remove("RALLY_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rally");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "nothing said about the closed pipe");
+}
+
+#[test]
+fn a_postgres_database_without_rally_tables_is_named_as_such_for_a_command_that_only_reads() {
+    if !on_postgres() {
+        return;
+    }
+    let t = TestDb::new();
+    let o = rally(t.arg(), &["db", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("holds no rally tables yet (rally creates them on the first exec"), "{err}");
+    assert!(!err.contains("no database at"), "the database is there: {err}");
+}
+
+#[test]
+fn a_postgres_server_that_cannot_be_reached_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("no-server-here").display().to_string().replace('/', "%2F");
+    let url = format!("postgresql://rally:s3cret@{socket}/rally");
+    let o = rally(&url, &["db", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("cannot connect to the database at") && err.contains("error connecting to server: "), "{err}");
+    assert!(err.contains("No such file or directory"), "the cause, not just that it failed: {err}");
+    assert!(!err.contains("s3cret"), "never the password: {err}");
+}
