@@ -849,6 +849,9 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let (ok, mismatches) = (check.ok(), &check.mismatches);
             writeln!(out, "integrity: {}", check.integrity.join("; ")).map_err(io)?;
             writeln!(out, "schema version: {} of {}", check.version, check.latest).map_err(io)?;
+            if let Some(connection) = &check.connection {
+                writeln!(out, "connection: {connection}").map_err(io)?;
+            }
             writeln!(
                 out,
                 "rollups: {}",

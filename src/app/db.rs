@@ -25,6 +25,8 @@ pub struct DbCheck {
     pub mismatches: Vec<RollupMismatch>,
     /// Rows per table and the sums that matter: what a copy must keep.
     pub totals: DbTotals,
+    /// On PostgreSQL, whether the connection is encrypted: `TLS (TLSv1.3)` or `not encrypted`.
+    pub connection: Option<String>,
 }
 
 impl DbCheck {
@@ -46,6 +48,7 @@ impl App {
             latest: crate::store::MIGRATIONS.len(),
             mismatches: self.store.verify_rollups(None).await?,
             totals: self.store.totals().await?,
+            connection: self.store.connection_security().await?,
         })
     }
 }

@@ -679,6 +679,26 @@ impl Store {
         self.read(super::migrations::schema_version).await
     }
 
+    /// How a read connection reaches the database: `None` on SQLite (a file), else
+    /// `TLS (TLSv1.3)` or `not encrypted`, as the PostgreSQL server sees it (`pg_stat_ssl`).
+    pub async fn connection_security(&self) -> Result<Option<String>> {
+        self.read(|c| {
+            if c.dialect() != Dialect::Postgres {
+                return Ok(None);
+            }
+            let (ssl, version): (bool, Option<String>) =
+                c.query_row("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(Some(match (ssl, version) {
+                (true, Some(v)) => format!("TLS ({v})"),
+                (true, None) => "TLS".to_string(),
+                (false, _) => "not encrypted".to_string(),
+            }))
+        })
+        .await
+    }
+
     /// Copies the database to `dest` with SQLite's online backup: consistent while writes go on.
     pub async fn backup(&self, dest: std::path::PathBuf) -> Result<()> {
         self.read(move |c| {

@@ -290,13 +290,26 @@ const PG_WRITE_LOCK: i64 = 0x7261_6c6c_7901;
 /// Connects to PostgreSQL at `url` (errors name the database without its password).
 fn pg_connect(url: &str) -> Result<Db> {
     let location = redact_password(url);
-    let mut config: ::postgres::Config = url
-        .parse()
-        .map_err(|e: ::postgres::Error| StoreError::Connect { location: location.clone(), message: e.to_string() })?;
+    let failed = |message: String| StoreError::Connect { location: location.clone(), message };
+    let (driver_url, tls) = postgres::tls::split(url).map_err(failed)?;
+    let mut config: ::postgres::Config =
+        driver_url.parse().map_err(|e: ::postgres::Error| failed(sql::Error::from(e).to_string()))?;
     config.application_name("rally");
-    let client = config
-        .connect(::postgres::NoTls)
-        .map_err(|e| StoreError::Connect { location, message: sql::Error::from(e).to_string() })?;
+    let client = match tls {
+        postgres::tls::Tls::Off => config.connect(::postgres::NoTls),
+        postgres::tls::Tls::Required(roots) => config.connect(postgres::tls::connector(&roots).map_err(failed)?),
+    }
+    .map_err(|e| {
+        let message = sql::Error::from(e).to_string();
+        // rustls's words for a server certificate signed by a CA it was not given.
+        if message.contains("invalid peer certificate") {
+            failed(format!(
+                "{message}; name the CA that signed the server's certificate with sslrootcert=/path/ca.pem in the URL"
+            ))
+        } else {
+            failed(message)
+        }
+    })?;
     Ok(Db::postgres(client))
 }
 

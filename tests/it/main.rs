@@ -28,6 +28,7 @@ mod manifests;
 mod money;
 mod nudges;
 mod paging;
+mod postgres_tls;
 mod privacy;
 mod reliability;
 mod review;

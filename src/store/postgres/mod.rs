@@ -9,6 +9,7 @@
 pub mod migrations;
 #[doc(hidden)]
 pub mod testing;
+pub mod tls;
 
 pub use migrations::{BASELINE, LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version};
 
