@@ -559,6 +559,11 @@ ALTER TABLE crm_connections ADD COLUMN write_back BIGINT NOT NULL DEFAULT 0 CHEC
     r#"
 CREATE INDEX audit_next_steps ON audit (guild_id, target, at) WHERE action = 'deal.next_step';
 "#,
+    // 15: a team's rows of a period, covering: index-only scans (SQLite's migration 15).
+    r#"
+CREATE INDEX day_rollups_by_team ON day_rollups (guild_id, team_id, local_day, user_id, kind_id, quantity, points, amount);
+CREATE INDEX month_rollups_by_team ON month_rollups (guild_id, team_id, month, user_id, kind_id, quantity, points, amount);
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
