@@ -31,6 +31,7 @@ mod paging;
 mod privacy;
 mod reliability;
 mod review;
+mod rewards;
 mod rollups_property;
 mod scheduler;
 mod scheduler_restart;
