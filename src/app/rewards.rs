@@ -87,6 +87,9 @@ pub struct RewardPass {
 pub(crate) struct RewardDirty {
     guilds: HashSet<i64>,
     all: bool,
+    /// The guilds with a live reward as the last pass saw them (`None` before the first): a log
+    /// in any other guild does not wake the scheduler, so busy guilds without rewards cost nothing.
+    with_rewards: Option<HashSet<i64>>,
 }
 
 fn rule_of(row: &RewardRow) -> Option<rules::RewardRule> {
@@ -111,8 +114,17 @@ impl App {
     /// intake API, a review decision) and wakes the scheduler, which re-evaluates the guild's
     /// rewards. Cheap: no database access.
     pub fn activity_changed(&self, guild: i64) {
-        self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner()).guilds.insert(guild);
-        self.schedules_changed();
+        let wake = {
+            let mut d = self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner());
+            let rewarded = d.with_rewards.as_ref().is_none_or(|g| g.contains(&guild));
+            if rewarded {
+                d.guilds.insert(guild);
+            }
+            rewarded
+        };
+        if wake {
+            self.schedules_changed();
+        }
     }
 
     /// Adds a reward after checking what Discord will check when rally gives the role: not
@@ -169,7 +181,13 @@ impl App {
             channel: req.channel,
         };
         let (row, added) = self.store.add_reward(g, new, actor, now).await?;
-        self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner()).all = true;
+        {
+            let mut d = self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner());
+            d.all = true;
+            if let Some(guilds) = d.with_rewards.as_mut() {
+                guilds.insert(g);
+            }
+        }
         self.schedules_changed();
         Ok((Reward { rule: rule_of(&row), row }, added, check))
     }
@@ -228,11 +246,16 @@ impl App {
         };
         let full = full || all;
         let mut by_guild: HashMap<i64, Vec<RewardRow>> = HashMap::new();
+        let mut rewarded = HashSet::new();
         for row in self.store.rewards(None).await? {
-            if row.stopped_at.is_none() && (full || dirty.contains(&row.guild_id)) {
-                by_guild.entry(row.guild_id).or_default().push(row);
+            if row.stopped_at.is_none() {
+                rewarded.insert(row.guild_id);
+                if full || dirty.contains(&row.guild_id) {
+                    by_guild.entry(row.guild_id).or_default().push(row);
+                }
             }
         }
+        self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner()).with_rewards = Some(rewarded);
         let mut pass = RewardPass::default();
         for (guild, rows) in by_guild {
             match self.evaluate_guild(guild, rows, now).await {
