@@ -78,6 +78,8 @@ pub struct Reward {
 pub struct RewardPass {
     pub given: usize,
     pub taken: usize,
+    /// Whether every guild was looked at (asked for, or a reward was added or removed since).
+    pub full: bool,
     pub next_boundary: Option<DateTime<Utc>>,
 }
 
@@ -238,7 +240,7 @@ impl App {
     /// One evaluation pass at `now`: every guild with a live reward when `full` (or when a reward
     /// was added or removed since the last pass), else only the guilds whose activity changed.
     /// Queues the role changes that bring each reward's holders in line with who qualifies in the
-    /// current period. `next_boundary` is set on a full pass only.
+    /// current period. `next_boundary` is set on a full pass only ([`RewardPass::full`]).
     pub async fn evaluate_rewards(&self, full: bool, now: DateTime<Utc>) -> AppResult<RewardPass> {
         let (dirty, all) = {
             let mut d = self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner());
@@ -256,7 +258,7 @@ impl App {
             }
         }
         self.reward_dirty.lock().unwrap_or_else(|e| e.into_inner()).with_rewards = Some(rewarded);
-        let mut pass = RewardPass::default();
+        let mut pass = RewardPass { full, ..RewardPass::default() };
         for (guild, rows) in by_guild {
             match self.evaluate_guild(guild, rows, now).await {
                 Ok((given, taken, next)) => {

@@ -89,11 +89,19 @@ async fn list(ctx: &Ctx<'_>) -> AppResult<Response> {
                 if holders == 1 { "s" } else { "" },
             );
             if r.row.stopped_at.is_some() {
+                let error = r.row.last_error.as_deref().unwrap_or("no reason given");
+                let fix = if error.starts_with("404") {
+                    format!("The role is gone from the server: remove this reward with /reward remove id:{}.", r.row.id)
+                } else {
+                    format!(
+                        "Give me **Manage Roles** and drag my role above <@&{}> in Server Settings → Roles, then \
+                         run /reward add with this role again.",
+                        r.row.role_id
+                    )
+                };
                 line.push_str(&format!(
-                    "\n  ⚠️ stopped: Discord refused a role change ({}). Give me **Manage Roles** and drag my role \
-                     above <@&{}> in Server Settings → Roles, then run /reward add with this role again.",
-                    super::clip(r.row.last_error.as_deref().unwrap_or("no reason given"), 120),
-                    r.row.role_id
+                    "\n  ⚠️ stopped: Discord refused a role change ({}). {fix}",
+                    super::clip(error, 120)
                 ));
             }
             line

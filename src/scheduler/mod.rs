@@ -206,6 +206,9 @@ impl Scheduler {
         };
         match self.app.evaluate_rewards(full, now).await {
             Ok(pass) => {
+                // A reward added since the last step makes the app look at every guild, and may
+                // bring the next boundary closer.
+                let full = full || pass.full;
                 if full {
                     *self.rewards_swept.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, pass.next_boundary));
                 }

@@ -1,8 +1,8 @@
 //! Role rewards through the loopback Discord and serenity's real REST client: a member reaching the
 //! threshold gets the role once, an undo or a new period takes it back, excluded members never get
 //! it, `/reward add` refuses what Discord would refuse (saying how to fix it), a role change Discord
-//! refuses stops the reward instead of retrying forever, and a restart between recording a holder
-//! and delivering the change applies it exactly once.
+//! refuses stops the reward instead of retrying forever, a removed reward takes back only what rally
+//! gave, and a restart between recording a holder and delivering the change applies it exactly once.
 
 use std::sync::Arc;
 
@@ -155,8 +155,11 @@ async fn a_member_reaching_the_threshold_gets_the_role_once_and_an_undo_below_it
 async fn a_new_period_takes_the_role_from_those_below_and_leaves_it_with_those_already_above() {
     let lb = loopback().await;
     let t = rally(&lb);
-    manager(&t.app, 1, &format!("/reward add role:<@&{CLOSER}> metric:call period:week at-least:10"), MONDAY).await;
+    // The scheduler was running before the reward existed: adding it brings its boundary in.
     let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    assert_eq!(s.tick(at("2026-11-25T09:58:00Z")).await.unwrap(), None, "nothing to wake for yet");
+    let line = format!("/reward add role:<@&{CLOSER}> metric:call period:week at-least:10");
+    manager(&t.app, 1, &line, "2026-11-25T09:59:00Z").await;
     run(&t.app, 2, 11, "/log kind:call count:12", "2026-11-25T10:00:00Z").await;
     run(&t.app, 3, 12, "/log kind:call count:10", "2026-11-25T10:01:00Z").await;
     let next = s.tick(at("2026-11-25T10:02:00Z")).await.unwrap();
@@ -309,5 +312,32 @@ async fn a_restart_between_recording_a_holder_and_delivering_the_role_applies_it
     let role_posts = restarted.store.posts(GUILD as i64).await.unwrap();
     assert_eq!(role_posts.len(), 1, "{role_posts:#?}");
     assert!(role_posts[0].delivered);
+    assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
+}
+
+#[tokio::test]
+async fn a_removed_reward_takes_back_only_the_roles_rally_gave_and_a_role_from_elsewhere_stays() {
+    let lb = loopback().await;
+    let t = rally(&lb);
+    manager(&t.app, 1, &format!("/reward add role:<@&{CLOSER}> metric:won period:month at-least:1"), MONDAY).await;
+    // Rep 12 was given @Closer by hand (their interactions show it); rep 11 was not.
+    run_as(&t.app, 2, 12, &[CLOSER], "/log kind:won amount:300", "2026-11-24T10:00:00Z").await;
+    run(&t.app, 3, 11, "/log kind:won amount:300", "2026-11-24T10:01:00Z").await;
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    s.tick(at("2026-11-24T10:02:00Z")).await.unwrap();
+    assert_eq!(role_requests(&lb, 11), put(1));
+    assert!(role_requests(&lb, 12).is_empty(), "rally gives nothing to a member who holds the role already");
+
+    let refused = run(&t.app, 4, 11, "/reward remove id:1", "2026-11-24T11:00:00Z").await;
+    assert!(refused.starts_with("⚠️") && refused.contains("for managers"), "{refused}");
+    let removed = manager(&t.app, 5, "/reward remove id:1", "2026-11-24T11:00:00Z").await;
+    assert!(removed.contains("back from the 1 member I gave it to"), "{removed}");
+    s.tick(at("2026-11-24T11:00:01Z")).await.unwrap();
+    assert_eq!(role_requests(&lb, 11), vec![("PUT".to_string(), 204), ("DELETE".to_string(), 204)]);
+    assert!(role_requests(&lb, 12).is_empty(), "the hand-given role stays where it is");
+    let again = run(&t.app, 6, MANAGER, "/reward remove id:1", "2026-11-24T11:05:00Z").await;
+    assert!(again.starts_with("⚠️") && again.contains("no reward #1"), "{again}");
+    let list = run(&t.app, 7, 11, "/reward list", "2026-11-24T11:05:00Z").await;
+    assert!(list.contains("No reward roles yet"), "{list}");
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
