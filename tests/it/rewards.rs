@@ -246,6 +246,10 @@ async fn reward_add_refuses_what_discord_would_refuse_says_how_to_fix_it_and_cha
     assert!(ok.contains("Reward #1") && !ok.contains("could not check"), "{ok}");
     let twice = ask(8, MANAGER, BOT_PERMISSIONS, add(ADMINS)).await;
     assert!(twice.starts_with("⚠️") && twice.contains("already reward #1"), "{twice}");
+    // Discord failing to list the roles does not block a manager; the reply says what went unchecked.
+    lb.fail_next(&format!("/guilds/{GUILD}/roles"), 500, 1);
+    let unlisted = ask(9, MANAGER, BOT_PERMISSIONS, add(CLOSER)).await;
+    assert!(unlisted.contains("Reward #2") && unlisted.contains("could not check"), "{unlisted}");
 
     // Off Discord there is no bot to ask: the reward is added, saying the hierarchy went unchecked.
     let offline = spawn_app();
