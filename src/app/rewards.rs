@@ -36,6 +36,7 @@ pub struct GuildRoles {
 /// member). Implemented by the Discord edge; `app` never speaks HTTP. The error is a short
 /// description of what failed (never a token).
 pub trait RoleDirectory: Send + Sync {
+    /// `guild`'s roles (@everyone among them, its id the guild's) and the roles the bot holds there.
     fn guild_roles<'a>(&'a self, guild: u64) -> Pin<Box<dyn Future<Output = Result<GuildRoles, String>> + Send + 'a>>;
 }
 

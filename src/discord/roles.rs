@@ -18,6 +18,7 @@ pub struct RestRoles {
 }
 
 impl RestRoles {
+    /// A lookup over `http` (the bot's REST client); the bot's id is read on first use.
     pub fn new(http: Arc<Http>) -> RestRoles {
         RestRoles { http, bot: Mutex::new(None) }
     }

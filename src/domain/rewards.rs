@@ -23,11 +23,14 @@ use super::goals::{GoalMetric, GoalPeriod};
 /// role to, users to take it from), each sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoleChanges {
+    /// Members to give the role to (user ids).
     pub add: Vec<u64>,
+    /// Members rally gave it to who no longer qualify.
     pub remove: Vec<u64>,
 }
 
 impl RoleChanges {
+    /// Nothing to give and nothing to take.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }

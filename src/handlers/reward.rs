@@ -9,6 +9,7 @@ use crate::app::{AppError, AppResult};
 use crate::domain::goals::GoalMetric;
 use crate::domain::money::Money;
 
+/// Routes `/reward add|list|remove`.
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     match call.sub.as_deref() {
         Some("add") => add(ctx, call).await,

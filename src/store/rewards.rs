@@ -18,8 +18,10 @@ use super::{Result, Store, StoreError, day_from_number, day_number, from_millis,
 /// A reward as stored, with how many members hold its role from rally now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RewardRow {
+    /// The reward's number in `/reward list`.
     pub id: i64,
     pub guild_id: i64,
+    /// The Discord role id.
     pub role_id: u64,
     /// A goal metric's column form: `points`, `revenue`, `deals-won`, `kind:<name>`.
     pub metric: String,
@@ -41,16 +43,22 @@ pub struct RewardRow {
 /// A reward to add.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewReward {
+    /// The Discord role id.
     pub role: u64,
+    /// A goal metric's column form (see [`RewardRow::metric`]).
     pub metric: String,
+    /// `week`, `month`, `quarter` or `year`.
     pub period: String,
+    /// At least 1, in the metric's units (minor currency units for revenue).
     pub threshold: i64,
+    /// Where a refused role change is reported.
     pub channel: Option<u64>,
 }
 
 /// What `/reward add` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Added {
+    /// A reward of its own, with a new number.
     New,
     /// The role's reward had stopped on a refused role change; it runs again, with the new terms.
     Resumed,
