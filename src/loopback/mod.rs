@@ -238,6 +238,9 @@ pub(crate) struct State {
     /// (Manage Roles, hierarchy) is refused with 403 as Discord refuses it. A guild without a list
     /// allows every change, as before roles were modelled.
     pub guild_roles: HashMap<u64, Vec<GuildRole>>,
+    /// Each guild's members as a test set them ([`Loopback::set_guild_members`]): a role change for
+    /// anyone else is answered 404 Unknown Member. A guild without a list takes every user.
+    pub guild_members: HashMap<u64, BTreeSet<u64>>,
     pub interactions: HashMap<u64, Pending>,
     /// Interaction webhook token -> its original response message, once the interaction was answered.
     pub originals: HashMap<String, Value>,
@@ -549,6 +552,11 @@ impl Loopback {
         list.extend(roles.iter().cloned());
         state.guild_roles.insert(guild, list);
         state.member_roles.insert((guild, BOT_USER_ID), bot_roles.iter().copied().collect());
+    }
+
+    /// Models `guild`'s members: the bot then changes roles of these users only (others have left).
+    pub fn set_guild_members(&self, guild: u64, users: &[u64]) {
+        self.shared.lock().guild_members.insert(guild, users.iter().copied().collect());
     }
 
     /// The bot's current original response for an interaction token (after callback and any edits).

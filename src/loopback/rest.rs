@@ -499,14 +499,18 @@ fn run(op: Op, ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, 
             Reply::ok(objects::dm_channel(channel, user))
         }
         Op::AddRole => {
-            if let Some(refused) = role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")) {
+            if let Some(refused) = member_unknown(state, ctx.id("guild_id"), ctx.id("user_id"))
+                .or_else(|| role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")))
+            {
                 return refused;
             }
             state.member_roles.entry((ctx.id("guild_id"), ctx.id("user_id"))).or_default().insert(ctx.id("role_id"));
             Reply::no_content()
         }
         Op::RemoveRole => {
-            if let Some(refused) = role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")) {
+            if let Some(refused) = member_unknown(state, ctx.id("guild_id"), ctx.id("user_id"))
+                .or_else(|| role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")))
+            {
                 return refused;
             }
             if let Some(roles) = state.member_roles.get_mut(&(ctx.id("guild_id"), ctx.id("user_id"))) {
@@ -528,6 +532,13 @@ fn run(op: Op, ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, 
             Reply::ok(objects::member(user, &roles))
         }
     }
+}
+
+/// Discord's answer to a role change for a user who is not a member of a guild whose members are
+/// modelled (they left): 404 Unknown Member.
+fn member_unknown(state: &Record, guild: u64, user: u64) -> Option<Reply> {
+    let members = state.guild_members.get(&guild)?;
+    (!members.contains(&user)).then(|| Reply::error(404, 10007, "Unknown Member"))
 }
 
 /// Discord's answer to the bot changing `role` in a modelled guild it may not change it in: without

@@ -120,6 +120,15 @@ enum Attempt {
     GiveUp(String),
 }
 
+/// Whether a role change failed because its member is no longer on the server (404, Discord's
+/// "Unknown Member"): rally's record of the change stands, so the reward is neither stopped nor
+/// asked again.
+fn member_gone(item: &OutboxItem, error: &str) -> bool {
+    matches!(item.target, PostTarget::RoleAdd { .. } | PostTarget::RoleRemove { .. })
+        && error.starts_with("404")
+        && error.contains("Unknown Member")
+}
+
 fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
     use serenity::http::HttpError;
     // 1 s, 2 s, 4 s … capped at a minute: Discord honours a repeated nonce for a few minutes only,
@@ -403,6 +412,11 @@ impl Scheduler {
                     self.app.post_failed(item.id, error.clone(), None, now).await?;
                     self.report_failure(&item, &error, now).await?;
                     self.app.reward_change_refused(&item, &error, false, now).await?;
+                }
+                // A member who left the server: there is no role to change and nothing to fix.
+                Attempt::GiveUp(error) if member_gone(&item, &error) => {
+                    tracing::warn!(post = item.id, target = ?item.target, %error, "the member has left; role change dropped");
+                    self.app.post_failed(item.id, error, None, now).await?;
                 }
                 Attempt::GiveUp(error) => {
                     tracing::error!(post = item.id, target = ?item.target, %error, "delivery given up");

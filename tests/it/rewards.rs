@@ -345,3 +345,26 @@ async fn a_removed_reward_takes_back_only_the_roles_rally_gave_and_a_role_from_e
     assert!(list.contains("No reward roles yet"), "{list}");
     assert!(lb.violations().is_empty(), "{:#?}", lb.violations());
 }
+
+#[tokio::test]
+async fn a_member_who_left_the_server_is_skipped_without_stopping_the_reward_or_asking_again() {
+    let lb = loopback().await;
+    lb.set_guild_members(GUILD, &[11, 12]);
+    let t = rally(&lb);
+    manager(&t.app, 1, &format!("/reward add role:<@&{CLOSER}> metric:call period:month at-least:5"), MONDAY).await;
+    // Rep 13's calls come from the old spreadsheet; they have left the server since.
+    let mut csv = HEADER.to_string();
+    csv.push_str("2026-11-23T10:00:00Z,13,rep13,,call,9,,,gone13\n");
+    import(&t.app, GUILD, &csv, "2026-11-23T11:00:00Z").await;
+    let s = Scheduler::new(t.app.clone(), http(&lb.url()));
+    s.tick(at("2026-11-23T11:01:00Z")).await.unwrap();
+    assert_eq!(role_requests(&lb, 13), vec![("PUT".to_string(), 404)]);
+    run(&t.app, 2, 11, "/log kind:call count:5", "2026-11-23T12:00:00Z").await;
+    s.tick(at("2026-11-23T12:01:00Z")).await.unwrap();
+    s.tick(at("2026-11-23T14:00:00Z")).await.unwrap();
+    assert_eq!(role_requests(&lb, 13).len(), 1, "not asked again");
+    assert_eq!(role_requests(&lb, 11), put(1), "the reward keeps working for the others");
+    assert!(lb.channel_messages(CHANNEL).is_empty(), "nothing for a manager to fix");
+    let list = run(&t.app, 3, 11, "/reward list", "2026-11-23T14:00:00Z").await;
+    assert!(!list.contains("stopped"), "{list}");
+}
