@@ -41,6 +41,9 @@ const ALPHA: [(u64, &str); 3] =
     [(1_300_000_000_000_000_001, "Alice"), (1_300_000_000_000_000_002, "Bob"), (1_300_000_000_000_000_003, "Cara")];
 const BETA: [(u64, &str); 2] = [(1_300_000_000_000_000_004, "Dev"), (1_300_000_000_000_000_005, "Eve")];
 const ALPHA_CHANNEL: u64 = 1_100_000_000_000_000_003;
+/// The bot's own role and the reward role Morgan makes of 40 calls in a week (below the bot's).
+const BOT_ROLE: u64 = 1_100_000_000_000_000_010;
+const CALLER_ROLE: u64 = 1_100_000_000_000_000_011;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// More scheduler steps than a week of hourly wake-ups and slots: a bound against a script bug.
 const MAX_STEPS: usize = 10_000;
@@ -78,6 +81,8 @@ struct Floor {
     slowest: Duration,
     /// Messages the bot sent on its own already printed: per channel, and per DM'd user.
     printed: HashMap<(bool, u64), usize>,
+    /// How many of the loopback's requests were looked at for role changes to print.
+    roles_seen: usize,
     scheduler: Scheduler,
     /// The app's wake-up for the scheduler, as `rally run` hands it to `Scheduler::run`.
     wake: Arc<Notify>,
@@ -283,6 +288,39 @@ impl Floor {
             }
             self.printed.insert((dm, id), messages.len());
         }
+        self.print_role_changes();
+    }
+
+    /// Prints the roles the bot gave or took since the last look (the REST requests Discord took).
+    fn print_role_changes(&mut self) {
+        let stamp = self.stamp();
+        let requests = self.lb.requests();
+        for r in requests.iter().skip(self.roles_seen) {
+            let given = match r.method.as_str() {
+                "PUT" => true,
+                "DELETE" => false,
+                _ => continue,
+            };
+            let parts: Vec<&str> = r.path.split('/').collect();
+            let (Some(user), Some(&"roles"), Some(role)) =
+                (parts.iter().rev().nth(2), parts.iter().rev().nth(1), parts.last())
+            else {
+                continue;
+            };
+            if !(200..300).contains(&r.status) {
+                continue;
+            }
+            let who = ALPHA.iter().chain(BETA.iter()).find(|(id, _)| id.to_string() == *user).map_or(*user, |(_, n)| n);
+            let name = if role.parse() == Ok(CALLER_ROLE) { "@40 Club" } else { role };
+            self.digest();
+            let change = if given {
+                format!("gives {who} the {name} role")
+            } else {
+                format!("takes the {name} role from {who}")
+            };
+            let _ = writeln!(self.out, "{stamp}  rally → Discord: {change}\n");
+        }
+        self.roles_seen = requests.len();
     }
 
     /// Saves the attachment `name` of `answer` as `file` in the demo's directory and says where.
@@ -317,6 +355,26 @@ impl Floor {
         self.digest();
         let _ = writeln!(self.out, "── {text}\n");
     }
+}
+
+/// Monday: Morgan makes @40 Club a role reps hold while they have made 40 calls this week. Rally
+/// checks over Discord's API that it may hand the role out; the transcript then shows it given and
+/// taken (Tuesday, Bob's mistaken 30 calls earn it and his undo takes it back).
+async fn reward_role(f: &mut Floor) -> Result<(), DemoError> {
+    let role = |id: u64, name: &str, position: u16, managed: bool, manage_roles: bool| loopback::GuildRole {
+        id,
+        name: name.into(),
+        position,
+        managed,
+        manage_roles,
+    };
+    f.lb.set_guild_roles(
+        GUILD,
+        &[role(BOT_ROLE, "rally", 2, true, true), role(CALLER_ROLE, "40 Club", 1, false, false)],
+        &[BOT_ROLE],
+    );
+    f.say(MANAGER, &format!("/reward add role:<@&{CALLER_ROLE}> metric:call period:week at-least:40"), true).await?;
+    Ok(())
 }
 
 /// `1 pt`, `7 pts`, as the replies write points.
@@ -569,6 +627,7 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
         answered: 0,
         slowest: Duration::ZERO,
         printed: HashMap::new(),
+        roles_seen: 0,
         scheduler,
         wake,
         // Like `Scheduler::run`, it steps once when it starts.
@@ -602,6 +661,7 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
         .await?;
     f.say(MANAGER, "/goal set scope:team team:Alpha metric:points target:150 period:week", true).await?;
     f.say(MANAGER, "/comp plan team:Alpha rate:10", true).await?;
+    reward_role(&mut f).await?;
     f.say(
         MANAGER,
         "/compete create name:\"Week Sprint\" metric:points between:teams scoring:per-capita start:this-week end:2026-11-27",

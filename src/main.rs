@@ -691,6 +691,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
             if !token.trim().is_empty() {
                 let http = std::sync::Arc::new(rally::discord::http_client(&token, api_url.as_deref()));
+                app.set_role_directory(std::sync::Arc::new(rally::discord::roles::RestRoles::new(http.clone())));
                 let scheduler = rally::scheduler::Scheduler::new(app.clone(), http);
                 let stop = std::sync::Arc::new(tokio::sync::Notify::new());
                 tokio::spawn(scheduler.run(clock.clone(), app.scheduler_wake(), stop));

@@ -668,6 +668,7 @@ impl App {
             }
         }
         report.reheld = self.store.crm_reapply_held(guild, provider, now).await?;
+        self.activity_changed(guild);
         Ok(report)
     }
 
@@ -680,7 +681,9 @@ impl App {
         records: Vec<CrmRecord>,
         now: DateTime<Utc>,
     ) -> AppResult<ApplyCounts> {
-        Ok(self.store.crm_apply_page(guild, provider, records, None, None, now).await?)
+        let counts = self.store.crm_apply_page(guild, provider, records, None, None, now).await?;
+        self.activity_changed(guild);
+        Ok(counts)
     }
 
     /// Links a CRM user (by id, or by exact name or email) to a member; their held records count.

@@ -234,7 +234,10 @@ impl App {
             reason: req.reason,
             idem_key: req.idem_key,
         };
-        Ok(self.store.close_deal(close, now).await?)
+        let changed = self.store.close_deal(close, now).await?;
+        // A won deal is a `won` activity: role rewards may follow.
+        self.activity_changed(req.guild.as_i64());
+        Ok(changed)
     }
 
     /// Deals matching the filter: open ones, or those closed in a closing stage when one is asked

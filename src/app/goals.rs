@@ -300,7 +300,7 @@ impl App {
     }
 
     /// A kind metric must name one of the guild's active kinds.
-    async fn check_metric(&self, guild: Snowflake, metric: &GoalMetric) -> AppResult<()> {
+    pub(crate) async fn check_metric(&self, guild: Snowflake, metric: &GoalMetric) -> AppResult<()> {
         let GoalMetric::Kind(kind) = metric else {
             return Ok(());
         };

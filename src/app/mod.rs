@@ -19,6 +19,7 @@ pub mod milestones;
 pub mod nudges;
 pub mod report;
 pub mod review;
+pub mod rewards;
 pub mod schedules;
 pub mod settings;
 pub mod teams;
@@ -69,6 +70,11 @@ pub struct App {
     /// Writes a rep's change to a CRM deal back to the CRM (the `crm` edge installs it at start,
     /// see [`App::set_crm_writer`]); none: rally never writes to a CRM.
     crm_writer: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn crm::CrmWriter>>>>,
+    /// Reads a guild's roles and the bot's own for `/reward add` (the Discord edge installs it, see
+    /// [`App::set_role_directory`]); none: the hierarchy cannot be checked (`rally exec`).
+    role_directory: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn rewards::RoleDirectory>>>>,
+    /// Guilds whose members' figures changed since the scheduler last evaluated role rewards.
+    reward_dirty: std::sync::Arc<std::sync::Mutex<rewards::RewardDirty>>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -82,6 +88,8 @@ impl App {
             crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             roles_seen: Default::default(),
             crm_writer: Default::default(),
+            role_directory: Default::default(),
+            reward_dirty: Default::default(),
         }
     }
 

@@ -31,7 +31,9 @@ impl App {
         actor: String,
         now: DateTime<Utc>,
     ) -> AppResult<Decision> {
-        Ok(self.store.decide_review(guild.as_i64(), activity, approve, actor, now).await?)
+        let decision = self.store.decide_review(guild.as_i64(), activity, approve, actor, now).await?;
+        self.activity_changed(guild.as_i64());
+        Ok(decision)
     }
 
     /// Whether the guild's flagged entries count before review.

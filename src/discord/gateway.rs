@@ -294,6 +294,7 @@ pub async fn start(app: App, config: GatewayConfig) -> Result<GatewayHandle, ser
     // shards' handlers only answer interactions. Scheduled posts go through the same REST client as
     // the replies.
     let stop = Arc::new(tokio::sync::Notify::new());
+    scheduler_app.set_role_directory(Arc::new(super::roles::RestRoles::new(client.http.clone())));
     let scheduler = crate::scheduler::Scheduler::new(scheduler_app.clone(), client.http.clone());
     let scheduler_task = if config.scheduler {
         tokio::spawn(scheduler.run(config.clock.clone(), scheduler_app.scheduler_wake(), stop.clone()))

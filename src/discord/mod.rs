@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod gateway;
 pub mod normalise;
 pub mod render;
+pub mod roles;
 pub mod shards;
 
 use chrono::{DateTime, Utc};

@@ -15,6 +15,7 @@ pub mod nudges;
 pub mod period;
 pub mod pipeline;
 pub mod review;
+pub mod rewards;
 pub mod schedule;
 pub mod settings;
 pub mod suggest;

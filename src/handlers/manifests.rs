@@ -20,6 +20,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("mentor", include_str!("../../commands/mentor.json")),
     ("nudges", include_str!("../../commands/nudges.json")),
     ("review", include_str!("../../commands/review.json")),
+    ("reward", include_str!("../../commands/reward.json")),
     ("schedule", include_str!("../../commands/schedule.json")),
     ("settings", include_str!("../../commands/settings.json")),
     ("team", include_str!("../../commands/team.json")),

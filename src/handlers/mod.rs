@@ -224,6 +224,7 @@ mod mentor;
 mod nudges;
 pub mod paging;
 mod review;
+mod reward;
 mod schedule;
 mod settings;
 mod team;
@@ -256,6 +257,7 @@ pub const HANDLED: &[&str] = &[
     "mentor",
     "nudges",
     "review",
+    "reward",
     "schedule",
     "settings",
     "team",
@@ -511,6 +513,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "crm" => crm::handle(ctx, call).await,
         "schedule" => schedule::handle(ctx, call).await,
         "review" => review::handle(ctx, call).await,
+        "reward" => reward::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
             crate::domain::activity::shorten(other, 32)
@@ -667,7 +670,7 @@ async fn autocomplete(ctx: &Ctx<'_>, call: &CommandCall, focused: &str) -> AppRe
                 (label, k.name.as_str().to_string())
             })
             .collect(),
-        ("goal" | "compete", "metric") => {
+        ("goal" | "compete" | "reward", "metric") => {
             let mut v = vec![
                 ("points".to_string(), "points".to_string()),
                 ("revenue (amount of won deals)".to_string(), "revenue".to_string()),

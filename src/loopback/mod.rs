@@ -210,6 +210,17 @@ fn guild_of(event: &str, d: &Value) -> Option<u64> {
     objects::snowflake_of(d.get(field))
 }
 
+/// One role of a modelled guild: its place in the hierarchy (higher is above; @everyone, whose id is
+/// the guild's, is 0), whether an integration manages it, and whether it grants Manage Roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuildRole {
+    pub id: u64,
+    pub name: String,
+    pub position: u16,
+    pub managed: bool,
+    pub manage_roles: bool,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub requests: Vec<Recorded>,
@@ -222,6 +233,14 @@ pub(crate) struct State {
     pub nonces: HashMap<(u64, String), (std::time::Instant, Value)>,
     pub dm_by_user: HashMap<u64, u64>,
     pub member_roles: HashMap<(u64, u64), BTreeSet<u64>>,
+    /// Each guild's role list as a test set it ([`Loopback::set_guild_roles`]): `GET
+    /// /guilds/{id}/roles` answers with it, and a role change the bot's own roles do not allow
+    /// (Manage Roles, hierarchy) is refused with 403 as Discord refuses it. A guild without a list
+    /// allows every change, as before roles were modelled.
+    pub guild_roles: HashMap<u64, Vec<GuildRole>>,
+    /// Each guild's members as a test set them ([`Loopback::set_guild_members`]): a role change for
+    /// anyone else is answered 404 Unknown Member. A guild without a list takes every user.
+    pub guild_members: HashMap<u64, BTreeSet<u64>>,
     pub interactions: HashMap<u64, Pending>,
     /// Interaction webhook token -> its original response message, once the interaction was answered.
     pub originals: HashMap<String, Value>,
@@ -521,6 +540,23 @@ impl Loopback {
     /// Roles the bot added to (and did not remove from) a guild member.
     pub fn member_roles(&self, guild: u64, user: u64) -> Vec<u64> {
         self.shared.lock().member_roles.get(&(guild, user)).map(|r| r.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Models `guild`'s roles (@everyone is added at position 0) and gives the bot `bot_roles`:
+    /// `GET /guilds/{guild}/roles` and the bot's `GET /guilds/{guild}/members/{id}` answer with them, and
+    /// the bot may then add or remove only roles below its highest, and only with Manage Roles.
+    pub fn set_guild_roles(&self, guild: u64, roles: &[GuildRole], bot_roles: &[u64]) {
+        let mut state = self.shared.lock();
+        let mut list =
+            vec![GuildRole { id: guild, name: "@everyone".into(), position: 0, managed: false, manage_roles: false }];
+        list.extend(roles.iter().cloned());
+        state.guild_roles.insert(guild, list);
+        state.member_roles.insert((guild, BOT_USER_ID), bot_roles.iter().copied().collect());
+    }
+
+    /// Models `guild`'s members: the bot then changes roles of these users only (others have left).
+    pub fn set_guild_members(&self, guild: u64, users: &[u64]) {
+        self.shared.lock().guild_members.insert(guild, users.iter().copied().collect());
     }
 
     /// The bot's current original response for an interaction token (after callback and any edits).

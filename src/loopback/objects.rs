@@ -37,6 +37,43 @@ pub(crate) fn user(id: u64) -> Value {
     })
 }
 
+/// A role as `GET /guilds/{id}/roles` returns it.
+pub(crate) fn role(r: &super::GuildRole) -> Value {
+    let permissions: u64 = if r.manage_roles { 1 << 28 } else { 0 };
+    json!({
+        "id": r.id.to_string(),
+        "name": r.name,
+        "permissions": permissions.to_string(),
+        "position": r.position,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null},
+        "hoist": false,
+        "managed": r.managed,
+        "mentionable": false,
+        "icon": null,
+        "unicode_emoji": null,
+        "flags": 0,
+    })
+}
+
+/// A guild member as `GET /guilds/{id}/members/{user}` returns it; the bot's own member carries the bot user.
+pub(crate) fn member(user: u64, roles: &[u64]) -> Value {
+    json!({
+        "user": if user == BOT_USER_ID { bot_user() } else { self::user(user) },
+        "nick": null,
+        "avatar": null,
+        "banner": null,
+        "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "joined_at": "2026-01-05T09:00:00.000000+00:00",
+        "premium_since": null,
+        "deaf": false,
+        "mute": false,
+        "flags": 0,
+        "pending": false,
+        "communication_disabled_until": null,
+    })
+}
+
 /// The author Discord shows for interaction replies and follow-ups: the application's webhook, named like the bot.
 fn webhook_author() -> Value {
     json!({

@@ -52,6 +52,8 @@ enum Op {
     OpenDm,
     AddRole,
     RemoveRole,
+    GuildRoles,
+    GetMember,
 }
 
 /// Templates are spelled exactly as the OpenAPI `paths` keys so validation can look them up. Literal segments
@@ -75,6 +77,8 @@ const ROUTES: &[(&str, &str, Op)] = &[
     ("POST", "/users/@me/channels", Op::OpenDm),
     ("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", Op::AddRole),
     ("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", Op::RemoveRole),
+    ("GET", "/guilds/{guild_id}/roles", Op::GuildRoles),
+    ("GET", "/guilds/{guild_id}/members/{user_id}", Op::GetMember),
 ];
 
 impl Op {
@@ -495,15 +499,65 @@ fn run(op: Op, ctx: &Ctx<'_>, state: &mut Record, violations: &mut Vec<String>, 
             Reply::ok(objects::dm_channel(channel, user))
         }
         Op::AddRole => {
+            if let Some(refused) = member_unknown(state, ctx.id("guild_id"), ctx.id("user_id"))
+                .or_else(|| role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")))
+            {
+                return refused;
+            }
             state.member_roles.entry((ctx.id("guild_id"), ctx.id("user_id"))).or_default().insert(ctx.id("role_id"));
             Reply::no_content()
         }
         Op::RemoveRole => {
+            if let Some(refused) = member_unknown(state, ctx.id("guild_id"), ctx.id("user_id"))
+                .or_else(|| role_change_refused(state, ctx.id("guild_id"), ctx.id("role_id")))
+            {
+                return refused;
+            }
             if let Some(roles) = state.member_roles.get_mut(&(ctx.id("guild_id"), ctx.id("user_id"))) {
                 roles.remove(&ctx.id("role_id"));
             }
             Reply::no_content()
         }
+        Op::GuildRoles => match state.guild_roles.get(&ctx.id("guild_id")) {
+            Some(roles) => Reply::ok(Value::Array(roles.iter().map(objects::role).collect())),
+            None => Reply::error(404, 10004, "Unknown Guild"),
+        },
+        Op::GetMember => {
+            let (guild, user) = (ctx.id("guild_id"), ctx.id("user_id"));
+            if !state.guild_roles.contains_key(&guild) {
+                return Reply::error(404, 10004, "Unknown Guild");
+            }
+            let roles: Vec<u64> =
+                state.member_roles.get(&(guild, user)).map(|r| r.iter().copied().collect()).unwrap_or_default();
+            Reply::ok(objects::member(user, &roles))
+        }
+    }
+}
+
+/// Discord's answer to a role change for a user who is not a member of a guild whose members are
+/// modelled (they left): 404 Unknown Member.
+fn member_unknown(state: &Record, guild: u64, user: u64) -> Option<Reply> {
+    let members = state.guild_members.get(&guild)?;
+    (!members.contains(&user)).then(|| Reply::error(404, 10007, "Unknown Member"))
+}
+
+/// Discord's answer to the bot changing `role` in a modelled guild it may not change it in: without
+/// Manage Roles among its roles, or with the role at or above its highest role (50013 Missing
+/// Permissions). `None`: allowed, or the guild is not modelled.
+fn role_change_refused(state: &Record, guild: u64, role: u64) -> Option<Reply> {
+    let roles = state.guild_roles.get(&guild)?;
+    let bot: Vec<&super::GuildRole> = roles
+        .iter()
+        .filter(|r| state.member_roles.get(&(guild, super::BOT_USER_ID)).is_some_and(|held| held.contains(&r.id)))
+        .collect();
+    let top = bot.iter().map(|r| r.position).max().unwrap_or(0);
+    let target = roles.iter().find(|r| r.id == role);
+    let allowed =
+        bot.iter().any(|r| r.manage_roles) && target.is_some_and(|t| t.position < top && !t.managed && t.id != guild);
+    match target {
+        None => Some(Reply::error(404, 10011, "Unknown Role")),
+        Some(_) if !allowed => Some(Reply::error(403, 50013, "Missing Permissions")),
+        Some(_) => None,
     }
 }
 

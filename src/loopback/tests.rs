@@ -300,6 +300,30 @@ async fn member_roles_are_added_and_removed() {
 }
 
 #[tokio::test]
+async fn a_modelled_guild_lists_its_roles_and_refuses_changes_above_the_bots_highest_role() {
+    let lb = start().await;
+    let http = http(&lb);
+    let role = |id: u64, position: u16, managed: bool, manage_roles: bool| GuildRole {
+        id,
+        name: format!("role{id}"),
+        position,
+        managed,
+        manage_roles,
+    };
+    lb.set_guild_roles(1, &[role(10, 4, true, true), role(11, 2, false, false), role(12, 6, false, false)], &[10]);
+    let roles = http.get_guild_roles(GuildId::new(1)).await.expect("the roles parse as serenity's Role");
+    let positions: Vec<(u64, u16, bool)> = roles.iter().map(|r| (r.id.get(), r.position, r.managed)).collect();
+    assert_eq!(positions, vec![(1, 0, false), (10, 4, true), (11, 2, false), (12, 6, false)]);
+    let bot = http.get_member(GuildId::new(1), UserId::new(BOT_USER_ID)).await.expect("the bot's member parses");
+    assert_eq!(bot.roles, vec![RoleId::new(10)]);
+    http.add_member_role(GuildId::new(1), UserId::new(2), RoleId::new(11), None).await.expect("below the bot's role");
+    let above = http.add_member_role(GuildId::new(1), UserId::new(2), RoleId::new(12), None).await;
+    assert_eq!(above.as_ref().err().and_then(status_of), Some(403), "{above:?}");
+    assert_eq!(lb.member_roles(1, 2), vec![11]);
+    assert_clean(&lb);
+}
+
+#[tokio::test]
 async fn injected_failures_hit_the_next_matching_requests_only() {
     let lb = start().await;
     let http = http(&lb);

@@ -4,8 +4,10 @@
 //! (within the few minutes Discord remembers a nonce: the retry backoff stays under a minute).
 //! Retries 5xx, 429 and network errors until the post is as old as the grace window; gives up on
 //! other 4xx with a logged error. Slots missed while the bot was down are delivered once if within
-//! the grace window, otherwise skipped and logged. Also closes competition seasons once and
-//! announces goal milestones.
+//! the grace window, otherwise skipped and logged. Also closes competition seasons once,
+//! announces goal milestones, and keeps role rewards' holders in line with their numbers (after
+//! activity changes, at each reward period's boundary, and at least hourly for changes made by other
+//! processes).
 //!
 //! `tick(now)` is one step and takes time as an argument, so tests drive a simulated week.
 
@@ -36,6 +38,9 @@ const MAX_ATTEMPTS: u32 = 500;
 const MAX_BACKOFF: chrono::Duration = chrono::Duration::minutes(1);
 /// The longest sleep: a bound against clock jumps, not a polling interval.
 const MAX_SLEEP: Duration = Duration::from_secs(60 * 60);
+/// How often every guild's role rewards are evaluated even when nothing said its activity changed:
+/// catches activity another process logged (`rally import` beside `rally run`).
+const REWARD_SWEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// When a scheduler that stepped at `now`, and was told the next slot or retry is due at `next`,
 /// steps again unless woken first: at `next`, but never later than [`MAX_SLEEP`] from `now`, and at
@@ -53,7 +58,13 @@ pub struct Scheduler {
     http: Arc<Http>,
     grace: chrono::Duration,
     dm_channels: Mutex<HashMap<u64, ChannelId>>,
+    /// When role rewards were last evaluated for every guild, and the next reward period boundary
+    /// that pass found: the next full pass is due at the boundary or a [`REWARD_SWEEP`] later.
+    rewards_swept: Mutex<Option<Swept>>,
 }
+
+/// When every guild's rewards were last evaluated, and the next boundary that pass found.
+type Swept = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// A short nonce (Discord allows 25 characters) from a longer unique key: a prefix and a 64-bit
 /// FNV-1a hash in hex.
@@ -109,6 +120,15 @@ enum Attempt {
     GiveUp(String),
 }
 
+/// Whether a role change failed because its member is no longer on the server (404, Discord's
+/// "Unknown Member"): rally's record of the change stands, so the reward is neither stopped nor
+/// asked again.
+fn member_gone(item: &OutboxItem, error: &str) -> bool {
+    matches!(item.target, PostTarget::RoleAdd { .. } | PostTarget::RoleRemove { .. })
+        && error.starts_with("404")
+        && error.contains("Unknown Member")
+}
+
 fn classify(e: &serenity::Error, attempts: u32) -> Attempt {
     use serenity::http::HttpError;
     // 1 s, 2 s, 4 s … capped at a minute: Discord honours a repeated nonce for a few minutes only,
@@ -136,6 +156,7 @@ impl Scheduler {
             http,
             grace: chrono::Duration::from_std(DEFAULT_GRACE).unwrap_or_default(),
             dm_channels: Mutex::new(HashMap::new()),
+            rewards_swept: Mutex::new(None),
         }
     }
 
@@ -161,6 +182,9 @@ impl Scheduler {
         if let Some(due) = self.close_seasons(now).await? {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
+        if let Some(due) = self.evaluate_rewards(now).await {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         self.deliver(now).await?;
         if let Some(retry) = self.app.next_post_attempt().await? {
             next = Some(next.map_or(retry, |n| n.min(retry)));
@@ -177,6 +201,37 @@ impl Scheduler {
             self.app.announce_milestone(milestone, post, now).await?;
         }
         Ok(())
+    }
+
+    /// Queues the role changes that bring every role reward's holders in line with who reaches its
+    /// threshold now: in the guilds whose activity changed since the last step, or in every guild
+    /// on the first step, at a reward period's boundary and once per [`REWARD_SWEEP`]. Returns the
+    /// next boundary. A failure is logged and the guilds are looked at again on the next sweep.
+    async fn evaluate_rewards(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let swept = *self.rewards_swept.lock().unwrap_or_else(|e| e.into_inner());
+        let full = match swept {
+            None => true,
+            Some((at, boundary)) => now >= at + REWARD_SWEEP || boundary.is_some_and(|b| now >= b),
+        };
+        match self.app.evaluate_rewards(full, now).await {
+            Ok(pass) => {
+                // A reward added since the last step makes the app look at every guild, and may
+                // bring the next boundary closer.
+                let full = full || pass.full;
+                if full {
+                    *self.rewards_swept.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, pass.next_boundary));
+                }
+                if pass.given + pass.taken > 0 {
+                    tracing::info!(given = pass.given, taken = pass.taken, "reward role changes queued");
+                }
+                if full { pass.next_boundary } else { swept.and_then(|(_, b)| b) }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "role rewards not evaluated");
+                *self.rewards_swept.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                None
+            }
+        }
     }
 
     /// Records the schedule's slots up to `now`; returns its next slot after `now`.
@@ -352,10 +407,24 @@ impl Scheduler {
                     tracing::warn!(post = item.id, %error, "delivery failed; will retry");
                     self.app.post_failed(item.id, error, Some(now + backoff), now).await?;
                 }
-                Attempt::Retry(error, _) | Attempt::GiveUp(error) => {
+                Attempt::Retry(error, _) => {
                     tracing::error!(post = item.id, target = ?item.target, %error, "delivery given up");
                     self.app.post_failed(item.id, error.clone(), None, now).await?;
                     self.report_failure(&item, &error, now).await?;
+                    self.app.reward_change_refused(&item, &error, false, now).await?;
+                }
+                // A member who left the server: there is no role to change and nothing to fix.
+                Attempt::GiveUp(error) if member_gone(&item, &error) => {
+                    tracing::warn!(post = item.id, target = ?item.target, %error, "the member has left; role change dropped");
+                    self.app.post_failed(item.id, error, None, now).await?;
+                }
+                Attempt::GiveUp(error) => {
+                    tracing::error!(post = item.id, target = ?item.target, %error, "delivery given up");
+                    self.app.post_failed(item.id, error.clone(), None, now).await?;
+                    self.report_failure(&item, &error, now).await?;
+                    // Discord refused it for good (403: Manage Roles or the hierarchy): a reward
+                    // stops rather than asking again at every step.
+                    self.app.reward_change_refused(&item, &error, true, now).await?;
                 }
             }
         }
@@ -378,12 +447,22 @@ impl Scheduler {
             }
             PostTarget::RoleAdd { user, role } => {
                 let (user, role) = (UserId::new(user.max(1)), RoleId::new(role.max(1)));
-                self.http.add_member_role(guild, user, role, Some("rally: competition reward")).await?;
+                let reason = if item.source.starts_with("reward:") {
+                    "rally: reached the reward's threshold"
+                } else {
+                    "rally: competition reward"
+                };
+                self.http.add_member_role(guild, user, role, Some(reason)).await?;
                 Ok(0)
             }
             PostTarget::RoleRemove { user, role } => {
                 let (user, role) = (UserId::new(user.max(1)), RoleId::new(role.max(1)));
-                self.http.remove_member_role(guild, user, role, Some("rally: the reward passed on")).await?;
+                let reason = if item.source.starts_with("reward:") {
+                    "rally: below the reward's threshold"
+                } else {
+                    "rally: the reward passed on"
+                };
+                self.http.remove_member_role(guild, user, role, Some(reason)).await?;
                 Ok(0)
             }
         }

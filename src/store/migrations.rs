@@ -619,6 +619,39 @@ CREATE INDEX audit_next_steps ON audit (guild_id, target, at) WHERE action = 'de
 CREATE INDEX day_rollups_by_team ON day_rollups (guild_id, team_id, local_day, user_id, kind_id, quantity, points, amount);
 CREATE INDEX month_rollups_by_team ON month_rollups (guild_id, team_id, month, user_id, kind_id, quantity, points, amount);
 "#,
+    // 16: role rewards (issue 15): a role held while a member's figure in the current week, month,
+    // quarter or year reaches a threshold, and the members rally gave it to (it takes away only those).
+    r#"
+-- metric: a goal metric's column form (points, revenue, deals-won, kind:<name>); threshold in its
+-- units (minor currency units for revenue). channel_id: where a refused role change is reported.
+-- stopped_at/last_error: Discord refused a role change for good; the reward waits until a manager
+-- runs /reward add for its role again.
+CREATE TABLE rewards (
+    reward_id   INTEGER PRIMARY KEY,
+    guild_id    INTEGER NOT NULL REFERENCES guilds (guild_id),
+    role_id     INTEGER NOT NULL,
+    metric      TEXT    NOT NULL,
+    period      TEXT    NOT NULL CHECK (period IN ('week', 'month', 'quarter', 'year')),
+    threshold   INTEGER NOT NULL CHECK (threshold > 0),
+    channel_id  INTEGER,
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL,
+    removed_at  INTEGER,
+    stopped_at  INTEGER,
+    last_error  TEXT
+) STRICT;
+CREATE UNIQUE INDEX rewards_live_role ON rewards (guild_id, role_id) WHERE removed_at IS NULL;
+-- A row: rally gave the role to the member (the change is queued in the outbox in the same
+-- transaction) and has not queued taking it back. first_day: the local day the period they
+-- reached it in began.
+CREATE TABLE reward_holders (
+    reward_id INTEGER NOT NULL REFERENCES rewards (reward_id),
+    user_id   INTEGER NOT NULL,
+    first_day INTEGER NOT NULL,
+    given_at  INTEGER NOT NULL,
+    PRIMARY KEY (reward_id, user_id)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

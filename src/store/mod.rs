@@ -31,6 +31,7 @@ pub mod milestones;
 mod nudges;
 pub mod postgres;
 mod review;
+pub mod rewards;
 pub mod schedules;
 pub mod sql;
 mod teams;

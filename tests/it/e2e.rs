@@ -319,6 +319,11 @@ fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_a
     assert!(transcript.contains("Congratulations to **Beta**"), "the competition is announced:\n{transcript}");
     assert_eq!(transcript.matches("Congratulations to").count(), 1, "announced once");
     assert!(transcript.contains(" 0 requests Discord would have rejected"), "{transcript}");
+    // The reward role: Bob's mistaken 30 calls earn it, his undo takes it back, each once.
+    let given = transcript.find("Tue 15:10  rally → Discord: gives Bob the @40 Club role").expect("the role is given");
+    let taken = transcript.find("Tue 15:10  rally → Discord: takes the @40 Club role from Bob").expect("and taken");
+    assert!(given < transcript.find("Bob: [presses Undo]").unwrap_or(0) && taken > given, "{transcript}");
+    assert_eq!(transcript.matches("the @40 Club role").count(), 2, "{transcript}");
 
     // Each milestone is posted right after the /log that reached it, with the numbers of that
     // moment: the team board read at the same minute agrees, and so do the reps' weeks so far.

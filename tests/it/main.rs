@@ -32,6 +32,7 @@ mod postgres_tls;
 mod privacy;
 mod reliability;
 mod review;
+mod rewards;
 mod rollups_property;
 mod scheduler;
 mod scheduler_restart;

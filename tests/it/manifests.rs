@@ -382,6 +382,7 @@ fn plausible(entry: &str, opt: &Value) -> String {
         (_, "kind") => "call".into(),
         (_, "metric") => "points".into(),
         ("/goal set", "target") => "80".into(),
+        ("/reward add", "at-least") => "5".into(),
         (_, "period") => "this-week".into(),
         (_, "team") => "Alpha".into(),
         (_, "timezone") => "Europe/Berlin".into(),
@@ -455,6 +456,7 @@ async fn seeded_app(db: &TestDb) -> App {
         (5, "/comp plan team:Alpha rate:8"),
         (6, "/schedule add what:leaderboard channel:<#7> at:\"weekdays 09:00\""),
         (7, "/compete create name:Dash metric:points between:teams scoring:total end:this-week channel:<#7>"),
+        (8, "/reward add role:<@&78> metric:won period:month at-least:5"),
     ] {
         let inv = invocation(id, line, None).expect("setup line parses");
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);
