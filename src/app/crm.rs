@@ -556,6 +556,8 @@ impl App {
         self.store.crm_record_pass(guild, complete, usage.calls, usage.cost, error, now).await?;
         let mut report = result?;
         report.usage = usage;
+        // A deal won in the CRM rings the bell too.
+        self.celebration_wake(guild).await;
         Ok(report)
     }
 
@@ -680,7 +682,9 @@ impl App {
         records: Vec<CrmRecord>,
         now: DateTime<Utc>,
     ) -> AppResult<ApplyCounts> {
-        Ok(self.store.crm_apply_page(guild, provider, records, None, None, now).await?)
+        let counts = self.store.crm_apply_page(guild, provider, records, None, None, now).await?;
+        self.celebration_wake(guild).await;
+        Ok(counts)
     }
 
     /// Links a CRM user (by id, or by exact name or email) to a member; their held records count.

@@ -446,6 +446,8 @@ impl App {
                 now,
             )
             .await?;
+        // Only what happened after a rule was added is celebrated; a file of history rings nothing.
+        self.celebration_wake(g).await;
         Ok(summary)
     }
 

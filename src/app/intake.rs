@@ -431,6 +431,7 @@ impl App {
             actor: 0,
         };
         let (status, record) = self.store.intake_activity(activity, timed, key, now).await?;
+        self.celebration_wake(guild).await;
         Ok(IntakeActivity {
             status,
             id: record.id,

@@ -78,11 +78,15 @@ impl App {
             actor: req.user.as_i64(),
         };
         // What reps type is checked against the kind's daily cap and outlier rule (see `review`).
-        if matches!(activity.source, Source::Slash | Source::Button) {
-            Ok(self.store.log_checked_activity(activity, now).await?)
+        let logged = if matches!(activity.source, Source::Slash | Source::Button) {
+            self.store.log_checked_activity(activity, now).await?
         } else {
-            Ok(self.store.log_activity(activity, now).await?)
+            self.store.log_activity(activity, now).await?
+        };
+        if !logged.duplicate {
+            self.celebration_wake(guild).await;
         }
+        Ok(logged)
     }
 
     /// One member's totals for a period, on every team they logged for.

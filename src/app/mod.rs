@@ -2,6 +2,7 @@
 //! `now` as an argument and speaks domain types; errors are either the user's (shown as is) or
 //! internal (logged with their cause, shown with an error id).
 
+pub mod celebrations;
 pub mod comp;
 pub mod competitions;
 pub mod crm;
@@ -69,6 +70,9 @@ pub struct App {
     /// Writes a rep's change to a CRM deal back to the CRM (the `crm` edge installs it at start,
     /// see [`App::set_crm_writer`]); none: rally never writes to a CRM.
     crm_writer: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn crm::CrmWriter>>>>,
+    /// The guilds with a live celebration rule, read once (`None`: not read yet), so that an
+    /// ingestion wakes the scheduler only where something may be celebrated.
+    celebrating: std::sync::Arc<std::sync::Mutex<Option<std::collections::HashSet<i64>>>>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -82,6 +86,7 @@ impl App {
             crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             roles_seen: Default::default(),
             crm_writer: Default::default(),
+            celebrating: Default::default(),
         }
     }
 
