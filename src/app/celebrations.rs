@@ -215,7 +215,9 @@ impl App {
                         let spans = per_span(days, *span, view.settings.week_start);
                         let first_day = span.bucket(s.day, view.settings.week_start);
                         let current = spans.iter().find(|(b, _)| *b == first_day).map_or(0, |(_, n)| *n);
-                        let earlier = spans.iter().filter(|(b, _)| *b < first_day).map(|(_, n)| *n);
+                        // Every other day (week), later ones too: a day back-dated into is no
+                        // record when a later one beat it.
+                        let earlier = spans.iter().filter(|(b, _)| *b != first_day).map(|(_, n)| *n);
                         if let Some(best) = beats_best(current, earlier) {
                             let key = EventKey::PersonalBest {
                                 rule: rule.id,

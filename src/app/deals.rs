@@ -230,7 +230,10 @@ impl App {
             reason: req.reason,
             idem_key: req.idem_key,
         };
-        Ok(self.store.close_deal(close, now).await?)
+        let changed = self.store.close_deal(close, now).await?;
+        // A deal won is a `won` activity: the bell may ring for it.
+        self.celebration_wake(req.guild.as_i64()).await;
+        Ok(changed)
     }
 
     /// Deals matching the filter: open ones, or those closed in a closing stage when one is asked

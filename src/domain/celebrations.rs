@@ -76,7 +76,7 @@ pub enum RuleKind {
     /// A deal won (an activity of kind `won`) of at least `min` minor units of `currency` (the
     /// guild's currency when the rule was added; amounts are never converted).
     BigWin { min: i64, currency: String },
-    /// A rep's count of `kind` on a day (or in a week) above their best of any earlier one.
+    /// A rep's count of `kind` on a day (or in a week) above their best of any other one.
     PersonalBest { span: Span, kind: KindName },
     /// A rep's first deal won ever.
     FirstWin,
@@ -125,9 +125,9 @@ pub fn is_big_win(amount: i64, currency: &str, min: i64, rule_currency: &str) ->
     currency.eq_ignore_ascii_case(rule_currency) && amount >= min
 }
 
-/// A personal best: the rep's count in the current span beats their best of every earlier span,
+/// A personal best: the rep's count in the current span beats their best of every other span,
 /// and they had one (a first day ever is a start, not a record). `earlier`: the count of each
-/// earlier span the rep logged the kind in.
+/// other span the rep logged the kind in; returns the best beaten.
 pub fn beats_best(current: i64, earlier: impl IntoIterator<Item = i64>) -> Option<i64> {
     let best = earlier.into_iter().max().filter(|b| *b > 0)?;
     (current > best).then_some(best)

@@ -24,6 +24,7 @@ const WINS: u64 = 555;
 const BESTS: u64 = 556;
 const FIRSTS: u64 = 557;
 const STREAKS: u64 = 558;
+const WEEKS: u64 = 559;
 
 async fn loopback() -> Loopback {
     Loopback::start(openapi_for_tests().as_deref()).await.expect("loopback starts")
@@ -98,6 +99,7 @@ async fn each_rule_fires_once_with_its_own_words() {
     manage(&t.app, 2, &format!("/celebrate add when:best-day channel:<#{BESTS}> kind:demo"), setup).await;
     manage(&t.app, 3, &format!("/celebrate add when:first-win channel:<#{FIRSTS}>"), setup).await;
     manage(&t.app, 4, &format!("/celebrate add when:streak channel:<#{STREAKS}>"), setup).await;
+    manage(&t.app, 6, &format!("/celebrate add when:best-week channel:<#{WEEKS}> kind:demo"), setup).await;
     let list = manage(&t.app, 5, "/celebrate list", setup).await;
     for line in ["#1", "10,000.00 USD", "#2", "best day ever for demo", "#3", "#4", "5, 10, 20"] {
         assert!(list.contains(line), "{line} in {list}");
@@ -125,13 +127,21 @@ async fn each_rule_fires_once_with_its_own_words() {
     assert_eq!(streaks.len(), 1, "{streaks:?}");
     assert!(streaks[0].contains("rep44") && streaks[0].contains("5-day streak"), "{streaks:?}");
 
+    // Three demos this week are no record against last week's ten.
+    assert!(posts(&lb, WEEKS).is_empty());
+
     // More of the same later that day is the same event: the best day grows, nothing new is posted.
     log(&t.app, 14, 43, "/log kind:demo count:2", "2026-11-27T11:00:00Z").await;
     log(&t.app, 15, 44, "/log kind:email", "2026-11-27T11:00:00Z").await;
     s.tick(at("2026-11-27T11:00:30Z")).await.unwrap();
-    s.tick(at("2026-11-27T12:00:00Z")).await.unwrap();
-    let counts: Vec<usize> = [WINS, BESTS, FIRSTS, STREAKS].iter().map(|c| posts(&lb, *c).len()).collect();
-    assert_eq!(counts, [1, 1, 1, 1]);
+    // Six more make the week's eleven: the best week, over last week's ten.
+    log(&t.app, 16, 43, "/log kind:demo count:6", "2026-11-27T12:00:00Z").await;
+    s.tick(at("2026-11-27T12:00:30Z")).await.unwrap();
+    s.tick(at("2026-11-27T13:00:00Z")).await.unwrap();
+    let counts: Vec<usize> = [WINS, BESTS, FIRSTS, STREAKS, WEEKS].iter().map(|c| posts(&lb, *c).len()).collect();
+    assert_eq!(counts, [1, 1, 1, 1, 1]);
+    let weeks = posts(&lb, WEEKS);
+    assert!(weeks[0].contains("best week") && weeks[0].contains("11 × demo") && weeks[0].contains("before: 10"));
     strict(&lb);
 }
 
