@@ -104,18 +104,27 @@ impl App {
     /// guild's rules and records what they fire, each event once. Returns how many are new.
     pub async fn celebrate_recent(&self, now: DateTime<Utc>) -> AppResult<usize> {
         let mut new = 0;
+        // The next batch reads on from where the last one ended; the cursor recorded stays at the
+        // first activity still settling (see `store::celebrations::SETTLE`).
+        let mut after = None;
+        let mut held: Option<i64> = None;
         for _ in 0..MAX_BATCHES {
-            let Some(batch) = self.store.celebration_batch(BATCH).await? else {
+            let Some(batch) = self.store.celebration_batch(after, BATCH, now).await? else {
                 return Ok(new);
             };
-            if batch.cursor == batch.from {
-                return Ok(new);
+            if batch.read_to == batch.from {
+                break;
             }
             let fired = if batch.seen.is_empty() { Vec::new() } else { self.evaluate(&batch.seen, now).await? };
-            new += self.store.record_celebrations(fired, batch.cursor).await?;
+            let cursor = held.unwrap_or(batch.cursor);
+            if held.is_none() && batch.cursor < batch.read_to {
+                held = Some(batch.cursor);
+            }
+            new += self.store.record_celebrations(fired, cursor).await?;
             if batch.seen.len() < BATCH {
                 break;
             }
+            after = Some(batch.read_to);
         }
         Ok(new)
     }

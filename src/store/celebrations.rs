@@ -48,9 +48,18 @@ pub struct ActivityBatch {
     pub seen: Vec<(i64, Seen)>,
     /// The cursor to record with what the batch fired.
     pub cursor: i64,
-    /// The cursor the batch started after: nothing new when equal to `cursor`.
+    /// The cursor the batch started after.
     pub from: i64,
+    /// The last activity id the batch covers (`cursor` stays below it while recent ones settle).
+    pub read_to: i64,
 }
+
+/// How long after it was recorded an activity is read again by every pass. On PostgreSQL, ids are
+/// handed out before commit: with several rally processes on one database, an activity may commit
+/// after one with a higher id was read. Keeping the cursor behind what is this recent lets the next
+/// pass see it; events already recorded are refused by their key, so a second read fires nothing
+/// twice.
+pub const SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 const RULE_SELECT: &str = "SELECT rule_id, guild_id, rule, kind, span, min_amount, currency, channel_id, created_at
                            FROM celebration_rules WHERE removed_at IS NULL";
@@ -189,17 +198,25 @@ impl Store {
         .await
     }
 
-    /// Up to `limit` activities recorded after the pass's cursor in guilds with a live rule, and
-    /// the cursor to move to once they are evaluated. `None` before any rule was ever added.
-    pub async fn celebration_batch(&self, limit: usize) -> Result<Option<ActivityBatch>> {
+    /// Up to `limit` activities recorded after the pass's cursor (or after activity `after`, for a
+    /// pass's next batch) in guilds with a live rule, and the cursor to move to once they are
+    /// evaluated: never past an activity recorded less than [`SETTLE`] before `now`, which the
+    /// next pass reads again. `None` before any rule was ever added.
+    pub async fn celebration_batch(
+        &self,
+        after: Option<i64>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActivityBatch>> {
         self.read(move |c| {
-            let Some(from): Option<i64> = c
+            let Some(stored): Option<i64> = c
                 .prepare_cached("SELECT last_activity_id FROM celebration_cursor WHERE cursor_id = 1")?
                 .query_row([], |r| r.get(0))
                 .optional()?
             else {
                 return Ok(None);
             };
+            let from = after.unwrap_or(stored);
             // The newest id first: a row recorded while this reads is left for the next batch.
             let newest: i64 = c
                 .prepare_cached("SELECT COALESCE(MAX(activity_id), 0) FROM activities")?
@@ -235,8 +252,15 @@ impl Store {
                 last = id;
                 seen.push((guild, s));
             }
-            let cursor = if seen.len() >= limit { last } else { newest.max(from) };
-            Ok(Some(ActivityBatch { seen, cursor, from }))
+            let read_to = if seen.len() >= limit { last } else { newest.max(from) };
+            let unsettled: Option<i64> = c
+                .prepare_cached(
+                    "SELECT MIN(activity_id) FROM activities WHERE activity_id > ?1 AND activity_id <= ?2
+                     AND created_at > ?3",
+                )?
+                .query_row(params![from, read_to, millis(now - SETTLE)], |r| r.get(0))?;
+            let cursor = unsettled.map_or(read_to, |id| (id - 1).max(from));
+            Ok(Some(ActivityBatch { seen, cursor, from, read_to }))
         })
         .await
     }
