@@ -252,6 +252,47 @@ async fn a_deal_won_in_pipedrive_rings_the_big_win_bell() {
 }
 
 #[tokio::test]
+async fn a_win_sent_through_the_intake_api_is_celebrated_like_a_logged_one() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    manage(&t.app, 1, &format!("/celebrate add when:big-win channel:<#{WINS}> amount:10,000"), "2026-11-27T09:00:00Z")
+        .await;
+    let now = at("2026-11-27T10:00:00Z");
+    let (_, key) = t.app.api_key_create(GUILD as i64, "crm bridge", now).await.unwrap();
+    let body = serde_json::json!({
+        "external_id": "hub-77", "user_id": "42", "user_name": "Ana", "kind": "won", "amount": "15000",
+    });
+    t.app.intake_activity(GUILD as i64, key.id, &body, now).await.expect("intake takes the win");
+    // Sent twice (a retry): still one celebration.
+    t.app.intake_activity(GUILD as i64, key.id, &body, now).await.expect("a retry is answered");
+    let s = scheduler(&t.app, &lb);
+    s.tick(at("2026-11-27T10:00:30Z")).await.unwrap();
+    s.tick(at("2026-11-27T10:30:00Z")).await.unwrap();
+    let wins = posts(&lb, WINS);
+    assert_eq!(wins.len(), 1, "{wins:#?}");
+    assert!(wins[0].contains("Ana") && wins[0].contains("15,000.00 USD"), "{wins:#?}");
+    strict(&lb);
+}
+
+#[tokio::test]
+async fn a_rule_removed_before_its_celebration_went_out_posts_nothing() {
+    let lb = loopback().await;
+    let t = spawn_app();
+    manage(&t.app, 1, &format!("/celebrate add when:first-win channel:<#{FIRSTS}>"), "2026-11-27T09:00:00Z").await;
+    log(&t.app, 10, 42, "/log kind:won amount:100", "2026-11-27T10:00:00Z").await;
+    // The pass fired it, then the rule was removed before the post was queued.
+    assert_eq!(t.app.celebrate_recent(at("2026-11-27T10:00:10Z")).await.unwrap(), 1);
+    manage(&t.app, 2, "/celebrate remove id:1", "2026-11-27T10:00:20Z").await;
+    let s = scheduler(&t.app, &lb);
+    s.tick(at("2026-11-27T10:00:30Z")).await.unwrap();
+    s.tick(at("2026-11-27T10:30:00Z")).await.unwrap();
+    assert!(posts(&lb, FIRSTS).is_empty());
+    let events = t.app.celebrations(GUILD as i64).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].1.is_some(), "retired, so never posted later: {events:?}");
+}
+
+#[tokio::test]
 async fn a_burst_of_wins_in_one_channel_folds_into_one_post_beyond_the_rate() {
     let lb = loopback().await;
     let t = spawn_app();
