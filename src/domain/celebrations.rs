@@ -99,12 +99,17 @@ impl RuleKind {
 /// One activity as a celebration rule sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
+    /// The rep's Discord user id.
     pub user: u64,
+    /// The activity kind's name (`won`, `demo`).
     pub kind: String,
+    /// How many (1..=1000).
     pub quantity: u32,
     /// Minor units, for a `won`.
     pub amount: Option<i64>,
+    /// The deal reference the rep gave, if any.
     pub deal: Option<String>,
+    /// When it happened (UTC).
     pub occurred_at: DateTime<Utc>,
     /// When rally recorded it (UTC).
     pub recorded_at: DateTime<Utc>,
@@ -230,7 +235,9 @@ impl EventKey {
 /// `folded`) one post with all the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
+    /// Posts of one celebration each, the oldest waiting first.
     pub singles: usize,
+    /// Whether one more post tells of all the rest.
     pub folded: bool,
 }
 

@@ -18,6 +18,7 @@ use crate::domain::money::Money;
 /// The embed colour of a celebration: gold.
 const CELEBRATION_COLOR: u32 = 0xF1C40F;
 
+/// Answers `/celebrate add|list|remove`, for managers only.
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     ctx.require_manager().await?;
     match call.sub.as_deref() {
@@ -146,7 +147,9 @@ fn describe(rule: &RuleKind, money: Money) -> String {
 /// (their rule was removed).
 pub struct CelebrationPost {
     pub guild: i64,
+    /// The events' keys (`domain::celebrations::EventKey::text`), marked announced with the post.
     pub keys: Vec<String>,
+    /// The post for their channel; `None` retires them unposted.
     pub post: Option<Outgoing>,
 }
 

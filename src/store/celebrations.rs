@@ -397,7 +397,8 @@ impl Store {
         .await
     }
 
-    /// The events a guild celebrated, newest first (for tests and `/celebrate list`'s counts).
+    /// The events a guild fired, newest first: each key and when it was announced (or retired);
+    /// `None` while it waits.
     pub async fn celebrations(&self, guild: i64) -> Result<Vec<(String, Option<DateTime<Utc>>)>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
