@@ -410,6 +410,13 @@ impl Lcg {
 
 /// Friday: the team's Pipedrive is connected, its users linked, a backfill read, and a deal won in
 /// Pipedrive reaches the server through a webhook (rally's own web routes on 127.0.0.1).
+/// Monday: Morgan has the bot ring the bell for every deal of 10,000 or more; the scheduler then
+/// posts one by itself when a deal that big is won (Acme, on Wednesday).
+async fn ring_the_bell(f: &mut Floor) -> Result<(), DemoError> {
+    f.say(MANAGER, &format!("/celebrate add when:big-win channel:<#{CHANNEL}> amount:10000"), true).await?;
+    Ok(())
+}
+
 async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), DemoError> {
     use crate::app::crm::ConnectRequest;
     use crate::crm::pipedrive::Pipedrive;
@@ -668,6 +675,8 @@ pub async fn run(app: App, files: &Path) -> Result<String, DemoError> {
         true,
     )
     .await?;
+
+    ring_the_bell(&mut f).await?;
 
     f.note("The week: reps log what they do, in seconds, and work their deals");
     let mut rng = Lcg(42);

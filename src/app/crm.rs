@@ -556,6 +556,8 @@ impl App {
         self.store.crm_record_pass(guild, complete, usage.calls, usage.cost, error, now).await?;
         let mut report = result?;
         report.usage = usage;
+        // A deal won in the CRM rings the bell too.
+        self.figures_changed(guild).await;
         Ok(report)
     }
 
@@ -668,7 +670,7 @@ impl App {
             }
         }
         report.reheld = self.store.crm_reapply_held(guild, provider, now).await?;
-        self.activity_changed(guild);
+        self.figures_changed(guild).await;
         Ok(report)
     }
 
@@ -682,7 +684,7 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<ApplyCounts> {
         let counts = self.store.crm_apply_page(guild, provider, records, None, None, now).await?;
-        self.activity_changed(guild);
+        self.figures_changed(guild).await;
         Ok(counts)
     }
 

@@ -235,8 +235,7 @@ impl App {
             idem_key: req.idem_key,
         };
         let changed = self.store.close_deal(close, now).await?;
-        // A won deal is a `won` activity: role rewards may follow.
-        self.activity_changed(req.guild.as_i64());
+        self.figures_changed(req.guild.as_i64()).await;
         Ok(changed)
     }
 

@@ -446,7 +446,7 @@ impl App {
                 now,
             )
             .await?;
-        self.activity_changed(g);
+        self.figures_changed(g).await;
         Ok(summary)
     }
 
@@ -524,7 +524,7 @@ impl App {
             let counts =
                 json!({"removed": summary.removed, "not_found": summary.not_found, "rejected": summary.rejected.len()});
             self.store.audit_import(g, actor, "activity.import.remove", counts, now).await?;
-            self.activity_changed(g);
+            self.figures_changed(g).await;
         }
         Ok(summary)
     }

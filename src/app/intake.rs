@@ -431,7 +431,7 @@ impl App {
             actor: 0,
         };
         let (status, record) = self.store.intake_activity(activity, timed, key, now).await?;
-        self.activity_changed(guild);
+        self.figures_changed(guild).await;
         Ok(IntakeActivity {
             status,
             id: record.id,
@@ -533,8 +533,8 @@ impl App {
                 now,
             )
             .await?;
-        // A deal closed as won is a `won` activity: role rewards may follow.
-        self.activity_changed(guild);
+        // A deal closed as won is a `won` activity: what follows figures hears of it.
+        self.figures_changed(guild).await;
         Ok(IntakeDeal {
             status,
             id: record.id,

@@ -83,8 +83,10 @@ impl App {
         } else {
             self.store.log_activity(activity, now).await?
         };
-        // Role rewards follow members' figures: the scheduler looks at this guild again.
-        self.activity_changed(guild);
+        // Role rewards, celebrations and the wallboard follow members' figures.
+        if !logged.duplicate {
+            self.figures_changed(guild).await;
+        }
         Ok(logged)
     }
 
@@ -140,7 +142,7 @@ impl App {
                     ))
                 },
             )?;
-        self.activity_changed(guild.as_i64());
+        self.figures_changed(guild.as_i64()).await;
         Ok(undone)
     }
 }

@@ -2,6 +2,7 @@
 //! `now` as an argument and speaks domain types; errors are either the user's (shown as is) or
 //! internal (logged with their cause, shown with an error id).
 
+pub mod celebrations;
 pub mod comp;
 pub mod competitions;
 pub mod crm;
@@ -75,6 +76,9 @@ pub struct App {
     role_directory: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn rewards::RoleDirectory>>>>,
     /// Guilds whose members' figures changed since the scheduler last evaluated role rewards.
     reward_dirty: std::sync::Arc<std::sync::Mutex<rewards::RewardDirty>>,
+    /// The guilds with a live celebration rule, read once (`None`: not read yet), so that an
+    /// ingestion wakes the scheduler only where something may be celebrated.
+    celebrating: std::sync::Arc<std::sync::Mutex<Option<std::collections::HashSet<i64>>>>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -90,6 +94,7 @@ impl App {
             crm_writer: Default::default(),
             role_directory: Default::default(),
             reward_dirty: Default::default(),
+            celebrating: Default::default(),
         }
     }
 
@@ -107,6 +112,16 @@ impl App {
     /// Tells a sleeping scheduler to look at the schedules again.
     pub fn schedules_changed(&self) {
         self.scheduler_wake.notify_one();
+    }
+
+    /// Called by every path that changes members' figures in `guild`, once what it changed is
+    /// stored: a `/log` and its undo, an import and its removal, a CRM sync or webhook, the intake
+    /// API, a deal closed, a review decision. What follows the figures hears of it: role rewards
+    /// (the guild is evaluated again) and celebrations (the scheduler woken where a rule exists).
+    /// Cheap: no database access once the guilds with rewards and rules are known.
+    pub async fn figures_changed(&self, guild: i64) {
+        self.activity_changed(guild);
+        self.celebration_wake(guild).await;
     }
 
     /// Keeps the Discord roles a member holds, as their interaction showed them, for the guild's

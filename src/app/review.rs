@@ -32,7 +32,7 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Decision> {
         let decision = self.store.decide_review(guild.as_i64(), activity, approve, actor, now).await?;
-        self.activity_changed(guild.as_i64());
+        self.figures_changed(guild.as_i64()).await;
         Ok(decision)
     }
 

@@ -2,6 +2,7 @@
 //! (no tokio, rusqlite, serenity, reqwest); time is always an argument.
 
 pub mod activity;
+pub mod celebrations;
 pub mod comp;
 pub mod competition;
 pub mod crm;

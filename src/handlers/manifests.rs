@@ -3,6 +3,7 @@
 
 /// (command name, manifest JSON) for every file in `commands/`.
 pub const MANIFESTS: &[(&str, &str)] = &[
+    ("celebrate", include_str!("../../commands/celebrate.json")),
     ("comp", include_str!("../../commands/comp.json")),
     ("compete", include_str!("../../commands/compete.json")),
     ("crm", include_str!("../../commands/crm.json")),

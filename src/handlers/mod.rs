@@ -206,6 +206,7 @@ mod format;
 pub mod limits;
 pub mod manifests;
 
+pub mod celebrate;
 mod comp;
 pub mod compete;
 mod crm;
@@ -230,6 +231,7 @@ mod settings;
 mod team;
 mod undo;
 
+pub use celebrate::{CelebrationPost, celebration_posts};
 pub use format::{clip, fit_lines, table};
 pub use nudges::milestone_posts;
 
@@ -240,6 +242,7 @@ use crate::domain::period::PeriodSpec;
 
 /// The command names that have a handler; a test checks this against `commands/`.
 pub const HANDLED: &[&str] = &[
+    "celebrate",
     "comp",
     "compete",
     "crm",
@@ -514,6 +517,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "schedule" => schedule::handle(ctx, call).await,
         "review" => review::handle(ctx, call).await,
         "reward" => reward::handle(ctx, call).await,
+        "celebrate" => celebrate::handle(ctx, call).await,
         other => Err(AppError::User(format!(
             "rally does not know the command `/{}`",
             crate::domain::activity::shorten(other, 32)

@@ -5,9 +5,9 @@
 //! Retries 5xx, 429 and network errors until the post is as old as the grace window; gives up on
 //! other 4xx with a logged error. Slots missed while the bot was down are delivered once if within
 //! the grace window, otherwise skipped and logged. Also closes competition seasons once,
-//! announces goal milestones, and keeps role rewards' holders in line with their numbers (after
-//! activity changes, at each reward period's boundary, and at least hourly for changes made by other
-//! processes).
+//! announces goal milestones, rings the bell for `/celebrate` rules, and keeps role rewards'
+//! holders in line with their numbers (after activity changes, at each reward period's
+//! boundary, and at least hourly for changes made by other processes).
 //!
 //! `tick(now)` is one step and takes time as an argument, so tests drive a simulated week.
 
@@ -179,6 +179,9 @@ impl Scheduler {
             }
         }
         self.announce_milestones(now).await?;
+        if let Some(due) = self.celebrate(now).await? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         if let Some(due) = self.close_seasons(now).await? {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
@@ -232,6 +235,35 @@ impl Scheduler {
                 None
             }
         }
+    }
+
+    /// The celebration pass: fires what the activities recorded since the last pass celebrate
+    /// (each event once, by its content key), then queues the posts each channel's rate allows,
+    /// marking their events announced in the same transaction. Returns when the rate next lets a
+    /// held-back celebration out. A failure is logged and left for the next step: celebrations
+    /// never stop schedules or deliveries.
+    async fn celebrate(&self, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
+        if let Err(e) = self.app.celebrate_recent(now).await {
+            tracing::error!(error = %e, "celebration pass failed; the next step tries again");
+        }
+        let (posts, next) = handlers::celebration_posts(&self.app, now).await?;
+        for p in posts {
+            let post = match p.post {
+                Some(o) => match handlers::limits::check_message(&o.message) {
+                    Ok(()) => {
+                        let source = format!("celebration:{}", handlers::clip(&o.key, 200));
+                        Some(queued(o.to, &o.message, short_nonce('e', &o.key), source)?)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a celebration breaks Discord's limits; retired unposted");
+                        None
+                    }
+                },
+                None => None,
+            };
+            self.app.announce_celebrations(p.guild, p.keys, post, now).await?;
+        }
+        Ok(next)
     }
 
     /// Records the schedule's slots up to `now`; returns its next slot after `now`.

@@ -652,6 +652,47 @@ CREATE TABLE reward_holders (
     PRIMARY KEY (reward_id, user_id)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 17: celebrations (issue 15): each guild's `/celebrate` rules, the events they celebrated (a
+    // key derived from the event's content, unique per guild, written in the transaction that
+    // queues the post), and how far the celebration pass has read the activities.
+    r#"
+-- rule: big-win (min_amount + currency), personal-best (kind + span), first-win, streak.
+CREATE TABLE celebration_rules (
+    rule_id    INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL REFERENCES guilds (guild_id),
+    rule       TEXT    NOT NULL CHECK (rule IN ('big-win', 'personal-best', 'first-win', 'streak')),
+    kind       TEXT,
+    span       TEXT    CHECK (span IS NULL OR span IN ('day', 'week')),
+    min_amount INTEGER CHECK (min_amount IS NULL OR min_amount >= 0),
+    currency   TEXT,
+    channel_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT    NOT NULL,
+    removed_at INTEGER
+) STRICT;
+CREATE INDEX celebration_rules_live ON celebration_rules (guild_id) WHERE removed_at IS NULL;
+-- detail: JSON of what the post says (names, counts, amounts in minor units).
+-- post_nonce: the outbox nonce of the post that told of it; NULL while it waits (or when retired).
+CREATE TABLE celebrations (
+    guild_id     INTEGER NOT NULL,
+    event_key    TEXT    NOT NULL,
+    rule_id      INTEGER NOT NULL,
+    channel_id   INTEGER NOT NULL,
+    user_id      INTEGER NOT NULL,
+    detail       TEXT    NOT NULL,
+    fired_at     INTEGER NOT NULL,
+    announced_at INTEGER,
+    post_nonce   TEXT,
+    PRIMARY KEY (guild_id, event_key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX celebrations_pending ON celebrations (fired_at) WHERE announced_at IS NULL;
+CREATE INDEX celebrations_by_channel ON celebrations (channel_id, announced_at);
+-- One row: the highest activity id the celebration pass has read.
+CREATE TABLE celebration_cursor (
+    cursor_id        INTEGER PRIMARY KEY CHECK (cursor_id = 1),
+    last_activity_id INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

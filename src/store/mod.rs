@@ -15,6 +15,7 @@
 mod activities;
 pub mod bench;
 mod cache;
+pub mod celebrations;
 mod comp;
 pub mod competitions;
 pub mod copy;

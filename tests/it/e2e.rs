@@ -372,6 +372,11 @@ fn rally_demo_plays_a_week_whose_posts_come_when_they_happen_and_whose_numbers_a
             .contains("Moved down most, against their own history: • **Bob**: 66 in w/c 23 Nov, usually 70 (-6%)")
     );
 
+    // Monday: Morgan rings the bell for deals of 10,000 or more; Acme's win is celebrated, once.
+    assert!(transcript.contains("Morgan: /celebrate add when:big-win"), "{transcript}");
+    let bell = "🔔 **Alice** just won a big one (Acme renewal): **12,500.00\u{a0}USD**";
+    assert_eq!(transcript.matches(bell).count(), 1, "Acme is celebrated once:\n{transcript}");
+
     // Friday: Pipedrive connected through the real client's /crm link, and a deal won there by
     // webhook reaches the revenue leaderboard.
     assert!(transcript.contains("**Alice Andersen** in Pipedrive is <@"), "{transcript}");

@@ -4,6 +4,7 @@ mod helpers;
 
 mod bench;
 mod boards;
+mod celebrations;
 mod cli;
 mod competitions;
 mod crm;

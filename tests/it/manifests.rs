@@ -19,7 +19,7 @@ const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limi
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
 const MANAGER_COMMANDS: &[&str] =
-    &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review", "hygiene"];
+    &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review", "hygiene", "celebrate"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS
@@ -457,6 +457,7 @@ async fn seeded_app(db: &TestDb) -> App {
         (6, "/schedule add what:leaderboard channel:<#7> at:\"weekdays 09:00\""),
         (7, "/compete create name:Dash metric:points between:teams scoring:total end:this-week channel:<#7>"),
         (8, "/reward add role:<@&78> metric:won period:month at-least:5"),
+        (9, "/celebrate add when:streak channel:<#7>"),
     ] {
         let inv = invocation(id, line, None).expect("setup line parses");
         let reply = content(&dispatch(&app, &inv, at(NOW)).await);
