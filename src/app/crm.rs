@@ -554,6 +554,7 @@ impl App {
         // A first pass reads everything too: it counts as a full one.
         let complete = full || result.as_ref().is_ok_and(|r| r.read_everything);
         self.store.crm_record_pass(guild, complete, usage.calls, usage.cost, error, now).await?;
+        self.wall_changed(guild);
         let mut report = result?;
         report.usage = usage;
         Ok(report)
@@ -680,7 +681,9 @@ impl App {
         records: Vec<CrmRecord>,
         now: DateTime<Utc>,
     ) -> AppResult<ApplyCounts> {
-        Ok(self.store.crm_apply_page(guild, provider, records, None, None, now).await?)
+        let counts = self.store.crm_apply_page(guild, provider, records, None, None, now).await?;
+        self.wall_changed(guild);
+        Ok(counts)
     }
 
     /// Links a CRM user (by id, or by exact name or email) to a member; their held records count.

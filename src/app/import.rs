@@ -433,6 +433,7 @@ impl App {
         self.store.set_bulk_mode(true).await?;
         let imported = self.import_records(rows, now).await;
         self.store.set_bulk_mode(false).await?;
+        self.wall_changed(g);
         let mut summary = imported?;
         summary.read_as = read_as;
         summary.total_rows = summary.rows();
@@ -523,6 +524,7 @@ impl App {
             let counts =
                 json!({"removed": summary.removed, "not_found": summary.not_found, "rejected": summary.rejected.len()});
             self.store.audit_import(g, actor, "activity.import.remove", counts, now).await?;
+            self.wall_changed(g);
         }
         Ok(summary)
     }

@@ -431,6 +431,7 @@ impl App {
             actor: 0,
         };
         let (status, record) = self.store.intake_activity(activity, timed, key, now).await?;
+        self.wall_changed(guild);
         Ok(IntakeActivity {
             status,
             id: record.id,
@@ -532,6 +533,7 @@ impl App {
                 now,
             )
             .await?;
+        self.wall_changed(guild);
         Ok(IntakeDeal {
             status,
             id: record.id,

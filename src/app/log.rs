@@ -78,11 +78,13 @@ impl App {
             actor: req.user.as_i64(),
         };
         // What reps type is checked against the kind's daily cap and outlier rule (see `review`).
-        if matches!(activity.source, Source::Slash | Source::Button) {
-            Ok(self.store.log_checked_activity(activity, now).await?)
+        let logged = if matches!(activity.source, Source::Slash | Source::Button) {
+            self.store.log_checked_activity(activity, now).await?
         } else {
-            Ok(self.store.log_activity(activity, now).await?)
-        }
+            self.store.log_activity(activity, now).await?
+        };
+        self.wall_changed(guild);
+        Ok(logged)
     }
 
     /// One member's totals for a period, on every team they logged for.
@@ -128,11 +130,16 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Undone> {
         let not_before = now - Duration::hours(UNDO_WINDOW_HOURS);
-        self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?.ok_or_else(|| {
-            AppError::User(format!(
-                "nothing you logged in chat in the last {UNDO_WINDOW_HOURS} hours to undo; \
-                 imported rows are removed with `rally import --remove --guild {guild} FILE`"
-            ))
-        })
+        let undone =
+            self.store.undo_activity(guild.as_i64(), user.as_i64(), activity, not_before, now).await?.ok_or_else(
+                || {
+                    AppError::User(format!(
+                        "nothing you logged in chat in the last {UNDO_WINDOW_HOURS} hours to undo; \
+                     imported rows are removed with `rally import --remove --guild {guild} FILE`"
+                    ))
+                },
+            )?;
+        self.wall_changed(guild.as_i64());
+        Ok(undone)
     }
 }

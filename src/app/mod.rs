@@ -22,6 +22,7 @@ pub mod review;
 pub mod schedules;
 pub mod settings;
 pub mod teams;
+pub mod wallboard;
 
 use crate::domain::DomainError;
 use crate::domain::activity::Snowflake;
@@ -69,6 +70,8 @@ pub struct App {
     /// Writes a rep's change to a CRM deal back to the CRM (the `crm` edge installs it at start,
     /// see [`App::set_crm_writer`]); none: rally never writes to a CRM.
     crm_writer: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn crm::CrmWriter>>>>,
+    /// Open wallboards' "guild changed" signal and the public URL their links are built from.
+    wall: std::sync::Arc<wallboard::WallState>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -82,6 +85,7 @@ impl App {
             crm_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             roles_seen: Default::default(),
             crm_writer: Default::default(),
+            wall: Default::default(),
         }
     }
 

@@ -34,6 +34,7 @@ mod review;
 pub mod schedules;
 pub mod sql;
 mod teams;
+mod wallboard;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

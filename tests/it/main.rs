@@ -38,3 +38,4 @@ mod sharding;
 mod slash;
 mod store;
 mod suggest;
+mod wallboard;
