@@ -39,3 +39,4 @@ mod slash;
 mod store;
 mod suggest;
 mod wallboard;
+mod wallboard_browser;
