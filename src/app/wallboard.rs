@@ -313,12 +313,14 @@ impl App {
 
         let today = local_date(tz, now);
         let excluded = self.board_excluded(g).await?;
-        let mut wins: Vec<WallWin> = self
+        // Newest first; enough to fill the feed after leaving out members kept off the boards.
+        let wins: Vec<WallWin> = self
             .store
-            .activities_between(guild, today, today + Duration::days(1))
+            .latest_of_kind(guild, WON, today, today + Duration::days(1), WINS + excluded.len().min(100))
             .await?
             .into_iter()
-            .filter(|a| a.kind == WON && !a.deleted && !excluded.contains(&a.user_id) && a.occurred_at <= now)
+            .filter(|a| !a.deleted && !excluded.contains(&a.user_id) && a.occurred_at <= now)
+            .take(WINS)
             .map(|a| WallWin {
                 rep: a.user_name,
                 team: a.team,
@@ -327,8 +329,6 @@ impl App {
                 at: a.occurred_at,
             })
             .collect();
-        wins.reverse();
-        wins.truncate(WINS);
 
         Ok(WallData {
             guild,

@@ -48,6 +48,10 @@ pub struct Frame {
     /// The hashes of the guild's live links: a connection whose link is not among them is told
     /// it was revoked.
     live: HashSet<String>,
+    /// When its reads began, by the system clock (µs since the epoch), sent as an SSE comment:
+    /// everything acknowledged before it is in the frame (`rally bench` measures screen latency
+    /// with it).
+    pub rendered_us: i64,
 }
 
 /// The open feeds, one per guild with a wallboard open.
@@ -252,6 +256,7 @@ async fn events(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respo
                 .event("frame")
                 .id(frame.version.to_string())
                 .retry(Duration::from_secs(1))
+                .comment(format!("rendered {}", frame.rendered_us))
                 .data(&frame.html);
             Some((Ok(event), (frames, hash, true, false)))
         });
@@ -312,10 +317,14 @@ struct WinView {
 
 /// Reads and renders the guild's frame.
 async fn render(app: &App, guild: i64, version: u64, now: DateTime<Utc>) -> Result<Frame, String> {
+    // The real clock, not `now` (which `--now` may set): what a measurement compares with.
+    let rendered_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     let data = app.wallboard(guild, now).await.map_err(|e| e.to_string())?;
     let live = app.wallboard_live(guild).await.map_err(|e| e.to_string())?.into_iter().collect();
     let html = frame_html(&data).map_err(|e| e.to_string())?;
-    Ok(Frame { version, html, live })
+    Ok(Frame { version, html, live, rendered_us })
 }
 
 /// The `#frame` element's inner HTML for `data`, on one line.
