@@ -5,7 +5,8 @@
 //! sales floor set up here.
 //!
 //! The floor: teams Alpha (Ana Alvarez 42, Ben Brooks 43) and Bravo (Cleo Chen 44, Dev Desai 45),
-//! manager 9; a team goal each, a competition between the teams; a few calls, demos and wins
+//! manager 9; a team goal each, a competition on points between the teams and one on revenue
+//! between the reps; a few calls, demos and wins
 //! logged on Wednesday 25 November 2026 (UTC).
 
 use std::time::{Duration, Instant};
@@ -120,6 +121,7 @@ pub async fn floor(money: &str) -> Floor {
         "/goal set scope:team team:Alpha metric:revenue target:60000 period:month".into(),
         "/goal set scope:team team:Bravo metric:points target:120 period:week".into(),
         "/compete create name:Dash metric:points between:teams scoring:total start:2026-11-23 end:2026-11-29".into(),
+        "/compete create name:Cash metric:revenue between:reps scoring:total start:2026-11-01 end:2026-11-30".into(),
     ] {
         floor.ok(MANAGER, &line).await;
     }
@@ -265,7 +267,9 @@ async fn the_page_shows_the_floor_and_amounts_only_when_the_guild_shows_money_to
     let open = floor("everyone").await;
     let (status, page) = open.get(&open.link().await).await;
     assert_eq!(status, 200);
-    for shown in ["Ana Alvarez", "Cleo Chen", "Alpha", "Bravo", "Dash", "Team goals", "Today's wins", "18,500.00"] {
+    for shown in
+        ["Ana Alvarez", "Cleo Chen", "Alpha", "Bravo", "Dash", "Cash", "Team goals", "Today's wins", "18,500.00"]
+    {
         assert!(page.contains(shown), "{shown} missing from the page");
     }
     // Display names only: no user id or Discord mention.
@@ -279,8 +283,23 @@ async fn the_page_shows_the_floor_and_amounts_only_when_the_guild_shows_money_to
         assert!(!page.contains(amount), "{amount} shown under money:managers");
     }
     assert!(page.contains("Amounts are private on this server"));
+    // The competition on revenue still ranks the reps, without their amounts.
+    assert!(page.contains("Cash"));
     // The revenue goal still shows how far along it is, as a percent.
     assert!(page.contains("30%"), "Alpha's 18,500.00 of 60,000.00 as a percent");
+}
+
+#[tokio::test]
+async fn with_leaderboards_off_the_wallboard_leaves_the_rankings_out() {
+    let floor = floor("everyone").await;
+    floor.ok(MANAGER, "/settings leaderboards on:false").await;
+    let (status, page) = floor.get(&floor.link().await).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Reps · this week") && !page.contains("Teams · this week"));
+    assert!(
+        page.contains("Team goals") && page.contains("Dash") && page.contains("Ana Alvarez"),
+        "goals, competitions and wins stay"
+    );
 }
 
 #[tokio::test]

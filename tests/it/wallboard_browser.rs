@@ -233,7 +233,7 @@ async fn every_slide_is_screenshot_at_1080p_and_the_type_scales_with_the_screen_
         .await
         .unwrap();
     let ids: Vec<String> = ids.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    assert_eq!(ids, ["reps", "teams", "competition-1", "goals"]);
+    assert_eq!(ids, ["reps", "teams", "competition-1", "competition-2", "goals"]);
     let dir = screenshots();
     for id in &ids {
         client.goto(&format!("{url}?slide={id}")).await.unwrap();
