@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,8 @@ pub const POLL: Duration = Duration::from_millis(500);
 const MIN_GAP: Duration = Duration::from_millis(150);
 /// A frame is rendered again at least this often: time left and pace move with the clock.
 const REFRESH: Duration = Duration::from_secs(60);
+/// A comment sent on a quiet stream this often, so proxies and TVs keep the connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Seconds each slide stays on screen (`?rotate=N` changes it, `?slide=ID` pins one).
 const ROTATE_SECONDS: u32 = 12;
 
@@ -45,6 +47,9 @@ pub struct Frame {
     pub version: u64,
     /// The `#frame` element's inner HTML, on one line (an SSE data field each).
     pub html: String,
+    /// The whole server-sent event carrying it, encoded once: every connection sends these same
+    /// bytes (a reference count, not a copy, per screen).
+    event: Bytes,
     /// The hashes of the guild's live links: a connection whose link is not among them is told
     /// it was revoked.
     live: HashSet<String>,
@@ -244,26 +249,37 @@ async fn events(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respo
             if over {
                 return None;
             }
-            if sent && frames.changed().await.is_err() {
-                return None;
+            if sent {
+                tokio::select! {
+                    changed = frames.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                    }
+                    _ = tokio::time::sleep(KEEP_ALIVE) => {
+                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (frames, hash, true, false)));
+                    }
+                }
             }
             let frame = frames.borrow_and_update().clone();
             if !frame.live.contains(&hash) {
-                let event = Event::default().event("revoked").data("revoked");
+                let event = Bytes::from_static(b"event: revoked\ndata: revoked\n\n");
                 return Some((Ok::<_, Infallible>(event), (frames, hash, true, true)));
             }
-            let event = Event::default()
-                .event("frame")
-                .id(frame.version.to_string())
-                .retry(Duration::from_secs(1))
-                .comment(format!("rendered {}", frame.rendered_us))
-                .data(&frame.html);
-            Some((Ok(event), (frames, hash, true, false)))
+            Some((Ok(frame.event.clone()), (frames, hash, true, false)))
         });
-    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     // Proxies (nginx) would otherwise hold events back in a buffer.
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     harden(response)
+}
+
+/// The server-sent event of a frame (`html` on one line): its name, id, the reconnection delay the
+/// browser should use, when its reads began (a comment), and the HTML.
+fn frame_event(version: u64, rendered_us: i64, html: &str) -> Bytes {
+    Bytes::from(format!("event: frame\nid: {version}\nretry: 1000\n: rendered {rendered_us}\ndata: {html}\n\n"))
 }
 
 #[derive(Template)]
@@ -324,7 +340,8 @@ async fn render(app: &App, guild: i64, version: u64, now: DateTime<Utc>) -> Resu
     let data = app.wallboard(guild, now).await.map_err(|e| e.to_string())?;
     let live = app.wallboard_live(guild).await.map_err(|e| e.to_string())?.into_iter().collect();
     let html = frame_html(&data).map_err(|e| e.to_string())?;
-    Ok(Frame { version, html, live, rendered_us })
+    let event = frame_event(version, rendered_us, &html);
+    Ok(Frame { version, html, live, rendered_us, event })
 }
 
 /// The `#frame` element's inner HTML for `data`, on one line.
@@ -514,6 +531,15 @@ fn goal_view(goal: &WallGoal, data: &WallData) -> GoalView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_is_one_server_sent_event_with_its_html_on_one_data_line() {
+        let event = frame_event(7, 1_700_000_000_000_000, "<p>a</p> <p>b</p>");
+        assert_eq!(
+            &event[..],
+            b"event: frame\nid: 7\nretry: 1000\n: rendered 1700000000000000\ndata: <p>a</p> <p>b</p>\n\n"
+        );
+    }
 
     #[test]
     fn time_left_reads_in_days_hours_or_minutes() {

@@ -28,6 +28,7 @@ pub fn name_of(user: u64) -> String {
         44 => "Cleo Chen".into(),
         45 => "Dev Desai".into(),
         46 => "Eve Evans".into(),
+        47 => "<img src=x onerror=alert(1)> Mal".into(),
         MANAGER => "Morgan Manager".into(),
         other => format!("rep{other}"),
     }
@@ -287,6 +288,31 @@ async fn the_page_shows_the_floor_and_amounts_only_when_the_guild_shows_money_to
     assert!(page.contains("Cash"));
     // The revenue goal still shows how far along it is, as a percent.
     assert!(page.contains("30%"), "Alpha's 18,500.00 of 60,000.00 as a percent");
+}
+
+#[tokio::test]
+async fn a_display_name_is_shown_as_text_never_as_markup() {
+    let floor = floor("everyone").await;
+    let url = floor.link().await;
+    let mut events = Events::open(&floor.http, &format!("{url}/events")).await;
+    events.next(Duration::from_secs(5)).await.expect("the current frame");
+    floor.ok(47, "/log kind:won amount:100").await;
+    let frame = loop {
+        let (_, data) = events.next(Duration::from_secs(2)).await.expect("a frame after the log");
+        if data.contains("Mal") {
+            break data;
+        }
+    };
+    let (_, page) = floor.get(&url).await;
+    for shown in [frame, page] {
+        let at = shown.find("Mal").unwrap();
+        assert!(
+            shown[..at].ends_with("&#60;img src=x onerror=alert(1)&#62; "),
+            "escaped: {}",
+            &shown[at.saturating_sub(60)..at + 3]
+        );
+        assert!(!shown.contains("<img"), "no markup from a name");
+    }
 }
 
 #[tokio::test]
