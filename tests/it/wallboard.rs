@@ -430,3 +430,35 @@ async fn a_screen_that_reconnects_gets_the_current_state_first() {
     }
     assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn rally_run_with_web_serves_the_wallboard_at_the_public_url_it_was_given() {
+    use crate::e2e::{Bot, GUILD, NOW, WAIT, command, content, loopback, manager, rep};
+    let lb = loopback().await;
+    let db = TestDb::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let public = format!("http://127.0.0.1:{port}");
+    let _bot = Bot::new(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+            .args(["--db", &db.arg(), "--now", NOW, "run", "--dev-guild", &GUILD.to_string()])
+            .args(["--web", &format!("127.0.0.1:{port}"), "--public-url", &public])
+            .env("DISCORD_TOKEN", "test-token")
+            .env("RALLY_DISCORD_API", lb.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start rally run"),
+    );
+    lb.wait_ready(WAIT).await.expect("the bot identifies on the gateway");
+    let logged = lb.interact(command(1, &rep(42), "/log kind:won amount:500"), WAIT).await.unwrap();
+    assert!(content(&logged.body).contains("Logged"), "{}", logged.body);
+    let linked = lb.interact(command(2, &manager(9), "/wallboard link"), WAIT).await.unwrap();
+    assert_eq!(linked.body["data"]["flags"], 64, "the link is shown to the manager only");
+    let url = url_in(&content(&linked.body)).expect("a URL in the reply");
+    assert!(url.starts_with(&format!("{public}/wall/")), "{url}");
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Today's wins"));
+    assert_eq!(reqwest::get(format!("{public}/wall/nope")).await.unwrap().status().as_u16(), 404);
+    lb.shutdown().await;
+}
