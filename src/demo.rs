@@ -521,6 +521,27 @@ async fn pipedrive(f: &mut Floor, app: &App, friday: NaiveDate) -> Result<(), De
     ));
     f.say(BETA[0], "/me", true).await?;
     f.say(MANAGER, "/crm status", true).await?;
+    // The office TV: the wallboard, on the same web routes (`rally serve --public-url ...`).
+    app.set_public_url(&web).map_err(|e| DemoError::Bot(e.to_string()))?;
+    let linked = f.say(MANAGER, "/wallboard link", true).await?;
+    let text = render::text_from_json(&linked.body);
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with(&web))
+        .map(str::to_string)
+        .ok_or_else(|| DemoError::Bot(format!("/wallboard link gave no URL: {text}")))?;
+    let page = match reqwest::get(&url).await {
+        Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+        Ok(r) => return Err(DemoError::Bot(format!("the wallboard answered {}", r.status()))),
+        Err(e) => return Err(DemoError::Bot(format!("the wallboard did not answer: {e}"))),
+    };
+    if !page.contains(BETA[0].1) {
+        return Err(DemoError::Bot("the wallboard does not show Dev's win".into()));
+    }
+    f.note(&format!(
+        "The office TV opens {url}: this week's reps and teams, the running competition, team goals with \
+         their pace and today's wins (Dev's Umbrella pilot among them), updated live as the floor logs"
+    ));
     server.abort();
     // The demo's Pipedrive lives only as long as the demo: a later `rally serve` on the demo's
     // database would poll a server that is gone. What it synced stays.

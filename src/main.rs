@@ -41,6 +41,26 @@ struct Cli {
     command: Command,
 }
 
+/// Where people reach this rally from their browsers, for the links it hands out.
+#[derive(Args, Debug, Clone)]
+struct PublicUrl {
+    /// The base URL people's browsers reach this rally's web server at (e.g. https://rally.example.com),
+    /// from which `/wallboard link` builds the wallboard's URL. Default: none (`/wallboard link` says
+    /// how to set it).
+    #[arg(long = "public-url", env = "RALLY_PUBLIC_URL", value_name = "URL")]
+    url: Option<String>,
+}
+
+impl PublicUrl {
+    /// Hands the URL to the app; a malformed one is refused before anything starts.
+    fn apply(&self, app: &App) -> Result<(), AppError> {
+        match self.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => app.set_public_url(url),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Import activities from a CSV file (columns: occurred_at, user_id, user_name, kind, quantity; optional team,
@@ -110,6 +130,12 @@ enum Command {
         /// The number of shards across every process running this bot (with --shards).
         #[arg(long, env = "RALLY_TOTAL_SHARDS", value_name = "N")]
         total: Option<String>,
+        /// Also serve rally's web pages (the wallboard, the intake API, CRM webhooks) on this address,
+        /// e.g. 0.0.0.0:8080. Default: no web server (`rally serve` always has one).
+        #[arg(long, env = "RALLY_WEB", value_name = "ADDR")]
+        web: Option<String>,
+        #[command(flatten)]
+        public: PublicUrl,
     },
     /// Serve Discord's HTTP interactions endpoint.
     Serve {
@@ -124,6 +150,8 @@ enum Command {
         public_key: String,
         #[arg(long, env = "RALLY_DISCORD_API", hide = true)]
         api_url: Option<String>,
+        #[command(flatten)]
+        public: PublicUrl,
     },
     /// Run one slash command offline through the same pipeline and print the reply.
     Exec {
@@ -146,6 +174,8 @@ enum Command {
         json: bool,
         /// The command, e.g. '/kpi team team:Alpha period:this-month'.
         line: String,
+        #[command(flatten)]
+        public: PublicUrl,
     },
     /// See the whole bot work against a Discord on 127.0.0.1: no token, no network.
     Demo,
@@ -659,7 +689,21 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 }
             }
         }
-        Command::Run { dev_guild, api_url, crm_sync_every, shards: _, total: _ } => {
+        Command::Run { dev_guild, api_url, crm_sync_every, shards: _, total: _, web, public } => {
+            public.apply(&app)?;
+            // The web server first: a taken address is said before the gateway starts.
+            let web_server = match web {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(&addr)
+                        .await
+                        .map_err(|e| AppError::User(format!("cannot listen on {addr} (--web): {e}")))?;
+                    let bound = listener.local_addr().map_err(|e| AppError::User(e.to_string()))?;
+                    eprintln!("rally run: web pages on http://{bound} (GET /wall/TOKEN for the wallboard)");
+                    let router = rally::web::router(app.clone(), clock.clone());
+                    Some(tokio::spawn(rally::discord::endpoint::serve(listener, router)))
+                }
+                None => None,
+            };
             spawn_crm_poller(&app, &clock, crm_sync_every);
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
             if token.trim().is_empty() {
@@ -679,12 +723,27 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let client = rally::discord::gateway::start(app, config)
                 .await
                 .map_err(|e| AppError::User(format!("cannot start the Discord client: {e}")))?;
+            let web_stopped = async {
+                match web_server {
+                    Some(server) => server.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 result = client.wait() => result.map_err(|e| AppError::User(format!("the Discord client stopped: {e}")))?,
+                result = web_stopped => {
+                    let why = match result {
+                        Ok(Ok(())) => "it stopped".to_string(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    return Err(AppError::User(format!("the web server (--web) stopped: {why}")));
+                }
                 _ = stop_signal() => eprintln!("stopping"),
             }
         }
-        Command::Serve { listen, public_key, api_url, crm_sync_every } => {
+        Command::Serve { listen, public_key, api_url, crm_sync_every, public } => {
+            public.apply(&app)?;
             spawn_crm_poller(&app, &clock, crm_sync_every);
             let key = rally::discord::endpoint::parse_public_key(&public_key).map_err(AppError::User)?;
             // Scheduled posts need the bot's token; without one the endpoint answers interactions only.
@@ -708,14 +767,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             let posts = if token.trim().is_empty() { "; scheduled posts off (no DISCORD_TOKEN)" } else { "" };
             eprintln!(
                 "rally serve: listening on http://{addr} (POST / for interactions, POST /crm/pipedrive/GUILD for webhooks, \
-                 POST /api/v1/activities|deals for the intake API, GET /healthz); database {db}{posts}"
+                 POST /api/v1/activities|deals for the intake API, GET /wall/TOKEN for the wallboard, GET /healthz); database {db}{posts}"
             );
             tokio::select! {
                 result = rally::discord::endpoint::serve(listener, router) => result.map_err(|e| AppError::User(format!("server stopped: {e}")))?,
                 _ = stop_signal() => eprintln!("stopping"),
             }
         }
-        Command::Exec { guild, user, user_name, roles, id, json, line } => {
+        Command::Exec { guild, user, user_name, roles, id, json, line, public } => {
+            public.apply(&app)?;
             let call = rally::handlers::cmdline::parse(&line)?;
             let mut permissions = 0;
             let mut role_ids = Vec::new();

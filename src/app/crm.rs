@@ -554,10 +554,10 @@ impl App {
         // A first pass reads everything too: it counts as a full one.
         let complete = full || result.as_ref().is_ok_and(|r| r.read_everything);
         self.store.crm_record_pass(guild, complete, usage.calls, usage.cost, error, now).await?;
+        // Even a pass that failed part way stored what it read: a deal won in the CRM rings the bell too.
+        self.figures_changed(guild).await;
         let mut report = result?;
         report.usage = usage;
-        // A deal won in the CRM rings the bell too.
-        self.figures_changed(guild).await;
         Ok(report)
     }
 

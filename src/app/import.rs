@@ -433,6 +433,8 @@ impl App {
         self.store.set_bulk_mode(true).await?;
         let imported = self.import_records(rows, now).await;
         self.store.set_bulk_mode(false).await?;
+        // Even an import that failed part way stored what it read.
+        self.figures_changed(g).await;
         let mut summary = imported?;
         summary.read_as = read_as;
         summary.total_rows = summary.rows();
@@ -446,7 +448,6 @@ impl App {
                 now,
             )
             .await?;
-        self.figures_changed(g).await;
         Ok(summary)
     }
 

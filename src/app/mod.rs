@@ -24,6 +24,7 @@ pub mod rewards;
 pub mod schedules;
 pub mod settings;
 pub mod teams;
+pub mod wallboard;
 
 use crate::domain::DomainError;
 use crate::domain::activity::Snowflake;
@@ -79,6 +80,8 @@ pub struct App {
     /// The guilds with a live celebration rule, read once (`None`: not read yet), so that an
     /// ingestion wakes the scheduler only where something may be celebrated.
     celebrating: std::sync::Arc<std::sync::Mutex<Option<std::collections::HashSet<i64>>>>,
+    /// Open wallboards' "guild changed" signal and the public URL their links are built from.
+    wall: std::sync::Arc<wallboard::WallState>,
 }
 
 /// Each (guild, member)'s roles as last stored.
@@ -95,6 +98,7 @@ impl App {
             role_directory: Default::default(),
             reward_dirty: Default::default(),
             celebrating: Default::default(),
+            wall: Default::default(),
         }
     }
 
@@ -116,10 +120,12 @@ impl App {
 
     /// Called by every path that changes members' figures in `guild`, once what it changed is
     /// stored: a `/log` and its undo, an import and its removal, a CRM sync or webhook, the intake
-    /// API, a deal closed, a review decision. What follows the figures hears of it: role rewards
-    /// (the guild is evaluated again) and celebrations (the scheduler woken where a rule exists).
-    /// Cheap: no database access once the guilds with rewards and rules are known.
+    /// API, a deal closed, a review decision. What follows the figures hears of it: open
+    /// wallboards (re-rendered once for all their screens), role rewards (the guild is evaluated
+    /// again) and celebrations (the scheduler woken where a rule exists). Cheap: no database
+    /// access once the guilds with rewards and rules are known.
     pub async fn figures_changed(&self, guild: i64) {
+        self.wall_changed(guild);
         self.activity_changed(guild);
         self.celebration_wake(guild).await;
     }

@@ -132,6 +132,21 @@ pub struct BenchOptions {
 pub const DEFAULT_NOW: &str = "2026-11-27T15:00:00Z";
 /// Concurrent loggers and HTTP clients, as the issue asks.
 const CONCURRENCY: usize = 64;
+/// Wallboards held open on the main guild during the second `rally serve` run (issue 15).
+const WALLBOARDS: usize = 200;
+
+/// The serve run with [`WALLBOARDS`] wallboards of the main guild open: a link made on the
+/// database first, as `/wallboard link` would.
+async fn wallboards(exe: &Path, db: &Path, org: &Org, now: DateTime<Utc>, n: usize) -> AppResult<serve::ServeRun> {
+    let app = App::open(db)?;
+    app.set_public_url("http://127.0.0.1")?;
+    let guild = crate::domain::activity::Snowflake::new(org.main().guild as u64)?;
+    let link = app.wallboard_link(guild, "bench".into(), now).await?;
+    drop(app);
+    let token = link.url.rsplit('/').next().unwrap_or_default().to_string();
+    let screens = serve::Screens { count: WALLBOARDS, path: format!("/wall/{token}/events") };
+    serve::run_with_screens(exe, db, org, now, n, CONCURRENCY, &screens).await
+}
 
 /// Removes the temporary databases however the run ends.
 struct TempDir(PathBuf);
@@ -256,6 +271,16 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
         }
         None => None,
     };
+    let walled = match &options.rally_exe {
+        Some(exe) => {
+            progress(&format!(
+                "rally serve again, with {WALLBOARDS} wallboards of the guild open: {} signed /log, {CONCURRENCY} clients",
+                sizes.serve_requests
+            ));
+            Some(wallboards(exe, &big, &org, now, sizes.serve_requests).await)
+        }
+        None => None,
+    };
 
     progress(&format!("import of a {}-row CSV", sizes.import_rows));
     let csv = data::import_csv(&org, sizes.import_rows, now, 3);
@@ -297,6 +322,7 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
         plain,
         logs,
         served,
+        walled,
         imported,
         crm,
     }
@@ -388,8 +414,91 @@ struct Report<'a> {
     plain: Load,
     logs: Load,
     served: Option<AppResult<serve::ServeRun>>,
+    /// The same load with [`WALLBOARDS`] wallboards open.
+    walled: Option<AppResult<serve::ServeRun>>,
     imported: (usize, usize, Duration),
     crm: AppResult<crm::CrmRun>,
+}
+
+impl Report<'_> {
+    /// The wallboard figures (issue 15): the serve run again with [`WALLBOARDS`] wallboards of the
+    /// guild open, against the run without them.
+    fn wallboard_rows(&self, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+        let throughput = format!("`rally serve` with {WALLBOARDS} wallboards of the guild open: durable `/log`");
+        let memory = format!("resident memory of `rally serve` with {WALLBOARDS} wallboards open (VmHWM)");
+        let latency = format!("wallboard update: `/log` acknowledged to on every one of the {WALLBOARDS} screens");
+        let targets = ["throughput >= 90 % of the run without them", "<= 20 MB more than without them", "p99 <= 1 s"];
+        let (Some(Ok(with)), Some(Ok(without))) = (&self.walled, &self.served) else {
+            let why = match (&self.walled, &self.served) {
+                (Some(Err(e)), _) | (_, Some(Err(e))) => format!("failed: {e}"),
+                _ => "no `rally` binary given".into(),
+            };
+            for (figure, target) in [throughput, memory, latency].into_iter().zip(targets) {
+                rows.push(Row {
+                    figure,
+                    measured: format!("not run ({why})"),
+                    baseline: "-".into(),
+                    ratio: "-".into(),
+                    target: target.into(),
+                    met: None,
+                });
+            }
+            return;
+        };
+        let (r, base) = (with.load.per_second(), without.load.per_second());
+        rows.push(Row {
+            figure: throughput,
+            measured: rate(&with.load),
+            baseline: format!("{} without them", rate(&without.load)),
+            ratio: if base > 0.0 { format!("{:.0} %", r / base * 100.0) } else { "-".into() },
+            target: targets[0].into(),
+            met: Some(r >= 0.9 * base && with.load.failures == 0 && with.load.deferred == 0),
+        });
+        let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+        let (hwm, base_hwm) = (with.vm_hwm_kb, without.vm_hwm_kb);
+        rows.push(Row {
+            figure: memory,
+            measured: hwm.map_or("?".into(), mb),
+            baseline: base_hwm.map_or("?".into(), |k| format!("{} without them", mb(k))),
+            ratio: match (hwm, base_hwm) {
+                (Some(a), Some(b)) => format!("{:+.1} MB", (a as f64 - b as f64) / 1024.0),
+                _ => "-".into(),
+            },
+            target: targets[1].into(),
+            met: hwm.zip(base_hwm).map(|(a, b)| a <= b + 20 * 1024),
+        });
+        match &with.screens {
+            Some(s) => {
+                let st = measure::stats(s.latencies.clone());
+                rows.push(Row {
+                    figure: latency,
+                    measured: format!("median {}, p99 {} ({} pairs sampled)", ms(st.median), ms(st.p99), st.n),
+                    baseline: "-".into(),
+                    ratio: "-".into(),
+                    target: targets[2].into(),
+                    met: Some(
+                        st.p99 <= Duration::from_secs(1)
+                            && s.unseen == 0
+                            && s.connected == WALLBOARDS
+                            && !s.latencies.is_empty(),
+                    ),
+                });
+                notes.push(format!(
+                    "Wallboards: {} of {} screens connected before the load; {} frames reached them during it \
+                     (one render per change, shared by every screen); {} (log, screen) pairs never showed the log.",
+                    s.connected, s.screens, s.frames, s.unseen
+                ));
+            }
+            None => rows.push(Row {
+                figure: latency,
+                measured: "not measured".into(),
+                baseline: "-".into(),
+                ratio: "-".into(),
+                target: targets[2].into(),
+                met: None,
+            }),
+        }
+    }
 }
 
 /// One line of the main table.
@@ -556,6 +665,7 @@ impl Report<'_> {
                 }
             }
         }
+        self.wallboard_rows(&mut rows, &mut notes);
 
         rows.extend(reply_rows(&self.queries, self.sizes, self.options.scale));
 

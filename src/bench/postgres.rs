@@ -77,7 +77,7 @@ pub async fn run(
             ));
             let first_id = SCALE_IDS + k as u64 * 100_000_000;
             let load = serve::ServeLoad { n: sizes.serve_requests, clients: CONCURRENCY, instances: k, first_id };
-            scale.push(serve::run_instances(exe, url, org, now, load).await);
+            scale.push(serve::run_instances(exe, url, org, now, load, None).await);
         }
     }
     Ok(PgRun { loaded, round_trips, queries, logs, scale })

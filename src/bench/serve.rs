@@ -20,6 +20,8 @@ use crate::loopback::payload;
 /// What the serve run measured.
 pub struct ServeRun {
     pub load: Load,
+    /// What the wallboards held open during the load saw, when there were any.
+    pub screens: Option<ScreenRun>,
     /// Peak and current resident set of the server process after the load, in kB.
     pub vm_hwm_kb: Option<u64>,
     pub vm_rss_kb: Option<u64>,
@@ -65,14 +67,119 @@ pub async fn run(
 ) -> AppResult<ServeRun> {
     let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
     let load = ServeLoad { n, clients, instances: 1, first_id: 970_000_000_000_000_000 };
-    let run = run_instances(exe, db, org, now, load).await?;
+    let run = run_instances(exe, db, org, now, load, None).await?;
     let first = run.processes.first();
     Ok(ServeRun {
         load: run.load,
+        screens: None,
         vm_hwm_kb: first.and_then(|p| p.vm_hwm_kb),
         vm_rss_kb: first.and_then(|p| p.vm_rss_kb),
         start: run.start,
     })
+}
+
+/// The same load as [`run`] (with interaction ids of its own), while `screens.count` wallboards of
+/// the guild stay open on the server: each an SSE stream of `GET {screens.path}`.
+pub async fn run_with_screens(
+    exe: &Path,
+    db: &Path,
+    org: &Org,
+    now: DateTime<Utc>,
+    n: usize,
+    clients: usize,
+    screens: &Screens,
+) -> AppResult<ServeRun> {
+    let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
+    let load = ServeLoad { n, clients, instances: 1, first_id: 980_000_000_000_000_000 };
+    let run = run_instances(exe, db, org, now, load, Some(screens)).await?;
+    let first = run.processes.first();
+    Ok(ServeRun {
+        load: run.load,
+        screens: run.screens,
+        vm_hwm_kb: first.and_then(|p| p.vm_hwm_kb),
+        vm_rss_kb: first.and_then(|p| p.vm_rss_kb),
+        start: run.start,
+    })
+}
+
+/// Wallboards to hold open during a serve run: `count` streams of `path` (`/wall/TOKEN/events`).
+#[derive(Clone, Debug)]
+pub struct Screens {
+    pub count: usize,
+    pub path: String,
+}
+
+/// What the open wallboards saw during the load.
+#[derive(Clone, Debug, Default)]
+pub struct ScreenRun {
+    pub screens: usize,
+    /// Screens whose stream was open, with its first frame, when the load began.
+    pub connected: usize,
+    /// Frames received during the load, over every screen.
+    pub frames: usize,
+    /// For a sample of the acknowledged `/log`s, on every screen: from the acknowledgment to the
+    /// arrival of the first frame rendered after it (so holding it).
+    pub latencies: Vec<Duration>,
+    /// (log, screen) pairs that got no such frame within 3 s of the load's end.
+    pub unseen: usize,
+}
+
+/// Microseconds since the epoch, by the system clock (the server stamps its frames the same way).
+fn epoch_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// One screen: reads its stream until `stop`, noting (rendered, arrived) of each frame (µs since
+/// the epoch); counts itself in `ready` at its first frame.
+async fn screen(url: String, ready: Arc<AtomicUsize>, stop: Arc<tokio::sync::Notify>) -> Vec<(i64, i64)> {
+    let mut frames = Vec::new();
+    let Ok(mut response) = reqwest::get(&url).await else { return frames };
+    if !response.status().is_success() {
+        return frames;
+    }
+    let mut buffer = String::new();
+    loop {
+        let chunk = tokio::select! {
+            chunk = response.chunk() => chunk,
+            _ = stop.notified() => break,
+        };
+        let Ok(Some(chunk)) = chunk else { break };
+        let arrived = epoch_us();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let rendered = block
+                .lines()
+                .find_map(|l| l.strip_prefix(": rendered ").or_else(|| l.strip_prefix(":rendered ")))
+                .and_then(|v| v.trim().parse::<i64>().ok());
+            if let Some(rendered) = rendered {
+                if frames.is_empty() {
+                    ready.fetch_add(1, Ordering::Relaxed);
+                }
+                frames.push((rendered, arrived));
+            }
+        }
+    }
+    frames
+}
+
+/// The screens' latencies for a sample of at most 2,000 acknowledgments (µs since the epoch).
+fn screen_latencies(acks: &[i64], screens: &[Vec<(i64, i64)>], load_start: i64) -> ScreenRun {
+    let step = acks.len().div_ceil(2000).max(1);
+    let mut run = ScreenRun { screens: screens.len(), ..ScreenRun::default() };
+    for frames in screens {
+        let mut frames: Vec<(i64, i64)> = frames.clone();
+        frames.sort_unstable();
+        run.frames += frames.iter().filter(|(_, arrived)| *arrived >= load_start).count();
+        for ack in acks.iter().step_by(step) {
+            let i = frames.partition_point(|(rendered, _)| rendered < ack);
+            match frames[i..].iter().map(|(_, arrived)| *arrived).min() {
+                Some(arrived) => run.latencies.push(Duration::from_micros(arrived.saturating_sub(*ack).max(0) as u64)),
+                None => run.unseen += 1,
+            }
+        }
+    }
+    run
 }
 
 /// One `rally serve` process of a scale-out run.
@@ -91,6 +198,8 @@ pub struct ScaleRun {
     pub processes: Vec<Process>,
     /// From spawning the last process to it listening.
     pub start: Duration,
+    /// What the wallboards open on the first process saw, when there were any.
+    pub screens: Option<ScreenRun>,
 }
 
 /// User + system CPU time of a process so far (Linux `/proc/PID/stat`, in clock ticks of 1/100 s,
@@ -116,13 +225,15 @@ pub struct ServeLoad {
     pub first_id: u64,
 }
 
-/// Spawns `load.instances` `exe serve` processes on `db` (as `--db` takes it) and drives `load`.
+/// Spawns `load.instances` `exe serve` processes on `db` (as `--db` takes it) and drives `load`,
+/// with `screens` held open on the first process during it.
 pub async fn run_instances(
     exe: &Path,
     db: &str,
     org: &Org,
     now: DateTime<Utc>,
     load: ServeLoad,
+    screens: Option<&Screens>,
 ) -> AppResult<ScaleRun> {
     let ServeLoad { n, clients, instances, first_id } = load;
     let key = SigningKey::from_bytes(&[7u8; 32]);
@@ -202,7 +313,7 @@ pub async fn run_instances(
         .build()
         .map_err(|e| AppError::User(format!("cannot build the HTTP client: {e}")))?;
     // Warm-up: opens the keep-alive connections and the servers' reader pools.
-    let warm = drive(&client, &urls, &stamp, requests.clone(), 0..warmup, clients).await;
+    let (warm, _) = drive(&client, &urls, &stamp, requests.clone(), 0..warmup, clients).await;
     if warm.latencies.is_empty() {
         let log = logs.iter().filter_map(|l| l.lock().ok().map(|l| l.join("\n"))).collect::<Vec<_>>().join("\n");
         return Err(AppError::User(format!(
@@ -210,8 +321,24 @@ pub async fn run_instances(
             warm.first_failure.unwrap_or_default()
         )));
     }
+    // The screens open and show their first frame before the measured load begins.
+    let ready = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut watching = Vec::new();
+    if let (Some(screens), Some(url)) = (screens, urls.first()) {
+        let base = url.trim_end_matches("/interactions");
+        for _ in 0..screens.count {
+            watching.push(tokio::spawn(screen(format!("{base}{}", screens.path), ready.clone(), stop.clone())));
+        }
+        let waited = Instant::now();
+        while ready.load(Ordering::Relaxed) < screens.count && waited.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let connected = ready.load(Ordering::Relaxed);
     let before: Vec<Duration> = servers.iter().map(|s| cpu_time(s.0.id())).collect();
-    let load = drive(&client, &urls, &stamp, requests, warmup..warmup + n, clients).await;
+    let load_start = epoch_us();
+    let (load, acks) = drive(&client, &urls, &stamp, requests, warmup..warmup + n, clients).await;
     let processes = servers
         .iter()
         .zip(before)
@@ -220,11 +347,27 @@ pub async fn run_instances(
             Process { cpu: cpu_time(s.0.id()).saturating_sub(before), vm_hwm_kb, vm_rss_kb }
         })
         .collect();
+    let screens = match screens {
+        Some(_) => {
+            // The last acknowledgments' frames are on their way: a second is the target, three the wait.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            stop.notify_waiters();
+            let mut seen = Vec::new();
+            for task in watching {
+                seen.push(task.await.unwrap_or_default());
+            }
+            let mut run = screen_latencies(&acks, &seen, load_start);
+            run.connected = connected;
+            Some(run)
+        }
+        None => None,
+    };
     drop(servers);
-    Ok(ScaleRun { instances: instances.max(1), load, processes, start })
+    Ok(ScaleRun { instances: instances.max(1), load, processes, start, screens })
 }
 
-/// Sends requests `range` from `clients` concurrent clients, client `k` to `urls[k % urls.len()]`.
+/// Sends requests `range` from `clients` concurrent clients, client `k` to `urls[k % urls.len()]`;
+/// also when each acknowledged one was acknowledged (µs since the epoch).
 async fn drive(
     client: &reqwest::Client,
     urls: &[String],
@@ -232,7 +375,7 @@ async fn drive(
     requests: Arc<Vec<(String, String)>>,
     range: std::ops::Range<usize>,
     clients: usize,
-) -> Load {
+) -> (Load, Vec<i64>) {
     let next = Arc::new(AtomicUsize::new(range.start));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -242,6 +385,7 @@ async fn drive(
             (client.clone(), stamp.to_string(), requests.clone(), next.clone(), range.end);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut acks = Vec::new();
             let mut failures = Vec::new();
             let mut deferred = 0;
             loop {
@@ -273,17 +417,22 @@ async fn drive(
                     Err(e) => Err(e.to_string()),
                 };
                 match outcome {
-                    Ok(true) => lat.push(t.elapsed()),
+                    Ok(true) => {
+                        lat.push(t.elapsed());
+                        acks.push(epoch_us());
+                    }
                     Ok(false) => deferred += 1,
                     Err(e) => failures.push(e),
                 }
             }
-            (lat, failures, deferred)
+            (lat, acks, failures, deferred)
         }));
     }
     let mut load = Load { latencies: Vec::new(), wall: Duration::ZERO, failures: 0, first_failure: None, deferred: 0 };
+    let mut all_acks = Vec::new();
     for t in tasks {
-        if let Ok((lat, failures, deferred)) = t.await {
+        if let Ok((lat, acks, failures, deferred)) = t.await {
+            all_acks.extend(acks);
             load.deferred += deferred;
             load.latencies.extend(lat);
             load.failures += failures.len();
@@ -293,5 +442,6 @@ async fn drive(
         }
     }
     load.wall = started.elapsed();
-    load
+    all_acks.sort_unstable();
+    (load, all_acks)
 }

@@ -26,6 +26,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("settings", include_str!("../../commands/settings.json")),
     ("team", include_str!("../../commands/team.json")),
     ("undo", include_str!("../../commands/undo.json")),
+    ("wallboard", include_str!("../../commands/wallboard.json")),
 ];
 
 /// The manifests parsed once: a parser runs per command line (`rally exec`, the demo), and JSON

@@ -230,6 +230,7 @@ mod schedule;
 mod settings;
 mod team;
 mod undo;
+mod wallboard;
 
 pub use celebrate::{CelebrationPost, celebration_posts};
 pub use format::{clip, fit_lines, table};
@@ -265,6 +266,7 @@ pub const HANDLED: &[&str] = &[
     "settings",
     "team",
     "undo",
+    "wallboard",
 ];
 
 /// Everything a handler needs besides its options.
@@ -509,6 +511,7 @@ async fn route(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         "funnel" => funnel::handle(ctx, call).await,
         "mentor" => mentor::handle(ctx, call).await,
         "nudges" => nudges::handle(ctx, call).await,
+        "wallboard" => wallboard::handle(ctx, call).await,
         "goal" => goal::handle(ctx, call).await,
         "forecast" => forecast::handle(ctx, call).await,
         "comp" => comp::handle(ctx, call).await,

@@ -672,6 +672,30 @@ impl Store {
         .await
     }
 
+    /// The guild's latest `limit` live activities of the kind named `kind` on local days
+    /// [first, end), newest first (the wallboard's wins: it reads these, not the whole day).
+    pub async fn latest_of_kind(
+        &self,
+        guild: i64,
+        kind: &str,
+        first: NaiveDate,
+        end: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<ActivityRecord>> {
+        let kind = kind.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{RECORD_SELECT} WHERE a.guild_id = ?1 AND a.local_day >= ?2 AND a.local_day < ?3 AND a.deleted_at IS NULL
+                 AND k.name = ?4 ORDER BY a.occurred_at DESC, a.activity_id DESC LIMIT ?5"
+            ))?;
+            let rows =
+                stmt.query_map(params![guild, day_number(first), day_number(end), kind, limit], record_from_row)?;
+            Ok(rows.collect::<super::sql::Result<_>>()?)
+        })
+        .await
+    }
+
     /// The guild's live activities on local days [first, end), oldest first.
     pub async fn activities_between(
         &self,

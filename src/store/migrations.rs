@@ -693,6 +693,19 @@ CREATE TABLE celebration_cursor (
     last_activity_id INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 18: wallboard links (issue 15): the SHA-256 of each random token (the token itself is shown once,
+    // in the manager's ephemeral reply, and never kept); a revoked link keeps its row for the audit.
+    r#"
+CREATE TABLE wallboard_tokens (
+    token_id   INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL REFERENCES guilds (guild_id),
+    hash       TEXT    NOT NULL UNIQUE,
+    created_by TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE INDEX wallboard_tokens_live ON wallboard_tokens (guild_id) WHERE revoked_at IS NULL;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

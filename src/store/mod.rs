@@ -36,6 +36,7 @@ pub mod rewards;
 pub mod schedules;
 pub mod sql;
 mod teams;
+mod wallboard;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! rally's HTTP surface beside Discord's interactions endpoint: the CRM webhook receivers and the
-//! intake API (next: the wallboard). Parses and authenticates at the edge, then calls `app`
+//! rally's HTTP surface beside Discord's interactions endpoint: the CRM webhook receivers, the
+//! intake API and the live TV wallboard. Parses and authenticates at the edge, then calls `app`
 //! through the same ingestion path as the poll; imports `app`, `crm` and `domain`.
 
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use crate::discord::Clock;
 use crate::domain::crm::Provider;
 
 pub mod intake;
+pub mod wall;
 
 /// Pipedrive's webhook bodies are one record each; anything near this is not one.
 const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
@@ -26,14 +27,15 @@ struct Shared {
     clock: Clock,
 }
 
-/// The routes: `POST /crm/pipedrive/{guild}` (webhooks v2, HTTP Basic) and the intake API
-/// (`/api/v1/...`, see [`intake`]).
+/// The routes: `POST /crm/pipedrive/{guild}` (webhooks v2, HTTP Basic), the intake API
+/// (`/api/v1/...`, see [`intake`]) and the wallboard (`GET /wall/{token}`, see [`wall`]).
 pub fn router(app: App, clock: Clock) -> Router {
     Router::new()
         .route("/crm/pipedrive/{guild}", post(pipedrive_webhook))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
         .with_state(Arc::new(Shared { app: app.clone(), clock: clock.clone() }))
-        .merge(intake::router(app, clock))
+        .merge(intake::router(app.clone(), clock.clone()))
+        .merge(wall::router(app, clock))
 }
 
 fn unauthorized() -> Response {

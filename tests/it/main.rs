@@ -41,3 +41,5 @@ mod sharding;
 mod slash;
 mod store;
 mod suggest;
+mod wallboard;
+mod wallboard_browser;

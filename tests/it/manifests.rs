@@ -19,7 +19,7 @@ const HELPER_MODULES: &[&str] = &["mod", "format", "manifests", "cmdline", "limi
 
 /// Commands only managers see by default: Manage Server, as Discord's permission bitfield string.
 const MANAGER_COMMANDS: &[&str] =
-    &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review", "hygiene", "celebrate"];
+    &["kpi", "team", "settings", "export", "mentor", "schedule", "crm", "review", "hygiene", "celebrate", "wallboard"];
 
 fn parsed() -> Vec<(String, Value)> {
     manifests::MANIFESTS
@@ -448,6 +448,8 @@ fn invocation_by(id: u64, user: u64, user_name: &str, line: &str, focused: Optio
 /// and has an open deal, Acme.
 async fn seeded_app(db: &TestDb) -> App {
     let app = db.app();
+    // `/wallboard link` builds its URL from it (`--public-url`).
+    app.set_public_url("https://rally.example.com").expect("a public URL");
     for (id, line) in [
         (1, "/team create name:Alpha"),
         (2, "/team add team:Alpha user:<@42>"),
