@@ -172,12 +172,22 @@ fn unavailable() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "the wallboard cannot be read right now; it retries by itself\n").into_response()
 }
 
-/// The guild a token opens and the hash connections compare against; `None`: 404.
-async fn open(hub: &Hub, token: &str) -> Result<Option<(i64, String)>, Response> {
-    match hub.app.wallboard_guild(token).await {
-        Ok(guild) => Ok(guild.map(|g| (g, crate::app::crm::secret_hash(token)))),
+/// The link's guild, its hash, and the guild's frames (subscribing renders the first one when no
+/// screen has it open yet); the answer to send instead: 404 for a wrong or revoked token, 503 when
+/// the database or the render failed.
+async fn open(hub: &Arc<Hub>, token: &str) -> Result<(i64, String, watch::Receiver<Arc<Frame>>), Response> {
+    let guild = match hub.app.wallboard_guild(token).await {
+        Ok(Some(guild)) => guild,
+        Ok(None) => return Err(not_found()),
         Err(e) => {
             tracing::error!(error = %e, "could not look up a wallboard link");
+            return Err(unavailable());
+        }
+    };
+    match hub.subscribe(guild).await {
+        Ok(frames) => Ok((guild, crate::app::crm::secret_hash(token), frames)),
+        Err(e) => {
+            tracing::error!(guild, error = %e, "could not render the wallboard");
             Err(unavailable())
         }
     }
@@ -207,17 +217,9 @@ struct PageTemplate<'a> {
 }
 
 async fn page(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let (guild, _) = match open(&hub, &token).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(),
+    let (guild, _, frames) = match open(&hub, &token).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let frames = match hub.subscribe(guild).await {
-        Ok(frames) => frames,
-        Err(e) => {
-            tracing::error!(guild, error = %e, "could not render the wallboard");
-            return unavailable();
-        }
     };
     let frame = frames.borrow().clone();
     let page = PageTemplate { version: frame.version, frame: &frame.html, rotate_seconds: ROTATE_SECONDS };
@@ -231,17 +233,9 @@ async fn page(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respons
 }
 
 async fn events(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let (guild, hash) = match open(&hub, &token).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(),
+    let (_, hash, frames) = match open(&hub, &token).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let frames = match hub.subscribe(guild).await {
-        Ok(frames) => frames,
-        Err(e) => {
-            tracing::error!(guild, error = %e, "could not render the wallboard");
-            return unavailable();
-        }
     };
     // (frames, the link's hash, whether the current frame was sent, whether the stream is over)
     let stream =
