@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{App, AppResult};
+use super::{App, AppError, AppResult};
 use crate::domain::activity::{Snowflake, WON};
 use crate::domain::celebrations::{
     EventKey, RuleKind, Seen, beats_best, is_big_win, may_celebrate, per_span, streak_reached,
@@ -43,6 +43,15 @@ impl App {
         actor: String,
         now: DateTime<Utc>,
     ) -> AppResult<CelebrationRule> {
+        // The same rule twice in one channel would only post everything twice.
+        if let Some(same) =
+            self.celebration_rules(guild).await?.into_iter().find(|r| r.rule == rule && r.channel_id == channel)
+        {
+            return Err(AppError::User(format!(
+                "celebration #{} already does this in <#{channel}>; nothing was added",
+                same.id
+            )));
+        }
         let added = self.store.add_celebration_rule(guild.as_i64(), rule, channel, actor, now).await?;
         self.note_celebrating(guild.as_i64());
         Ok(added)

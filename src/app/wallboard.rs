@@ -149,6 +149,19 @@ impl App {
                 "the public URL must start with https:// or http:// and name a host (got `{url}`)"
             )));
         }
+        // Links are this URL followed by `/wall/TOKEN`: a query or fragment would swallow the
+        // path, and a user:password would be handed to every TV.
+        if url.contains(['?', '#']) {
+            return Err(AppError::User(format!(
+                "the public URL is where rally is reached, without `?…` or `#…` (got `{url}`); links add /wall/TOKEN to it"
+            )));
+        }
+        let host = rest.unwrap_or_default().split('/').next().unwrap_or_default();
+        if host.contains('@') {
+            return Err(AppError::User(
+                "the public URL must not carry a user name or password: every TV would be given it".into(),
+            ));
+        }
         *self.wall().public_url.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(url.to_string());
         Ok(())
     }

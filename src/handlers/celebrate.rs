@@ -54,6 +54,13 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
                 ))
             })?;
             let min = money.parse(typed)?;
+            if min.minor() <= 0 {
+                return Err(AppError::User(
+                    "a big win is a deal won at some amount or more: give an amount above 0 (every win is \
+                     when:first-win for a rep's first, or a streak)"
+                        .into(),
+                ));
+            }
             RuleKind::BigWin { min: min.minor(), currency: money.currency.code().to_string() }
         }
         when @ ("best-day" | "best-week") => {
@@ -63,6 +70,14 @@ async fn add(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             let kinds = ctx.app.kinds_shared(ctx.inv.guild).await?;
             if !kinds.iter().any(|k| k.name == kind) {
                 return Err(AppError::User(unknown_kind(kind.as_str(), &kinds)));
+            }
+            // A record day of lost deals is no news to ring a bell for.
+            if kind.as_str() == "lost" {
+                return Err(AppError::User(
+                    "a best day or week of lost deals is not worth a celebration: choose a kind reps do more \
+                     of on a good day (call, demo, won, ...)"
+                        .into(),
+                ));
             }
             let span = if when == "best-day" { Span::Day } else { Span::Week };
             RuleKind::PersonalBest { span, kind }

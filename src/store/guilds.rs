@@ -246,6 +246,13 @@ impl Store {
         Ok(s)
     }
 
+    /// Drops every cached setting and kind list, so the next reads come from the database: for a
+    /// reader that learnt another process wrote (the wallboard's change marker moved), which the
+    /// cache would otherwise serve stale for up to its TTL.
+    pub fn forget_cached(&self) {
+        self.inner.cache.invalidate();
+    }
+
     /// Runs a write that changes settings or kinds, keeping the cache from serving what it replaced.
     pub(super) async fn write_guild<T, F>(&self, f: F) -> Result<T>
     where

@@ -361,6 +361,10 @@ async fn bad_celebrate_input_is_refused_and_changes_nothing() {
         format!("/celebrate add when:best-week channel:<#{WINS}>"),
         format!("/celebrate add when:best-week channel:<#{WINS}> kind:dmeo"),
         format!("/celebrate add when:streak channel:<#{WINS}> amount:5"),
+        // Rules that would ring for nothing worth it, or twice for the same thing.
+        format!("/celebrate add when:big-win channel:<#{WINS}> amount:0"),
+        format!("/celebrate add when:best-day channel:<#{WINS}> kind:lost"),
+        format!("/celebrate add when:streak channel:<#{WINS}>"),
         "/celebrate remove id:99".to_string(),
     ];
     for (i, line) in lines.iter().enumerate() {

@@ -258,6 +258,12 @@ async fn without_a_public_url_the_link_command_says_how_to_set_it_and_creates_no
     assert!(reply.contains("Nothing was created"), "{reply}");
     assert!(floor.t.app.wallboard_live(GUILD as i64).await.unwrap().is_empty());
     assert!(floor.t.app.set_public_url("rally.example.com").is_err(), "a URL without its scheme is refused");
+    // A query or fragment would swallow the link's path; a password would go to every TV.
+    for bad in ["https://x.example?a=b", "https://x.example/#top", "http://user:pw@x.example"] {
+        let e = floor.t.app.set_public_url(bad).unwrap_err().to_string();
+        assert!(!e.contains("pw@"), "{e}");
+        assert!(floor.t.app.public_url().is_none(), "{bad} was kept");
+    }
     floor.t.app.set_public_url("https://rally.example.com/").unwrap();
     let reply = floor.ok(MANAGER, "/wallboard link").await;
     assert!(reply.contains("https://rally.example.com/wall/"), "{reply}");
