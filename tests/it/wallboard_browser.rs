@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::wallboard::{Floor, floor};
+use crate::wallboard::{Floor, MANAGER, floor};
 
 fn tool(var: &str, default: &str) -> Option<PathBuf> {
     let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_string()));
@@ -216,6 +216,24 @@ async fn the_wallboard_in_a_browser_shows_a_log_within_two_seconds_and_catches_u
     cable.mend().await;
     wait_for_text(&client, "#wins", "Ben Brooks", Duration::from_secs(10)).await.expect("caught up by itself");
     wait_for_text(&client, "#status", "live", Duration::from_secs(5)).await.expect("live again");
+
+    // A manager revokes the link while the TV is offline: back online, it says so instead of
+    // retrying for ever (its stream answers 404 now, and a stream never says why it failed).
+    cable.cut();
+    wait_for_text(&client, "#status", "reconnecting", Duration::from_secs(5)).await.expect("the page notices");
+    floor.ok(MANAGER, "/wallboard revoke").await;
+    cable.mend().await;
+    let shown = async {
+        for _ in 0..100 {
+            let class = client.find(Locator::Css("#gone")).await.unwrap().attr("class").await.unwrap();
+            if class.as_deref() == Some("on") {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(shown.await, "the revoked notice shows after the TV comes back");
     client.close().await.unwrap();
 }
 
