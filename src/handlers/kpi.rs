@@ -227,11 +227,10 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         first: report.previous_period.first_day,
         last: report.previous_period.last_day,
     };
-    // Only the rep's own totals are read from the previous period: no streaks, no period before it.
-    let prev_needs = ReportNeeds { previous: false, streaks: false, ..needs };
-    let prev = ctx.app.report_with(ctx.inv.guild, &previous_spec, None, prev_needs, ctx.now).await?;
-    let p = prev.members.iter().find(|p| p.user_id == m.user_id);
-    let pick = |f: &dyn Fn(&crate::app::report::MemberKpis) -> i64| (f(m), p.map_or(0, f));
+    // Only the rep's own totals are read from the previous period, from their own rollups: the
+    // whole guild's report of it cost a full-scale `/kpi rep` as much as the history did.
+    let previous = Period::resolve(&previous_spec, &settings, ctx.now)?;
+    let before = ctx.app.member_totals(ctx.inv.guild, Snowflake::new(user)?, &previous).await?;
     let line = |name: &str, (cur, before): (i64, i64), is_money: bool| {
         let show = |v: i64| if is_money { money.format(v) } else { v.to_string() };
         Field {
@@ -245,19 +244,16 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
             inline: true,
         }
     };
-    let mut fields = vec![line("Points", pick(&|x| x.points), false)];
+    let mut fields = vec![line("Points", (m.points, before.points), false)];
     if amounts {
-        fields.push(line("Revenue", pick(&|x| x.revenue_cents), true));
+        fields.push(line("Revenue", (m.revenue_cents, before.revenue), true));
     }
-    fields.push(line("Deals won", pick(&|x| x.deals_won), false));
+    fields.push(line("Deals won", (m.deals_won, before.deals_won()), false));
     let mut kinds: Vec<&String> = m.counts.keys().collect();
-    if let Some(p) = p {
-        kinds.extend(p.counts.keys().filter(|k| !m.counts.contains_key(*k)));
-    }
+    kinds.extend(before.counts.iter().filter(|(k, n)| **n != 0 && !m.counts.contains_key(*k)).map(|(k, _)| k));
     for kind in kinds.into_iter().filter(|k| k.as_str() != "won").take(18) {
         let cur = m.counts.get(kind).copied().unwrap_or(0);
-        let before = p.and_then(|p| p.counts.get(kind)).copied().unwrap_or(0);
-        fields.push(line(kind, (cur, before), false));
+        fields.push(line(kind, (cur, before.count(kind)), false));
     }
     fields.push(Field {
         name: "Win rate".into(),
