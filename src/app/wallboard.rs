@@ -223,6 +223,12 @@ impl App {
         Ok(self.store.wallboard_live(guild).await?)
     }
 
+    /// Another process may have written (the change marker moved): the settings this process
+    /// cached (money privacy, the board exclusion role) are read again before the next render.
+    pub fn wallboard_saw_a_write(&self) {
+        self.store.forget_cached();
+    }
+
     /// A marker that changes whenever anything is written for the guild, by any process.
     pub async fn wallboard_mark(&self, guild: i64, now: DateTime<Utc>) -> AppResult<(i64, i64)> {
         Ok(self.store.guild_change_mark(guild, now).await?)

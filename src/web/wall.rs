@@ -131,7 +131,7 @@ impl Hub {
                             // with `rally guild set` or `rally exec`): this process's cached
                             // settings must not render the next frame (found by a newcomer's trial:
                             // amounts stayed on the TV for seconds after money went private).
-                            self.app.store.forget_cached();
+                            self.app.wallboard_saw_a_write();
                             true
                         }
                         Ok(_) => rendered.elapsed() >= REFRESH,
