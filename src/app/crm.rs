@@ -669,8 +669,8 @@ impl App {
                 report.swept.add(self.store.crm_sweep_unchecked(guild, provider, object, checked, now).await?);
             }
         }
+        // `crm_sync` tells what follows the figures once the pass is over, whether it failed or not.
         report.reheld = self.store.crm_reapply_held(guild, provider, now).await?;
-        self.figures_changed(guild).await;
         Ok(report)
     }
 

@@ -65,17 +65,7 @@ pub async fn run(
     n: usize,
     clients: usize,
 ) -> AppResult<ServeRun> {
-    let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
-    let load = ServeLoad { n, clients, instances: 1, first_id: 970_000_000_000_000_000 };
-    let run = run_instances(exe, db, org, now, load, None).await?;
-    let first = run.processes.first();
-    Ok(ServeRun {
-        load: run.load,
-        screens: None,
-        vm_hwm_kb: first.and_then(|p| p.vm_hwm_kb),
-        vm_rss_kb: first.and_then(|p| p.vm_rss_kb),
-        start: run.start,
-    })
+    serve_once(exe, db, org, now, ServeLoad { n, clients, instances: 1, first_id: 970_000_000_000_000_000 }, None).await
 }
 
 /// The same load as [`run`] (with interaction ids of its own), while `screens.count` wallboards of
@@ -89,9 +79,21 @@ pub async fn run_with_screens(
     clients: usize,
     screens: &Screens,
 ) -> AppResult<ServeRun> {
-    let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
     let load = ServeLoad { n, clients, instances: 1, first_id: 980_000_000_000_000_000 };
-    let run = run_instances(exe, db, org, now, load, Some(screens)).await?;
+    serve_once(exe, db, org, now, load, Some(screens)).await
+}
+
+/// One `rally serve` under `load`, with `screens` open on it if any: its figures and memory.
+async fn serve_once(
+    exe: &Path,
+    db: &Path,
+    org: &Org,
+    now: DateTime<Utc>,
+    load: ServeLoad,
+    screens: Option<&Screens>,
+) -> AppResult<ServeRun> {
+    let db = db.to_str().ok_or_else(|| AppError::User(format!("{} is not a UTF-8 path", db.display())))?;
+    let run = run_instances(exe, db, org, now, load, screens).await?;
     let first = run.processes.first();
     Ok(ServeRun {
         load: run.load,
