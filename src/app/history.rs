@@ -1,21 +1,23 @@
 //! History over the last N periods of one kind: a rep against their team's spread (`/kpi rep`),
 //! and a team's totals with the reps who moved most against their own past (`/kpi team
-//! history:N`). Reads the rollups of the team in question (not the guild's) for all periods at
-//! once, and the goals in force; never raw activities. Members the guild leaves off its boards
-//! count in no median, rank or total.
+//! history:N`). Reads, for all periods at once, the team in question's reps (not the guild's) as
+//! one row per rep and period summed in SQL with only the kinds the reply shows, the team's own
+//! kind totals, and the goals in force; never raw activities. Members the guild leaves off its
+//! boards count in no median, rank or total.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::report::{PeriodView, view};
 use super::{App, AppError, AppResult};
 use crate::domain::activity::Snowflake;
+use crate::domain::activity::WON;
 use crate::domain::goals::{GoalMetric, GoalPeriod, GoalSubject, GoalVersion};
 use crate::domain::history::{self, Judgement, Spread, Standing};
 use crate::domain::kpi::{IMPROVEMENT_BASE_POINTS, Totals, competition_ranks};
 use crate::domain::period::{Period, PeriodSpec, PeriodUnit, local_date};
-use crate::store::{KindTotalsRow, TotalsScope};
+use crate::store::TotalsScope;
 
 /// Kinds a rep's history follows besides points: the ones that earned the team most points.
 pub const HISTORY_KINDS: usize = 3;
@@ -145,23 +147,13 @@ pub struct TeamHistory {
     pub down: Vec<Mover>,
 }
 
-/// The periods both histories share, and each period's rows (what [`App::rows`] read).
+/// The periods both histories share.
 struct Window {
     periods: Vec<Period>,
     views: Vec<PeriodView>,
-    rows: Vec<Vec<KindTotalsRow>>,
     latest_is_current: bool,
     unit: PeriodUnit,
     goal_unit: Option<GoalPeriod>,
-}
-
-/// Every member's totals per period, on any team.
-fn per_member(rows: &[KindTotalsRow], excluded: &HashSet<u64>) -> HashMap<u64, Totals> {
-    let mut out: HashMap<u64, Totals> = HashMap::new();
-    for r in rows.iter().filter(|r| !excluded.contains(&r.user_id)) {
-        out.entry(r.user_id).or_default().add(&r.kind, r.quantity, r.points, r.amount);
-    }
-    out
 }
 
 impl App {
@@ -178,19 +170,7 @@ impl App {
             goal_unit: GoalPeriod::matching(&latest, &settings),
             periods,
             views,
-            rows: Vec::new(),
         })
-    }
-
-    /// Each of `w`'s periods' rows in the scope `scope` gives it, in one read.
-    async fn rows(
-        &self,
-        guild: Snowflake,
-        w: &Window,
-        scope: impl Fn(usize) -> TotalsScope,
-    ) -> AppResult<Vec<Vec<KindTotalsRow>>> {
-        let ranges = w.periods.iter().enumerate().map(|(i, p)| (p.first_day, p.end_day, scope(i))).collect();
-        Ok(self.store.kind_totals_many(guild.as_i64(), ranges).await?)
     }
 
     /// The goals in force in each of the window's periods, when they are whole goal periods.
@@ -223,14 +203,17 @@ impl App {
             .member(g, user.as_i64())
             .await?
             .ok_or_else(|| AppError::User(format!("<@{u}> has not logged anything on this server yet.")))?;
-        let mut w = self.window(guild, spec, n, now).await?;
+        let w = self.window(guild, spec, n, now).await?;
         let excluded = self.board_excluded(guild).await?;
         let left_off = excluded.contains(&u);
         let team_names: HashMap<i64, String> = self.store.teams(g).await?.into_iter().map(|t| (t.id, t.name)).collect();
+        let ranges = |scope: &dyn Fn(usize) -> TotalsScope| -> Vec<(NaiveDate, NaiveDate, TotalsScope)> {
+            w.periods.iter().enumerate().map(|(i, p)| (p.first_day, p.end_day, scope(i))).collect()
+        };
 
         // The rep's team in each period: the one they earned most points for, then the lowest id
         // (a tie reads the same every time), else the team they are on now.
-        let mine = self.rows(guild, &w, |_| TotalsScope::Member(user.as_i64())).await?;
+        let mine = self.store.kind_totals_many(g, ranges(&|_| TotalsScope::Member(user.as_i64()))).await?;
         let period_teams: Vec<Option<i64>> = mine
             .iter()
             .map(|rows| {
@@ -245,40 +228,117 @@ impl App {
                     .or((member.team_id != 0).then_some(member.team_id))
             })
             .collect();
-        // That team's rows (the guild's for a rep on none), and the rep's own on any other team:
-        // teammates count with what they did for the team, the rep with everything.
-        w.rows = self.rows(guild, &w, |i| period_teams[i].map_or(TotalsScope::Guild, TotalsScope::Team)).await?;
-        for ((rows, own), team) in w.rows.iter_mut().zip(mine).zip(&period_teams) {
-            if team.is_some() {
-                rows.extend(own.into_iter().filter(|r| Some(r.team_id) != *team));
+        let scopes: Vec<TotalsScope> =
+            period_teams.iter().map(|t| t.map_or(TotalsScope::Guild, TotalsScope::Team)).collect();
+
+        // Attainment of the rep's own goal: points when they have one, else their most common.
+        let goals = self.window_goals(guild, &w).await?;
+        let member_goals: Vec<HashMap<(u64, GoalMetric), i64>> = goals
+            .iter()
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|v| match v.key.subject {
+                        GoalSubject::Member(m) => Some(((m.get(), v.key.metric.clone()), v.target)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut goal_counts: BTreeMap<GoalMetric, usize> = BTreeMap::new();
+        for p in &member_goals {
+            for (who, metric) in p.keys() {
+                if *who == u {
+                    *goal_counts.entry(metric.clone()).or_default() += 1;
+                }
             }
         }
+        let goal_metric = if goal_counts.contains_key(&GoalMetric::Points) {
+            Some(GoalMetric::Points)
+        } else {
+            goal_counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(m, _)| m.clone())
+        };
 
-        // Per period: everyone's totals and whom the rep is compared with.
+        // The kinds that earned the rep's teams most over the window: each team's own rollups
+        // (the guild's for a rep on none) less what members left off the boards did for it, and
+        // the rep's own on their other teams.
+        let team_kinds = self
+            .store
+            .team_kind_totals_many(
+                g,
+                w.periods.iter().zip(&period_teams).map(|(p, t)| (p.first_day, p.end_day, *t)).collect(),
+            )
+            .await?;
+        let mut kind_points: BTreeMap<String, i64> = BTreeMap::new();
+        for rows in &team_kinds {
+            for (_, kind, _, points, _) in rows {
+                *kind_points.entry(kind.clone()).or_default() += points;
+            }
+        }
+        let mut left: Vec<u64> = excluded.iter().copied().collect();
+        left.sort_unstable();
+        let theirs: Vec<(NaiveDate, NaiveDate, TotalsScope)> = left
+            .iter()
+            .flat_map(|x| w.periods.iter().map(move |p| (p.first_day, p.end_day, TotalsScope::Member(*x as i64))))
+            .collect();
+        let theirs = if theirs.is_empty() { Vec::new() } else { self.store.kind_totals_many(g, theirs).await? };
+        for (j, rows) in theirs.iter().enumerate() {
+            let team = period_teams[j % w.periods.len()];
+            for r in rows.iter().filter(|r| team.is_none_or(|t| r.team_id == t)) {
+                *kind_points.entry(r.kind.clone()).or_default() -= r.points;
+            }
+        }
+        if !left_off {
+            for (rows, team) in mine.iter().zip(&period_teams) {
+                for r in rows.iter().filter(|r| team.is_some_and(|t| r.team_id != t)) {
+                    *kind_points.entry(r.kind.clone()).or_default() += r.points;
+                }
+            }
+        }
+        let mut kinds: Vec<(String, i64)> = kind_points.into_iter().filter(|(_, p)| *p > 0).collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let kinds: Vec<String> = kinds.into_iter().take(HISTORY_KINDS).map(|(k, _)| k).collect();
+
+        // Per period: the team's reps' sums (with the kinds above and the goal's), and whom the rep
+        // is compared with.
+        let mut wanted = kinds.clone();
+        match &goal_metric {
+            Some(GoalMetric::DealsWon) => wanted.push(WON.to_string()),
+            Some(GoalMetric::Kind(k)) => wanted.push(k.as_str().to_string()),
+            _ => {}
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let sums = self.store.member_sums_many(g, wanted.clone(), ranges(&|i| scopes[i])).await?;
         let mut totals: Vec<HashMap<u64, Totals>> = Vec::new();
         let mut groups: Vec<Vec<u64>> = Vec::new();
         let mut teams: Vec<Option<String>> = Vec::new();
         let mut active: Vec<bool> = Vec::new();
-        for (rows, &team) in w.rows.iter().zip(&period_teams) {
-            let mut group: Vec<u64> = rows
-                .iter()
-                .filter(|r| team.is_none_or(|t| r.team_id == t) && !excluded.contains(&r.user_id))
-                .map(|r| r.user_id)
-                .collect();
+        for ((rows, own), &team) in sums.iter().zip(&mine).zip(&period_teams) {
+            let mut t: HashMap<u64, Totals> = HashMap::new();
+            for s in rows.iter().filter(|s| s.user_id != u && !excluded.contains(&s.user_id)) {
+                let e = t.entry(s.user_id).or_default();
+                e.points += s.points;
+                e.revenue += s.revenue;
+                for (kind, n) in wanted.iter().zip(&s.counts) {
+                    *e.counts.entry(kind.clone()).or_default() += n;
+                }
+            }
+            // The rep with everything they logged, on any team (even when the guild leaves them
+            // off its boards); teammates with what they did for the team.
+            let mut group: Vec<u64> = t.keys().copied().collect();
             if !left_off {
                 group.push(u);
             }
             group.sort_unstable();
-            group.dedup();
-            active.push(rows.iter().any(|r| r.user_id == u));
+            active.push(!own.is_empty());
+            if !own.is_empty() {
+                let e = t.entry(u).or_default();
+                for r in own {
+                    e.add(&r.kind, r.quantity, r.points, r.amount);
+                }
+            }
             teams.push(team.and_then(|t| team_names.get(&t).cloned()));
             groups.push(group);
-            // The rep's own totals are kept even when the guild leaves them off its boards.
-            let mut t = per_member(rows, &excluded);
-            if left_off {
-                let mine: Vec<KindTotalsRow> = rows.iter().filter(|r| r.user_id == u).cloned().collect();
-                t.extend(per_member(&mine, &HashSet::new()));
-            }
             totals.push(t);
         }
         // Periods before the rep's first log in the window are not theirs to be judged on.
@@ -305,49 +365,12 @@ impl App {
             metrics.push(MetricHistory { metric, rep, team, judgement: Judgement::of(&standings) });
         };
         line(HistoryMetric::Points, &|t| Some(t.points as f64));
-        // The kinds that earned the rep's teams most over the window.
-        let mut kind_points: BTreeMap<String, i64> = BTreeMap::new();
-        for (i, group) in groups.iter().enumerate() {
-            for r in &w.rows[i] {
-                if group.contains(&r.user_id) {
-                    *kind_points.entry(r.kind.clone()).or_default() += r.points;
-                }
-            }
-        }
-        let mut kinds: Vec<(String, i64)> = kind_points.into_iter().filter(|(_, p)| *p > 0).collect();
-        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (kind, _) in kinds.into_iter().take(HISTORY_KINDS) {
+        for kind in kinds {
             let k = kind.clone();
             line(HistoryMetric::Kind(kind), &move |t| Some(t.count(&k) as f64));
         }
         line(HistoryMetric::Revenue, &|t| Some(t.revenue as f64));
 
-        // Attainment of the rep's own goal: points when they have one, else their most common.
-        let goals = self.window_goals(guild, &w).await?;
-        let member_goals: Vec<HashMap<(u64, GoalMetric), i64>> = goals
-            .iter()
-            .map(|vs| {
-                vs.iter()
-                    .filter_map(|v| match v.key.subject {
-                        GoalSubject::Member(m) => Some(((m.get(), v.key.metric.clone()), v.target)),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut mine: BTreeMap<GoalMetric, usize> = BTreeMap::new();
-        for p in &member_goals {
-            for (who, metric) in p.keys() {
-                if *who == u {
-                    *mine.entry(metric.clone()).or_default() += 1;
-                }
-            }
-        }
-        let goal_metric = if mine.contains_key(&GoalMetric::Points) {
-            Some(GoalMetric::Points)
-        } else {
-            mine.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(m, _)| m.clone())
-        };
         if let Some(metric) = goal_metric {
             let zero = Totals::default();
             let mut rep = Vec::new();
@@ -422,23 +445,7 @@ impl App {
             ),
             None => None,
         };
-        let mut w = self.window(guild, spec, n, now).await?;
-        // A team's history reads its own rows, and its members' now on any team (their own
-        // history, for the movers); all reps' reads the guild's once for both.
-        let periods = w.periods.len();
-        let (credited, own) = match &team {
-            Some(t) => {
-                let ranges = [TotalsScope::Team(t.id), TotalsScope::CurrentTeam(t.id)]
-                    .into_iter()
-                    .flat_map(|scope| w.periods.iter().map(move |p| (p.first_day, p.end_day, scope)))
-                    .collect();
-                let mut rows = self.store.kind_totals_many(g, ranges).await?;
-                let own = rows.split_off(periods);
-                (rows, Some(own))
-            }
-            None => (self.rows(guild, &w, |_| TotalsScope::Guild).await?, None),
-        };
-        w.rows = credited;
+        let w = self.window(guild, spec, n, now).await?;
         let excluded = self.board_excluded(guild).await?;
         let subject = team.as_ref().map_or(GoalSubject::Guild, |t| GoalSubject::Team(t.id));
         let goals = self.window_goals(guild, &w).await?;
@@ -455,20 +462,36 @@ impl App {
         }
         let goal_metric = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(m, _)| m.clone());
 
+        // Each rep's points, revenue and deals won for the team (and the goal's kind), one row per
+        // rep and period; a team's own history reads its members' points now on any team too.
+        let mut kinds = vec![WON.to_string()];
+        if let Some(GoalMetric::Kind(k)) = &goal_metric
+            && k.as_str() != WON
+        {
+            kinds.push(k.as_str().to_string());
+        }
+        let scope = team.as_ref().map_or(TotalsScope::Guild, |t| TotalsScope::Team(t.id));
+        let ranges = |scope: TotalsScope| w.periods.iter().map(|p| (p.first_day, p.end_day, scope)).collect();
+        let credited = self.store.member_sums_many(g, kinds.clone(), ranges(scope)).await?;
+        let own = match &team {
+            Some(t) => Some(self.store.points_totals_many(g, ranges(TotalsScope::CurrentTeam(t.id))).await?),
+            None => None,
+        };
+
         let mut rows = Vec::new();
         let mut points_by: Vec<HashMap<u64, i64>> = Vec::new();
-        for (i, period_rows) in w.rows.iter().enumerate() {
-            let credited: Vec<KindTotalsRow> = period_rows
-                .iter()
-                .filter(|r| team.as_ref().is_none_or(|t| r.team_id == t.id) && !excluded.contains(&r.user_id))
-                .cloned()
-                .collect();
-            let by_member = per_member(&credited, &HashSet::new());
+        for (i, sums) in credited.iter().enumerate() {
+            let mut by_member: HashMap<u64, i64> = HashMap::new();
             let mut all = Totals::default();
-            for t in by_member.values() {
-                all.merge(t);
+            for s in sums.iter().filter(|s| !excluded.contains(&s.user_id)) {
+                *by_member.entry(s.user_id).or_default() += s.points;
+                all.points += s.points;
+                all.revenue += s.revenue;
+                for (kind, n) in kinds.iter().zip(&s.counts) {
+                    *all.counts.entry(kind.clone()).or_default() += n;
+                }
             }
-            let values: Vec<f64> = by_member.values().map(|t| t.points as f64).collect();
+            let values: Vec<f64> = by_member.values().map(|p| *p as f64).collect();
             let attainment = goal_metric.as_ref().and_then(|metric| {
                 group_goals[i]
                     .iter()
@@ -484,8 +507,16 @@ impl App {
                 attainment,
             });
             // A rep's own history counts what they logged on any team.
-            let theirs = own.as_ref().map_or(period_rows, |o| &o[i]);
-            points_by.push(per_member(theirs, &excluded).into_iter().map(|(m, t)| (m, t.points)).collect());
+            points_by.push(match &own {
+                Some(own) => {
+                    let mut theirs: HashMap<u64, i64> = HashMap::new();
+                    for (user, _, points) in own[i].iter().filter(|r| !excluded.contains(&r.0)) {
+                        *theirs.entry(*user).or_default() += points;
+                    }
+                    theirs
+                }
+                None => by_member,
+            });
         }
 
         let members = self.store.members(g).await?;

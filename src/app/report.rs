@@ -320,6 +320,54 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
     ) -> AppResult<MemberReport> {
+        self.member_report_with(guild, user, spec, now, true).await
+    }
+
+    /// `/kpi rep`'s figures: [`App::member_report`]'s (without the team rank) and the rep's rank
+    /// by points among every member on the guild's boards: (rank, members), `None` for a rep the
+    /// guild leaves off them. The rank reads each member's points from the kind-less rollups
+    /// (one row per member and month or odd day), not the guild's report with its kinds, its
+    /// previous period and everyone's streaks.
+    pub async fn rep_report(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+    ) -> AppResult<(MemberReport, Option<(u32, usize)>)> {
+        let report = self.member_report_with(guild, user, spec, now, false).await?;
+        let excluded = self.board_excluded(guild).await?;
+        if report.member.is_none() || excluded.contains(&user.get()) {
+            return Ok((report, None));
+        }
+        let g = guild.as_i64();
+        let settings = self.store.guild_settings(g).await?;
+        let period = Period::resolve(spec, &settings, now)?;
+        let mut points: HashMap<u64, i64> = HashMap::new();
+        for (member, _, p) in self.store.points_totals(g, period.first_day, period.end_day, TotalsScope::Guild).await? {
+            *points.entry(member).or_default() += p;
+        }
+        let theirs = points.get(&user.get()).copied().unwrap_or(0);
+        let (mut above, mut ranked) = (0u32, 0usize);
+        for m in self.store.members(g).await?.iter().filter(|m| !excluded.contains(&m.user_id)) {
+            ranked += 1;
+            if points.get(&m.user_id).copied().unwrap_or(0) > theirs {
+                above += 1;
+            }
+        }
+        // Competition ranking: one more than the members strictly above.
+        Ok((report, Some((above + 1, ranked))))
+    }
+
+    /// [`App::member_report`], with the rank on the member's team only when `team_rank`.
+    async fn member_report_with(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+        team_rank: bool,
+    ) -> AppResult<MemberReport> {
         let (g, u) = (guild.as_i64(), user.as_i64());
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
@@ -353,8 +401,8 @@ impl App {
             self.store.teams(g).await?.into_iter().find(|t| t.id == member.team_id).map(|t| t.name)
         };
         // A member the guild leaves off its boards is ranked nowhere, and ranks nobody.
-        let excluded = self.board_excluded(guild).await?;
-        if team.is_some() && !excluded.contains(&member.user_id) {
+        let excluded = if team_rank { self.board_excluded(guild).await? } else { HashSet::new() };
+        if team_rank && team.is_some() && !excluded.contains(&member.user_id) {
             // Rank among the members on the team now, by their points on any team.
             let mut points: HashMap<u64, i64> = HashMap::new();
             for (mate, _, p) in self

@@ -205,12 +205,10 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
 async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let user = call.user("user").ok_or_else(|| AppError::User("choose a rep with the `user` option".into()))?;
     let spec = call.period()?;
-    // A member the guild leaves off its boards still has numbers a manager may ask for; they are
-    // read from a report of everyone, and ranked nowhere.
-    let left_off = ctx.app.board_excluded(ctx.inv.guild).await?.contains(&user);
-    let needs = if left_off { ReportNeeds::EVERYONE } else { ReportNeeds::ALL };
-    let report = ctx.app.report_with(ctx.inv.guild, &spec, None, needs, ctx.now).await?;
-    let Some(m) = report.members.iter().find(|m| m.user_id == user.to_string()) else {
+    // The rep's own figures and their rank among everyone on the boards; a member the guild
+    // leaves off its boards still has numbers a manager may ask for, and is ranked nowhere.
+    let (report, rank) = ctx.app.rep_report(ctx.inv.guild, Snowflake::new(user)?, &spec, ctx.now).await?;
+    let Some(m) = &report.member else {
         return Ok(super::private(format!("<@{user}> has not logged anything on this server yet.")));
     };
     let settings = ctx.settings().await?;
@@ -261,10 +259,9 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         inline: true,
     });
     fields.push(Field { name: "Streak".into(), value: super::format::streak(m.streak as i64), inline: true });
-    let rank = if left_off {
-        "left off boards (their role)".to_string()
-    } else {
-        format!("#{} of {}", m.rank, report.members.len())
+    let rank = match rank {
+        Some((rank, of)) => format!("#{rank} of {of}"),
+        None => "left off boards (their role)".to_string(),
     };
     fields.push(Field { name: "Rank".into(), value: rank, inline: true });
     let n = history_length(call, Some(history::DEFAULT_PERIODS))?;

@@ -342,6 +342,96 @@ pub(super) fn team_totals(c: &Db, guild: i64, team: i64, first: NaiveDate, end: 
     Ok(rows)
 }
 
+/// One member's sums on one team over a range, from the kind rollups: points, revenue and the
+/// quantities of a few kinds asked for. What a history reads of each rep: one row per member and
+/// team, summed in SQL, instead of one per kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberSums {
+    pub user_id: u64,
+    pub team_id: i64,
+    pub points: i64,
+    /// Sum of `won` amounts, in minor units.
+    pub revenue: i64,
+    /// The quantity of each kind asked for, in the order asked (0 for a kind the guild lacks).
+    pub counts: Vec<i64>,
+}
+
+/// `kind_id = <id>`, or a condition nothing meets when the guild has no such kind. The id is the
+/// guild's own (read from `activity_kinds`), never a user's text.
+fn kind_is(id: Option<i64>) -> String {
+    id.map_or_else(|| "1 = 0".to_string(), |id| format!("kind_id = {id}"))
+}
+
+/// The read of [`MemberSums`] per member and team from one range of the kind rollups in `scope`:
+/// ?1 guild, ?2..?3 the range, ?4 the scope's id; `won` and `kinds` are [`kind_is`] conditions.
+/// Through the same index as [`range_sql`]'s reads of the scope (a team's is covering).
+fn member_sums_sql(dialect: Dialect, read: RangeRead, scope: TotalsScope, won: &str, kinds: &[String]) -> String {
+    let (table, period) = if read.months { (KIND_ROLLUPS.1, "month") } else { (KIND_ROLLUPS.0, "local_day") };
+    let index = match scope {
+        TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => dialect.index_hint(&format!("{table}_by_user")),
+        TotalsScope::Team(_) => dialect.index_hint(&format!("{table}_by_team")),
+        TotalsScope::Guild => String::new(),
+    };
+    let mut sums = vec!["SUM(points)".to_string(), format!("SUM(CASE WHEN {won} THEN amount ELSE 0 END)")];
+    sums.extend(kinds.iter().map(|k| format!("SUM(CASE WHEN {k} THEN quantity ELSE 0 END)")));
+    format!(
+        "SELECT user_id, team_id, {} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{} \
+         GROUP BY user_id, team_id",
+        sums.join(", "),
+        scope_sql(scope).0
+    )
+}
+
+/// [`MemberSums`] per member and team over [first, end) in `scope`, sorted by member and team.
+fn member_sums(
+    c: &Db,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    scope: TotalsScope,
+    won: &str,
+    kinds: &[String],
+) -> Result<Vec<MemberSums>> {
+    let mut out: HashMap<(i64, i64), MemberSums> = HashMap::new();
+    each_row_in(
+        c,
+        guild,
+        first,
+        end,
+        scope_sql(scope).1,
+        |read| member_sums_sql(c.dialect(), read, scope, won, kinds),
+        |r| {
+            let (user, team): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let e = out.entry((user, team)).or_insert_with(|| MemberSums {
+                user_id: user as u64,
+                team_id: team,
+                points: 0,
+                revenue: 0,
+                counts: vec![0; kinds.len()],
+            });
+            e.points += r.get::<_, i64>(2)?;
+            e.revenue += r.get::<_, i64>(3)?;
+            for (i, n) in e.counts.iter_mut().enumerate() {
+                *n += r.get::<_, i64>(4 + i)?;
+            }
+            Ok(())
+        },
+    )?;
+    let mut rows: Vec<MemberSums> = out.into_values().collect();
+    rows.sort_unstable_by_key(|s| (s.user_id, s.team_id));
+    Ok(rows)
+}
+
+/// The id of the guild's kind called `name`, if it has one.
+fn kind_id(c: &Db, guild: i64, name: &str) -> Result<Option<i64>> {
+    let mut stmt = c.prepare_cached("SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?2")?;
+    let mut rows = stmt.query(params![guild, name])?;
+    Ok(match rows.next()? {
+        Some(r) => Some(r.get(0)?),
+        None => None,
+    })
+}
+
 impl Store {
     /// Sums per member, team and kind over local days [first, end).
     pub async fn kind_totals(&self, guild: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<KindTotalsRow>> {
@@ -374,6 +464,72 @@ impl Store {
     ) -> Result<Vec<Vec<KindTotalsRow>>> {
         self.read(move |c| {
             ranges.iter().map(|&(first, end, scope)| named(c, guild, sums(c, guild, first, end, scope)?)).collect()
+        })
+        .await
+    }
+
+    /// [`MemberSums`] per member and team over each of `ranges` (local days [first, end), each in
+    /// its own scope), in one read: points, revenue (`won` amounts) and the quantity of each of
+    /// `kinds` (names), summed in SQL. A history's reps: a six-month team history is one row per
+    /// rep and month, whatever the number of kinds.
+    pub async fn member_sums_many(
+        &self,
+        guild: i64,
+        kinds: Vec<String>,
+        ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
+    ) -> Result<Vec<Vec<MemberSums>>> {
+        self.read(move |c| {
+            let won = kind_is(kind_id(c, guild, crate::domain::activity::WON)?);
+            let kinds: Vec<String> = kinds.iter().map(|k| Ok(kind_is(kind_id(c, guild, k)?))).collect::<Result<_>>()?;
+            ranges.iter().map(|&(first, end, scope)| member_sums(c, guild, first, end, scope, &won, &kinds)).collect()
+        })
+        .await
+    }
+
+    /// [`Store::points_totals`] over each of `ranges` (each in its own scope), in one read.
+    pub async fn points_totals_many(
+        &self,
+        guild: i64,
+        ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
+    ) -> Result<Vec<Vec<(u64, i64, i64)>>> {
+        self.read(move |c| {
+            ranges
+                .iter()
+                .map(|&(first, end, scope)| {
+                    let mut rows: Vec<(u64, i64, i64)> = points_sums(c, guild, first, end, scope)?
+                        .into_iter()
+                        .map(|((u, t), [p, _])| (u as u64, t, p))
+                        .collect();
+                    rows.sort_unstable();
+                    Ok(rows)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// [`Store::team_kind_totals`] over each of `ranges` (a team, or every team), in one read.
+    pub async fn team_kind_totals_many(
+        &self,
+        guild: i64,
+        ranges: Vec<(NaiveDate, NaiveDate, Option<i64>)>,
+    ) -> Result<Vec<Vec<(i64, String, i64, i64, i64)>>> {
+        self.read(move |c| {
+            let names = kind_names(c, guild)?;
+            ranges
+                .iter()
+                .map(|&(first, end, team)| {
+                    let mut rows: Vec<(i64, String, i64, i64, i64)> = team_sums(c, guild, first, end, team)?
+                        .into_iter()
+                        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+                        .map(|((t, k), [q, p, a])| {
+                            (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a)
+                        })
+                        .collect();
+                    rows.sort_unstable();
+                    Ok(rows)
+                })
+                .collect()
         })
         .await
     }

@@ -53,7 +53,7 @@ use sql::Db;
 pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
-pub use kpis::{KindTotalsRow, RollupMismatch, TotalsScope};
+pub use kpis::{KindTotalsRow, MemberSums, RollupMismatch, TotalsScope};
 pub use migrations::{MIGRATIONS, schema_version};
 pub use review::{Decision, Flagged, ReviewItem, ReviewQueue, ReviewStatus};
 pub use teams::{Member, Team};

@@ -64,6 +64,8 @@ async fn members_with_the_excluded_role_are_left_off_boards_tables_and_competiti
     assert!(rep_me.contains("#1 of 1 in Alpha"), "the tester is not counted among the team: {rep_me}");
     let rep = run(MANAGER, &[TESTER], "/kpi rep user:<@9> period:this-week".into()).await;
     assert!(rep.contains("left off boards") && rep.contains("200"), "{rep}");
+    let ranked = run(MANAGER, &[TESTER], "/kpi rep user:<@6> period:this-week".into()).await;
+    assert!(ranked.contains("Rank: #2 of 2"), "ranked among the reps on the boards, not the tester: {ranked}");
 
     run(
         MANAGER,

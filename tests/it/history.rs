@@ -338,4 +338,11 @@ async fn reps_left_off_the_boards_count_in_no_median_rank_or_team_total() {
     let team = t.app.team_history(id(1), None, &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
     assert_eq!(team.rows.iter().map(|r| r.points).collect::<Vec<_>>(), [60, 60, 75, 60, 60, 35]);
     assert_eq!(team.rows[0].reps, 3);
+    // Dan's demos for Alpha (50 points, more than anyone's calls that month) choose none of the
+    // kinds Alice is compared on, and add nothing to the team's total.
+    import(&t.app, 1, &format!("{HEADER}2026-11-11T10:00:00Z,104,Dan,Alpha,demo,10,,,104-demo\n"), NOW).await;
+    let alice = t.app.rep_history(id(1), id(101), &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    assert_eq!(alice.metrics.iter().map(|m| m.metric.name()).collect::<Vec<_>>(), ["Points", "call"]);
+    let team = t.app.team_history(id(1), Some("Alpha"), &PeriodSpec::ThisMonth, 6, at(NOW)).await.unwrap();
+    assert_eq!(team.rows.iter().map(|r| r.points).collect::<Vec<_>>(), [60, 60, 75, 60, 60, 35]);
 }

@@ -199,6 +199,33 @@ async fn kpi_rep_compares_this_period_with_the_previous_one() {
 }
 
 #[tokio::test]
+async fn kpi_rep_ranks_the_rep_among_every_member_of_the_server_with_ties_sharing_a_place() {
+    let t = spawn_app();
+    // Cy 20 points, Ann and Di 9 each (a tie), Ben 5, on two teams; Eve logged only last month.
+    let csv = format!(
+        "{HEADER}\
+2026-11-24T10:00:00Z,41,Ann,Alpha,call,9,,,a
+2026-11-24T10:00:00Z,42,Ben,Alpha,demo,1,,,b
+2026-11-24T10:00:00Z,43,Cy,Beta,won,1,900,,c
+2026-11-24T10:00:00Z,44,Di,Beta,call,9,,,d
+2026-10-20T10:00:00Z,45,Eve,Beta,call,50,,,e
+"
+    );
+    import(&t.app, 1, &csv, NOW).await;
+    let rank = |m: &rally::handlers::Message| {
+        m.embeds[0].fields.iter().find(|f| f.name == "Rank").map(|f| f.value.clone()).unwrap_or_default()
+    };
+    let expected = [(43, "#1 of 5"), (41, "#2 of 5"), (44, "#2 of 5"), (42, "#4 of 5"), (45, "#5 of 5")];
+    for (n, (user, place)) in expected.into_iter().enumerate() {
+        let m = run(&t, 1 + n as u64, 9, MANAGE_GUILD, &format!("/kpi rep user:<@{user}> period:this-month")).await;
+        assert_eq!(rank(&m), place, "{}", text(&m));
+    }
+    // Last month Eve led, by points on any team.
+    let m = run(&t, 9, 9, MANAGE_GUILD, "/kpi rep user:<@45> period:last-month").await;
+    assert_eq!(rank(&m), "#1 of 5", "{}", text(&m));
+}
+
+#[tokio::test]
 async fn the_leaderboard_ranks_reps_or_teams_by_any_metric() {
     let t = spawn_app();
     let csv = format!(
