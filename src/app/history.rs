@@ -319,7 +319,7 @@ impl App {
                 let e = t.entry(s.user_id).or_default();
                 e.points += s.points;
                 e.revenue += s.revenue;
-                for (kind, n) in wanted.iter().zip(&s.counts) {
+                for (kind, n) in wanted.iter().zip(&s.counts).filter(|(_, n)| **n != 0) {
                     *e.counts.entry(kind.clone()).or_default() += n;
                 }
             }
@@ -487,7 +487,7 @@ impl App {
                 *by_member.entry(s.user_id).or_default() += s.points;
                 all.points += s.points;
                 all.revenue += s.revenue;
-                for (kind, n) in kinds.iter().zip(&s.counts) {
+                for (kind, n) in kinds.iter().zip(&s.counts).filter(|(_, n)| **n != 0) {
                     *all.counts.entry(kind.clone()).or_default() += n;
                 }
             }

