@@ -376,23 +376,9 @@ impl App {
             }
             return Ok(out);
         }
-        // Teams and the guild from the team rollups (team 0 is everyone without a team).
-        if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
-            for (team, kind, quantity, points, amount) in
-                self.store.team_kind_totals(guild, period.first_day, period.end_day, None).await?
-            {
-                let mut add = |subject: GoalSubject| {
-                    if subjects.contains(&subject) {
-                        out.entry(subject).or_default().add(&kind, quantity, points, amount);
-                    }
-                };
-                if team != 0 {
-                    add(GoalSubject::Team(team));
-                }
-                add(GoalSubject::Guild);
-            }
-        }
-        // Members from one read of the guild's member rollups.
+        // Teams and the guild from the team rollups (team 0 is everyone without a team), members
+        // from the guild's member rollups: one read.
+        let teams = subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_)));
         let users: std::collections::HashSet<i64> = subjects
             .iter()
             .filter_map(|s| match s {
@@ -400,13 +386,24 @@ impl App {
                 _ => None,
             })
             .collect();
-        if !users.is_empty() {
-            for (user, rows) in self.store.members_kind_totals(guild, period.first_day, period.end_day, users).await? {
-                let Ok(user) = Snowflake::new(user as u64) else { continue };
-                let totals = out.entry(GoalSubject::Member(user)).or_default();
-                for (kind, quantity, points, amount) in rows {
-                    totals.add(&kind, quantity, points, amount);
+        let (team_rows, member_rows) =
+            self.store.subject_kind_totals(guild, period.first_day, period.end_day, teams, users).await?;
+        for (team, kind, quantity, points, amount) in team_rows {
+            let mut add = |subject: GoalSubject| {
+                if subjects.contains(&subject) {
+                    out.entry(subject).or_default().add(&kind, quantity, points, amount);
                 }
+            };
+            if team != 0 {
+                add(GoalSubject::Team(team));
+            }
+            add(GoalSubject::Guild);
+        }
+        for (user, rows) in member_rows {
+            let Ok(user) = Snowflake::new(user as u64) else { continue };
+            let totals = out.entry(GoalSubject::Member(user)).or_default();
+            for (kind, quantity, points, amount) in rows {
+                totals.add(&kind, quantity, points, amount);
             }
         }
         Ok(out)

@@ -60,9 +60,11 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let public = call.boolean("public").unwrap_or(false);
     let amounts = ctx.sees_others_money(public).await?;
     let period = Period::resolve(&spec, &settings, ctx.now)?;
-    let group = match team {
-        Some(name) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
-        None => GoalSubject::Guild,
+    // The team's id as the report found it (one team, by name), not read again.
+    let group = match (team, report.teams.first()) {
+        (Some(_), Some(t)) => GoalSubject::Team(t.id),
+        (Some(name), None) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
+        (None, _) => GoalSubject::Guild,
     };
     let reps: HashSet<GoalSubject> = report
         .members

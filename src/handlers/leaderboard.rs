@@ -93,11 +93,9 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         _ => ReportNeeds::TOTALS,
     };
     let mut report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
-    let ids: std::collections::HashMap<String, i64> = if teams {
-        ctx.app.teams(ctx.inv.guild).await?.into_iter().map(|t| (t.name, t.id)).collect()
-    } else {
-        Default::default()
-    };
+    // The report's teams carry their ids: no second read of the teams.
+    let ids: std::collections::HashMap<String, i64> =
+        if teams { report.teams.iter().map(|t| (t.name.clone(), t.id)).collect() } else { Default::default() };
     let subject_of_team = |name: &str| ids.get(name).map(|id| GoalSubject::Team(*id));
     let subject_of_member =
         |user_id: &str| user_id.parse().ok().and_then(|u| Snowflake::new(u).ok()).map(GoalSubject::Member);
