@@ -100,6 +100,10 @@ pub struct Report {
     pub members: Vec<MemberKpis>,
     pub teams: Vec<TeamKpis>,
     pub totals: Totals,
+    /// Whether the guild's leaderboards are on, read with the rows (not shown: for `/leaderboard`,
+    /// which would otherwise read it on its own).
+    #[serde(skip)]
+    pub leaderboards: bool,
 }
 
 pub(crate) fn view(label: String, p: &Period) -> PeriodView {
@@ -170,7 +174,7 @@ impl App {
             kinds: needs.kinds,
             previous: needs.previous.then_some((previous.first_day, previous.end_day)),
         };
-        let ReportRows { teams, members, team: team_filter, current, points_only, before } =
+        let ReportRows { teams, members, team: team_filter, current, points_only, before, leaderboards } =
             self.store.report_rows(g, read).await?;
         if let Some(name) = team
             && team_filter.is_none()
@@ -303,6 +307,7 @@ impl App {
             members: member_rows,
             teams: team_rows,
             totals: all,
+            leaderboards,
         })
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::sql::{Db, Dialect, params};
+use crate::domain::goals::GoalSubject;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
@@ -82,6 +83,8 @@ pub struct ReportRows {
     pub points_only: Vec<(u64, i64, i64, i64)>,
     /// As [`Store::points_totals`] gives them for the previous period.
     pub before: Vec<(u64, i64, i64)>,
+    /// As [`Store::leaderboards_enabled`] gives it.
+    pub leaderboards: bool,
 }
 
 /// What `/me` asks of [`Store::member_report_rows`]: local days [first, end) for each range.
@@ -442,6 +445,46 @@ pub(super) fn points_rows(
     Ok(rows)
 }
 
+/// The rows goal subjects' totals over a range are made of ([`subject_rows`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectRows {
+    /// (team, kind, quantity, points, amount) per credited team (team 0: members without one; all
+    /// of them together are the guild's), when a team or the guild is among the subjects.
+    pub teams: Vec<TeamKindRow>,
+    /// (kind, quantity, points, amount) per member among the subjects, on every team.
+    pub members: HashMap<i64, MemberRows>,
+}
+
+/// What the totals of `subjects` over [first, end) are made of: one member (the `/log` reply)
+/// reads that member's rollups only; teams and the guild the team rollups, members the guild's
+/// member rollups.
+pub(super) fn subject_rows(
+    c: &Db,
+    guild: i64,
+    subjects: &std::collections::BTreeSet<GoalSubject>,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> Result<SubjectRows> {
+    if let [GoalSubject::Member(user)] = subjects.iter().copied().collect::<Vec<_>>().as_slice() {
+        let rows = member_totals(c, guild, user.as_i64(), &[(first, end)])?.pop().unwrap_or_default();
+        return Ok(SubjectRows { teams: Vec::new(), members: HashMap::from([(user.as_i64(), rows)]) });
+    }
+    let users: std::collections::HashSet<i64> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            GoalSubject::Member(u) => Some(u.as_i64()),
+            _ => None,
+        })
+        .collect();
+    let teams = if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
+        team_kind_rows(c, guild, first, end, None)?
+    } else {
+        Vec::new()
+    };
+    let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
+    Ok(SubjectRows { teams, members })
+}
+
 /// [`Store::team_kind_totals`] on a connection.
 fn team_kind_rows(c: &Db, guild: i64, first: NaiveDate, end: NaiveDate, team: Option<i64>) -> Result<Vec<TeamKindRow>> {
     let sums = team_sums(c, guild, first, end, team)?;
@@ -613,8 +656,8 @@ impl Store {
     /// round trip, and a board or team table used to make four reads of one statement each.
     pub async fn report_rows(&self, guild: i64, read: ReportRead) -> Result<ReportRows> {
         self.read(move |c| {
-            let (teams, members) = super::teams::directory(c, guild)?;
-            let mut rows = ReportRows { teams, members, ..ReportRows::default() };
+            let super::teams::Directory { teams, members, leaderboards } = super::teams::directory(c, guild)?;
+            let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
             if let Some(name) = &read.team {
                 match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
                     Some(t) => rows.team = Some(t.id),
@@ -641,7 +684,7 @@ impl Store {
     /// days for the streak. A trip to the database instead of seven.
     pub async fn member_report_rows(&self, guild: i64, read: MemberReportRead) -> Result<Option<MemberReportRows>> {
         self.read(move |c| {
-            let (teams, members) = super::teams::directory(c, guild)?;
+            let super::teams::Directory { teams, members, .. } = super::teams::directory(c, guild)?;
             let Some(member) = members.iter().find(|m| m.user_id as i64 == read.user).cloned() else {
                 return Ok(None);
             };
@@ -670,24 +713,16 @@ impl Store {
         self.read(move |c| team_kind_rows(c, guild, first, end, team)).await
     }
 
-    /// [`Store::team_kind_totals`] of every team (when `teams`) and [`Store::members_kind_totals`]
-    /// of `users` (when any) over the same range, in one read: what a goal's progress needs of
-    /// a team table's goals.
-    pub async fn subject_kind_totals(
+    /// The rows `subjects`' totals over local days [first, end) are made of, in one read
+    /// ([`SubjectRows`]).
+    pub async fn subject_rows(
         &self,
         guild: i64,
+        subjects: std::collections::BTreeSet<GoalSubject>,
         first: NaiveDate,
         end: NaiveDate,
-        teams: bool,
-        users: std::collections::HashSet<i64>,
-    ) -> Result<(Vec<TeamKindRow>, HashMap<i64, MemberRows>)> {
-        self.read(move |c| {
-            let teams = if teams { team_kind_rows(c, guild, first, end, None)? } else { Vec::new() };
-            let members =
-                if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
-            Ok((teams, members))
-        })
-        .await
+    ) -> Result<SubjectRows> {
+        self.read(move |c| subject_rows(c, guild, &subjects, first, end)).await
     }
 
     /// Several members' sums per kind over [first, end), each on every team: (kind, quantity,

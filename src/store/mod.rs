@@ -54,7 +54,7 @@ pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{
-    KindTotalsRow, MemberReportRead, MemberReportRows, ReportRead, ReportRows, RollupMismatch, TotalsScope,
+    KindTotalsRow, MemberReportRead, MemberReportRows, ReportRead, ReportRows, RollupMismatch, SubjectRows, TotalsScope,
 };
 pub use migrations::{MIGRATIONS, schema_version};
 pub use review::{Decision, Flagged, ReviewItem, ReviewQueue, ReviewStatus};

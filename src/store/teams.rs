@@ -137,26 +137,41 @@ pub(super) fn live_teams(c: &Db, guild: i64) -> Result<Vec<Team>> {
     Ok(teams)
 }
 
-/// The guild's live teams ([`by_name`]) and its members (by user id), in one statement: a reply
-/// that needs both pays one round trip for them on PostgreSQL.
-pub(super) fn directory(c: &Db, guild: i64) -> Result<(Vec<Team>, Vec<Member>)> {
+/// What [`directory`] reads.
+pub(super) struct Directory {
+    /// The guild's live teams, [`by_name`].
+    pub teams: Vec<Team>,
+    /// Its members, by user id.
+    pub members: Vec<Member>,
+    /// Whether its leaderboards are on (`/settings leaderboards`; on for a guild not seen yet).
+    pub leaderboards: bool,
+}
+
+/// The guild's teams, members and leaderboard switch in one statement: a reply that needs them
+/// pays one round trip for them on PostgreSQL.
+pub(super) fn directory(c: &Db, guild: i64) -> Result<Directory> {
     let mut stmt = c.prepare_cached(
         "SELECT CAST(0 AS BIGINT), team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL
-         UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id FROM members WHERE guild_id = ?1",
+         UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id FROM members WHERE guild_id = ?1
+         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL FROM guilds WHERE guild_id = ?1",
     )?;
     let mut rows = stmt.query([guild])?;
-    let (mut teams, mut members) = (Vec::new(), Vec::new());
+    let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
     while let Some(r) = rows.next()? {
-        if r.get::<_, i64>(0)? == 0 {
-            let channel_id = r.get::<_, Option<i64>>(3)?.map(|c| c as u64);
-            teams.push(Team { id: r.get(1)?, name: r.get(2)?, channel_id });
-        } else {
-            members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? });
+        match r.get::<_, i64>(0)? {
+            0 => {
+                let channel_id = r.get::<_, Option<i64>>(3)?.map(|c| c as u64);
+                d.teams.push(Team { id: r.get(1)?, name: r.get(2)?, channel_id });
+            }
+            1 => {
+                d.members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? })
+            }
+            _ => d.leaderboards = r.get::<_, i64>(1)? != 0,
         }
     }
-    teams.sort_by(by_name);
-    members.sort_by_key(|m| m.user_id as i64);
-    Ok((teams, members))
+    d.teams.sort_by(by_name);
+    d.members.sort_by_key(|m| m.user_id as i64);
+    Ok(d)
 }
 
 /// Teams in the order of SQLite's `COLLATE NOCASE` (bytes, ASCII letters folded to lower case),
