@@ -12,7 +12,12 @@ use crate::domain::kpi::Totals;
 use crate::domain::money::Money;
 use crate::domain::period::Period;
 use crate::domain::settings::GuildSettings;
+use crate::store::SubjectRows;
 use crate::store::goals::GoalCleared;
+
+/// Which goals a reply wants (by key), shared with the read that takes them and their totals
+/// together.
+pub type GoalFilter = std::sync::Arc<dyn Fn(&GoalKey) -> bool + Send + Sync>;
 
 /// What [`App::member_summary`] found.
 #[derive(Clone, Debug, Default)]
@@ -80,7 +85,8 @@ impl App {
         let replaced = self.store.set_goal(g, key.clone(), target, effective_from, actor, now).await?;
         let current = key.period.current(&settings, now)?;
         let progress = if current.first_day == effective_from {
-            let keep = |k: &GoalKey| *k == key;
+            let wanted = key.clone();
+            let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| *k == wanted);
             self.progress_in(guild, &settings, key.period, &current, &keep, now).await?.into_iter().next()
         } else {
             None
@@ -127,7 +133,8 @@ impl App {
     ) -> AppResult<Option<GoalProgress>> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
         let period = key.period.containing(day, &settings)?;
-        let keep = |k: &GoalKey| k == key;
+        let wanted = key.clone();
+        let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| *k == wanted);
         Ok(self.progress_in(guild, &settings, key.period, &period, &keep, now).await?.into_iter().next())
     }
 
@@ -138,7 +145,7 @@ impl App {
         guild: Snowflake,
         unit: GoalPeriod,
         period: &Period,
-        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        keep: &GoalFilter,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
@@ -153,7 +160,7 @@ impl App {
         &self,
         guild: Snowflake,
         period: &Period,
-        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        keep: &GoalFilter,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
@@ -282,7 +289,15 @@ impl App {
         let mut overview = GoalOverview::default();
         for unit in GoalPeriod::ALL {
             let current = unit.current(&settings, now)?;
-            overview.in_force.extend(self.progress_in(guild, &settings, unit, &current, &live, now).await?);
+            let g = guild.as_i64();
+            let versions: Vec<GoalVersion> = self
+                .store
+                .goals_in_force(g, unit, current.first_day)
+                .await?
+                .into_iter()
+                .filter(|v| live(&v.key))
+                .collect();
+            overview.in_force.extend(self.progress_of(g, &settings, versions, &current, now).await?);
         }
         let mut current_first: HashMap<GoalPeriod, NaiveDate> = HashMap::new();
         for unit in GoalPeriod::ALL {
@@ -317,13 +332,15 @@ impl App {
         settings: &GuildSettings,
         unit: GoalPeriod,
         period: &Period,
-        keep: &(dyn Fn(&GoalKey) -> bool + Sync),
+        keep: &GoalFilter,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
-        let g = guild.as_i64();
-        let versions: Vec<GoalVersion> =
-            self.store.goals_in_force(g, unit, period.first_day).await?.into_iter().filter(|v| keep(&v.key)).collect();
-        self.progress_of(g, settings, versions, period, now).await
+        // The goals and their subjects' rows in one read.
+        let range = (period.first_day, period.end_day);
+        let (versions, rows) =
+            self.store.goals_with_rows(guild.as_i64(), unit, period.first_day, range, keep.clone()).await?;
+        let subjects: BTreeSet<GoalSubject> = versions.iter().map(|v| v.key.subject).collect();
+        Ok(progress(settings, versions, totals_of(&subjects, rows), period, now))
     }
 
     /// Where each of `versions` (targets in force for `period`) stands.
@@ -339,20 +356,7 @@ impl App {
             return Ok(Vec::new());
         }
         let totals = self.subject_totals(g, &versions, period).await?;
-        Ok(versions
-            .into_iter()
-            .map(|v| {
-                let actual = totals.get(&v.key.subject).map_or(0, |t| v.key.metric.value(t));
-                GoalProgress {
-                    pace: Pace::compute(v.target, actual, period, settings, now),
-                    target: v.target,
-                    since: v.effective_from,
-                    period: period.clone(),
-                    actual,
-                    key: v.key,
-                }
-            })
-            .collect())
+        Ok(progress(settings, versions, totals, period, now))
     }
 
     /// Totals over `period` for each subject of `versions`: a member's on every team they logged
@@ -365,50 +369,55 @@ impl App {
         period: &Period,
     ) -> AppResult<HashMap<GoalSubject, Totals>> {
         let subjects: BTreeSet<GoalSubject> = versions.iter().map(|v| v.key.subject).collect();
-        let mut out: HashMap<GoalSubject, Totals> = HashMap::new();
-        // One member (the /log reply) reads that member's rollups only.
-        if let [GoalSubject::Member(user)] = subjects.iter().copied().collect::<Vec<_>>().as_slice() {
-            let totals = out.entry(GoalSubject::Member(*user)).or_default();
-            for (kind, quantity, points, amount) in
-                self.store.member_kind_totals(guild, user.as_i64(), period.first_day, period.end_day).await?
-            {
-                totals.add(&kind, quantity, points, amount);
-            }
-            return Ok(out);
-        }
-        // Teams and the guild from the team rollups (team 0 is everyone without a team).
-        if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
-            for (team, kind, quantity, points, amount) in
-                self.store.team_kind_totals(guild, period.first_day, period.end_day, None).await?
-            {
-                let mut add = |subject: GoalSubject| {
-                    if subjects.contains(&subject) {
-                        out.entry(subject).or_default().add(&kind, quantity, points, amount);
-                    }
-                };
-                if team != 0 {
-                    add(GoalSubject::Team(team));
-                }
-                add(GoalSubject::Guild);
-            }
-        }
-        // Members from one read of the guild's member rollups.
-        let users: std::collections::HashSet<i64> = subjects
-            .iter()
-            .filter_map(|s| match s {
-                GoalSubject::Member(u) => Some(u.as_i64()),
-                _ => None,
-            })
-            .collect();
-        if !users.is_empty() {
-            for (user, rows) in self.store.members_kind_totals(guild, period.first_day, period.end_day, users).await? {
-                let Ok(user) = Snowflake::new(user as u64) else { continue };
-                let totals = out.entry(GoalSubject::Member(user)).or_default();
-                for (kind, quantity, points, amount) in rows {
-                    totals.add(&kind, quantity, points, amount);
-                }
-            }
-        }
-        Ok(out)
+        let rows = self.store.subject_rows(guild, subjects.clone(), period.first_day, period.end_day).await?;
+        Ok(totals_of(&subjects, rows))
     }
+}
+
+/// Each of `subjects`' totals from the rows they are made of ([`SubjectRows`]).
+fn totals_of(subjects: &BTreeSet<GoalSubject>, rows: SubjectRows) -> HashMap<GoalSubject, Totals> {
+    let mut out: HashMap<GoalSubject, Totals> = HashMap::new();
+    for (team, kind, quantity, points, amount) in rows.teams {
+        let mut add = |subject: GoalSubject| {
+            if subjects.contains(&subject) {
+                out.entry(subject).or_default().add(&kind, quantity, points, amount);
+            }
+        };
+        if team != 0 {
+            add(GoalSubject::Team(team));
+        }
+        add(GoalSubject::Guild);
+    }
+    for (user, rows) in rows.members {
+        let Ok(user) = Snowflake::new(user as u64) else { continue };
+        let totals = out.entry(GoalSubject::Member(user)).or_default();
+        for (kind, quantity, points, amount) in rows {
+            totals.add(&kind, quantity, points, amount);
+        }
+    }
+    out
+}
+
+/// Where each of `versions` (targets in force for `period`) stands, given its subjects' totals.
+fn progress(
+    settings: &GuildSettings,
+    versions: Vec<GoalVersion>,
+    totals: HashMap<GoalSubject, Totals>,
+    period: &Period,
+    now: DateTime<Utc>,
+) -> Vec<GoalProgress> {
+    versions
+        .into_iter()
+        .map(|v| {
+            let actual = totals.get(&v.key.subject).map_or(0, |t| v.key.metric.value(t));
+            GoalProgress {
+                pace: Pace::compute(v.target, actual, period, settings, now),
+                target: v.target,
+                since: v.effective_from,
+                period: period.clone(),
+                actual,
+                key: v.key,
+            }
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use crate::domain::activity::Snowflake;
 use crate::domain::kpi::{Totals, competition_ranks, streak};
 use crate::domain::period::{Period, PeriodSpec, local_date};
 use crate::domain::settings::GuildSettings;
-use crate::store::{KindTotalsRow, TotalsScope};
+use crate::store::{KindTotalsRow, MemberReportRead, MemberReportRows, ReportRead, ReportRows};
 
 /// What a report reads besides the period's totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,9 @@ pub struct MemberKpis {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TeamKpis {
+    /// The team's id (not shown: for finding its goals without reading the teams again).
+    #[serde(skip)]
+    pub id: i64,
     pub name: String,
     pub points: i64,
     /// Members on the team now, plus anyone who logged for it during the period.
@@ -97,6 +100,10 @@ pub struct Report {
     pub members: Vec<MemberKpis>,
     pub teams: Vec<TeamKpis>,
     pub totals: Totals,
+    /// Whether the guild's leaderboards are on, read with the rows (not shown: for `/leaderboard`,
+    /// which would otherwise read it on its own).
+    #[serde(skip)]
+    pub leaderboards: bool,
 }
 
 pub(crate) fn view(label: String, p: &Period) -> PeriodView {
@@ -107,6 +114,11 @@ pub(crate) fn view(label: String, p: &Period) -> PeriodView {
         first_day: p.first_day,
         last_day: p.end_day.pred_opt().unwrap_or(p.end_day),
     }
+}
+
+/// The days [start, end) a streak as of `as_of` is first walked over (see [`STREAK_WINDOW_DAYS`]).
+fn streak_window(as_of: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (as_of - Duration::days(STREAK_WINDOW_DAYS), as_of.succ_opt().unwrap_or(as_of))
 }
 
 /// Streaks are walked over this many days first; only members whose streak reaches the edge are
@@ -155,39 +167,25 @@ impl App {
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
         let previous = period.previous(&settings)?;
-        let teams = self.store.teams(g).await?;
-        let team_filter = match team {
-            Some(name) => Some(
-                teams
-                    .iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
-                    .map(|t| t.id)
-                    .ok_or_else(|| AppError::User(super::teams::no_such_team(name, &teams)))?,
-            ),
-            None => None,
+        // Teams, members and totals in one read (one trip to the database, not four).
+        let read = ReportRead {
+            team: team.map(str::to_string),
+            current: (period.first_day, period.end_day),
+            kinds: needs.kinds,
+            previous: needs.previous.then_some((previous.first_day, previous.end_day)),
         };
-        let scope = team_filter.map_or(TotalsScope::Guild, TotalsScope::Team);
-        let current: Vec<KindTotalsRow> = if needs.kinds {
-            self.store.scoped_totals(g, period.first_day, period.end_day, scope).await?
-        } else {
-            Vec::new()
-        };
-        let points_only: Vec<(u64, i64, i64, i64)> = if needs.kinds {
-            Vec::new()
-        } else {
-            self.store.points_revenue_totals(g, period.first_day, period.end_day, team_filter).await?
-        };
-        let before = if needs.previous {
-            self.store.points_totals(g, previous.first_day, previous.end_day, scope).await?
-        } else {
-            Vec::new()
-        };
+        let ReportRows { teams, members, team: team_filter, current, points_only, before, leaderboards } =
+            self.store.report_rows(g, read).await?;
+        if let Some(name) = team
+            && team_filter.is_none()
+        {
+            return Err(AppError::User(super::teams::no_such_team(name, &teams)));
+        }
         let excluded = if needs.everyone { HashSet::new() } else { self.board_excluded(guild).await? };
         let current: Vec<KindTotalsRow> = current.into_iter().filter(|r| !excluded.contains(&r.user_id)).collect();
         let points_only: Vec<_> = points_only.into_iter().filter(|r| !excluded.contains(&r.0)).collect();
         let before: Vec<_> = before.into_iter().filter(|r| !excluded.contains(&r.0)).collect();
-        let members: Vec<_> =
-            self.store.members(g).await?.into_iter().filter(|m| !excluded.contains(&m.user_id)).collect();
+        let members: Vec<_> = members.into_iter().filter(|m| !excluded.contains(&m.user_id)).collect();
         let team_names: HashMap<i64, &str> = teams.iter().map(|t| (t.id, t.name.as_str())).collect();
 
         let mut by_member: HashMap<u64, Totals> = HashMap::new();
@@ -283,6 +281,7 @@ impl App {
                 (
                     t.id,
                     TeamKpis {
+                        id: t.id,
                         name: t.name.clone(),
                         points: totals.points,
                         members: size,
@@ -308,6 +307,7 @@ impl App {
             members: member_rows,
             teams: team_rows,
             totals: all,
+            leaderboards,
         })
     }
 
@@ -344,7 +344,9 @@ impl App {
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
         let mut points: HashMap<u64, i64> = HashMap::new();
-        for (member, _, p) in self.store.points_totals(g, period.first_day, period.end_day, TotalsScope::Guild).await? {
+        for (member, _, p) in
+            self.store.points_totals(g, period.first_day, period.end_day, crate::store::TotalsScope::Guild).await?
+        {
             *points.entry(member).or_default() += p;
         }
         let theirs = points.get(&user.get()).copied().unwrap_or(0);
@@ -378,44 +380,36 @@ impl App {
             member: None,
             team_rank: None,
         };
-        let Some(member) = self.store.member(g, u).await? else {
+        // A member the guild leaves off its boards is ranked nowhere, and ranks nobody.
+        let excluded = self.board_excluded(guild).await?;
+        let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
+        let (streak_start, streak_end) = streak_window(as_of);
+        // Who they are, their totals, their mates' points and their active days in one read.
+        let read = MemberReportRead {
+            user: u,
+            ranges: vec![(period.first_day, period.end_day), (previous.first_day, previous.end_day)],
+            rank: (team_rank && !excluded.contains(&user.get())).then_some((period.first_day, period.end_day)),
+            active: (streak_start, streak_end),
+        };
+        let Some(MemberReportRows { member, team, members, totals: both, mates: mate_points, active_days }) =
+            self.store.member_report_rows(g, read).await?
+        else {
             return Ok(report);
         };
-        let mut both = self
-            .store
-            .member_kind_totals_many(
-                g,
-                u,
-                vec![(period.first_day, period.end_day), (previous.first_day, previous.end_day)],
-            )
-            .await?
-            .into_iter();
+        let mut both = both.into_iter();
         let mut totals = Totals::default();
         for (kind, quantity, points, amount) in both.next().unwrap_or_default() {
             totals.add(&kind, quantity, points, amount);
         }
         let previous_points = both.next().unwrap_or_default().iter().map(|r| r.2).sum();
-        let team = if member.team_id == 0 {
-            None
-        } else {
-            self.store.teams(g).await?.into_iter().find(|t| t.id == member.team_id).map(|t| t.name)
-        };
-        // A member the guild leaves off its boards is ranked nowhere, and ranks nobody.
-        let excluded = if team_rank { self.board_excluded(guild).await? } else { HashSet::new() };
+        let team = team.map(|t| t.name);
         if team_rank && team.is_some() && !excluded.contains(&member.user_id) {
             // Rank among the members on the team now, by their points on any team.
             let mut points: HashMap<u64, i64> = HashMap::new();
-            for (mate, _, p) in self
-                .store
-                .points_totals(g, period.first_day, period.end_day, TotalsScope::CurrentTeam(member.team_id))
-                .await?
-            {
+            for (mate, _, p) in mate_points {
                 *points.entry(mate).or_default() += p;
             }
-            let mut mates: Vec<(i64, u64)> = self
-                .store
-                .members(g)
-                .await?
+            let mut mates: Vec<(i64, u64)> = members
                 .into_iter()
                 .filter(|m| m.team_id == member.team_id && !excluded.contains(&m.user_id))
                 .map(|m| (points.get(&m.user_id).copied().unwrap_or(0), m.user_id))
@@ -425,8 +419,7 @@ impl App {
             let rank = mates.iter().position(|m| m.1 == member.user_id).map_or(0, |i| ranks[i]);
             report.team_rank = Some((rank, mates.len()));
         }
-        let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
-        let streak = self.member_streak(g, &settings, as_of, u).await?;
+        let streak = self.member_streak(g, &settings, as_of, u, active_days).await?;
         report.member = Some(MemberKpis {
             user_id: member.user_id.to_string(),
             user_name: member.user_name,
@@ -446,12 +439,18 @@ impl App {
         Ok(report)
     }
 
-    /// One member's streak as of `as_of`, from their own active days.
-    async fn member_streak(&self, guild: i64, settings: &GuildSettings, as_of: NaiveDate, user: i64) -> AppResult<u32> {
+    /// One member's streak as of `as_of`, from their own active days in [`streak_window`]
+    /// (`window_days`), and further back only when it reaches the window's start.
+    async fn member_streak(
+        &self,
+        guild: i64,
+        settings: &GuildSettings,
+        as_of: NaiveDate,
+        user: i64,
+        window_days: Vec<NaiveDate>,
+    ) -> AppResult<u32> {
         let end = as_of.succ_opt().unwrap_or(as_of);
-        let window_start = as_of - Duration::days(STREAK_WINDOW_DAYS);
-        let active: BTreeSet<NaiveDate> =
-            self.store.member_active_days(guild, user, window_start, end).await?.into_iter().collect();
+        let active: BTreeSet<NaiveDate> = window_days.into_iter().collect();
         let s = streak(&active, as_of, settings.working_days);
         let window_working = (0..STREAK_WINDOW_DAYS)
             .filter(|i| settings.working_days.is_working(as_of - Duration::days(*i)))

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::format::{clip, fit_lines, table};
 use super::paging::Page;
 use super::{Attachment, CommandCall, Ctx, Embed, Field, Message, Response, goal};
+use crate::app::goals::GoalFilter;
 use crate::app::history::{HistoryMetric, Mover, RepHistory};
 use crate::app::report::{PeriodView, ReportNeeds};
 use crate::app::{AppError, AppResult};
@@ -60,9 +61,11 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let public = call.boolean("public").unwrap_or(false);
     let amounts = ctx.sees_others_money(public).await?;
     let period = Period::resolve(&spec, &settings, ctx.now)?;
-    let group = match team {
-        Some(name) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
-        None => GoalSubject::Guild,
+    // The team's id as the report found it (one team, by name), not read again.
+    let group = match (team, report.teams.first()) {
+        (Some(_), Some(t)) => GoalSubject::Team(t.id),
+        (Some(name), None) => GoalSubject::Team(ctx.app.team(ctx.inv.guild, name).await?.id),
+        (None, _) => GoalSubject::Guild,
     };
     let reps: HashSet<GoalSubject> = report
         .members
@@ -70,7 +73,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         .filter_map(|m| m.user_id.parse::<u64>().ok().and_then(|u| Snowflake::new(u).ok()))
         .map(GoalSubject::Member)
         .collect();
-    let keep = move |k: &GoalKey| k.subject == group || reps.contains(&k.subject);
+    let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| k.subject == group || reps.contains(&k.subject));
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &keep, ctx.now).await?;
     let (group_goals, rep_goals): (Vec<_>, Vec<_>) = goals.into_iter().partition(|p| p.key.subject == group);
     // A rep column only makes sense when the table covers exactly the goals' period.
@@ -215,7 +218,7 @@ async fn rep(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let money = settings.money();
     let period = Period::resolve(&spec, &settings, ctx.now)?;
     let subject = GoalSubject::Member(Snowflake::new(user)?);
-    let theirs = move |k: &GoalKey| k.subject == subject;
+    let theirs: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| k.subject == subject);
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &theirs, ctx.now).await?;
     let mut about: Vec<String> = m.team.iter().map(|t| format!("Team {t}")).collect();
     // Only managers run this, privately; the rule still decides.

@@ -16,14 +16,24 @@ const CHART: &str = "leaderboard.png";
 const TOP: usize = 15;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
-    if !ctx.app.leaderboards_enabled(ctx.inv.guild).await? {
-        return Err(AppError::User(
+    let off = || {
+        AppError::User(
             "leaderboards are turned off on this server; a manager can turn them on with \
              `/settings leaderboards on:true`"
                 .into(),
-        ));
+        )
+    };
+    // The switch comes with the board's rows (one trip to the database fewer). A board refused
+    // for another reason reads it on its own, so a server that turned boards off hears that first.
+    match board_and_switch(ctx, call, false).await {
+        Ok((response, true)) => Ok(response),
+        Ok((_, false)) => Err(off()),
+        Err(e) if !ctx.app.leaderboards_enabled(ctx.inv.guild).await? => {
+            tracing::debug!(error = %e, "a board refused on a server whose leaderboards are off");
+            Err(off())
+        }
+        Err(e) => Err(e),
     }
-    board(ctx, call, false).await
 }
 
 /// One place on a board: who, the score it is ranked by, and how the score reads.
@@ -38,6 +48,11 @@ struct Entry {
 /// Ranked by points, revenue, a kind's count, `goal` (% of each participant's goal for the
 /// period) or `improvement` (points against their own previous period).
 pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> AppResult<Response> {
+    Ok(board_and_switch(ctx, call, chart).await?.0)
+}
+
+/// [`board`], and whether the guild's leaderboards are on, as read with the board's rows.
+async fn board_and_switch(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> AppResult<(Response, bool)> {
     let spec = call.period()?;
     let settings = ctx.settings().await?;
     let money = settings.money();
@@ -93,11 +108,10 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         _ => ReportNeeds::TOTALS,
     };
     let mut report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
-    let ids: std::collections::HashMap<String, i64> = if teams {
-        ctx.app.teams(ctx.inv.guild).await?.into_iter().map(|t| (t.name, t.id)).collect()
-    } else {
-        Default::default()
-    };
+    let switch = report.leaderboards;
+    // The report's teams carry their ids: no second read of the teams.
+    let ids: std::collections::HashMap<String, i64> =
+        if teams { report.teams.iter().map(|t| (t.name.clone(), t.id)).collect() } else { Default::default() };
     let subject_of_team = |name: &str| ids.get(name).map(|id| GoalSubject::Team(*id));
     let subject_of_member =
         |user_id: &str| user_id.parse().ok().and_then(|u| Snowflake::new(u).ok()).map(GoalSubject::Member);
@@ -354,7 +368,7 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
             Err(e) => tracing::error!(error = %e, "leaderboard chart"),
         }
     }
-    Ok(Response::Message(Message {
+    let response = Response::Message(Message {
         embeds: vec![Embed {
             title: Some(title),
             description: Some(description),
@@ -367,7 +381,8 @@ pub(super) async fn board(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         attachments,
         ephemeral: false,
         ..Message::default()
-    }))
+    });
+    Ok((response, switch))
 }
 
 /// The metrics a board ranks by besides the guild's activity kinds.

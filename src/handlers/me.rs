@@ -3,6 +3,7 @@
 use super::format::fit_lines;
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::AppResult;
+use crate::app::goals::GoalFilter;
 use crate::domain::goals::{GoalKey, GoalSubject};
 use crate::domain::kpi::Change;
 use crate::domain::period::Period;
@@ -19,7 +20,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let money = settings.money();
     let period = Period::resolve(&spec, &settings, ctx.now)?;
     let subject = GoalSubject::Member(ctx.inv.user);
-    let mine = move |k: &GoalKey| k.subject == subject;
+    let mine: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| k.subject == subject);
     let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
     let goal_lines = goal::detail_lines(&goals, ctx.now, money, true);
     let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);

@@ -84,6 +84,17 @@ fn keyed_version_from_row(r: &Row<'_>) -> super::sql::Result<(String, i64, Strin
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, version_from_row(r)?))
 }
 
+/// Every goal of one period kind in force for the period starting on `first_day`, ordered by
+/// scope, subject and metric ([`Store::goals_in_force`]).
+fn versions_in_force(c: &Db, guild: i64, period: GoalPeriod, first_day: NaiveDate) -> Result<Vec<GoalVersion>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND {UP_TO}
+         ORDER BY g.scope, g.subject_id, g.metric, {LATEST_FIRST}"
+    ))?;
+    let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], keyed_version_from_row)?;
+    in_force(rows)
+}
+
 /// The latest version of `key` starting on or before `day`, cleared or not.
 fn latest_version(conn: &Db, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
     Ok(conn
@@ -288,6 +299,30 @@ impl Store {
         Ok(self.goals_in_force_many(guild, vec![(period, first_day)]).await?.into_iter().next().unwrap_or_default())
     }
 
+    /// The goals of one period kind in force for the period starting on `first_day` that `keep`
+    /// accepts, and the rows their subjects' totals over local days [first, end) are made of, in
+    /// one read (a reply's goals used to take two or three).
+    pub async fn goals_with_rows(
+        &self,
+        guild: i64,
+        period: GoalPeriod,
+        first_day: NaiveDate,
+        range: (NaiveDate, NaiveDate),
+        keep: std::sync::Arc<dyn Fn(&GoalKey) -> bool + Send + Sync>,
+    ) -> Result<(Vec<GoalVersion>, super::kpis::SubjectRows)> {
+        self.read(move |c| {
+            let versions: Vec<GoalVersion> =
+                versions_in_force(c, guild, period, first_day)?.into_iter().filter(|v| keep(&v.key)).collect();
+            if versions.is_empty() {
+                return Ok((versions, super::kpis::SubjectRows::default()));
+            }
+            let subjects = versions.iter().map(|v| v.key.subject).collect();
+            let rows = super::kpis::subject_rows(c, guild, &subjects, range.0, range.1)?;
+            Ok((versions, rows))
+        })
+        .await
+    }
+
     /// [`Store::goals_in_force`] for several period kinds in one read (the `/log` reply asks for
     /// the current week, month, quarter and year at once).
     pub async fn goals_in_force_many(
@@ -296,17 +331,7 @@ impl Store {
         periods: Vec<(GoalPeriod, NaiveDate)>,
     ) -> Result<Vec<Vec<GoalVersion>>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND {UP_TO}
-                 ORDER BY g.scope, g.subject_id, g.metric, {LATEST_FIRST}"
-            ))?;
-            let mut out = Vec::with_capacity(periods.len());
-            for &(period, first_day) in &periods {
-                let rows =
-                    stmt.query_map(params![guild, period.as_str(), day_number(first_day)], keyed_version_from_row)?;
-                out.push(in_force(rows)?);
-            }
-            Ok(out)
+            periods.iter().map(|&(period, first_day)| versions_in_force(c, guild, period, first_day)).collect()
         })
         .await
     }

@@ -3,8 +3,10 @@
 //! odd days in the period, not with the number of activities. Also the consistency checks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::sql::{Db, Dialect, params};
+use crate::domain::goals::GoalSubject;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
@@ -52,6 +54,69 @@ pub enum TotalsScope {
     CurrentTeam(i64),
 }
 
+/// What a report asks of [`Store::report_rows`]: local days [first, end) for each range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRead {
+    /// The team the report is about, by name (any ASCII case); none: the whole guild.
+    pub team: Option<String>,
+    /// The period's totals: per kind ([`ReportRows::current`]) when `kinds`, else points and
+    /// revenue only ([`ReportRows::points_only`]).
+    pub current: (NaiveDate, NaiveDate),
+    pub kinds: bool,
+    /// The previous period's points ([`ReportRows::before`]), if wanted.
+    pub previous: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// All the rows a report is made of, read at once (see [`Store::report_rows`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportRows {
+    /// The guild's live teams, by name.
+    pub teams: Vec<super::Team>,
+    /// Every member of the guild, by user id.
+    pub members: Vec<super::Member>,
+    /// The id of the team asked for; `None` for the guild, or when no team has that name (then
+    /// no totals were read).
+    pub team: Option<i64>,
+    /// As [`Store::scoped_totals`] gives them, when the read asked for kinds.
+    pub current: Vec<KindTotalsRow>,
+    /// As [`Store::points_revenue_totals`] gives them, when it did not.
+    pub points_only: Vec<(u64, i64, i64, i64)>,
+    /// As [`Store::points_totals`] gives them for the previous period.
+    pub before: Vec<(u64, i64, i64)>,
+    /// As [`Store::leaderboards_enabled`] gives it.
+    pub leaderboards: bool,
+}
+
+/// What `/me` asks of [`Store::member_report_rows`]: local days [first, end) for each range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberReportRead {
+    pub user: i64,
+    /// The ranges to total the member's rows over ([`MemberReportRows::totals`], in order).
+    pub ranges: Vec<(NaiveDate, NaiveDate)>,
+    /// The range to rank the member's team mates over, unless the member is not ranked at all
+    /// (`None`: left off the boards).
+    pub rank: Option<(NaiveDate, NaiveDate)>,
+    /// The range of their active days to read (the streak's window).
+    pub active: (NaiveDate, NaiveDate),
+}
+
+/// All the rows of one member's report, read at once (see [`Store::member_report_rows`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberReportRows {
+    pub member: super::Member,
+    /// The member's team, when they are on a live one.
+    pub team: Option<super::Team>,
+    /// Every member of the guild, by user id.
+    pub members: Vec<super::Member>,
+    /// The member's (kind, quantity, points, amount) over each range asked for.
+    pub totals: Vec<MemberRows>,
+    /// (user, team, points) of the members on the member's team now, over the rank's range, on
+    /// every team they logged for: empty without a team or a rank.
+    pub mates: Vec<(u64, i64, i64)>,
+    /// The days in the active range on which the member logged anything.
+    pub active_days: Vec<NaiveDate>,
+}
+
 /// [first, end) as whole local months (month rollups) plus the days before and after them (day
 /// rollups): a year reads ~12 rows per member, team and kind, a month 1, a week at most 7.
 pub(super) struct Split {
@@ -91,16 +156,40 @@ const KIND_SUMS: &[&str] = &["quantity", "points", "amount"];
 const POINTS_KEYS: &str = "user_id, team_id";
 const POINTS_SUMS: &[&str] = &["points", "revenue"];
 
-fn scope_sql(scope: TotalsScope) -> (&'static str, Option<i64>) {
+/// The filter of `scope`, its id bound to `?{arg}`.
+fn scope_filter(scope: TotalsScope, arg: usize) -> String {
     match scope {
-        TotalsScope::Guild => ("", None),
-        TotalsScope::Team(t) => (" AND team_id = ?4", Some(t)),
-        TotalsScope::Member(u) => (" AND user_id = ?4", Some(u)),
-        TotalsScope::CurrentTeam(t) => {
-            (" AND user_id IN (SELECT user_id FROM members WHERE guild_id = ?1 AND team_id = ?4)", Some(t))
+        TotalsScope::Guild => String::new(),
+        TotalsScope::Team(_) => format!(" AND team_id = ?{arg}"),
+        TotalsScope::Member(_) => format!(" AND user_id = ?{arg}"),
+        TotalsScope::CurrentTeam(_) => {
+            format!(" AND user_id IN (SELECT user_id FROM members WHERE guild_id = ?1 AND team_id = ?{arg})")
         }
     }
 }
+
+/// The id `scope` binds, if any.
+fn scope_arg(scope: TotalsScope) -> Option<i64> {
+    match scope {
+        TotalsScope::Guild => None,
+        TotalsScope::Team(id) | TotalsScope::Member(id) | TotalsScope::CurrentTeam(id) => Some(id),
+    }
+}
+
+/// Where one range read's values are bound: ?1 is always the guild.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slots {
+    /// The range's first day (or month) number, included.
+    from: usize,
+    /// Its end, excluded.
+    to: usize,
+    /// The scope's id.
+    arg: usize,
+}
+
+/// The slots of a range read on its own: ?2..?3 the range, ?4 the scope's id.
+#[cfg(test)]
+const ALONE: Slots = Slots { from: 2, to: 3, arg: 4 };
 
 /// Which rows one range of a totals read takes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,8 +213,8 @@ impl RangeRead {
     }
 }
 
-/// The read of `values` per `keys` from one range of a rollup table in `scope`; ?1 guild, ?2..?3
-/// the range, ?4 the scope's id. `tables` names the (day, month) pair; members are read through
+/// The read of `values` per `keys` from one range of a rollup table in `scope`; ?1 guild, the
+/// range and the scope's id where `slots` says. `tables` names the (day, month) pair; members are read through
 /// the member index `{table}_by_user`, which the member rollups and the points rollups have (the
 /// team rollups are only read by guild or team). Callers add rows of the same key up, so a summed
 /// read and a plain one give them the same totals.
@@ -136,6 +225,7 @@ fn range_sql(
     keys: &str,
     values: &[&str],
     scope: TotalsScope,
+    slots: Slots,
 ) -> String {
     let (table, period) = if read.months { (tables.1, "month") } else { (tables.0, "local_day") };
     // Without statistics SQLite prefers the primary key's (guild, day) range to the member index
@@ -148,8 +238,9 @@ fn range_sql(
         TotalsScope::Team(_) if tables == KIND_ROLLUPS => dialect.index_hint(&format!("{table}_by_team")),
         TotalsScope::Guild | TotalsScope::Team(_) => String::new(),
     };
-    let filter = scope_sql(scope).0;
-    let range = format!("FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{filter}");
+    let filter = scope_filter(scope, slots.arg);
+    let Slots { from, to, .. } = slots;
+    let range = format!("FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{from} AND {period} < ?{to}{filter}");
     if read.summed {
         let summed: Vec<String> = values.iter().map(|c| format!("SUM({c})")).collect();
         format!("SELECT {keys}, {} {range} GROUP BY {keys}", summed.join(", "))
@@ -162,28 +253,38 @@ const KIND_ROLLUPS: (&str, &str) = ("day_rollups", "month_rollups");
 const POINTS_ROLLUPS: (&str, &str) = ("day_points", "month_points");
 const TEAM_ROLLUPS: (&str, &str) = ("team_day_rollups", "team_month_rollups");
 
-/// Runs `sql(read)` over the odd days (day rollups) and the whole months (month rollups) of
-/// [first, end), binding ?1 guild, ?2..?3 the range and ?4 `arg`, and hands every row to `each`.
+/// Reads the odd days (day rollups) and the whole months (month rollups) of [first, end) in one
+/// statement, the `sql(read, slots)` of each range joined by `UNION ALL` (on PostgreSQL each
+/// statement is a round trip to the server: a year is two ranges, a span across a year's end
+/// three), binding ?1 guild, `arg` and each range where `slots` says, and hands every row to
+/// `each`.
 fn each_row_in(
     c: &Db,
     guild: i64,
     first: NaiveDate,
     end: NaiveDate,
     arg: Option<i64>,
-    sql: impl Fn(RangeRead) -> String,
+    sql: impl Fn(RangeRead, Slots) -> String,
     mut each: impl FnMut(&super::sql::Row<'_>) -> Result<()>,
 ) -> Result<()> {
     let split = split(first, end);
-    let ranges = split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r)));
-    for (months, (from, to)) in ranges {
-        let mut stmt = c.prepare_cached(&sql(RangeRead::of(c.dialect(), months, from, to)))?;
-        let mut rows = match arg {
-            Some(a) => stmt.query(params![guild, from, to, a])?,
-            None => stmt.query(params![guild, from, to])?,
-        };
-        while let Some(r) = rows.next()? {
-            each(&r)?;
-        }
+    let ranges: Vec<(bool, (i64, i64))> =
+        split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r))).collect();
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let mut values = vec![guild];
+    values.extend(arg);
+    let mut branches = Vec::with_capacity(ranges.len());
+    for &(months, (from, to)) in &ranges {
+        let slots = Slots { from: values.len() + 1, to: values.len() + 2, arg: 2 };
+        values.extend([from, to]);
+        branches.push(sql(RangeRead::of(c.dialect(), months, from, to), slots));
+    }
+    let mut stmt = c.prepare_cached(&branches.join(" UNION ALL "))?;
+    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    while let Some(r) = rows.next()? {
+        each(&r)?;
     }
     Ok(())
 }
@@ -202,8 +303,8 @@ fn sums(
         guild,
         first,
         end,
-        scope_sql(scope).1,
-        |read| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, scope),
+        scope_arg(scope),
+        |read, slots| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, scope, slots),
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_insert([0; 3]);
             for (i, v) in e.iter_mut().enumerate() {
@@ -230,8 +331,8 @@ fn points_sums(
         guild,
         first,
         end,
-        scope_sql(scope).1,
-        |read| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, scope),
+        scope_arg(scope),
+        |read, slots| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, scope, slots),
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 2]);
             e[0] += r.get::<_, i64>(2)?;
@@ -258,9 +359,9 @@ fn team_sums(
         first,
         end,
         team,
-        |read| {
+        |read, slots| {
             let scope = team.map_or(TotalsScope::Guild, TotalsScope::Team);
-            range_sql(c.dialect(), TEAM_ROLLUPS, read, "team_id, kind_id", KIND_SUMS, scope)
+            range_sql(c.dialect(), TEAM_ROLLUPS, read, "team_id, kind_id", KIND_SUMS, scope, slots)
         },
         |r| {
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 3]);
@@ -273,15 +374,32 @@ fn team_sums(
     Ok(out)
 }
 
-/// Every kind of the guild by id, retired ones included (history keeps them).
-fn kind_names(c: &Db, guild: i64) -> Result<HashMap<i64, String>> {
+/// Every kind of the guild by id, retired ones included (history keeps them), knowing at least
+/// the kinds `ids`. A read connection remembers them ([`super::sql::Memo`]): a kind's name never
+/// changes, so they are read again only when one of `ids` is new to it (a kind added since), and
+/// a reply's totals cost no statement for their names. Exact on every instance: what another
+/// process adds is an unknown id here, never a stale name.
+fn kind_names(c: &Db, guild: i64, ids: impl IntoIterator<Item = i64>) -> Result<Arc<HashMap<i64, String>>> {
+    if let Some(known) = c.memo().and_then(|m| m.kind_names.get(&guild).cloned())
+        && ids.into_iter().all(|id| known.contains_key(&id))
+    {
+        return Ok(known);
+    }
     let mut stmt = c.prepare_cached("SELECT kind_id, name FROM activity_kinds WHERE guild_id = ?1")?;
     let rows = stmt.query_map([guild], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    Ok(rows.collect::<super::sql::Result<_>>()?)
+    let names = Arc::new(rows.collect::<super::sql::Result<HashMap<i64, String>>>()?);
+    if let Some(mut memo) = c.memo() {
+        // Bounded by the guilds in use; a bot in very many guilds starts over rather than grow.
+        if memo.kind_names.len() >= 10_000 {
+            memo.kind_names.clear();
+        }
+        memo.kind_names.insert(guild, names.clone());
+    }
+    Ok(names)
 }
 
 fn named(c: &Db, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -> Result<Vec<KindTotalsRow>> {
-    let names = kind_names(c, guild)?;
+    let names = kind_names(c, guild, sums.keys().map(|k| k.2))?;
     let mut rows: Vec<KindTotalsRow> = sums
         .into_iter()
         .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
@@ -299,6 +417,129 @@ fn named(c: &Db, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -> Result
     Ok(rows)
 }
 
+/// (user, team, points, revenue) over [first, end) in `scope`, sorted.
+fn points_revenue_rows(
+    c: &Db,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    scope: TotalsScope,
+) -> Result<Vec<(u64, i64, i64, i64)>> {
+    let mut rows: Vec<(u64, i64, i64, i64)> =
+        points_sums(c, guild, first, end, scope)?.into_iter().map(|((u, t), [p, r])| (u as u64, t, p, r)).collect();
+    rows.sort_unstable();
+    Ok(rows)
+}
+
+/// (user, team, points) over [first, end) in `scope`, sorted.
+pub(super) fn points_rows(
+    c: &Db,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    scope: TotalsScope,
+) -> Result<Vec<(u64, i64, i64)>> {
+    let mut rows: Vec<(u64, i64, i64)> =
+        points_sums(c, guild, first, end, scope)?.into_iter().map(|((u, t), [p, _])| (u as u64, t, p)).collect();
+    rows.sort_unstable();
+    Ok(rows)
+}
+
+/// The rows goal subjects' totals over a range are made of ([`subject_rows`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectRows {
+    /// (team, kind, quantity, points, amount) per credited team (team 0: members without one; all
+    /// of them together are the guild's), when a team or the guild is among the subjects.
+    pub teams: Vec<TeamKindRow>,
+    /// (kind, quantity, points, amount) per member among the subjects, on every team.
+    pub members: HashMap<i64, MemberRows>,
+}
+
+/// What the totals of `subjects` over [first, end) are made of: one member (the `/log` reply)
+/// reads that member's rollups only; teams and the guild the team rollups, members the guild's
+/// member rollups.
+pub(super) fn subject_rows(
+    c: &Db,
+    guild: i64,
+    subjects: &std::collections::BTreeSet<GoalSubject>,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> Result<SubjectRows> {
+    if let [GoalSubject::Member(user)] = subjects.iter().copied().collect::<Vec<_>>().as_slice() {
+        let rows = member_totals(c, guild, user.as_i64(), &[(first, end)])?.pop().unwrap_or_default();
+        return Ok(SubjectRows { teams: Vec::new(), members: HashMap::from([(user.as_i64(), rows)]) });
+    }
+    let users: std::collections::HashSet<i64> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            GoalSubject::Member(u) => Some(u.as_i64()),
+            _ => None,
+        })
+        .collect();
+    let teams = if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
+        team_kind_rows(c, guild, first, end, None)?
+    } else {
+        Vec::new()
+    };
+    let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
+    Ok(SubjectRows { teams, members })
+}
+
+/// [`Store::team_kind_totals`] on a connection.
+fn team_kind_rows(c: &Db, guild: i64, first: NaiveDate, end: NaiveDate, team: Option<i64>) -> Result<Vec<TeamKindRow>> {
+    let sums = team_sums(c, guild, first, end, team)?;
+    let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
+    let mut rows: Vec<TeamKindRow> = sums
+        .into_iter()
+        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+        .map(|((t, k), [q, p, a])| (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+        .collect();
+    rows.sort_unstable();
+    Ok(rows)
+}
+
+/// [`Store::members_kind_totals`] on a connection.
+fn members_kind_rows(
+    c: &Db,
+    guild: i64,
+    first: NaiveDate,
+    end: NaiveDate,
+    users: &std::collections::HashSet<i64>,
+) -> Result<HashMap<i64, MemberRows>> {
+    let mut by: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    for ((user, _, kind), v) in sums(c, guild, first, end, TotalsScope::Guild)? {
+        if users.contains(&user) {
+            let e = by.entry((user, kind)).or_default();
+            for i in 0..3 {
+                e[i] += v[i];
+            }
+        }
+    }
+    let names = kind_names(c, guild, by.keys().map(|k| k.1))?;
+    let mut out: HashMap<i64, MemberRows> = HashMap::new();
+    for ((user, kind), [q, p, a]) in by {
+        if q != 0 || p != 0 || a != 0 {
+            let name = names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}"));
+            out.entry(user).or_default().push((name, q, p, a));
+        }
+    }
+    Ok(out)
+}
+
+/// The local days in [first, end) on which one member logged anything.
+fn active_days_of(c: &Db, guild: i64, user: i64, first: NaiveDate, end: NaiveDate) -> Result<Vec<NaiveDate>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT local_day FROM day_rollups
+         WHERE guild_id = ?1 AND user_id = ?2 AND local_day >= ?3 AND local_day < ?4",
+    )?;
+    let rows =
+        stmt.query_map(params![guild, user, day_number(first), day_number(end)], |r| Ok(day_from_number(r.get(0)?)))?;
+    Ok(rows.collect::<super::sql::Result<_>>()?)
+}
+
+/// (team, kind, quantity, points, amount): one team's sums for one kind ([`Store::team_kind_totals`]).
+pub type TeamKindRow = (i64, String, i64, i64, i64);
+
 /// (kind, quantity, points, amount) rows of one member over one range.
 pub type MemberRows = Vec<(String, i64, i64, i64)>;
 
@@ -309,8 +550,7 @@ pub(super) fn member_totals(
     user: i64,
     ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<Vec<MemberRows>> {
-    let names = kind_names(c, guild)?;
-    let mut out = Vec::with_capacity(ranges.len());
+    let mut kinds = Vec::with_capacity(ranges.len());
     for &(first, end) in ranges {
         let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
         for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
@@ -319,6 +559,11 @@ pub(super) fn member_totals(
                 e[i] += v[i];
             }
         }
+        kinds.push(by_kind);
+    }
+    let names = kind_names(c, guild, kinds.iter().flat_map(|k| k.keys().copied()))?;
+    let mut out = Vec::with_capacity(ranges.len());
+    for by_kind in kinds {
         let mut rows: Vec<(String, i64, i64, i64)> = by_kind
             .into_iter()
             .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
@@ -332,8 +577,9 @@ pub(super) fn member_totals(
 
 /// One team's (kind, quantity, points, amount) over [first, end), from the team rollups.
 pub(super) fn team_totals(c: &Db, guild: i64, team: i64, first: NaiveDate, end: NaiveDate) -> Result<MemberRows> {
-    let names = kind_names(c, guild)?;
-    let mut rows: MemberRows = team_sums(c, guild, first, end, Some(team))?
+    let sums = team_sums(c, guild, first, end, Some(team))?;
+    let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
+    let mut rows: MemberRows = sums
         .into_iter()
         .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
         .map(|((_, k), [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
@@ -363,12 +609,20 @@ fn kind_is(id: Option<i64>) -> String {
 }
 
 /// The read of [`MemberSums`] per member and team from one range of the kind rollups in `scope`:
-/// ?1 guild, ?2..?3 the range, ?4 the scope's id; `won` and `kinds` are [`kind_is`] conditions.
+/// ?1 guild, the range and the scope's id where `slots` says; `won` and `kinds` are [`kind_is`]
+/// conditions.
 /// Through the same index as [`range_sql`]'s reads of the scope (a team's is covering), and
 /// grouped per period too, in the order the guild's and a team's index keep their rows, so SQLite
 /// sums them as they come instead of sorting them first (a six-month team history at the bench's
 /// full scale: 7,400 rows, 3.3 ms sorted, 1.8 ms as they come); callers add a member's periods up.
-fn member_sums_sql(dialect: Dialect, read: RangeRead, scope: TotalsScope, won: &str, kinds: &[String]) -> String {
+fn member_sums_sql(
+    dialect: Dialect,
+    read: RangeRead,
+    slots: Slots,
+    scope: TotalsScope,
+    won: &str,
+    kinds: &[String],
+) -> String {
     let (table, period) = if read.months { (KIND_ROLLUPS.1, "month") } else { (KIND_ROLLUPS.0, "local_day") };
     let index = match scope {
         TotalsScope::Member(_) | TotalsScope::CurrentTeam(_) => dialect.index_hint(&format!("{table}_by_user")),
@@ -377,11 +631,12 @@ fn member_sums_sql(dialect: Dialect, read: RangeRead, scope: TotalsScope, won: &
     };
     let mut sums = vec!["SUM(points)".to_string(), format!("SUM(CASE WHEN {won} THEN amount ELSE 0 END)")];
     sums.extend(kinds.iter().map(|k| format!("SUM(CASE WHEN {k} THEN quantity ELSE 0 END)")));
+    let Slots { from, to, arg } = slots;
     format!(
-        "SELECT user_id, team_id, {} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?2 AND {period} < ?3{} \
+        "SELECT user_id, team_id, {} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{from} AND {period} < ?{to}{} \
          GROUP BY {period}, user_id, team_id",
         sums.join(", "),
-        scope_sql(scope).0
+        scope_filter(scope, arg)
     )
 }
 
@@ -401,8 +656,8 @@ fn member_sums(
         guild,
         first,
         end,
-        scope_sql(scope).1,
-        |read| member_sums_sql(c.dialect(), read, scope, won, kinds),
+        scope_arg(scope),
+        |read, slots| member_sums_sql(c.dialect(), read, slots, scope, won, kinds),
         |r| {
             let (user, team): (i64, i64) = (r.get(0)?, r.get(1)?);
             let e = out.entry((user, team)).or_insert_with(|| MemberSums {
@@ -518,11 +773,12 @@ impl Store {
         ranges: Vec<(NaiveDate, NaiveDate, Option<i64>)>,
     ) -> Result<Vec<Vec<(i64, String, i64, i64, i64)>>> {
         self.read(move |c| {
-            let names = kind_names(c, guild)?;
             ranges
                 .iter()
                 .map(|&(first, end, team)| {
-                    let mut rows: Vec<(i64, String, i64, i64, i64)> = team_sums(c, guild, first, end, team)?
+                    let sums = team_sums(c, guild, first, end, team)?;
+                    let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
+                    let mut rows: Vec<(i64, String, i64, i64, i64)> = sums
                         .into_iter()
                         .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
                         .map(|((t, k), [q, p, a])| {
@@ -549,15 +805,7 @@ impl Store {
         team: Option<i64>,
     ) -> Result<Vec<(u64, i64, i64, i64)>> {
         let scope = team.map_or(TotalsScope::Guild, TotalsScope::Team);
-        self.read(move |c| {
-            let mut rows: Vec<(u64, i64, i64, i64)> = points_sums(c, guild, first, end, scope)?
-                .into_iter()
-                .map(|((u, t), [p, r])| (u as u64, t, p, r))
-                .collect();
-            rows.sort_unstable();
-            Ok(rows)
-        })
-        .await
+        self.read(move |c| points_revenue_rows(c, guild, first, end, scope)).await
     }
 
     /// Points per member and team over [first, end) in `scope` (no kinds: for "vs previous" and
@@ -569,13 +817,54 @@ impl Store {
         end: NaiveDate,
         scope: TotalsScope,
     ) -> Result<Vec<(u64, i64, i64)>> {
+        self.read(move |c| points_rows(c, guild, first, end, scope)).await
+    }
+
+    /// The teams, the members and the totals of a report (this period's, the previous one's) in
+    /// one read: on PostgreSQL every read is a trip to a pooled connection and every statement a
+    /// round trip, and a board or team table used to make four reads of one statement each.
+    pub async fn report_rows(&self, guild: i64, read: ReportRead) -> Result<ReportRows> {
         self.read(move |c| {
-            let mut rows: Vec<(u64, i64, i64)> = points_sums(c, guild, first, end, scope)?
-                .into_iter()
-                .map(|((u, t), [p, _])| (u as u64, t, p))
-                .collect();
-            rows.sort_unstable();
+            let super::teams::Directory { teams, members, leaderboards } = super::teams::directory(c, guild)?;
+            let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
+            if let Some(name) = &read.team {
+                match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
+                    Some(t) => rows.team = Some(t.id),
+                    None => return Ok(rows),
+                }
+            }
+            let scope = rows.team.map_or(TotalsScope::Guild, TotalsScope::Team);
+            let (first, end) = read.current;
+            if read.kinds {
+                rows.current = named(c, guild, sums(c, guild, first, end, scope)?)?;
+            } else {
+                rows.points_only = points_revenue_rows(c, guild, first, end, scope)?;
+            }
+            if let Some((first, end)) = read.previous {
+                rows.before = points_rows(c, guild, first, end, scope)?;
+            }
             Ok(rows)
+        })
+        .await
+    }
+
+    /// Everything `/me` shows of a member in one read (`None` when they are not a member): who
+    /// they are and their team, their totals, their mates' points for the rank and their active
+    /// days for the streak. A trip to the database instead of seven.
+    pub async fn member_report_rows(&self, guild: i64, read: MemberReportRead) -> Result<Option<MemberReportRows>> {
+        self.read(move |c| {
+            let super::teams::Directory { teams, members, .. } = super::teams::directory(c, guild)?;
+            let Some(member) = members.iter().find(|m| m.user_id as i64 == read.user).cloned() else {
+                return Ok(None);
+            };
+            let team = if member.team_id == 0 { None } else { teams.into_iter().find(|t| t.id == member.team_id) };
+            let totals = member_totals(c, guild, read.user, &read.ranges)?;
+            let mates = match (&team, read.rank) {
+                (Some(t), Some((first, end))) => points_rows(c, guild, first, end, TotalsScope::CurrentTeam(t.id))?,
+                _ => Vec::new(),
+            };
+            let active_days = active_days_of(c, guild, read.user, read.active.0, read.active.1)?;
+            Ok(Some(MemberReportRows { member, team, members, totals, mates, active_days }))
         })
         .await
     }
@@ -589,19 +878,20 @@ impl Store {
         first: NaiveDate,
         end: NaiveDate,
         team: Option<i64>,
-    ) -> Result<Vec<(i64, String, i64, i64, i64)>> {
-        self.read(move |c| {
-            let sums = team_sums(c, guild, first, end, team)?;
-            let names = kind_names(c, guild)?;
-            let mut rows: Vec<(i64, String, i64, i64, i64)> = sums
-                .into_iter()
-                .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-                .map(|((t, k), [q, p, a])| (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
-                .collect();
-            rows.sort_unstable();
-            Ok(rows)
-        })
-        .await
+    ) -> Result<Vec<TeamKindRow>> {
+        self.read(move |c| team_kind_rows(c, guild, first, end, team)).await
+    }
+
+    /// The rows `subjects`' totals over local days [first, end) are made of, in one read
+    /// ([`SubjectRows`]).
+    pub async fn subject_rows(
+        &self,
+        guild: i64,
+        subjects: std::collections::BTreeSet<GoalSubject>,
+        first: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<SubjectRows> {
+        self.read(move |c| subject_rows(c, guild, &subjects, first, end)).await
     }
 
     /// Several members' sums per kind over [first, end), each on every team: (kind, quantity,
@@ -614,27 +904,7 @@ impl Store {
         end: NaiveDate,
         users: std::collections::HashSet<i64>,
     ) -> Result<HashMap<i64, MemberRows>> {
-        self.read(move |c| {
-            let mut by: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
-            for ((user, _, kind), v) in sums(c, guild, first, end, TotalsScope::Guild)? {
-                if users.contains(&user) {
-                    let e = by.entry((user, kind)).or_default();
-                    for i in 0..3 {
-                        e[i] += v[i];
-                    }
-                }
-            }
-            let names = kind_names(c, guild)?;
-            let mut out: HashMap<i64, MemberRows> = HashMap::new();
-            for ((user, kind), [q, p, a]) in by {
-                if q != 0 || p != 0 || a != 0 {
-                    let name = names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}"));
-                    out.entry(user).or_default().push((name, q, p, a));
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| members_kind_rows(c, guild, first, end, &users)).await
     }
 
     /// One member's sums per kind over local days [first, end), on every team.
@@ -681,17 +951,7 @@ impl Store {
         first: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<NaiveDate>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT local_day FROM day_rollups
-                 WHERE guild_id = ?1 AND user_id = ?2 AND local_day >= ?3 AND local_day < ?4",
-            )?;
-            let rows = stmt.query_map(params![guild, user, day_number(first), day_number(end)], |r| {
-                Ok(day_from_number(r.get(0)?))
-            })?;
-            Ok(rows.collect::<super::sql::Result<_>>()?)
-        })
-        .await
+        self.read(move |c| active_days_of(c, guild, user, first, end)).await
     }
 
     /// Compares the day and month rollups, the team rollups and the kind-less points rollups with
@@ -917,8 +1177,8 @@ mod tests {
             let points = if months { "month_points" } else { "day_points" };
             let read = RangeRead { months, summed: false };
             let reads: [(&str, &dyn Fn(TotalsScope) -> String); 2] = [
-                (kinds, &|scope| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, scope)),
-                (points, &|scope| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, scope)),
+                (kinds, &|scope| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, scope, ALONE)),
+                (points, &|scope| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, scope, ALONE)),
             ];
             for (table, sql) in reads {
                 for scope in [TotalsScope::Member(4), TotalsScope::CurrentTeam(4)] {

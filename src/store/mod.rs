@@ -53,7 +53,10 @@ use sql::Db;
 pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
-pub use kpis::{KindTotalsRow, MemberSums, RollupMismatch, TotalsScope};
+pub use kpis::{
+    KindTotalsRow, MemberReportRead, MemberReportRows, MemberSums, ReportRead, ReportRows, RollupMismatch, SubjectRows,
+    TotalsScope,
+};
 pub use migrations::{MIGRATIONS, schema_version};
 pub use review::{Decision, Flagged, ReviewItem, ReviewQueue, ReviewStatus};
 pub use teams::{Member, Team};
@@ -607,9 +610,9 @@ impl Store {
                 .map_err(|source| StoreError::Open { path: path.clone(), source })?;
                 configure(&c)?;
                 c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                Ok(Db::sqlite(c))
+                Ok(Db::sqlite(c).remember_reads())
             }
-            Location::Postgres(url) => pg_connect(url),
+            Location::Postgres(url) => Ok(pg_connect(url)?.remember_reads()),
         }
     }
 }

@@ -512,6 +512,18 @@ impl ColumnIndex for usize {
 /// PostgreSQL's.
 pub struct Db {
     conn: Conn,
+    /// What a read connection remembers between reads (`None` on the writer, whose reads may see
+    /// its own uncommitted writes): see [`Db::remember_reads`].
+    memo: Option<RefCell<Memo>>,
+}
+
+/// Facts a read connection keeps between reads because they never change once committed.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// Each guild's activity kind names by kind id. A kind is never renamed nor deleted (only
+    /// retired), so an id's name read once stays its name; a kind added since is an id missing
+    /// here, and is read then (`kpis::kind_names`).
+    pub kind_names: HashMap<i64, std::sync::Arc<HashMap<i64, String>>>,
 }
 
 enum Conn {
@@ -532,11 +544,26 @@ const PG_STATEMENTS: usize = 512;
 
 impl Db {
     pub(crate) fn sqlite(conn: rusqlite::Connection) -> Db {
-        Db { conn: Conn::Sqlite(conn) }
+        Db { conn: Conn::Sqlite(conn), memo: None }
     }
 
     pub(crate) fn postgres(client: postgres::Client) -> Db {
-        Db { conn: Conn::Postgres(Box::new(PgConn { client: RefCell::new(client), statements: RefCell::default() })) }
+        Db {
+            conn: Conn::Postgres(Box::new(PgConn { client: RefCell::new(client), statements: RefCell::default() })),
+            memo: None,
+        }
+    }
+
+    /// Makes this connection keep a [`Memo`] between reads: only for a connection that never
+    /// writes, so that all it remembers was committed.
+    pub(crate) fn remember_reads(mut self) -> Db {
+        self.memo = Some(RefCell::default());
+        self
+    }
+
+    /// The connection's memo, if it keeps one ([`Db::remember_reads`]).
+    pub(crate) fn memo(&self) -> Option<std::cell::RefMut<'_, Memo>> {
+        self.memo.as_ref().map(RefCell::borrow_mut)
     }
 
     /// The SQLite connection underneath, for what only SQLite has (pragmas, checkpoints).

@@ -125,18 +125,68 @@ pub(super) fn upsert_member(
     }
 }
 
+/// The guild's live teams, sorted [`by_name`].
+pub(super) fn live_teams(c: &Db, guild: i64) -> Result<Vec<Team>> {
+    let mut stmt =
+        c.prepare_cached("SELECT team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL")?;
+    let rows = stmt.query_map([guild], |r| {
+        Ok(Team { id: r.get(0)?, name: r.get(1)?, channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64) })
+    })?;
+    let mut teams = rows.collect::<super::sql::Result<Vec<Team>>>()?;
+    teams.sort_by(by_name);
+    Ok(teams)
+}
+
+/// What [`directory`] reads.
+pub(super) struct Directory {
+    /// The guild's live teams, [`by_name`].
+    pub teams: Vec<Team>,
+    /// Its members, by user id.
+    pub members: Vec<Member>,
+    /// Whether its leaderboards are on (`/settings leaderboards`; on for a guild not seen yet).
+    pub leaderboards: bool,
+}
+
+/// The guild's teams, members and leaderboard switch in one statement: a reply that needs them
+/// pays one round trip for them on PostgreSQL.
+pub(super) fn directory(c: &Db, guild: i64) -> Result<Directory> {
+    let mut stmt = c.prepare_cached(
+        "SELECT CAST(0 AS BIGINT), team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL
+         UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id FROM members WHERE guild_id = ?1
+         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL FROM guilds WHERE guild_id = ?1",
+    )?;
+    let mut rows = stmt.query([guild])?;
+    let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
+    while let Some(r) = rows.next()? {
+        match r.get::<_, i64>(0)? {
+            0 => {
+                let channel_id = r.get::<_, Option<i64>>(3)?.map(|c| c as u64);
+                d.teams.push(Team { id: r.get(1)?, name: r.get(2)?, channel_id });
+            }
+            1 => {
+                d.members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? })
+            }
+            _ => d.leaderboards = r.get::<_, i64>(1)? != 0,
+        }
+    }
+    d.teams.sort_by(by_name);
+    d.members.sort_by_key(|m| m.user_id as i64);
+    Ok(d)
+}
+
+/// Teams in the order of SQLite's `COLLATE NOCASE` (bytes, ASCII letters folded to lower case),
+/// then by the exact name: sorted here rather than in SQL, so both backends list them alike
+/// (PostgreSQL's case-insensitive ICU collation orders punctuation and accents its own way) and
+/// PostgreSQL spends no collation on every reply that lists them (0.1 to 0.2 ms).
+pub(super) fn by_name(a: &Team, b: &Team) -> std::cmp::Ordering {
+    let folded = |t: &Team| t.name.bytes().map(|b| b.to_ascii_lowercase()).collect::<Vec<u8>>();
+    folded(a).cmp(&folded(b)).then_with(|| a.name.cmp(&b.name))
+}
+
 impl Store {
+    /// The guild's live teams, by name without regard to ASCII case ([`by_name`]).
     pub async fn teams(&self, guild: i64) -> Result<Vec<Team>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL ORDER BY name COLLATE NOCASE",
-            )?;
-            let rows = stmt.query_map([guild], |r| {
-                Ok(Team { id: r.get(0)?, name: r.get(1)?, channel_id: r.get::<_, Option<i64>>(2)?.map(|c| c as u64) })
-            })?;
-            Ok(rows.collect::<super::sql::Result<_>>()?)
-        })
-        .await
+        self.read(move |c| live_teams(c, guild)).await
     }
 
     pub async fn team_by_name(&self, guild: i64, name: String) -> Result<Option<Team>> {

@@ -256,3 +256,28 @@ async fn a_goal_board_on_a_kind_counts_that_kind() {
     );
     assert!(board.contains("Without such a goal: rep7"), "{board}");
 }
+
+#[tokio::test]
+async fn a_server_with_leaderboards_off_hears_so_whatever_else_is_wrong_with_the_board() {
+    // The switch is read with the board's rows; a board refused for another reason (an unknown
+    // team or metric) must still say that leaderboards are off, as it did when read first.
+    let t = spawn_app();
+    let now = at(NOW);
+    t.app.log(when(log_req(GUILD, 1, "call", 1, "c1"), "2026-11-05T10:00:00Z"), now).await.unwrap();
+    let on = ask(&t.app, 1, "/leaderboard period:this-week", 1, now).await;
+    assert!(on.contains("rep1"), "{on}");
+    let off = ask(&t.app, 1, "/settings leaderboards on:false", 2, now).await;
+    assert!(off.contains("Leaderboards are off"), "{off}");
+    for (n, line) in [
+        (3, "/leaderboard period:this-week"),
+        (4, "/leaderboard team:Nowhere"),
+        (5, "/leaderboard metric:juggling"),
+        (6, "/leaderboard scope:teams period:this-month"),
+    ] {
+        let refused = ask(&t.app, 1, line, n, now).await;
+        assert!(refused.contains("leaderboards are turned off"), "{line}: {refused}");
+    }
+    ask(&t.app, 1, "/settings leaderboards on:true", 7, now).await;
+    let unknown = ask(&t.app, 1, "/leaderboard team:Nowhere", 8, now).await;
+    assert!(unknown.contains("no team named `Nowhere`"), "{unknown}");
+}

@@ -218,3 +218,40 @@ async fn a_team_report_counts_former_members_rows_and_equals_the_guild_report() 
         }
     }
 }
+
+#[tokio::test]
+async fn a_kind_another_instance_adds_is_named_in_the_next_report_here() {
+    // Read connections remember kind names between reads; a kind added by another process on
+    // the same database is an id they have not seen, and is read then, never shown as unknown.
+    let t = spawn_app();
+    import(&t.app, 1, &format!("{HEADER}{FLOOR}"), NOW).await;
+    let before = t.app.report(id(1), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
+    assert_eq!(before.totals.counts.get("webinar"), None);
+    let other = rally::app::App::open_at(&t.location()).expect("a second instance");
+    let webinar = rally::domain::activity::ActivityKind {
+        name: rally::domain::activity::KindName::parse("webinar").unwrap(),
+        points: 4,
+        has_amount: false,
+    };
+    other.upsert_kind(id(1), webinar, "test".into(), at(NOW)).await.unwrap();
+    other.log(log_req(1, 101, "webinar", 2, "w1"), at(NOW)).await.unwrap();
+    drop(other);
+    let after = t.app.report(id(1), &PeriodSpec::ThisMonth, None, at(NOW)).await.unwrap();
+    assert_eq!(after.totals.counts.get("webinar"), Some(&2));
+    let alice = after.members.iter().find(|m| m.user_id == "101").unwrap();
+    assert_eq!((alice.counts.get("webinar"), alice.points), (Some(&2), 72 + 8));
+    let me = t.app.member_report(id(1), id(101), &PeriodSpec::ThisMonth, at(NOW)).await.unwrap();
+    assert_eq!(me.member.unwrap().counts.get("webinar"), Some(&2));
+}
+
+#[tokio::test]
+async fn teams_are_listed_alike_on_both_backends_by_name_without_ascii_case() {
+    let t = spawn_app();
+    for name in ["beta", "Zeta-2", "_ops", "Alpha", "zeta 1", "Émile"] {
+        t.app.create_team(id(1), name, "test".into(), at(NOW)).await.unwrap();
+    }
+    let names: Vec<String> = t.app.teams(id(1)).await.unwrap().into_iter().map(|t| t.name).collect();
+    // SQLite's NOCASE: bytes, with only ASCII letters folded; so `_` before letters, a space
+    // before `-`, and the accented letter after every ASCII one.
+    assert_eq!(names, ["_ops", "Alpha", "beta", "zeta 1", "Zeta-2", "Émile"]);
+}
