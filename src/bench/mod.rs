@@ -137,7 +137,7 @@ const WALLBOARDS: usize = 200;
 
 /// The serve run with [`WALLBOARDS`] wallboards of the main guild open: a link made on the
 /// database first, as `/wallboard link` would.
-async fn wallboards(exe: &Path, db: &Path, org: &Org, now: DateTime<Utc>, n: usize) -> AppResult<serve::ServeRun> {
+async fn wallboards(exe: &Path, db: &Path, org: &Org, now: DateTime<Utc>, n: usize) -> AppResult<serve::WallSeries> {
     let app = App::open(db)?;
     app.set_public_url("http://127.0.0.1")?;
     let guild = crate::domain::activity::Snowflake::new(org.main().guild as u64)?;
@@ -145,7 +145,7 @@ async fn wallboards(exe: &Path, db: &Path, org: &Org, now: DateTime<Utc>, n: usi
     drop(app);
     let token = link.url.rsplit('/').next().unwrap_or_default().to_string();
     let screens = serve::Screens { count: WALLBOARDS, path: format!("/wall/{token}/events") };
-    serve::run_with_screens(exe, db, org, now, n, CONCURRENCY, &screens).await
+    serve::run_wall_series(exe, db, org, now, n, CONCURRENCY, &screens).await
 }
 
 /// Removes the temporary databases however the run ends.
@@ -274,7 +274,8 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     let walled = match &options.rally_exe {
         Some(exe) => {
             progress(&format!(
-                "rally serve again, with {WALLBOARDS} wallboards of the guild open: {} signed /log, {CONCURRENCY} clients",
+                "rally serve six times more, three with {WALLBOARDS} wallboards of the guild open, interleaved: \
+                 {} signed /log each, {CONCURRENCY} clients",
                 sizes.serve_requests
             ));
             Some(wallboards(exe, &big, &org, now, sizes.serve_requests).await)
@@ -414,8 +415,9 @@ struct Report<'a> {
     plain: Load,
     logs: Load,
     served: Option<AppResult<serve::ServeRun>>,
-    /// The same load with [`WALLBOARDS`] wallboards open.
-    walled: Option<AppResult<serve::ServeRun>>,
+    /// The same load three times with [`WALLBOARDS`] wallboards open and three times without,
+    /// interleaved.
+    walled: Option<AppResult<serve::WallSeries>>,
     imported: (usize, usize, Duration),
     crm: AppResult<crm::CrmRun>,
 }
@@ -428,9 +430,9 @@ impl Report<'_> {
         let memory = format!("resident memory of `rally serve` with {WALLBOARDS} wallboards open (VmHWM)");
         let latency = format!("wallboard update: `/log` acknowledged to on every one of the {WALLBOARDS} screens");
         let targets = ["throughput >= 90 % of the run without them", "<= 20 MB more than without them", "p99 <= 1 s"];
-        let (Some(Ok(with)), Some(Ok(without))) = (&self.walled, &self.served) else {
-            let why = match (&self.walled, &self.served) {
-                (Some(Err(e)), _) | (_, Some(Err(e))) => format!("failed: {e}"),
+        let Some(Ok(series)) = &self.walled else {
+            let why = match &self.walled {
+                Some(Err(e)) => format!("failed: {e}"),
                 _ => "no `rally` binary given".into(),
             };
             for (figure, target) in [throughput, memory, latency].into_iter().zip(targets) {
@@ -445,17 +447,35 @@ impl Report<'_> {
             }
             return;
         };
+        // The median run of each side (by throughput): three runs each, interleaved.
+        let median = |runs: &[serve::ServeRun]| -> Option<usize> {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            order.sort_by(|a, b| runs[*a].load.per_second().total_cmp(&runs[*b].load.per_second()));
+            order.get(order.len() / 2).copied()
+        };
+        let (Some(w), Some(wo)) = (median(&series.with), median(&series.without)) else { return };
+        let (with, without) = (&series.with[w], &series.without[wo]);
         let (r, base) = (with.load.per_second(), without.load.per_second());
+        let each = |runs: &[serve::ServeRun]| runs.iter().map(|run| rate(&run.load)).collect::<Vec<_>>().join(", ");
+        notes.push(format!(
+            "Wallboards, throughput of each run in the order they ran interleaved (without, with, with, without, \
+             without, with): without them {}; with them {}. The rows compare the median run of each side.",
+            each(&series.without),
+            each(&series.with)
+        ));
+        let clean = series.with.iter().all(|run| run.load.failures == 0 && run.load.deferred == 0);
         rows.push(Row {
             figure: throughput,
-            measured: rate(&with.load),
-            baseline: format!("{} without them", rate(&without.load)),
+            measured: format!("{} (median of 3)", rate(&with.load)),
+            baseline: format!("{} without them (median of 3)", rate(&without.load)),
             ratio: if base > 0.0 { format!("{:.0} %", r / base * 100.0) } else { "-".into() },
             target: targets[0].into(),
-            met: Some(r >= 0.9 * base && with.load.failures == 0 && with.load.deferred == 0),
+            met: Some(r >= 0.9 * base && clean),
         });
         let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-        let (hwm, base_hwm) = (with.vm_hwm_kb, without.vm_hwm_kb);
+        // The highest peak of each side.
+        let peak = |runs: &[serve::ServeRun]| runs.iter().filter_map(|run| run.vm_hwm_kb).max();
+        let (hwm, base_hwm) = (peak(&series.with), peak(&series.without));
         rows.push(Row {
             figure: memory,
             measured: hwm.map_or("?".into(), mb),
@@ -467,7 +487,19 @@ impl Report<'_> {
             target: targets[1].into(),
             met: hwm.zip(base_hwm).map(|(a, b)| a <= b + 20 * 1024),
         });
-        match &with.screens {
+        // Every screen of every run with them.
+        let mut pooled = serve::ScreenRun::default();
+        let mut measured = false;
+        for s in series.with.iter().filter_map(|run| run.screens.as_ref()) {
+            measured = true;
+            pooled.screens = pooled.screens.max(s.screens);
+            pooled.connected = if pooled.connected == 0 { s.connected } else { pooled.connected.min(s.connected) };
+            pooled.frames += s.frames;
+            pooled.unseen += s.unseen;
+            pooled.latencies.extend(s.latencies.iter().copied());
+        }
+        let screens = measured.then_some(pooled);
+        match &screens {
             Some(s) => {
                 let st = measure::stats(s.latencies.clone());
                 rows.push(Row {
@@ -484,8 +516,9 @@ impl Report<'_> {
                     ),
                 });
                 notes.push(format!(
-                    "Wallboards: {} of {} screens connected before the load; {} frames reached them during it \
-                     (one render per change, shared by every screen); {} (log, screen) pairs never showed the log.",
+                    "Wallboards, over the three runs with them: at least {} of {} screens connected before each \
+                     load; {} frames reached them during the loads (one render per change, shared by every \
+                     screen); {} (log, screen) pairs never showed the log.",
                     s.connected, s.screens, s.frames, s.unseen
                 ));
             }

@@ -68,9 +68,20 @@ pub async fn run(
     serve_once(exe, db, org, now, ServeLoad { n, clients, instances: 1, first_id: 970_000_000_000_000_000 }, None).await
 }
 
-/// The same load as [`run`] (with interaction ids of its own), while `screens.count` wallboards of
-/// the guild stay open on the server: each an SSE stream of `GET {screens.path}`.
-pub async fn run_with_screens(
+/// The serve runs with and without wallboards open, interleaved so that neither side always runs
+/// first or last on a database that grows with every run (and on a shared machine whose load
+/// drifts): without, with, with, without, without, with.
+pub struct WallSeries {
+    /// The runs without screens, in order.
+    pub without: Vec<ServeRun>,
+    /// The runs with `screens.count` wallboards open, in order.
+    pub with: Vec<ServeRun>,
+}
+
+/// Runs [`WallSeries`]: each run the same load as [`run`] (`n` signed `/log`s from `clients`
+/// clients) with interaction ids of its own; the "with" runs hold `screens.count` SSE streams of
+/// `GET {screens.path}` open on the server.
+pub async fn run_wall_series(
     exe: &Path,
     db: &Path,
     org: &Org,
@@ -78,9 +89,18 @@ pub async fn run_with_screens(
     n: usize,
     clients: usize,
     screens: &Screens,
-) -> AppResult<ServeRun> {
-    let load = ServeLoad { n, clients, instances: 1, first_id: 980_000_000_000_000_000 };
-    serve_once(exe, db, org, now, load, Some(screens)).await
+) -> AppResult<WallSeries> {
+    let mut series = WallSeries { without: Vec::new(), with: Vec::new() };
+    for (i, with) in [false, true, true, false, false, true].into_iter().enumerate() {
+        let first_id = 980_000_000_000_000_000 + i as u64 * 1_000_000_000;
+        let load = ServeLoad { n, clients, instances: 1, first_id };
+        if with {
+            series.with.push(serve_once(exe, db, org, now, load, Some(screens)).await?);
+        } else {
+            series.without.push(serve_once(exe, db, org, now, load, None).await?);
+        }
+    }
+    Ok(series)
 }
 
 /// One `rally serve` under `load`, with `screens` open on it if any: its figures and memory.
