@@ -473,9 +473,22 @@ impl Report<'_> {
             met: Some(r >= 0.9 * base && clean),
         });
         let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-        // The highest peak of each side.
-        let peak = |runs: &[serve::ServeRun]| runs.iter().filter_map(|run| run.vm_hwm_kb).max();
+        // The median peak of each side, as for the throughput; every run's peak in the notes (the
+        // database grows with each run, and the later runs' peaks with it).
+        let peak = |runs: &[serve::ServeRun]| {
+            let mut peaks: Vec<u64> = runs.iter().filter_map(|run| run.vm_hwm_kb).collect();
+            peaks.sort_unstable();
+            peaks.get(peaks.len() / 2).copied()
+        };
         let (hwm, base_hwm) = (peak(&series.with), peak(&series.without));
+        let peaks = |runs: &[serve::ServeRun]| {
+            runs.iter().map(|run| run.vm_hwm_kb.map_or("?".into(), mb)).collect::<Vec<_>>().join(", ")
+        };
+        notes.push(format!(
+            "Wallboards, peak resident memory (VmHWM) of each run in order: without them {}; with them {}.",
+            peaks(&series.without),
+            peaks(&series.with)
+        ));
         rows.push(Row {
             figure: memory,
             measured: hwm.map_or("?".into(), mb),
