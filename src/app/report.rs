@@ -13,6 +13,14 @@ use crate::domain::period::{Period, PeriodSpec, local_date};
 use crate::domain::settings::GuildSettings;
 use crate::store::{KindTotalsRow, MemberReportRead, MemberReportRows, ReportRead, ReportRows};
 
+/// [`App::member_report_with`]'s answer: the report, and the guild's members and the members it
+/// leaves off its boards that were read for it (`/kpi rep` ranks the rep among them).
+struct MemberReportWith {
+    report: MemberReport,
+    excluded: HashSet<u64>,
+    members: Vec<crate::store::Member>,
+}
+
 /// What a report reads besides the period's totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReportNeeds {
@@ -320,7 +328,7 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
     ) -> AppResult<MemberReport> {
-        self.member_report_with(guild, user, spec, now, true).await
+        Ok(self.member_report_with(guild, user, spec, now, true).await?.report)
     }
 
     /// `/kpi rep`'s figures: [`App::member_report`]'s (without the team rank) and the rep's rank
@@ -335,8 +343,9 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
     ) -> AppResult<(MemberReport, Option<(u32, usize)>)> {
-        let report = self.member_report_with(guild, user, spec, now, false).await?;
-        let excluded = self.board_excluded(guild).await?;
+        // The members and who is left off the boards come with the rep's own read.
+        let MemberReportWith { report, excluded, members } =
+            self.member_report_with(guild, user, spec, now, false).await?;
         if report.member.is_none() || excluded.contains(&user.get()) {
             return Ok((report, None));
         }
@@ -351,7 +360,7 @@ impl App {
         }
         let theirs = points.get(&user.get()).copied().unwrap_or(0);
         let (mut above, mut ranked) = (0u32, 0usize);
-        for m in self.store.members(g).await?.iter().filter(|m| !excluded.contains(&m.user_id)) {
+        for m in members.iter().filter(|m| !excluded.contains(&m.user_id)) {
             ranked += 1;
             if points.get(&m.user_id).copied().unwrap_or(0) > theirs {
                 above += 1;
@@ -361,7 +370,8 @@ impl App {
         Ok((report, Some((above + 1, ranked))))
     }
 
-    /// [`App::member_report`], with the rank on the member's team only when `team_rank`.
+    /// [`App::member_report`], with the rank on the member's team only when `team_rank`; also
+    /// the guild's members and who it leaves off its boards, as read for it.
     async fn member_report_with(
         &self,
         guild: Snowflake,
@@ -369,7 +379,7 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
         team_rank: bool,
-    ) -> AppResult<MemberReport> {
+    ) -> AppResult<MemberReportWith> {
         let (g, u) = (guild.as_i64(), user.as_i64());
         let settings = self.store.guild_settings(g).await?;
         let period = Period::resolve(spec, &settings, now)?;
@@ -394,7 +404,7 @@ impl App {
         let Some(MemberReportRows { member, team, members, totals: both, mates: mate_points, active_days }) =
             self.store.member_report_rows(g, read).await?
         else {
-            return Ok(report);
+            return Ok(MemberReportWith { report, excluded, members: Vec::new() });
         };
         let mut both = both.into_iter();
         let mut totals = Totals::default();
@@ -410,7 +420,7 @@ impl App {
                 *points.entry(mate).or_default() += p;
             }
             let mut mates: Vec<(i64, u64)> = members
-                .into_iter()
+                .iter()
                 .filter(|m| m.team_id == member.team_id && !excluded.contains(&m.user_id))
                 .map(|m| (points.get(&m.user_id).copied().unwrap_or(0), m.user_id))
                 .collect();
@@ -436,7 +446,7 @@ impl App {
             rank: 0,
             previous_points,
         });
-        Ok(report)
+        Ok(MemberReportWith { report, excluded, members })
     }
 
     /// One member's streak as of `as_of`, from their own active days in [`streak_window`]

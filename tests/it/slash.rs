@@ -198,19 +198,19 @@ async fn kpi_rep_compares_this_period_with_the_previous_one() {
     assert!(s.contains("Revenue: **500.00\u{a0}USD** · prev 0.00\u{a0}USD · +500.00\u{a0}USD (new)"), "{s}");
 }
 
-#[tokio::test]
-async fn kpi_rep_ranks_the_rep_among_every_member_of_the_server_with_ties_sharing_a_place() {
-    let t = spawn_app();
-    // Cy 20 points, Ann and Di 9 each (a tie), Ben 5, on two teams; Eve logged only last month.
-    let csv = format!(
-        "{HEADER}\
+/// Four reps on two teams this week: Cy 20 points, Ann and Di 9 each (a tie), Ben 5.
+const FOUR_REPS: &str = "\
 2026-11-24T10:00:00Z,41,Ann,Alpha,call,9,,,a
 2026-11-24T10:00:00Z,42,Ben,Alpha,demo,1,,,b
 2026-11-24T10:00:00Z,43,Cy,Beta,won,1,900,,c
 2026-11-24T10:00:00Z,44,Di,Beta,call,9,,,d
-2026-10-20T10:00:00Z,45,Eve,Beta,call,50,,,e
-"
-    );
+";
+
+#[tokio::test]
+async fn kpi_rep_ranks_the_rep_among_every_member_of_the_server_with_ties_sharing_a_place() {
+    let t = spawn_app();
+    // Cy 20 points, Ann and Di 9 each (a tie), Ben 5, on two teams; Eve logged only last month.
+    let csv = format!("{HEADER}{FOUR_REPS}2026-10-20T10:00:00Z,45,Eve,Beta,call,50,,,e\n");
     import(&t.app, 1, &csv, NOW).await;
     let rank = |m: &rally::handlers::Message| {
         m.embeds[0].fields.iter().find(|f| f.name == "Rank").map(|f| f.value.clone()).unwrap_or_default()
@@ -228,14 +228,7 @@ async fn kpi_rep_ranks_the_rep_among_every_member_of_the_server_with_ties_sharin
 #[tokio::test]
 async fn the_leaderboard_ranks_reps_or_teams_by_any_metric() {
     let t = spawn_app();
-    let csv = format!(
-        "{HEADER}\
-2026-11-24T10:00:00Z,41,Ann,Alpha,call,9,,,a
-2026-11-24T10:00:00Z,42,Ben,Alpha,demo,1,,,b
-2026-11-24T10:00:00Z,43,Cy,Beta,won,1,900,,c
-2026-11-24T10:00:00Z,44,Di,Beta,call,9,,,d
-"
-    );
+    let csv = format!("{HEADER}{FOUR_REPS}");
     import(&t.app, 1, &csv, NOW).await;
     let m = run(&t, 1, 42, 0, "/leaderboard").await;
     assert!(!m.ephemeral);
