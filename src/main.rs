@@ -199,6 +199,10 @@ enum Command {
         /// them): for measuring growth at full scale without the writes, imports and CRM runs.
         #[arg(long, conflicts_with = "crm_only")]
         replies_only: bool,
+        /// Only the wallboard series (six `rally serve` runs, three with 200 wallboards open,
+        /// interleaved): for measuring the screens' cost without the rest of the run.
+        #[arg(long, conflicts_with_all = ["crm_only", "replies_only"])]
+        wallboards_only: bool,
     },
     /// Guild settings.
     Guild {
@@ -547,7 +551,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     if let Command::Demo = cli.command {
         return demo(cli.db).await;
     }
-    if let Command::Bench { scale, out, data, crm_only, replies_only } = &cli.command {
+    if let Command::Bench { scale, out, data, crm_only, replies_only, wallboards_only } = &cli.command {
         // The bench builds its own temporary SQLite databases; a PostgreSQL --db is where it loads
         // the same org to measure side by side (a SQLite --db is not used).
         let postgres = match &cli.db {
@@ -564,6 +568,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             data: data.clone(),
             crm_only: *crm_only,
             replies_only: *replies_only,
+            wallboards_only: *wallboards_only,
         };
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);

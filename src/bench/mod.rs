@@ -123,6 +123,9 @@ pub struct BenchOptions {
     /// Only the replies (each query on the main and the growth data set, and the growth between
     /// them): for measuring a reply's growth at full scale without the hour of writes and imports.
     pub replies_only: bool,
+    /// Only the wallboard series (six `rally serve` runs, three with [`WALLBOARDS`] wallboards
+    /// open), on the data just loaded: for measuring the screens' cost without the rest.
+    pub wallboards_only: bool,
     /// A PostgreSQL URL (`--db postgres://...`): an empty database to load the same org into and
     /// measure side by side with SQLite, plus the scale-out of several `rally serve`.
     pub postgres: Option<String>,
@@ -243,6 +246,9 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
 
     if options.replies_only {
         return replies_only(&options, &big, &growth, &org, sizes, now).await;
+    }
+    if options.wallboards_only {
+        return wallboards_only(&options, &big, &org, sizes, now).await;
     }
 
     progress("start to ready");
@@ -392,6 +398,42 @@ async fn replies_only(
     Ok(s)
 }
 
+/// `rally bench --wallboards-only`: the wallboard series alone, on the data just loaded (its day
+/// starts with the generated activities only, where the whole run's series starts after the
+/// durable-write runs have logged theirs).
+async fn wallboards_only(
+    options: &BenchOptions,
+    big: &Path,
+    org: &Org,
+    sizes: Sizes,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let walled = match &options.rally_exe {
+        Some(exe) => {
+            progress(&format!(
+                "rally serve six times, three with {WALLBOARDS} wallboards of the guild open, interleaved: \
+                 {} signed /log each, {CONCURRENCY} clients",
+                sizes.serve_requests
+            ));
+            Some(wallboards(exe, big, org, now, sizes.serve_requests).await)
+        }
+        None => None,
+    };
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
+    wallboard_rows(&walled, &mut rows, &mut notes);
+    let mut s = String::new();
+    let _ = writeln!(s, "## rally bench: wallboards only, {} scale\n", options.scale.name());
+    let _ = writeln!(s, "Command: `{}`\n", options.command);
+    let _ = writeln!(s, "Machine: {}\n", machine());
+    s.push_str(&table(&rows));
+    for n in &notes {
+        let _ = writeln!(s, "\n- {n}");
+    }
+    std::fs::write(&options.out, &s)
+        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
+    Ok(s)
+}
+
 fn file_size(db: &Path) -> u64 {
     ["", "-wal"].iter().filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok()).map(|m| m.len()).sum()
 }
@@ -422,128 +464,126 @@ struct Report<'a> {
     crm: AppResult<crm::CrmRun>,
 }
 
-impl Report<'_> {
-    /// The wallboard figures (issue 15): the serve run again with [`WALLBOARDS`] wallboards of the
-    /// guild open, against the run without them.
-    fn wallboard_rows(&self, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
-        let throughput = format!("`rally serve` with {WALLBOARDS} wallboards of the guild open: durable `/log`");
-        let memory = format!("resident memory of `rally serve` with {WALLBOARDS} wallboards open (VmHWM)");
-        let latency = format!("wallboard update: `/log` acknowledged to on every one of the {WALLBOARDS} screens");
-        let targets = ["throughput >= 90 % of the run without them", "<= 20 MB more than without them", "p99 <= 1 s"];
-        let Some(Ok(series)) = &self.walled else {
-            let why = match &self.walled {
-                Some(Err(e)) => format!("failed: {e}"),
-                _ => "no `rally` binary given".into(),
-            };
-            for (figure, target) in [throughput, memory, latency].into_iter().zip(targets) {
-                rows.push(Row {
-                    figure,
-                    measured: format!("not run ({why})"),
-                    baseline: "-".into(),
-                    ratio: "-".into(),
-                    target: target.into(),
-                    met: None,
-                });
-            }
-            return;
+/// The wallboard figures (issue 15): the serve runs with [`WALLBOARDS`] wallboards of the guild
+/// open, against the runs without them (`None`: no `rally` binary to serve from).
+fn wallboard_rows(walled: &Option<AppResult<serve::WallSeries>>, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let throughput = format!("`rally serve` with {WALLBOARDS} wallboards of the guild open: durable `/log`");
+    let memory = format!("resident memory of `rally serve` with {WALLBOARDS} wallboards open (VmHWM)");
+    let latency = format!("wallboard update: `/log` acknowledged to on every one of the {WALLBOARDS} screens");
+    let targets = ["throughput >= 90 % of the run without them", "<= 20 MB more than without them", "p99 <= 1 s"];
+    let Some(Ok(series)) = walled else {
+        let why = match walled {
+            Some(Err(e)) => format!("failed: {e}"),
+            _ => "no `rally` binary given".into(),
         };
-        // The median run of each side (by throughput): three runs each, interleaved.
-        let median = |runs: &[serve::ServeRun]| -> Option<usize> {
-            let mut order: Vec<usize> = (0..runs.len()).collect();
-            order.sort_by(|a, b| runs[*a].load.per_second().total_cmp(&runs[*b].load.per_second()));
-            order.get(order.len() / 2).copied()
-        };
-        let (Some(w), Some(wo)) = (median(&series.with), median(&series.without)) else { return };
-        let (with, without) = (&series.with[w], &series.without[wo]);
-        let (r, base) = (with.load.per_second(), without.load.per_second());
-        let each = |runs: &[serve::ServeRun]| runs.iter().map(|run| rate(&run.load)).collect::<Vec<_>>().join(", ");
-        notes.push(format!(
-            "Wallboards, throughput of each run in the order they ran interleaved (without, with, with, without, \
-             without, with): without them {}; with them {}. The rows compare the median run of each side.",
-            each(&series.without),
-            each(&series.with)
-        ));
-        let clean = series.with.iter().all(|run| run.load.failures == 0 && run.load.deferred == 0);
-        rows.push(Row {
-            figure: throughput,
-            measured: format!("{} (median of 3)", rate(&with.load)),
-            baseline: format!("{} without them (median of 3)", rate(&without.load)),
-            ratio: if base > 0.0 { format!("{:.0} %", r / base * 100.0) } else { "-".into() },
-            target: targets[0].into(),
-            met: Some(r >= 0.9 * base && clean),
-        });
-        let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-        // The median peak of each side, as for the throughput; every run's peak in the notes (the
-        // database grows with each run, and the later runs' peaks with it).
-        let peak = |runs: &[serve::ServeRun]| {
-            let mut peaks: Vec<u64> = runs.iter().filter_map(|run| run.vm_hwm_kb).collect();
-            peaks.sort_unstable();
-            peaks.get(peaks.len() / 2).copied()
-        };
-        let (hwm, base_hwm) = (peak(&series.with), peak(&series.without));
-        let peaks = |runs: &[serve::ServeRun]| {
-            runs.iter().map(|run| run.vm_hwm_kb.map_or("?".into(), mb)).collect::<Vec<_>>().join(", ")
-        };
-        notes.push(format!(
-            "Wallboards, peak resident memory (VmHWM) of each run in order: without them {}; with them {}.",
-            peaks(&series.without),
-            peaks(&series.with)
-        ));
-        rows.push(Row {
-            figure: memory,
-            measured: hwm.map_or("?".into(), mb),
-            baseline: base_hwm.map_or("?".into(), |k| format!("{} without them", mb(k))),
-            ratio: match (hwm, base_hwm) {
-                (Some(a), Some(b)) => format!("{:+.1} MB", (a as f64 - b as f64) / 1024.0),
-                _ => "-".into(),
-            },
-            target: targets[1].into(),
-            met: hwm.zip(base_hwm).map(|(a, b)| a <= b + 20 * 1024),
-        });
-        // Every screen of every run with them.
-        let mut pooled = serve::ScreenRun::default();
-        let mut measured = false;
-        for s in series.with.iter().filter_map(|run| run.screens.as_ref()) {
-            measured = true;
-            pooled.screens = pooled.screens.max(s.screens);
-            pooled.connected = if pooled.connected == 0 { s.connected } else { pooled.connected.min(s.connected) };
-            pooled.frames += s.frames;
-            pooled.unseen += s.unseen;
-            pooled.latencies.extend(s.latencies.iter().copied());
+        for (figure, target) in [throughput, memory, latency].into_iter().zip(targets) {
+            rows.push(Row {
+                figure,
+                measured: format!("not run ({why})"),
+                baseline: "-".into(),
+                ratio: "-".into(),
+                target: target.into(),
+                met: None,
+            });
         }
-        let screens = measured.then_some(pooled);
-        match &screens {
-            Some(s) => {
-                let st = measure::stats(s.latencies.clone());
-                rows.push(Row {
-                    figure: latency,
-                    measured: format!("median {}, p99 {} ({} pairs sampled)", ms(st.median), ms(st.p99), st.n),
-                    baseline: "-".into(),
-                    ratio: "-".into(),
-                    target: targets[2].into(),
-                    met: Some(
-                        st.p99 <= Duration::from_secs(1)
-                            && s.unseen == 0
-                            && s.connected == WALLBOARDS
-                            && !s.latencies.is_empty(),
-                    ),
-                });
-                notes.push(format!(
-                    "Wallboards, over the three runs with them: at least {} of {} screens connected before each \
-                     load; {} frames reached them during the loads (one render per change, shared by every \
-                     screen); {} (log, screen) pairs never showed the log.",
-                    s.connected, s.screens, s.frames, s.unseen
-                ));
-            }
-            None => rows.push(Row {
+        return;
+    };
+    // The median run of each side (by throughput): three runs each, interleaved.
+    let median = |runs: &[serve::ServeRun]| -> Option<usize> {
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|a, b| runs[*a].load.per_second().total_cmp(&runs[*b].load.per_second()));
+        order.get(order.len() / 2).copied()
+    };
+    let (Some(w), Some(wo)) = (median(&series.with), median(&series.without)) else { return };
+    let (with, without) = (&series.with[w], &series.without[wo]);
+    let (r, base) = (with.load.per_second(), without.load.per_second());
+    let each = |runs: &[serve::ServeRun]| runs.iter().map(|run| rate(&run.load)).collect::<Vec<_>>().join(", ");
+    notes.push(format!(
+        "Wallboards, throughput of each run in the order they ran interleaved (without, with, with, without, \
+             without, with): without them {}; with them {}. The rows compare the median run of each side.",
+        each(&series.without),
+        each(&series.with)
+    ));
+    let clean = series.with.iter().all(|run| run.load.failures == 0 && run.load.deferred == 0);
+    rows.push(Row {
+        figure: throughput,
+        measured: format!("{} (median of 3)", rate(&with.load)),
+        baseline: format!("{} without them (median of 3)", rate(&without.load)),
+        ratio: if base > 0.0 { format!("{:.0} %", r / base * 100.0) } else { "-".into() },
+        target: targets[0].into(),
+        met: Some(r >= 0.9 * base && clean),
+    });
+    let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+    // The median peak of each side, as for the throughput; every run's peak in the notes (the
+    // database grows with each run, and the later runs' peaks with it).
+    let peak = |runs: &[serve::ServeRun]| {
+        let mut peaks: Vec<u64> = runs.iter().filter_map(|run| run.vm_hwm_kb).collect();
+        peaks.sort_unstable();
+        peaks.get(peaks.len() / 2).copied()
+    };
+    let (hwm, base_hwm) = (peak(&series.with), peak(&series.without));
+    let peaks = |runs: &[serve::ServeRun]| {
+        runs.iter().map(|run| run.vm_hwm_kb.map_or("?".into(), mb)).collect::<Vec<_>>().join(", ")
+    };
+    notes.push(format!(
+        "Wallboards, peak resident memory (VmHWM) of each run in order: without them {}; with them {}.",
+        peaks(&series.without),
+        peaks(&series.with)
+    ));
+    rows.push(Row {
+        figure: memory,
+        measured: hwm.map_or("?".into(), mb),
+        baseline: base_hwm.map_or("?".into(), |k| format!("{} without them", mb(k))),
+        ratio: match (hwm, base_hwm) {
+            (Some(a), Some(b)) => format!("{:+.1} MB", (a as f64 - b as f64) / 1024.0),
+            _ => "-".into(),
+        },
+        target: targets[1].into(),
+        met: hwm.zip(base_hwm).map(|(a, b)| a <= b + 20 * 1024),
+    });
+    // Every screen of every run with them.
+    let mut pooled = serve::ScreenRun::default();
+    let mut measured = false;
+    for s in series.with.iter().filter_map(|run| run.screens.as_ref()) {
+        measured = true;
+        pooled.screens = pooled.screens.max(s.screens);
+        pooled.connected = if pooled.connected == 0 { s.connected } else { pooled.connected.min(s.connected) };
+        pooled.frames += s.frames;
+        pooled.unseen += s.unseen;
+        pooled.latencies.extend(s.latencies.iter().copied());
+    }
+    let screens = measured.then_some(pooled);
+    match &screens {
+        Some(s) => {
+            let st = measure::stats(s.latencies.clone());
+            rows.push(Row {
                 figure: latency,
-                measured: "not measured".into(),
+                measured: format!("median {}, p99 {} ({} pairs sampled)", ms(st.median), ms(st.p99), st.n),
                 baseline: "-".into(),
                 ratio: "-".into(),
                 target: targets[2].into(),
-                met: None,
-            }),
+                met: Some(
+                    st.p99 <= Duration::from_secs(1)
+                        && s.unseen == 0
+                        && s.connected == WALLBOARDS
+                        && !s.latencies.is_empty(),
+                ),
+            });
+            notes.push(format!(
+                "Wallboards, over the three runs with them: at least {} of {} screens connected before each \
+                     load; {} frames reached them during the loads (one render per change, shared by every \
+                     screen); {} (log, screen) pairs never showed the log.",
+                s.connected, s.screens, s.frames, s.unseen
+            ));
         }
+        None => rows.push(Row {
+            figure: latency,
+            measured: "not measured".into(),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: targets[2].into(),
+            met: None,
+        }),
     }
 }
 
@@ -711,7 +751,7 @@ impl Report<'_> {
                 }
             }
         }
-        self.wallboard_rows(&mut rows, &mut notes);
+        wallboard_rows(&self.walled, &mut rows, &mut notes);
 
         rows.extend(reply_rows(&self.queries, self.sizes, self.options.scale));
 

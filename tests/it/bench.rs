@@ -102,6 +102,38 @@ fn a_replies_only_bench_reports_each_reply_and_its_growth_and_nothing_else() {
 }
 
 #[test]
+fn a_wallboards_only_bench_reports_the_three_wallboard_rows_from_six_measured_runs_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("WALLS.md");
+    let run = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["bench", "--scale", "tiny", "--wallboards-only", "--out"])
+        .arg(&out)
+        .output()
+        .expect("rally bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), stdout.trim());
+    assert!(stdout.contains("## rally bench: wallboards only, tiny scale"), "{stdout}");
+    let table: Vec<&str> =
+        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    let walls: Vec<&str> =
+        FIGURES.iter().copied().filter(|f| f.contains("200 wallboards") || f.contains("200 screens")).collect();
+    assert_eq!(table.len(), walls.len(), "{}", table.join("\n"));
+    for (row, figure) in table.iter().zip(walls) {
+        assert!(row.starts_with(figure), "expected a row for {figure}, got {row}");
+        assert!(!row.contains("not run") && !row.contains("failed:"), "{row}");
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert!(["met", "**MISSED**"].contains(&cells[5].trim()), "a verdict in {row}");
+    }
+    // Every run's throughput and peak, in the order they ran: three of each side.
+    let runs = stdout.lines().find(|l| l.contains("throughput of each run")).expect("the runs' throughputs");
+    assert_eq!(runs.matches("/s").count(), 6, "{runs}");
+    let peaks = stdout.lines().find(|l| l.contains("peak resident memory (VmHWM) of each run")).expect("the peaks");
+    assert_eq!(peaks.matches(" MB").count(), 6, "{peaks}");
+    assert!(!stdout.contains("| `/me`") && !stdout.contains("CRM backfill"), "{stdout}");
+}
+
+#[test]
 fn an_unknown_scale_is_refused_by_the_command_line() {
     let run = Command::new(env!("CARGO_BIN_EXE_rally")).args(["bench", "--scale", "huge"]).output().unwrap();
     assert_eq!(run.status.code(), Some(2));
