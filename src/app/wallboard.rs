@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::report::ReportNeeds;
 use super::{App, AppError, AppResult};
@@ -335,10 +335,10 @@ impl App {
         // Newest first; enough to fill the feed after leaving out members kept off the boards.
         let wins: Vec<WallWin> = self
             .store
-            .latest_of_kind(guild, WON, today, today + Duration::days(1), WINS + excluded.len().min(100))
+            .latest_of_kind(guild, WON, today, now, WINS + excluded.len().min(100))
             .await?
             .into_iter()
-            .filter(|a| !a.deleted && !excluded.contains(&a.user_id) && a.occurred_at <= now)
+            .filter(|a| !a.deleted && !excluded.contains(&a.user_id))
             .take(WINS)
             .map(|a| WallWin {
                 rep: a.user_name,

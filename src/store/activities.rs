@@ -88,6 +88,19 @@ const RECORD_SELECT: &str = "SELECT a.activity_id, a.guild_id, a.user_id, m.user
     JOIN activity_kinds k ON k.kind_id = a.kind_id
     LEFT JOIN teams t ON t.team_id = a.team_id";
 
+/// [`Store::latest_of_kind`]'s read: ?1 guild, ?2 local day, ?3 the latest instant (UTC
+/// milliseconds), ?4 the kind's name, ?5 the limit. The kind's id is looked up first so that
+/// `activities_by_kind` (kind, day, occurred_at) gives the rows newest first: the read stops after
+/// `limit` of them instead of sorting the whole day's.
+fn latest_of_kind_sql() -> String {
+    format!(
+        "{RECORD_SELECT} WHERE a.guild_id = ?1
+         AND a.kind_id = (SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?4)
+         AND a.local_day = ?2 AND a.occurred_at <= ?3 AND a.deleted_at IS NULL
+         ORDER BY a.occurred_at DESC, a.activity_id DESC LIMIT ?5"
+    )
+}
+
 fn record_from_row(r: &Row<'_>) -> super::sql::Result<ActivityRecord> {
     Ok(ActivityRecord {
         id: r.get(0)?,
@@ -672,25 +685,22 @@ impl Store {
         .await
     }
 
-    /// The guild's latest `limit` live activities of the kind named `kind` on local days
-    /// [first, end), newest first (the wallboard's wins: it reads these, not the whole day).
+    /// The guild's latest `limit` live activities of the kind named `kind` on local date `day` that
+    /// occurred by `until` (a UTC instant), newest first (the wallboard's wins: it reads these,
+    /// not the whole day).
     pub async fn latest_of_kind(
         &self,
         guild: i64,
         kind: &str,
-        first: NaiveDate,
-        end: NaiveDate,
+        day: NaiveDate,
+        until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ActivityRecord>> {
         let kind = kind.to_string();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{RECORD_SELECT} WHERE a.guild_id = ?1 AND a.local_day >= ?2 AND a.local_day < ?3 AND a.deleted_at IS NULL
-                 AND k.name = ?4 ORDER BY a.occurred_at DESC, a.activity_id DESC LIMIT ?5"
-            ))?;
-            let rows =
-                stmt.query_map(params![guild, day_number(first), day_number(end), kind, limit], record_from_row)?;
+            let mut stmt = c.prepare_cached(&latest_of_kind_sql())?;
+            let rows = stmt.query_map(params![guild, day_number(day), millis(until), kind, limit], record_from_row)?;
             Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
@@ -712,5 +722,42 @@ impl Store {
             Ok(rows.collect::<super::sql::Result<_>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `EXPLAIN QUERY PLAN` of `sql` on a freshly migrated SQLite database (no statistics, as a
+    /// new rally has), its steps joined by " / ".
+    fn plan(sql: &str, params: &[i64]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+        super::super::migrations::migrate(&mut c).unwrap();
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join(" / ")
+    }
+
+    #[test]
+    fn the_wins_of_a_day_are_read_newest_first_through_the_kind_index_not_sorted_from_the_whole_day() {
+        let p = plan(&super::latest_of_kind_sql(), &[1, 2, 3, 4, 5]);
+        assert!(p.contains("activities_by_kind (kind_id=? AND local_day=? AND occurred_at<?)"), "{p}");
+        assert!(!p.contains("activities_by_day") && !p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    #[test]
+    fn reads_that_filter_on_the_guild_alone_keep_the_day_index() {
+        let p = plan(&format!("SELECT {}", super::super::guilds::HAS_MONEY), &[1]);
+        assert!(p.contains("activities_by_day (guild_id=?)"), "{p}");
+        assert!(!p.contains("activities_by_kind"), "{p}");
+        // The daily cap's held entries, checked on every /log: from the few open reviews, not from
+        // every activity of the kind that day.
+        let p = plan(super::super::review::HELD_ON_DAY, &[1, 2, 3, 4]);
+        assert!(p.starts_with("SEARCH r USING") && p.contains("INDEX reviews_open (guild_id=?)"), "{p}");
+        assert!(!p.contains("activities_by_kind"), "{p}");
+        // The outlier check's usual, also on every /log: the rep's own entries in the window.
+        let p = plan(super::super::review::USUAL_HISTORY, &[1, 2, 3, 4, 5, 6, 7]);
+        assert!(p.contains("activities_by_user (guild_id=? AND user_id=? AND created_at>? AND created_at<?)"), "{p}");
+        assert!(!p.contains("activities_by_kind"), "{p}");
     }
 }

@@ -117,6 +117,13 @@ fn counting(conn: &Db, guild: i64) -> Result<ReviewCounting> {
     })
 }
 
+/// The quantity of a rep's entries of a kind still held for review on one local day: ?1 guild, ?2
+/// user, ?3 kind, ?4 local day.
+pub(super) const HELD_ON_DAY: &str =
+    "SELECT COALESCE(SUM(a.quantity), 0) FROM reviews r JOIN activities a ON a.activity_id = r.activity_id
+     WHERE r.guild_id = ?1 AND r.status = 'open' AND a.held = 1 AND a.deleted_at IS NULL
+       AND a.user_id = ?2 AND +a.kind_id = ?3 AND +a.local_day = ?4";
+
 /// The rep's quantity of a kind on one local day, counted or held: a held entry was still logged.
 fn day_total(conn: &Db, guild: i64, user: i64, kind: i64, day: i64) -> Result<i64> {
     let counted: i64 = conn
@@ -125,25 +132,24 @@ fn day_total(conn: &Db, guild: i64, user: i64, kind: i64, day: i64) -> Result<i6
              WHERE guild_id = ?1 AND local_day = ?2 AND user_id = ?3 AND kind_id = ?4",
         )?
         .query_row(params![guild, day, user, kind], |r| r.get(0))?;
-    let held: i64 = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(a.quantity), 0) FROM reviews r JOIN activities a ON a.activity_id = r.activity_id
-             WHERE r.guild_id = ?1 AND r.status = 'open' AND a.held = 1 AND a.deleted_at IS NULL
-               AND a.user_id = ?2 AND a.kind_id = ?3 AND a.local_day = ?4",
-        )?
-        .query_row(params![guild, user, kind, day], |r| r.get(0))?;
+    // From the guild's open reviews (a few) to their activities, never the other way: `+a.kind_id`
+    // keeps SQLite, which has no statistics, from starting at `activities_by_kind` and walking
+    // every activity of the kind that day on each /log (found when migration 19 added it).
+    let held: i64 = conn.prepare_cached(HELD_ON_DAY)?.query_row(params![guild, user, kind, day], |r| r.get(0))?;
     Ok(counted + held)
 }
+
+/// [`history`]'s read: ?1 guild, ?2 user, ?3..?4 the window (UTC milliseconds), ?5 kind, ?6..?7
+/// the chat sources. Through `activities_by_user` (the rep's own entries in the window).
+pub(super) const USUAL_HISTORY: &str = "SELECT a.quantity FROM activities a
+     WHERE a.guild_id = ?1 AND a.user_id = ?2 AND a.created_at >= ?3 AND a.created_at <= ?4
+       AND a.kind_id = ?5 AND a.deleted_at IS NULL AND a.source IN (?6, ?7)
+       AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.activity_id = a.activity_id AND r.status = 'open')";
 
 /// The rep's chat entries of a kind logged in [since, now], leaving out entries still waiting for
 /// review (approved ones are their usual; pending ones must not raise the bar for the next).
 fn history(conn: &Db, guild: i64, user: i64, kind: i64, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.quantity FROM activities a
-         WHERE a.guild_id = ?1 AND a.user_id = ?2 AND a.created_at >= ?3 AND a.created_at <= ?4
-           AND a.kind_id = ?5 AND a.deleted_at IS NULL AND a.source IN (?6, ?7)
-           AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.activity_id = a.activity_id AND r.status = 'open')",
-    )?;
+    let mut stmt = conn.prepare_cached(USUAL_HISTORY)?;
     let rows = stmt.query_map(
         params![guild, user, millis(since), millis(now), kind, Source::Slash.as_str(), Source::Button.as_str()],
         |r| r.get::<_, i64>(0),

@@ -322,6 +322,47 @@ async fn a_display_name_is_shown_as_text_never_as_markup() {
 }
 
 #[tokio::test]
+async fn todays_wins_are_the_newest_twelve_of_the_day_up_to_now_without_yesterdays_or_undone_ones() {
+    let floor = floor("everyone").await;
+    // The floor's wins: Ana's 18,500 and Cleo's 9,250, both at 15:00 (the clock runs on from it).
+    for (user, line) in [
+        (43, "/log kind:won amount:1 when:yesterday"),
+        (43, "/log kind:won amount:2 when:\"today 09:30\""),
+        (45, "/log kind:won amount:3 when:\"today 14:00\""),
+        (46, "/log kind:won amount:4 when:\"today 14:30\""),
+    ] {
+        floor.ok(user, line).await;
+    }
+    floor.ok(46, "/undo").await;
+    let wins = |data: rally::app::wallboard::WallData| {
+        data.wins.into_iter().map(|w| (w.rep, w.amount, w.local_time)).collect::<Vec<_>>()
+    };
+    let app = &floor.t.app;
+    let shown = wins(app.wallboard(GUILD as i64, floor.clock.now()).await.unwrap());
+    let expected = [
+        ("Cleo Chen", 925_000, "15:00"),
+        ("Ana Alvarez", 1_850_000, "15:00"),
+        ("Dev Desai", 300, "14:00"),
+        ("Ben Brooks", 200, "09:30"),
+    ];
+    let expected: Vec<_> = expected.iter().map(|(r, a, t)| (r.to_string(), Some(*a), t.to_string())).collect();
+    assert_eq!(shown, expected, "newest first, logged last first at the same minute");
+    // Earlier in the day only what had happened by then.
+    let shown = wins(app.wallboard(GUILD as i64, at("2026-11-25T14:45:00Z")).await.unwrap());
+    assert_eq!(shown, expected[2..], "nothing from after 14:45");
+    // A busy afternoon: the twelve newest.
+    for minute in 10..25 {
+        floor.ok(42, &format!("/log kind:won amount:{minute} when:\"today 14:{minute}\"")).await;
+    }
+    let shown = wins(app.wallboard(GUILD as i64, floor.clock.now()).await.unwrap());
+    let times: Vec<&str> = shown.iter().map(|w| w.2.as_str()).collect();
+    assert_eq!(
+        times,
+        ["15:00", "15:00", "14:24", "14:23", "14:22", "14:21", "14:20", "14:19", "14:18", "14:17", "14:16", "14:15"]
+    );
+}
+
+#[tokio::test]
 async fn with_leaderboards_off_the_wallboard_leaves_the_rankings_out() {
     let floor = floor("everyone").await;
     floor.ok(MANAGER, "/settings leaderboards on:false").await;

@@ -636,6 +636,10 @@ CREATE TABLE wallboard_tokens (
 );
 CREATE INDEX wallboard_tokens_live ON wallboard_tokens (guild_id) WHERE revoked_at IS NULL;
 "#,
+    // 19: activities of one kind by day (SQLite's migration 19).
+    r#"
+CREATE INDEX activities_by_kind ON activities (kind_id, local_day, occurred_at);
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
