@@ -27,6 +27,15 @@ pub struct KindLimits {
     pub review_min: u32,
 }
 
+impl KindLimits {
+    /// Whether the outlier rule can flag an entry of `quantity` at all, whatever the rep's history:
+    /// it is on and the quantity reaches its minimum. When not, [`outlier`] needs no history (the
+    /// store skips reading it on every ordinary `/log`).
+    pub fn may_flag(&self, quantity: i64) -> bool {
+        self.review_min > 0 && quantity >= i64::from(self.review_min)
+    }
+}
+
 impl Default for KindLimits {
     fn default() -> Self {
         KindLimits { daily_cap: None, review_min: DEFAULT_REVIEW_MIN }
@@ -144,7 +153,7 @@ impl Outlier {
 /// quantities of the kind in the [`HISTORY_DAYS`] days before it). Without history the minimum
 /// alone decides. A minimum of 0 turns the rule off.
 pub fn outlier(quantity: i64, history: &[i64], limits: &KindLimits) -> Option<Outlier> {
-    if limits.review_min == 0 || quantity < i64::from(limits.review_min) {
+    if !limits.may_flag(quantity) {
         return None;
     }
     let usual = percentile_90(history);
@@ -194,6 +203,20 @@ pub fn check_cap(cap: Option<u32>, today: i64, quantity: i64) -> Result<(), Over
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_the_rule_may_not_flag_is_never_flagged_whatever_the_history() {
+        let histories: [&[i64]; 4] = [&[], &[1], &[1, 1, 2, 1], &[100, 200]];
+        for review_min in [0, 1, 5, 25] {
+            let limits = KindLimits { daily_cap: None, review_min };
+            for quantity in 1..=60 {
+                let flagged = histories.iter().any(|h| outlier(quantity, h, &limits).is_some());
+                assert!(limits.may_flag(quantity) || !flagged, "{quantity} with a minimum of {review_min}");
+                // And the other way: past the minimum, some history (none at all) flags it.
+                assert_eq!(limits.may_flag(quantity), outlier(quantity, &[], &limits).is_some());
+            }
+        }
+    }
 
     #[test]
     fn the_90th_percentile_is_the_nearest_rank() {

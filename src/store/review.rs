@@ -232,11 +232,18 @@ fn log_checked(conn: &Db, a: &NewActivity, now: DateTime<Utc>) -> Result<Logged>
         if let Some((kind, limits)) = kind_limits_row(conn, a.guild, a.kind.as_str())? {
             let day = day_number(local_date(tz, a.occurred_at));
             let quantity = i64::from(a.quantity.get());
-            let today = day_total(conn, a.guild, a.user, kind, day)?;
-            check_cap(limits.daily_cap, today, quantity)
-                .map_err(|over| StoreError::rule(over.message(a.kind.as_str(), quantity)))?;
-            let history = history(conn, a.guild, a.user, kind, history_start(now), now)?;
-            found = outlier(quantity, &history, &limits);
+            // Each check reads only when it can matter: most kinds have no cap, and most entries
+            // are below the outlier rule's minimum. (The usual reads every chat entry of the rep's
+            // last 30 days, and ran on every /log inside the writer's transaction.)
+            if limits.daily_cap.is_some() {
+                let today = day_total(conn, a.guild, a.user, kind, day)?;
+                check_cap(limits.daily_cap, today, quantity)
+                    .map_err(|over| StoreError::rule(over.message(a.kind.as_str(), quantity)))?;
+            }
+            if limits.may_flag(quantity) {
+                let history = history(conn, a.guild, a.user, kind, history_start(now), now)?;
+                found = outlier(quantity, &history, &limits);
+            }
         }
     }
     let mut logged = insert_activity(conn, a, now)?;
