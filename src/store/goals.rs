@@ -95,6 +95,24 @@ fn versions_in_force(c: &Db, guild: i64, period: GoalPeriod, first_day: NaiveDat
     in_force(rows)
 }
 
+/// One member's own goals of one period kind in force for the period starting on `first_day`.
+pub(super) fn member_versions_in_force(
+    c: &Db,
+    guild: i64,
+    user: i64,
+    period: GoalPeriod,
+    first_day: NaiveDate,
+) -> Result<Vec<GoalVersion>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.scope = ?5 AND g.subject_id = ?4
+         AND g.period = ?2 AND {UP_TO}
+         ORDER BY g.scope, g.subject_id, g.metric, {LATEST_FIRST}"
+    ))?;
+    let rows =
+        stmt.query_map(params![guild, period.as_str(), day_number(first_day), user, "member"], keyed_version_from_row)?;
+    in_force(rows)
+}
+
 /// The latest version of `key` starting on or before `day`, cleared or not.
 fn latest_version(conn: &Db, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
     Ok(conn

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::sql::{Db, Dialect, params};
-use crate::domain::goals::GoalSubject;
+use crate::domain::goals::{GoalPeriod, GoalSubject, GoalVersion};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
@@ -98,7 +98,14 @@ pub struct MemberReportRead {
     pub rank: Option<(NaiveDate, NaiveDate)>,
     /// The range of their active days to read (the streak's window).
     pub active: (NaiveDate, NaiveDate),
+    /// The goal periods (kind, first day, end day) to read the member's own goals in force for,
+    /// with their totals over each ([`Store::member_report_rows`]).
+    pub goals: Vec<(GoalPeriod, NaiveDate, NaiveDate)>,
 }
+
+/// A member's own goals in force for one goal period and their totals over it (none read when
+/// they have no goal for it).
+pub type MemberGoals = (Vec<GoalVersion>, MemberRows);
 
 /// All the rows of one member's report, read at once (see [`Store::member_report_rows`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,36 +550,254 @@ pub type TeamKindRow = (i64, String, i64, i64, i64);
 /// (kind, quantity, points, amount) rows of one member over one range.
 pub type MemberRows = Vec<(String, i64, i64, i64)>;
 
-/// One member's (kind, quantity, points, amount) over each of `ranges`, on every team.
+/// One member's (kind, quantity, points, amount) over each of `ranges`, on every team, in one
+/// statement ([`MemberFigures`]).
 pub(super) fn member_totals(
     c: &Db,
     guild: i64,
     user: i64,
     ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<Vec<MemberRows>> {
-    let mut kinds = Vec::with_capacity(ranges.len());
-    for &(first, end) in ranges {
-        let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
-        for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
-            let e = by_kind.entry(kind).or_default();
-            for i in 0..3 {
-                e[i] += v[i];
+    let mut more = Branches::default();
+    let mut figures = MemberFigures::new(&mut more, c.dialect(), user, ranges, None, None);
+    if !more.sql.is_empty() {
+        let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
+        let mut values = vec![guild];
+        values.extend(&more.values);
+        let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+        while let Some(r) = rows.next()? {
+            figures.take(r.get(0)?, &r)?;
+        }
+    }
+    Ok(figures.finish(c, guild)?.0)
+}
+
+/// Branches of one statement built at run time, to be joined by `UNION ALL` (after the guild's
+/// directory, [`super::teams::directory_with`], or on their own): each a `SELECT` of eight
+/// columns, a tag (3 or more; the directory's rows are 0 to 2), an integer, a text (NULL here),
+/// and five integers; and the values they bind, from ?2 on (?1 is always the guild). On
+/// PostgreSQL each statement is a round trip, so a reply's reads go in as few as they can.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Branches {
+    pub sql: Vec<String>,
+    pub values: Vec<i64>,
+}
+
+impl Branches {
+    /// Binds `value`; its placeholder's number.
+    fn bind(&mut self, value: i64) -> usize {
+        self.values.push(value);
+        self.values.len() + 1
+    }
+
+    /// The parts of [first, end): (from the month table, (from, to) day or month numbers) each.
+    fn parts(first: NaiveDate, end: NaiveDate) -> Vec<(bool, (i64, i64))> {
+        let split = split(first, end);
+        split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r))).collect()
+    }
+}
+
+/// Zero and the empty text, as the branches' padding columns give them.
+const Z: &str = "CAST(0 AS BIGINT)";
+const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+
+/// What [`MemberFigures::finish`] gives: totals per range, mates' points, active days.
+type FiguresRead = (Vec<MemberRows>, Vec<(u64, i64, i64)>, Vec<NaiveDate>);
+
+/// The tags of [`MemberFigures`]' rows: the mates' points, the active days, and the first range
+/// (the next ranges follow it).
+const MATES: i64 = 3;
+const ACTIVE: i64 = 4;
+const RANGE0: i64 = 16;
+
+/// One member's totals over each of several ranges, their team mates' points over a range and
+/// their active days in a range, read as [`Branches`] of one statement (`/me` read them in four,
+/// and its goals' totals in one more). Each part reads through the same index as its read of old.
+pub(super) struct MemberFigures {
+    kinds: Vec<HashMap<i64, [i64; 3]>>,
+    mates: HashMap<(i64, i64), i64>,
+    active_days: Vec<NaiveDate>,
+}
+
+impl MemberFigures {
+    /// Adds the branches to `more`: `user`'s rows over each of `ranges`; the points of the members
+    /// on `user`'s team now over `mates`, on every team they logged for; `user`'s active days in
+    /// `active`.
+    pub(super) fn new(
+        more: &mut Branches,
+        dialect: Dialect,
+        user: i64,
+        ranges: &[(NaiveDate, NaiveDate)],
+        mates: Option<(NaiveDate, NaiveDate)>,
+        active: Option<(NaiveDate, NaiveDate)>,
+    ) -> MemberFigures {
+        let u = more.bind(user);
+        for (i, &(first, end)) in ranges.iter().enumerate() {
+            let tag = RANGE0 + i as i64;
+            for (months, (from, to)) in Branches::parts(first, end) {
+                let (table, period) = if months { (KIND_ROLLUPS.1, "month") } else { (KIND_ROLLUPS.0, "local_day") };
+                let index = dialect.index_hint(&format!("{table}_by_user"));
+                let (a, b) = (more.bind(from), more.bind(to));
+                more.sql.push(format!(
+                    "SELECT CAST({tag} AS BIGINT), kind_id, {NO_TEXT}, {Z}, quantity, points, amount, {Z} \
+                     FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b} AND user_id = ?{u}"
+                ));
             }
         }
-        kinds.push(by_kind);
+        if let Some((first, end)) = mates {
+            for (months, (from, to)) in Branches::parts(first, end) {
+                let (table, period) =
+                    if months { (POINTS_ROLLUPS.1, "month") } else { (POINTS_ROLLUPS.0, "local_day") };
+                let index = dialect.index_hint(&format!("{table}_by_user"));
+                let (a, b) = (more.bind(from), more.bind(to));
+                let range = format!(
+                    "FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b} \
+                     AND user_id IN (SELECT user_id FROM members WHERE guild_id = ?1 \
+                     AND team_id = (SELECT team_id FROM members WHERE guild_id = ?1 AND user_id = ?{u}))"
+                );
+                // Summed where a plain read would be (see `RangeRead::of`).
+                more.sql.push(if RangeRead::of(dialect, months, from, to).summed {
+                    format!(
+                        "SELECT CAST({MATES} AS BIGINT), user_id, {NO_TEXT}, team_id, CAST(SUM(points) AS BIGINT), \
+                         {Z}, {Z}, {Z} {range} GROUP BY user_id, team_id"
+                    )
+                } else {
+                    format!(
+                        "SELECT CAST({MATES} AS BIGINT), user_id, {NO_TEXT}, team_id, points, {Z}, {Z}, {Z} {range}"
+                    )
+                });
+            }
+        }
+        if let Some((first, end)) = active.filter(|(first, end)| first < end) {
+            let (a, b) = (more.bind(day_number(first)), more.bind(day_number(end)));
+            more.sql.push(format!(
+                "SELECT DISTINCT CAST({ACTIVE} AS BIGINT), local_day, {NO_TEXT}, {Z}, {Z}, {Z}, {Z}, {Z} \
+                 FROM day_rollups WHERE guild_id = ?1 AND user_id = ?{u} AND local_day >= ?{a} AND local_day < ?{b}"
+            ));
+        }
+        MemberFigures { kinds: vec![HashMap::new(); ranges.len()], mates: HashMap::new(), active_days: Vec::new() }
     }
-    let names = kind_names(c, guild, kinds.iter().flat_map(|k| k.keys().copied()))?;
-    let mut out = Vec::with_capacity(ranges.len());
-    for by_kind in kinds {
-        let mut rows: Vec<(String, i64, i64, i64)> = by_kind
-            .into_iter()
-            .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-            .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
-            .collect();
-        rows.sort_unstable();
-        out.push(rows);
+
+    /// Takes a row tagged `tag` if it is one of these figures' (others are left alone).
+    pub(super) fn take(&mut self, tag: i64, r: &super::sql::Row<'_>) -> Result<()> {
+        match tag {
+            MATES => *self.mates.entry((r.get(1)?, r.get(3)?)).or_default() += r.get::<_, i64>(4)?,
+            ACTIVE => self.active_days.push(day_from_number(r.get(1)?)),
+            tag => {
+                let Some(by_kind) = usize::try_from(tag - RANGE0).ok().and_then(|i| self.kinds.get_mut(i)) else {
+                    return Ok(());
+                };
+                let e = by_kind.entry(r.get(1)?).or_default();
+                for (j, v) in e.iter_mut().enumerate() {
+                    *v += r.get::<_, i64>(4 + j)?;
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(out)
+
+    /// The member's (kind, quantity, points, amount) over each range, sorted; the mates'
+    /// (user, team, points), sorted; the active days, in order.
+    pub(super) fn finish(self, c: &Db, guild: i64) -> Result<FiguresRead> {
+        let names = kind_names(c, guild, self.kinds.iter().flat_map(|k| k.keys().copied()))?;
+        let mut totals = Vec::with_capacity(self.kinds.len());
+        for by_kind in self.kinds {
+            let mut rows: Vec<(String, i64, i64, i64)> = by_kind
+                .into_iter()
+                .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+                .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+                .collect();
+            rows.sort_unstable();
+            totals.push(rows);
+        }
+        let mut mates: Vec<(u64, i64, i64)> = self.mates.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
+        mates.sort_unstable();
+        let mut active_days = self.active_days;
+        active_days.sort_unstable();
+        active_days.dedup();
+        Ok((totals, mates, active_days))
+    }
+}
+
+/// [`Store::report_rows`] of the whole guild in one statement: the directory, the period's
+/// rows and the previous period's points (a board read them in two or three).
+fn guild_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
+    let mut more = Branches::default();
+    let (first, end) = read.current;
+    if read.kinds {
+        board_branches(&mut more, c.dialect(), BOARD_KINDS, first, end, true);
+    } else {
+        board_branches(&mut more, c.dialect(), BOARD_POINTS, first, end, false);
+    }
+    if let Some((first, end)) = read.previous {
+        board_branches(&mut more, c.dialect(), BOARD_BEFORE, first, end, false);
+    }
+    let mut kinds: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
+    let mut points: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
+    let mut before: HashMap<(i64, i64), i64> = HashMap::new();
+    let super::teams::Directory { teams, members, leaderboards } =
+        super::teams::directory_with(c, guild, &more, |tag, r| {
+            let (user, team): (i64, i64) = (r.get(1)?, r.get(3)?);
+            match tag {
+                BOARD_KINDS => {
+                    let e = kinds.entry((user, team, r.get(4)?)).or_insert([0; 3]);
+                    for (i, v) in e.iter_mut().enumerate() {
+                        *v += r.get::<_, i64>(5 + i)?;
+                    }
+                }
+                BOARD_POINTS => {
+                    let e = points.entry((user, team)).or_insert([0; 2]);
+                    e[0] += r.get::<_, i64>(4)?;
+                    e[1] += r.get::<_, i64>(5)?;
+                }
+                BOARD_BEFORE => *before.entry((user, team)).or_default() += r.get::<_, i64>(4)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+    let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
+    if read.kinds {
+        rows.current = named(c, guild, kinds)?;
+    } else {
+        rows.points_only = points.into_iter().map(|((u, t), [p, r])| (u as u64, t, p, r)).collect();
+        rows.points_only.sort_unstable();
+    }
+    rows.before = before.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
+    rows.before.sort_unstable();
+    Ok(rows)
+}
+
+/// The tags of a guild report's rows ([`board_branches`]): kinds, points and revenue, and the
+/// previous period's points.
+const BOARD_KINDS: i64 = 5;
+const BOARD_POINTS: i64 = 6;
+const BOARD_BEFORE: i64 = 7;
+
+/// The guild's rows over [first, end) as [`Branches`] tagged `tag`: per member, team and kind
+/// (user, team, kind, quantity, points, amount) from the kind rollups when `kinds`, else per
+/// member and team (user, team, points, revenue) from the points rollups. Summed in SQL where
+/// [`RangeRead::of`] says, as the reads of one statement each did.
+fn board_branches(more: &mut Branches, dialect: Dialect, tag: i64, first: NaiveDate, end: NaiveDate, kinds: bool) {
+    for (months, (from, to)) in Branches::parts(first, end) {
+        let tables = if kinds { KIND_ROLLUPS } else { POINTS_ROLLUPS };
+        let (table, period) = if months { (tables.1, "month") } else { (tables.0, "local_day") };
+        let (a, b) = (more.bind(from), more.bind(to));
+        let range = format!("FROM {table} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}");
+        let summed = RangeRead::of(dialect, months, from, to).summed;
+        let sum = |c: &str| if summed { format!("CAST(SUM({c}) AS BIGINT)") } else { c.to_string() };
+        let (keys, values) = if kinds {
+            ("user_id, team_id, kind_id", [sum("quantity"), sum("points"), sum("amount")].join(", "))
+        } else {
+            ("user_id, team_id", [sum("points"), sum("revenue"), Z.to_string(), Z.to_string()].join(", "))
+        };
+        let group = if summed { format!(" GROUP BY {keys}") } else { String::new() };
+        let columns = if kinds {
+            format!("user_id, {NO_TEXT}, team_id, kind_id")
+        } else {
+            format!("user_id, {NO_TEXT}, team_id")
+        };
+        more.sql.push(format!("SELECT CAST({tag} AS BIGINT), {columns}, {values} {range}{group}"));
+    }
 }
 
 /// One team's (kind, quantity, points, amount) over [first, end), from the team rollups.
@@ -825,6 +1050,9 @@ impl Store {
     /// round trip, and a board or team table used to make four reads of one statement each.
     pub async fn report_rows(&self, guild: i64, read: ReportRead) -> Result<ReportRows> {
         self.read(move |c| {
+            if read.team.is_none() {
+                return guild_report_rows(c, guild, &read);
+            }
             let super::teams::Directory { teams, members, leaderboards } = super::teams::directory(c, guild)?;
             let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
             if let Some(name) = &read.team {
@@ -848,23 +1076,53 @@ impl Store {
         .await
     }
 
-    /// Everything `/me` shows of a member in one read (`None` when they are not a member): who
-    /// they are and their team, their totals, their mates' points for the rank and their active
-    /// days for the streak. A trip to the database instead of seven.
-    pub async fn member_report_rows(&self, guild: i64, read: MemberReportRead) -> Result<Option<MemberReportRows>> {
+    /// Everything `/me` shows of a member in one read of two statements (`None` when they are not
+    /// a member): their own goals in force for each of `read.goals`; and in one statement the
+    /// guild's directory (who they are, their team), their totals over each range and each goal
+    /// period, their mates' points for the rank and their active days for the streak. The goals
+    /// come back whether or not they are a member.
+    pub async fn member_report_rows(
+        &self,
+        guild: i64,
+        read: MemberReportRead,
+    ) -> Result<(Option<MemberReportRows>, Vec<MemberGoals>)> {
         self.read(move |c| {
-            let super::teams::Directory { teams, members, .. } = super::teams::directory(c, guild)?;
+            let mut versions = Vec::with_capacity(read.goals.len());
+            for &(unit, first, _) in &read.goals {
+                versions.push(super::goals::member_versions_in_force(c, guild, read.user, unit, first)?);
+            }
+            // Each distinct range read once: the period asked for is often a goal period too.
+            let mut ranges = read.ranges.clone();
+            for (v, &(_, first, end)) in versions.iter().zip(&read.goals) {
+                if !v.is_empty() && !ranges.contains(&(first, end)) {
+                    ranges.push((first, end));
+                }
+            }
+            let mut more = Branches::default();
+            let mut figures =
+                MemberFigures::new(&mut more, c.dialect(), read.user, &ranges, read.rank, Some(read.active));
+            let super::teams::Directory { teams, members, .. } =
+                super::teams::directory_with(c, guild, &more, |tag, r| figures.take(tag, r))?;
+            let (totals, mates, active_days) = figures.finish(c, guild)?;
+            let of = |range: &(NaiveDate, NaiveDate)| -> MemberRows {
+                ranges.iter().position(|r| r == range).and_then(|i| totals.get(i).cloned()).unwrap_or_default()
+            };
+            let goals: Vec<MemberGoals> = versions
+                .into_iter()
+                .zip(&read.goals)
+                .map(|(v, &(_, first, end))| {
+                    let totals = if v.is_empty() { Vec::new() } else { of(&(first, end)) };
+                    (v, totals)
+                })
+                .collect();
             let Some(member) = members.iter().find(|m| m.user_id as i64 == read.user).cloned() else {
-                return Ok(None);
+                return Ok((None, goals));
             };
             let team = if member.team_id == 0 { None } else { teams.into_iter().find(|t| t.id == member.team_id) };
-            let totals = member_totals(c, guild, read.user, &read.ranges)?;
-            let mates = match (&team, read.rank) {
-                (Some(t), Some((first, end))) => points_rows(c, guild, first, end, TotalsScope::CurrentTeam(t.id))?,
-                _ => Vec::new(),
-            };
-            let active_days = active_days_of(c, guild, read.user, read.active.0, read.active.1)?;
-            Ok(Some(MemberReportRows { member, team, members, totals, mates, active_days }))
+            // The mates are those on the member's live team now; without one there are none.
+            let mates = if team.is_some() { mates } else { Vec::new() };
+            let totals = read.ranges.iter().map(of).collect();
+            Ok((Some(MemberReportRows { member, team, members, totals, mates, active_days }), goals))
         })
         .await
     }
