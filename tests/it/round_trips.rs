@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use rally::app::App;
 use rally::handlers::{Action, Invocation, MANAGE_GUILD, Response, cmdline, dispatch};
+use rally::store::{MemberReportRead, ReportRead, TotalsScope};
 
 use super::helpers::{HEADER, at, import, invocation, message_text, spawn_app};
 
@@ -104,5 +105,152 @@ async fn the_benched_replies_each_run_a_few_statements() {
     };
     for (line, n) in &counts {
         assert_eq!(*n, expected(line), "statements of {line}: {counts:?}");
+    }
+}
+
+fn d(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// Ranges across a year's end, month edges, a lone day, a whole year and nothing.
+fn edge_ranges() -> Vec<(chrono::NaiveDate, chrono::NaiveDate)> {
+    [
+        ("2025-12-15", "2026-02-10"),
+        ("2026-01-01", "2027-01-01"),
+        ("2025-12-31", "2026-01-01"),
+        ("2026-10-31", "2026-11-02"),
+        ("2026-11-23", "2026-11-30"),
+        ("2026-11-01", "2026-12-01"),
+        ("2026-03-01", "2026-03-01"),
+    ]
+    .iter()
+    .map(|(a, b)| (d(a), d(b)))
+    .collect()
+}
+
+#[tokio::test]
+async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own_across_period_edges() {
+    let t = spawn_app();
+    let now = at("2026-11-27T15:00:00Z");
+    org(&t.app, now).await;
+    // Rep 5 also logged for a second team, and rep 8 only for it.
+    reply(&t.app, MANAGER, "/team create name:Beta", 50, now).await;
+    let mut csv = HEADER.to_string();
+    for (i, (when, user, team, kind, quantity)) in [
+        ("2025-12-31T22:00:00Z", 5, "Beta", "call", 2),
+        ("2026-01-31T10:00:00Z", 5, "Beta", "demo", 1),
+        ("2026-11-01T00:30:00Z", 8, "Beta", "meeting", 3),
+        ("2026-11-24T10:00:00Z", 8, "Beta", "call", 6),
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!("{when},{user},rep{user},{team},{kind},{quantity},,,b{i}\n"));
+    }
+    assert_eq!(import(&t.app, GUILD, &csv, "2026-11-27T12:00:00Z").await.imported, 4);
+    let store = &t.app.store;
+    let g = GUILD as i64;
+    let ranges = edge_ranges();
+    for user in [5i64, 6, 7, 8, 99] {
+        // A member's totals over every range in one statement, against each range on its own.
+        let together = store.member_kind_totals_many(g, user, ranges.clone()).await.unwrap();
+        for (range, rows) in ranges.iter().zip(&together) {
+            let alone = store.scoped_totals(g, range.0, range.1, TotalsScope::Member(user)).await.unwrap();
+            let mut by_kind: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+            for r in alone {
+                let e = by_kind.entry(r.kind).or_default();
+                (e.0, e.1, e.2) = (e.0 + r.quantity, e.1 + r.points, e.2 + r.amount);
+            }
+            let alone: Vec<(String, i64, i64, i64)> = by_kind.into_iter().map(|(k, (q, p, a))| (k, q, p, a)).collect();
+            assert_eq!(rows, &alone, "rep {user} over {range:?}");
+        }
+        // `/me`'s read: its totals, its mates' points and its active days, the same.
+        for &range in &ranges {
+            let read = MemberReportRead {
+                user,
+                ranges: vec![range, (d("2026-11-16"), d("2026-11-23"))],
+                rank: Some(range),
+                active: (d("2026-10-01"), d("2026-11-28")),
+                goals: Vec::new(),
+            };
+            let (rows, _) = store.member_report_rows(g, read).await.unwrap();
+            let Some(rows) = rows else {
+                assert_eq!(user, 99, "every rep who logged is a member");
+                continue;
+            };
+            assert_eq!(rows.totals[0], together[ranges.iter().position(|r| *r == range).unwrap()]);
+            let mates = if rows.member.team_id == 0 {
+                Vec::new()
+            } else {
+                store.points_totals(g, range.0, range.1, TotalsScope::CurrentTeam(rows.member.team_id)).await.unwrap()
+            };
+            assert_eq!(rows.mates, mates, "rep {user}'s mates over {range:?}");
+            let days = store.member_active_days(g, user, d("2026-10-01"), d("2026-11-28")).await.unwrap();
+            assert_eq!(rows.active_days, days);
+        }
+    }
+    // A guild's report rows in one statement, against the reads of one statement each.
+    for &current in &ranges {
+        for previous in [None, Some((d("2025-12-15"), d("2026-02-10"))), Some((d("2026-11-16"), d("2026-11-23")))] {
+            for kinds in [true, false] {
+                let read = ReportRead { team: None, current, kinds, previous };
+                let rows = store.report_rows(g, read).await.unwrap();
+                let (first, end) = current;
+                if kinds {
+                    assert_eq!(rows.current, store.scoped_totals(g, first, end, TotalsScope::Guild).await.unwrap());
+                } else {
+                    assert_eq!(rows.points_only, store.points_revenue_totals(g, first, end, None).await.unwrap());
+                }
+                let before = match previous {
+                    Some((first, end)) => store.points_totals(g, first, end, TotalsScope::Guild).await.unwrap(),
+                    None => Vec::new(),
+                };
+                assert_eq!(rows.before, before, "{current:?} after {previous:?}");
+                assert_eq!(rows.members.len(), 4);
+                assert_eq!(rows.teams.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Alpha", "Beta"]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn me_reads_its_report_and_goals_together_as_they_were_read_apart() {
+    let t = spawn_app();
+    let now = at("2026-11-27T15:00:00Z");
+    org(&t.app, now).await;
+    // A rep with goals who never logged, so is no member yet.
+    for (i, line) in [
+        "/goal set scope:rep user:<@12> metric:points target:10 period:week",
+        "/goal set scope:rep user:<@12> metric:deals-won target:2 period:month",
+        "/goal set scope:rep user:<@6> metric:points target:5 period:quarter",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(!reply(&t.app, MANAGER, line, 60 + i as u64, now).await.starts_with("⚠️"), "{line}");
+    }
+    let guild = rally::domain::activity::Snowflake::new(GUILD).unwrap();
+    let settings = rally::domain::settings::GuildSettings::default();
+    for user in [5u64, 6, 7, 12] {
+        let who = rally::domain::activity::Snowflake::new(user).unwrap();
+        for period in
+            ["this-week", "this-month", "this-quarter", "this-year", "today", "last-month", "2026-10-01..2026-11-15"]
+        {
+            let spec = rally::domain::period::PeriodSpec::parse(period).unwrap();
+            let (report, goals) = t.app.member_report_and_goals(guild, who, &spec, now).await.unwrap();
+            let alone = t.app.member_report(guild, who, &spec, now).await.unwrap();
+            assert_eq!(format!("{report:?}"), format!("{alone:?}"), "rep {user}, {period}");
+            let p = rally::domain::period::Period::resolve(&spec, &settings, now).unwrap();
+            let subject = rally::domain::goals::GoalSubject::Member(who);
+            let mine: rally::app::goals::GoalFilter = std::sync::Arc::new(move |k| k.subject == subject);
+            let apart = t.app.goals_for_report(guild, &p, &mine, now).await.unwrap();
+            assert_eq!(goals, apart, "rep {user}'s goals, {period}");
+            if user == 12 && period == "this-week" {
+                assert!(report.member.is_none() && goals.len() == 1, "{report:?} {goals:?}");
+            }
+            if user == 5 && period == "this-week" {
+                assert!(goals.iter().any(|g| g.actual > 0), "{goals:?}");
+            }
+        }
     }
 }
