@@ -562,8 +562,8 @@ pub(super) fn member_totals(
     let mut figures = MemberFigures::new(&mut more, c.dialect(), user, ranges, None, None);
     if !more.sql.is_empty() {
         let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
-        let mut values = vec![guild];
-        values.extend(&more.values);
+        let mut values = vec![super::sql::Value::Integer(guild)];
+        values.extend(more.values.iter().cloned());
         let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
         while let Some(r) = rows.next()? {
             figures.take(r.get(0)?, &r)?;
@@ -580,13 +580,19 @@ pub(super) fn member_totals(
 #[derive(Clone, Debug, Default)]
 pub(super) struct Branches {
     pub sql: Vec<String>,
-    pub values: Vec<i64>,
+    pub values: Vec<super::sql::Value>,
 }
 
 impl Branches {
     /// Binds `value`; its placeholder's number.
     fn bind(&mut self, value: i64) -> usize {
-        self.values.push(value);
+        self.values.push(super::sql::Value::Integer(value));
+        self.values.len() + 1
+    }
+
+    /// Binds the text `value`; its placeholder's number.
+    fn bind_text(&mut self, value: &str) -> usize {
+        self.values.push(super::sql::Value::Text(value.to_owned()));
         self.values.len() + 1
     }
 
@@ -631,6 +637,7 @@ impl MemberFigures {
         mates: Option<(NaiveDate, NaiveDate)>,
         active: Option<(NaiveDate, NaiveDate)>,
     ) -> MemberFigures {
+        let branches = more.sql.len();
         let u = more.bind(user);
         for (i, &(first, end)) in ranges.iter().enumerate() {
             let tag = RANGE0 + i as i64;
@@ -674,6 +681,10 @@ impl MemberFigures {
                 "SELECT DISTINCT CAST({ACTIVE} AS BIGINT), local_day, {NO_TEXT}, {Z}, {Z}, {Z}, {Z}, {Z} \
                  FROM day_rollups WHERE guild_id = ?1 AND user_id = ?{u} AND local_day >= ?{a} AND local_day < ?{b}"
             ));
+        }
+        if more.sql.len() == branches {
+            // Nothing to read (every range empty): nothing bound either.
+            more.values.pop();
         }
         MemberFigures { kinds: vec![HashMap::new(); ranges.len()], mates: HashMap::new(), active_days: Vec::new() }
     }
@@ -719,18 +730,23 @@ impl MemberFigures {
     }
 }
 
-/// [`Store::report_rows`] of the whole guild in one statement: the directory, the period's
-/// rows and the previous period's points (a board read them in two or three).
-fn guild_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
+/// [`Store::report_rows`] in one statement: the directory, the period's rows and the previous
+/// period's points, of the whole guild or of the team named (a board read them in two or three
+/// statements, a team table in three).
+fn report_rows_on(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
     let mut more = Branches::default();
-    let (first, end) = read.current;
+    let team = read.team.as_deref().map(|name| more.bind_text(name.trim()));
     if read.kinds {
-        board_branches(&mut more, c.dialect(), BOARD_KINDS, first, end, true);
+        board_branches(&mut more, c.dialect(), BOARD_KINDS, read.current, true, team);
     } else {
-        board_branches(&mut more, c.dialect(), BOARD_POINTS, first, end, false);
+        board_branches(&mut more, c.dialect(), BOARD_POINTS, read.current, false, team);
     }
-    if let Some((first, end)) = read.previous {
-        board_branches(&mut more, c.dialect(), BOARD_BEFORE, first, end, false);
+    if let Some(previous) = read.previous {
+        board_branches(&mut more, c.dialect(), BOARD_BEFORE, previous, false, team);
+    }
+    if team.is_some() && more.sql.is_empty() {
+        // Empty periods: nothing to read, so the name is bound nowhere.
+        more.values.pop();
     }
     let mut kinds: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
     let mut points: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
@@ -756,13 +772,24 @@ fn guild_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows
             Ok(())
         })?;
     let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
+    if let Some(name) = &read.team {
+        // The team as a team's report always found it; rows of another team whose name matched
+        // it only under PostgreSQL's wider case folding are left out.
+        match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
+            Some(t) => rows.team = Some(t.id),
+            None => return Ok(rows),
+        }
+    }
+    let theirs = |team: i64| rows.team.is_none_or(|t| t == team);
     if read.kinds {
+        kinds.retain(|k, _| theirs(k.1));
         rows.current = named(c, guild, kinds)?;
     } else {
-        rows.points_only = points.into_iter().map(|((u, t), [p, r])| (u as u64, t, p, r)).collect();
+        rows.points_only =
+            points.into_iter().filter(|((_, t), _)| theirs(*t)).map(|((u, t), [p, r])| (u as u64, t, p, r)).collect();
         rows.points_only.sort_unstable();
     }
-    rows.before = before.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
+    rows.before = before.into_iter().filter(|((_, t), _)| theirs(*t)).map(|((u, t), p)| (u as u64, t, p)).collect();
     rows.before.sort_unstable();
     Ok(rows)
 }
@@ -777,12 +804,32 @@ const BOARD_BEFORE: i64 = 7;
 /// (user, team, kind, quantity, points, amount) from the kind rollups when `kinds`, else per
 /// member and team (user, team, points, revenue) from the points rollups. Summed in SQL where
 /// [`RangeRead::of`] says, as the reads of one statement each did.
-fn board_branches(more: &mut Branches, dialect: Dialect, tag: i64, first: NaiveDate, end: NaiveDate, kinds: bool) {
+/// With `team` (the placeholder of a team's name), only the rows credited to the live teams of that
+/// name without regard to case (the caller keeps the one team it means), through the kind
+/// rollups' team index as a team's read of one statement did.
+fn board_branches(
+    more: &mut Branches,
+    dialect: Dialect,
+    tag: i64,
+    (first, end): (NaiveDate, NaiveDate),
+    kinds: bool,
+    team: Option<usize>,
+) {
     for (months, (from, to)) in Branches::parts(first, end) {
         let tables = if kinds { KIND_ROLLUPS } else { POINTS_ROLLUPS };
         let (table, period) = if months { (tables.1, "month") } else { (tables.0, "local_day") };
         let (a, b) = (more.bind(from), more.bind(to));
-        let range = format!("FROM {table} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}");
+        let (index, filter) = match team {
+            Some(n) => (
+                if kinds { dialect.index_hint(&format!("{table}_by_team")) } else { String::new() },
+                format!(
+                    " AND team_id IN (SELECT team_id FROM teams WHERE guild_id = ?1 AND name = ?{n} COLLATE NOCASE \
+                     AND deleted_at IS NULL)"
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let range = format!("FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}{filter}");
         let summed = RangeRead::of(dialect, months, from, to).summed;
         let sum = |c: &str| if summed { format!("CAST(SUM({c}) AS BIGINT)") } else { c.to_string() };
         let (keys, values) = if kinds {
@@ -1049,31 +1096,7 @@ impl Store {
     /// one read: on PostgreSQL every read is a trip to a pooled connection and every statement a
     /// round trip, and a board or team table used to make four reads of one statement each.
     pub async fn report_rows(&self, guild: i64, read: ReportRead) -> Result<ReportRows> {
-        self.read(move |c| {
-            if read.team.is_none() {
-                return guild_report_rows(c, guild, &read);
-            }
-            let super::teams::Directory { teams, members, leaderboards } = super::teams::directory(c, guild)?;
-            let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
-            if let Some(name) = &read.team {
-                match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
-                    Some(t) => rows.team = Some(t.id),
-                    None => return Ok(rows),
-                }
-            }
-            let scope = rows.team.map_or(TotalsScope::Guild, TotalsScope::Team);
-            let (first, end) = read.current;
-            if read.kinds {
-                rows.current = named(c, guild, sums(c, guild, first, end, scope)?)?;
-            } else {
-                rows.points_only = points_revenue_rows(c, guild, first, end, scope)?;
-            }
-            if let Some((first, end)) = read.previous {
-                rows.before = points_rows(c, guild, first, end, scope)?;
-            }
-            Ok(rows)
-        })
-        .await
+        self.read(move |c| report_rows_on(c, guild, &read)).await
     }
 
     /// Everything `/me` shows of a member in one read of two statements (`None` when they are not

@@ -137,7 +137,7 @@ pub(super) fn live_teams(c: &Db, guild: i64) -> Result<Vec<Team>> {
     Ok(teams)
 }
 
-/// What [`directory`] reads.
+/// What [`directory_with`] reads.
 pub(super) struct Directory {
     /// The guild's live teams, [`by_name`].
     pub teams: Vec<Team>,
@@ -147,16 +147,11 @@ pub(super) struct Directory {
     pub leaderboards: bool,
 }
 
-/// The guild's teams, members and leaderboard switch in one statement: a reply that needs them
-/// pays one round trip for them on PostgreSQL.
-pub(super) fn directory(c: &Db, guild: i64) -> Result<Directory> {
-    directory_with(c, guild, &super::kpis::Branches::default(), |_, _| Ok(()))
-}
-
 /// Zero, as the directory's padding columns give it.
 const Z: &str = "CAST(0 AS BIGINT)";
 
-/// [`directory`] and, in the same statement, the rows of `more`: branches of eight columns
+/// The guild's teams, members and leaderboard switch in one statement (a reply that needs them
+/// pays one round trip for them on PostgreSQL) and, in the same statement, the rows of `more`: branches of eight columns
 /// (a tag of 3 or more, an integer, a text, five integers; see [`super::kpis::Branches`]), each
 /// handed to `each` with its tag. The directory's own rows are tagged 0 (teams), 1 (members) and
 /// 2 (the switch).
@@ -178,8 +173,8 @@ pub(super) fn directory_with(
         sql.push_str(branch);
     }
     let mut stmt = c.prepare_cached(&sql)?;
-    let mut values = vec![guild];
-    values.extend(&more.values);
+    let mut values = vec![super::sql::Value::Integer(guild)];
+    values.extend(more.values.iter().cloned());
     let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
     let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
     while let Some(r) = rows.next()? {
