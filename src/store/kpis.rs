@@ -483,13 +483,92 @@ pub(super) fn subject_rows(
             _ => None,
         })
         .collect();
-    let teams = if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
-        team_kind_rows(c, guild, first, end, None)?
-    } else {
-        Vec::new()
-    };
-    let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
-    Ok(SubjectRows { teams, members })
+    let want_teams = subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_)));
+    if !want_teams || users.is_empty() {
+        let teams = if want_teams { team_kind_rows(c, guild, first, end, None)? } else { Vec::new() };
+        let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
+        return Ok(SubjectRows { teams, members });
+    }
+    // Both in one statement (a team table's goals: the team's and its reps'), each part as its read
+    // of one statement did: the team rollups, and the guild's member rollups.
+    let mut more = Branches::default();
+    board_branches(&mut more, c.dialect(), BOARD_KINDS, (first, end), true, None);
+    team_branches(&mut more, c.dialect(), SUBJECT_TEAMS, (first, end));
+    let mut teams: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    let mut members: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    query_branches(c, guild, &more, |tag, r| {
+        let e = match tag {
+            SUBJECT_TEAMS => teams.entry((r.get(3)?, r.get(4)?)).or_insert([0; 3]),
+            _ => {
+                let user: i64 = r.get(1)?;
+                if !users.contains(&user) {
+                    return Ok(());
+                }
+                members.entry((user, r.get(4)?)).or_insert([0; 3])
+            }
+        };
+        for (i, v) in e.iter_mut().enumerate() {
+            *v += r.get::<_, i64>(5 + i)?;
+        }
+        Ok(())
+    })?;
+    let names = kind_names(c, guild, teams.keys().chain(members.keys()).map(|k| k.1))?;
+    let name = |k: i64| names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}"));
+    let nonzero = |[q, p, a]: &[i64; 3]| *q != 0 || *p != 0 || *a != 0;
+    let mut team_rows: Vec<TeamKindRow> =
+        teams.into_iter().filter(|(_, v)| nonzero(v)).map(|((t, k), [q, p, a])| (t, name(k), q, p, a)).collect();
+    team_rows.sort_unstable();
+    let mut member_rows: HashMap<i64, MemberRows> = HashMap::new();
+    for ((user, kind), v) in members {
+        if nonzero(&v) {
+            member_rows.entry(user).or_default().push((name(kind), v[0], v[1], v[2]));
+        }
+    }
+    Ok(SubjectRows { teams: team_rows, members: member_rows })
+}
+
+/// The tag of the team rollups' rows in [`subject_rows`]' statement.
+const SUBJECT_TEAMS: i64 = 8;
+
+/// Every team's rows (team 0: members without one) over [first, end) from the team rollups as
+/// [`Branches`] tagged `tag`, laid out as [`board_branches`]' kind rows with user 0: (0, team,
+/// kind, quantity, points, amount). Summed where [`RangeRead::of`] says.
+fn team_branches(more: &mut Branches, dialect: Dialect, tag: i64, (first, end): (NaiveDate, NaiveDate)) {
+    for (months, (from, to)) in Branches::parts(first, end) {
+        let (table, period) = if months { (TEAM_ROLLUPS.1, "month") } else { (TEAM_ROLLUPS.0, "local_day") };
+        let (a, b) = (more.bind(from), more.bind(to));
+        let range = format!("FROM {table} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}");
+        let summed = RangeRead::of(dialect, months, from, to).summed;
+        let sum = |c: &str| if summed { format!("CAST(SUM({c}) AS BIGINT)") } else { c.to_string() };
+        let group = if summed { " GROUP BY team_id, kind_id" } else { "" };
+        more.sql.push(format!(
+            "SELECT CAST({tag} AS BIGINT), {Z}, {NO_TEXT}, team_id, kind_id, {}, {}, {} {range}{group}",
+            sum("quantity"),
+            sum("points"),
+            sum("amount")
+        ));
+    }
+}
+
+/// Runs `more` as one statement of its own (?1 the guild) and hands each row to `each` with its
+/// tag; nothing is run when there is nothing to read.
+fn query_branches(
+    c: &Db,
+    guild: i64,
+    more: &Branches,
+    mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
+) -> Result<()> {
+    if more.sql.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
+    let mut values = vec![super::sql::Value::Integer(guild)];
+    values.extend(more.values.iter().cloned());
+    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    while let Some(r) = rows.next()? {
+        each(r.get(0)?, &r)?;
+    }
+    Ok(())
 }
 
 /// [`Store::team_kind_totals`] on a connection.
@@ -560,15 +639,7 @@ pub(super) fn member_totals(
 ) -> Result<Vec<MemberRows>> {
     let mut more = Branches::default();
     let mut figures = MemberFigures::new(&mut more, c.dialect(), user, ranges, None, None);
-    if !more.sql.is_empty() {
-        let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
-        let mut values = vec![super::sql::Value::Integer(guild)];
-        values.extend(more.values.iter().cloned());
-        let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
-        while let Some(r) = rows.next()? {
-            figures.take(r.get(0)?, &r)?;
-        }
-    }
+    query_branches(c, guild, &more, |tag, r| figures.take(tag, r))?;
     Ok(figures.finish(c, guild)?.0)
 }
 
