@@ -656,13 +656,13 @@ pub(super) struct Branches {
 
 impl Branches {
     /// Binds `value`; its placeholder's number.
-    fn bind(&mut self, value: i64) -> usize {
+    pub(super) fn bind(&mut self, value: i64) -> usize {
         self.values.push(super::sql::Value::Integer(value));
         self.values.len() + 1
     }
 
     /// Binds the text `value`; its placeholder's number.
-    fn bind_text(&mut self, value: &str) -> usize {
+    pub(super) fn bind_text(&mut self, value: &str) -> usize {
         self.values.push(super::sql::Value::Text(value.to_owned()));
         self.values.len() + 1
     }
@@ -682,7 +682,8 @@ const NO_TEXT: &str = "CAST(NULL AS TEXT)";
 type FiguresRead = (Vec<MemberRows>, Vec<(u64, i64, i64)>, Vec<NaiveDate>);
 
 /// The tags of [`MemberFigures`]' rows: the mates' points, the active days, and the first range
-/// (the next ranges follow it).
+/// (the next ranges follow it). Tags 5 to 8 are the boards' and goal subjects', 10 to 15 a
+/// member's goals' (`goals::MemberGoalsRead`).
 const MATES: i64 = 3;
 const ACTIVE: i64 = 4;
 const RANGE0: i64 = 16;
@@ -1170,33 +1171,40 @@ impl Store {
         self.read(move |c| report_rows_on(c, guild, &read)).await
     }
 
-    /// Everything `/me` shows of a member in one read of two statements (`None` when they are not
-    /// a member): their own goals in force for each of `read.goals`; and in one statement the
-    /// guild's directory (who they are, their team), their totals over each range and each goal
-    /// period, their mates' points for the rank and their active days for the streak. The goals
-    /// come back whether or not they are a member.
+    /// Everything `/me` shows of a member in ONE statement (`None` when they are not a member):
+    /// the guild's directory (who they are, their team), their own goals in force for each of
+    /// `read.goals`, their totals over each range and each goal period, their mates' points for
+    /// the rank and their active days for the streak. The goals come back whether or not they are
+    /// a member.
     pub async fn member_report_rows(
         &self,
         guild: i64,
         read: MemberReportRead,
     ) -> Result<(Option<MemberReportRows>, Vec<MemberGoals>)> {
         self.read(move |c| {
-            let mut versions = Vec::with_capacity(read.goals.len());
-            for &(unit, first, _) in &read.goals {
-                versions.push(super::goals::member_versions_in_force(c, guild, read.user, unit, first)?);
-            }
-            // Each distinct range read once: the period asked for is often a goal period too.
+            let mut more = Branches::default();
+            let units: Vec<(GoalPeriod, NaiveDate)> =
+                read.goals.iter().map(|&(unit, first, _)| (unit, first)).collect();
+            let mut goals_read = super::goals::MemberGoalsRead::new(&mut more, read.user, &units);
+            // Each distinct range read once: the period asked for is often a goal period too. A
+            // goal period's totals are read whether or not the member has a goal for it (the
+            // goals come in the same statement): a few rows of theirs through their index.
             let mut ranges = read.ranges.clone();
-            for (v, &(_, first, end)) in versions.iter().zip(&read.goals) {
-                if !v.is_empty() && !ranges.contains(&(first, end)) {
+            for &(_, first, end) in &read.goals {
+                if !ranges.contains(&(first, end)) {
                     ranges.push((first, end));
                 }
             }
-            let mut more = Branches::default();
             let mut figures =
                 MemberFigures::new(&mut more, c.dialect(), read.user, &ranges, read.rank, Some(read.active));
             let super::teams::Directory { teams, members, .. } =
-                super::teams::directory_with(c, guild, &more, |tag, r| figures.take(tag, r))?;
+                super::teams::directory_with(c, guild, &more, |tag, r| {
+                    if !goals_read.take(tag, r)? {
+                        figures.take(tag, r)?;
+                    }
+                    Ok(())
+                })?;
+            let versions = goals_read.finish();
             let (totals, mates, active_days) = figures.finish(c, guild)?;
             let of = |range: &(NaiveDate, NaiveDate)| -> MemberRows {
                 ranges.iter().position(|r| r == range).and_then(|i| totals.get(i).cloned()).unwrap_or_default()

@@ -98,7 +98,7 @@ async fn the_benched_replies_each_run_a_few_statements() {
     // Before issue 13's fourth step: /me 7, /kpi team 6/5/5 (week/month/year), boards 2,
     // goal boards 3, improvement boards 3.
     let expected = |line: &str| match line.split(" period:").next().unwrap_or_default() {
-        "/me" => 2,
+        "/me" => 1,
         "/kpi team team:Alpha" if line.ends_with("this-week") => 3,
         "/kpi team team:Alpha" => 3,
         "/leaderboard metric:goal" => 2,
@@ -249,6 +249,10 @@ async fn me_reads_its_report_and_goals_together_as_they_were_read_apart() {
         "/goal set scope:rep user:<@12> metric:points target:10 period:week",
         "/goal set scope:rep user:<@12> metric:deals-won target:2 period:month",
         "/goal set scope:rep user:<@6> metric:points target:5 period:quarter",
+        // A goal cleared, one raised from next week on (not in force yet), one more metric.
+        "/goal clear scope:rep user:<@5> metric:call period:year",
+        "/goal set scope:rep user:<@5> metric:points target:90 period:week from:next",
+        "/goal set scope:rep user:<@7> metric:meeting target:4 period:month",
     ]
     .iter()
     .enumerate()
