@@ -699,8 +699,8 @@ pub(super) struct MemberFigures {
 
 impl MemberFigures {
     /// Adds the branches to `more`: `user`'s rows over each of `ranges`; the points of the members
-    /// on `user`'s team now over `mates`, on every team they logged for; `user`'s active days in
-    /// `active`.
+    /// on `user`'s live team now over `mates`, on every team they logged for (none without one:
+    /// a guild's members without a team are not mates); `user`'s active days in `active`.
     pub(super) fn new(
         more: &mut Branches,
         dialect: Dialect,
@@ -732,7 +732,8 @@ impl MemberFigures {
                 let range = format!(
                     "FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b} \
                      AND user_id IN (SELECT user_id FROM members WHERE guild_id = ?1 \
-                     AND team_id = (SELECT team_id FROM members WHERE guild_id = ?1 AND user_id = ?{u}))"
+                     AND team_id = (SELECT team_id FROM members WHERE guild_id = ?1 AND user_id = ?{u} \
+                     AND team_id IN (SELECT team_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL)))"
                 );
                 // Summed where a plain read would be (see `RangeRead::of`).
                 more.sql.push(if RangeRead::of(dialect, months, from, to).summed {

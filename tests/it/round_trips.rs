@@ -142,17 +142,20 @@ async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own
         ("2026-01-31T10:00:00Z", 5, "Beta", "demo", 1),
         ("2026-11-01T00:30:00Z", 8, "Beta", "meeting", 3),
         ("2026-11-24T10:00:00Z", 8, "Beta", "call", 6),
+        // Two reps without a team: not each other's mates.
+        ("2026-11-24T11:00:00Z", 20, "", "call", 1),
+        ("2026-11-25T11:00:00Z", 21, "", "demo", 1),
     ]
     .iter()
     .enumerate()
     {
         csv.push_str(&format!("{when},{user},rep{user},{team},{kind},{quantity},,,b{i}\n"));
     }
-    assert_eq!(import(&t.app, GUILD, &csv, "2026-11-27T12:00:00Z").await.imported, 4);
+    assert_eq!(import(&t.app, GUILD, &csv, "2026-11-27T12:00:00Z").await.imported, 6);
     let store = &t.app.store;
     let g = GUILD as i64;
     let ranges = edge_ranges();
-    for user in [5i64, 6, 7, 8, 99] {
+    for user in [5i64, 6, 7, 8, 20, 21, 99] {
         // A member's totals over every range in one statement, against each range on its own.
         let together = store.member_kind_totals_many(g, user, ranges.clone()).await.unwrap();
         for (range, rows) in ranges.iter().zip(&together) {
@@ -186,6 +189,9 @@ async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own
                 store.points_totals(g, range.0, range.1, TotalsScope::CurrentTeam(rows.member.team_id)).await.unwrap()
             };
             assert_eq!(rows.mates, mates, "rep {user}'s mates over {range:?}");
+            if user >= 20 {
+                assert_eq!(rows.member.team_id, 0);
+            }
             let days = store.member_active_days(g, user, d("2026-10-01"), d("2026-11-28")).await.unwrap();
             assert_eq!(rows.active_days, days);
         }
@@ -231,7 +237,7 @@ async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own
                         _ => Vec::new(),
                     };
                     assert_eq!(rows.before, before, "{team:?} {current:?} after {previous:?}");
-                    assert_eq!(rows.members.len(), 4);
+                    assert_eq!(rows.members.len(), 6);
                     assert_eq!(rows.teams.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Alpha", "Beta"]);
                 }
             }
