@@ -8,7 +8,7 @@ use rally::domain::goals::GoalSubject;
 use rally::handlers::{Action, Invocation, MANAGE_GUILD, Response, cmdline, dispatch};
 use rally::store::{MemberReportRead, ReportRead, TotalsScope};
 
-use super::helpers::{HEADER, at, import, invocation, message_text, spawn_app};
+use super::helpers::{HEADER, at, import, invocation, message_text, on_postgres, spawn_app};
 
 const GUILD: u64 = 4_200_000_000_000_001;
 const MANAGER: u64 = 9;
@@ -99,8 +99,11 @@ async fn the_benched_replies_each_run_a_few_statements() {
     // goal boards 3, improvement boards 3.
     let expected = |line: &str| match line.split(" period:").next().unwrap_or_default() {
         "/me" => 1,
-        "/kpi team team:Alpha" if line.ends_with("this-week") => 3,
-        "/kpi team team:Alpha" => 3,
+        // On SQLite a team's table reads its rows and its goals' as before, apart (statements
+        // cost no round trip there and the one statement measured slower).
+        "/kpi team team:Alpha" if on_postgres() => 3,
+        "/kpi team team:Alpha" if line.ends_with("this-week") => 6,
+        "/kpi team team:Alpha" => 5,
         "/leaderboard metric:goal" => 2,
         _ => 1,
     };
