@@ -197,6 +197,7 @@ enum Command {
         crm_only: bool,
         /// Only the replies (each query on the data set and on 1/100 of it, and the growth between
         /// them): for measuring growth at full scale without the writes, imports and CRM runs.
+        /// With a PostgreSQL `--db`, also the replies side by side on PostgreSQL.
         #[arg(long, conflicts_with = "crm_only")]
         replies_only: bool,
         /// Only the wallboard series (six `rally serve` runs, three with 200 wallboards open,

@@ -164,13 +164,9 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
-        if let Some(unit) = GoalPeriod::matching(period, &settings) {
-            return self.progress_in(guild, &settings, unit, period, keep, now).await;
-        }
         let mut out = Vec::new();
-        for unit in [GoalPeriod::Week, GoalPeriod::Month] {
-            let current = unit.current(&settings, now)?;
-            out.extend(self.progress_in(guild, &settings, unit, &current, keep, now).await?);
+        for (unit, goal_period) in report_goal_periods(period, &settings, now)? {
+            out.extend(self.progress_in(guild, &settings, unit, &goal_period, keep, now).await?);
         }
         Ok(out)
     }
@@ -372,6 +368,40 @@ impl App {
         let rows = self.store.subject_rows(guild, subjects.clone(), period.first_day, period.end_day).await?;
         Ok(totals_of(&subjects, rows))
     }
+}
+
+/// The goal periods a KPI reply about `period` shows goals of ([`App::goals_for_report`]):
+/// `period` itself when it is a whole goal period, else the current week and month.
+pub(crate) fn report_goal_periods(
+    period: &Period,
+    settings: &GuildSettings,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<(GoalPeriod, Period)>> {
+    if let Some(unit) = GoalPeriod::matching(period, settings) {
+        return Ok(vec![(unit, period.clone())]);
+    }
+    let mut out = Vec::new();
+    for unit in [GoalPeriod::Week, GoalPeriod::Month] {
+        out.push((unit, unit.current(settings, now)?));
+    }
+    Ok(out)
+}
+
+/// Where one member's own goals `versions` for `period` stand, given the member's
+/// (kind, quantity, points, amount) rows over it.
+pub(crate) fn member_goal_progress(
+    settings: &GuildSettings,
+    versions: Vec<GoalVersion>,
+    rows: crate::store::MemberRows,
+    period: &Period,
+    now: DateTime<Utc>,
+) -> Vec<GoalProgress> {
+    let mut actual = Totals::default();
+    for (kind, quantity, points, amount) in rows {
+        actual.add(&kind, quantity, points, amount);
+    }
+    let totals: HashMap<GoalSubject, Totals> = versions.iter().map(|v| (v.key.subject, actual.clone())).collect();
+    progress(settings, versions, totals, period, now)
 }
 
 /// Each of `subjects`' totals from the rows they are made of ([`SubjectRows`]).

@@ -19,6 +19,8 @@ struct MemberReportWith {
     report: MemberReport,
     excluded: HashSet<u64>,
     members: Vec<crate::store::Member>,
+    /// The member's own goals in the goal periods asked for, in that order.
+    goals: Vec<super::goals::GoalProgress>,
 }
 
 /// What a report reads besides the period's totals.
@@ -328,7 +330,22 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
     ) -> AppResult<MemberReport> {
-        Ok(self.member_report_with(guild, user, spec, now, true).await?.report)
+        Ok(self.member_report_with(guild, user, spec, now, true, false).await?.report)
+    }
+
+    /// `/me`'s figures: [`App::member_report`] and the member's own goals as
+    /// [`App::goals_for_report`] gives them for the period, in one read of three statements (the
+    /// guild's directory, the goals, and every total, the mates' points and the active days in
+    /// one). The goals' totals are the member's over each goal period, read with the period's.
+    pub async fn member_report_and_goals(
+        &self,
+        guild: Snowflake,
+        user: Snowflake,
+        spec: &PeriodSpec,
+        now: DateTime<Utc>,
+    ) -> AppResult<(MemberReport, Vec<super::goals::GoalProgress>)> {
+        let with = self.member_report_with(guild, user, spec, now, true, true).await?;
+        Ok((with.report, with.goals))
     }
 
     /// `/kpi rep`'s figures: [`App::member_report`]'s (without the team rank) and the rep's rank
@@ -344,8 +361,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> AppResult<(MemberReport, Option<(u32, usize)>)> {
         // The members and who is left off the boards come with the rep's own read.
-        let MemberReportWith { report, excluded, members } =
-            self.member_report_with(guild, user, spec, now, false).await?;
+        let MemberReportWith { report, excluded, members, .. } =
+            self.member_report_with(guild, user, spec, now, false, false).await?;
         if report.member.is_none() || excluded.contains(&user.get()) {
             return Ok((report, None));
         }
@@ -370,8 +387,9 @@ impl App {
         Ok((report, Some((above + 1, ranked))))
     }
 
-    /// [`App::member_report`], with the rank on the member's team only when `team_rank`; also
-    /// the guild's members and who it leaves off its boards, as read for it.
+    /// [`App::member_report`], with the rank on the member's team only when `team_rank` and
+    /// the member's own goals only when `goals`; also the guild's members and who it leaves off
+    /// its boards, as read for it.
     async fn member_report_with(
         &self,
         guild: Snowflake,
@@ -379,6 +397,7 @@ impl App {
         spec: &PeriodSpec,
         now: DateTime<Utc>,
         team_rank: bool,
+        goals: bool,
     ) -> AppResult<MemberReportWith> {
         let (g, u) = (guild.as_i64(), user.as_i64());
         let settings = self.store.guild_settings(g).await?;
@@ -394,17 +413,27 @@ impl App {
         let excluded = self.board_excluded(guild).await?;
         let as_of = local_date(settings.timezone, now).min(period.end_day.pred_opt().unwrap_or(period.end_day));
         let (streak_start, streak_end) = streak_window(as_of);
-        // Who they are, their totals, their mates' points and their active days in one read.
+        let goal_periods = if goals { super::goals::report_goal_periods(&period, &settings, now)? } else { Vec::new() };
+        // Who they are, their goals, their totals, their mates' points and their active days in
+        // one read.
         let read = MemberReportRead {
             user: u,
             ranges: vec![(period.first_day, period.end_day), (previous.first_day, previous.end_day)],
             rank: (team_rank && !excluded.contains(&user.get())).then_some((period.first_day, period.end_day)),
             active: (streak_start, streak_end),
+            goals: goal_periods.iter().map(|(unit, p)| (*unit, p.first_day, p.end_day)).collect(),
         };
-        let Some(MemberReportRows { member, team, members, totals: both, mates: mate_points, active_days }) =
-            self.store.member_report_rows(g, read).await?
+        let (rows, goal_rows) = self.store.member_report_rows(g, read).await?;
+        let goals: Vec<super::goals::GoalProgress> = goal_periods
+            .iter()
+            .zip(goal_rows)
+            .flat_map(|((_, p), (versions, rows))| {
+                super::goals::member_goal_progress(&settings, versions, rows, p, now)
+            })
+            .collect();
+        let Some(MemberReportRows { member, team, members, totals: both, mates: mate_points, active_days }) = rows
         else {
-            return Ok(MemberReportWith { report, excluded, members: Vec::new() });
+            return Ok(MemberReportWith { report, excluded, members: Vec::new(), goals });
         };
         let mut both = both.into_iter();
         let mut totals = Totals::default();
@@ -446,7 +475,7 @@ impl App {
             rank: 0,
             previous_points,
         });
-        Ok(MemberReportWith { report, excluded, members })
+        Ok(MemberReportWith { report, excluded, members, goals })
     }
 
     /// One member's streak as of `as_of`, from their own active days in [`streak_window`]

@@ -140,6 +140,9 @@ pub struct QueryFigure {
     pub baseline: Stats,
     /// Rollup rows the reply's read covers for the guild (main data set).
     pub rollup_rows: i64,
+    /// Statements one reply ran on the store's read connections (main data set), each one round
+    /// trip on PostgreSQL.
+    pub statements: u64,
     pub error: Option<String>,
 }
 
@@ -306,6 +309,10 @@ pub async fn queries(
             let inv = invocation(org, &format!("{line} period:{period}"), id)?;
             eprintln!("rally bench:   {label} {period}");
             let (big_stats, error) = time_dispatch(big, &inv, now, budget).await?;
+            // Right after the timed runs, so the guild's cached settings are as fresh as theirs.
+            let before = big.store.read_statements();
+            crate::handlers::dispatch(big, &inv, now).await;
+            let statements = big.store.read_statements().saturating_sub(before);
             let (small_stats, _) = time_dispatch(small, &inv, now, budget).await?;
             let mut p = Period::resolve(&spec, &settings, now)?;
             // A history reads all its periods: the baseline sums the same span.
@@ -327,6 +334,7 @@ pub async fn queries(
                 small: small_stats,
                 baseline,
                 rollup_rows,
+                statements,
                 error,
             });
         }

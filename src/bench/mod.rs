@@ -122,6 +122,7 @@ pub struct BenchOptions {
     pub crm_only: bool,
     /// Only the replies (each query on the main and the growth data set, and the growth between
     /// them): for measuring a reply's growth at full scale without the hour of writes and imports.
+    /// With `postgres`, also the same replies on PostgreSQL side by side (no writes, no scale-out).
     pub replies_only: bool,
     /// Only the wallboard series (six `rally serve` runs, three with [`WALLBOARDS`] wallboards
     /// open), on the data just loaded: for measuring the screens' cost without the rest.
@@ -299,7 +300,7 @@ pub async fn run(options: BenchOptions) -> AppResult<String> {
     let postgres_section = match &options.postgres {
         Some(url) => {
             let pg = postgres::run(url, &options, &org, &sizes, now, &growth).await?;
-            Some(pg.render(&queries, &logs, served.as_ref()))
+            Some(pg.render(&queries, Some(&logs), served.as_ref()))
         }
         None => None,
     };
@@ -362,7 +363,8 @@ async fn crm_only(options: &BenchOptions, dir: &Path, sizes: Sizes, now: DateTim
     Ok(s)
 }
 
-/// `rally bench --replies-only`: the replies' rows and their detail, on the data just loaded.
+/// `rally bench --replies-only`: the replies' rows and their detail, on the data just loaded; with
+/// a PostgreSQL `--db`, the same replies on PostgreSQL side by side.
 async fn replies_only(
     options: &BenchOptions,
     big: &Path,
@@ -393,6 +395,11 @@ async fn replies_only(
     );
     s.push_str(&table(&rows));
     s.push_str(&query_detail(&queries));
+    drop((app, small_app));
+    if let Some(url) = &options.postgres {
+        let pg = postgres::run(url, options, org, &sizes, now, growth).await?;
+        s.push_str(&pg.render(&queries, None, None));
+    }
     std::fs::write(&options.out, &s)
         .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
     Ok(s)
@@ -844,12 +851,12 @@ fn reply_rows(queries: &[QueryFigure], sizes: Sizes, scale: Scale) -> Vec<Row> {
 fn query_detail(queries: &[QueryFigure]) -> String {
     let mut s = String::new();
     s.push_str("\n### Queries in detail\n\n");
-    s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows in the period (guild; month + day rows) | raw `GROUP BY` |\n");
-    s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    s.push_str("| query | main data set | growth data set (1/100) | growth | rollup rows in the period (guild; month + day rows) | raw `GROUP BY` | statements per reply |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
     for q in queries {
         let _ = writeln!(
             s,
-            "| {} {} | median {} / p99 {} | median {} / p99 {} | {:.1}x | {} | median {} / p99 {} |",
+            "| {} {} | median {} / p99 {} | median {} / p99 {} | {:.1}x | {} | median {} / p99 {} | {} |",
             q.command,
             q.period,
             ms(q.big.median),
@@ -859,7 +866,8 @@ fn query_detail(queries: &[QueryFigure]) -> String {
             q.big.median.as_secs_f64() / q.small.median.as_secs_f64().max(1e-9),
             count(q.rollup_rows as f64),
             ms(q.baseline.median),
-            ms(q.baseline.p99)
+            ms(q.baseline.p99),
+            q.statements
         );
     }
     s

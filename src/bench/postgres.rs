@@ -26,7 +26,8 @@ pub struct PgRun {
     /// A read of 1 and of 10 `SELECT 1`, on SQLite (the growth database) and on PostgreSQL.
     pub round_trips: [(measure::Stats, measure::Stats); 2],
     pub queries: Vec<QueryFigure>,
-    pub logs: Load,
+    /// `None` with `--replies-only`, which measures the replies alone.
+    pub logs: Option<Load>,
     pub scale: Vec<AppResult<ScaleRun>>,
 }
 
@@ -65,11 +66,15 @@ pub async fn run(
     progress("PostgreSQL: queries through handlers::dispatch");
     let queries = measure::queries(&app, &small, org, now, sizes.budget).await?;
     drop(small);
-    progress(&format!("PostgreSQL: {} /log through App::log, {CONCURRENCY} loggers", sizes.logs));
-    let logs = measure::log_load(&app, org, now, sizes.logs, CONCURRENCY).await?;
+    let logs = if options.replies_only {
+        None
+    } else {
+        progress(&format!("PostgreSQL: {} /log through App::log, {CONCURRENCY} loggers", sizes.logs));
+        Some(measure::log_load(&app, org, now, sizes.logs, CONCURRENCY).await?)
+    };
     drop(app);
     let mut scale = Vec::new();
-    if let Some(exe) = &options.rally_exe {
+    if let Some(exe) = options.rally_exe.as_ref().filter(|_| !options.replies_only) {
         for k in 1..=3usize {
             progress(&format!(
                 "PostgreSQL: {k} rally serve, {} signed /log, {CONCURRENCY} clients",
@@ -88,11 +93,12 @@ fn p99_ratio(sqlite: Duration, postgres: Duration) -> f64 {
 }
 
 impl PgRun {
-    /// The section appended to the report: replies side by side, durable writes, scale-out.
+    /// The section appended to the report: replies side by side, durable writes (when both sides
+    /// measured them), scale-out.
     pub fn render(
         &self,
         sqlite_queries: &[QueryFigure],
-        sqlite_logs: &Load,
+        sqlite_logs: Option<&Load>,
         sqlite_serve: Option<&AppResult<ServeRun>>,
     ) -> String {
         let mut s = String::new();
@@ -106,8 +112,8 @@ impl PgRun {
             self.loaded.took.as_secs_f64(),
             count(self.loaded.rows as f64 / self.loaded.took.as_secs_f64().max(1e-9)),
         );
-        s.push_str("| reply | period | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 | p99 ratio | verdict |\n");
-        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        s.push_str("| reply | period | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 | p99 ratio | verdict | statements (SQLite / PostgreSQL) |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         let mut worst: f64 = 0.0;
         for q in &self.queries {
             let Some(lite) = sqlite_queries.iter().find(|l| l.command == q.command && l.period == q.period) else {
@@ -118,7 +124,7 @@ impl PgRun {
             let error = q.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {}{error} | {} | {} | {} | {} | {} | {ratio:.2}x | {} |",
+                "| {}{error} | {} | {} | {} | {} | {} | {ratio:.2}x | {} | {} / {} |",
                 q.command,
                 q.period,
                 ms(lite.big.median),
@@ -126,6 +132,8 @@ impl PgRun {
                 ms(q.big.median),
                 ms(q.big.p99),
                 verdict(Some(ratio <= P99_RATIO_TARGET && q.error.is_none())),
+                lite.statements,
+                q.statements,
             );
         }
         let _ = writeln!(s, "\nWorst p99 ratio: {worst:.2}x.\n");
@@ -155,17 +163,20 @@ impl PgRun {
             per(pg_one, pg_ten)
         );
 
+        let (Some(sqlite_logs), Some(logs)) = (sqlite_logs, &self.logs) else {
+            return s;
+        };
         let lite = measure::stats(sqlite_logs.latencies.clone());
-        let pg = measure::stats(self.logs.latencies.clone());
+        let pg = measure::stats(logs.latencies.clone());
         s.push_str("| durable writes | SQLite | PostgreSQL | ratio |\n| --- | --- | --- | --- |\n");
         let _ = writeln!(
             s,
             "| `/log` through `App::log`, {CONCURRENCY} loggers | {}/s, p99 {} | {}/s, p99 {} | {:.2}x the throughput |",
             count(sqlite_logs.per_second()),
             ms(lite.p99),
-            count(self.logs.per_second()),
+            count(logs.per_second()),
             ms(pg.p99),
-            self.logs.per_second() / sqlite_logs.per_second().max(1e-9),
+            logs.per_second() / sqlite_logs.per_second().max(1e-9),
         );
         if let (Some(Ok(lite)), Some(Ok(one))) = (sqlite_serve, self.scale.first()) {
             let (a, b) = (measure::stats(lite.load.latencies.clone()), measure::stats(one.load.latencies.clone()));

@@ -3,25 +3,17 @@
 use super::format::fit_lines;
 use super::{CommandCall, Ctx, Embed, Field, Message, Response, goal};
 use crate::app::AppResult;
-use crate::app::goals::GoalFilter;
-use crate::domain::goals::{GoalKey, GoalSubject};
 use crate::domain::kpi::Change;
-use crate::domain::period::Period;
 
 /// Characters of the embed description the goal lines may use.
 const GOALS_BUDGET: usize = 3000;
 
 pub async fn handle(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let spec = call.period()?;
-    let report = ctx.app.member_report(ctx.inv.guild, ctx.inv.user, &spec, ctx.now).await?;
-    // The goals of the period asked for when it is a whole week, month, quarter or year; this
-    // week's and month's otherwise (see `App::goals_for_report`).
-    let settings = ctx.settings().await?;
-    let money = settings.money();
-    let period = Period::resolve(&spec, &settings, ctx.now)?;
-    let subject = GoalSubject::Member(ctx.inv.user);
-    let mine: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| k.subject == subject);
-    let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &mine, ctx.now).await?;
+    // With the goals of the period asked for when it is a whole week, month, quarter or year;
+    // this week's and month's otherwise (see `App::goals_for_report`).
+    let (report, goals) = ctx.app.member_report_and_goals(ctx.inv.guild, ctx.inv.user, &spec, ctx.now).await?;
+    let money = ctx.settings().await?.money();
     let goal_lines = goal::detail_lines(&goals, ctx.now, money, true);
     let goal_text = (!goal_lines.is_empty()).then(|| fit_lines(&goal_lines, 0, GOALS_BUDGET, "").0);
     let Some(row) = &report.member else {

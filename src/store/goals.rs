@@ -95,6 +95,82 @@ fn versions_in_force(c: &Db, guild: i64, period: GoalPeriod, first_day: NaiveDat
     in_force(rows)
 }
 
+/// The tag of the first goal period's rows in [`MemberGoalsRead`] (the next follow it; at most
+/// six, below the member figures' first range, `kpis::RANGE0`).
+const GOALS0: i64 = 10;
+
+/// One member's own goals in force for several goal periods, read as branches of a statement of
+/// the kind rollups' reads (`kpis::Branches`: a tag, an integer, a text and five integers): each
+/// version's (target, metric, effective_from, cleared), scope and period fixed by the branch. A
+/// branch cannot order its rows, so [`MemberGoalsRead::finish`] orders them as
+/// [`versions_in_force`] does (by metric, latest first; `metric` is `COLLATE "C"` on PostgreSQL,
+/// byte order as here) and keeps the version in force of each.
+pub(super) struct MemberGoalsRead {
+    user: i64,
+    units: Vec<GoalPeriod>,
+    rows: Vec<Vec<(String, i64, i64, bool)>>,
+}
+
+impl MemberGoalsRead {
+    /// Adds a branch to `more` per goal period (kind, first day): `user`'s own versions that may
+    /// be in force for it.
+    pub(super) fn new(
+        more: &mut super::kpis::Branches,
+        user: i64,
+        units: &[(GoalPeriod, NaiveDate)],
+    ) -> MemberGoalsRead {
+        for (j, &(unit, first_day)) in units.iter().take(6).enumerate() {
+            let tag = GOALS0 + j as i64;
+            let (u, p, d) = (more.bind(user), more.bind_text(unit.as_str()), more.bind(day_number(first_day)));
+            more.sql.push(format!(
+                "SELECT CAST({tag} AS BIGINT), target, metric, effective_from, cleared, CAST(0 AS BIGINT), \
+                 CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM goals WHERE guild_id = ?1 AND scope = 'member' \
+                 AND subject_id = ?{u} AND period = ?{p} AND effective_from <= ?{d}"
+            ));
+        }
+        let units: Vec<GoalPeriod> = units.iter().take(6).map(|u| u.0).collect();
+        MemberGoalsRead { user, rows: vec![Vec::new(); units.len()], units }
+    }
+
+    /// Takes a row tagged `tag` if it is one of these goals' (whether it was).
+    pub(super) fn take(&mut self, tag: i64, r: &Row<'_>) -> Result<bool> {
+        let Some(rows) = usize::try_from(tag - GOALS0).ok().and_then(|j| self.rows.get_mut(j)) else {
+            return Ok(false);
+        };
+        rows.push((r.get(2)?, r.get(3)?, r.get(1)?, r.get(4)?));
+        Ok(true)
+    }
+
+    /// The versions in force for each goal period, in the order asked for, each ordered by metric.
+    pub(super) fn finish(self) -> Vec<Vec<GoalVersion>> {
+        let user = self.user;
+        self.rows
+            .into_iter()
+            .zip(self.units)
+            .map(|(mut rows, unit)| {
+                rows.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                let mut out = Vec::new();
+                let mut last: Option<String> = None;
+                for (metric, from, target, cleared) in rows {
+                    if last.as_deref() == Some(metric.as_str()) {
+                        continue;
+                    }
+                    // A metric this rally cannot read is skipped, as `version_from_row` does.
+                    let key = match (GoalSubject::from_columns("member", user), GoalMetric::from_column(&metric)) {
+                        (Some(subject), Some(metric)) => Some(GoalKey { subject, metric, period: unit }),
+                        _ => None,
+                    };
+                    last = Some(metric);
+                    if let Some(key) = key.filter(|_| !cleared) {
+                        out.push(GoalVersion { key, target, effective_from: day_from_number(from), cleared });
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
 /// The latest version of `key` starting on or before `day`, cleared or not.
 fn latest_version(conn: &Db, guild: i64, key: &GoalKey, day: NaiveDate) -> Result<Option<GoalVersion>> {
     Ok(conn

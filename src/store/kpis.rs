@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::sql::{Db, Dialect, params};
-use crate::domain::goals::GoalSubject;
+use crate::domain::goals::{GoalPeriod, GoalSubject, GoalVersion};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
@@ -98,7 +98,14 @@ pub struct MemberReportRead {
     pub rank: Option<(NaiveDate, NaiveDate)>,
     /// The range of their active days to read (the streak's window).
     pub active: (NaiveDate, NaiveDate),
+    /// The goal periods (kind, first day, end day) to read the member's own goals in force for,
+    /// with their totals over each ([`Store::member_report_rows`]).
+    pub goals: Vec<(GoalPeriod, NaiveDate, NaiveDate)>,
 }
+
+/// A member's own goals in force for one goal period and their totals over it (none read when
+/// they have no goal for it).
+pub type MemberGoals = (Vec<GoalVersion>, MemberRows);
 
 /// All the rows of one member's report, read at once (see [`Store::member_report_rows`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -476,13 +483,94 @@ pub(super) fn subject_rows(
             _ => None,
         })
         .collect();
-    let teams = if subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_))) {
-        team_kind_rows(c, guild, first, end, None)?
-    } else {
-        Vec::new()
-    };
-    let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
-    Ok(SubjectRows { teams, members })
+    let want_teams = subjects.iter().any(|s| !matches!(s, GoalSubject::Member(_)));
+    // SQLite's statements cost no round trip, and its compound read measured slower than the two
+    // (see `report_rows_on`): one statement on PostgreSQL only.
+    if !want_teams || users.is_empty() || c.dialect() == Dialect::Sqlite {
+        let teams = if want_teams { team_kind_rows(c, guild, first, end, None)? } else { Vec::new() };
+        let members = if users.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &users)? };
+        return Ok(SubjectRows { teams, members });
+    }
+    // Both in one statement (a team table's goals: the team's and its reps'), each part as its read
+    // of one statement did: the team rollups, and the guild's member rollups.
+    let mut more = Branches::default();
+    board_branches(&mut more, c.dialect(), BOARD_KINDS, (first, end), true, None);
+    team_branches(&mut more, c.dialect(), SUBJECT_TEAMS, (first, end));
+    let mut teams: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    let mut members: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
+    query_branches(c, guild, &more, |tag, r| {
+        let e = match tag {
+            SUBJECT_TEAMS => teams.entry((r.get(3)?, r.get(4)?)).or_insert([0; 3]),
+            _ => {
+                let user: i64 = r.get(1)?;
+                if !users.contains(&user) {
+                    return Ok(());
+                }
+                members.entry((user, r.get(4)?)).or_insert([0; 3])
+            }
+        };
+        for (i, v) in e.iter_mut().enumerate() {
+            *v += r.get::<_, i64>(5 + i)?;
+        }
+        Ok(())
+    })?;
+    let names = kind_names(c, guild, teams.keys().chain(members.keys()).map(|k| k.1))?;
+    let name = |k: i64| names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}"));
+    let nonzero = |[q, p, a]: &[i64; 3]| *q != 0 || *p != 0 || *a != 0;
+    let mut team_rows: Vec<TeamKindRow> =
+        teams.into_iter().filter(|(_, v)| nonzero(v)).map(|((t, k), [q, p, a])| (t, name(k), q, p, a)).collect();
+    team_rows.sort_unstable();
+    let mut member_rows: HashMap<i64, MemberRows> = HashMap::new();
+    for ((user, kind), v) in members {
+        if nonzero(&v) {
+            member_rows.entry(user).or_default().push((name(kind), v[0], v[1], v[2]));
+        }
+    }
+    Ok(SubjectRows { teams: team_rows, members: member_rows })
+}
+
+/// The tag of the team rollups' rows in [`subject_rows`]' statement.
+const SUBJECT_TEAMS: i64 = 8;
+
+/// Every team's rows (team 0: members without one) over [first, end) from the team rollups as
+/// [`Branches`] tagged `tag`, laid out as [`board_branches`]' kind rows with user 0: (0, team,
+/// kind, quantity, points, amount). Summed where [`RangeRead::of`] says.
+fn team_branches(more: &mut Branches, dialect: Dialect, tag: i64, (first, end): (NaiveDate, NaiveDate)) {
+    for (months, (from, to)) in Branches::parts(first, end) {
+        let (table, period) = if months { (TEAM_ROLLUPS.1, "month") } else { (TEAM_ROLLUPS.0, "local_day") };
+        let (a, b) = (more.bind(from), more.bind(to));
+        let range = format!("FROM {table} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}");
+        let summed = RangeRead::of(dialect, months, from, to).summed;
+        let sum = |c: &str| if summed { format!("CAST(SUM({c}) AS BIGINT)") } else { c.to_string() };
+        let group = if summed { " GROUP BY team_id, kind_id" } else { "" };
+        more.sql.push(format!(
+            "SELECT CAST({tag} AS BIGINT), {Z}, {NO_TEXT}, team_id, kind_id, {}, {}, {} {range}{group}",
+            sum("quantity"),
+            sum("points"),
+            sum("amount")
+        ));
+    }
+}
+
+/// Runs `more` as one statement of its own (?1 the guild) and hands each row to `each` with its
+/// tag; nothing is run when there is nothing to read.
+fn query_branches(
+    c: &Db,
+    guild: i64,
+    more: &Branches,
+    mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
+) -> Result<()> {
+    if more.sql.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
+    let mut values = vec![super::sql::Value::Integer(guild)];
+    values.extend(more.values.iter().cloned());
+    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    while let Some(r) = rows.next()? {
+        each(r.get(0)?, &r)?;
+    }
+    Ok(())
 }
 
 /// [`Store::team_kind_totals`] on a connection.
@@ -543,36 +631,325 @@ pub type TeamKindRow = (i64, String, i64, i64, i64);
 /// (kind, quantity, points, amount) rows of one member over one range.
 pub type MemberRows = Vec<(String, i64, i64, i64)>;
 
-/// One member's (kind, quantity, points, amount) over each of `ranges`, on every team.
+/// One member's (kind, quantity, points, amount) over each of `ranges`, on every team, in one
+/// statement ([`MemberFigures`]).
 pub(super) fn member_totals(
     c: &Db,
     guild: i64,
     user: i64,
     ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<Vec<MemberRows>> {
-    let mut kinds = Vec::with_capacity(ranges.len());
-    for &(first, end) in ranges {
-        let mut by_kind: HashMap<i64, [i64; 3]> = HashMap::new();
-        for ((_, _, kind), v) in sums(c, guild, first, end, TotalsScope::Member(user))? {
-            let e = by_kind.entry(kind).or_default();
-            for i in 0..3 {
-                e[i] += v[i];
+    let mut more = Branches::default();
+    let mut figures = MemberFigures::new(&mut more, c.dialect(), user, ranges, None, None);
+    query_branches(c, guild, &more, |tag, r| figures.take(tag, r))?;
+    Ok(figures.finish(c, guild)?.0)
+}
+
+/// Branches of one statement built at run time, to be joined by `UNION ALL` (after the guild's
+/// directory, [`super::teams::directory_with`], or on their own): each a `SELECT` of eight
+/// columns, a tag (3 or more; the directory's rows are 0 to 2), an integer, a text (NULL here),
+/// and five integers; and the values they bind, from ?2 on (?1 is always the guild). On
+/// PostgreSQL each statement is a round trip, so a reply's reads go in as few as they can.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Branches {
+    pub sql: Vec<String>,
+    pub values: Vec<super::sql::Value>,
+}
+
+impl Branches {
+    /// Binds `value`; its placeholder's number.
+    pub(super) fn bind(&mut self, value: i64) -> usize {
+        self.values.push(super::sql::Value::Integer(value));
+        self.values.len() + 1
+    }
+
+    /// Binds the text `value`; its placeholder's number.
+    pub(super) fn bind_text(&mut self, value: &str) -> usize {
+        self.values.push(super::sql::Value::Text(value.to_owned()));
+        self.values.len() + 1
+    }
+
+    /// The parts of [first, end): (from the month table, (from, to) day or month numbers) each.
+    fn parts(first: NaiveDate, end: NaiveDate) -> Vec<(bool, (i64, i64))> {
+        let split = split(first, end);
+        split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r))).collect()
+    }
+}
+
+/// Zero and the empty text, as the branches' padding columns give them.
+const Z: &str = "CAST(0 AS BIGINT)";
+const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+
+/// What [`MemberFigures::finish`] gives: totals per range, mates' points, active days.
+type FiguresRead = (Vec<MemberRows>, Vec<(u64, i64, i64)>, Vec<NaiveDate>);
+
+/// The tags of [`MemberFigures`]' rows: the mates' points, the active days, and the first range
+/// (the next ranges follow it). Tags 5 to 8 are the boards' and goal subjects', 10 to 15 a
+/// member's goals' (`goals::MemberGoalsRead`).
+const MATES: i64 = 3;
+const ACTIVE: i64 = 4;
+const RANGE0: i64 = 16;
+
+/// One member's totals over each of several ranges, their team mates' points over a range and
+/// their active days in a range, read as [`Branches`] of one statement (`/me` read them in four,
+/// and its goals' totals in one more). Each part reads through the same index as its read of old.
+pub(super) struct MemberFigures {
+    kinds: Vec<HashMap<i64, [i64; 3]>>,
+    mates: HashMap<(i64, i64), i64>,
+    active_days: Vec<NaiveDate>,
+}
+
+impl MemberFigures {
+    /// Adds the branches to `more`: `user`'s rows over each of `ranges`; the points of the members
+    /// on `user`'s live team now over `mates`, on every team they logged for (none without one:
+    /// a guild's members without a team are not mates); `user`'s active days in `active`.
+    pub(super) fn new(
+        more: &mut Branches,
+        dialect: Dialect,
+        user: i64,
+        ranges: &[(NaiveDate, NaiveDate)],
+        mates: Option<(NaiveDate, NaiveDate)>,
+        active: Option<(NaiveDate, NaiveDate)>,
+    ) -> MemberFigures {
+        let branches = more.sql.len();
+        let u = more.bind(user);
+        for (i, &(first, end)) in ranges.iter().enumerate() {
+            let tag = RANGE0 + i as i64;
+            for (months, (from, to)) in Branches::parts(first, end) {
+                let (table, period) = if months { (KIND_ROLLUPS.1, "month") } else { (KIND_ROLLUPS.0, "local_day") };
+                let index = dialect.index_hint(&format!("{table}_by_user"));
+                let (a, b) = (more.bind(from), more.bind(to));
+                more.sql.push(format!(
+                    "SELECT CAST({tag} AS BIGINT), kind_id, {NO_TEXT}, {Z}, quantity, points, amount, {Z} \
+                     FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b} AND user_id = ?{u}"
+                ));
             }
         }
-        kinds.push(by_kind);
+        if let Some((first, end)) = mates {
+            for (months, (from, to)) in Branches::parts(first, end) {
+                let (table, period) =
+                    if months { (POINTS_ROLLUPS.1, "month") } else { (POINTS_ROLLUPS.0, "local_day") };
+                let index = dialect.index_hint(&format!("{table}_by_user"));
+                let (a, b) = (more.bind(from), more.bind(to));
+                let range = format!(
+                    "FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b} \
+                     AND user_id IN (SELECT user_id FROM members WHERE guild_id = ?1 \
+                     AND team_id = (SELECT team_id FROM members WHERE guild_id = ?1 AND user_id = ?{u} \
+                     AND team_id IN (SELECT team_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL)))"
+                );
+                // Summed where a plain read would be (see `RangeRead::of`).
+                more.sql.push(if RangeRead::of(dialect, months, from, to).summed {
+                    format!(
+                        "SELECT CAST({MATES} AS BIGINT), user_id, {NO_TEXT}, team_id, CAST(SUM(points) AS BIGINT), \
+                         {Z}, {Z}, {Z} {range} GROUP BY user_id, team_id"
+                    )
+                } else {
+                    format!(
+                        "SELECT CAST({MATES} AS BIGINT), user_id, {NO_TEXT}, team_id, points, {Z}, {Z}, {Z} {range}"
+                    )
+                });
+            }
+        }
+        if let Some((first, end)) = active.filter(|(first, end)| first < end) {
+            let (a, b) = (more.bind(day_number(first)), more.bind(day_number(end)));
+            more.sql.push(format!(
+                "SELECT DISTINCT CAST({ACTIVE} AS BIGINT), local_day, {NO_TEXT}, {Z}, {Z}, {Z}, {Z}, {Z} \
+                 FROM day_rollups WHERE guild_id = ?1 AND user_id = ?{u} AND local_day >= ?{a} AND local_day < ?{b}"
+            ));
+        }
+        if more.sql.len() == branches {
+            // Nothing to read (every range empty): nothing bound either.
+            more.values.pop();
+        }
+        MemberFigures { kinds: vec![HashMap::new(); ranges.len()], mates: HashMap::new(), active_days: Vec::new() }
     }
-    let names = kind_names(c, guild, kinds.iter().flat_map(|k| k.keys().copied()))?;
-    let mut out = Vec::with_capacity(ranges.len());
-    for by_kind in kinds {
-        let mut rows: Vec<(String, i64, i64, i64)> = by_kind
-            .into_iter()
-            .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-            .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
-            .collect();
-        rows.sort_unstable();
-        out.push(rows);
+
+    /// Takes a row tagged `tag` if it is one of these figures' (others are left alone).
+    pub(super) fn take(&mut self, tag: i64, r: &super::sql::Row<'_>) -> Result<()> {
+        match tag {
+            MATES => *self.mates.entry((r.get(1)?, r.get(3)?)).or_default() += r.get::<_, i64>(4)?,
+            ACTIVE => self.active_days.push(day_from_number(r.get(1)?)),
+            tag => {
+                let Some(by_kind) = usize::try_from(tag - RANGE0).ok().and_then(|i| self.kinds.get_mut(i)) else {
+                    return Ok(());
+                };
+                let e = by_kind.entry(r.get(1)?).or_default();
+                for (j, v) in e.iter_mut().enumerate() {
+                    *v += r.get::<_, i64>(4 + j)?;
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(out)
+
+    /// The member's (kind, quantity, points, amount) over each range, sorted; the mates'
+    /// (user, team, points), sorted; the active days, in order.
+    pub(super) fn finish(self, c: &Db, guild: i64) -> Result<FiguresRead> {
+        let names = kind_names(c, guild, self.kinds.iter().flat_map(|k| k.keys().copied()))?;
+        let mut totals = Vec::with_capacity(self.kinds.len());
+        for by_kind in self.kinds {
+            let mut rows: Vec<(String, i64, i64, i64)> = by_kind
+                .into_iter()
+                .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+                .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+                .collect();
+            rows.sort_unstable();
+            totals.push(rows);
+        }
+        let mut mates: Vec<(u64, i64, i64)> = self.mates.into_iter().map(|((u, t), p)| (u as u64, t, p)).collect();
+        mates.sort_unstable();
+        let mut active_days = self.active_days;
+        active_days.sort_unstable();
+        active_days.dedup();
+        Ok((totals, mates, active_days))
+    }
+}
+
+/// [`Store::report_rows`] in one statement: the directory, the period's rows and the previous
+/// period's points, of the whole guild or of the team named (a board read them in two or three
+/// statements, a team table in three). A team's on SQLite reads as before, in three
+/// ([`team_report_rows`]): statements cost no round trip there, and a team's year measured
+/// 1.7-1.8 ms read apart, 2.0 ms in one statement (the bench's 100-rep team, small scale).
+fn report_rows_on(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
+    if read.team.is_some() && c.dialect() == Dialect::Sqlite {
+        return team_report_rows(c, guild, read);
+    }
+    let mut more = Branches::default();
+    let team = read.team.as_deref().map(|name| more.bind_text(name.trim()));
+    if read.kinds {
+        board_branches(&mut more, c.dialect(), BOARD_KINDS, read.current, true, team);
+    } else {
+        board_branches(&mut more, c.dialect(), BOARD_POINTS, read.current, false, team);
+    }
+    if let Some(previous) = read.previous {
+        board_branches(&mut more, c.dialect(), BOARD_BEFORE, previous, false, team);
+    }
+    if team.is_some() && more.sql.is_empty() {
+        // Empty periods: nothing to read, so the name is bound nowhere.
+        more.values.pop();
+    }
+    let mut kinds: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
+    let mut points: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
+    let mut before: HashMap<(i64, i64), i64> = HashMap::new();
+    let super::teams::Directory { teams, members, leaderboards } =
+        super::teams::directory_with(c, guild, &more, |tag, r| {
+            let (user, team): (i64, i64) = (r.get(1)?, r.get(3)?);
+            match tag {
+                BOARD_KINDS => {
+                    let e = kinds.entry((user, team, r.get(4)?)).or_insert([0; 3]);
+                    for (i, v) in e.iter_mut().enumerate() {
+                        *v += r.get::<_, i64>(5 + i)?;
+                    }
+                }
+                BOARD_POINTS => {
+                    let e = points.entry((user, team)).or_insert([0; 2]);
+                    e[0] += r.get::<_, i64>(4)?;
+                    e[1] += r.get::<_, i64>(5)?;
+                }
+                BOARD_BEFORE => *before.entry((user, team)).or_default() += r.get::<_, i64>(4)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+    let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
+    if let Some(name) = &read.team {
+        // The team as a team's report always found it; rows of another team whose name matched
+        // it only under PostgreSQL's wider case folding are left out.
+        match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
+            Some(t) => rows.team = Some(t.id),
+            None => return Ok(rows),
+        }
+    }
+    let theirs = |team: i64| rows.team.is_none_or(|t| t == team);
+    if read.kinds {
+        kinds.retain(|k, _| theirs(k.1));
+        rows.current = named(c, guild, kinds)?;
+    } else {
+        rows.points_only =
+            points.into_iter().filter(|((_, t), _)| theirs(*t)).map(|((u, t), [p, r])| (u as u64, t, p, r)).collect();
+        rows.points_only.sort_unstable();
+    }
+    rows.before = before.into_iter().filter(|((_, t), _)| theirs(*t)).map(|((u, t), p)| (u as u64, t, p)).collect();
+    rows.before.sort_unstable();
+    Ok(rows)
+}
+
+/// [`Store::report_rows`] of a team in three statements: the directory, then the team's rows and
+/// its previous period's points by the team's id.
+fn team_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
+    let super::teams::Directory { teams, members, leaderboards } =
+        super::teams::directory_with(c, guild, &Branches::default(), |_, _| Ok(()))?;
+    let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
+    if let Some(name) = &read.team {
+        match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
+            Some(t) => rows.team = Some(t.id),
+            None => return Ok(rows),
+        }
+    }
+    let scope = rows.team.map_or(TotalsScope::Guild, TotalsScope::Team);
+    let (first, end) = read.current;
+    if read.kinds {
+        rows.current = named(c, guild, sums(c, guild, first, end, scope)?)?;
+    } else {
+        rows.points_only = points_revenue_rows(c, guild, first, end, scope)?;
+    }
+    if let Some((first, end)) = read.previous {
+        rows.before = points_rows(c, guild, first, end, scope)?;
+    }
+    Ok(rows)
+}
+
+/// The tags of a guild report's rows ([`board_branches`]): kinds, points and revenue, and the
+/// previous period's points.
+const BOARD_KINDS: i64 = 5;
+const BOARD_POINTS: i64 = 6;
+const BOARD_BEFORE: i64 = 7;
+
+/// The guild's rows over [first, end) as [`Branches`] tagged `tag`: per member, team and kind
+/// (user, team, kind, quantity, points, amount) from the kind rollups when `kinds`, else per
+/// member and team (user, team, points, revenue) from the points rollups. Summed in SQL where
+/// [`RangeRead::of`] says, as the reads of one statement each did.
+/// With `team` (the placeholder of a team's name), only the rows credited to the live teams of that
+/// name without regard to case (the caller keeps the one team it means), through the kind
+/// rollups' team index as a team's read of one statement did.
+fn board_branches(
+    more: &mut Branches,
+    dialect: Dialect,
+    tag: i64,
+    (first, end): (NaiveDate, NaiveDate),
+    kinds: bool,
+    team: Option<usize>,
+) {
+    for (months, (from, to)) in Branches::parts(first, end) {
+        let tables = if kinds { KIND_ROLLUPS } else { POINTS_ROLLUPS };
+        let (table, period) = if months { (tables.1, "month") } else { (tables.0, "local_day") };
+        let (a, b) = (more.bind(from), more.bind(to));
+        let (index, filter) = match team {
+            Some(n) => (
+                if kinds { dialect.index_hint(&format!("{table}_by_team")) } else { String::new() },
+                format!(
+                    " AND team_id IN (SELECT team_id FROM teams WHERE guild_id = ?1 AND name = ?{n} COLLATE NOCASE \
+                     AND deleted_at IS NULL)"
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let range = format!("FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{a} AND {period} < ?{b}{filter}");
+        let summed = RangeRead::of(dialect, months, from, to).summed;
+        let sum = |c: &str| if summed { format!("CAST(SUM({c}) AS BIGINT)") } else { c.to_string() };
+        let (keys, values) = if kinds {
+            ("user_id, team_id, kind_id", [sum("quantity"), sum("points"), sum("amount")].join(", "))
+        } else {
+            ("user_id, team_id", [sum("points"), sum("revenue"), Z.to_string(), Z.to_string()].join(", "))
+        };
+        let group = if summed { format!(" GROUP BY {keys}") } else { String::new() };
+        let columns = if kinds {
+            format!("user_id, {NO_TEXT}, team_id, kind_id")
+        } else {
+            format!("user_id, {NO_TEXT}, team_id")
+        };
+        more.sql.push(format!("SELECT CAST({tag} AS BIGINT), {columns}, {values} {range}{group}"));
+    }
 }
 
 /// One team's (kind, quantity, points, amount) over [first, end), from the team rollups.
@@ -824,47 +1201,63 @@ impl Store {
     /// one read: on PostgreSQL every read is a trip to a pooled connection and every statement a
     /// round trip, and a board or team table used to make four reads of one statement each.
     pub async fn report_rows(&self, guild: i64, read: ReportRead) -> Result<ReportRows> {
-        self.read(move |c| {
-            let super::teams::Directory { teams, members, leaderboards } = super::teams::directory(c, guild)?;
-            let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
-            if let Some(name) = &read.team {
-                match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
-                    Some(t) => rows.team = Some(t.id),
-                    None => return Ok(rows),
-                }
-            }
-            let scope = rows.team.map_or(TotalsScope::Guild, TotalsScope::Team);
-            let (first, end) = read.current;
-            if read.kinds {
-                rows.current = named(c, guild, sums(c, guild, first, end, scope)?)?;
-            } else {
-                rows.points_only = points_revenue_rows(c, guild, first, end, scope)?;
-            }
-            if let Some((first, end)) = read.previous {
-                rows.before = points_rows(c, guild, first, end, scope)?;
-            }
-            Ok(rows)
-        })
-        .await
+        self.read(move |c| report_rows_on(c, guild, &read)).await
     }
 
-    /// Everything `/me` shows of a member in one read (`None` when they are not a member): who
-    /// they are and their team, their totals, their mates' points for the rank and their active
-    /// days for the streak. A trip to the database instead of seven.
-    pub async fn member_report_rows(&self, guild: i64, read: MemberReportRead) -> Result<Option<MemberReportRows>> {
+    /// Everything `/me` shows of a member in ONE statement (`None` when they are not a member):
+    /// the guild's directory (who they are, their team), their own goals in force for each of
+    /// `read.goals`, their totals over each range and each goal period, their mates' points for
+    /// the rank and their active days for the streak. The goals come back whether or not they are
+    /// a member.
+    pub async fn member_report_rows(
+        &self,
+        guild: i64,
+        read: MemberReportRead,
+    ) -> Result<(Option<MemberReportRows>, Vec<MemberGoals>)> {
         self.read(move |c| {
-            let super::teams::Directory { teams, members, .. } = super::teams::directory(c, guild)?;
+            let mut more = Branches::default();
+            let units: Vec<(GoalPeriod, NaiveDate)> =
+                read.goals.iter().map(|&(unit, first, _)| (unit, first)).collect();
+            let mut goals_read = super::goals::MemberGoalsRead::new(&mut more, read.user, &units);
+            // Each distinct range read once: the period asked for is often a goal period too. A
+            // goal period's totals are read whether or not the member has a goal for it (the
+            // goals come in the same statement): a few rows of theirs through their index.
+            let mut ranges = read.ranges.clone();
+            for &(_, first, end) in &read.goals {
+                if !ranges.contains(&(first, end)) {
+                    ranges.push((first, end));
+                }
+            }
+            let mut figures =
+                MemberFigures::new(&mut more, c.dialect(), read.user, &ranges, read.rank, Some(read.active));
+            let super::teams::Directory { teams, members, .. } =
+                super::teams::directory_with(c, guild, &more, |tag, r| {
+                    if !goals_read.take(tag, r)? {
+                        figures.take(tag, r)?;
+                    }
+                    Ok(())
+                })?;
+            let versions = goals_read.finish();
+            let (totals, mates, active_days) = figures.finish(c, guild)?;
+            let of = |range: &(NaiveDate, NaiveDate)| -> MemberRows {
+                ranges.iter().position(|r| r == range).and_then(|i| totals.get(i).cloned()).unwrap_or_default()
+            };
+            let goals: Vec<MemberGoals> = versions
+                .into_iter()
+                .zip(&read.goals)
+                .map(|(v, &(_, first, end))| {
+                    let totals = if v.is_empty() { Vec::new() } else { of(&(first, end)) };
+                    (v, totals)
+                })
+                .collect();
             let Some(member) = members.iter().find(|m| m.user_id as i64 == read.user).cloned() else {
-                return Ok(None);
+                return Ok((None, goals));
             };
             let team = if member.team_id == 0 { None } else { teams.into_iter().find(|t| t.id == member.team_id) };
-            let totals = member_totals(c, guild, read.user, &read.ranges)?;
-            let mates = match (&team, read.rank) {
-                (Some(t), Some((first, end))) => points_rows(c, guild, first, end, TotalsScope::CurrentTeam(t.id))?,
-                _ => Vec::new(),
-            };
-            let active_days = active_days_of(c, guild, read.user, read.active.0, read.active.1)?;
-            Ok(Some(MemberReportRows { member, team, members, totals, mates, active_days }))
+            // The mates are those on the member's live team now; without one there are none.
+            let mates = if team.is_some() { mates } else { Vec::new() };
+            let totals = read.ranges.iter().map(of).collect();
+            Ok((Some(MemberReportRows { member, team, members, totals, mates, active_days }), goals))
         })
         .await
     }

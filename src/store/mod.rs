@@ -40,7 +40,7 @@ mod wallboard;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -54,8 +54,8 @@ pub use activities::{ActivityRecord, Difference, Logged, NewActivity, Undone};
 pub use deals::{CloseDeal, DealChanged, DealQuery, DealRecord, DealTotals, FunnelDeal, NewDeal, OpenDeal};
 pub use import::{ImportRow, ImportRowOutcome, RemoveRowOutcome};
 pub use kpis::{
-    KindTotalsRow, MemberReportRead, MemberReportRows, MemberSums, ReportRead, ReportRows, RollupMismatch, SubjectRows,
-    TotalsScope,
+    KindTotalsRow, MemberGoals, MemberReportRead, MemberReportRows, MemberRows, MemberSums, ReportRead, ReportRows,
+    RollupMismatch, SubjectRows, TotalsScope,
 };
 pub use migrations::{MIGRATIONS, schema_version};
 pub use review::{Decision, Flagged, ReviewItem, ReviewQueue, ReviewStatus};
@@ -136,6 +136,8 @@ struct Inner {
     /// Guild settings and kinds, read on every command (see `cache.rs`).
     cache: cache::GuildCache,
     wal: Arc<WalState>,
+    /// Statements run on the read connections since the store opened ([`Store::read_statements`]).
+    read_statements: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -407,6 +409,7 @@ impl Store {
                 read_slots: tokio::sync::Semaphore::new(READERS),
                 cache: cache::GuildCache::default(),
                 wal,
+                read_statements: Arc::default(),
             }),
         }))
     }
@@ -481,6 +484,7 @@ impl Store {
                 read_slots: tokio::sync::Semaphore::new(READERS),
                 cache: cache::GuildCache::default(),
                 wal: writer_wal_shared,
+                read_statements: Arc::default(),
             }),
         })
     }
@@ -563,6 +567,13 @@ impl Store {
         .await
     }
 
+    /// How many statements the store's reads have run since it opened (each one round trip on
+    /// PostgreSQL; the writer's are not counted): `rally bench` and the tests read it before and
+    /// after a reply to know how many the reply took.
+    pub fn read_statements(&self) -> u64 {
+        self.inner.read_statements.load(Ordering::Relaxed)
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -610,9 +621,11 @@ impl Store {
                 .map_err(|source| StoreError::Open { path: path.clone(), source })?;
                 configure(&c)?;
                 c.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                Ok(Db::sqlite(c).remember_reads())
+                Ok(Db::sqlite(c).remember_reads().count_statements(self.inner.read_statements.clone()))
             }
-            Location::Postgres(url) => Ok(pg_connect(url)?.remember_reads()),
+            Location::Postgres(url) => {
+                Ok(pg_connect(url)?.remember_reads().count_statements(self.inner.read_statements.clone()))
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use rusqlite::types::{ToSqlOutput, ValueRef as SqliteValueRef};
@@ -515,6 +516,9 @@ pub struct Db {
     /// What a read connection remembers between reads (`None` on the writer, whose reads may see
     /// its own uncommitted writes): see [`Db::remember_reads`].
     memo: Option<RefCell<Memo>>,
+    /// Where this connection counts the statements it runs (`None`: not counted), see
+    /// [`Db::count_statements`].
+    statements: Option<std::sync::Arc<AtomicU64>>,
 }
 
 /// Facts a read connection keeps between reads because they never change once committed.
@@ -544,14 +548,22 @@ const PG_STATEMENTS: usize = 512;
 
 impl Db {
     pub(crate) fn sqlite(conn: rusqlite::Connection) -> Db {
-        Db { conn: Conn::Sqlite(conn), memo: None }
+        Db { conn: Conn::Sqlite(conn), memo: None, statements: None }
     }
 
     pub(crate) fn postgres(client: postgres::Client) -> Db {
         Db {
             conn: Conn::Postgres(Box::new(PgConn { client: RefCell::new(client), statements: RefCell::default() })),
             memo: None,
+            statements: None,
         }
+    }
+
+    /// Makes this connection add one to `counter` for every statement it runs (each a round trip
+    /// on PostgreSQL), so a store can say how many statements its reads ran.
+    pub(crate) fn count_statements(mut self, counter: std::sync::Arc<AtomicU64>) -> Db {
+        self.statements = Some(counter);
+        self
     }
 
     /// Makes this connection keep a [`Memo`] between reads: only for a connection that never
@@ -601,10 +613,10 @@ impl Db {
     /// A statement, prepared once per connection and kept for the next call with the same text.
     pub fn prepare_cached(&self, sql: &str) -> Result<Stmt<'_>> {
         match &self.conn {
-            Conn::Sqlite(c) => Ok(Stmt(StmtInner::Sqlite(c.prepare_cached(sql)?))),
+            Conn::Sqlite(c) => Ok(Stmt(StmtInner::Sqlite(c.prepare_cached(sql)?), self.statements.as_deref())),
             Conn::Postgres(c) => {
                 if let Some(stmt) = c.statements.borrow().get(sql) {
-                    return Ok(Stmt(StmtInner::Postgres(c, stmt.clone())));
+                    return Ok(Stmt(StmtInner::Postgres(c, stmt.clone()), self.statements.as_deref()));
                 }
                 let stmt = c.client.borrow_mut().prepare(&postgres_placeholders(sql))?;
                 let mut cache = c.statements.borrow_mut();
@@ -612,7 +624,7 @@ impl Db {
                     cache.clear();
                 }
                 cache.insert(sql.to_owned(), stmt.clone());
-                Ok(Stmt(StmtInner::Postgres(c, stmt)))
+                Ok(Stmt(StmtInner::Postgres(c, stmt), self.statements.as_deref()))
             }
         }
     }
@@ -620,10 +632,10 @@ impl Db {
     /// A statement for one use (text built at run time, which would only crowd the cache).
     pub fn prepare(&self, sql: &str) -> Result<Stmt<'_>> {
         match &self.conn {
-            Conn::Sqlite(c) => Ok(Stmt(StmtInner::SqliteOnce(c.prepare(sql)?))),
+            Conn::Sqlite(c) => Ok(Stmt(StmtInner::SqliteOnce(c.prepare(sql)?), self.statements.as_deref())),
             Conn::Postgres(c) => {
                 let stmt = c.client.borrow_mut().prepare(&postgres_placeholders(sql))?;
-                Ok(Stmt(StmtInner::Postgres(c, stmt)))
+                Ok(Stmt(StmtInner::Postgres(c, stmt), self.statements.as_deref()))
             }
         }
     }
@@ -647,8 +659,8 @@ impl Db {
     }
 }
 
-/// A prepared statement ([`Db::prepare_cached`]).
-pub struct Stmt<'c>(StmtInner<'c>);
+/// A prepared statement ([`Db::prepare_cached`]), and where its runs are counted, if anywhere.
+pub struct Stmt<'c>(StmtInner<'c>, Option<&'c AtomicU64>);
 
 enum StmtInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
@@ -657,8 +669,15 @@ enum StmtInner<'c> {
 }
 
 impl Stmt<'_> {
+    fn count(&self) {
+        if let Some(counter) = self.1 {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Runs the statement; the number of rows it changed.
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
+        self.count();
         match &mut self.0 {
             StmtInner::Sqlite(s) => params.bind(|v| Ok(s.execute(rusqlite::params_from_iter(v))?)),
             StmtInner::SqliteOnce(s) => params.bind(|v| Ok(s.execute(rusqlite::params_from_iter(v))?)),
@@ -690,6 +709,7 @@ impl Stmt<'_> {
             let rows = params.bind(|v| s.query(rusqlite::params_from_iter(v)))?;
             Ok(Rows(RowsInner::Sqlite(rows)))
         }
+        self.count();
         match &mut self.0 {
             StmtInner::Sqlite(s) => sqlite(s, params),
             StmtInner::SqliteOnce(s) => sqlite(s, params),

@@ -137,7 +137,7 @@ pub(super) fn live_teams(c: &Db, guild: i64) -> Result<Vec<Team>> {
     Ok(teams)
 }
 
-/// What [`directory`] reads.
+/// What [`directory_with`] reads.
 pub(super) struct Directory {
     /// The guild's live teams, [`by_name`].
     pub teams: Vec<Team>,
@@ -147,15 +147,35 @@ pub(super) struct Directory {
     pub leaderboards: bool,
 }
 
-/// The guild's teams, members and leaderboard switch in one statement: a reply that needs them
-/// pays one round trip for them on PostgreSQL.
-pub(super) fn directory(c: &Db, guild: i64) -> Result<Directory> {
-    let mut stmt = c.prepare_cached(
-        "SELECT CAST(0 AS BIGINT), team_id, name, channel_id FROM teams WHERE guild_id = ?1 AND deleted_at IS NULL
-         UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id FROM members WHERE guild_id = ?1
-         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL FROM guilds WHERE guild_id = ?1",
-    )?;
-    let mut rows = stmt.query([guild])?;
+/// Zero, as the directory's padding columns give it.
+const Z: &str = "CAST(0 AS BIGINT)";
+
+/// The guild's teams, members and leaderboard switch in one statement (a reply that needs them
+/// pays one round trip for them on PostgreSQL) and, in the same statement, the rows of `more`: branches of eight columns
+/// (a tag of 3 or more, an integer, a text, five integers; see [`super::kpis::Branches`]), each
+/// handed to `each` with its tag. The directory's own rows are tagged 0 (teams), 1 (members) and
+/// 2 (the switch).
+pub(super) fn directory_with(
+    c: &Db,
+    guild: i64,
+    more: &super::kpis::Branches,
+    mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
+) -> Result<Directory> {
+    let mut sql = format!(
+        "SELECT CAST(0 AS BIGINT), team_id, name, channel_id, {Z}, {Z}, {Z}, {Z} FROM teams
+         WHERE guild_id = ?1 AND deleted_at IS NULL
+         UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id, {Z}, {Z}, {Z}, {Z} FROM members
+         WHERE guild_id = ?1
+         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL, {Z}, {Z}, {Z}, {Z} FROM guilds WHERE guild_id = ?1"
+    );
+    for branch in &more.sql {
+        sql.push_str(" UNION ALL ");
+        sql.push_str(branch);
+    }
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut values = vec![super::sql::Value::Integer(guild)];
+    values.extend(more.values.iter().cloned());
+    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
     let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
     while let Some(r) = rows.next()? {
         match r.get::<_, i64>(0)? {
@@ -166,7 +186,8 @@ pub(super) fn directory(c: &Db, guild: i64) -> Result<Directory> {
             1 => {
                 d.members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? })
             }
-            _ => d.leaderboards = r.get::<_, i64>(1)? != 0,
+            2 => d.leaderboards = r.get::<_, i64>(1)? != 0,
+            tag => each(tag, &r)?,
         }
     }
     d.teams.sort_by(by_name);

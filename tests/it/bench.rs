@@ -158,8 +158,11 @@ fn a_tiny_bench_on_postgres_adds_replies_side_by_side_and_the_scale_out_of_three
     assert!(replies.len() >= 20, "every reply measured on both: {replies:#?}");
     for row in &replies {
         let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
-        assert_eq!(cells.len(), 8, "{row}");
+        assert_eq!(cells.len(), 9, "{row}");
         assert!(cells[6].ends_with('x') && ["met", "**MISSED**"].contains(&cells[7].trim()), "{row}");
+        // Statements per reply, SQLite / PostgreSQL: the same reads on both, at least one each.
+        let statements: Vec<u64> = cells[8].trim().split(" / ").map(|n| n.parse().unwrap()).collect();
+        assert!(statements.len() == 2 && statements.iter().all(|n| *n >= 1), "{row}");
         assert!(!cells[0].contains("⚠️"), "a reply was an error on PostgreSQL: {row}");
     }
     assert!(section.contains("| `/log` through `App::log`, 64 loggers |"), "{section}");

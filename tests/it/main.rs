@@ -35,6 +35,7 @@ mod reliability;
 mod review;
 mod rewards;
 mod rollups_property;
+mod round_trips;
 mod scheduler;
 mod scheduler_restart;
 mod sharding;
