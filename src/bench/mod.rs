@@ -350,14 +350,30 @@ async fn crm_only(options: &BenchOptions, dir: &Path, sizes: Sizes, now: DateTim
     let crm = crm::run(dir, sizes.crm_activities, sizes.webhooks, now).await;
     let (mut rows, mut notes) = (Vec::new(), Vec::new());
     crm_rows(&crm, sizes, &mut rows, &mut notes);
+    part_report(options, "CRM figures only", "", &rows, &notes, "")
+}
+
+/// The report of a run of one part (`--crm-only`, `--replies-only`, `--wallboards-only`): its
+/// heading (`part`), the command and the machine, `before` (a line on the data, or nothing), the
+/// table, its notes and `after`; written to `--out` and returned.
+fn part_report(
+    options: &BenchOptions,
+    part: &str,
+    before: &str,
+    rows: &[Row],
+    notes: &[String],
+    after: &str,
+) -> AppResult<String> {
     let mut s = String::new();
-    let _ = writeln!(s, "## rally bench: CRM figures only, {} scale\n", options.scale.name());
+    let _ = writeln!(s, "## rally bench: {part}, {} scale\n", options.scale.name());
     let _ = writeln!(s, "Command: `{}`\n", options.command);
     let _ = writeln!(s, "Machine: {}\n", machine());
-    s.push_str(&table(&rows));
-    for n in &notes {
+    s.push_str(before);
+    s.push_str(&table(rows));
+    for n in notes {
         let _ = writeln!(s, "\n- {n}");
     }
+    s.push_str(after);
     std::fs::write(&options.out, &s)
         .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
     Ok(s)
@@ -379,30 +395,22 @@ async fn replies_only(
     let small_app = App::open(growth)?;
     let queries = measure::queries(&app, &small_app, org, now, sizes.budget).await?;
     let rows = reply_rows(&queries, sizes, options.scale);
-    let mut s = String::new();
-    let _ = writeln!(s, "## rally bench: replies only, {} scale\n", options.scale.name());
-    let _ = writeln!(s, "Command: `{}`\n", options.command);
-    let _ = writeln!(s, "Machine: {}\n", machine());
-    let _ = writeln!(
-        s,
+    let data = format!(
         "Data set: {} activities ({} day-rollup rows); measured on guild 1 ({} reps, {} teams; `/kpi team` on its \
-         largest team of {} reps).\n",
+         largest team of {} reps).\n\n",
         count(activities as f64),
         count(rollups as f64),
         org.main().reps.len(),
         org.main().teams.len(),
         org.first_team_size(),
     );
-    s.push_str(&table(&rows));
-    s.push_str(&query_detail(&queries));
+    let mut after = query_detail(&queries);
     drop((app, small_app));
     if let Some(url) = &options.postgres {
         let pg = postgres::run(url, options, org, &sizes, now, growth).await?;
-        s.push_str(&pg.render(&queries, None, None));
+        after.push_str(&pg.render(&queries, None, None));
     }
-    std::fs::write(&options.out, &s)
-        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
-    Ok(s)
+    part_report(options, "replies only", &data, &rows, &[], &after)
 }
 
 /// `rally bench --wallboards-only`: the wallboard series alone, on the data just loaded (its day
@@ -428,17 +436,7 @@ async fn wallboards_only(
     };
     let (mut rows, mut notes) = (Vec::new(), Vec::new());
     wallboard_rows(&walled, &mut rows, &mut notes);
-    let mut s = String::new();
-    let _ = writeln!(s, "## rally bench: wallboards only, {} scale\n", options.scale.name());
-    let _ = writeln!(s, "Command: `{}`\n", options.command);
-    let _ = writeln!(s, "Machine: {}\n", machine());
-    s.push_str(&table(&rows));
-    for n in &notes {
-        let _ = writeln!(s, "\n- {n}");
-    }
-    std::fs::write(&options.out, &s)
-        .map_err(|e| AppError::User(format!("cannot write {}: {e}", options.out.display())))?;
-    Ok(s)
+    part_report(options, "wallboards only", "", &rows, &notes, "")
 }
 
 fn file_size(db: &Path) -> u64 {
@@ -484,14 +482,7 @@ fn wallboard_rows(walled: &Option<AppResult<serve::WallSeries>>, rows: &mut Vec<
             _ => "no `rally` binary given".into(),
         };
         for (figure, target) in [throughput, memory, latency].into_iter().zip(targets) {
-            rows.push(Row {
-                figure,
-                measured: format!("not run ({why})"),
-                baseline: "-".into(),
-                ratio: "-".into(),
-                target: target.into(),
-                met: None,
-            });
+            rows.push(Row::not_run(figure, &why, target));
         }
         return;
     };
@@ -603,6 +594,20 @@ struct Row {
     target: String,
     /// `None`: not measured in this run.
     met: Option<bool>,
+}
+
+impl Row {
+    /// A figure this run could not measure, and why (`failed: ...`, no binary to serve from).
+    fn not_run(figure: String, why: &str, target: &str) -> Row {
+        Row {
+            figure,
+            measured: format!("not run ({why})"),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: target.into(),
+            met: None,
+        }
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -747,14 +752,7 @@ impl Report<'_> {
                     _ => "no `rally` binary given".into(),
                 };
                 for (figure, target) in [(serve_figure, ">= 5,000/s, p99 <= 20 ms"), (rss_figure, "<= 64 MB")] {
-                    rows.push(Row {
-                        figure,
-                        measured: format!("not run ({why})"),
-                        baseline: "-".into(),
-                        ratio: "-".into(),
-                        target: target.into(),
-                        met: None,
-                    });
+                    rows.push(Row::not_run(figure, &why, target));
                 }
             }
         }

@@ -58,8 +58,7 @@ fn a_tiny_bench_reports_every_figure_with_its_baseline_and_writes_the_file() {
     assert!(stdout.contains("| figure | measured | SQLite baseline (same run) | vs baseline | target | verdict |"));
     assert!(stdout.contains("Command: `") && stdout.contains("bench --scale tiny"), "the exact command is quoted");
     assert!(stdout.contains("Machine: ") && stdout.contains("CPUs"), "the machine is described");
-    let table: Vec<&str> =
-        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    let table = main_table(&stdout);
     assert_eq!(table.len(), FIGURES.len(), "one row per figure:\n{}", table.join("\n"));
     for (row, figure) in table.iter().zip(FIGURES) {
         assert!(row.starts_with(figure), "expected a row for {figure}, got {row}");
@@ -72,21 +71,31 @@ fn a_tiny_bench_reports_every_figure_with_its_baseline_and_writes_the_file() {
     }
 }
 
-#[test]
-fn a_replies_only_bench_reports_each_reply_and_its_growth_and_nothing_else() {
+/// `rally bench --scale tiny FLAG` (a run of one part): what it printed, checked to be what it wrote.
+fn tiny_part(flag: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("REPLIES.md");
+    let out = dir.path().join("PART.md");
     let run = Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["bench", "--scale", "tiny", "--replies-only", "--out"])
+        .args(["bench", "--scale", "tiny", flag, "--out"])
         .arg(&out)
         .output()
         .expect("rally bench runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "rally bench {flag} failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), stdout.trim());
+    stdout
+}
+
+/// The rows of a report's first table (after its header and separator).
+fn main_table(report: &str) -> Vec<&str> {
+    report.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect()
+}
+
+#[test]
+fn a_replies_only_bench_reports_each_reply_and_its_growth_and_nothing_else() {
+    let stdout = tiny_part("--replies-only");
     assert!(stdout.contains("## rally bench: replies only, tiny scale"), "{stdout}");
-    let table: Vec<&str> =
-        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    let table = main_table(&stdout);
     // The replies and the growth row: the figures between `/me` this-week and the growth, no writes.
     let first = FIGURES.iter().position(|f| f.starts_with("| `/me` this-week")).unwrap();
     let growth = FIGURES.iter().position(|f| f.starts_with("| growth")).unwrap();
@@ -103,19 +112,9 @@ fn a_replies_only_bench_reports_each_reply_and_its_growth_and_nothing_else() {
 
 #[test]
 fn a_wallboards_only_bench_reports_the_three_wallboard_rows_from_six_measured_runs_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("WALLS.md");
-    let run = Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["bench", "--scale", "tiny", "--wallboards-only", "--out"])
-        .arg(&out)
-        .output()
-        .expect("rally bench runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "rally bench failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), stdout.trim());
+    let stdout = tiny_part("--wallboards-only");
     assert!(stdout.contains("## rally bench: wallboards only, tiny scale"), "{stdout}");
-    let table: Vec<&str> =
-        stdout.lines().skip_while(|l| !l.starts_with("| figure")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    let table = main_table(&stdout);
     let walls: Vec<&str> =
         FIGURES.iter().copied().filter(|f| f.contains("200 wallboards") || f.contains("200 screens")).collect();
     assert_eq!(table.len(), walls.len(), "{}", table.join("\n"));
