@@ -87,6 +87,16 @@ pub struct ReportRows {
     pub leaderboards: bool,
 }
 
+impl ReportRows {
+    /// Sets [`ReportRows::team`] to the live team `read` names (ASCII case aside, as a team's
+    /// report always found it); false when it names one and there is none, so nothing more is read.
+    fn find_team(&mut self, read: &ReportRead) -> bool {
+        let Some(name) = &read.team else { return true };
+        self.team = self.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())).map(|t| t.id);
+        self.team.is_some()
+    }
+}
+
 /// What `/me` asks of [`Store::member_report_rows`]: local days [first, end) for each range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberReportRead {
@@ -274,9 +284,7 @@ fn each_row_in(
     sql: impl Fn(RangeRead, Slots) -> String,
     mut each: impl FnMut(&super::sql::Row<'_>) -> Result<()>,
 ) -> Result<()> {
-    let split = split(first, end);
-    let ranges: Vec<(bool, (i64, i64))> =
-        split.days.iter().map(|r| (false, *r)).chain(split.months.map(|r| (true, r))).collect();
+    let ranges = Branches::parts(first, end);
     if ranges.is_empty() {
         return Ok(());
     }
@@ -405,15 +413,25 @@ fn kind_names(c: &Db, guild: i64, ids: impl IntoIterator<Item = i64>) -> Result<
     Ok(names)
 }
 
+/// The name of kind `kind` among `names` (`kind N` for one the guild no longer has on record).
+fn kind_name(names: &HashMap<i64, String>, kind: i64) -> String {
+    names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}"))
+}
+
+/// Whether (quantity, points, amount) sums to anything: rows of all zeros are left out.
+fn nonzero([q, p, a]: &[i64; 3]) -> bool {
+    *q != 0 || *p != 0 || *a != 0
+}
+
 fn named(c: &Db, guild: i64, sums: HashMap<(i64, i64, i64), [i64; 3]>) -> Result<Vec<KindTotalsRow>> {
     let names = kind_names(c, guild, sums.keys().map(|k| k.2))?;
     let mut rows: Vec<KindTotalsRow> = sums
         .into_iter()
-        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
+        .filter(|(_, v)| nonzero(v))
         .map(|((user, team, kind), [quantity, points, amount])| KindTotalsRow {
             user_id: user as u64,
             team_id: team,
-            kind: names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}")),
+            kind: kind_name(&names, kind),
             quantity,
             points,
             amount,
@@ -515,8 +533,7 @@ pub(super) fn subject_rows(
         Ok(())
     })?;
     let names = kind_names(c, guild, teams.keys().chain(members.keys()).map(|k| k.1))?;
-    let name = |k: i64| names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}"));
-    let nonzero = |[q, p, a]: &[i64; 3]| *q != 0 || *p != 0 || *a != 0;
+    let name = |k: i64| kind_name(&names, k);
     let mut team_rows: Vec<TeamKindRow> =
         teams.into_iter().filter(|(_, v)| nonzero(v)).map(|((t, k), [q, p, a])| (t, name(k), q, p, a)).collect();
     team_rows.sort_unstable();
@@ -579,8 +596,8 @@ fn team_kind_rows(c: &Db, guild: i64, first: NaiveDate, end: NaiveDate, team: Op
     let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
     let mut rows: Vec<TeamKindRow> = sums
         .into_iter()
-        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-        .map(|((t, k), [q, p, a])| (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+        .filter(|(_, v)| nonzero(v))
+        .map(|((t, k), [q, p, a])| (t, kind_name(&names, k), q, p, a))
         .collect();
     rows.sort_unstable();
     Ok(rows)
@@ -606,9 +623,8 @@ fn members_kind_rows(
     let names = kind_names(c, guild, by.keys().map(|k| k.1))?;
     let mut out: HashMap<i64, MemberRows> = HashMap::new();
     for ((user, kind), [q, p, a]) in by {
-        if q != 0 || p != 0 || a != 0 {
-            let name = names.get(&kind).cloned().unwrap_or_else(|| format!("kind {kind}"));
-            out.entry(user).or_default().push((name, q, p, a));
+        if nonzero(&[q, p, a]) {
+            out.entry(user).or_default().push((kind_name(&names, kind), q, p, a));
         }
     }
     Ok(out)
@@ -790,8 +806,8 @@ impl MemberFigures {
         for by_kind in self.kinds {
             let mut rows: Vec<(String, i64, i64, i64)> = by_kind
                 .into_iter()
-                .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-                .map(|(k, [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+                .filter(|(_, v)| nonzero(v))
+                .map(|(k, [q, p, a])| (kind_name(&names, k), q, p, a))
                 .collect();
             rows.sort_unstable();
             totals.push(rows);
@@ -852,13 +868,10 @@ fn report_rows_on(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
             Ok(())
         })?;
     let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
-    if let Some(name) = &read.team {
-        // The team as a team's report always found it; rows of another team whose name matched
-        // it only under PostgreSQL's wider case folding are left out.
-        match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
-            Some(t) => rows.team = Some(t.id),
-            None => return Ok(rows),
-        }
+    // Rows of another team whose name matched only under PostgreSQL's wider case folding are
+    // left out below.
+    if !rows.find_team(read) {
+        return Ok(rows);
     }
     let theirs = |team: i64| rows.team.is_none_or(|t| t == team);
     if read.kinds {
@@ -880,11 +893,8 @@ fn team_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows>
     let super::teams::Directory { teams, members, leaderboards } =
         super::teams::directory_with(c, guild, &Branches::default(), |_, _| Ok(()))?;
     let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
-    if let Some(name) = &read.team {
-        match rows.teams.iter().find(|t| t.name.eq_ignore_ascii_case(name.trim())) {
-            Some(t) => rows.team = Some(t.id),
-            None => return Ok(rows),
-        }
+    if !rows.find_team(read) {
+        return Ok(rows);
     }
     let scope = rows.team.map_or(TotalsScope::Guild, TotalsScope::Team);
     let (first, end) = read.current;
@@ -958,8 +968,8 @@ pub(super) fn team_totals(c: &Db, guild: i64, team: i64, first: NaiveDate, end: 
     let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
     let mut rows: MemberRows = sums
         .into_iter()
-        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-        .map(|((_, k), [q, p, a])| (names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a))
+        .filter(|(_, v)| nonzero(v))
+        .map(|((_, k), [q, p, a])| (kind_name(&names, k), q, p, a))
         .collect();
     rows.sort_unstable();
     Ok(rows)
@@ -1150,22 +1160,7 @@ impl Store {
         ranges: Vec<(NaiveDate, NaiveDate, Option<i64>)>,
     ) -> Result<Vec<Vec<(i64, String, i64, i64, i64)>>> {
         self.read(move |c| {
-            ranges
-                .iter()
-                .map(|&(first, end, team)| {
-                    let sums = team_sums(c, guild, first, end, team)?;
-                    let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
-                    let mut rows: Vec<(i64, String, i64, i64, i64)> = sums
-                        .into_iter()
-                        .filter(|(_, [q, p, a])| *q != 0 || *p != 0 || *a != 0)
-                        .map(|((t, k), [q, p, a])| {
-                            (t, names.get(&k).cloned().unwrap_or_else(|| format!("kind {k}")), q, p, a)
-                        })
-                        .collect();
-                    rows.sort_unstable();
-                    Ok(rows)
-                })
-                .collect()
+            ranges.iter().map(|&(first, end, team)| team_kind_rows(c, guild, first, end, team)).collect()
         })
         .await
     }
