@@ -285,7 +285,7 @@ impl App {
         let mut overview = GoalOverview::default();
         for unit in GoalPeriod::ALL {
             let current = unit.current(&settings, now)?;
-            let g = guild.as_i64();
+            // The store's one-read `progress_in` takes a 'static filter; `keep` is borrowed.
             let versions: Vec<GoalVersion> = self
                 .store
                 .goals_in_force(g, unit, current.first_day)

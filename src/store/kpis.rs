@@ -581,9 +581,7 @@ fn query_branches(
         return Ok(());
     }
     let mut stmt = c.prepare_cached(&more.sql.join(" UNION ALL "))?;
-    let mut values = vec![super::sql::Value::Integer(guild)];
-    values.extend(more.values.iter().cloned());
-    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    let mut rows = stmt.query(super::sql::params_from_iter(&more.bound(guild)))?;
     while let Some(r) = rows.next()? {
         each(r.get(0)?, &r)?;
     }
@@ -685,6 +683,11 @@ impl Branches {
         self.values.len() + 1
     }
 
+    /// Every value the statement binds: ?1 the guild, then the branches' own.
+    pub(super) fn bound(&self, guild: i64) -> Vec<super::sql::Value> {
+        std::iter::once(super::sql::Value::Integer(guild)).chain(self.values.iter().cloned()).collect()
+    }
+
     /// The parts of [first, end): (from the month table, (from, to) day or month numbers) each.
     fn parts(first: NaiveDate, end: NaiveDate) -> Vec<(bool, (i64, i64))> {
         let split = split(first, end);
@@ -692,8 +695,8 @@ impl Branches {
     }
 }
 
-/// Zero and the empty text, as the branches' padding columns give them.
-const Z: &str = "CAST(0 AS BIGINT)";
+/// Zero and the empty text, as the branches' (and the directory's) padding columns give them.
+pub(super) const Z: &str = "CAST(0 AS BIGINT)";
 const NO_TEXT: &str = "CAST(NULL AS TEXT)";
 
 /// What [`MemberFigures::finish`] gives: totals per range, mates' points, active days.

@@ -147,9 +147,6 @@ pub(super) struct Directory {
     pub leaderboards: bool,
 }
 
-/// Zero, as the directory's padding columns give it.
-const Z: &str = "CAST(0 AS BIGINT)";
-
 /// The guild's teams, members and leaderboard switch in one statement (a reply that needs them
 /// pays one round trip for them on PostgreSQL) and, in the same statement, the rows of `more`: branches of eight columns
 /// (a tag of 3 or more, an integer, a text, five integers; see [`super::kpis::Branches`]), each
@@ -161,6 +158,7 @@ pub(super) fn directory_with(
     more: &super::kpis::Branches,
     mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
 ) -> Result<Directory> {
+    use super::kpis::Z;
     let mut sql = format!(
         "SELECT CAST(0 AS BIGINT), team_id, name, channel_id, {Z}, {Z}, {Z}, {Z} FROM teams
          WHERE guild_id = ?1 AND deleted_at IS NULL
@@ -173,9 +171,7 @@ pub(super) fn directory_with(
         sql.push_str(branch);
     }
     let mut stmt = c.prepare_cached(&sql)?;
-    let mut values = vec![super::sql::Value::Integer(guild)];
-    values.extend(more.values.iter().cloned());
-    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    let mut rows = stmt.query(super::sql::params_from_iter(&more.bound(guild)))?;
     let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
     while let Some(r) = rows.next()? {
         match r.get::<_, i64>(0)? {
