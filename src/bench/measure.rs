@@ -146,39 +146,54 @@ pub struct QueryFigure {
     pub error: Option<String>,
 }
 
-/// How long and how often to repeat each query.
+/// How long and how often to repeat each query: `min` to `max` timed calls, stopping once `time`
+/// has passed, after `warm_up` untimed ones (at least one: it opens the pooled reader).
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     pub time: Duration,
     pub max: usize,
     pub min: usize,
+    pub warm_up: usize,
 }
 
 /// The cost of a read through the store and of each statement in it: median and p99 of a read of
-/// one `SELECT 1`, and of a read of ten.
-pub async fn round_trips(app: &App, budget: Budget) -> AppResult<(Stats, Stats)> {
-    let store = &app.store;
-    let (one, _) = repeat(budget, || async move {
-        store.bench_statements(1).await?;
-        Ok(None)
-    })
-    .await?;
-    let (ten, _) = repeat(budget, || async move {
-        store.bench_statements(10).await?;
-        Ok(None)
-    })
-    .await?;
-    Ok((one, ten))
+/// one `SELECT 1`, and of a read of ten, on `sqlite` and on `postgres` alternately ([`paired`]):
+/// `[[one on SQLite, one on PostgreSQL], [ten on SQLite, ten on PostgreSQL]]`.
+pub async fn round_trips(sqlite: &App, postgres: &App, budget: Budget) -> AppResult<[[Stats; 2]; 2]> {
+    let mut out = [[stats(Vec::new()); 2]; 2];
+    for (i, n) in [1, 10].into_iter().enumerate() {
+        let [(lite, _), (pg, _)] =
+            paired(budget, || statements(&sqlite.store, n), || statements(&postgres.store, n)).await?;
+        out[i] = [lite, pg];
+    }
+    Ok(out)
 }
+
+/// A read of `n` statements (`SELECT 1`), for [`round_trips`].
+async fn statements(store: &Store, n: usize) -> AppResult<Option<String>> {
+    store.bench_statements(n).await?;
+    Ok(None)
+}
+
+/// Untimed calls before the timed ones ([`Budget::warm_up`]) at the small and full scales, as any
+/// running bot has made them long before: the pooled reader is open, its statements prepared and
+/// SQLite's page cache warm; and PostgreSQL has settled each prepared statement's plan. It plans a
+/// statement afresh at each of its first five executions on a connection (custom plans) and
+/// builds the generic plan it keeps at the sixth (PostgreSQL 15 documentation, `PREPARE`,
+/// "plan_cache_mode"): in the bench's server log those six binds took 0.3 to 1.3 ms against 0.01
+/// to 0.04 ms after, and with one call of warm-up five of 300 timed samples carried them, enough to
+/// be the p99.
+pub const WARM_UP: usize = 8;
 
 pub(crate) async fn repeat<F, Fut>(budget: Budget, mut f: F) -> AppResult<(Stats, Option<String>)>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = AppResult<Option<String>>>,
 {
-    // One untimed call first: it opens the pooled reader and warms SQLite's page cache, as any
-    // running bot has.
-    let mut error = f().await?;
+    let mut error = None;
+    for _ in 0..budget.warm_up.max(1) {
+        error = error.or(f().await?);
+    }
     let started = Instant::now();
     let mut samples = Vec::new();
     while samples.len() < budget.max && (samples.len() < budget.min || started.elapsed() < budget.time) {
@@ -188,6 +203,41 @@ where
         error = error.or(e);
     }
     Ok((stats(samples), error))
+}
+
+/// Times `a` and `b` alternately, each after the same warm-up, in pairs whose order swaps
+/// every time (a then b, b then a), so both meet the same moments of the machine: a ratio of
+/// their figures compares the two, not two stretches of time. `budget` bounds the pairs.
+pub(crate) async fn paired<A, FutA, B, FutB>(
+    budget: Budget,
+    mut a: A,
+    mut b: B,
+) -> AppResult<[(Stats, Option<String>); 2]>
+where
+    A: FnMut() -> FutA,
+    FutA: std::future::Future<Output = AppResult<Option<String>>>,
+    B: FnMut() -> FutB,
+    FutB: std::future::Future<Output = AppResult<Option<String>>>,
+{
+    let mut errors = [None, None];
+    for _ in 0..budget.warm_up.max(1) {
+        errors[0] = errors[0].take().or(a().await?);
+        errors[1] = errors[1].take().or(b().await?);
+    }
+    let started = Instant::now();
+    let mut samples = [Vec::new(), Vec::new()];
+    while samples[0].len() < budget.max && (samples[0].len() < budget.min || started.elapsed() < budget.time) {
+        let a_first = samples[0].len() % 2 == 0;
+        for side in if a_first { [0, 1] } else { [1, 0] } {
+            let t = Instant::now();
+            let e = if side == 0 { a().await? } else { b().await? };
+            samples[side].push(t.elapsed());
+            errors[side] = errors[side].take().or(e);
+        }
+    }
+    let [sa, sb] = samples;
+    let [ea, eb] = errors;
+    Ok([(stats(sa), ea), (stats(sb), eb)])
 }
 
 fn invocation(org: &Org, line: &str, id: u64) -> AppResult<Invocation> {
@@ -226,16 +276,101 @@ fn reply_error(r: &Response) -> Option<String> {
     }
 }
 
+/// One reply through `handlers::dispatch`: its error text, if it is one.
+async fn reply_once(app: &App, inv: &Invocation, now: DateTime<Utc>) -> AppResult<Option<String>> {
+    Ok(reply_error(&crate::handlers::dispatch(app, inv, now).await))
+}
+
 async fn time_dispatch(
     app: &App,
     inv: &Invocation,
     now: DateTime<Utc>,
     budget: Budget,
 ) -> AppResult<(Stats, Option<String>)> {
-    repeat(budget, || async { Ok(reply_error(&crate::handlers::dispatch(app, inv, now).await)) }).await
+    repeat(budget, || reply_once(app, inv, now)).await
 }
 
-/// `/me`, `/kpi team`, `/leaderboard` (reps and teams) for this week, month and year.
+/// One reply the bench measures: its label in the tables, its command line, the rollups its
+/// baseline totals, and the periods it is measured for.
+struct Case {
+    label: String,
+    line: String,
+    scope: RawScope,
+    periods: &'static [&'static str],
+}
+
+/// `/me`, `/kpi team`, `/leaderboard` (reps and teams) for this week, month and year; the goal
+/// board, the improvement board, ▶ to a board's last page, and the histories.
+async fn cases(app: &App, org: &Org) -> AppResult<Vec<Case>> {
+    let g = org.main();
+    let team = g.teams.first().cloned().unwrap_or_default();
+    let team_ids = app.store.teams(g.guild).await?;
+    let team_id = team_ids.iter().find(|t| t.name == team).map_or(0, |t| t.id);
+    const ALL: &[&str] = &["this-week", "this-month", "this-year"];
+    // Goals are weekly (points) and monthly (revenue) for reps: a yearly goal board has none.
+    const GOAL_PERIODS: &[&str] = &["this-week", "this-month"];
+    // A history's figures: six months and the chart, the subject.
+    const MONTH: &[&str] = &["this-month"];
+    let history = crate::domain::history::DEFAULT_PERIODS;
+    let case = |label: String, line: String, scope, periods| Case { label, line, scope, periods };
+    Ok(vec![
+        case("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0), ALL),
+        case(
+            format!("`/kpi team` ({} reps)", org.first_team_size()),
+            format!("/kpi team team:\"{team}\""),
+            RawScope::Team(team_id),
+            ALL,
+        ),
+        case(format!("`/leaderboard` ({} reps)", g.reps.len()), "/leaderboard".into(), RawScope::Reps, ALL),
+        case(
+            format!("`/leaderboard` ▶ to the last page ({} reps)", g.reps.len()),
+            "press /leaderboard".into(),
+            RawScope::Reps,
+            ALL,
+        ),
+        case(
+            format!("`/leaderboard metric:goal` ({} reps)", g.reps.len()),
+            "/leaderboard metric:goal".into(),
+            RawScope::Reps,
+            GOAL_PERIODS,
+        ),
+        case(
+            format!("`/leaderboard metric:improvement` ({} reps)", g.reps.len()),
+            "/leaderboard metric:improvement".into(),
+            RawScope::Reps,
+            ALL,
+        ),
+        case(
+            format!("`/leaderboard scope:teams` ({} teams)", g.teams.len()),
+            "/leaderboard scope:teams".into(),
+            RawScope::Teams,
+            ALL,
+        ),
+        case(
+            format!("`/kpi rep` with a {history}-month history and its chart"),
+            format!("/kpi rep user:<@{}> history:{history}", g.reps[0].0),
+            RawScope::Reps,
+            MONTH,
+        ),
+        case(
+            format!("`/kpi team history:{history}` ({} reps)", org.first_team_size()),
+            format!("/kpi team team:\"{team}\" history:{history}"),
+            RawScope::Team(team_id),
+            MONTH,
+        ),
+    ])
+}
+
+/// The statements one reply runs on `app`'s read connections (right after its timed runs, so the
+/// guild's cached settings are as fresh as theirs).
+async fn statements_of(app: &App, inv: &Invocation, now: DateTime<Utc>) -> u64 {
+    let before = app.store.read_statements();
+    crate::handlers::dispatch(app, inv, now).await;
+    app.store.read_statements().saturating_sub(before)
+}
+
+/// Each [`cases`] reply on `big` and on `small` (the growth data set), with its raw-SQL baseline
+/// on `big`.
 pub async fn queries(
     big: &App,
     small: &App,
@@ -244,75 +379,18 @@ pub async fn queries(
     budget: Budget,
 ) -> AppResult<Vec<QueryFigure>> {
     let g = org.main();
-    let team = g.teams.first().cloned().unwrap_or_default();
-    let team_ids = big.store.teams(g.guild).await?;
-    let team_id = team_ids.iter().find(|t| t.name == team).map_or(0, |t| t.id);
     let settings: GuildSettings = big.store.guild_settings(g.guild).await?;
-    const ALL: &[&str] = &["this-week", "this-month", "this-year"];
-    // Goals are weekly (points) and monthly (revenue) for reps: a yearly goal board has none.
-    const GOAL_PERIODS: &[&str] = &["this-week", "this-month"];
-    // A history's figures: six months and the chart, the subject.
-    const MONTH: &[&str] = &["this-month"];
     let history = crate::domain::history::DEFAULT_PERIODS;
-    let commands: [(String, String, RawScope, &[&str]); 9] = [
-        ("`/me`".into(), "/me".into(), RawScope::Member(g.reps[0].0), ALL),
-        (
-            format!("`/kpi team` ({} reps)", org.first_team_size()),
-            format!("/kpi team team:\"{team}\""),
-            RawScope::Team(team_id),
-            ALL,
-        ),
-        (format!("`/leaderboard` ({} reps)", g.reps.len()), "/leaderboard".into(), RawScope::Reps, ALL),
-        (
-            format!("`/leaderboard` ▶ to the last page ({} reps)", g.reps.len()),
-            "press /leaderboard".into(),
-            RawScope::Reps,
-            ALL,
-        ),
-        (
-            format!("`/leaderboard metric:goal` ({} reps)", g.reps.len()),
-            "/leaderboard metric:goal".into(),
-            RawScope::Reps,
-            GOAL_PERIODS,
-        ),
-        (
-            format!("`/leaderboard metric:improvement` ({} reps)", g.reps.len()),
-            "/leaderboard metric:improvement".into(),
-            RawScope::Reps,
-            ALL,
-        ),
-        (
-            format!("`/leaderboard scope:teams` ({} teams)", g.teams.len()),
-            "/leaderboard scope:teams".into(),
-            RawScope::Teams,
-            ALL,
-        ),
-        (
-            format!("`/kpi rep` with a {history}-month history and its chart"),
-            format!("/kpi rep user:<@{}> history:{history}", g.reps[0].0),
-            RawScope::Reps,
-            MONTH,
-        ),
-        (
-            format!("`/kpi team history:{history}` ({} reps)", org.first_team_size()),
-            format!("/kpi team team:\"{team}\" history:{history}"),
-            RawScope::Team(team_id),
-            MONTH,
-        ),
-    ];
     let mut out = Vec::new();
     let mut id = 990_000_000_000_000_000u64;
-    for (label, line, scope, periods) in commands {
+    for Case { label, line, scope, periods } in cases(big, org).await? {
         for period in periods.iter().copied() {
             let spec = PeriodSpec::parse(period)?;
             id += 1;
             let inv = invocation(org, &format!("{line} period:{period}"), id)?;
             eprintln!("rally bench:   {label} {period}");
             let (big_stats, error) = time_dispatch(big, &inv, now, budget).await?;
-            // Right after the timed runs, so the guild's cached settings are as fresh as theirs.
-            let before = big.store.read_statements();
-            crate::handlers::dispatch(big, &inv, now).await;
-            let statements = big.store.read_statements().saturating_sub(before);
+            let statements = statements_of(big, &inv, now).await;
             let (small_stats, _) = time_dispatch(small, &inv, now, budget).await?;
             let mut p = Period::resolve(&spec, &settings, now)?;
             // A history reads all its periods: the baseline sums the same span.
@@ -336,6 +414,48 @@ pub async fn queries(
                 rollup_rows,
                 statements,
                 error,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One reply on two backends holding the same data, timed alternately ([`paired`]).
+pub struct PairFigure {
+    pub command: String,
+    pub period: &'static str,
+    /// Median and p99 on SQLite and on PostgreSQL, and the reply's error text on each, if any.
+    pub sqlite: (Stats, Option<String>),
+    pub postgres: (Stats, Option<String>),
+    /// Statements one reply ran on the read connections: (SQLite, PostgreSQL).
+    pub statements: (u64, u64),
+}
+
+/// Each [`cases`] reply on `sqlite` and on `postgres`, the same org loaded into each, timed
+/// alternately so that their ratio compares the backends and not two stretches of the machine's
+/// time.
+pub async fn side_by_side(
+    sqlite: &App,
+    postgres: &App,
+    org: &Org,
+    now: DateTime<Utc>,
+    budget: Budget,
+) -> AppResult<Vec<PairFigure>> {
+    let mut out = Vec::new();
+    let mut id = 980_000_000_000_000_000u64;
+    for Case { label, line, periods, .. } in cases(postgres, org).await? {
+        for period in periods.iter().copied() {
+            id += 1;
+            let inv = invocation(org, &format!("{line} period:{period}"), id)?;
+            eprintln!("rally bench:   {label} {period}, SQLite and PostgreSQL alternately");
+            let [lite, pg] =
+                paired(budget, || reply_once(sqlite, &inv, now), || reply_once(postgres, &inv, now)).await?;
+            out.push(PairFigure {
+                command: label.clone(),
+                period,
+                sqlite: lite,
+                postgres: pg,
+                statements: (statements_of(sqlite, &inv, now).await, statements_of(postgres, &inv, now).await),
             });
         }
     }
@@ -373,4 +493,46 @@ pub async fn import(app: &App, org: &Org, csv: Vec<u8>, now: DateTime<Utc>) -> A
     let t = Instant::now();
     let summary = app.import_csv(guild, csv.as_slice(), "bench".into(), now).await?;
     Ok((summary.imported, summary.rejected.len(), t.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn paired_warms_both_up_then_alternates_which_goes_first_and_keeps_their_samples_and_errors_apart() {
+        let calls = RefCell::new(String::new());
+        let budget = Budget { time: Duration::ZERO, max: 4, min: 4, warm_up: 2 };
+        let call = |side: char, error: Option<&'static str>| {
+            let calls = &calls;
+            move || async move {
+                calls.borrow_mut().push(side);
+                Ok(error.map(str::to_string))
+            }
+        };
+        let [(a, a_error), (b, b_error)] = run(paired(budget, call('a', None), call('b', Some("⚠️ b")))).unwrap();
+        // Two untimed pairs, then four timed ones whose order swaps every time.
+        assert_eq!(calls.borrow().as_str(), "abababbaabba");
+        assert_eq!((a.n, b.n), (4, 4));
+        assert_eq!((a_error, b_error.as_deref()), (None, Some("⚠️ b")));
+    }
+
+    #[test]
+    fn repeat_makes_its_warm_up_calls_untimed_and_at_least_one() {
+        for (warm_up, expected) in [(0, 1 + 3), (1, 1 + 3), (8, 8 + 3)] {
+            let calls = RefCell::new(0);
+            let budget = Budget { time: Duration::ZERO, max: 3, min: 3, warm_up };
+            let (stats, _) = run(repeat(budget, || async {
+                *calls.borrow_mut() += 1;
+                Ok(None)
+            }))
+            .unwrap();
+            assert_eq!((stats.n, *calls.borrow()), (3, expected), "warm_up {warm_up}");
+        }
+    }
 }

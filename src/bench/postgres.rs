@@ -3,13 +3,12 @@
 //! and the scale-out of 1, 2 and 3 `rally serve` processes against it (issue 13).
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::data::{self, Org};
-use super::measure::{self, Load, QueryFigure};
+use super::measure::{self, Load, PairFigure};
 use super::serve::{self, ScaleRun, ServeRun};
 use super::{BenchOptions, CONCURRENCY, Sizes, count, ms, progress, verdict};
 use crate::app::{App, AppError, AppResult, Location};
@@ -23,24 +22,21 @@ const SCALE_IDS: u64 = 960_000_000_000_000_000;
 /// What the PostgreSQL part measured.
 pub struct PgRun {
     pub loaded: data::Loaded,
-    /// A read of 1 and of 10 `SELECT 1`, on SQLite (the growth database) and on PostgreSQL.
-    pub round_trips: [(measure::Stats, measure::Stats); 2],
-    pub queries: Vec<QueryFigure>,
-    /// `None` with `--replies-only`, which measures the replies alone.
+    /// A read of 1 and of 10 `SELECT 1`: (SQLite, PostgreSQL) for each, timed alternately.
+    pub round_trips: [[measure::Stats; 2]; 2],
+    /// The replies on SQLite and on PostgreSQL, timed alternately.
+    pub replies: Vec<PairFigure>,
+    /// `None` until [`PgRun::writes`], and with `--replies-only`.
     pub logs: Option<Load>,
     pub scale: Vec<AppResult<ScaleRun>>,
+    /// Untimed calls before each timed series.
+    pub warm_up: usize,
 }
 
-/// Loads the org into the empty database `url` and measures it. `growth` is SQLite's small data
-/// set (the query runner times it too; only the PostgreSQL figures are used here).
-pub async fn run(
-    url: &str,
-    options: &BenchOptions,
-    org: &Org,
-    sizes: &Sizes,
-    now: DateTime<Utc>,
-    growth: &Path,
-) -> AppResult<PgRun> {
+/// Loads the org into the empty database `url` and measures its replies side by side with
+/// `sqlite`, which holds the same org and nothing written since (the writes come after, in
+/// [`PgRun::writes`]).
+pub async fn load_and_reply(url: &str, org: &Org, sizes: &Sizes, now: DateTime<Utc>, sqlite: &App) -> AppResult<PgRun> {
     let location = Location::Postgres(url.to_owned());
     if let Some(app) = App::open_existing_at(&location)?
         && app.guild_exists(crate::domain::activity::Snowflake::new(org.main().guild as u64)?).await?
@@ -59,33 +55,41 @@ pub async fn run(
         loaded.rows as f64 / loaded.took.as_secs_f64().max(1e-9)
     ));
     let app = App::open_at(&location)?;
-    let small = App::open(growth)?;
-    progress("PostgreSQL: statement round trips (SELECT 1), SQLite and PostgreSQL");
-    let round_trips =
-        [measure::round_trips(&small, sizes.budget).await?, measure::round_trips(&app, sizes.budget).await?];
-    progress("PostgreSQL: queries through handlers::dispatch");
-    let queries = measure::queries(&app, &small, org, now, sizes.budget).await?;
-    drop(small);
-    let logs = if options.replies_only {
-        None
-    } else {
+    progress("PostgreSQL: statement round trips (SELECT 1), SQLite and PostgreSQL alternately");
+    let round_trips = measure::round_trips(sqlite, &app, sizes.budget).await?;
+    progress("PostgreSQL: queries through handlers::dispatch, SQLite and PostgreSQL alternately");
+    let replies = measure::side_by_side(sqlite, &app, org, now, sizes.budget).await?;
+    Ok(PgRun { loaded, round_trips, replies, logs: None, scale: Vec::new(), warm_up: sizes.budget.warm_up })
+}
+
+impl PgRun {
+    /// Durable writes through `App::log` on `url`, then the scale-out of 1, 2 and 3 `rally serve`
+    /// (when the bench knows its `rally` binary).
+    pub async fn writes(
+        &mut self,
+        url: &str,
+        options: &BenchOptions,
+        org: &Org,
+        sizes: &Sizes,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let app = App::open_at(&Location::Postgres(url.to_owned()))?;
         progress(&format!("PostgreSQL: {} /log through App::log, {CONCURRENCY} loggers", sizes.logs));
-        Some(measure::log_load(&app, org, now, sizes.logs, CONCURRENCY).await?)
-    };
-    drop(app);
-    let mut scale = Vec::new();
-    if let Some(exe) = options.rally_exe.as_ref().filter(|_| !options.replies_only) {
-        for k in 1..=3usize {
-            progress(&format!(
-                "PostgreSQL: {k} rally serve, {} signed /log, {CONCURRENCY} clients",
-                sizes.serve_requests
-            ));
-            let first_id = SCALE_IDS + k as u64 * 100_000_000;
-            let load = serve::ServeLoad { n: sizes.serve_requests, clients: CONCURRENCY, instances: k, first_id };
-            scale.push(serve::run_instances(exe, url, org, now, load, None).await);
+        self.logs = Some(measure::log_load(&app, org, now, sizes.logs, CONCURRENCY).await?);
+        drop(app);
+        if let Some(exe) = options.rally_exe.as_ref() {
+            for k in 1..=3usize {
+                progress(&format!(
+                    "PostgreSQL: {k} rally serve, {} signed /log, {CONCURRENCY} clients",
+                    sizes.serve_requests
+                ));
+                let first_id = SCALE_IDS + k as u64 * 100_000_000;
+                let load = serve::ServeLoad { n: sizes.serve_requests, clients: CONCURRENCY, instances: k, first_id };
+                self.scale.push(serve::run_instances(exe, url, org, now, load, None).await);
+            }
         }
+        Ok(())
     }
-    Ok(PgRun { loaded, round_trips, queries, logs, scale })
 }
 
 fn p99_ratio(sqlite: Duration, postgres: Duration) -> f64 {
@@ -95,45 +99,45 @@ fn p99_ratio(sqlite: Duration, postgres: Duration) -> f64 {
 impl PgRun {
     /// The section appended to the report: replies side by side, durable writes (when both sides
     /// measured them), scale-out.
-    pub fn render(
-        &self,
-        sqlite_queries: &[QueryFigure],
-        sqlite_logs: Option<&Load>,
-        sqlite_serve: Option<&AppResult<ServeRun>>,
-    ) -> String {
+    pub fn render(&self, sqlite_logs: Option<&Load>, sqlite_serve: Option<&AppResult<ServeRun>>) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "\n## PostgreSQL, side by side with SQLite (same run, same data)\n");
         let _ = writeln!(
             s,
             "The same synthetic org loaded into PostgreSQL ({} rows in {:.1} s, {} rows/s through the store's \
-             writer). Replies go through `handlers::dispatch` as on SQLite. Target: reply p99 at most {P99_RATIO_TARGET}x \
-             SQLite's.\n",
+             writer), beside SQLite's copy of it before any write. Each reply goes through `handlers::dispatch`, \
+             on SQLite and on PostgreSQL alternately (the order swapped at every pair, {} untimed pairs first), so \
+             both meet the same moments of the machine. Target: reply p99 at most {P99_RATIO_TARGET}x SQLite's.\n",
             count(self.loaded.rows as f64),
             self.loaded.took.as_secs_f64(),
             count(self.loaded.rows as f64 / self.loaded.took.as_secs_f64().max(1e-9)),
+            self.warm_up,
         );
         s.push_str("| reply | period | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 | p99 ratio | verdict | statements (SQLite / PostgreSQL) |\n");
         s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         let mut worst: f64 = 0.0;
-        for q in &self.queries {
-            let Some(lite) = sqlite_queries.iter().find(|l| l.command == q.command && l.period == q.period) else {
-                continue;
-            };
-            let ratio = p99_ratio(lite.big.p99, q.big.p99);
+        for q in &self.replies {
+            let (lite, pg) = (&q.sqlite.0, &q.postgres.0);
+            let ratio = p99_ratio(lite.p99, pg.p99);
             worst = worst.max(ratio);
-            let error = q.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            let error = [&q.sqlite.1, &q.postgres.1]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
                 "| {}{error} | {} | {} | {} | {} | {} | {ratio:.2}x | {} | {} / {} |",
                 q.command,
                 q.period,
-                ms(lite.big.median),
-                ms(lite.big.p99),
-                ms(q.big.median),
-                ms(q.big.p99),
-                verdict(Some(ratio <= P99_RATIO_TARGET && q.error.is_none())),
-                lite.statements,
-                q.statements,
+                ms(lite.median),
+                ms(lite.p99),
+                ms(pg.median),
+                ms(pg.p99),
+                verdict(Some(ratio <= P99_RATIO_TARGET && error.is_empty())),
+                q.statements.0,
+                q.statements.1,
             );
         }
         let _ = writeln!(s, "\nWorst p99 ratio: {worst:.2}x.\n");
@@ -142,7 +146,7 @@ impl PgRun {
              `SELECT 1`, and of ten; the difference over nine is one statement's round trip.\n\n",
         );
         s.push_str("| read | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 |\n| --- | --- | --- | --- | --- |\n");
-        let [(lite_one, lite_ten), (pg_one, pg_ten)] = &self.round_trips;
+        let [[lite_one, pg_one], [lite_ten, pg_ten]] = &self.round_trips;
         for (label, lite, pg) in [("1 statement", lite_one, pg_one), ("10 statements", lite_ten, pg_ten)] {
             let _ = writeln!(
                 s,
