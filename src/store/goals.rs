@@ -87,12 +87,35 @@ fn keyed_version_from_row(r: &Row<'_>) -> super::sql::Result<(String, i64, Strin
 /// Every goal of one period kind in force for the period starting on `first_day`, ordered by
 /// scope, subject and metric ([`Store::goals_in_force`]).
 fn versions_in_force(c: &Db, guild: i64, period: GoalPeriod, first_day: NaiveDate) -> Result<Vec<GoalVersion>> {
+    Ok(versions_in_force_many(c, guild, period, &[first_day])?.pop().unwrap_or_default())
+}
+
+/// [`versions_in_force`] for each of several periods of one kind (their first days), in one
+/// statement: the versions up to the latest of them, from which each period keeps those starting
+/// on or before its own first day (a history's six periods were six statements).
+fn versions_in_force_many(
+    c: &Db,
+    guild: i64,
+    period: GoalPeriod,
+    first_days: &[NaiveDate],
+) -> Result<Vec<Vec<GoalVersion>>> {
+    let Some(latest) = first_days.iter().max() else { return Ok(Vec::new()) };
     let mut stmt = c.prepare_cached(&format!(
         "{VERSION_SELECT} AS g WHERE g.guild_id = ?1 AND g.period = ?2 AND {UP_TO}
          ORDER BY g.scope, g.subject_id, g.metric, {LATEST_FIRST}"
     ))?;
-    let rows = stmt.query_map(params![guild, period.as_str(), day_number(first_day)], keyed_version_from_row)?;
-    in_force(rows)
+    let rows = stmt
+        .query_map(params![guild, period.as_str(), day_number(*latest)], |r| {
+            Ok((r.get::<_, i64>(5)?, keyed_version_from_row(r)?))
+        })?
+        .collect::<super::sql::Result<Vec<_>>>()?;
+    first_days
+        .iter()
+        .map(|&day| {
+            let at = day_number(day);
+            in_force(rows.iter().filter(|(from, _)| *from <= at).map(|(_, keyed)| Ok(keyed.clone())))
+        })
+        .collect()
 }
 
 /// The tag of the first goal period's rows in [`MemberGoalsRead`] (the next follow it; at most
@@ -399,15 +422,30 @@ impl Store {
         .await
     }
 
-    /// [`Store::goals_in_force`] for several period kinds in one read (the `/log` reply asks for
-    /// the current week, month, quarter and year at once).
+    /// [`Store::goals_in_force`] for several periods in one read, a statement per period kind
+    /// (the `/log` reply asks for the current week, month, quarter and year at once; a history
+    /// for six periods of one kind).
     pub async fn goals_in_force_many(
         &self,
         guild: i64,
         periods: Vec<(GoalPeriod, NaiveDate)>,
     ) -> Result<Vec<Vec<GoalVersion>>> {
         self.read(move |c| {
-            periods.iter().map(|&(period, first_day)| versions_in_force(c, guild, period, first_day)).collect()
+            let mut out = vec![Vec::new(); periods.len()];
+            let mut kinds: Vec<GoalPeriod> = Vec::new();
+            for &(kind, _) in &periods {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            for kind in kinds {
+                let at: Vec<usize> = (0..periods.len()).filter(|&i| periods[i].0 == kind).collect();
+                let days: Vec<NaiveDate> = at.iter().map(|&i| periods[i].1).collect();
+                for (i, versions) in at.into_iter().zip(versions_in_force_many(c, guild, kind, &days)?) {
+                    out[i] = versions;
+                }
+            }
+            Ok(out)
         })
         .await
     }

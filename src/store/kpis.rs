@@ -202,11 +202,21 @@ struct Slots {
     to: usize,
     /// The scope's id.
     arg: usize,
+    /// The range's index, given as the read's last column, when several ranges share one
+    /// statement ([`each_row_in_ranges`]).
+    tag: Option<usize>,
+}
+
+impl Slots {
+    /// The tag column (`, CAST(i AS BIGINT)`), or nothing.
+    fn tag_column(self) -> String {
+        self.tag.map(|t| format!(", CAST({t} AS BIGINT)")).unwrap_or_default()
+    }
 }
 
 /// The slots of a range read on its own: ?2..?3 the range, ?4 the scope's id.
 #[cfg(test)]
-const ALONE: Slots = Slots { from: 2, to: 3, arg: 4 };
+const ALONE: Slots = Slots { from: 2, to: 3, arg: 4, tag: None };
 
 /// Which rows one range of a totals read takes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,12 +267,13 @@ fn range_sql(
     };
     let filter = scope_filter(scope, slots.arg);
     let Slots { from, to, .. } = slots;
+    let tag = slots.tag_column();
     let range = format!("FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{from} AND {period} < ?{to}{filter}");
     if read.summed {
         let summed: Vec<String> = values.iter().map(|c| format!("SUM({c})")).collect();
-        format!("SELECT {keys}, {} {range} GROUP BY {keys}", summed.join(", "))
+        format!("SELECT {keys}, {}{tag} {range} GROUP BY {keys}", summed.join(", "))
     } else {
-        format!("SELECT {keys}, {} {range}", values.join(", "))
+        format!("SELECT {keys}, {}{tag} {range}", values.join(", "))
     }
 }
 
@@ -270,38 +281,63 @@ const KIND_ROLLUPS: (&str, &str) = ("day_rollups", "month_rollups");
 const POINTS_ROLLUPS: (&str, &str) = ("day_points", "month_points");
 const TEAM_ROLLUPS: (&str, &str) = ("team_day_rollups", "team_month_rollups");
 
-/// Reads the odd days (day rollups) and the whole months (month rollups) of [first, end) in one
-/// statement, the `sql(read, slots)` of each range joined by `UNION ALL` (on PostgreSQL each
-/// statement is a round trip to the server: a year is two ranges, a span across a year's end
-/// three), binding ?1 guild, `arg` and each range where `slots` says, and hands every row to
-/// `each`.
-fn each_row_in(
+/// Reads the odd days (day rollups) and the whole months (month rollups) of each of `ranges`
+/// ([first, end) with its scope's id) in one statement, the `sql(i, read, slots)` of every part of
+/// every range joined by `UNION ALL` (on PostgreSQL each statement is a round trip to the server:
+/// a year is two parts, a span across a year's end three, and a history's six periods were six
+/// statements), binding ?1 guild, each range's scope id and each part where `slots` says, and
+/// hands every row to `each` with its range's index. With several ranges, each part gives its
+/// range's index as its last column (`slots.tag`, read at column `tag_column`).
+fn each_row_in_ranges(
     c: &Db,
     guild: i64,
-    first: NaiveDate,
-    end: NaiveDate,
-    arg: Option<i64>,
-    sql: impl Fn(RangeRead, Slots) -> String,
-    mut each: impl FnMut(&super::sql::Row<'_>) -> Result<()>,
+    ranges: &[(NaiveDate, NaiveDate, Option<i64>)],
+    tag_column: usize,
+    sql: impl Fn(usize, RangeRead, Slots) -> String,
+    mut each: impl FnMut(usize, &super::sql::Row<'_>) -> Result<()>,
 ) -> Result<()> {
-    let ranges = Branches::parts(first, end);
-    if ranges.is_empty() {
-        return Ok(());
-    }
+    let tagged = ranges.len() > 1;
     let mut values = vec![guild];
-    values.extend(arg);
-    let mut branches = Vec::with_capacity(ranges.len());
-    for &(months, (from, to)) in &ranges {
-        let slots = Slots { from: values.len() + 1, to: values.len() + 2, arg: 2 };
-        values.extend([from, to]);
-        branches.push(sql(RangeRead::of(c.dialect(), months, from, to), slots));
+    let mut branches = Vec::new();
+    for (i, &(first, end, arg)) in ranges.iter().enumerate() {
+        let parts = Branches::parts(first, end);
+        if parts.is_empty() {
+            continue;
+        }
+        let arg_slot = match arg {
+            Some(a) => {
+                values.push(a);
+                values.len()
+            }
+            // Not named by the read: any slot will do.
+            None => 1,
+        };
+        for (months, (from, to)) in parts {
+            let slots = Slots { from: values.len() + 1, to: values.len() + 2, arg: arg_slot, tag: tagged.then_some(i) };
+            values.extend([from, to]);
+            branches.push(sql(i, RangeRead::of(c.dialect(), months, from, to), slots));
+        }
+    }
+    if branches.is_empty() {
+        return Ok(());
     }
     let mut stmt = c.prepare_cached(&branches.join(" UNION ALL "))?;
     let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
     while let Some(r) = rows.next()? {
-        each(&r)?;
+        let i = if tagged { usize::try_from(r.get::<_, i64>(tag_column)?).unwrap_or(usize::MAX) } else { 0 };
+        each(i, &r)?;
     }
     Ok(())
+}
+
+/// (first, end, the scope's id) of each range in its scope.
+fn range_args(ranges: &[(NaiveDate, NaiveDate, TotalsScope)]) -> Vec<(NaiveDate, NaiveDate, Option<i64>)> {
+    ranges.iter().map(|&(first, end, scope)| (first, end, scope_arg(scope))).collect()
+}
+
+/// The one range's entry of a read of one range (`_many` reads give one per range).
+fn only<T: Default>(mut many: Vec<T>) -> T {
+    many.pop().unwrap_or_default()
 }
 
 /// Sums (quantity, points, amount) per (user, team, kind id) over [first, end) in `scope`.
@@ -312,15 +348,24 @@ fn sums(
     end: NaiveDate,
     scope: TotalsScope,
 ) -> Result<HashMap<(i64, i64, i64), [i64; 3]>> {
-    let mut out: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
-    each_row_in(
+    Ok(only(sums_many(c, guild, &[(first, end, scope)])?))
+}
+
+/// [`sums`] over each of `ranges`, in one statement.
+fn sums_many(
+    c: &Db,
+    guild: i64,
+    ranges: &[(NaiveDate, NaiveDate, TotalsScope)],
+) -> Result<Vec<HashMap<(i64, i64, i64), [i64; 3]>>> {
+    let mut out: Vec<HashMap<(i64, i64, i64), [i64; 3]>> = vec![HashMap::new(); ranges.len()];
+    each_row_in_ranges(
         c,
         guild,
-        first,
-        end,
-        scope_arg(scope),
-        |read, slots| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, scope, slots),
-        |r| {
+        &range_args(ranges),
+        6,
+        |i, read, slots| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, ranges[i].2, slots),
+        |i, r| {
+            let Some(out) = out.get_mut(i) else { return Ok(()) };
             let e = out.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_insert([0; 3]);
             for (i, v) in e.iter_mut().enumerate() {
                 *v += r.get::<_, i64>(3 + i)?;
@@ -340,15 +385,24 @@ fn points_sums(
     end: NaiveDate,
     scope: TotalsScope,
 ) -> Result<HashMap<(i64, i64), [i64; 2]>> {
-    let mut out: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
-    each_row_in(
+    Ok(only(points_sums_many(c, guild, &[(first, end, scope)])?))
+}
+
+/// [`points_sums`] over each of `ranges`, in one statement.
+fn points_sums_many(
+    c: &Db,
+    guild: i64,
+    ranges: &[(NaiveDate, NaiveDate, TotalsScope)],
+) -> Result<Vec<HashMap<(i64, i64), [i64; 2]>>> {
+    let mut out: Vec<HashMap<(i64, i64), [i64; 2]>> = vec![HashMap::new(); ranges.len()];
+    each_row_in_ranges(
         c,
         guild,
-        first,
-        end,
-        scope_arg(scope),
-        |read, slots| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, scope, slots),
-        |r| {
+        &range_args(ranges),
+        4,
+        |i, read, slots| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, ranges[i].2, slots),
+        |i, r| {
+            let Some(out) = out.get_mut(i) else { return Ok(()) };
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 2]);
             e[0] += r.get::<_, i64>(2)?;
             e[1] += r.get::<_, i64>(3)?;
@@ -367,18 +421,27 @@ fn team_sums(
     end: NaiveDate,
     team: Option<i64>,
 ) -> Result<HashMap<(i64, i64), [i64; 3]>> {
-    let mut out: HashMap<(i64, i64), [i64; 3]> = HashMap::new();
-    each_row_in(
+    Ok(only(team_sums_many(c, guild, &[(first, end, team)])?))
+}
+
+/// [`team_sums`] over each of `ranges` (each for every team or one), in one statement.
+fn team_sums_many(
+    c: &Db,
+    guild: i64,
+    ranges: &[(NaiveDate, NaiveDate, Option<i64>)],
+) -> Result<Vec<HashMap<(i64, i64), [i64; 3]>>> {
+    let mut out: Vec<HashMap<(i64, i64), [i64; 3]>> = vec![HashMap::new(); ranges.len()];
+    each_row_in_ranges(
         c,
         guild,
-        first,
-        end,
-        team,
-        |read, slots| {
-            let scope = team.map_or(TotalsScope::Guild, TotalsScope::Team);
+        ranges,
+        5,
+        |i, read, slots| {
+            let scope = ranges[i].2.map_or(TotalsScope::Guild, TotalsScope::Team);
             range_sql(c.dialect(), TEAM_ROLLUPS, read, "team_id, kind_id", KIND_SUMS, scope, slots)
         },
-        |r| {
+        |i, r| {
+            let Some(out) = out.get_mut(i) else { return Ok(()) };
             let e = out.entry((r.get(0)?, r.get(1)?)).or_insert([0; 3]);
             for (i, v) in e.iter_mut().enumerate() {
                 *v += r.get::<_, i64>(2 + i)?;
@@ -590,15 +653,30 @@ fn query_branches(
 
 /// [`Store::team_kind_totals`] on a connection.
 fn team_kind_rows(c: &Db, guild: i64, first: NaiveDate, end: NaiveDate, team: Option<i64>) -> Result<Vec<TeamKindRow>> {
-    let sums = team_sums(c, guild, first, end, team)?;
-    let names = kind_names(c, guild, sums.keys().map(|k| k.1))?;
-    let mut rows: Vec<TeamKindRow> = sums
+    Ok(only(team_kind_rows_many(c, guild, &[(first, end, team)])?))
+}
+
+/// [`team_kind_rows`] over each of `ranges`, in one statement (and the kinds' names, when the
+/// connection does not know them all).
+fn team_kind_rows_many(
+    c: &Db,
+    guild: i64,
+    ranges: &[(NaiveDate, NaiveDate, Option<i64>)],
+) -> Result<Vec<Vec<TeamKindRow>>> {
+    let many = team_sums_many(c, guild, ranges)?;
+    let names = kind_names(c, guild, many.iter().flat_map(|sums| sums.keys().map(|k| k.1)))?;
+    Ok(many
         .into_iter()
-        .filter(|(_, v)| nonzero(v))
-        .map(|((t, k), [q, p, a])| (t, kind_name(&names, k), q, p, a))
-        .collect();
-    rows.sort_unstable();
-    Ok(rows)
+        .map(|sums| {
+            let mut rows: Vec<TeamKindRow> = sums
+                .into_iter()
+                .filter(|(_, v)| nonzero(v))
+                .map(|((t, k), [q, p, a])| (t, kind_name(&names, k), q, p, a))
+                .collect();
+            rows.sort_unstable();
+            rows
+        })
+        .collect())
 }
 
 /// [`Store::members_kind_totals`] on a connection.
@@ -1021,34 +1099,34 @@ fn member_sums_sql(
     };
     let mut sums = vec!["SUM(points)".to_string(), format!("SUM(CASE WHEN {won} THEN amount ELSE 0 END)")];
     sums.extend(kinds.iter().map(|k| format!("SUM(CASE WHEN {k} THEN quantity ELSE 0 END)")));
-    let Slots { from, to, arg } = slots;
+    let Slots { from, to, arg, .. } = slots;
     format!(
-        "SELECT user_id, team_id, {} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{from} AND {period} < ?{to}{} \
+        "SELECT user_id, team_id, {}{} FROM {table}{index} WHERE guild_id = ?1 AND {period} >= ?{from} AND {period} < ?{to}{} \
          GROUP BY {period}, user_id, team_id",
         sums.join(", "),
+        slots.tag_column(),
         scope_filter(scope, arg)
     )
 }
 
-/// [`MemberSums`] per member and team over [first, end) in `scope`, sorted by member and team.
-fn member_sums(
+/// [`MemberSums`] per member and team over each of `ranges` (each in its scope), sorted by
+/// member and team, in one statement.
+fn member_sums_many(
     c: &Db,
     guild: i64,
-    first: NaiveDate,
-    end: NaiveDate,
-    scope: TotalsScope,
+    ranges: &[(NaiveDate, NaiveDate, TotalsScope)],
     won: &str,
     kinds: &[String],
-) -> Result<Vec<MemberSums>> {
-    let mut out: HashMap<(i64, i64), MemberSums> = HashMap::new();
-    each_row_in(
+) -> Result<Vec<Vec<MemberSums>>> {
+    let mut out: Vec<HashMap<(i64, i64), MemberSums>> = vec![HashMap::new(); ranges.len()];
+    each_row_in_ranges(
         c,
         guild,
-        first,
-        end,
-        scope_arg(scope),
-        |read, slots| member_sums_sql(c.dialect(), read, slots, scope, won, kinds),
-        |r| {
+        &range_args(ranges),
+        4 + kinds.len(),
+        |i, read, slots| member_sums_sql(c.dialect(), read, slots, ranges[i].2, won, kinds),
+        |i, r| {
+            let Some(out) = out.get_mut(i) else { return Ok(()) };
             let (user, team): (i64, i64) = (r.get(0)?, r.get(1)?);
             let e = out.entry((user, team)).or_insert_with(|| MemberSums {
                 user_id: user as u64,
@@ -1065,19 +1143,33 @@ fn member_sums(
             Ok(())
         },
     )?;
-    let mut rows: Vec<MemberSums> = out.into_values().collect();
-    rows.sort_unstable_by_key(|s| (s.user_id, s.team_id));
-    Ok(rows)
+    Ok(out
+        .into_iter()
+        .map(|sums| {
+            let mut rows: Vec<MemberSums> = sums.into_values().collect();
+            rows.sort_unstable_by_key(|s| (s.user_id, s.team_id));
+            rows
+        })
+        .collect())
 }
 
-/// The id of the guild's kind called `name`, if it has one.
-fn kind_id(c: &Db, guild: i64, name: &str) -> Result<Option<i64>> {
-    let mut stmt = c.prepare_cached("SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?2")?;
-    let mut rows = stmt.query(params![guild, name])?;
-    Ok(match rows.next()? {
-        Some(r) => Some(r.get(0)?),
-        None => None,
-    })
+/// The ids of the guild's kinds called `names` (`None` for a name it has no kind by), from the
+/// kinds the connection knows ([`kind_names`]; names are unique in a guild and never change),
+/// read again once when one is not among them (a kind added since).
+fn kind_ids(c: &Db, guild: i64, names: &[&str]) -> Result<Vec<Option<i64>>> {
+    let find = |known: &HashMap<i64, String>| -> Vec<Option<i64>> {
+        names.iter().map(|n| known.iter().find(|(_, k)| k.as_str() == *n).map(|(id, _)| *id)).collect()
+    };
+    let known = kind_names(c, guild, [])?;
+    let ids = find(&known);
+    if ids.iter().all(Option::is_some) {
+        return Ok(ids);
+    }
+    if let Some(mut memo) = c.memo() {
+        memo.kind_names.remove(&guild);
+    }
+    let known = kind_names(c, guild, [])?;
+    Ok(find(&known))
 }
 
 impl Store {
@@ -1111,7 +1203,8 @@ impl Store {
         ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
     ) -> Result<Vec<Vec<KindTotalsRow>>> {
         self.read(move |c| {
-            ranges.iter().map(|&(first, end, scope)| named(c, guild, sums(c, guild, first, end, scope)?)).collect()
+            let many = sums_many(c, guild, &ranges)?;
+            many.into_iter().map(|s| named(c, guild, s)).collect()
         })
         .await
     }
@@ -1127,9 +1220,12 @@ impl Store {
         ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
     ) -> Result<Vec<Vec<MemberSums>>> {
         self.read(move |c| {
-            let won = kind_is(kind_id(c, guild, crate::domain::activity::WON)?);
-            let kinds: Vec<String> = kinds.iter().map(|k| Ok(kind_is(kind_id(c, guild, k)?))).collect::<Result<_>>()?;
-            ranges.iter().map(|&(first, end, scope)| member_sums(c, guild, first, end, scope, &won, &kinds)).collect()
+            let names: Vec<&str> =
+                std::iter::once(crate::domain::activity::WON).chain(kinds.iter().map(String::as_str)).collect();
+            let mut ids = kind_ids(c, guild, &names)?.into_iter().map(kind_is);
+            let won = ids.next().unwrap_or_default();
+            let kinds: Vec<String> = ids.collect();
+            member_sums_many(c, guild, &ranges, &won, &kinds)
         })
         .await
     }
@@ -1141,17 +1237,15 @@ impl Store {
         ranges: Vec<(NaiveDate, NaiveDate, TotalsScope)>,
     ) -> Result<Vec<Vec<(u64, i64, i64)>>> {
         self.read(move |c| {
-            ranges
-                .iter()
-                .map(|&(first, end, scope)| {
-                    let mut rows: Vec<(u64, i64, i64)> = points_sums(c, guild, first, end, scope)?
-                        .into_iter()
-                        .map(|((u, t), [p, _])| (u as u64, t, p))
-                        .collect();
+            Ok(points_sums_many(c, guild, &ranges)?
+                .into_iter()
+                .map(|sums| {
+                    let mut rows: Vec<(u64, i64, i64)> =
+                        sums.into_iter().map(|((u, t), [p, _])| (u as u64, t, p)).collect();
                     rows.sort_unstable();
-                    Ok(rows)
+                    rows
                 })
-                .collect()
+                .collect())
         })
         .await
     }
@@ -1162,10 +1256,7 @@ impl Store {
         guild: i64,
         ranges: Vec<(NaiveDate, NaiveDate, Option<i64>)>,
     ) -> Result<Vec<Vec<(i64, String, i64, i64, i64)>>> {
-        self.read(move |c| {
-            ranges.iter().map(|&(first, end, team)| team_kind_rows(c, guild, first, end, team)).collect()
-        })
-        .await
+        self.read(move |c| team_kind_rows_many(c, guild, &ranges)).await
     }
 
     /// Points and revenue (amounts of `won`) per member and team over [first, end), for the guild

@@ -112,6 +112,25 @@ async fn the_benched_replies_each_run_a_few_statements() {
     }
 }
 
+#[tokio::test]
+async fn a_history_reads_its_six_periods_in_a_statement_per_figure_not_one_per_period() {
+    let t = spawn_app();
+    let now = at("2026-11-27T15:00:00Z");
+    org(&t.app, now).await;
+    let mut counts = Vec::new();
+    for (i, line) in ["/kpi rep user:<@5> history:6", "/kpi team team:Alpha history:6"].into_iter().enumerate() {
+        let line = format!("{line} period:this-month");
+        reply(&t.app, 5, &line, 200 + i as u64, now).await;
+        let before = t.app.store.read_statements();
+        let text = reply(&t.app, 5, &line, 210 + i as u64, now).await;
+        counts.push((line.clone(), t.app.store.read_statements() - before));
+        assert!(!text.starts_with("⚠️"), "{line}: {text}");
+    }
+    // Before: 35 and 22 (a statement per period and figure, and one per kind's id). The rep's
+    // history is six of its eleven, the rest its report of the month.
+    assert_eq!(counts.iter().map(|c| c.1).collect::<Vec<_>>(), [11, 5], "{counts:?}");
+}
+
 fn d(s: &str) -> chrono::NaiveDate {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
@@ -132,13 +151,11 @@ fn edge_ranges() -> Vec<(chrono::NaiveDate, chrono::NaiveDate)> {
     .collect()
 }
 
-#[tokio::test]
-async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own_across_period_edges() {
-    let t = spawn_app();
-    let now = at("2026-11-27T15:00:00Z");
-    org(&t.app, now).await;
-    // Rep 5 also logged for a second team, and rep 8 only for it.
-    reply(&t.app, MANAGER, "/team create name:Beta", 50, now).await;
+/// [`org`], and a second team, Beta: rep 5 also logged for it and rep 8 only for it; and two reps
+/// without a team.
+async fn org_with_beta(app: &App, now: DateTime<Utc>) {
+    org(app, now).await;
+    reply(app, MANAGER, "/team create name:Beta", 50, now).await;
     let mut csv = HEADER.to_string();
     for (i, (when, user, team, kind, quantity)) in [
         ("2025-12-31T22:00:00Z", 5, "Beta", "call", 2),
@@ -154,7 +171,79 @@ async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own
     {
         csv.push_str(&format!("{when},{user},rep{user},{team},{kind},{quantity},,,b{i}\n"));
     }
-    assert_eq!(import(&t.app, GUILD, &csv, "2026-11-27T12:00:00Z").await.imported, 6);
+    assert_eq!(import(app, GUILD, &csv, "2026-11-27T12:00:00Z").await.imported, 6);
+}
+
+#[tokio::test]
+async fn a_history_s_reads_of_many_ranges_in_one_statement_give_what_each_range_gives_alone() {
+    let t = spawn_app();
+    let now = at("2026-11-27T15:00:00Z");
+    org_with_beta(&t.app, now).await;
+    let store = &t.app.store;
+    let g = GUILD as i64;
+    let teams = store.teams(g).await.unwrap();
+    let (alpha, beta) = (teams[0].id, teams[1].id);
+    let scopes = [
+        TotalsScope::Guild,
+        TotalsScope::Team(alpha),
+        TotalsScope::Team(beta),
+        TotalsScope::Member(5),
+        TotalsScope::Member(8),
+        TotalsScope::CurrentTeam(alpha),
+        TotalsScope::Member(99),
+    ];
+    // Every range in each scope in turn, so that ranges of one read differ in scope too.
+    for shift in 0..scopes.len() {
+        let ranges: Vec<_> = edge_ranges()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (first, end))| (first, end, scopes[(i + shift) % scopes.len()]))
+            .collect();
+        let kinds = store.kind_totals_many(g, ranges.clone()).await.unwrap();
+        let points = store.points_totals_many(g, ranges.clone()).await.unwrap();
+        let wanted = vec!["call".to_string(), "demo".to_string(), "nothing such".to_string()];
+        let sums = store.member_sums_many(g, wanted.clone(), ranges.clone()).await.unwrap();
+        let team_ranges: Vec<_> = ranges
+            .iter()
+            .map(|&(first, end, scope)| (first, end, matches!(scope, TotalsScope::Team(_)).then_some(alpha)))
+            .collect();
+        let team_kinds = store.team_kind_totals_many(g, team_ranges.clone()).await.unwrap();
+        assert_eq!((kinds.len(), points.len(), sums.len(), team_kinds.len()), (7, 7, 7, 7));
+        for (i, &(first, end, scope)) in ranges.iter().enumerate() {
+            let what = format!("{first}..{end} in {scope:?}");
+            let alone = |r: (chrono::NaiveDate, chrono::NaiveDate, TotalsScope)| vec![r];
+            assert_eq!(kinds[i], store.scoped_totals(g, first, end, scope).await.unwrap(), "{what}");
+            assert_eq!(points[i], store.points_totals(g, first, end, scope).await.unwrap(), "{what}");
+            let sums_alone = store.member_sums_many(g, wanted.clone(), alone((first, end, scope))).await.unwrap();
+            assert_eq!(vec![sums[i].clone()], sums_alone, "{what}");
+            let (f, e, team) = team_ranges[i];
+            assert_eq!(team_kinds[i], store.team_kind_totals(g, f, e, team).await.unwrap(), "{what}");
+        }
+        // Not a read that finds nothing: the year and the Alpha team's week have rows.
+        assert!(kinds.iter().any(|k| !k.is_empty()) && sums.iter().any(|s| s.iter().any(|m| m.points > 0)));
+    }
+    // Goals in force for several periods, of several kinds interleaved, in a statement per kind.
+    use rally::domain::goals::GoalPeriod::{Month, Week, Year};
+    let periods = vec![
+        (Week, d("2026-11-23")),
+        (Month, d("2026-11-01")),
+        (Week, d("2026-01-05")),
+        (Year, d("2026-01-01")),
+        (Week, d("2026-11-16")),
+        (Month, d("2025-12-01")),
+    ];
+    let together = store.goals_in_force_many(g, periods.clone()).await.unwrap();
+    for (&(kind, first), versions) in periods.iter().zip(&together) {
+        assert_eq!(versions, &store.goals_in_force(g, kind, first).await.unwrap(), "{kind:?} from {first}");
+    }
+    assert!(!together[0].is_empty(), "this week's goals are in force");
+}
+
+#[tokio::test]
+async fn one_statement_reads_give_the_same_figures_as_each_range_read_on_its_own_across_period_edges() {
+    let t = spawn_app();
+    let now = at("2026-11-27T15:00:00Z");
+    org_with_beta(&t.app, now).await;
     let store = &t.app.store;
     let g = GUILD as i64;
     let ranges = edge_ranges();
