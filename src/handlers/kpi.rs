@@ -48,19 +48,29 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     }
     // The table shows no streaks.
     let needs = ReportNeeds { previous: true, streaks: false, kinds: true, everyone: false };
-    let report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
+    let settings = ctx.settings().await?;
+    let period = Period::resolve(&spec, &settings, ctx.now)?;
+    // The goals in force are read beside the report, at once (on PostgreSQL each read is a trip to
+    // the server, and the goals' were a third of the reply), for every subject: the table keeps
+    // its group's and its reps' below, once the report has found them. Each goal's progress is
+    // its own subject's, so reading more of them changes none.
+    let every: GoalFilter = std::sync::Arc::new(|_: &GoalKey| true);
+    let (report, goals) = tokio::join!(
+        ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now),
+        ctx.app.goals_for_report(ctx.inv.guild, &period, &every, ctx.now),
+    );
+    // The report's error (no such team) comes first.
+    let (report, goals) = (report?, goals?);
     let total: i64 = report.members.iter().map(|m| m.points).sum();
     // The kinds the team did most, so the table stays narrow enough for a phone.
     let mut kinds: Vec<(&String, &i64)> = report.totals.counts.iter().filter(|(_, n)| **n > 0).collect();
     kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let kinds: Vec<&String> = kinds.into_iter().take(3).map(|(k, _)| k).collect();
 
-    let settings = ctx.settings().await?;
     let money = settings.money();
     // A public table (or a team-summary post, rendered through here) is read by reps too.
     let public = call.boolean("public").unwrap_or(false);
     let amounts = ctx.sees_others_money(public).await?;
-    let period = Period::resolve(&spec, &settings, ctx.now)?;
     // The team's id as the report found it (one team, by name), not read again.
     let group = match (team, report.teams.first()) {
         (Some(_), Some(t)) => GoalSubject::Team(t.id),
@@ -73,8 +83,7 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
         .filter_map(|m| m.user_id.parse::<u64>().ok().and_then(|u| Snowflake::new(u).ok()))
         .map(GoalSubject::Member)
         .collect();
-    let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| k.subject == group || reps.contains(&k.subject));
-    let goals = ctx.app.goals_for_report(ctx.inv.guild, &period, &keep, ctx.now).await?;
+    let goals = goals.into_iter().filter(|p| p.key.subject == group || reps.contains(&p.key.subject));
     let (group_goals, rep_goals): (Vec<_>, Vec<_>) = goals.into_iter().partition(|p| p.key.subject == group);
     // A rep column only makes sense when the table covers exactly the goals' period.
     // The group's own metric when reps have goals on it too, else the metric most reps share.
