@@ -51,13 +51,15 @@ async fn team(ctx: &Ctx<'_>, call: &CommandCall) -> AppResult<Response> {
     let settings = ctx.settings().await?;
     let period = Period::resolve(&spec, &settings, ctx.now)?;
     // The goals in force are read beside the report, at once (on PostgreSQL each read is a trip to
-    // the server, and the goals' were a third of the reply), for every subject: the table keeps
-    // its group's and its reps' below, once the report has found them. Each goal's progress is
-    // its own subject's, so reading more of them changes none.
-    let every: GoalFilter = std::sync::Arc::new(|_: &GoalKey| true);
+    // the server, and the goals' were a third of the reply), for every subject the table may show
+    // (a team's table: not the guild's own goal): it keeps its group's and its reps' below, once
+    // the report has found them. Each goal's progress is its own subject's, so reading more of
+    // them changes none.
+    let named = team.is_some();
+    let may_show: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| !named || k.subject != GoalSubject::Guild);
     let (report, goals) = tokio::join!(
         ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now),
-        ctx.app.goals_for_report(ctx.inv.guild, &period, &every, ctx.now),
+        ctx.app.goals_for_report(ctx.inv.guild, &period, &may_show, ctx.now),
     );
     // The report's error (no such team) comes first.
     let (report, goals) = (report?, goals?);

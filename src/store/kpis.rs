@@ -333,6 +333,13 @@ fn each_row_in_ranges(
     Ok(())
 }
 
+/// (quantity, points, amount) per (user, team, kind id), as [`sums`] gives them.
+type KindSums = HashMap<(i64, i64, i64), [i64; 3]>;
+/// (points, revenue) per (user, team), as [`points_sums`] gives them.
+type PointsSums = HashMap<(i64, i64), [i64; 2]>;
+/// (quantity, points, amount) per (team, kind id), as [`team_sums`] gives them.
+type TeamSums = HashMap<(i64, i64), [i64; 3]>;
+
 /// (first, end, the scope's id) of each range in its scope.
 fn range_args(ranges: &[(NaiveDate, NaiveDate, TotalsScope)]) -> Vec<(NaiveDate, NaiveDate, Option<i64>)> {
     ranges.iter().map(|&(first, end, scope)| (first, end, scope_arg(scope))).collect()
@@ -355,12 +362,8 @@ fn sums(
 }
 
 /// [`sums`] over each of `ranges`, in one statement.
-fn sums_many(
-    c: &Db,
-    guild: i64,
-    ranges: &[(NaiveDate, NaiveDate, TotalsScope)],
-) -> Result<Vec<HashMap<(i64, i64, i64), [i64; 3]>>> {
-    let mut out: Vec<HashMap<(i64, i64, i64), [i64; 3]>> = vec![HashMap::new(); ranges.len()];
+fn sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, TotalsScope)]) -> Result<Vec<KindSums>> {
+    let mut out: Vec<KindSums> = vec![HashMap::new(); ranges.len()];
     each_row_in_ranges(
         c,
         guild,
@@ -392,12 +395,8 @@ fn points_sums(
 }
 
 /// [`points_sums`] over each of `ranges`, in one statement.
-fn points_sums_many(
-    c: &Db,
-    guild: i64,
-    ranges: &[(NaiveDate, NaiveDate, TotalsScope)],
-) -> Result<Vec<HashMap<(i64, i64), [i64; 2]>>> {
-    let mut out: Vec<HashMap<(i64, i64), [i64; 2]>> = vec![HashMap::new(); ranges.len()];
+fn points_sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, TotalsScope)]) -> Result<Vec<PointsSums>> {
+    let mut out: Vec<PointsSums> = vec![HashMap::new(); ranges.len()];
     each_row_in_ranges(
         c,
         guild,
@@ -428,12 +427,8 @@ fn team_sums(
 }
 
 /// [`team_sums`] over each of `ranges` (each for every team or one), in one statement.
-fn team_sums_many(
-    c: &Db,
-    guild: i64,
-    ranges: &[(NaiveDate, NaiveDate, Option<i64>)],
-) -> Result<Vec<HashMap<(i64, i64), [i64; 3]>>> {
-    let mut out: Vec<HashMap<(i64, i64), [i64; 3]>> = vec![HashMap::new(); ranges.len()];
+fn team_sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, Option<i64>)]) -> Result<Vec<TeamSums>> {
+    let mut out: Vec<TeamSums> = vec![HashMap::new(); ranges.len()];
     each_row_in_ranges(
         c,
         guild,
