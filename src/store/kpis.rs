@@ -290,12 +290,11 @@ const TEAM_ROLLUPS: (&str, &str) = ("team_day_rollups", "team_month_rollups");
 /// a year is two parts, a span across a year's end three, and a history's six periods were six
 /// statements), binding ?1 guild, each range's scope id and each part where `slots` says, and
 /// hands every row to `each` with its range's index. With several ranges, each part gives its
-/// range's index as its last column (`slots.tag`, read at column `tag_column`).
+/// range's index as its last column (`slots.tag`).
 fn each_row_in_ranges(
     c: &Db,
     guild: i64,
     ranges: &[(NaiveDate, NaiveDate, Option<i64>)],
-    tag_column: usize,
     sql: impl Fn(usize, RangeRead, Slots) -> String,
     mut each: impl FnMut(usize, &super::sql::Row<'_>) -> Result<()>,
 ) -> Result<()> {
@@ -327,7 +326,11 @@ fn each_row_in_ranges(
     let mut stmt = c.prepare_cached(&branches.join(" UNION ALL "))?;
     let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
     while let Some(r) = rows.next()? {
-        let i = if tagged { usize::try_from(r.get::<_, i64>(tag_column)?).unwrap_or(usize::MAX) } else { 0 };
+        let i = if tagged {
+            usize::try_from(r.get::<_, i64>(r.column_count().saturating_sub(1))?).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
         each(i, &r)?;
     }
     Ok(())
@@ -368,7 +371,6 @@ fn sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, TotalsScope)])
         c,
         guild,
         &range_args(ranges),
-        6,
         |i, read, slots| range_sql(c.dialect(), KIND_ROLLUPS, read, KIND_KEYS, KIND_SUMS, ranges[i].2, slots),
         |i, r| {
             let Some(out) = out.get_mut(i) else { return Ok(()) };
@@ -401,7 +403,6 @@ fn points_sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, TotalsS
         c,
         guild,
         &range_args(ranges),
-        4,
         |i, read, slots| range_sql(c.dialect(), POINTS_ROLLUPS, read, POINTS_KEYS, POINTS_SUMS, ranges[i].2, slots),
         |i, r| {
             let Some(out) = out.get_mut(i) else { return Ok(()) };
@@ -433,7 +434,6 @@ fn team_sums_many(c: &Db, guild: i64, ranges: &[(NaiveDate, NaiveDate, Option<i6
         c,
         guild,
         ranges,
-        5,
         |i, read, slots| {
             let scope = ranges[i].2.map_or(TotalsScope::Guild, TotalsScope::Team);
             range_sql(c.dialect(), TEAM_ROLLUPS, read, "team_id, kind_id", KIND_SUMS, scope, slots)
@@ -1121,7 +1121,6 @@ fn member_sums_many(
         c,
         guild,
         &range_args(ranges),
-        4 + kinds.len(),
         |i, read, slots| member_sums_sql(c.dialect(), read, slots, ranges[i].2, won, kinds),
         |i, r| {
             let Some(out) = out.get_mut(i) else { return Ok(()) };

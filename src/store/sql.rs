@@ -470,6 +470,14 @@ enum RowInner<'a> {
 }
 
 impl Row<'_> {
+    /// How many columns the row has.
+    pub fn column_count(&self) -> usize {
+        match &self.0 {
+            RowInner::Sqlite(r) => r.as_ref().column_count(),
+            RowInner::Postgres(r) => r.len(),
+        }
+    }
+
     /// Column `index` (from 0) as a `T`; an error when it holds something else (NULL into a
     /// non-`Option`, text into an integer).
     pub fn get<I: ColumnIndex, T: FromValue>(&self, index: I) -> Result<T> {
