@@ -21,7 +21,8 @@ const SCALE_IDS: u64 = 960_000_000_000_000_000;
 
 /// What the PostgreSQL part measured.
 pub struct PgRun {
-    pub loaded: data::Loaded,
+    /// `None` when the database already held the org ([`load_and_reply`]).
+    pub loaded: Option<data::Loaded>,
     /// A read of 1 and of 10 `SELECT 1`: (SQLite, PostgreSQL) for each, timed alternately.
     pub round_trips: [[measure::Stats; 2]; 2],
     /// The replies on SQLite and on PostgreSQL, timed alternately.
@@ -36,24 +37,39 @@ pub struct PgRun {
 /// Loads the org into the empty database `url` and measures its replies side by side with
 /// `sqlite`, which holds the same org and nothing written since (the writes come after, in
 /// [`PgRun::writes`]).
+///
+/// A database that already holds this org is used as it is when every table's rows and every sum
+/// of `rally db check` equal those of `sqlite` (the copy a `--replies-only` run leaves behind: its
+/// load takes half an hour at full scale); one that holds anything else is refused, since its
+/// replies would not be the same org's.
 pub async fn load_and_reply(url: &str, org: &Org, sizes: &Sizes, now: DateTime<Utc>, sqlite: &App) -> AppResult<PgRun> {
     let location = Location::Postgres(url.to_owned());
-    if let Some(app) = App::open_existing_at(&location)?
-        && app.guild_exists(crate::domain::activity::Snowflake::new(org.main().guild as u64)?).await?
-    {
-        return Err(AppError::User(format!(
-            "rally bench loads its synthetic org into {location}, which already holds one: give it a new, empty \
-             database (createdb rally_bench_2, then --db postgres://.../rally_bench_2)"
-        )));
-    }
-    progress(&format!("PostgreSQL: loading {} activities into {location}", sizes.activities));
-    let loaded = data::load(&location, org, sizes.activities, now, 1).await?;
-    progress(&format!(
-        "  {} rows in {:.1} s ({:.0} rows/s)",
-        loaded.rows,
-        loaded.took.as_secs_f64(),
-        loaded.rows as f64 / loaded.took.as_secs_f64().max(1e-9)
-    ));
+    let loaded = match App::open_existing_at(&location)? {
+        Some(app) if app.guild_exists(crate::domain::activity::Snowflake::new(org.main().guild as u64)?).await? => {
+            progress(&format!("PostgreSQL: {location} already holds the org; comparing its totals with SQLite's copy"));
+            let (theirs, ours) = (app.store.totals().await?, sqlite.store.totals().await?);
+            if theirs != ours {
+                return Err(AppError::User(format!(
+                    "rally bench loads its synthetic org into {location}, which already holds one that differs from \
+                     this run's (rows or sums of `rally db check` differ): give it a new, empty database (createdb \
+                     rally_bench_2, then --db postgres://.../rally_bench_2)"
+                )));
+            }
+            progress("  equal: measuring on it as it is");
+            None
+        }
+        _ => {
+            progress(&format!("PostgreSQL: loading {} activities into {location}", sizes.activities));
+            let loaded = data::load(&location, org, sizes.activities, now, 1).await?;
+            progress(&format!(
+                "  {} rows in {:.1} s ({:.0} rows/s)",
+                loaded.rows,
+                loaded.took.as_secs_f64(),
+                loaded.rows as f64 / loaded.took.as_secs_f64().max(1e-9)
+            ));
+            Some(loaded)
+        }
+    };
     let app = App::open_at(&location)?;
     progress("PostgreSQL: statement round trips (SELECT 1), SQLite and PostgreSQL alternately");
     let round_trips = measure::round_trips(sqlite, &app, sizes.budget).await?;
@@ -102,15 +118,21 @@ impl PgRun {
     pub fn render(&self, sqlite_logs: Option<&Load>, sqlite_serve: Option<&AppResult<ServeRun>>) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "\n## PostgreSQL, side by side with SQLite (same run, same data)\n");
+        let loaded = match &self.loaded {
+            Some(l) => format!(
+                "{} rows in {:.1} s, {} rows/s through the store's writer",
+                count(l.rows as f64),
+                l.took.as_secs_f64(),
+                count(l.rows as f64 / l.took.as_secs_f64().max(1e-9))
+            ),
+            None => "by an earlier run: the database held it, with every table's rows and sums equal".to_owned(),
+        };
         let _ = writeln!(
             s,
-            "The same synthetic org loaded into PostgreSQL ({} rows in {:.1} s, {} rows/s through the store's \
-             writer), beside SQLite's copy of it before any write. Each reply goes through `handlers::dispatch`, \
-             on SQLite and on PostgreSQL alternately (the order swapped at every pair, {} untimed pairs first), so \
-             both meet the same moments of the machine. Target: reply p99 at most {P99_RATIO_TARGET}x SQLite's.\n",
-            count(self.loaded.rows as f64),
-            self.loaded.took.as_secs_f64(),
-            count(self.loaded.rows as f64 / self.loaded.took.as_secs_f64().max(1e-9)),
+            "The same synthetic org loaded into PostgreSQL ({loaded}), beside SQLite's copy of it before any write. \
+             Each reply goes through `handlers::dispatch`, on SQLite and on PostgreSQL alternately (the order swapped \
+             at every pair, {} untimed pairs first), so both meet the same moments of the machine. Target: reply p99 \
+             at most {P99_RATIO_TARGET}x SQLite's.\n",
             self.warm_up,
         );
         s.push_str("| reply | period | SQLite median | SQLite p99 | PostgreSQL median | PostgreSQL p99 | p99 ratio | verdict | statements (SQLite / PostgreSQL) |\n");

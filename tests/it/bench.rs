@@ -187,3 +187,31 @@ fn a_tiny_bench_on_postgres_adds_replies_side_by_side_and_the_scale_out_of_three
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds one"), "{again:?}");
 }
+
+#[test]
+fn a_second_replies_only_bench_on_postgres_measures_on_the_org_the_first_loaded_without_loading_it_again() {
+    let Some(db) = rally::store::postgres::testing::scratch_database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rally"))
+            .args(["--db", db.url(), "bench", "--scale", "tiny", "--replies-only", "--out"])
+            .arg(dir.path().join(name))
+            .output()
+            .expect("rally bench runs");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "rally bench failed: {stderr}\n{stdout}");
+        let section = stdout.split("## PostgreSQL, side by side with SQLite").nth(1).expect("the PostgreSQL section");
+        let replies =
+            section.lines().skip_while(|l| !l.starts_with("| reply")).skip(2).take_while(|l| l.starts_with('|'));
+        assert!(replies.count() >= 20, "every reply measured on both: {section}");
+        (section.to_owned(), stderr.into_owned())
+    };
+    let (first, first_progress) = run("first.md");
+    assert!(first.contains("rows/s through the store's writer"), "{first}");
+    assert!(first_progress.contains("PostgreSQL: loading"), "{first_progress}");
+    // The replies wrote nothing: the same org, so the second run measures on it as it is.
+    let (second, second_progress) = run("second.md");
+    assert!(second.contains("by an earlier run: the database held it"), "{second}");
+    assert!(!second_progress.contains("PostgreSQL: loading"), "loaded again: {second_progress}");
+    assert!(second_progress.contains("equal: measuring on it as it is"), "{second_progress}");
+}
