@@ -87,7 +87,7 @@ impl App {
         let progress = if current.first_day == effective_from {
             let wanted = key.clone();
             let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| *k == wanted);
-            self.progress_in(guild, &settings, key.period, &current, &keep, now).await?.into_iter().next()
+            self.progress_in(guild, key.period, &current, &keep, None, now).await?.into_iter().next()
         } else {
             None
         };
@@ -135,7 +135,7 @@ impl App {
         let period = key.period.containing(day, &settings)?;
         let wanted = key.clone();
         let keep: GoalFilter = std::sync::Arc::new(move |k: &GoalKey| *k == wanted);
-        Ok(self.progress_in(guild, &settings, key.period, &period, &keep, now).await?.into_iter().next())
+        Ok(self.progress_in(guild, key.period, &period, &keep, None, now).await?.into_iter().next())
     }
 
     /// The goals `keep` accepts that are in force for `period` (one whole goal period of kind
@@ -148,25 +148,28 @@ impl App {
         keep: &GoalFilter,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
-        let settings = self.store.guild_settings(guild.as_i64()).await?;
-        self.progress_in(guild, &settings, unit, period, keep, now).await
+        self.progress_in(guild, unit, period, keep, None, now).await
     }
 
     /// Goals for a KPI reply about `period`: when `period` is a whole goal period (`this-week`,
     /// `last-month`, `2026-Q4` where that is a fiscal quarter) the goals of that period; otherwise
     /// (a day, a range, a calendar year that is not the fiscal one) the current week's and month's
     /// goals, since those are the ones a rep can still act on.
+    ///
+    /// With `team_table` (a team's name, for that team's table), only the goals the table may
+    /// show, reading only their subjects' rows: see [`crate::store::Store::goals_with_rows`].
     pub async fn goals_for_report(
         &self,
         guild: Snowflake,
         period: &Period,
         keep: &GoalFilter,
+        team_table: Option<&str>,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
         let settings = self.store.guild_settings(guild.as_i64()).await?;
         let mut out = Vec::new();
         for (unit, goal_period) in report_goal_periods(period, &settings, now)? {
-            out.extend(self.progress_in(guild, &settings, unit, &goal_period, keep, now).await?);
+            out.extend(self.progress_in(guild, unit, &goal_period, keep, team_table, now).await?);
         }
         Ok(out)
     }
@@ -325,18 +328,21 @@ impl App {
     async fn progress_in(
         &self,
         guild: Snowflake,
-        settings: &GuildSettings,
         unit: GoalPeriod,
         period: &Period,
         keep: &GoalFilter,
+        team_table: Option<&str>,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<GoalProgress>> {
+        // The guild's settings come from the store's cache, as the caller's did.
+        let settings = self.store.guild_settings(guild.as_i64()).await?;
         // The goals and their subjects' rows in one read.
         let range = (period.first_day, period.end_day);
+        let team_table = team_table.map(str::to_owned);
         let (versions, rows) =
-            self.store.goals_with_rows(guild.as_i64(), unit, period.first_day, range, keep.clone()).await?;
+            self.store.goals_with_rows(guild.as_i64(), unit, period.first_day, range, keep.clone(), team_table).await?;
         let subjects: BTreeSet<GoalSubject> = versions.iter().map(|v| v.key.subject).collect();
-        Ok(progress(settings, versions, totals_of(&subjects, rows), period, now))
+        Ok(progress(&settings, versions, totals_of(&subjects, rows), period, now))
     }
 
     /// Where each of `versions` (targets in force for `period`) stands.

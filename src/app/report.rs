@@ -422,6 +422,8 @@ impl App {
             rank: (team_rank && !excluded.contains(&user.get())).then_some((period.first_day, period.end_day)),
             active: (streak_start, streak_end),
             goals: goal_periods.iter().map(|(unit, p)| (*unit, p.first_day, p.end_day)).collect(),
+            // The team's rank needs the members on the team; a rank among everyone, everyone.
+            mates_only: team_rank,
         };
         let (rows, goal_rows) = self.store.member_report_rows(g, read).await?;
         let goals: Vec<super::goals::GoalProgress> = goal_periods

@@ -401,6 +401,11 @@ impl Store {
     /// The goals of one period kind in force for the period starting on `first_day` that `keep`
     /// accepts, and the rows their subjects' totals over local days [first, end) are made of, in
     /// one read (a reply's goals used to take two or three).
+    ///
+    /// With `team_table` (a team's name), only the goals a table of that team may show: the team's
+    /// own and those of the members it shows (on it now, or with rows credited to it over the
+    /// range; see [`super::kpis::Shown`]); the rows read are theirs alone, not the guild's
+    /// (`super::kpis::team_table_subject_rows`). The guild's own goal is never among them.
     pub async fn goals_with_rows(
         &self,
         guild: i64,
@@ -408,15 +413,27 @@ impl Store {
         first_day: NaiveDate,
         range: (NaiveDate, NaiveDate),
         keep: std::sync::Arc<dyn Fn(&GoalKey) -> bool + Send + Sync>,
+        team_table: Option<String>,
     ) -> Result<(Vec<GoalVersion>, super::kpis::SubjectRows)> {
         self.read(move |c| {
-            let versions: Vec<GoalVersion> =
+            let mut versions: Vec<GoalVersion> =
                 versions_in_force(c, guild, period, first_day)?.into_iter().filter(|v| keep(&v.key)).collect();
+            if team_table.is_some() {
+                versions.retain(|v| !matches!(v.key.subject, GoalSubject::Guild));
+            }
             if versions.is_empty() {
                 return Ok((versions, super::kpis::SubjectRows::default()));
             }
             let subjects = versions.iter().map(|v| v.key.subject).collect();
-            let rows = super::kpis::subject_rows(c, guild, &subjects, range.0, range.1)?;
+            let Some(team) = &team_table else {
+                return Ok((versions, super::kpis::subject_rows(c, guild, &subjects, range.0, range.1)?));
+            };
+            let (rows, shown) = super::kpis::team_table_subject_rows(c, guild, &subjects, range, team)?;
+            versions.retain(|v| match v.key.subject {
+                GoalSubject::Member(u) => shown.users.contains(&u.as_i64()),
+                GoalSubject::Team(t) => shown.teams.contains(&t),
+                GoalSubject::Guild => false,
+            });
             Ok((versions, rows))
         })
         .await

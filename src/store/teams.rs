@@ -156,14 +156,36 @@ pub(super) fn directory_with(
     c: &Db,
     guild: i64,
     more: &super::kpis::Branches,
+    each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
+) -> Result<Directory> {
+    directory_of(c, guild, None, more, each)
+}
+
+/// [`directory_with`] with, when `mates_of` names a member (the placeholder of their user id in
+/// `more`), only that member and those on their live team among the members: what `/me` ranks
+/// them among. A guild of 1,000 reps crossed PostgreSQL's socket whole for a team of 200 (the
+/// bench's full scale: `/me this-month` 1.24 ms on PostgreSQL against 0.56 on SQLite).
+pub(super) fn directory_of(
+    c: &Db,
+    guild: i64,
+    mates_of: Option<usize>,
+    more: &super::kpis::Branches,
     mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
 ) -> Result<Directory> {
     use super::kpis::Z;
+    let members = match mates_of {
+        Some(u) => format!(
+            " AND (user_id = ?{u} OR team_id IN (SELECT m.team_id FROM members AS m JOIN teams AS t \
+             ON t.guild_id = m.guild_id AND t.team_id = m.team_id \
+             WHERE m.guild_id = ?1 AND m.user_id = ?{u} AND t.deleted_at IS NULL))"
+        ),
+        None => String::new(),
+    };
     let mut sql = format!(
         "SELECT CAST(0 AS BIGINT), team_id, name, channel_id, {Z}, {Z}, {Z}, {Z} FROM teams
          WHERE guild_id = ?1 AND deleted_at IS NULL
          UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id, {Z}, {Z}, {Z}, {Z} FROM members
-         WHERE guild_id = ?1
+         WHERE guild_id = ?1{members}
          UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL, {Z}, {Z}, {Z}, {Z} FROM guilds WHERE guild_id = ?1"
     );
     for branch in &more.sql {
