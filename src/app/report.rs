@@ -13,8 +13,9 @@ use crate::domain::period::{Period, PeriodSpec, local_date};
 use crate::domain::settings::GuildSettings;
 use crate::store::{KindTotalsRow, MemberReportRead, MemberReportRows, ReportRead, ReportRows};
 
-/// [`App::member_report_with`]'s answer: the report, and the guild's members and the members it
-/// leaves off its boards that were read for it (`/kpi rep` ranks the rep among them).
+/// [`App::member_report_with`]'s answer: the report, and the members read for it (the guild's,
+/// or with a team rank only the member and their team's) and the members the guild leaves off its
+/// boards (`/kpi rep` ranks the rep among the guild's).
 struct MemberReportWith {
     report: MemberReport,
     excluded: HashSet<u64>,
@@ -334,9 +335,9 @@ impl App {
     }
 
     /// `/me`'s figures: [`App::member_report`] and the member's own goals as
-    /// [`App::goals_for_report`] gives them for the period, in one read of three statements (the
-    /// guild's directory, the goals, and every total, the mates' points and the active days in
-    /// one). The goals' totals are the member's over each goal period, read with the period's.
+    /// [`App::goals_for_report`] gives them for the period, in one statement (the teams, the member
+    /// and their team's members, the goals, every total, the mates' points and the active days).
+    /// The goals' totals are the member's over each goal period, read with the period's.
     pub async fn member_report_and_goals(
         &self,
         guild: Snowflake,
@@ -388,8 +389,9 @@ impl App {
     }
 
     /// [`App::member_report`], with the rank on the member's team only when `team_rank` and
-    /// the member's own goals only when `goals`; also the guild's members and who it leaves off
-    /// its boards, as read for it.
+    /// the member's own goals only when `goals`; also the members read (with `team_rank` only the
+    /// member and those on their team now, else the guild's) and who the guild leaves off its
+    /// boards.
     async fn member_report_with(
         &self,
         guild: Snowflake,

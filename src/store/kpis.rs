@@ -650,7 +650,8 @@ pub struct Shown {
 /// [`subject_rows`] of the goal subjects a team's table may show (the team's own goals and those
 /// of the members it shows, see [`Shown`]) over [first, end), without reading any other member's:
 /// at the bench's full scale a team of 200 in a guild of 1,000, whose week PostgreSQL summed in
-/// 4.9 ms for the whole guild (the slowest read of `/kpi team`, beside its report). Members and
+/// 5.7 ms for the whole guild (the slowest read of `/kpi team`, beside its report; 2.4 to 2.6 ms
+/// for the team's). Members and
 /// teams among `subjects` that the table does not show get no rows; the caller leaves their goals
 /// out. On PostgreSQL one statement: who is shown (a `WITH`), the rows of those members on every
 /// team they logged for (a mover's goal counts all of their rows), and the team's rows. SQLite

@@ -164,7 +164,9 @@ pub(super) fn directory_with(
 /// [`directory_with`] with, when `mates_of` names a member (the placeholder of their user id in
 /// `more`), only that member and those on their live team among the members: what `/me` ranks
 /// them among. A guild of 1,000 reps crossed PostgreSQL's socket whole for a team of 200 (the
-/// bench's full scale: `/me this-month` 1.24 ms on PostgreSQL against 0.56 on SQLite).
+/// bench's full scale: `/me this-month` 1.24 ms on PostgreSQL against 0.56 on SQLite). The team is
+/// one value (a member is on one team), so PostgreSQL reads the member and the team through their
+/// indexes at once (a bitmap OR) instead of filtering the guild's members: 0.03 ms, not 0.13.
 pub(super) fn directory_of(
     c: &Db,
     guild: i64,
@@ -175,7 +177,7 @@ pub(super) fn directory_of(
     use super::kpis::Z;
     let members = match mates_of {
         Some(u) => format!(
-            " AND (user_id = ?{u} OR team_id IN (SELECT m.team_id FROM members AS m JOIN teams AS t \
+            " AND (user_id = ?{u} OR team_id = (SELECT m.team_id FROM members AS m JOIN teams AS t \
              ON t.guild_id = m.guild_id AND t.team_id = m.team_id \
              WHERE m.guild_id = ?1 AND m.user_id = ?{u} AND t.deleted_at IS NULL))"
         ),
