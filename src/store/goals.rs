@@ -429,11 +429,7 @@ impl Store {
                 return Ok((versions, super::kpis::subject_rows(c, guild, &subjects, range.0, range.1)?));
             };
             let (rows, shown) = super::kpis::team_table_subject_rows(c, guild, &subjects, range, team)?;
-            versions.retain(|v| match v.key.subject {
-                GoalSubject::Member(u) => shown.users.contains(&u.as_i64()),
-                GoalSubject::Team(t) => shown.teams.contains(&t),
-                GoalSubject::Guild => false,
-            });
+            versions.retain(|v| shown.shows(&v.key.subject));
             Ok((versions, rows))
         })
         .await

@@ -647,6 +647,17 @@ pub struct Shown {
     pub teams: std::collections::HashSet<i64>,
 }
 
+impl Shown {
+    /// Whether the table shows `subject` (never the guild's own).
+    pub fn shows(&self, subject: &GoalSubject) -> bool {
+        match subject {
+            GoalSubject::Member(u) => self.users.contains(&u.as_i64()),
+            GoalSubject::Team(t) => self.teams.contains(t),
+            GoalSubject::Guild => false,
+        }
+    }
+}
+
 /// [`subject_rows`] of the goal subjects a team's table may show (the team's own goals and those
 /// of the members it shows, see [`Shown`]) over [first, end), without reading any other member's:
 /// at the bench's full scale a team of 200 in a guild of 1,000, whose week PostgreSQL summed in
@@ -746,15 +757,11 @@ pub(super) fn team_table_subject_rows(
     drop(rows);
     drop(stmt);
     if !one_statement {
-        let wanted: std::collections::HashSet<i64> = users.intersection(&who.users).copied().collect();
-        let member_rows =
-            if wanted.is_empty() { HashMap::new() } else { members_kind_rows(c, guild, first, end, &wanted)? };
-        let team_rows = if want_teams && !who.teams.is_empty() {
-            team_kind_rows(c, guild, first, end, None)?.into_iter().filter(|r| who.teams.contains(&r.0)).collect()
-        } else {
-            Vec::new()
-        };
-        return Ok((SubjectRows { teams: team_rows, members: member_rows }, who));
+        // The subjects the table shows, read as any goals' subjects are.
+        let shown: std::collections::BTreeSet<GoalSubject> =
+            subjects.iter().copied().filter(|s| who.shows(s)).collect();
+        let rows = if shown.is_empty() { SubjectRows::default() } else { subject_rows(c, guild, &shown, first, end)? };
+        return Ok((rows, who));
     }
     Ok((named_subject_rows(c, guild, teams, members)?, who))
 }
