@@ -1082,7 +1082,7 @@ fn report_rows_on(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
     let mut kinds: HashMap<(i64, i64, i64), [i64; 3]> = HashMap::new();
     let mut points: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
     let mut before: HashMap<(i64, i64), i64> = HashMap::new();
-    let super::teams::Directory { teams, members, leaderboards } =
+    let super::teams::Directory { teams, members, leaderboards, .. } =
         super::teams::directory_with(c, guild, &more, |tag, r| {
             let (user, team): (i64, i64) = (r.get(1)?, r.get(3)?);
             match tag {
@@ -1125,7 +1125,7 @@ fn report_rows_on(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
 /// [`Store::report_rows`] of a team in three statements: the directory, then the team's rows and
 /// its previous period's points by the team's id.
 fn team_report_rows(c: &Db, guild: i64, read: &ReportRead) -> Result<ReportRows> {
-    let super::teams::Directory { teams, members, leaderboards } =
+    let super::teams::Directory { teams, members, leaderboards, .. } =
         super::teams::directory_with(c, guild, &Branches::default(), |_, _| Ok(()))?;
     let mut rows = ReportRows { teams, members, leaderboards, ..ReportRows::default() };
     if !rows.find_team(read) {
@@ -1472,7 +1472,7 @@ impl Store {
             }
             let mut figures =
                 MemberFigures::new(&mut more, c.dialect(), read.user, &ranges, read.rank, Some(read.active));
-            let mates_of = read.mates_only.then(|| more.bind(read.user));
+            let mates_of = read.mates_only.then_some(read.user);
             let super::teams::Directory { teams, members, .. } =
                 super::teams::directory_of(c, guild, mates_of, &more, |tag, r| {
                     if !goals_read.take(tag, r)? {

@@ -714,6 +714,51 @@ CREATE INDEX wallboard_tokens_live ON wallboard_tokens (guild_id) WHERE revoked_
     r#"
 CREATE INDEX activities_by_kind ON activities (kind_id, local_day, occurred_at);
 "#,
+    // 20: the directory's version (issue 13): a number that every change to a guild's teams or
+    // members (what `store::teams::directory_with` reads: ids, names, channels, who is on which live
+    // team) moves on, in the transaction that makes the change. A read connection keeps the
+    // directory it read with its version and reads the rows again only when the version moved, in
+    // the same statement as the reply's other rows. Triggers, not the store's writes, move it, so
+    // that no write path (an admin's own SQL included) can leave a connection holding an old one.
+    // A database copy writes rows as they are, the version with its guild: while `rally_copy`
+    // exists (only during a copy) the triggers leave it be.
+    r#"
+ALTER TABLE guilds ADD COLUMN directory_version INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER teams_directory_added AFTER INSERT ON teams
+WHEN NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = NEW.guild_id;
+END;
+CREATE TRIGGER teams_directory_changed AFTER UPDATE OF guild_id, team_id, name, channel_id, deleted_at ON teams
+WHEN (OLD.guild_id IS NOT NEW.guild_id OR OLD.team_id IS NOT NEW.team_id OR OLD.name IS NOT NEW.name
+      OR OLD.channel_id IS NOT NEW.channel_id OR OLD.deleted_at IS NOT NEW.deleted_at)
+    AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id IN (OLD.guild_id, NEW.guild_id);
+END;
+CREATE TRIGGER teams_directory_removed AFTER DELETE ON teams
+WHEN NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = OLD.guild_id;
+END;
+CREATE TRIGGER members_directory_added AFTER INSERT ON members
+WHEN NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = NEW.guild_id;
+END;
+CREATE TRIGGER members_directory_changed AFTER UPDATE OF guild_id, user_id, user_name, team_id ON members
+WHEN (OLD.guild_id IS NOT NEW.guild_id OR OLD.user_id IS NOT NEW.user_id OR OLD.user_name IS NOT NEW.user_name
+      OR OLD.team_id IS NOT NEW.team_id)
+    AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id IN (OLD.guild_id, NEW.guild_id);
+END;
+CREATE TRIGGER members_directory_removed AFTER DELETE ON members
+WHEN NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'rally_copy')
+BEGIN
+    UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = OLD.guild_id;
+END;
+"#,
 ];
 
 /// How many migrations the database at hand has run.

@@ -529,13 +529,17 @@ pub struct Db {
     statements: Option<std::sync::Arc<AtomicU64>>,
 }
 
-/// Facts a read connection keeps between reads because they never change once committed.
+/// What a read connection keeps between reads: facts that never change once committed, and
+/// facts kept with the version they were read at, which every read that uses them checks.
 #[derive(Default)]
 pub(crate) struct Memo {
     /// Each guild's activity kind names by kind id. A kind is never renamed nor deleted (only
     /// retired), so an id's name read once stays its name; a kind added since is an id missing
     /// here, and is read then (`kpis::kind_names`).
     pub kind_names: HashMap<i64, std::sync::Arc<HashMap<i64, String>>>,
+    /// Each guild's directory (teams and members) as last read, with its version; read again
+    /// when the version moved (`teams::directory_of`).
+    pub directories: HashMap<i64, std::sync::Arc<super::teams::HeldDirectory>>,
 }
 
 enum Conn {

@@ -145,13 +145,34 @@ pub(super) struct Directory {
     pub members: Vec<Member>,
     /// Whether its leaderboards are on (`/settings leaderboards`; on for a guild not seen yet).
     pub leaderboards: bool,
+    /// Whether the teams and members are those the connection held, unchanged since it read them
+    /// (no rows of theirs were read this time).
+    #[cfg_attr(not(test), expect(dead_code, reason = "what the tests check: whether the rows were read"))]
+    pub held: bool,
 }
+
+/// A guild's teams and members as a read connection read them, and the version of the directory
+/// they were read at (`guilds.directory_version`, which every change to them moves on: SQLite's
+/// migration 20).
+pub(crate) struct HeldDirectory {
+    version: i64,
+    teams: Vec<Team>,
+    members: Vec<Member>,
+}
+
+/// Guilds whose directory a connection holds at most; past this it starts over.
+const HELD_GUILDS: usize = 1_000;
 
 /// The guild's teams, members and leaderboard switch in one statement (a reply that needs them
 /// pays one round trip for them on PostgreSQL) and, in the same statement, the rows of `more`: branches of eight columns
 /// (a tag of 3 or more, an integer, a text, five integers; see [`super::kpis::Branches`]), each
 /// handed to `each` with its tag. The directory's own rows are tagged 0 (teams), 1 (members) and
-/// 2 (the switch).
+/// 2 (the switch and the directory's version).
+///
+/// A read connection keeps the teams and members it read, with their version
+/// ([`HeldDirectory`]): the statement then reads them only if the version moved since, in the
+/// same snapshot as the rest, so what it gives is what a read of every row would. A guild of
+/// 1,000 reps sent them over PostgreSQL's socket on every board (the bench's full scale).
 pub(super) fn directory_with(
     c: &Db,
     guild: i64,
@@ -161,57 +182,77 @@ pub(super) fn directory_with(
     directory_of(c, guild, None, more, each)
 }
 
-/// [`directory_with`] with, when `mates_of` names a member (the placeholder of their user id in
-/// `more`), only that member and those on their live team among the members: what `/me` ranks
-/// them among. A guild of 1,000 reps crossed PostgreSQL's socket whole for a team of 200 (the
-/// bench's full scale: `/me this-month` 1.24 ms on PostgreSQL against 0.56 on SQLite). The team is
-/// one value (a member is on one team), so PostgreSQL reads the member and the team through their
-/// indexes at once (a bitmap OR) instead of filtering the guild's members: 0.03 ms, not 0.13.
+/// [`directory_with`] with, when `mates_of` names a member (a user id), only that member and those
+/// on their live team among the members: what `/me` ranks them among.
 pub(super) fn directory_of(
     c: &Db,
     guild: i64,
-    mates_of: Option<usize>,
+    mates_of: Option<i64>,
     more: &super::kpis::Branches,
     mut each: impl FnMut(i64, &super::sql::Row<'_>) -> Result<()>,
 ) -> Result<Directory> {
     use super::kpis::Z;
-    let members = match mates_of {
-        Some(u) => format!(
-            " AND (user_id = ?{u} OR team_id = (SELECT m.team_id FROM members AS m JOIN teams AS t \
-             ON t.guild_id = m.guild_id AND t.team_id = m.team_id \
-             WHERE m.guild_id = ?1 AND m.user_id = ?{u} AND t.deleted_at IS NULL))"
-        ),
-        None => String::new(),
-    };
+    let held = c.memo().and_then(|m| m.directories.get(&guild).cloned());
+    let mut values = more.bound(guild);
+    values.push(super::sql::Value::Integer(held.as_ref().map_or(-1, |h| h.version)));
+    // Read unless the guild's directory is still at the version held (versions are never negative).
+    let unless_held =
+        format!("NOT EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND directory_version = ?{})", values.len());
     let mut sql = format!(
         "SELECT CAST(0 AS BIGINT), team_id, name, channel_id, {Z}, {Z}, {Z}, {Z} FROM teams
-         WHERE guild_id = ?1 AND deleted_at IS NULL
+         WHERE guild_id = ?1 AND deleted_at IS NULL AND {unless_held}
          UNION ALL SELECT CAST(1 AS BIGINT), user_id, user_name, team_id, {Z}, {Z}, {Z}, {Z} FROM members
-         WHERE guild_id = ?1{members}
-         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL, {Z}, {Z}, {Z}, {Z} FROM guilds WHERE guild_id = ?1"
+         WHERE guild_id = ?1 AND {unless_held}
+         UNION ALL SELECT CAST(2 AS BIGINT), leaderboards, NULL, NULL, directory_version, {Z}, {Z}, {Z} FROM guilds
+         WHERE guild_id = ?1"
     );
     for branch in &more.sql {
         sql.push_str(" UNION ALL ");
         sql.push_str(branch);
     }
     let mut stmt = c.prepare_cached(&sql)?;
-    let mut rows = stmt.query(super::sql::params_from_iter(&more.bound(guild)))?;
-    let mut d = Directory { teams: Vec::new(), members: Vec::new(), leaderboards: true };
+    let mut rows = stmt.query(super::sql::params_from_iter(&values))?;
+    let (mut teams, mut members) = (Vec::new(), Vec::new());
+    let (mut leaderboards, mut version) = (true, None);
     while let Some(r) = rows.next()? {
         match r.get::<_, i64>(0)? {
             0 => {
                 let channel_id = r.get::<_, Option<i64>>(3)?.map(|c| c as u64);
-                d.teams.push(Team { id: r.get(1)?, name: r.get(2)?, channel_id });
+                teams.push(Team { id: r.get(1)?, name: r.get(2)?, channel_id });
             }
-            1 => {
-                d.members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? })
+            1 => members.push(Member { user_id: r.get::<_, i64>(1)? as u64, user_name: r.get(2)?, team_id: r.get(3)? }),
+            2 => {
+                leaderboards = r.get::<_, i64>(1)? != 0;
+                version = Some(r.get::<_, i64>(4)?);
             }
-            2 => d.leaderboards = r.get::<_, i64>(1)? != 0,
             tag => each(tag, &r)?,
         }
     }
-    d.teams.sort_by(by_name);
-    d.members.sort_by_key(|m| m.user_id as i64);
+    let (mut d, still_held) = match held.filter(|h| Some(h.version) == version) {
+        Some(h) => (Directory { teams: h.teams.clone(), members: h.members.clone(), leaderboards, held: true }, true),
+        None => {
+            teams.sort_by(by_name);
+            members.sort_by_key(|m: &Member| m.user_id as i64);
+            (Directory { teams, members, leaderboards, held: false }, false)
+        }
+    };
+    if !still_held && let (Some(version), Some(mut memo)) = (version, c.memo()) {
+        if memo.directories.len() >= HELD_GUILDS {
+            memo.directories.clear();
+        }
+        let held = HeldDirectory { version, teams: d.teams.clone(), members: d.members.clone() };
+        memo.directories.insert(guild, std::sync::Arc::new(held));
+    }
+    if let Some(user) = mates_of {
+        // The member's team, if it is live; a member without one has no mates.
+        let team = d
+            .members
+            .iter()
+            .find(|m| m.user_id as i64 == user)
+            .map(|m| m.team_id)
+            .filter(|t| d.teams.iter().any(|live| live.id == *t));
+        d.members.retain(|m| m.user_id as i64 == user || Some(m.team_id) == team);
+    }
     Ok(d)
 }
 
@@ -437,5 +478,118 @@ impl Store {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kpis::Branches;
+    use super::super::{Location, Store, pg_connect};
+    use super::*;
+
+    /// A migrated database on each backend at hand (PostgreSQL when `RALLY_TEST_POSTGRES` names a
+    /// server), each as a connection that writes and a read connection that keeps what it reads,
+    /// as the store's readers do.
+    fn backends(
+        dir: &std::path::Path,
+    ) -> Vec<(&'static str, Db, Db, Option<super::super::postgres::testing::ScratchDatabase>)> {
+        let path = dir.join("d.db");
+        drop(Store::open(&path).unwrap());
+        let sqlite = |path: &std::path::Path| Db::sqlite(rusqlite::Connection::open(path).unwrap());
+        let mut out = vec![("SQLite", sqlite(&path), sqlite(&path).remember_reads(), None)];
+        if let Some(scratch) = super::super::postgres::testing::scratch_database() {
+            drop(Store::open_at(&Location::Postgres(scratch.url().to_owned())).unwrap());
+            let (writer, reader) = (pg_connect(scratch.url()).unwrap(), pg_connect(scratch.url()).unwrap());
+            out.push(("PostgreSQL", writer, reader.remember_reads(), Some(scratch)));
+        }
+        out
+    }
+
+    fn read(db: &Db, mates_of: Option<i64>) -> Directory {
+        directory_of(db, 1, mates_of, &Branches::default(), |_, _| Ok(())).unwrap()
+    }
+
+    #[test]
+    fn a_held_directory_is_read_again_after_every_change_to_teams_or_members_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        for (backend, writer, reader, _scratch) in backends(dir.path()) {
+            writer
+                .execute_batch(
+                    "INSERT INTO guilds (guild_id, created_at) VALUES (1, 0), (2, 0);
+                     INSERT INTO teams (team_id, guild_id, name, created_at) VALUES (10, 1, 'Alpha', 0), (20, 2, 'Other', 0);
+                     INSERT INTO members (guild_id, user_id, user_name, team_id, team_since, created_at)
+                     VALUES (1, 5, 'Ann', 10, 0, 0), (1, 6, 'Bo', 10, 0, 0), (1, 7, 'Cy', 0, 0, 0), (2, 5, 'Ann', 20, 0, 0)",
+                )
+                .unwrap();
+            // What a read of every row gives now, on a connection that keeps nothing.
+            let fresh = |db: &Db| {
+                let d = read(db, None);
+                assert!(!d.held);
+                (d.teams, d.members, d.leaderboards)
+            };
+            let first = read(&reader, None);
+            assert!(!first.held, "{backend}: nothing is held before the first read");
+            assert_eq!((first.teams, first.members, first.leaderboards), fresh(&writer));
+            // Each change, and whether it changes the directory of guild 1. Every statement runs
+            // outside the store, as an admin's own SQL would: the triggers, not rally's writes,
+            // move the version.
+            let changes = [
+                (
+                    "a member added",
+                    "INSERT INTO members (guild_id, user_id, user_name, team_id, team_since, created_at) VALUES (1, 8, 'Di', 0, 0, 0)",
+                    true,
+                ),
+                ("a member renamed", "UPDATE members SET user_name = 'Dee' WHERE guild_id = 1 AND user_id = 8", true),
+                (
+                    "a member moved to a team",
+                    "UPDATE members SET team_id = 10, team_since = 5 WHERE guild_id = 1 AND user_id = 8",
+                    true,
+                ),
+                ("a member's roles", "UPDATE members SET roles = '42' WHERE guild_id = 1 AND user_id = 8", false),
+                (
+                    "a member's name set to what it was",
+                    "UPDATE members SET user_name = 'Dee' WHERE guild_id = 1 AND user_id = 8",
+                    false,
+                ),
+                (
+                    "a team created",
+                    "INSERT INTO teams (team_id, guild_id, name, created_at) VALUES (11, 1, 'Beta', 0)",
+                    true,
+                ),
+                ("a team renamed", "UPDATE teams SET name = 'beta two' WHERE team_id = 11", true),
+                ("a team's channel", "UPDATE teams SET channel_id = 77 WHERE team_id = 11", true),
+                ("a team deleted", "UPDATE teams SET deleted_at = 9 WHERE team_id = 11", true),
+                (
+                    "the members of a deleted team leaving it",
+                    "UPDATE members SET team_id = 0 WHERE guild_id = 1 AND team_id = 11",
+                    false,
+                ),
+                ("a member removed", "DELETE FROM members WHERE guild_id = 1 AND user_id = 8", true),
+                (
+                    "another guild's member renamed",
+                    "UPDATE members SET user_name = 'Annie' WHERE guild_id = 2 AND user_id = 5",
+                    false,
+                ),
+                ("another guild's team renamed", "UPDATE teams SET name = 'Others' WHERE team_id = 20", false),
+                ("the leaderboard switch", "UPDATE guilds SET leaderboards = 0 WHERE guild_id = 1", false),
+                ("a team removed for good", "DELETE FROM teams WHERE team_id = 11", true),
+            ];
+            for (what, sql, changes_directory) in changes {
+                assert!(read(&reader, None).held, "{backend}: held before {what}");
+                writer.execute_batch(sql).unwrap();
+                let after = read(&reader, None);
+                assert_eq!(after.held, !changes_directory, "{backend}: {what}");
+                assert_eq!((after.teams, after.members, after.leaderboards), fresh(&writer), "{backend}: {what}");
+            }
+            // A held directory gives a member's mates as a read of their team does.
+            let mates = |d: Directory| d.members.into_iter().map(|m| m.user_id).collect::<Vec<_>>();
+            let held = read(&reader, Some(5));
+            assert!(held.held);
+            assert_eq!(mates(held), [5, 6], "{backend}: Ann and Bo are on Alpha");
+            assert_eq!(mates(read(&reader, Some(7))), [7], "{backend}: Cy is on no team");
+            assert_eq!(mates(read(&writer, Some(6))), [5, 6], "{backend}");
+            writer.execute_batch("UPDATE teams SET deleted_at = 3 WHERE team_id = 10").unwrap();
+            assert_eq!(mates(read(&reader, Some(5))), [5], "{backend}: a deleted team has no mates");
+        }
     }
 }

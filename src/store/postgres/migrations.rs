@@ -640,6 +640,47 @@ CREATE INDEX wallboard_tokens_live ON wallboard_tokens (guild_id) WHERE revoked_
     r#"
 CREATE INDEX activities_by_kind ON activities (kind_id, local_day, occurred_at);
 "#,
+    // 20: the directory's version (SQLite's migration 20): the same six triggers, by the same
+    // names, each calling one function. It leaves the version be while `rally_copy` exists (a copy
+    // writes it as it is).
+    r#"
+ALTER TABLE guilds ADD COLUMN directory_version BIGINT NOT NULL DEFAULT 0;
+CREATE FUNCTION rally_directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('rally_copy') IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = OLD.guild_id;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = NEW.guild_id;
+    ELSIF TG_OP = 'UPDATE' AND NEW.guild_id <> OLD.guild_id THEN
+        UPDATE guilds SET directory_version = directory_version + 1 WHERE guild_id = NEW.guild_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER teams_directory_added AFTER INSERT ON teams
+FOR EACH ROW EXECUTE FUNCTION rally_directory_changed();
+CREATE TRIGGER teams_directory_changed AFTER UPDATE OF guild_id, team_id, name, channel_id, deleted_at ON teams
+FOR EACH ROW
+WHEN (OLD.guild_id IS DISTINCT FROM NEW.guild_id OR OLD.team_id IS DISTINCT FROM NEW.team_id
+      OR OLD.name IS DISTINCT FROM NEW.name OR OLD.channel_id IS DISTINCT FROM NEW.channel_id
+      OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
+EXECUTE FUNCTION rally_directory_changed();
+CREATE TRIGGER teams_directory_removed AFTER DELETE ON teams
+FOR EACH ROW EXECUTE FUNCTION rally_directory_changed();
+CREATE TRIGGER members_directory_added AFTER INSERT ON members
+FOR EACH ROW EXECUTE FUNCTION rally_directory_changed();
+CREATE TRIGGER members_directory_changed AFTER UPDATE OF guild_id, user_id, user_name, team_id ON members
+FOR EACH ROW
+WHEN (OLD.guild_id IS DISTINCT FROM NEW.guild_id OR OLD.user_id IS DISTINCT FROM NEW.user_id
+      OR OLD.user_name IS DISTINCT FROM NEW.user_name OR OLD.team_id IS DISTINCT FROM NEW.team_id)
+EXECUTE FUNCTION rally_directory_changed();
+CREATE TRIGGER members_directory_removed AFTER DELETE ON members
+FOR EACH ROW EXECUTE FUNCTION rally_directory_changed();
+"#,
 ];
 
 /// The newest schema version this build knows, the same number as SQLite's `MIGRATIONS.len()`.
@@ -806,6 +847,9 @@ mod tests {
         foreign_keys: BTreeSet<ForeignKey>,
         /// Each CHECK by the columns and constants it names (see `check_signature`), sorted.
         checks: Vec<String>,
+        /// The names of the table's triggers (SQLite needs one per event where PostgreSQL could
+        /// make do with one; both keep the same ones).
+        triggers: BTreeSet<String>,
     }
 
     type Schema = BTreeMap<String, Table>;
@@ -1090,6 +1134,10 @@ mod tests {
             table.foreign_keys = fks.into_values().collect();
             table.checks = sqlite_checks(&sql).iter().map(|c| check_signature(c, &table.columns)).collect();
             table.checks.sort();
+            table.triggers = query("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1", &name)
+                .iter()
+                .filter_map(|r| text(&r[0]))
+                .collect();
             schema.insert(name, table);
         }
         // Foreign keys that name no parent columns reference the parent's primary key.
@@ -1213,6 +1261,12 @@ mod tests {
                 }
             }
             table.checks.sort();
+            table.triggers = client
+                .query("SELECT tgname::text FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal", &[&oid])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
             for i in client
                 .query(
                     "SELECT x.indexrelid, c.relname::text, x.indisunique, pg_get_expr(x.indpred, x.indrelid)
@@ -1320,6 +1374,12 @@ mod tests {
             for fk in p.foreign_keys.difference(&s.foreign_keys) {
                 out.push(format!("table {name}: foreign key in PostgreSQL only: {fk:?}"));
             }
+            for t in s.triggers.difference(&p.triggers) {
+                out.push(format!("table {name}: trigger {t} in SQLite only"));
+            }
+            for t in p.triggers.difference(&s.triggers) {
+                out.push(format!("table {name}: trigger {t} in PostgreSQL only"));
+            }
             if s.checks != p.checks {
                 out.push(format!(
                     "table {name}: CHECKs (columns | constants): SQLite {:?}, PostgreSQL {:?}",
@@ -1356,7 +1416,7 @@ mod tests {
         migrate(&mut client).unwrap();
         client
             .batch_execute(
-                "ALTER TABLE teams ALTER COLUMN channel_id TYPE INTEGER;
+                "ALTER TABLE teams ALTER COLUMN created_at TYPE INTEGER;
                  ALTER TABLE members ALTER COLUMN roles DROP DEFAULT;
                  ALTER TABLE guilds ALTER COLUMN timezone SET DATA TYPE TEXT COLLATE \"default\";
                  DROP INDEX outbox_pending; CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE delivered_at IS NULL;
@@ -1366,13 +1426,14 @@ mod tests {
                  ALTER TABLE outbox DROP CONSTRAINT outbox_nonce_key;
                  ALTER TABLE audit ALTER COLUMN audit_id DROP IDENTITY;
                  ALTER TABLE crm_cursors ADD COLUMN extra BIGINT;
+                 DROP TRIGGER members_directory_removed ON members;
                  CREATE TABLE stray (x BIGINT);",
             )
             .unwrap();
         let differences = differences(&read_sqlite(&sqlite_at_latest()), &read_postgres(&mut client));
         let want = [
             "table stray: in PostgreSQL only",
-            "table teams, column channel_id: type class: SQLite integer, PostgreSQL integer (not one of the four)",
+            "table teams, column created_at: type class: SQLite integer, PostgreSQL integer (not one of the four)",
             "table members, column roles: default: SQLite Some(\"''\"), PostgreSQL None",
             "table guilds, column timezone: collation: SQLite Some(\"binary\"), PostgreSQL Some(\"default\")",
             "table outbox, index outbox_pending: SQLite",
@@ -1382,6 +1443,7 @@ mod tests {
             "table outbox: UNIQUE [\"nonce\"] in SQLite only",
             "table audit, column audit_id: ids assigned when left out: SQLite true, PostgreSQL false",
             "table crm_cursors: columns differ",
+            "table members: trigger members_directory_removed in SQLite only",
         ];
         for want in want {
             assert!(
