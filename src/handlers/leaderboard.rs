@@ -69,21 +69,12 @@ async fn board_and_switch(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
     // A board is public: under `money:managers` it shows no amounts to anyone (a manager reads
     // them privately in /kpi team).
     let amounts = ctx.sees_others_money(true).await?;
-    // A goal board reads the targets first: they say which metric it measures, and so what the
-    // report must read. Totals come from the report, as on every board.
-    let goal_targets = if metric == "goal" {
-        let period = Period::resolve(&spec, &settings, ctx.now)?;
-        if GoalPeriod::matching(&period, &settings).is_none() {
-            return Err(AppError::User(
-                "goals are set per week, month, quarter or year: rank by goal over one of those \
-                 (period:this-week, this-month, this-quarter, this-year or a past one)"
-                    .into(),
-            ));
-        }
-        let targets: Vec<(GoalKey, i64)> = ctx
-            .app
-            .goal_targets(ctx.inv.guild, &period)
-            .await?
+    // A goal board's targets say which metric it measures, and so what its report must read. Most
+    // goals measure points or revenue: the targets and a report of points are read at once (two
+    // connections, so the reply waits for one round trip on PostgreSQL, not two), and a report of
+    // every kind is read after only when the goals measure a kind or deals won.
+    let filter_targets = |targets: Vec<(GoalKey, i64)>| -> Vec<(GoalKey, i64)> {
+        targets
             .into_iter()
             .filter(|(k, _)| {
                 if teams {
@@ -92,10 +83,24 @@ async fn board_and_switch(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
                     matches!(k.subject, GoalSubject::Member(_))
                 }
             })
-            .collect();
-        Some(targets)
+            .collect()
+    };
+    let (goal_targets, report) = if metric == "goal" {
+        let period = Period::resolve(&spec, &settings, ctx.now)?;
+        if GoalPeriod::matching(&period, &settings).is_none() {
+            return Err(AppError::User(
+                "goals are set per week, month, quarter or year: rank by goal over one of those \
+                 (period:this-week, this-month, this-quarter, this-year or a past one)"
+                    .into(),
+            ));
+        }
+        let (targets, report) = tokio::try_join!(
+            ctx.app.goal_targets(ctx.inv.guild, &period),
+            ctx.app.report_with(ctx.inv.guild, &spec, team, ReportNeeds::POINTS, ctx.now)
+        )?;
+        (Some(filter_targets(targets)), Some(report))
     } else {
-        None
+        (None, None)
     };
     let guild_goal_on =
         goal_targets.as_ref().and_then(|t| super::goal::common_metric(t.iter().map(|(k, _)| &k.metric)));
@@ -107,7 +112,10 @@ async fn board_and_switch(ctx: &Ctx<'_>, call: &CommandCall, chart: bool) -> App
         "improvement" => ReportNeeds { previous: true, ..ReportNeeds::POINTS },
         _ => ReportNeeds::TOTALS,
     };
-    let mut report = ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?;
+    let mut report = match report.filter(|_| needs == ReportNeeds::POINTS) {
+        Some(report) => report,
+        None => ctx.app.report_with(ctx.inv.guild, &spec, team, needs, ctx.now).await?,
+    };
     let switch = report.leaderboards;
     // The report's teams carry their ids: no second read of the teams.
     let ids: std::collections::HashMap<String, i64> =
