@@ -447,6 +447,8 @@ fn main() -> ExitCode {
             if matches!(cli.command, Command::Demo) { "warn,serenity=error".into() } else { "warn".into() }
         }))
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .finish()
         .with(no_driver_debug)
         .init();

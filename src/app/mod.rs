@@ -41,6 +41,14 @@ pub enum AppError {
     Internal(StoreError),
 }
 
+impl AppError {
+    /// Whether the process is stopping and the read was never made (a background task meeting
+    /// the end of the runtime): not a failure worth a log line.
+    pub fn is_shutting_down(&self) -> bool {
+        matches!(self, AppError::Internal(StoreError::ShuttingDown))
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

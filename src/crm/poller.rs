@@ -32,6 +32,8 @@ pub async fn run(app: App, clock: Clock, every: Duration, wake: Arc<Notify>, sto
 pub async fn round(app: &App, clock: &Clock) {
     let guilds = match app.crm_guilds().await {
         Ok(g) => g,
+        // The process is stopping (a `run` that failed to start, a stop): nothing to say.
+        Err(e) if e.is_shutting_down() => return,
         Err(e) => {
             tracing::error!(error = %e, "cannot list the guilds connected to a CRM");
             return;

@@ -112,7 +112,12 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
             let mut text = if approve {
                 format!("✅ Approved: {} counts.", what(&item))
             } else {
-                format!("🗑️ Removed: {} no longer counts (−{} pts), as if undone.", what(&item), item.record.points)
+                format!(
+                    "🗑️ Removed: {} no longer counts (−{} pt{}), as if undone.",
+                    what(&item),
+                    item.record.points,
+                    if item.record.points == 1 { "" } else { "s" }
+                )
             };
             if let Some(deal) = reopened_deal {
                 text.push_str(&format!(" The deal **{deal}** is open again."));

@@ -70,6 +70,9 @@ pub enum StoreError {
     Database(#[from] sql::Error),
     #[error("the database writer stopped; the write was not stored")]
     WriterGone,
+    /// The process is stopping: a read queued as the runtime shut down was never made.
+    #[error("rally is shutting down; the read was not made")]
+    ShuttingDown,
     #[error("cannot open the database at {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
     /// PostgreSQL could not be reached or refused the connection. `location` never holds the
@@ -597,9 +600,13 @@ impl Store {
     {
         let _slot = self.inner.read_slots.acquire().await.map_err(|_| StoreError::WriterGone)?;
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_blocking(f))
-            .await
-            .map_err(|e| StoreError::Migration(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || store.read_blocking(f)).await.map_err(|e| {
+            if e.is_cancelled() {
+                StoreError::ShuttingDown
+            } else {
+                StoreError::Migration(format!("read task failed: {e}"))
+            }
+        })?
     }
 
     fn read_blocking<T>(&self, f: impl Fn(&Db) -> Result<T>) -> Result<T> {

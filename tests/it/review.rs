@@ -261,7 +261,7 @@ async fn removing_a_held_entry_soft_deletes_it_and_leaves_rollups_exact() {
     assert_eq!(week.len(), 1, "the removed entry is gone from exports like an undone one");
     // The rep's undo finds nothing of theirs left to take back but the 1 call.
     let undo = f.ok(REP, "/undo").await;
-    assert!(undo.starts_with("↩️ Undone: **1 × call**"), "{undo}");
+    assert!(undo.starts_with("↩️ Undone: **1 × call** (−1 pt)"), "one point, as `/log` says it: {undo}");
     f.rollups_exact().await;
 }
 

@@ -710,6 +710,21 @@ impl From<postgres::Error> for MigrationError {
     }
 }
 
+/// What a failed migration says: the server's words, and for a role that may not create tables
+/// (insufficient privilege, `42501`: PostgreSQL 15 gives `public` to the database's owner alone)
+/// what to do about it.
+fn failed_migration_cause(e: &postgres::Error) -> String {
+    let cause = describe(e);
+    if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        format!(
+            "{cause}; the role rally connects as must own the database (`createdb --owner ROLE NAME`) or may \
+             create tables in its schema `public`"
+        )
+    } else {
+        cause
+    }
+}
+
 /// The schema version of the database at hand: 0 for a database rally has never migrated, else a
 /// version from [`BASELINE`] to [`LATEST_VERSION`] (or above, from a newer rally). Looks for
 /// `rally_schema` on the connection's `search_path`.
@@ -762,7 +777,7 @@ pub fn migrate(client: &mut Client) -> Result<(), MigrationError> {
             // Already there: run by another instance while this one waited for the lock.
             continue;
         }
-        tx.batch_execute(sql).map_err(|e| MigrationError::Failed { version, cause: describe(&e) })?;
+        tx.batch_execute(sql).map_err(|e| MigrationError::Failed { version, cause: failed_migration_cause(&e) })?;
         if current == 0 {
             tx.batch_execute(
                 "CREATE TABLE rally_schema (version BIGINT NOT NULL); INSERT INTO rally_schema VALUES (0)",
@@ -781,6 +796,7 @@ fn refuse_newer(found: usize) -> Result<(), MigrationError> {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
+    use std::str::FromStr;
 
     use rusqlite::Connection;
 
@@ -1533,6 +1549,31 @@ mod tests {
             format!("the database has schema version {newer}, newer than this rally ({LATEST_VERSION}); upgrade rally")
         );
         assert_eq!(schema_version(&mut client).unwrap(), newer);
+    }
+
+    #[test]
+    fn a_role_that_may_not_create_tables_is_told_to_own_the_database() {
+        let Some(db) = scratch_database() else { return };
+        let mut admin = db.connect();
+        let role = format!("rally_t_noperm_{}", std::process::id());
+        // PostgreSQL 15 and later give `public` to the database's owner alone; older ones must be told.
+        admin
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+            ))
+            .unwrap();
+        let mut config = postgres::Config::from_str(db.url()).unwrap();
+        config.user(&role);
+        let err = {
+            let mut client = config.connect(postgres::NoTls).unwrap();
+            migrate(&mut client).unwrap_err()
+        };
+        admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+        assert!(matches!(err, MigrationError::Failed { version: BASELINE, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("permission denied for schema public"), "{text}");
+        assert!(text.contains("must own the database (`createdb --owner ROLE NAME`)"), "{text}");
+        assert_eq!(schema_version(&mut admin).unwrap(), 0, "nothing was created");
     }
 
     #[test]
