@@ -545,6 +545,9 @@ async fn known_guild(app: &App, guild: Snowflake, db: &Location) -> Result<(), A
     )))
 }
 
+/// What `rally run` says without a bot token.
+const NO_TOKEN: &str = "set DISCORD_TOKEN to your bot's token (Developer Portal > Bot > Reset Token); try `rally demo` to see rally without one";
+
 async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let now = cli.now.unwrap_or_else(Utc::now);
     let clock = match cli.now {
@@ -636,6 +639,17 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             _ => Ok(ExitCode::SUCCESS),
         };
     }
+    // A start refused for want of a token or for a malformed key changes nothing: both are
+    // checked before the database is opened (or created) and before any background task starts.
+    match &cli.command {
+        Command::Run { .. } if std::env::var("DISCORD_TOKEN").unwrap_or_default().trim().is_empty() => {
+            return Err(AppError::User(NO_TOKEN.into()));
+        }
+        Command::Serve { public_key, .. } => {
+            rally::discord::endpoint::parse_public_key(public_key).map_err(AppError::User)?;
+        }
+        _ => {}
+    }
     let app = if reads_only {
         App::open_existing_at(&db)?.ok_or_else(|| {
             AppError::User(match &db {
@@ -715,9 +729,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             spawn_crm_poller(&app, &clock, crm_sync_every);
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
             if token.trim().is_empty() {
-                return Err(AppError::User(
-                    "set DISCORD_TOKEN to your bot's token (Developer Portal > Bot > Reset Token); try `rally demo` to see rally without one".into(),
-                ));
+                return Err(AppError::User(NO_TOKEN.into()));
             }
             let config = GatewayConfig {
                 token,

@@ -547,6 +547,32 @@ fn bad_shard_flags_are_refused_with_the_reason_before_the_token_or_the_database(
 }
 
 #[test]
+fn run_without_a_token_and_serve_with_a_malformed_key_say_so_in_one_line_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let cases: [(&[&str], &str); 2] = [
+        (&["run"], "set DISCORD_TOKEN to your bot's token"),
+        (&["serve", "--listen", "127.0.0.1:0", "--public-key", "not-a-key"], "the public key must be 64 hexadecimal"),
+    ];
+    for (args, says) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_rally"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env_remove("RALLY_DB")
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("RALLY_PUBLIC_KEY")
+            .output()
+            .expect("run rally");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(says), "{args:?} printed:\n{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line, nothing from a background task:\n{err}");
+        assert!(!db.exists(), "{args:?}: nothing is created");
+    }
+}
+
+#[test]
 fn a_reader_that_stops_reading_ends_the_output_quietly_with_exit_0() {
     let t = TestDb::new();
     let db = t.arg();
