@@ -727,10 +727,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
                 None => None,
             };
             spawn_crm_poller(&app, &clock, crm_sync_every);
+            // Present: checked before the database was opened.
             let token = std::env::var("DISCORD_TOKEN").unwrap_or_default();
-            if token.trim().is_empty() {
-                return Err(AppError::User(NO_TOKEN.into()));
-            }
             let config = GatewayConfig {
                 token,
                 api_url,

@@ -147,7 +147,6 @@ pub(super) struct Directory {
     pub leaderboards: bool,
     /// Whether the teams and members are those the connection held, unchanged since it read them
     /// (no rows of theirs were read this time).
-    #[cfg_attr(not(test), expect(dead_code, reason = "what the tests check: whether the rows were read"))]
     pub held: bool,
 }
 
@@ -228,15 +227,17 @@ pub(super) fn directory_of(
             tag => each(tag, &r)?,
         }
     }
-    let (mut d, still_held) = match held.filter(|h| Some(h.version) == version) {
-        Some(h) => (Directory { teams: h.teams.clone(), members: h.members.clone(), leaderboards, held: true }, true),
+    let mut d = match held.filter(|h| Some(h.version) == version) {
+        Some(h) => Directory { teams: h.teams.clone(), members: h.members.clone(), leaderboards, held: true },
         None => {
             teams.sort_by(by_name);
             members.sort_by_key(|m: &Member| m.user_id as i64);
-            (Directory { teams, members, leaderboards, held: false }, false)
+            Directory { teams, members, leaderboards, held: false }
         }
     };
-    if !still_held && let (Some(version), Some(mut memo)) = (version, c.memo()) {
+    if !d.held
+        && let (Some(version), Some(mut memo)) = (version, c.memo())
+    {
         if memo.directories.len() >= HELD_GUILDS {
             memo.directories.clear();
         }
