@@ -30,8 +30,9 @@ use rally::handlers::{Action, Invocation, Response};
 #[derive(Parser, Debug)]
 #[command(name = "rally", version, about = "rally: a Discord bot for sales teams", propagate_version = true)]
 struct Cli {
-    /// The database: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL URL (postgres://user@host/db)
-    /// [default: rally.db; the demo uses a temporary file].
+    /// The database: a SQLite file (a path, or sqlite:PATH) or PostgreSQL (postgres://user@host/db,
+    /// or libpq's host=... dbname=...) [default: rally.db; the demo uses a temporary file; db copy
+    /// names its own two].
     #[arg(long, global = true, env = "RALLY_DB", value_parser = parse_db)]
     db: Option<Location>,
     /// The current time as RFC 3339 (e.g. 2026-11-27T09:00:00Z), for reproducible runs. Default: the clock.

@@ -123,7 +123,7 @@ pub fn copy(
         let version = migrations::schema_version(target)?;
         refuse_newer(to, version)?;
         if version > 0 {
-            check_target_is_ours(to, target, &identity)?;
+            check_target_is_ours(to, target, &identity, from, &source)?;
         } else if has_tables(target)? {
             let into = match to {
                 Location::Sqlite(_) => "a new file",
@@ -443,8 +443,11 @@ fn has_tables(db: &Db) -> Result<bool> {
     Ok(db.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
 }
 
-/// A TO that has a rally schema must hold no rows, or be an interrupted copy of this FROM.
-fn check_target_is_ours(to: &Location, target: &Db, identity: &str) -> Result<()> {
+/// A TO that has a rally schema must hold no rows, or be an interrupted copy of this FROM. A TO
+/// that holds rows is refused; when every table of it has FROM's count of rows up to FROM's last
+/// key, the refusal says it looks like a finished copy of FROM. Counts are written as the copy's
+/// summary writes them (`61,361`).
+fn check_target_is_ours(to: &Location, target: &Db, identity: &str, from: &Location, source: &Db) -> Result<()> {
     if has_bookkeeping(target)? {
         let mut stmt = target.prepare("SELECT DISTINCT source FROM rally_copy")?;
         let sources = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<sql::Result<Vec<_>>>()?;
@@ -456,25 +459,37 @@ fn check_target_is_ours(to: &Location, target: &Db, identity: &str) -> Result<()
         }
         return Ok(());
     }
-    let (mut rows, mut holding) = (0i64, Vec::new());
-    for table in plan_tables(target)? {
-        let n: i64 = target.query_row(&format!("SELECT COUNT(*) FROM {}", ident(&table.name)), [], |r| r.get(0))?;
-        if n > 0 {
+    let target_plan = plan_tables(target)?;
+    let (mut rows, mut holding) = (0u64, Vec::new());
+    let found = fingerprint(target, &target_plan)?;
+    for (table, (n, _)) in &found {
+        if *n > 0 {
             rows += n;
-            holding.push(table.name);
+            holding.push(table.clone());
         }
     }
-    if !holding.is_empty() {
-        let tables = holding.len();
-        holding.truncate(3);
+    if holding.is_empty() {
+        return Ok(());
+    }
+    let count = indicatif::HumanCount(rows);
+    // The same tables, each with FROM's rows up to FROM's last key: most likely this copy, finished.
+    let finished = plan_tables(source).and_then(|plan| fingerprint(source, &plan)).is_ok_and(|f| f == found);
+    if finished {
         return Err(StoreError::rule(format!(
-            "{to} already holds rally data ({rows} rows in {tables} tables: {}{}); rally db copy writes only into \
-             an empty database (or finishes its own interrupted copy), and changed nothing",
-            holding.join(", "),
-            if tables > holding.len() { ", ..." } else { "" }
+            "{to} already holds a finished copy of {from} ({count} rows, and in each of its {} tables the same number \
+             of rows up to the same last key); nothing was changed. `rally db check` on each shows their totals",
+            target_plan.len()
         )));
     }
-    Ok(())
+    let tables = holding.len();
+    holding.truncate(3);
+    Err(StoreError::rule(format!(
+        "{to} already holds rally data ({count} rows in {tables} of its {} tables: {}{}); rally db copy writes only \
+         into an empty database (or finishes its own interrupted copy), and changed nothing",
+        target_plan.len(),
+        holding.join(", "),
+        if tables > holding.len() { ", ..." } else { "" }
+    )))
 }
 
 /// SQLite's count of commits by other connections as this one sees it (unchanged means no write);

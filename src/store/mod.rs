@@ -209,12 +209,32 @@ pub enum Location {
 }
 
 impl Location {
-    /// `postgres://...` or `postgresql://...` is PostgreSQL; `sqlite:PATH` or any other text is a
-    /// SQLite file path. Errors: an empty text, or `sqlite:` without a path.
+    /// `postgres://...` or `postgresql://...` is PostgreSQL, and so is libpq's key=value form
+    /// (`host=/run/postgresql dbname=rally user=rally`, told by its first keyword), which becomes the
+    /// equivalent URL. `sqlite:PATH` or any other text is a SQLite file path. Errors: an empty
+    /// text, `sqlite:` without a path, `sqlite://...` (whose slashes tools read differently), another
+    /// scheme (`mysql://...`, `postgress://...`), or a key=value text libpq could not read.
     pub fn parse(text: &str) -> std::result::Result<Location, String> {
         let text = text.trim();
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(Location::Postgres(text.to_owned()));
+        }
+        if starts_with_libpq_keyword(text) {
+            return libpq_key_values_as_url(text).map(Location::Postgres);
+        }
+        if text.starts_with("sqlite://") {
+            return Err(format!(
+                "`{}`: write a SQLite file as sqlite:PATH (sqlite:rally.db, sqlite:/var/lib/rally/rally.db), without the //",
+                redact_password(text)
+            ));
+        }
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(format!(
+                "`{scheme}://` is not a database rally knows: --db takes a SQLite file (rally.db, sqlite:rally.db) or a postgres:// URL"
+            ));
         }
         let path = text.strip_prefix("sqlite:").unwrap_or(text);
         if path.is_empty() {
@@ -293,6 +313,114 @@ fn redact_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// libpq's connection keywords (<https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS>):
+/// a `--db` that starts with one of them and `=` is libpq's key=value form.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// Whether `text` opens with `KEYWORD =` for one of [`LIBPQ_KEYWORDS`].
+fn starts_with_libpq_keyword(text: &str) -> bool {
+    let Some((key, _)) = text.split_once('=') else { return false };
+    LIBPQ_KEYWORDS.contains(&key.trim_end())
+}
+
+/// libpq's key=value form as the URL that means the same: every pair a query parameter of a URL
+/// with no host (`postgresql://?host=%2Frun%2Fpostgresql&dbname=rally`), values percent-encoded.
+/// Values may be bare or single-quoted, with `\'` and `\\` escapes, as libpq reads them. Errors
+/// (without the password's value): a word without `=`, an unclosed quote.
+fn libpq_key_values_as_url(text: &str) -> std::result::Result<String, String> {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    // What a query value cannot hold as it is; a socket's `/` reads as it was written.
+    const VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'&').add(b'=').add(b'#').add(b'+').add(b'\'');
+    let mut rest = text.trim_start();
+    let mut params = Vec::new();
+    while !rest.is_empty() {
+        let key_end = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
+        let key = &rest[..key_end];
+        rest = rest[key_end..].trim_start();
+        let Some(after) = rest.strip_prefix('=') else {
+            return Err(format!(
+                "`{key}` has no value: libpq's form is key=value pairs (host=/run/postgresql dbname=rally), or give a postgres:// URL"
+            ));
+        };
+        rest = after.trim_start();
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let quoted = rest.starts_with('\'');
+        if quoted {
+            chars.next();
+        }
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        value.push(escaped);
+                    }
+                }
+                '\'' if quoted => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c if !quoted && c.is_whitespace() => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let end = match end {
+            Some(end) => end,
+            None if quoted => return Err(format!("the value of `{key}` opens a quote (') that does not close")),
+            None => rest.len(),
+        };
+        rest = rest[end..].trim_start();
+        params.push(format!("{key}={}", utf8_percent_encode(&value, VALUE)));
+    }
+    Ok(format!("postgresql://?{}", params.join("&")))
+}
+
 /// The advisory lock every PostgreSQL write transaction takes first: writes from every rally
 /// instance on one database run one batch at a time, as SQLite's single writer does, so the
 /// checks a write makes before it writes (a daily cap, a name taken) hold when it commits.
@@ -309,6 +437,15 @@ fn pg_connect(url: &str) -> Result<Db> {
     let mut config: ::postgres::Config =
         driver_url.parse().map_err(|e: ::postgres::Error| failed(sql::Error::from(e).to_string()))?;
     config.application_name("rally");
+    // libpq ignores sslmode on a Unix socket, which never leaves the machine, and so does rally:
+    // a URL written for TCP with sslmode=require still works pointed at the local socket.
+    let tls = match tls {
+        postgres::tls::Tls::Required(_) if only_unix_sockets(&config) => {
+            config.ssl_mode(::postgres::config::SslMode::Disable);
+            postgres::tls::Tls::Off
+        }
+        tls => tls,
+    };
     let client = match tls {
         postgres::tls::Tls::Off => config.connect(::postgres::NoTls),
         postgres::tls::Tls::Required(roots) => config.connect(postgres::tls::connector(&roots).map_err(failed)?),
@@ -331,6 +468,14 @@ fn pg_connect(url: &str) -> Result<Db> {
     // (not a startup option, which a connection pooler may refuse) for the session.
     db.execute_batch(PG_SESSION).map_err(|e| failed(e.to_string()))?;
     Ok(db)
+}
+
+/// Whether every host `config` names is a Unix socket (a directory), and it names at least one.
+fn only_unix_sockets(config: &::postgres::Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && config.get_hostaddrs().is_empty()
+        && hosts.iter().all(|h| matches!(h, ::postgres::config::Host::Unix(_)))
 }
 
 /// Whether the PostgreSQL database holds rally's tables.
@@ -853,6 +998,78 @@ fn refuse_unfinished_copy(db: &Db, location: &Location) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libpq_key_value_form_is_postgresql_as_the_equivalent_url_without_showing_its_password() {
+        let parsed =
+            Location::parse(" host=/run/postgresql port = 5433 dbname='sales floor' user=rally password='it''s' ");
+        // libpq's quoting: '...' with \' inside; the doubled quote above closes and reopens nothing.
+        assert!(parsed.is_err(), "{parsed:?}");
+        let Location::Postgres(url) = Location::parse(
+            r"host=/run/postgresql port = 5433 dbname='sales floor' user=rally password='it\'s&=' sslmode=verify-full",
+        )
+        .unwrap() else {
+            panic!("not PostgreSQL")
+        };
+        assert_eq!(
+            url,
+            "postgresql://?host=/run/postgresql&port=5433&dbname=sales%20floor&user=rally&password=it%27s%26%3D&sslmode=verify-full"
+        );
+        let (driver_url, tls) = postgres::tls::split(&url).unwrap();
+        assert_eq!(tls, postgres::tls::Tls::Required(postgres::tls::Roots::System));
+        let config: ::postgres::Config = driver_url.parse().unwrap();
+        assert_eq!(config.get_password(), Some(&b"it's&="[..]));
+        assert_eq!(config.get_dbname(), Some("sales floor"));
+        assert_eq!(config.get_ports(), [5433]);
+        assert!(only_unix_sockets(&config));
+        let shown = Location::Postgres(url).to_string();
+        assert!(shown.contains("password=***") && !shown.contains("it%27s"), "{shown}");
+        // Errors name the key, never a value.
+        let e = Location::parse("host=db.internal password='s3cret").unwrap_err();
+        assert!(e.contains("`password`") && !e.contains("s3cret"), "{e}");
+        let e = Location::parse("host=db.internal dbname").unwrap_err();
+        assert!(e.contains("`dbname` has no value"), "{e}");
+    }
+
+    #[test]
+    fn a_file_is_sqlite_and_another_scheme_or_sqlite_with_slashes_is_refused() {
+        for (text, path) in
+            [("rally.db", "rally.db"), ("sqlite:rally.db", "rally.db"), ("sqlite:/var/lib/r.db", "/var/lib/r.db")]
+        {
+            assert_eq!(Location::parse(text).unwrap().sqlite_path(), Some(Path::new(path)), "{text}");
+        }
+        // Not a libpq keyword before `=`, or written as sqlite: on purpose: a file.
+        assert_eq!(Location::parse("team=west.db").unwrap().sqlite_path(), Some(Path::new("team=west.db")));
+        assert_eq!(Location::parse("sqlite:host=x.db").unwrap().sqlite_path(), Some(Path::new("host=x.db")));
+        let e = Location::parse("mysql://root:pw@db/rally").unwrap_err();
+        assert!(e.contains("`mysql://` is not a database rally knows") && !e.contains("pw"), "{e}");
+        assert!(Location::parse("postgress://db/rally").unwrap_err().contains("`postgress://`"));
+        let e = Location::parse("sqlite://rally.db").unwrap_err();
+        assert!(e.contains("sqlite:PATH"), "{e}");
+        assert!(Location::parse("  ").is_err() && Location::parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn key_value_pairs_and_sslmode_require_on_a_unix_socket_connect_as_libpq_would() {
+        let Some(scratch) = postgres::testing::scratch_database() else { return };
+        let config = scratch.config();
+        let [::postgres::config::Host::Unix(dir)] = config.get_hosts() else {
+            eprintln!("skipped: the test server is not on a Unix socket");
+            return;
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let user = config.get_user().unwrap_or("postgres");
+        let pairs =
+            format!("host='{}' port={port} user={user} dbname={} sslmode=require", dir.display(), scratch.name());
+        let Location::Postgres(from_pairs) = Location::parse(&pairs).unwrap() else { panic!("not PostgreSQL") };
+        let Location::Postgres(url) = Location::parse(scratch.url()).unwrap() else { panic!("not PostgreSQL") };
+        let required = format!("{url}{}sslmode=require", if url.contains('?') { '&' } else { '?' });
+        for url in [from_pairs, required] {
+            let db = pg_connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let name: String = db.query_row("SELECT current_database()", [], |r| r.get(0)).unwrap();
+            assert_eq!(name, scratch.name(), "{url}");
+        }
+    }
 
     #[test]
     fn every_postgresql_session_of_rally_runs_without_parallel_workers() {

@@ -272,10 +272,19 @@ async fn the_command_prints_a_summary_and_never_a_secret() {
     assert!(text.contains("rows: activities ") && text.contains("totals: activities live "), "{text}");
     assert!(!text.contains(TOKEN));
 
-    // A refusal: exit 1, the reason on stderr, TO as it was.
+    // Run again: a refusal (exit 1, the reason on stderr, TO as it was) that says the copy is done,
+    // with its rows counted as the summary counts them.
+    let rows = out.strip_prefix("copied 42 tables, ").and_then(|rest| rest.split(" rows").next()).unwrap();
     let o = rally(&["db", "copy", from.to_str().unwrap(), to.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds rally data"), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "already holds a finished copy of {} ({rows} rows, and in each of its 42 tables",
+            from.display()
+        )) && err.contains("nothing was changed"),
+        "{err}"
+    );
 
     // A PostgreSQL URL is shown without its password (the test server lets it in without one).
     let Some(pg) = scratch_database() else { return };
@@ -311,7 +320,7 @@ async fn refusals_change_nothing() {
     drop(app);
     let own_rows = dump(&sqlite(&own)).await;
     let e = copy(&from, &sqlite(&own)).await.unwrap_err();
-    assert!(e.to_string().contains("already holds rally data"), "{e}");
+    assert!(e.to_string().contains("already holds rally data") && e.to_string().contains(" of its 42 tables: "), "{e}");
     assert_same_rows(&own_rows, &dump(&sqlite(&own)).await);
 
     // TO: an unfinished copy of another database.
@@ -351,9 +360,9 @@ async fn one_postgresql_database_reached_by_two_urls_is_refused_as_the_same() {
     let other = Location::Postgres(format!("{}{separator}application_name=other", pg.url()));
     let e = copy(&one, &other).await.unwrap_err();
     assert!(e.to_string().contains("the same database"), "{e}");
-    // And into itself from SQLite again: it holds the rows already.
+    // And into itself from SQLite again: it holds the rows already, as a finished copy.
     let e = copy(&from, &one).await.unwrap_err();
-    assert!(e.to_string().contains("already holds rally data"), "{e}");
+    assert!(e.to_string().contains("already holds a finished copy of"), "{e}");
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! `require`, `verify-ca` and `verify-full` connect only over TLS, and rally verifies the server's
 //! certificate and host name in all three (libpq's `require` does not verify: a server with a
 //! self-signed certificate needs `sslrootcert=` naming it, which is safer anyway). The roots are the
-//! PEM file `sslrootcert` names, or the system's store when it is absent or `system`.
+//! PEM file `sslrootcert` names, or the system's store when it is absent or `system`. As in libpq,
+//! the mode is ignored when every host is a Unix socket (the store's connect sees to that).
 
 use std::path::PathBuf;
 use std::sync::Arc;
