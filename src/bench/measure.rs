@@ -341,7 +341,7 @@ async fn cases(app: &App, org: &Org) -> AppResult<Vec<Case>> {
             ALL,
         ),
         case(
-            format!("`/leaderboard scope:teams` ({} teams)", g.teams.len()),
+            format!("`/leaderboard scope:teams` ({} team{})", g.teams.len(), if g.teams.len() == 1 { "" } else { "s" }),
             "/leaderboard scope:teams".into(),
             RawScope::Teams,
             ALL,
