@@ -70,8 +70,10 @@ pub struct WallData {
     pub competitions: Vec<WallCompetition>,
     /// Team and guild goals in force.
     pub goals: Vec<WallGoal>,
-    /// Today's wins (local day), newest first.
+    /// Today's wins (local day), newest first: the newest [`WINS`] of them.
     pub wins: Vec<WallWin>,
+    /// Today's wins up to now beyond those in `wins` (0 when the feed holds them all).
+    pub more_wins: usize,
 }
 
 /// One place on the reps' or teams' slide.
@@ -247,6 +249,7 @@ impl App {
         let boards = self.leaderboards_enabled(g).await?;
         let report = self.report_with(g, &PeriodSpec::ThisWeek, None, ReportNeeds::TOTALS, now).await?;
         let revenue = |cents: i64| amounts.then_some(cents);
+        let team_names: HashMap<i64, String> = self.teams(g).await?.into_iter().map(|t| (t.id, t.name)).collect();
         let (reps, teams) = if boards {
             let mut members: Vec<_> = report.members.iter().collect();
             members.sort_by_key(|m| (m.rank, std::cmp::Reverse(m.points)));
@@ -274,7 +277,8 @@ impl App {
                     revenue: revenue(t.revenue_cents),
                 })
                 .collect();
-            (Some(reps), Some(teams))
+            // A guild without teams gets no teams slide (rather than one that says nothing is logged).
+            (Some(reps), (!report.teams.is_empty() || !team_names.is_empty()).then_some(teams))
         } else {
             (None, None)
         };
@@ -305,7 +309,6 @@ impl App {
             });
         }
 
-        let team_names: HashMap<i64, String> = self.teams(g).await?.into_iter().map(|t| (t.id, t.name)).collect();
         let overview =
             self.goal_overview(g, &|k| matches!(k.subject, GoalSubject::Team(_) | GoalSubject::Guild), now).await?;
         let mut goals: Vec<WallGoal> = overview
@@ -349,6 +352,17 @@ impl App {
             })
             .collect();
 
+        // The day's wins past the feed, by the same rules (live, up to now, none kept off the boards).
+        let wins_today: u64 = self
+            .store
+            .count_of_kind_by_user(guild, WON, today, now)
+            .await?
+            .into_iter()
+            .filter(|(user, _)| !excluded.contains(user))
+            .map(|(_, n)| n)
+            .sum();
+        let more_wins = usize::try_from(wins_today).unwrap_or(usize::MAX).saturating_sub(wins.len());
+
         Ok(WallData {
             guild,
             as_of: now,
@@ -361,6 +375,7 @@ impl App {
             competitions,
             goals,
             wins,
+            more_wins,
         })
     }
 }

@@ -706,6 +706,32 @@ impl Store {
         .await
     }
 
+    /// How many live activities of `kind` each member logged on local `day` up to `until` (a UTC
+    /// instant): `(user id, count)`, only members with at least one, in no set order. What a feed of
+    /// [`latest_of_kind`](Self::latest_of_kind) leaves out can be counted from it.
+    pub async fn count_of_kind_by_user(
+        &self,
+        guild: i64,
+        kind: &str,
+        day: NaiveDate,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(u64, u64)>> {
+        let kind = kind.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT a.user_id, COUNT(*) FROM activities a WHERE a.guild_id = ?1
+                 AND a.kind_id = (SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?4)
+                 AND a.local_day = ?2 AND a.occurred_at <= ?3 AND a.deleted_at IS NULL
+                 GROUP BY a.user_id",
+            )?;
+            let rows = stmt.query_map(params![guild, day_number(day), millis(until), kind], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<super::sql::Result<_>>()?)
+        })
+        .await
+    }
+
     /// The guild's live activities on local days [first, end), oldest first.
     pub async fn activities_between(
         &self,

@@ -293,6 +293,8 @@ struct FrameTemplate {
     clock: String,
     slides: Vec<SlideView>,
     wins: Vec<WinView>,
+    /// `+3 more today` when the feed leaves wins out, else empty.
+    more_wins: String,
     private: bool,
 }
 
@@ -430,6 +432,7 @@ fn frame_view(data: &WallData) -> FrameTemplate {
         clock: data.local_time.clone(),
         slides,
         wins,
+        more_wins: if data.more_wins > 0 { format!("+{} more today", data.more_wins) } else { String::new() },
         private: !data.amounts,
     }
 }

@@ -354,12 +354,39 @@ async fn todays_wins_are_the_newest_twelve_of_the_day_up_to_now_without_yesterda
     for minute in 10..25 {
         floor.ok(42, &format!("/log kind:won amount:{minute} when:\"today 14:{minute}\"")).await;
     }
-    let shown = wins(app.wallboard(GUILD as i64, floor.clock.now()).await.unwrap());
+    let data = app.wallboard(GUILD as i64, floor.clock.now()).await.unwrap();
+    // 19 today (the 4 above and 15 more): the feed says the 7 it leaves out.
+    assert_eq!(data.more_wins, 7);
+    let html = rally::web::wall::frame_html(&data).unwrap();
+    assert!(html.contains("Newest 12 shown · +7 more today"), "{html}");
+    let shown = wins(data);
     let times: Vec<&str> = shown.iter().map(|w| w.2.as_str()).collect();
     assert_eq!(
         times,
         ["15:00", "15:00", "14:24", "14:23", "14:22", "14:21", "14:20", "14:19", "14:18", "14:17", "14:16", "14:15"]
     );
+    // An undone win leaves the count as it leaves the feed.
+    floor.ok(42, "/undo").await;
+    let data = app.wallboard(GUILD as i64, floor.clock.now()).await.unwrap();
+    assert_eq!((data.wins.len(), data.more_wins), (12, 6));
+    // Earlier: the 16 wins by 14:45 leave 4 out; by 14:05 the feed holds both, and says nothing more.
+    assert_eq!(app.wallboard(GUILD as i64, at("2026-11-25T14:45:00Z")).await.unwrap().more_wins, 4);
+    let data = app.wallboard(GUILD as i64, at("2026-11-25T14:05:00Z")).await.unwrap();
+    assert_eq!((data.wins.len(), data.more_wins), (2, 0));
+    assert!(!rally::web::wall::frame_html(&data).unwrap().contains("more today"));
+}
+
+#[tokio::test]
+async fn a_server_without_teams_gets_no_teams_slide() {
+    let floor = floor("everyone").await;
+    let link = floor.link().await;
+    assert!(floor.get(&link).await.1.contains("Teams · this week"));
+    floor.ok(MANAGER, "/team delete team:Alpha").await;
+    assert!(floor.get(&link).await.1.contains("Teams · this week"), "one team left");
+    floor.ok(MANAGER, "/team delete team:Bravo").await;
+    let (status, page) = floor.get(&link).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Teams · this week") && page.contains("Reps · this week"), "{page}");
 }
 
 #[tokio::test]
