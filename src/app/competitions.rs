@@ -151,9 +151,56 @@ impl App {
             channel_id: Some(channel_id),
             reward_role: req.reward_role,
         };
+        if let Some(role) = req.reward_role {
+            self.refuse_shared_reward_role(guild, role, &settings, now).await?;
+        }
         let row = self.store.create_competition(g, new, actor, now).await?;
         self.schedules_changed();
         Competition::from_row(row)
+    }
+
+    /// A new competition's reward role must be nobody else's to give and take: not a `/reward`
+    /// role (which follows members' numbers) and not the reward role of another competition that
+    /// still has a season to close (each would take it from the other's winners). Errors: which
+    /// one holds it, and what to do.
+    async fn refuse_shared_reward_role(
+        &self,
+        guild: Snowflake,
+        role: u64,
+        settings: &GuildSettings,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        if let Some(reward) = self.rewards(guild).await?.into_iter().find(|r| r.row.role_id == role) {
+            return Err(AppError::User(format!(
+                "<@&{role}> is already given by `/reward` (reward {}), which gives and takes it by members' numbers: \
+                 winners could lose it mid-season, or keep it past their season. Pick another role for the winners, \
+                 or `/reward remove` it first.",
+                reward.row.id
+            )));
+        }
+        if let Some(other) = self.competition_giving(guild, role, settings, now).await? {
+            return Err(AppError::User(format!(
+                "<@&{role}> is already the reward role of the competition **{}**: each would take it from the \
+                 other's winners. Pick another role for the winners.",
+                other.row.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The competition that gives `role` to its winners and still has a season to close (not
+    /// ended, and its last season not over on the guild's local `now`), if any.
+    pub(crate) async fn competition_giving(
+        &self,
+        guild: Snowflake,
+        role: u64,
+        settings: &GuildSettings,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<Competition>> {
+        let today = local_date(settings.timezone, now);
+        Ok(self.competitions(guild, now).await?.into_iter().find(|c| {
+            c.row.reward_role == Some(role) && c.row.ended_at.is_none() && c.seasons.at_or_after(today).is_some()
+        }))
     }
 
     /// Team ids from comma-separated names; every name must be a team. Empty: every team.

@@ -152,6 +152,14 @@ impl App {
         if req.role == guild.get() {
             return Err(refuse(RoleProblem::Everyone));
         }
+        if let Some(comp) = self.competition_giving(guild, req.role, &settings, now).await? {
+            return Err(AppError::User(format!(
+                "{mention} is the reward role of the competition **{}**, which gives it to each season's winners and \
+                 takes it back when the next season ends: as a reward too, one would take back what the other gave. \
+                 Pick another role, or end the competition first (`/compete end name:{}`).",
+                comp.row.name, comp.row.name
+            )));
+        }
         let check = match self.role_directory() {
             Some(directory) => match directory.guild_roles(guild.get()).await {
                 Ok(listed) => {

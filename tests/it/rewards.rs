@@ -368,3 +368,39 @@ async fn a_member_who_left_the_server_is_skipped_without_stopping_the_reward_or_
     let list = run(&t.app, 3, 11, "/reward list", "2026-11-23T14:00:00Z").await;
     assert!(!list.contains("stopped"), "{list}");
 }
+
+#[tokio::test]
+async fn a_role_is_a_rewards_or_a_running_competitions_never_both() {
+    let lb = loopback().await;
+    let t = rally(&lb);
+    let compete = |name: &str, role: u64| {
+        format!(
+            "/compete create name:{name} metric:points between:reps scoring:total start:2026-11-23 end:2026-11-29 \
+             repeat:weekly channel:<#{CHANNEL}> reward-role:<@&{role}>"
+        )
+    };
+    manager(&t.app, 1, &compete("Dash", CLOSER), MONDAY).await;
+
+    // The competition's role as a reward: refused, saying which competition, and nothing saved.
+    let reward = format!("/reward add role:<@&{CLOSER}> metric:won period:week at-least:2");
+    let refused = run(&t.app, 2, MANAGER, &reward, MONDAY).await;
+    assert!(
+        refused.starts_with("⚠️")
+            && refused.contains("reward role of the competition **Dash**")
+            && refused.contains("/compete end name:Dash"),
+        "{refused}"
+    );
+    assert!(t.app.rewards(id(GUILD)).await.unwrap().is_empty());
+    // Another competition giving the same role: refused too.
+    let refused = run(&t.app, 3, MANAGER, &compete("Sprint", CLOSER), MONDAY).await;
+    assert!(refused.contains("already the reward role of the competition **Dash**"), "{refused}");
+
+    // Once Dash has ended, the role is free for a reward, and then no competition may give it.
+    manager(&t.app, 4, "/compete end name:Dash", MONDAY).await;
+    manager(&t.app, 5, &reward, MONDAY).await;
+    let refused = run(&t.app, 6, MANAGER, &compete("Sprint", CLOSER), MONDAY).await;
+    assert!(refused.starts_with("⚠️") && refused.contains("already given by `/reward` (reward 1)"), "{refused}");
+    // Another role is fine.
+    let created = manager(&t.app, 7, &compete("Sprint", TESTER), MONDAY).await;
+    assert!(created.contains(&format!("<@&{TESTER}>")), "{created}");
+}
