@@ -33,8 +33,8 @@ struct Cli {
     /// The database: a SQLite file (a path, or sqlite:PATH) or PostgreSQL (postgres://user@host/db,
     /// or libpq's host=... dbname=...) [default: rally.db; the demo uses a temporary file; db copy
     /// names its own two].
-    #[arg(long, global = true, env = "RALLY_DB", value_parser = parse_db)]
-    db: Option<Location>,
+    #[arg(long, global = true, env = "RALLY_DB", hide_env_values = true, value_parser = DbArg::new)]
+    db: Option<DbArg>,
     /// The current time as RFC 3339 (e.g. 2026-11-27T09:00:00Z), for reproducible runs. Default: the clock.
     #[arg(long, global = true, value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
@@ -369,13 +369,14 @@ enum DbCommand {
     /// Copy the whole database into another, SQLite or PostgreSQL either way (stop rally on FROM
     /// first). Resumable: after an interruption, run the same command again to finish.
     Copy {
-        /// The database to copy: a SQLite file (a path, or sqlite:PATH) or a postgres:// URL.
-        #[arg(value_parser = parse_db)]
-        from: Location,
-        /// Where to copy it: a new or empty SQLite file, or an existing, empty PostgreSQL database
-        /// (rally creates its tables); or the same TO as an interrupted copy of FROM.
-        #[arg(value_parser = parse_db)]
-        to: Location,
+        /// The database to copy, as --db takes it: a SQLite file (a path, or sqlite:PATH) or PostgreSQL
+        /// (a postgres:// URL, or libpq's host=... dbname=...).
+        #[arg(value_parser = DbArg::new)]
+        from: DbArg,
+        /// Where to copy it, as --db takes it: a new or empty SQLite file, or an existing, empty
+        /// PostgreSQL database (rally creates its tables); or the same TO as an interrupted copy of FROM.
+        #[arg(value_parser = DbArg::new)]
+        to: DbArg,
         /// Rows per batch (one transaction each).
         #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=100_000), hide = true)]
         batch_rows: u64,
@@ -403,9 +404,28 @@ const GUILD_HELP: &str = "The Discord server (guild) id, e.g. 123456789012345678
 /// The help shared by every `--period`: the forms `PeriodSpec::parse` accepts.
 const PERIOD_HELP: &str = "The period, in the guild's timezone: today, yesterday, this-week, last-week, this-month, last-month, this-quarter, last-quarter, this-year, last-year (fiscal), 2026-10 (a month), 2026-W44 (an ISO week), 2026-Q4, 2026, FY2026 (the fiscal year starting in 2026), or 2026-10-01..2026-10-15 (local dates, both included)";
 
-/// `--db`: a SQLite path (or `sqlite:PATH`) or a `postgres://` URL.
-fn parse_db(s: &str) -> Result<Location, String> {
-    Location::parse(s)
+/// A database as typed (`--db`, `RALLY_DB`, a copy's FROM and TO), read with [`Location::parse`]
+/// only when the command uses it: clap would echo a refused value in full, and it may hold a
+/// password. Shown (`Debug`) without its text.
+#[derive(Clone)]
+struct DbArg(String);
+
+impl DbArg {
+    /// Keeps the text as it is (clap's value parser; never fails).
+    fn new(s: &str) -> Result<DbArg, std::convert::Infallible> {
+        Ok(DbArg(s.to_owned()))
+    }
+
+    /// The database it names. Errors: what is wrong, for `what` (`--db`, `FROM`), never the text.
+    fn location(&self, what: &str) -> Result<Location, String> {
+        Location::parse(&self.0).map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+impl std::fmt::Debug for DbArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbArg(..)")
+    }
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -453,6 +473,26 @@ fn main() -> ExitCode {
         .finish()
         .with(no_driver_debug)
         .init();
+    // The databases, read before anything starts; a refusal is a usage error, as clap's are. A copy
+    // names its own two, so a --db or RALLY_DB it does not use cannot stop it.
+    let databases = match &cli.command {
+        Command::Db { command: DbCommand::Copy { from, to, batch_rows, batch_pause_ms } } => {
+            let options = rally::app::db::CopyOptions {
+                batch_rows: usize::try_from(*batch_rows).unwrap_or(2000),
+                pause_after_batch: (*batch_pause_ms > 0).then(|| std::time::Duration::from_millis(*batch_pause_ms)),
+                ..Default::default()
+            };
+            from.location("FROM").and_then(|from| Ok(Databases::Copy(from, to.location("TO")?, options)))
+        }
+        _ => cli.db.as_ref().map(|db| db.location("--db (or RALLY_DB)")).transpose().map(Databases::Db),
+    };
+    let databases = match databases {
+        Ok(databases) => databases,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -460,7 +500,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, databases)) {
         Ok(code) => code,
         Err(_) if READER_GONE.load(std::sync::atomic::Ordering::Relaxed) => ExitCode::SUCCESS,
         Err(e) => {
@@ -549,19 +589,32 @@ async fn known_guild(app: &App, guild: Snowflake, db: &Location) -> Result<(), A
 /// What `rally run` says without a bot token.
 const NO_TOKEN: &str = "set DISCORD_TOKEN to your bot's token (Developer Portal > Bot > Reset Token); try `rally demo` to see rally without one";
 
-async fn run(cli: Cli) -> Result<ExitCode, AppError> {
+/// The databases a command names, read from its arguments.
+enum Databases {
+    /// `--db` (or `RALLY_DB`), when given.
+    Db(Option<Location>),
+    /// A copy's FROM and TO, and how it batches.
+    Copy(Location, Location, rally::app::db::CopyOptions),
+}
+
+async fn run(cli: Cli, databases: Databases) -> Result<ExitCode, AppError> {
+    let db = match databases {
+        Databases::Db(db) => db,
+        // A copy opens its two databases itself; --db plays no part.
+        Databases::Copy(from, to, options) => return copy_database(from, to, options).await,
+    };
     let now = cli.now.unwrap_or_else(Utc::now);
     let clock = match cli.now {
         Some(t) => Clock::starting_at(t),
         None => Clock::System,
     };
     if let Command::Demo = cli.command {
-        return demo(cli.db).await;
+        return demo(db).await;
     }
     if let Command::Bench { scale, out, data, crm_only, replies_only, wallboards_only } = &cli.command {
         // The bench builds its own temporary SQLite databases; a PostgreSQL --db is where it loads
         // the same org to measure side by side (a SQLite --db is not used).
-        let postgres = match &cli.db {
+        let postgres = match &db {
             Some(Location::Postgres(url)) => Some(url.clone()),
             _ => None,
         };
@@ -580,22 +633,13 @@ async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         print!("{}", rally::bench::run(options).await?);
         return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Db { command: DbCommand::Copy { from, to, batch_rows, batch_pause_ms } } = &cli.command {
-        // A copy opens its two databases itself; --db plays no part.
-        let options = rally::app::db::CopyOptions {
-            batch_rows: usize::try_from(*batch_rows).unwrap_or(2000),
-            pause_after_batch: (*batch_pause_ms > 0).then(|| std::time::Duration::from_millis(*batch_pause_ms)),
-            ..Default::default()
-        };
-        return copy_database(from.clone(), to.clone(), options).await;
-    }
     // Bad shard flags are refused before anything else happens: no database, no token, no poller.
     let shards = match &cli.command {
         Command::Run { shards, total, .. } => rally::discord::shards::parse(shards.as_deref(), total.as_deref())
             .map_err(|e| AppError::User(e.to_string()))?,
         _ => rally::discord::shards::Shards::Recommended,
     };
-    let db = cli.db.clone().unwrap_or_else(|| Location::Sqlite(PathBuf::from(rally::config::DEFAULT_DB)));
+    let db = db.unwrap_or_else(|| Location::Sqlite(PathBuf::from(rally::config::DEFAULT_DB)));
     // Commands that only read never create a database: a mistyped --db is an error, not an empty one.
     let reads_only = matches!(
         cli.command,
@@ -989,6 +1033,14 @@ async fn copy_database(
         bar.finish_and_clear();
     }
     let summary = result?;
+    if summary.already_copied {
+        println!(
+            "{to} already holds a finished copy of {from}: the same {} rows in its {} tables; nothing to do",
+            indicatif::HumanCount(summary.rows),
+            summary.tables
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let rate = if summary.seconds > 0.0 { summary.rows_this_run as f64 / summary.seconds } else { 0.0 };
     println!(
         "copied {} tables, {} rows{} from {from} to {to} in {:.1} s ({} rows/s)",

@@ -75,6 +75,9 @@ pub struct CopySummary {
     pub rows_this_run: u64,
     /// Whether this run finished an interrupted copy.
     pub resumed: bool,
+    /// Whether TO held every row of FROM already, as a finished copy leaves it: this run wrote
+    /// nothing (running a finished copy again is not an error).
+    pub already_copied: bool,
     /// Wall-clock seconds this run took.
     pub seconds: f64,
 }
@@ -123,7 +126,16 @@ pub fn copy(
         let version = migrations::schema_version(target)?;
         refuse_newer(to, version)?;
         if version > 0 {
-            check_target_is_ours(to, target, &identity, from, &source)?;
+            if let Some((tables, rows)) = check_target_is_ours(to, target, &identity, &source)? {
+                return Ok(CopySummary {
+                    tables,
+                    rows,
+                    rows_this_run: 0,
+                    resumed: false,
+                    already_copied: true,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
         } else if has_tables(target)? {
             let into = match to {
                 Location::Sqlite(_) => "a new file",
@@ -274,6 +286,7 @@ pub fn copy(
         rows: rows_done,
         rows_this_run: rows_done - rows_before,
         resumed,
+        already_copied: false,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -443,11 +456,11 @@ fn has_tables(db: &Db) -> Result<bool> {
     Ok(db.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
 }
 
-/// A TO that has a rally schema must hold no rows, or be an interrupted copy of this FROM. A TO
-/// that holds rows is refused; when every table of it has FROM's count of rows up to FROM's last
-/// key, the refusal says it looks like a finished copy of FROM. Counts are written as the copy's
-/// summary writes them (`61,361`).
-fn check_target_is_ours(to: &Location, target: &Db, identity: &str, from: &Location, source: &Db) -> Result<()> {
+/// A TO that has a rally schema must hold no rows, be an interrupted copy of this FROM, or hold
+/// exactly FROM's rows (a finished copy run again: `Some((tables, rows))`, and nothing to do).
+/// Errors: a TO holding other rows (counted as the copy's summary counts, `61,361`), or an
+/// unfinished copy of another database.
+fn check_target_is_ours(to: &Location, target: &Db, identity: &str, source: &Db) -> Result<Option<(usize, u64)>> {
     if has_bookkeeping(target)? {
         let mut stmt = target.prepare("SELECT DISTINCT source FROM rally_copy")?;
         let sources = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<sql::Result<Vec<_>>>()?;
@@ -457,39 +470,51 @@ fn check_target_is_ours(to: &Location, target: &Db, identity: &str, from: &Locat
                 sources.join(", ")
             )));
         }
-        return Ok(());
+        return Ok(None);
     }
     let target_plan = plan_tables(target)?;
-    let (mut rows, mut holding) = (0u64, Vec::new());
     let found = fingerprint(target, &target_plan)?;
-    for (table, (n, _)) in &found {
-        if *n > 0 {
-            rows += n;
-            holding.push(table.clone());
-        }
-    }
+    let holding: Vec<&String> = found.iter().filter(|(_, (n, _))| *n > 0).map(|(t, _)| t).collect();
     if holding.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let count = indicatif::HumanCount(rows);
-    // The same tables, each with FROM's rows up to FROM's last key: most likely this copy, finished.
-    let finished = plan_tables(source).and_then(|plan| fingerprint(source, &plan)).is_ok_and(|f| f == found);
-    if finished {
-        return Err(StoreError::rule(format!(
-            "{to} already holds a finished copy of {from} ({count} rows, and in each of its {} tables the same number \
-             of rows up to the same last key); nothing was changed. `rally db check` on each shows their totals",
-            target_plan.len()
-        )));
+    let rows: u64 = found.values().map(|(n, _)| n).sum();
+    // The same count and last key in every table, then every row compared: a finished copy.
+    if let Ok(plan) = plan_tables(source)
+        && fingerprint(source, &plan).is_ok_and(|f| f == found)
+        && same_rows(source, target, &plan)?
+    {
+        return Ok(Some((plan.len(), rows)));
     }
     let tables = holding.len();
-    holding.truncate(3);
     Err(StoreError::rule(format!(
-        "{to} already holds rally data ({count} rows in {tables} of its {} tables: {}{}); rally db copy writes only \
+        "{to} already holds rally data ({} rows in {tables} of its {} tables: {}{}); rally db copy writes only \
          into an empty database (or finishes its own interrupted copy), and changed nothing",
+        indicatif::HumanCount(rows),
         target_plan.len(),
-        holding.join(", "),
-        if tables > holding.len() { ", ..." } else { "" }
+        holding.iter().take(3).map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
+        if tables > 3 { ", ..." } else { "" }
     )))
+}
+
+/// Whether `a` and `b` hold the same rows in every table of `plan`, read in key order a batch at a
+/// time from each.
+fn same_rows(a: &Db, b: &Db, plan: &[TablePlan]) -> Result<bool> {
+    const BATCH: usize = 2000;
+    for table in plan {
+        let mut after: Option<Vec<Value>> = None;
+        loop {
+            let rows = read_batch(a, table, after.as_deref(), BATCH)?;
+            if rows != read_batch(b, table, after.as_deref(), BATCH)? {
+                return Ok(false);
+            }
+            match rows.last() {
+                Some(last) if rows.len() == BATCH => after = Some(key_of(table, last)?),
+                _ => break,
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// SQLite's count of commits by other connections as this one sees it (unchanged means no write);

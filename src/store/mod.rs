@@ -219,26 +219,31 @@ impl Location {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(Location::Postgres(text.to_owned()));
         }
-        if starts_with_libpq_keyword(text) {
+        if let Some(key) = key_value_key(text) {
+            if !LIBPQ_KEYWORDS.contains(&key) {
+                return Err(format!(
+                    "`{key}=` reads as libpq's key=value form, but `{key}` is not one of its keywords (host, port, \
+                     dbname, user, password, sslmode, ...). For a SQLite file of that name, write sqlite: before it"
+                ));
+            }
             return libpq_key_values_as_url(text).map(Location::Postgres);
         }
         if text.starts_with("sqlite://") {
-            return Err(format!(
-                "`{}`: write a SQLite file as sqlite:PATH (sqlite:rally.db, sqlite:/var/lib/rally/rally.db), without the //",
-                redact_password(text)
-            ));
+            return Err(
+                "write a SQLite file as sqlite:PATH (sqlite:rally.db, sqlite:/var/lib/rally/rally.db), without the //"
+                    .into(),
+            );
         }
         if let Some((scheme, _)) = text.split_once("://")
             && !scheme.is_empty()
             && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         {
-            return Err(format!(
-                "`{scheme}://` is not a database rally knows: --db takes a SQLite file (rally.db, sqlite:rally.db) or a postgres:// URL"
-            ));
+            let guess = if scheme.to_ascii_lowercase().starts_with("p") { " Did you mean postgres://?" } else { "" };
+            return Err(format!("`{scheme}://` is not a database rally knows: {DATABASE_FORMS}.{guess}"));
         }
         let path = text.strip_prefix("sqlite:").unwrap_or(text);
         if path.is_empty() {
-            return Err("--db needs a file path (rally.db, sqlite:rally.db) or a postgres:// URL".into());
+            return Err(format!("no database named: {DATABASE_FORMS}"));
         }
         Ok(Location::Sqlite(PathBuf::from(path)))
     }
@@ -359,10 +364,20 @@ const LIBPQ_KEYWORDS: &[&str] = &[
     "load_balance_hosts",
 ];
 
-/// Whether `text` opens with `KEYWORD =` for one of [`LIBPQ_KEYWORDS`].
-fn starts_with_libpq_keyword(text: &str) -> bool {
-    let Some((key, _)) = text.split_once('=') else { return false };
-    LIBPQ_KEYWORDS.contains(&key.trim_end())
+/// What a database may be written as, for messages.
+const DATABASE_FORMS: &str = "a database is a SQLite file (rally.db, sqlite:rally.db) or PostgreSQL (a postgres:// or \
+     postgresql:// URL, or libpq's key=value pairs such as host=/run/postgresql dbname=rally)";
+
+/// The key when `text` opens as libpq's key=value form does: a word of letters, digits and `_`
+/// (not starting with a digit), then `=` (spaces around it allowed). A file name does not start
+/// so, unless written `sqlite:NAME`.
+fn key_value_key(text: &str) -> Option<&str> {
+    let (key, _) = text.split_once('=')?;
+    let key = key.trim_end();
+    let mut chars = key.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(key)
 }
 
 /// libpq's key=value form as the URL that means the same: every pair a query parameter of a URL
@@ -437,6 +452,14 @@ fn pg_connect(url: &str) -> Result<Db> {
     let mut config: ::postgres::Config =
         driver_url.parse().map_err(|e: ::postgres::Error| failed(sql::Error::from(e).to_string()))?;
     config.application_name("rally");
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        return Err(failed(
+            "it names no server: write its host (postgres://rally@db.internal/rally), or its socket directory \
+             percent-encoded (postgresql://rally@%2Frun%2Fpostgresql/rally) or as host=/run/postgresql; rally does \
+             not read PGHOST or libpq's other PG* variables"
+                .into(),
+        ));
+    }
     // libpq ignores sslmode on a Unix socket, which never leaves the machine, and so does rally:
     // a URL written for TCP with sslmode=require still works pointed at the local socket.
     let tls = match tls {
@@ -989,9 +1012,12 @@ pub(crate) fn refresh_statistics(db: &sql::Db) -> Result<()> {
 /// how to finish the copy. Errors: that refusal, or the database's.
 fn refuse_unfinished_copy(db: &Db, location: &Location) -> Result<()> {
     let Some(from) = copy::unfinished_copy_source(db)? else { return Ok(()) };
+    let command = format!("rally db copy {from} {location}");
+    // Both are shown without their passwords: say what the *** stand for, or the line cannot be pasted.
+    let masked = if command.contains("***") { ", with the password where *** stands" } else { "" };
     Err(StoreError::rule(format!(
-        "{location} holds an unfinished copy from {from}: run `rally db copy {from} {location}` again to finish \
-         it (rally uses the database only once the copy is done)"
+        "{location} holds an unfinished copy from {from}: run `{command}` again{masked} to finish it (rally uses \
+         the database only once the copy is done)"
     )))
 }
 
@@ -1032,20 +1058,38 @@ mod tests {
     }
 
     #[test]
+    fn a_postgresql_url_without_a_server_says_how_to_name_one_before_connecting() {
+        for url in ["postgresql:///rally?user=rally", "postgresql://rally:s3cret@/tmp/pg/rally"] {
+            let Err(StoreError::Connect { location, message }) = pg_connect(url) else { panic!("{url} connected") };
+            assert!(message.contains("names no server") && message.contains("%2Frun%2Fpostgresql"), "{message}");
+            assert!(!location.contains("s3cret") && !message.contains("s3cret"), "{location}: {message}");
+        }
+    }
+
+    #[test]
     fn a_file_is_sqlite_and_another_scheme_or_sqlite_with_slashes_is_refused() {
         for (text, path) in
             [("rally.db", "rally.db"), ("sqlite:rally.db", "rally.db"), ("sqlite:/var/lib/r.db", "/var/lib/r.db")]
         {
             assert_eq!(Location::parse(text).unwrap().sqlite_path(), Some(Path::new(path)), "{text}");
         }
-        // Not a libpq keyword before `=`, or written as sqlite: on purpose: a file.
-        assert_eq!(Location::parse("team=west.db").unwrap().sqlite_path(), Some(Path::new("team=west.db")));
+        // `word=` could be a mistyped key=value (a bot quietly on a new file) or a file: asked, and
+        // written as sqlite: it is a file. Neither value is repeated (it may be a password).
+        for typo in ["dbnam=rally user=rally", "usr=rally password=s3cret", "team=west.db"] {
+            let e = Location::parse(typo).unwrap_err();
+            assert!(e.contains("not one of its keywords") && e.contains("sqlite:"), "{e}");
+            assert!(!e.contains("rally user") && !e.contains("s3cret") && !e.contains("west"), "{e}");
+        }
+        assert_eq!(Location::parse("sqlite:team=west.db").unwrap().sqlite_path(), Some(Path::new("team=west.db")));
         assert_eq!(Location::parse("sqlite:host=x.db").unwrap().sqlite_path(), Some(Path::new("host=x.db")));
+        assert_eq!(Location::parse("./a=b.db").unwrap().sqlite_path(), Some(Path::new("./a=b.db")));
         let e = Location::parse("mysql://root:pw@db/rally").unwrap_err();
         assert!(e.contains("`mysql://` is not a database rally knows") && !e.contains("pw"), "{e}");
-        assert!(Location::parse("postgress://db/rally").unwrap_err().contains("`postgress://`"));
-        let e = Location::parse("sqlite://rally.db").unwrap_err();
-        assert!(e.contains("sqlite:PATH"), "{e}");
+        assert!(!e.contains("Did you mean"), "{e}");
+        let e = Location::parse("postgress://u:pw@db/rally").unwrap_err();
+        assert!(e.contains("`postgress://`") && e.contains("Did you mean postgres://?") && !e.contains("pw"), "{e}");
+        let e = Location::parse("sqlite://u:pw@rally.db").unwrap_err();
+        assert!(e.contains("sqlite:PATH") && !e.contains("pw"), "{e}");
         assert!(Location::parse("  ").is_err() && Location::parse("sqlite:").is_err());
     }
 

@@ -619,3 +619,51 @@ fn a_postgres_server_that_cannot_be_reached_is_reported_with_its_cause() {
     assert!(err.contains("No such file or directory"), "the cause, not just that it failed: {err}");
     assert!(!err.contains("s3cret"), "never the password: {err}");
 }
+
+/// `rally` with these arguments and `RALLY_DB` set to `db` (no `--now`).
+fn rally_with_env_db(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rally")).args(args).env("RALLY_DB", db).output().expect("run rally")
+}
+
+#[test]
+fn a_database_refused_or_shown_in_help_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "S3cretPW";
+    let refused = [
+        format!("mysql://u:{secret}@localhost/rally"),
+        format!("postgress://u:{secret}@localhost/rally"),
+        format!("sqlite://u:{secret}@rally.db"),
+        format!("host=/tmp user=u password='{secret} dbname=rally"),
+        format!("usr=u password={secret}"),
+    ];
+    for db in &refused {
+        // As --db, as RALLY_DB, and as a copy's FROM and TO: one line, exit 2, no password, no file.
+        for o in [
+            rally_bare(&["--db", db, "db", "check"]),
+            rally_with_env_db(db, &["db", "check"]),
+            rally_bare(&["db", "copy", db, dir.path().join("to.db").to_str().unwrap()]),
+            rally_bare(&["db", "copy", dir.path().join("from.db").to_str().unwrap(), db]),
+        ] {
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{db}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.starts_with("error: ") && !err.contains(secret), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing created");
+    let e = stderr(&rally_bare(&["db", "copy", &refused[1], "to.db"]));
+    assert!(e.starts_with("error: FROM: `postgress://`") && e.contains("Did you mean postgres://?"), "{e}");
+
+    // The help names the variable, never its value.
+    for args in [vec!["--help"], vec!["db", "check", "--help"], vec!["serve", "--help"]] {
+        let o = rally_with_env_db(&format!("postgresql://u:{secret}@localhost/rally"), &args);
+        assert!(o.status.success() && stdout(&o).contains("RALLY_DB") && !stdout(&o).contains(secret), "{args:?}");
+    }
+
+    // A copy names its own databases: a RALLY_DB it does not use cannot stop it.
+    let from = dir.path().join("from.db");
+    assert!(rally(&from, &["guild", "set", "--guild", "5", "--timezone", "Europe/Berlin"]).status.success());
+    let to = dir.path().join("to.db");
+    let o = rally_with_env_db("postgress://typo", &["db", "copy", from.to_str().unwrap(), to.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).starts_with("copied "), "{}", stderr(&o));
+}

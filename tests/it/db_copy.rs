@@ -272,17 +272,29 @@ async fn the_command_prints_a_summary_and_never_a_secret() {
     assert!(text.contains("rows: activities ") && text.contains("totals: activities live "), "{text}");
     assert!(!text.contains(TOKEN));
 
-    // Run again: a refusal (exit 1, the reason on stderr, TO as it was) that says the copy is done,
-    // with its rows counted as the summary counts them.
+    // Run again (a script making sure): nothing to do, said so, exit 0, TO as it was, with its rows
+    // counted as the summary counts them.
     let rows = out.strip_prefix("copied 42 tables, ").and_then(|rest| rest.split(" rows").next()).unwrap();
+    let before = dump(&sqlite(&to)).await;
+    let o = rally(&["db", "copy", from.to_str().unwrap(), to.to_str().unwrap()]);
+    let again = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        again.trim_end(),
+        format!(
+            "{} already holds a finished copy of {}: the same {rows} rows in its 42 tables; nothing to do",
+            to.display(),
+            from.display()
+        )
+    );
+    assert_same_rows(&before, &dump(&sqlite(&to)).await);
+    // One value changed in TO: no longer a copy of FROM, and refused.
+    rusqlite::Connection::open(&to).unwrap().execute_batch("UPDATE guilds SET currency = 'XTS'").unwrap();
     let o = rally(&["db", "copy", from.to_str().unwrap(), to.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(&format!(
-            "already holds a finished copy of {} ({rows} rows, and in each of its 42 tables",
-            from.display()
-        )) && err.contains("nothing was changed"),
+        err.contains(&format!("already holds rally data ({rows} rows in ")) && err.contains("changed nothing"),
         "{err}"
     );
 
@@ -360,9 +372,10 @@ async fn one_postgresql_database_reached_by_two_urls_is_refused_as_the_same() {
     let other = Location::Postgres(format!("{}{separator}application_name=other", pg.url()));
     let e = copy(&one, &other).await.unwrap_err();
     assert!(e.to_string().contains("the same database"), "{e}");
-    // And into itself from SQLite again: it holds the rows already, as a finished copy.
-    let e = copy(&from, &one).await.unwrap_err();
-    assert!(e.to_string().contains("already holds a finished copy of"), "{e}");
+    // And into itself from SQLite again: it holds the rows already, as a finished copy (every row
+    // compared across the two backends).
+    let again = copy(&from, &one).await.unwrap();
+    assert!(again.already_copied && again.rows_this_run == 0 && again.tables == 42, "{again:?}");
 }
 
 #[tokio::test]

@@ -60,7 +60,7 @@ pub fn split(url: &str) -> Result<(String, Tls), String> {
         }),
         Some(other) => {
             return Err(format!(
-                "sslmode={other} is not a mode PostgreSQL knows; use disable, prefer, require, verify-ca or verify-full"
+                "sslmode={other} is not a mode PostgreSQL knows; use disable, allow, prefer, require, verify-ca or verify-full"
             ));
         }
     };
