@@ -1738,19 +1738,22 @@ impl Store {
     }
 
     /// How a read connection reaches the database: `None` on SQLite (a file), else
-    /// `TLS (TLSv1.3)` or `not encrypted`, as the PostgreSQL server sees it (`pg_stat_ssl`).
+    /// `TLS (TLSv1.3)`, `not encrypted` (TCP) or `not encrypted (a Unix socket, on this machine)`,
+    /// as the PostgreSQL server sees it (`pg_stat_ssl`; no client address means a socket).
     pub async fn connection_security(&self) -> Result<Option<String>> {
         self.read(|c| {
             if c.dialect() != Dialect::Postgres {
                 return Ok(None);
             }
-            let (ssl, version): (bool, Option<String>) =
-                c.query_row("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+            let (ssl, version, socket): (bool, Option<String>, bool) = c.query_row(
+                "SELECT ssl, version, inet_client_addr() IS NULL FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
             Ok(Some(match (ssl, version) {
                 (true, Some(v)) => format!("TLS ({v})"),
                 (true, None) => "TLS".to_string(),
+                (false, _) if socket => "not encrypted (a Unix socket, on this machine)".to_string(),
                 (false, _) => "not encrypted".to_string(),
             }))
         })

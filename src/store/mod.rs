@@ -1108,11 +1108,15 @@ mod tests {
         let Location::Postgres(from_pairs) = Location::parse(&pairs).unwrap() else { panic!("not PostgreSQL") };
         let Location::Postgres(url) = Location::parse(scratch.url()).unwrap() else { panic!("not PostgreSQL") };
         let required = format!("{url}{}sslmode=require", if url.contains('?') { '&' } else { '?' });
-        for url in [from_pairs, required] {
+        for url in [from_pairs, required.clone()] {
             let db = pg_connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
             let name: String = db.query_row("SELECT current_database()", [], |r| r.get(0)).unwrap();
             assert_eq!(name, scratch.name(), "{url}");
         }
+        // And `rally db check` says how it connected.
+        let store = Store::open_at(&Location::Postgres(required)).unwrap();
+        let shown = tokio::runtime::Runtime::new().unwrap().block_on(store.connection_security()).unwrap();
+        assert_eq!(shown.as_deref(), Some("not encrypted (a Unix socket, on this machine)"));
     }
 
     #[test]

@@ -70,5 +70,5 @@ fn a_url_asking_for_tls_connects_encrypted_verifies_the_server_and_says_how_to_f
 
     // No sslmode: plain, as rally always connected.
     let o = rally(&base, &["db", "check"]);
-    assert!(text(&o).0.contains("connection: not encrypted"), "{:?}", text(&o));
+    assert!(text(&o).0.contains("connection: not encrypted\n"), "{:?}", text(&o));
 }
