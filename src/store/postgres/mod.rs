@@ -13,15 +13,8 @@ pub mod tls;
 
 pub use migrations::{BASELINE, LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version};
 
-/// The error with its causes: `postgres::Error` alone says only "db error", and the server's message
-/// (`ERROR: relation "x" already exists`) is its source.
+/// The error in the server's words (see [`crate::store::sql::postgres_message`]):
+/// `relation "x" already exists (42P07)`, or the driver's error with its causes.
 pub(crate) fn describe(e: &postgres::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
+    crate::store::sql::postgres_message(e)
 }
