@@ -113,10 +113,9 @@ pub async fn button(ctx: &Ctx<'_>, custom_id: &str) -> AppResult<Response> {
                 format!("✅ Approved: {} counts.", what(&item))
             } else {
                 format!(
-                    "🗑️ Removed: {} no longer counts (−{} pt{}), as if undone.",
+                    "🗑️ Removed: {} no longer counts (−{}), as if undone.",
                     what(&item),
-                    item.record.points,
-                    if item.record.points == 1 { "" } else { "s" }
+                    super::format::pts(item.record.points)
                 )
             };
             if let Some(deal) = reopened_deal {

@@ -25,7 +25,7 @@ async fn reply(ctx: &Ctx<'_>, undone: &Undone) -> AppResult<Response> {
     let tz = ctx.settings().await?.timezone;
     // A flagged entry still waiting for review never counted: there are no points to take back.
     let points = if undone.counted {
-        format!("−{} pt{}", r.points, if r.points == 1 { "" } else { "s" })
+        format!("−{}", super::format::pts(r.points))
     } else {
         "it had not counted yet".to_string()
     };

@@ -93,13 +93,15 @@ const RECORD_SELECT: &str = "SELECT a.activity_id, a.guild_id, a.user_id, m.user
 /// `activities_by_kind` (kind, day, occurred_at) gives the rows newest first: the read stops after
 /// `limit` of them instead of sorting the whole day's.
 fn latest_of_kind_sql() -> String {
-    format!(
-        "{RECORD_SELECT} WHERE a.guild_id = ?1
-         AND a.kind_id = (SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?4)
-         AND a.local_day = ?2 AND a.occurred_at <= ?3 AND a.deleted_at IS NULL
-         ORDER BY a.occurred_at DESC, a.activity_id DESC LIMIT ?5"
-    )
+    format!("{RECORD_SELECT} WHERE {OF_KIND_ON_DAY} ORDER BY a.occurred_at DESC, a.activity_id DESC LIMIT ?5")
 }
+
+/// The live activities (`a`) of one kind on one local day up to an instant: ?1 guild, ?2 local
+/// day, ?3 the latest instant (UTC milliseconds), ?4 the kind's name. Shared by the feed
+/// ([`Store::latest_of_kind`]) and its count ([`Store::count_of_kind_by_user`]).
+const OF_KIND_ON_DAY: &str = "a.guild_id = ?1
+     AND a.kind_id = (SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?4)
+     AND a.local_day = ?2 AND a.occurred_at <= ?3 AND a.deleted_at IS NULL";
 
 fn record_from_row(r: &Row<'_>) -> super::sql::Result<ActivityRecord> {
     Ok(ActivityRecord {
@@ -718,12 +720,9 @@ impl Store {
     ) -> Result<Vec<(u64, u64)>> {
         let kind = kind.to_string();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT a.user_id, COUNT(*) FROM activities a WHERE a.guild_id = ?1
-                 AND a.kind_id = (SELECT kind_id FROM activity_kinds WHERE guild_id = ?1 AND name = ?4)
-                 AND a.local_day = ?2 AND a.occurred_at <= ?3 AND a.deleted_at IS NULL
-                 GROUP BY a.user_id",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT a.user_id, COUNT(*) FROM activities a WHERE {OF_KIND_ON_DAY} GROUP BY a.user_id"
+            ))?;
             let rows = stmt.query_map(params![guild, day_number(day), millis(until), kind], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })?;

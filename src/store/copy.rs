@@ -480,10 +480,8 @@ fn check_target_is_ours(to: &Location, target: &Db, identity: &str, source: &Db)
     }
     let rows: u64 = found.values().map(|(n, _)| n).sum();
     // The same count and last key in every table, then every row compared: a finished copy.
-    if let Ok(plan) = plan_tables(source)
-        && fingerprint(source, &plan).is_ok_and(|f| f == found)
-        && same_rows(source, target, &plan)?
-    {
+    let plan = plan_tables(source)?;
+    if fingerprint(source, &plan)? == found && same_rows(source, target, &plan)? {
         return Ok(Some((plan.len(), rows)));
     }
     let tables = holding.len();

@@ -84,37 +84,11 @@ pub enum Error {
     Conversion { column: usize, expected: &'static str, found: String },
 }
 
-/// What a PostgreSQL error says: the server's message with its SQLSTATE and detail
-/// (`permission denied for schema public (42501)`), since `postgres::Error` alone says only
-/// "db error"; else the driver's error with its causes ("error connecting to server: ..." and why:
-/// refused, no such socket, a timeout, TLS).
-pub(crate) fn postgres_message(e: &postgres::Error) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    match e.as_db_error() {
-        Some(db) => {
-            let _ = write!(out, "{} ({})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                let _ = write!(out, ": {detail}");
-            }
-        }
-        None => {
-            let _ = write!(out, "{e}");
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                let _ = write!(out, ": {c}");
-                cause = c.source();
-            }
-        }
-    }
-    out
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Sqlite(e) => write!(f, "{e}"),
-            Error::Postgres(e) => f.write_str(&postgres_message(e)),
+            Error::Postgres(e) => f.write_str(&super::postgres::describe(e)),
             Error::NoRows => f.write_str("the query returned no rows"),
             Error::Conversion { column, expected, found } => {
                 write!(f, "column {column} holds {found}, not {expected}")

@@ -13,8 +13,28 @@ pub mod tls;
 
 pub use migrations::{BASELINE, LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version};
 
-/// The error in the server's words (see [`crate::store::sql::postgres_message`]):
-/// `relation "x" already exists (42P07)`, or the driver's error with its causes.
+/// What a PostgreSQL error says: the server's message with its SQLSTATE and detail
+/// (`permission denied for schema public (42501)`), since `postgres::Error` alone says only
+/// "db error"; else the driver's error with its causes ("error connecting to server: ..." and why:
+/// refused, no such socket, a timeout, TLS).
 pub(crate) fn describe(e: &postgres::Error) -> String {
-    crate::store::sql::postgres_message(e)
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    match e.as_db_error() {
+        Some(db) => {
+            let _ = write!(out, "{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                let _ = write!(out, ": {detail}");
+            }
+        }
+        None => {
+            let _ = write!(out, "{e}");
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let _ = write!(out, ": {c}");
+                cause = c.source();
+            }
+        }
+    }
+    out
 }
